@@ -1,0 +1,3 @@
+from pgmig.cli import main
+
+main()

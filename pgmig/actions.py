@@ -1,0 +1,58 @@
+"""The actor: runs operations on a connection and records them.
+
+`DatabaseActions` is what revision files call (`await migrator.actor.add_column(...)`),
+what handlers call to say how to create, change or drop an object, and what
+`--sql` and `generate` read back: with a connection it executes and records,
+without one it only records.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, List, Optional
+
+from .errors import DatabaseError
+from .operations import Operation, lookup
+
+
+class DatabaseActions:
+    def __init__(self, connection: Any = None) -> None:
+        self.connection = connection
+        self.recorded: List[Operation] = []
+
+    async def run(self, operation: Operation) -> None:
+        """Record `operation`, and execute its statements when connected."""
+        self.recorded.append(operation)
+        if self.connection is None:
+            return
+        for statement in operation.statements():
+            await execute(self.connection, statement)
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[None]]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        op_class = lookup(name)
+
+        async def call(**arguments: Any) -> None:
+            try:
+                operation = op_class(**arguments)
+            except TypeError as exc:
+                raise TypeError(f"actor.{name}(): {exc}") from None
+            await self.run(operation)
+
+        call.__name__ = name
+        call.__doc__ = op_class.__doc__
+        return call
+
+    def take(self) -> List[Operation]:
+        """Return and forget what was recorded since the last call."""
+        taken, self.recorded = self.recorded, []
+        return taken
+
+
+async def execute(connection: Any, statement: str, *args: Any) -> Optional[str]:
+    import asyncpg
+
+    try:
+        return await connection.execute(statement, *args)
+    except asyncpg.PostgresError as exc:
+        raise DatabaseError(f"{exc.__class__.__name__}: {exc} (while running: {statement})") from exc

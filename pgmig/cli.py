@@ -1,0 +1,201 @@
+"""The command line: global options, thin commands, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, TypeVar
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import PgmigError
+from .urls import redact
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="pgmig",
+    help="Keep a PostgreSQL schema in step with your SQLModel / SQLAlchemy models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class CliState:
+    overrides: Dict[str, Any] = field(default_factory=dict)
+    debug: bool = False
+
+    def project(self) -> Any:
+        from .config import load_settings
+        from .project import Project
+
+        return Project(load_settings(self.overrides), notice=notice)
+
+
+def notice(message: str) -> None:
+    err.print(redact(message), markup=False, style="dim")
+
+
+def fail(message: str, code: int) -> "typer.Exit":
+    err.print(f"error: {redact(message)}", markup=False, style="bold red")
+    return typer.Exit(code)
+
+
+def command(func: F) -> F:
+    """Run a command with pgmig's error edge: one line on stderr and the documented exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = kwargs.get("ctx")
+        debug = bool(getattr(getattr(ctx, "obj", None), "debug", False))
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except PgmigError as exc:
+            if debug:
+                traceback.print_exc()
+            raise fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except Exception as exc:  # a bug in pgmig or a plugin: still one line unless --debug
+            if debug:
+                traceback.print_exc()
+            raise fail(
+                f"unexpected {exc.__class__.__name__}: {exc} (run with --debug for the traceback)", 1
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"pgmig {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    database_url: Optional[str] = typer.Option(
+        None, "--database-url", metavar="URL", help="PostgreSQL URL [env PGMIG_DATABASE_URL; default: the embedded server]", show_default=False
+    ),
+    models: Optional[List[str]] = typer.Option(
+        None, "--models", metavar="MODELS", help="Models to load: import path, module:attr, or file path (repeatable) [env PGMIG_MODELS]", show_default=False
+    ),
+    migrations_dir: Optional[str] = typer.Option(
+        None, "--migrations-dir", metavar="DIR", help="Folder of revision files [env PGMIG_MIGRATIONS_DIR; default: migrations]", show_default=False
+    ),
+    schema: Optional[str] = typer.Option(
+        None, "--schema", metavar="NAME", help="Database schema to manage [env PGMIG_SCHEMA; default: public]", show_default=False
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Global options go before the command: pgmig --database-url URL --models app/models.py diff"""
+    ctx.obj = CliState(
+        overrides={
+            "database_url": database_url,
+            "models": models,
+            "migrations_dir": migrations_dir,
+            "schema": schema,
+        },
+        debug=debug,
+    )
+
+
+@app.command()
+@command
+def init(
+    ctx: typer.Context,
+) -> None:
+    """Write [tool.pgmig] into pyproject.toml and create the migrations folder."""
+    from pathlib import Path
+
+    from .project import init_project
+
+    state: CliState = ctx.obj
+    for line in init_project(
+        Path.cwd(),
+        migrations_dir=state.overrides.get("migrations_dir") or "migrations",
+        models=state.overrides.get("models") or [],
+        schema=state.overrides.get("schema") or "public",
+    ):
+        out.print(line, markup=False)
+
+
+@app.command()
+@command
+def diff(
+    ctx: typer.Context,
+    sql: bool = typer.Option(False, "--sql", help="Print the exact SQL instead of the preview."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when there are differences."),
+) -> None:
+    """Preview what it takes to bring the database to the models."""
+    from .database import run
+    from .ui import print_plan, print_sql
+
+    project = ctx.obj.project()
+    plan = run(project.diff())
+    if as_json:
+        out.out(json.dumps(plan.to_json(), indent=2, default=str), highlight=False)
+    elif sql:
+        print_sql(out, plan.statements())
+    elif plan.is_empty:
+        out.print("No changes: the database matches the models.")
+    else:
+        print_plan(out, plan, f"Changes to bring {redact(project.database_url)} to the models")
+    if exit_code and not plan.is_empty:
+        raise typer.Exit(1)
+
+
+@app.command()
+@command
+def plugins(ctx: typer.Context) -> None:
+    """List discovered model registries and object-type handlers, with the package of each."""
+    from .entrypoints import REGISTRIES_GROUP, find
+    from .plugins import load_handlers
+    from .ui import plugins_table
+
+    state: CliState = ctx.obj
+    registries = find(REGISTRIES_GROUP)
+    models = state.overrides.get("models") or []
+    rows = [(r.name, r.value, r.provider) for r in registries] + [(m, m, "--models") for m in models]
+    out.print(plugins_table("Model registries (pgmig.registries)", ("name", "loads", "package"), rows))
+    if not rows:
+        out.print("  none: pass --models or declare a pgmig.registries entry point", style="dim")
+    handlers = load_handlers()
+    hrows = [
+        (
+            item.handler.kind,
+            f"{type(item.handler).__module__}:{type(item.handler).__qualname__}",
+            item.provider,
+        )
+        for item in handlers.loaded
+    ]
+    out.print(plugins_table("Object types (pgmig.object_types)", ("kind", "handler", "package"), hrows))
+    for failure in handlers.failures:
+        err.print(f"warning: {failure}", markup=False, style="yellow")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

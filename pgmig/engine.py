@@ -1,0 +1,79 @@
+"""The library API: read both sides into schema states and plan the difference.
+
+Everything the CLI does goes through here, so pgmig works the same when
+embedded in a test suite or a deploy script.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence
+
+from .handler import DatabaseContext, ModelContext
+from .objects import SchemaObject, SchemaState
+from .plan import Plan, build_plan
+from .plugins import HandlerSet
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncpg
+
+
+def model_context(tables: Sequence[Any], metadata: Sequence[Any] = (), schema: str = "public") -> ModelContext:
+    if not metadata:
+        seen: dict = {}
+        for table in tables:
+            seen.setdefault(id(table.metadata), table.metadata)
+        metadata = list(seen.values())
+    return ModelContext(metadata=list(metadata), tables=list(tables), schema=schema)
+
+
+def desired_objects(models: ModelContext, handlers: HandlerSet) -> List[SchemaObject]:
+    objects: List[SchemaObject] = []
+    for handler in handlers.handlers:
+        objects.extend(handler.from_models(models))
+    return objects
+
+
+async def desired_state(models: ModelContext, handlers: HandlerSet, db: Optional[DatabaseContext]) -> SchemaState:
+    """The models' objects, normalized through the server when one is connected."""
+    objects = desired_objects(models, handlers)
+    if db is not None:
+        for handler in handlers.handlers:
+            mine = [obj for obj in objects if obj.kind == handler.kind]
+            if not mine:
+                continue
+            normalized = await handler.normalize(mine, db)
+            replacements = {id(a): b for a, b in zip(mine, normalized)}
+            objects = [replacements.get(id(obj), obj) for obj in objects]
+    return SchemaState(objects)
+
+
+async def current_state(db: DatabaseContext, handlers: HandlerSet) -> SchemaState:
+    objects: List[SchemaObject] = []
+    for handler in handlers.handlers:
+        objects.extend(await handler.from_database(db))
+    return SchemaState(objects)
+
+
+async def diff_database(
+    connection: "asyncpg.Connection",
+    models: ModelContext,
+    handlers: HandlerSet,
+    *,
+    schema: str = "public",
+    version_table: str = "pgmig_revisions",
+) -> Plan:
+    """The plan that takes the database behind `connection` to the models."""
+    db = DatabaseContext(connection=connection, schema=schema, version_table=version_table)
+    current = await current_state(db, handlers)
+    desired = await desired_state(models, handlers, db)
+    return await build_plan(current, desired, handlers)
+
+
+async def apply_plan(connection: "asyncpg.Connection", plan: Plan) -> None:
+    """Run a plan's operations in one transaction (tests, `diff --apply`-like tooling)."""
+    from .actions import DatabaseActions
+
+    actor = DatabaseActions(connection)
+    async with connection.transaction():
+        for op in plan.operations:
+            await actor.run(op)

@@ -1,0 +1,96 @@
+"""The object-type handler protocol: one kind of schema object, end to end.
+
+A handler reads its objects from the models and from the database, and says
+through the actor how to create, change and drop one. pgmig's own kinds are
+handlers registered under the `pgmig.object_types` entry point, exactly like
+a plugin's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterable, List, Sequence
+
+from .errors import DatabaseError
+from .objects import SchemaObject
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncpg
+    from sqlalchemy import MetaData, Table
+    from sqlalchemy.engine import Dialect
+
+    from .actions import DatabaseActions
+
+
+@dataclass
+class ModelContext:
+    """What handlers read the desired state from."""
+
+    metadata: Sequence["MetaData"]
+    tables: Sequence["Table"]
+    schema: str = "public"
+
+    @cached_property
+    def dialect(self) -> "Dialect":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.dialect()
+
+    def table_schema(self, table: "Table") -> str:
+        return table.schema or self.schema
+
+
+@dataclass
+class DatabaseContext:
+    """What handlers read the current state from: one open connection and the target schema."""
+
+    connection: "asyncpg.Connection"
+    schema: str = "public"
+    version_table: str = "pgmig_revisions"
+    cache: Dict[str, Any] = field(default_factory=dict)
+
+    async def fetch(self, query: str, *args: Any) -> List["asyncpg.Record"]:
+        import asyncpg
+
+        try:
+            return await self.connection.fetch(query, *args)
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading the catalog failed: {exc}") from exc
+
+
+class ObjectHandler:
+    """Base class for a kind of schema object.
+
+    Subclasses set `kind` and implement the five methods. `create`, `migrate`
+    and `destroy` call the actor (`await actor.add_table(...)`) rather than
+    return SQL, so the same calls run a revision, print `--sql` and are
+    written into generated revision files.
+    """
+
+    kind: ClassVar[str] = ""
+
+    def from_models(self, models: ModelContext) -> Iterable[SchemaObject]:
+        return ()
+
+    async def from_database(self, db: DatabaseContext) -> Iterable[SchemaObject]:
+        return ()
+
+    async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
+        """Bring model-side objects into the database's normal form (default: as they are).
+
+        Called with a live connection before comparing, so a handler can let
+        Postgres render an expression instead of guessing its normal form.
+        """
+        return objects
+
+    async def create(self, obj: Any, actor: "DatabaseActions") -> None:
+        raise NotImplementedError
+
+    async def migrate(self, old: Any, new: Any, actor: "DatabaseActions") -> None:
+        """Default: drop and create again. Override where Postgres can alter in place."""
+        await self.destroy(old, actor)
+        await self.create(new, actor)
+
+    async def destroy(self, obj: Any, actor: "DatabaseActions") -> None:
+        raise NotImplementedError

@@ -1,0 +1,297 @@
+"""Columns: type, nullability, server default, serial/identity, comment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
+
+from ..handler import DatabaseContext, ModelContext, ObjectHandler
+from ..objects import Key, SchemaObject
+from ..sql import quote_ident
+from ..types import canonical_type, compile_type, enum_of
+
+# Types whose values convert to each other without a USING clause.
+_IMPLICIT_FAMILIES = (
+    {"text", "character varying", "character"},
+)
+
+
+@dataclass(frozen=True)
+class Column(SchemaObject):
+    kind = "column"
+    schema: str
+    table: str
+    name: str
+    data_type: str
+    nullable: bool = True
+    default: Optional[str] = None
+    autoincrement: bool = False
+    identity: Optional[str] = None
+    comment: Optional[str] = None
+    type_dependency: Optional[Key] = field(default=None, compare=False)
+    position: int = field(default=0, compare=False)
+
+    @property
+    def key(self) -> Key:
+        return ("column", self.schema, self.table, self.name)
+
+    @property
+    def parent(self) -> Key:
+        return ("table", self.schema, self.table)
+
+    @property
+    def dependencies(self) -> Tuple[Key, ...]:
+        deps: Tuple[Key, ...] = (self.parent,)
+        if self.type_dependency:
+            deps += (self.type_dependency,)
+        return deps
+
+    @property
+    def label(self) -> str:
+        return f"column {self.name}"
+
+    def describe(self) -> str:
+        text = f"column {self.name} {self.data_type}"
+        if self.autoincrement:
+            text += " (serial)"
+        if self.identity:
+            text += f" generated {self.identity} as identity"
+        if not self.nullable:
+            text += " NOT NULL"
+        if self.default is not None:
+            text += f" DEFAULT {self.default}"
+        return text
+
+
+COLUMNS_QUERY = """
+SELECT c.relname AS table_name,
+       a.attname AS name,
+       a.attnum AS position,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       a.attnotnull AS not_null,
+       pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default_expr,
+       pg_catalog.col_description(c.oid, a.attnum) AS comment,
+       a.attidentity::text AS identity,
+       et.typtype AS item_typtype,
+       etn.nspname AS item_type_schema,
+       et.typname AS item_type_name,
+       EXISTS (
+           SELECT 1 FROM pg_catalog.pg_depend dep
+           JOIN pg_catalog.pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
+           WHERE dep.classid = 'pg_catalog.pg_class'::regclass
+             AND dep.refobjid = c.oid AND dep.refobjsubid = a.attnum AND dep.deptype = 'a'
+       ) AS owns_sequence
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_type et
+       ON et.oid = CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END
+LEFT JOIN pg_catalog.pg_namespace etn ON etn.oid = et.typnamespace
+LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND c.relname <> $2 AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY c.relname, a.attnum
+"""
+
+_IDENTITY_CODES = {"a": "always", "d": "by default"}
+
+
+class ColumnHandler(ObjectHandler):
+    kind = "column"
+
+    # -- reading -----------------------------------------------------------------
+
+    def from_models(self, models: ModelContext) -> Iterable[Column]:
+        from sqlalchemy import Identity
+
+        ddl = models.dialect.ddl_compiler(models.dialect, None)
+        for table in models.tables:
+            schema = models.table_schema(table)
+            autoinc = table.autoincrement_column
+            for position, col in enumerate(table.columns, start=1):
+                identity = None
+                if isinstance(col.identity, Identity):
+                    identity = "always" if col.identity.always else "by default"
+                serial = (
+                    col is autoinc
+                    and identity is None
+                    and col.server_default is None
+                    and col.default is None
+                )
+                enum = enum_of(col.type, models.schema)
+                yield Column(
+                    schema=schema,
+                    table=table.name,
+                    name=col.name,
+                    data_type=compile_type(col.type, models.dialect),
+                    nullable=bool(col.nullable) and identity is None,
+                    default=None if identity else ddl.get_column_default_string(col),
+                    autoincrement=serial,
+                    identity=identity,
+                    comment=col.comment,
+                    type_dependency=("enum",) + enum if enum else None,
+                    position=position,
+                )
+
+    async def from_database(self, db: DatabaseContext) -> List[Column]:
+        rows = await db.fetch(COLUMNS_QUERY, db.schema, db.version_table)
+        return [self._from_row(row, db.schema) for row in rows]
+
+    @staticmethod
+    def _from_row(row: Any, schema: str) -> Column:
+        default = row["default_expr"]
+        serial = bool(row["owns_sequence"]) and bool(default) and default.startswith("nextval(")
+        identity = _IDENTITY_CODES.get(row["identity"] or "")
+        type_dependency = None
+        if row["item_typtype"] == "e":
+            type_dependency = ("enum", row["item_type_schema"], row["item_type_name"])
+        return Column(
+            schema=schema,
+            table=row["table_name"],
+            name=row["name"],
+            data_type=row["data_type"],
+            nullable=not row["not_null"],
+            default=None if serial else default,
+            autoincrement=serial,
+            identity=identity,
+            comment=row["comment"],
+            type_dependency=type_dependency,
+            position=row["position"],
+        )
+
+    async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
+        """Let Postgres print model types and defaults the way its catalog does.
+
+        `'x'` becomes `'x'::character varying`, `VARCHAR(20)` becomes
+        `character varying(20)`: the model is declared in a scratch temporary
+        table inside a transaction that is always rolled back.
+        """
+        columns = [obj for obj in objects if isinstance(obj, Column)]
+        rendered = await render_through_server(db, columns)
+        out: List[SchemaObject] = []
+        for obj in objects:
+            if isinstance(obj, Column) and id(obj) in rendered:
+                data_type, default = rendered[id(obj)]
+                obj = replace(obj, data_type=data_type, default=default)
+            out.append(obj)
+        return out
+
+    # -- changing ----------------------------------------------------------------
+
+    async def create(self, obj: Column, actor) -> None:
+        await actor.add_column(
+            table_name=obj.table,
+            column_name=obj.name,
+            data_type=obj.data_type,
+            nullable=obj.nullable,
+            default=obj.default,
+            autoincrement=obj.autoincrement,
+            identity=obj.identity,
+            schema=obj.schema,
+        )
+        if obj.comment is not None:
+            await actor.set_column_comment(
+                table_name=obj.table, column_name=obj.name, comment=obj.comment, schema=obj.schema
+            )
+
+    async def migrate(self, old: Column, new: Column, actor) -> None:
+        if (old.autoincrement, old.identity) != (new.autoincrement, new.identity):
+            # Serial and identity changes move sequences around; until they
+            # are supported in place, recreate the column.
+            await self.destroy(old, actor)
+            await self.create(new, actor)
+            return
+        where = {"table_name": new.table, "column_name": new.name, "schema": new.schema}
+        default_changed = old.default != new.default
+        if old.data_type != new.data_type:
+            if old.default is not None and default_changed:
+                # The old default may not cast to the new type.
+                await actor.set_column_default(**where, default=None)
+            await actor.modify_column_type(
+                **where, data_type=new.data_type, using=using_clause(old, new)
+            )
+        if default_changed and not (old.data_type != new.data_type and new.default is None):
+            await actor.set_column_default(**where, default=new.default)
+        if old.nullable and not new.nullable:
+            await actor.add_not_null(**where)
+        elif not old.nullable and new.nullable:
+            await actor.drop_not_null(**where)
+        if old.comment != new.comment:
+            await actor.set_column_comment(**where, comment=new.comment)
+
+    async def destroy(self, obj: Column, actor) -> None:
+        await actor.drop_column(table_name=obj.table, column_name=obj.name, schema=obj.schema)
+
+
+def _base(data_type: str) -> str:
+    return data_type.split("(", 1)[0].strip()
+
+
+def using_clause(old: Column, new: Column) -> Optional[str]:
+    """The cast Postgres needs to change `old`'s type to `new`'s, or None when implicit."""
+    old_base, new_base = _base(old.data_type), _base(new.data_type)
+    if old_base == new_base or any(old_base in f and new_base in f for f in _IMPLICIT_FAMILIES):
+        return None
+    return f"{quote_ident(new.name)}::{new.data_type}"
+
+
+async def render_through_server(
+    db: DatabaseContext, columns: Sequence[Column], chunk: int = 1000
+) -> dict:
+    """id(column) -> (data_type, default) as the server prints them.
+
+    Columns whose type does not exist yet (an enum the plan will create) are
+    rendered one at a time, and left as the models spell them if that fails.
+    """
+    import asyncpg
+
+    result: dict = {}
+    if not columns:
+        return result
+    transaction = db.connection.transaction()
+    await transaction.start()
+    try:
+        for start in range(0, len(columns), chunk):
+            batch = list(columns[start : start + chunk])
+            try:
+                async with db.connection.transaction():
+                    result.update(await _render_batch(db, batch, start))
+            except asyncpg.PostgresError:
+                for offset, column in enumerate(batch):
+                    try:
+                        async with db.connection.transaction():
+                            result.update(await _render_batch(db, [column], start + offset))
+                    except asyncpg.PostgresError:
+                        pass
+    finally:
+        await transaction.rollback()
+    return result
+
+
+async def _render_batch(db: DatabaseContext, batch: Sequence[Column], start: int) -> dict:
+    table = f"pgmig_normalize_{start}"
+    parts = []
+    for index, column in enumerate(batch):
+        part = f"c{index} {column.data_type}"
+        if column.default is not None:
+            part += f" DEFAULT {column.default}"
+        parts.append(part)
+    await db.connection.execute(f"CREATE TEMPORARY TABLE {quote_ident(table)} ({', '.join(parts)})")
+    rows = await db.connection.fetch(
+        """
+        SELECT a.attnum, pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+               pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default_expr
+        FROM pg_catalog.pg_attribute a
+        LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0
+        ORDER BY a.attnum
+        """,
+        f"pg_temp.{quote_ident(table)}",
+    )
+    return {
+        id(batch[row["attnum"] - 1]): (row["data_type"], row["default_expr"]) for row in rows
+    }
+
+
+__all__ = ["Column", "ColumnHandler", "canonical_type"]

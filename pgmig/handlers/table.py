@@ -1,0 +1,58 @@
+"""Tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, List, Optional
+
+from ..handler import DatabaseContext, ModelContext, ObjectHandler
+from ..objects import Key, SchemaObject
+
+
+@dataclass(frozen=True)
+class Table(SchemaObject):
+    kind = "table"
+    schema: str
+    name: str
+    comment: Optional[str] = None
+
+    @property
+    def key(self) -> Key:
+        return ("table", self.schema, self.name)
+
+    @property
+    def label(self) -> str:
+        return f"table {self.name}"
+
+
+TABLES_QUERY = """
+SELECT c.relname AS name, obj_description(c.oid, 'pg_class') AS comment
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> $2
+ORDER BY c.relname
+"""
+
+
+class TableHandler(ObjectHandler):
+    kind = "table"
+
+    def from_models(self, models: ModelContext) -> Iterable[Table]:
+        for table in models.tables:
+            yield Table(schema=models.table_schema(table), name=table.name, comment=table.comment)
+
+    async def from_database(self, db: DatabaseContext) -> List[Table]:
+        rows = await db.fetch(TABLES_QUERY, db.schema, db.version_table)
+        return [Table(schema=db.schema, name=row["name"], comment=row["comment"]) for row in rows]
+
+    async def create(self, obj: Table, actor) -> None:
+        await actor.add_table(table_name=obj.name, schema=obj.schema)
+        if obj.comment is not None:
+            await actor.set_table_comment(table_name=obj.name, comment=obj.comment, schema=obj.schema)
+
+    async def migrate(self, old: Table, new: Table, actor) -> None:
+        if old.comment != new.comment:
+            await actor.set_table_comment(table_name=new.name, comment=new.comment, schema=new.schema)
+
+    async def destroy(self, obj: Table, actor) -> None:
+        await actor.drop_table(table_name=obj.name, schema=obj.schema)

@@ -1,0 +1,3 @@
+"""pgmig's built-in operations, one module per kind. Importing this package registers them."""
+
+from . import column, table  # noqa: F401

@@ -1,0 +1,58 @@
+"""Operations on tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from ..operations import Operation, register
+from ..sql import qualified, quote_literal
+
+
+@register
+@dataclass(frozen=True)
+class AddTable(Operation):
+    """Create an empty table; columns and constraints follow as their own operations."""
+
+    name = "add_table"
+    table_name: str
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [f"CREATE TABLE {qualified(self.schema, self.table_name)} ()"]
+
+    def summary(self) -> str:
+        return f"create table {self.table_name}"
+
+
+@register
+@dataclass(frozen=True)
+class DropTable(Operation):
+    name = "drop_table"
+    table_name: str
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [f"DROP TABLE {qualified(self.schema, self.table_name)}"]
+
+    def summary(self) -> str:
+        return f"drop table {self.table_name}"
+
+    def hazards(self) -> Tuple[str, ...]:
+        return ("deletes_data",)
+
+
+@register
+@dataclass(frozen=True)
+class SetTableComment(Operation):
+    name = "set_table_comment"
+    table_name: str
+    comment: Optional[str] = None
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        value = "NULL" if self.comment is None else quote_literal(self.comment)
+        return [f"COMMENT ON TABLE {qualified(self.schema, self.table_name)} IS {value}"]
+
+    def summary(self) -> str:
+        return f"comment on table {self.table_name}"

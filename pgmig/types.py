@@ -1,0 +1,114 @@
+"""Column types in Postgres's own spelling.
+
+Model types are compiled with SQLAlchemy's PostgreSQL dialect (so pgmig writes
+exactly what `create_all` would) and then spelled the way `format_type()`
+prints them, so both sides compare as text. The column handler additionally
+lets the server render model types when it can (see ColumnHandler.normalize);
+this table is the offline fallback and covers what SQLAlchemy emits.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Optional, Tuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlalchemy.engine import Dialect
+
+_SIMPLE = {
+    "INTEGER": "integer",
+    "INT": "integer",
+    "INT4": "integer",
+    "BIGINT": "bigint",
+    "INT8": "bigint",
+    "SMALLINT": "smallint",
+    "INT2": "smallint",
+    "BOOLEAN": "boolean",
+    "BOOL": "boolean",
+    "TEXT": "text",
+    "VARCHAR": "character varying",
+    "CHARACTER VARYING": "character varying",
+    "CHAR": "character(1)",
+    "CHARACTER": "character(1)",
+    "REAL": "real",
+    "FLOAT4": "real",
+    "FLOAT": "double precision",
+    "FLOAT8": "double precision",
+    "DOUBLE PRECISION": "double precision",
+    "DOUBLE": "double precision",
+    "NUMERIC": "numeric",
+    "DECIMAL": "numeric",
+    "DATE": "date",
+    "TIME": "time without time zone",
+    "TIME WITHOUT TIME ZONE": "time without time zone",
+    "TIME WITH TIME ZONE": "time with time zone",
+    "TIMESTAMP": "timestamp without time zone",
+    "TIMESTAMP WITHOUT TIME ZONE": "timestamp without time zone",
+    "TIMESTAMP WITH TIME ZONE": "timestamp with time zone",
+    "TIMESTAMPTZ": "timestamp with time zone",
+    "INTERVAL": "interval",
+    "UUID": "uuid",
+    "BYTEA": "bytea",
+    "JSON": "json",
+    "JSONB": "jsonb",
+    "INET": "inet",
+    "CIDR": "cidr",
+    "MACADDR": "macaddr",
+    "MONEY": "money",
+    "TSVECTOR": "tsvector",
+    "OID": "oid",
+}
+
+_WITH_ARGS = {
+    "VARCHAR": "character varying",
+    "CHARACTER VARYING": "character varying",
+    "CHAR": "character",
+    "CHARACTER": "character",
+    "NUMERIC": "numeric",
+    "DECIMAL": "numeric",
+    "BIT": "bit",
+    "VARBIT": "bit varying",
+}
+
+_ARGS = re.compile(r"^(?P<base>[A-Z ]+?)\s*\((?P<args>[^)]*)\)(?P<rest>.*)$")
+_TIME_PRECISION = re.compile(
+    r"^(?P<base>TIME|TIMESTAMP)\s*\((?P<p>\d+)\)\s*(?P<tz>WITH(?:OUT)? TIME ZONE)?$"
+)
+
+
+def canonical_type(sql_type: str) -> str:
+    """Spell a type as `format_type()` does: `VARCHAR(20)` -> `character varying(20)`."""
+    text = " ".join(sql_type.strip().split())
+    dims = ""
+    while text.endswith("[]"):
+        dims += "[]"
+        text = text[:-2].rstrip()
+    upper = text.upper()
+    if upper in _SIMPLE:
+        return _SIMPLE[upper] + dims
+    timed = _TIME_PRECISION.match(upper)
+    if timed:
+        tz = (timed.group("tz") or "WITHOUT TIME ZONE").lower()
+        base = "timestamp" if timed.group("base") == "TIMESTAMP" else "time"
+        return f"{base}({timed.group('p')}) {tz}{dims}"
+    with_args = _ARGS.match(upper)
+    if with_args and with_args.group("base").strip() in _WITH_ARGS and not with_args.group("rest").strip():
+        args = ",".join(part.strip() for part in with_args.group("args").split(","))
+        return f"{_WITH_ARGS[with_args.group('base').strip()]}({args}){dims}"
+    return text + dims
+
+
+def compile_type(sa_type: Any, dialect: "Dialect") -> str:
+    return canonical_type(sa_type.compile(dialect=dialect))
+
+
+def enum_of(sa_type: Any, default_schema: str) -> Optional[Tuple[str, str]]:
+    """(schema, name) of the native Postgres enum a model type uses, directly or as array items."""
+    from sqlalchemy import Enum
+    from sqlalchemy.types import ARRAY
+
+    if isinstance(sa_type, ARRAY):
+        sa_type = sa_type.item_type
+    if isinstance(sa_type, Enum) and sa_type.native_enum and sa_type.name:
+        return (sa_type.schema or default_schema, sa_type.name)
+    return None

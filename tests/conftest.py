@@ -1,0 +1,1 @@
+from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
