@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Type
 
@@ -42,20 +43,27 @@ def find_pyproject(start: Path | None = None) -> Path | None:
     return None
 
 
-class Settings(BaseSettings):
+with warnings.catch_warnings():
+    # `schema` is the documented key; pydantic warns that it shadows the
+    # deprecated BaseModel.schema() classmethod, which pgmig never calls.
+    warnings.filterwarnings("ignore", message=".*shadows an attribute.*")
+
+    class _SchemaField(BaseSettings):
+        schema: str = "public"  # type: ignore[assignment]
+
+
+class Settings(_SchemaField):
     """pgmig's settings; each field is a flag, a PGMIG_* variable and a [tool.pgmig] key."""
 
     model_config = SettingsConfigDict(
         env_prefix="PGMIG_",
         extra="forbid",
-        populate_by_name=True,
         pyproject_toml_table_header=TABLE_HEADER,
     )
 
     database_url: Optional[str] = None
     models: Annotated[List[str], NoDecode] = Field(default_factory=list)
     migrations_dir: str = "migrations"
-    schema_name: str = Field(default="public", alias="schema")
     version_table: str = "pgmig_revisions"
 
     # Filled in by load_settings, never read from a source.
@@ -70,7 +78,11 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("schema_name", "version_table", "migrations_dir")
+    @property
+    def schema_name(self) -> str:
+        return self.schema
+
+    @field_validator("schema", "version_table", "migrations_dir")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
@@ -134,8 +146,6 @@ def _describe_validation_error(exc: ValidationError, pyproject: Path | None) -> 
     problems = []
     for error in exc.errors():
         loc = ".".join(str(part) for part in error["loc"]) or "settings"
-        if loc == "schema_name":
-            loc = "schema"
         if error["type"] == "extra_forbidden":
             where = f" in [tool.pgmig] of {pyproject}" if pyproject else ""
             problems.append(f"unknown setting {loc!r}{where}")

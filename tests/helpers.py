@@ -130,3 +130,66 @@ def pgmig_cli(*args: str, cwd: Optional[Path] = None, env: Optional[Dict[str, st
         input=input,
         timeout=120,
     )
+
+
+def make_distribution(site: Path, name: str, entry_points: Dict[str, Dict[str, str]], files: Dict[str, str], version: str = "1.0") -> Path:
+    """Write an installed-looking package (dist-info with entry points) into `site`.
+
+    importlib.metadata finds it once `site` is on sys.path (or PYTHONPATH for a
+    subprocess), which is how a real `pip install` looks to pgmig.
+    """
+    site.mkdir(parents=True, exist_ok=True)
+    dist = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    lines = []
+    for group, entries in entry_points.items():
+        lines.append(f"[{group}]")
+        lines.extend(f"{key} = {value}" for key, value in entries.items())
+        lines.append("")
+    (dist / "entry_points.txt").write_text("\n".join(lines))
+    for relative, content in files.items():
+        path = site / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return dist
+
+
+def assert_roundtrip(
+    server: Any,
+    url: str,
+    models_a: Any,
+    models_b: Any,
+    seed: Sequence[str] = (),
+    rows_query: Optional[str] = None,
+    rows_survive: bool = True,
+) -> Plan:
+    """State A -> migrate to B -> diff empty, B equals B-from-scratch, rows kept -> back to A exactly.
+
+    Returns the plan that took A to B so callers can assert on its operations.
+    """
+    migrate(url, models_a)
+    assert diff(url, models_a).is_empty, "models A did not apply cleanly"
+    if seed:
+        run_sql(url, *seed)
+    rows_before = fetch(url, rows_query) if rows_query else None
+    snap_a = snapshot(url)
+
+    plan = migrate(url, models_b)
+    assert not plan.is_empty, "A and B should differ"
+    leftover = diff(url, models_b)
+    assert leftover.is_empty, [c.to_json() for c in leftover.changes]
+    scratch = server.create_database()
+    try:
+        create_all(scratch, models_b)
+        assert snapshot(url) == snapshot(scratch)
+    finally:
+        server.drop_database(scratch)
+    if rows_query and rows_survive:
+        assert fetch(url, rows_query) == rows_before
+
+    back = migrate(url, models_a)
+    assert not back.is_empty
+    assert diff(url, models_a).is_empty
+    assert snapshot(url) == snap_a
+    return plan
