@@ -10,6 +10,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Migrator": "pgmig.migrator",
+    "MigrationRevisionBase": "pgmig.revisions",
     "PgmigError": "pgmig.errors",
     "DatabaseActions": "pgmig.actions",
     "ObjectHandler": "pgmig.handler",

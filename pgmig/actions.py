@@ -15,17 +15,32 @@ from .operations import Operation, lookup
 
 
 class DatabaseActions:
-    def __init__(self, connection: Any = None) -> None:
+    def __init__(
+        self,
+        connection: Any = None,
+        committed: Optional[Callable[[], Awaitable[Any]]] = None,
+    ) -> None:
+        """`committed` opens (once) a second, autocommitting connection to the same database."""
         self.connection = connection
         self.recorded: List[Operation] = []
+        self._committed = committed
 
     async def run(self, operation: Operation) -> None:
-        """Record `operation`, and execute its statements when connected."""
+        """Record `operation`, and execute its statements when connected.
+
+        An operation whose result cannot be used in the transaction that made
+        it (a new enum label) runs on the autocommitting connection when the
+        main one is inside a transaction, so the rest of the revision can use
+        it while staying in one transaction.
+        """
         self.recorded.append(operation)
         if self.connection is None:
             return
+        connection = self.connection
+        if operation.commit_before_use and self._committed is not None and connection.is_in_transaction():
+            connection = await self._committed()
         for statement in operation.statements():
-            await execute(self.connection, statement)
+            await execute(connection, statement)
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[None]]:
         if name.startswith("_"):

@@ -166,6 +166,131 @@ def diff(
 
 @app.command()
 @command
+def generate(
+    ctx: typer.Context,
+    message: str = typer.Option(..., "-m", "--message", help="What the revision does; becomes its docstring and file name."),
+    empty: bool = typer.Option(False, "--empty", help="Write a blank revision (for data migrations)."),
+    allow_destructive: bool = typer.Option(
+        False, "--allow-destructive", help="Write the revision even if it drops tables, columns or enums."
+    ),
+) -> None:
+    """Write the next revision file from the difference between the revisions and the models."""
+    from .database import run
+
+    project = ctx.obj.project()
+    confirm = _ask_destructive if sys.stdin.isatty() else None
+    path = run(project.generate(message, empty=empty, allow_destructive=allow_destructive, confirm=confirm))
+    if path is None:
+        out.print("No changes: the models match the revisions; nothing written.")
+        return
+    out.print(str(path), markup=False)
+
+
+def _ask_destructive(changes: List[str]) -> bool:
+    err.print("This revision would delete data:", style="bold red")
+    for change in changes:
+        err.print(f"  - {change}", markup=False)
+    return typer.confirm("Write it anyway?", default=False, err=True)
+
+
+def _progress_printer(verb: str) -> Callable[[str, Any, float], None]:
+    def report(direction: str, revision: Any, seconds: float) -> None:
+        out.print(f"{verb} {revision.id}  {revision.message}  ({seconds:.2f}s)", markup=False)
+
+    return report
+
+
+@app.command()
+@command
+def up(
+    ctx: typer.Context,
+    target: str = typer.Argument("head", help="Revision to stop at (id or unique prefix)."),
+    sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
+) -> None:
+    """Apply pending revisions up to TARGET (default: head)."""
+    from .database import run
+
+    project = ctx.obj.project()
+    if sql:
+        out.out("\n".join(run(project.sql("up", target))), highlight=False)
+        return
+    done = run(project.upgrade(target, progress=_progress_printer("applied")))
+    if not done:
+        out.print("Already at head: nothing to apply." if target == "head" else f"Nothing to apply up to {target}.")
+
+
+@app.command()
+@command
+def down(
+    ctx: typer.Context,
+    target: Optional[str] = typer.Argument(None, help="Revision to roll back to; 'base' rolls back everything. Default: one revision."),
+    sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
+) -> None:
+    """Roll back one revision, or down to TARGET."""
+    from .database import run
+
+    project = ctx.obj.project()
+    if sql:
+        out.out("\n".join(run(project.sql("down", target))), highlight=False)
+        return
+    done = run(project.downgrade(target, progress=_progress_printer("rolled back")))
+    if not done:
+        out.print("Nothing to roll back.")
+
+
+@app.command()
+@command
+def status(ctx: typer.Context) -> None:
+    """Show the current revision, what is pending, and applied files edited since."""
+    from .database import run
+
+    project = ctx.obj.project()
+    state = run(project.status())
+    head = state.chain.head
+    out.print(f"current: {state.current or 'base (nothing applied)'}", markup=False)
+    out.print(f"head:    {head or 'base (no revision files)'}", markup=False)
+    if state.pending:
+        out.print(f"pending: {len(state.pending)}", markup=False)
+        for revision in state.pending:
+            out.print(f"  {revision.id}  {revision.message}", markup=False)
+    else:
+        out.print("pending: none", markup=False)
+    for revision in state.edited:
+        err.print(f"warning: {revision.path.name} was edited after it was applied", markup=False, style="yellow")
+
+
+@app.command()
+@command
+def history(ctx: typer.Context) -> None:
+    """List the revision chain, marking what is applied."""
+    from .database import run
+
+    project = ctx.obj.project()
+    state = run(project.status())
+    if not state.chain.revisions:
+        out.print("No revisions yet: pgmig generate -m MESSAGE writes the first.")
+    for index, revision in enumerate(state.chain.revisions):
+        mark = "applied" if index <= state.current_index else "pending"
+        edited = "  (edited after it was applied)" if revision in state.edited else ""
+        out.print(f"[{mark:>7}] {revision.id}  {revision.message}{edited}", markup=False)
+
+
+@app.command()
+@command
+def stamp(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., help="Revision to record as applied (with all before it); 'base' clears."),
+) -> None:
+    """Record TARGET as the current revision without running anything."""
+    from .database import run
+
+    project = ctx.obj.project()
+    run(project.stamp(target))
+    out.print(f"Stamped {target}.", markup=False)
+
+
+@app.command()
+@command
 def plugins(ctx: typer.Context) -> None:
     """List discovered model registries and object-type handlers, with the package of each."""
     from .entrypoints import REGISTRIES_GROUP, find

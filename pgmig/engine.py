@@ -77,3 +77,20 @@ async def apply_plan(connection: "asyncpg.Connection", plan: Plan) -> None:
     async with connection.transaction():
         for op in plan.operations:
             await actor.run(op)
+
+
+async def diff_both_ways(
+    connection: "asyncpg.Connection",
+    models: ModelContext,
+    handlers: HandlerSet,
+    *,
+    schema: str = "public",
+    version_table: str = "pgmig_revisions",
+) -> "tuple[Plan, Plan]":
+    """The plan from the database to the models (`up`) and the one back (`down`)."""
+    db = DatabaseContext(connection=connection, schema=schema, version_table=version_table)
+    current = await current_state(db, handlers)
+    desired = await desired_state(models, handlers, db)
+    up = await build_plan(current, desired, handlers)
+    down = await build_plan(desired, current, handlers)
+    return up, down

@@ -26,6 +26,10 @@ class Operation:
 
     name: ClassVar[str] = ""
     transactional: ClassVar[bool] = True
+    """False: Postgres refuses the statement inside a transaction block (CONCURRENTLY)."""
+    commit_before_use: ClassVar[bool] = False
+    """True: what it makes cannot be used in the transaction that made it (an enum label),
+    so the runner commits it on its own before the rest of the revision goes on."""
 
     def statements(self) -> List[str]:
         raise NotImplementedError

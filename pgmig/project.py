@@ -13,12 +13,21 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from .config import Settings, find_pyproject
-from .errors import ConfigError
+from .errors import ConfigError, DatabaseError, UsageError
 from .handler import ModelContext
 from .plan import Plan
 from .plugins import HandlerSet, load_handlers
+from .revisions import HEAD, Chain, Revision
+from .runner import Runner, Status
+from .versions import VersionTable
 
 Notice = Callable[[str], None]
+Confirm = Callable[[List[str]], bool]
+Progress = Callable[[str, Revision, float], None]
+
+
+class DestructiveChangeError(UsageError):
+    """Generating would write a revision that deletes data, and nobody agreed to it."""
 
 
 class Project:
@@ -54,6 +63,124 @@ class Project:
 
         return resolve_url(self.settings, self.notice)
 
+    @cached_property
+    def versions(self) -> VersionTable:
+        return VersionTable(self.settings.schema_name, self.settings.version_table)
+
+    def chain(self) -> Chain:
+        from .revisions import load_chain
+
+        return load_chain(self.settings.migrations_path)
+
+    def runner(self, url: Optional[str] = None, progress: Optional[Progress] = None) -> Runner:
+        return Runner(url or self.database_url, self.chain(), self.versions, self.notice, progress)
+
+    async def status(self) -> Status:
+        return await self.runner().status()
+
+    async def upgrade(self, target: str = HEAD, progress: Optional[Progress] = None) -> List[Revision]:
+        return await self.runner(progress=progress).upgrade(target)
+
+    async def downgrade(self, target: Optional[str] = None, progress: Optional[Progress] = None) -> List[Revision]:
+        return await self.runner(progress=progress).downgrade(target)
+
+    async def stamp(self, target: str) -> None:
+        await self.runner().stamp(target)
+
+    async def sql(self, direction: str, target: Optional[str]) -> List[str]:
+        """The SQL `up`/`down` would run from the database's current revision, without running it."""
+        from .database import connection
+        from .runner import UP, read_status, render_sql
+
+        chain = self.chain()
+        async with connection(self.database_url) as conn:
+            has_table = await self.versions.exists(conn)
+            status = read_status(chain, await self.versions.applied(conn))
+        if direction == UP:
+            end = chain.index(target or HEAD)
+            revisions = chain.revisions[status.current_index + 1 : end + 1]
+        else:
+            end = status.current_index - 1 if target is None else chain.index(target)
+            revisions = list(reversed(chain.revisions[end + 1 : status.current_index + 1]))
+        return await render_sql(chain, revisions, direction, self.versions, not has_table)
+
+    async def generate(
+        self,
+        message: str,
+        *,
+        empty: bool = False,
+        allow_destructive: bool = False,
+        confirm: Optional[Confirm] = None,
+    ) -> Optional[Path]:
+        """Write the next revision file; None when the models need no change."""
+        from datetime import datetime, timezone
+
+        from .revisions import load_revision_file, new_revision_id, slugify
+        from .writer import format_file, render_revision
+
+        chain = self.chain()
+        up_ops: list = []
+        down_ops: list = []
+        if not empty:
+            up, down = await self._plans_against_history(chain)
+            if up.is_empty:
+                return None
+            destructive = [describe_change(change) for change in up.changes if "deletes_data" in change.hazards]
+            if destructive and not allow_destructive:
+                if confirm is None or not confirm(destructive):
+                    raise DestructiveChangeError(
+                        "the revision would delete data (" + "; ".join(destructive) + "); "
+                        "review the models, then rerun with --allow-destructive"
+                    )
+            up_ops, down_ops = up.operations, down.operations
+        created = datetime.now(timezone.utc)
+        revision_id = new_revision_id(created)
+        folder = self.settings.migrations_path
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{revision_id}_{slugify(message)}.py"
+        text = render_revision(revision_id, chain.head, message, up_ops, down_ops, created)
+        path.write_text(text, encoding="utf-8")
+        format_file(path)
+        load_revision_file(path)  # what we wrote must load
+        return path
+
+    async def _plans_against_history(self, chain: Chain) -> "tuple[Plan, Plan]":
+        """Diff the models against the schema the revisions produce.
+
+        The configured database is used when it is at head; otherwise the
+        revisions are replayed into a scratch database, so generating never
+        needs production access and never repeats a pending revision.
+        """
+        from .database import connection
+        from .runner import read_status
+        from .scratch import scratch_database
+
+        models = self.models
+        try:
+            async with connection(self.database_url) as conn:
+                status = read_status(chain, await self.versions.applied(conn))
+                if status.current == chain.head:
+                    return await self._diff_both_ways(conn, models)
+                self.notice(
+                    f"the database is at {status.current or 'base'}, not at head {chain.head}: "
+                    "comparing with a scratch database built from the revisions"
+                )
+        except DatabaseError as exc:
+            if not self.settings.database_url:
+                raise
+            self.notice(f"{exc}; comparing with a scratch database built from the revisions instead")
+        async with scratch_database(self.settings.embedded_data_dir) as url:
+            await Runner(url, chain, self.versions, self.notice).upgrade(HEAD)
+            async with connection(url) as conn:
+                return await self._diff_both_ways(conn, models)
+
+    async def _diff_both_ways(self, conn, models: ModelContext) -> "tuple[Plan, Plan]":  # type: ignore[no-untyped-def]
+        from .engine import diff_both_ways
+
+        return await diff_both_ways(
+            conn, models, self.handlers, schema=self.settings.schema_name, version_table=self.settings.version_table
+        )
+
     async def diff(self) -> Plan:
         """The plan that takes the configured database to the models."""
         from .database import connection
@@ -69,6 +196,17 @@ class Project:
                 schema=self.settings.schema_name,
                 version_table=self.settings.version_table,
             )
+
+
+VERBS = {"create": "create", "migrate": "change", "destroy": "drop"}
+
+
+def describe_change(change) -> str:  # type: ignore[no-untyped-def]
+    """`drop column bio of author`: a change in words, for prompts and errors."""
+    text = f"{VERBS[change.action]} {change.obj.label}"
+    if change.obj.group != change.key:
+        text += f" of {change.obj.group[-1]}"
+    return text
 
 
 PYPROJECT_BLOCK = """

@@ -1,0 +1,379 @@
+"""Revision files and the runner, end to end through the CLI against the real server."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from tests.helpers import fetch, pgmig_cli, run_sql, snapshot
+
+V1 = '''
+import enum
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class Status(enum.Enum):
+    draft = "draft"
+    published = "published"
+
+
+class Author(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80)
+
+
+class Post(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    title: str = Field(max_length=100)
+    status: Status = Field(sa_column=sa.Column(sa.Enum(Status), nullable=False, server_default="draft"))
+'''
+
+# v2: new column with a default, an index, a foreign key, a wider type.
+V2 = V1.replace(
+    "    title: str = Field(max_length=100)\n",
+    "    title: str = Field(max_length=200, index=True)\n"
+    "    views: int = Field(default=0, sa_column_kwargs={'server_default': '0'})\n"
+    "    author_id: Optional[int] = Field(default=None, foreign_key='author.id')\n",
+)
+
+# v3: a new enum label, a column dropped (destructive), a type change.
+V3 = V2.replace('    published = "published"\n', '    published = "published"\n    archived = "archived"\n').replace(
+    "    views: int = Field(default=0, sa_column_kwargs={'server_default': '0'})\n",
+    "    views: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={'server_default': '0'})\n",
+).replace("    name: str = Field(max_length=80)\n", "    name: str = Field(max_length=80)\n    bio: Optional[str] = None\n")
+
+V4 = V3.replace("    bio: Optional[str] = None\n", "")
+
+
+class Project:
+    def __init__(self, root: Path, url: str) -> None:
+        self.root = root
+        self.url = url
+        (root / "pyproject.toml").write_text(
+            '[project]\nname = "blog"\n\n[tool.pgmig]\nmodels = ["models.py"]\n'
+        )
+
+    def models(self, source: str) -> None:
+        (self.root / "models.py").write_text(source)
+
+    def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        result = pgmig_cli(*args, cwd=self.root, env={"PGMIG_DATABASE_URL": self.url})
+        if ok:
+            assert result.returncode == 0, f"pgmig {' '.join(args)}: {result.stdout}{result.stderr}"
+        return result
+
+    def generate(self, message: str, *extra: str) -> Path:
+        result = self.cli("generate", "-m", message, *extra)
+        path = Path(result.stdout.strip().splitlines()[-1])
+        assert path.exists() and path.parent == self.root / "migrations"
+        return path
+
+    def files(self) -> List[Path]:
+        return sorted((self.root / "migrations").glob("*.py"))
+
+    def applied(self) -> List[str]:
+        return [r["id"] for r in fetch(self.url, "SELECT id FROM pgmig_revisions ORDER BY id")]
+
+
+@pytest.fixture
+def project(tmp_path: Path, database_url: str) -> Project:
+    return Project(tmp_path, database_url)
+
+
+def enum_labels(url: str) -> Dict[str, List[str]]:
+    rows = fetch(
+        url,
+        "SELECT t.typname, e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
+        "ORDER BY t.typname, e.enumsortorder",
+    )
+    labels: Dict[str, List[str]] = {}
+    for row in rows:
+        labels.setdefault(row["typname"], []).append(row["enumlabel"])
+    return labels
+
+
+def full_snapshot(url: str) -> Dict[str, object]:
+    snap = snapshot(url)
+    snap["tables"] = [t for t in snap["tables"] if t["relname"] != "pgmig_revisions"]
+    snap["columns"] = [c for c in snap["columns"] if c["table_name"] != "pgmig_revisions"]
+    snap["enums"] = enum_labels(url)
+    snap["constraints"] = fetch(
+        url,
+        "SELECT c.relname, pg_get_constraintdef(k.oid) AS def FROM pg_constraint k "
+        "JOIN pg_class c ON c.oid = k.conrelid WHERE c.relname <> 'pgmig_revisions' AND k.contype <> 'n' "
+        "ORDER BY 1, 2",
+    )
+    snap["indexes"] = fetch(
+        url,
+        "SELECT indexname, regexp_replace(indexdef, 'INDEX \\S+ ON', 'INDEX ON') AS def FROM pg_indexes "
+        "WHERE schemaname = 'public' AND tablename <> 'pgmig_revisions' ORDER BY 2",
+    )
+    return snap
+
+
+def test_generate_up_down_round_trips(project: Project) -> None:
+    project.models(V1)
+    first = project.generate("initial schema")
+    text = first.read_text()
+    assert "from pgmig import MigrationRevisionBase, Migrator" in text
+    assert "down_revision = None" in text
+    assert '"""initial schema' in text
+    project.cli("up")
+    assert project.applied() == [first.name.split("_initial")[0]]
+    assert "No changes" in project.cli("diff").stdout
+    run_sql(project.url, "INSERT INTO author (name) VALUES ('ann')", "INSERT INTO post (title) VALUES ('hello')")
+
+    snapshots = [full_snapshot(project.url)]
+    for version, message, flags in ((V2, "views and authors", ()), (V3, "archive", ("--allow-destructive",)), (V4, "drop bio", ("--allow-destructive",))):
+        project.models(version)
+        path = project.generate(message, *flags)
+        assert f'down_revision = "{project.files()[-2].name[:20]}"' in path.read_text()
+        project.cli("up")
+        assert project.cli("diff", "--exit-code").returncode == 0
+        snapshots.append(full_snapshot(project.url))
+        assert fetch(project.url, "SELECT title FROM post") == [{"title": "hello"}]
+        assert fetch(project.url, "SELECT name FROM author") == [{"name": "ann"}]
+
+    assert "archived" in snapshots[2]["enums"]["status"]
+    # Every down restores the schema of the revision before it, exactly.
+    for expected in reversed(snapshots[:-1]):
+        project.cli("down")
+        assert full_snapshot(project.url) == expected
+        assert fetch(project.url, "SELECT title FROM post") == [{"title": "hello"}]
+    # ... and up again reaches the same head.
+    project.cli("up")
+    assert full_snapshot(project.url) == snapshots[-1]
+    project.cli("down", "base")
+    assert project.applied() == []
+    assert full_snapshot(project.url)["tables"] == []
+
+
+def test_no_changes_writes_nothing_and_empty_writes_a_blank(project: Project) -> None:
+    project.models(V1)
+    project.generate("initial")
+    project.cli("up")
+    result = project.cli("generate", "-m", "nothing")
+    assert "No changes" in result.stdout
+    assert len(project.files()) == 1
+    blank = project.generate("backfill data", "--empty")
+    text = blank.read_text()
+    assert "async def up(self, migrator: Migrator):\n        pass" in text
+    project.cli("up")
+    assert len(project.applied()) == 2
+
+
+def test_destructive_changes_need_consent(project: Project) -> None:
+    project.models(V3)
+    project.generate("initial")
+    project.cli("up")
+    project.models(V4)
+    refused = project.cli("generate", "-m", "drop bio", ok=False)
+    assert refused.returncode == 2
+    assert "drop column bio" in refused.stderr and "--allow-destructive" in refused.stderr
+    assert len(project.files()) == 1
+    path = project.generate("drop bio", "--allow-destructive")
+    assert "# destructive: deletes_data" in path.read_text()
+
+
+def test_generate_against_history_when_the_database_is_behind(project: Project) -> None:
+    project.models(V1)
+    project.generate("initial")  # not applied: the database is empty
+    project.models(V2)
+    second = project.generate("second")
+    text = second.read_text()
+    assert "add_table" not in text, "tables of the pending first revision must not be repeated"
+    assert "views" in text
+    project.cli("up")
+    assert project.cli("diff", "--exit-code").returncode == 0
+
+
+def test_enum_label_added_and_used_in_one_up(project: Project) -> None:
+    project.models(V1)
+    project.generate("initial")
+    project.cli("up")
+    run_sql(project.url, "INSERT INTO post (title) VALUES ('old')")
+    project.models(V3.replace("    bio: Optional[str] = None\n", ""))
+    path = project.generate("archive old posts")
+    source = path.read_text()
+    assert "add_type_values" in source
+    # A data migration in the same revision uses the new label at once.
+    source = source.replace(
+        "    async def down(",
+        "        await migrator.connection.execute(\"UPDATE post SET status = 'archived'\")\n\n    async def down(",
+        1,
+    )
+    path.write_text(source)
+    project.cli("up")
+    assert fetch(project.url, "SELECT status::text AS s FROM post") == [{"s": "archived"}]
+
+
+def test_failing_revision_in_the_middle(project: Project) -> None:
+    project.models(V1)
+    project.generate("initial")
+    project.models(V2)
+    second = project.generate("second")
+    second.write_text(
+        second.read_text().replace(
+            "    async def down(",
+            "        await migrator.connection.execute('SELECT * FROM no_such_table')\n\n    async def down(",
+            1,
+        )
+    )
+    project.models(V3)
+    project.generate("third", "--allow-destructive")
+    result = project.cli("up", ok=False)
+    assert result.returncode == 3
+    assert second.name in result.stderr and "no_such_table" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(project.applied()) == 1, "the first revision stays applied and recorded"
+    columns = {c["attname"] for c in snapshot(project.url)["columns"] if c["table_name"] == "post"}
+    assert "views" not in columns, "the failed revision left nothing behind"
+
+
+def test_concurrent_ups_apply_once(project: Project) -> None:
+    project.models(V1)
+    project.generate("initial")
+    data = project.generate("seed", "--empty")
+    data.write_text(
+        data.read_text().replace(
+            "    async def up(self, migrator: Migrator):\n        pass",
+            "    async def up(self, migrator: Migrator):\n"
+            "        await migrator.connection.execute(\"INSERT INTO author (name) VALUES ('once')\")\n"
+            "        await migrator.connection.execute('SELECT pg_sleep(0.5)')",
+        )
+    )
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
+    env["PGMIG_DATABASE_URL"] = project.url
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "pgmig", "up"], cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, outputs
+    assert fetch(project.url, "SELECT count(*) AS n FROM author") == [{"n": 1}]
+    assert len(project.applied()) == 2
+    assert sum("Already at head" in out for out, _ in outputs) == 3
+
+
+def test_sql_output_runs_in_psql(project: Project, tmp_path: Path) -> None:
+    import shutil
+
+    psql = shutil.which("psql")
+    if psql is None:
+        pytest.skip("psql is not installed")
+    project.models(V2)
+    project.generate("initial")
+    sql = project.cli("up", "--sql").stdout
+    assert sql.count("BEGIN;") == 1 and "INSERT INTO" in sql
+    assert fetch(project.url, "SELECT to_regclass('post') IS NULL AS missing") == [{"missing": True}]
+    ran = subprocess.run([psql, "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", project.url], input=sql, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert project.cli("diff", "--exit-code").returncode == 0
+    assert "pending: none" in project.cli("status").stdout
+    down_sql = project.cli("down", "--sql").stdout
+    ran = subprocess.run([psql, "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", project.url], input=down_sql, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert project.applied() == []
+
+
+def test_status_history_stamp_and_edited_files(project: Project) -> None:
+    project.models(V1)
+    first = project.generate("initial")
+    project.models(V2)
+    second = project.generate("second")
+    history = project.cli("history").stdout
+    assert history.count("[pending]") == 2
+    project.cli("stamp", first.name[:20])
+    assert project.applied() == [first.name[:20]]
+    assert "pending: 1" in project.cli("status").stdout
+    first.write_text(first.read_text() + "\n# edited\n")
+    status = project.cli("status")
+    assert f"{first.name} was edited after it was applied" in status.stderr
+    assert "(edited after it was applied)" in project.cli("history").stdout
+    project.cli("stamp", "base")
+    assert project.applied() == []
+    assert second.exists()
+
+
+def _write_revision(folder: Path, name: str, rid: str, down: str = "None", body: str = "pass") -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(
+        textwrap.dedent(
+            f'''
+            from pgmig import MigrationRevisionBase, Migrator
+
+            class MigrationRevision(MigrationRevisionBase):
+                up_revision = "{rid}"
+                down_revision = {down}
+
+                async def up(self, migrator: Migrator):
+                    {body}
+
+                async def down(self, migrator: Migrator):
+                    pass
+            '''
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ([("a.py", "r1", "None"), ("b.py", "r2", '"nope"')], "b.py: down_revision 'nope' matches no revision file"),
+        ([("a.py", "r1", "None"), ("b.py", "r2", '"r1"'), ("c.py", "r3", '"r1"')], "two heads: b.py, c.py"),
+        ([("a.py", "r1", "None"), ("b.py", "r2", '"r3"'), ("c.py", "r3", '"r2"')], "cycle"),
+        ([("a.py", "r1", "None"), ("b.py", "r1", '"r1"')], "used by both a.py and b.py"),
+    ],
+)
+def test_broken_chains_are_errors(project: Project, files, message: str) -> None:
+    project.models(V1)
+    for name, rid, down in files:
+        _write_revision(project.root / "migrations", name, rid, down)
+    result = project.cli("up", ok=False)
+    assert result.returncode == 3
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert fetch(project.url, "SELECT to_regclass('pgmig_revisions') IS NULL AS none") == [{"none": True}]
+
+
+def test_revision_in_database_without_a_file(project: Project) -> None:
+    project.models(V1)
+    _write_revision(project.root / "migrations", "a.py", "r1")
+    project.cli("up")
+    run_sql(project.url, "INSERT INTO pgmig_revisions (id, checksum) VALUES ('ghost', 'x')")
+    result = project.cli("status", ok=False)
+    assert result.returncode == 3 and "ghost" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("def broken(:\n", "syntax error"),
+        ("x = 1\n", "defines no MigrationRevision"),
+        (
+            "from pgmig import MigrationRevisionBase\nclass MigrationRevision(MigrationRevisionBase):\n"
+            "    up_revision = 'r1'\n    async def up(self, migrator):\n        pass\n",
+            "has no down() method",
+        ),
+        ("import pgmig_plugin_not_installed\n", "pgmig_plugin_not_installed"),
+    ],
+)
+def test_bad_revision_files(project: Project, content: str, message: str) -> None:
+    project.models(V1)
+    (project.root / "migrations").mkdir()
+    (project.root / "migrations" / "bad.py").write_text(content)
+    result = project.cli("up", ok=False)
+    assert result.returncode == 3
+    assert message in result.stderr and "bad.py" in result.stderr
