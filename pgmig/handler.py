@@ -35,7 +35,9 @@ class ModelContext:
     def dialect(self) -> "Dialect":
         from sqlalchemy.dialects import postgresql
 
-        return postgresql.dialect()
+        # The named paramstyle leaves `%` alone; the default (pyformat) would
+        # write `LIKE 'a%'` as `LIKE 'a%%'` in defaults, checks and predicates.
+        return postgresql.dialect(paramstyle="named")
 
     def table_schema(self, table: "Table") -> str:
         return table.schema or self.schema

@@ -118,13 +118,33 @@ def diff_states(current: SchemaState, desired: SchemaState) -> List[Change]:
 
 
 def order_changes(changes: Sequence[Change]) -> List[Change]:
-    """Sort changes so every dependency holds, keeping each table's work together."""
+    """Sort changes so every dependency holds, keeping each table's work together.
+
+    Objects dropped with their table need no statement of their own; but when
+    two dropped tables reference each other that would be a cycle, so then
+    the objects that reach outside their table (foreign keys) are dropped
+    explicitly first.
+    """
+    try:
+        return _order(changes, explicit_cross_table=False)
+    except SchemaError:
+        return _order(changes, explicit_cross_table=True)
+
+
+def _reaches_outside(obj: SchemaObject) -> bool:
+    """Depends on something that is not part of its own table (keys are (kind, schema, table, ...))."""
+    return any(dep[1:3] != obj.group[1:3] for dep in obj.dependencies)
+
+
+def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change]:
     by_key: Dict[Key, Change] = {c.key: c for c in changes}
     destroyed = {c.key for c in changes if c.action == DESTROY}
 
     # A drop whose parent is dropped too happens implicitly; its ordering
     # constraints pass to the parent's drop, which is what really removes it.
     def carrier(change: Change) -> Change:
+        if explicit_cross_table and change.action == DESTROY and _reaches_outside(change.obj):
+            return change
         current = change
         while current.action == DESTROY and current.obj.parent in destroyed:
             current = by_key[current.obj.parent]  # type: ignore[index]
@@ -141,8 +161,15 @@ def order_changes(changes: Sequence[Change]) -> List[Change]:
                 if needed is not None and needed.action != DESTROY:
                     graph[change.node].add(needed.node)
         if change.old is not None:  # migrate / destroy: before dropping what the old object needed
+            still_needed = set(change.new.dependencies) if change.new is not None else set()
             for dep in change.old.dependencies:
                 needed = by_key.get(dep)
+                if needed is not None and needed.action == MIGRATE and dep not in still_needed:
+                    # An object that stops using X goes first, so X's change
+                    # (an enum type swap, say) no longer has to carry it.
+                    before = carrier(change)
+                    if before.node != needed.node:
+                        graph[needed.node].add(before.node)
                 if needed is not None and needed.action == DESTROY:
                     before = carrier(change)
                     target = carrier(needed)

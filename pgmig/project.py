@@ -138,7 +138,10 @@ class Project:
         folder = self.settings.migrations_path
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{revision_id}_{slugify(message)}.py"
-        text = render_revision(revision_id, chain.head, message, up_ops, down_ops, created)
+        transactional = all(op.transactional for op in [*up_ops, *down_ops])
+        text = render_revision(
+            revision_id, chain.head, message, up_ops, down_ops, created, transactional=transactional
+        )
         path.write_text(text, encoding="utf-8")
         format_file(path)
         load_revision_file(path)  # what we wrote must load

@@ -99,7 +99,28 @@ def snapshot(url: str, schema: str = "public") -> Dict[str, Any]:
         "ORDER BY c.relname",
         schema,
     )
-    return {"tables": tables, "columns": columns}
+    enums: Dict[str, List[str]] = {}
+    for row in fetch(
+        url,
+        "SELECT t.typname, e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
+        "JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = $1 ORDER BY t.typname, e.enumsortorder",
+        schema,
+    ):
+        enums.setdefault(row["typname"], []).append(row["enumlabel"])
+    constraints = fetch(
+        url,
+        "SELECT c.relname AS table_name, k.contype::text AS type, pg_get_constraintdef(k.oid) AS definition "
+        "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = $1 AND k.contype IN ('p', 'f', 'u', 'c', 'x') ORDER BY 1, 2, 3",
+        schema,
+    )
+    indexes = fetch(
+        url,
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = $1 "
+        "AND indexname NOT IN (SELECT conname FROM pg_constraint) ORDER BY 1, 2",
+        schema,
+    )
+    return {"tables": tables, "columns": columns, "enums": enums, "constraints": constraints, "indexes": indexes}
 
 
 def create_all(url: str, metadata: Any) -> None:

@@ -219,6 +219,8 @@ def test_failing_revision_in_the_middle(project: Project) -> None:
     project.generate("initial")
     project.models(V2)
     second = project.generate("second")
+    project.models(V3)
+    project.generate("third", "--allow-destructive")
     second.write_text(
         second.read_text().replace(
             "    async def down(",
@@ -226,8 +228,6 @@ def test_failing_revision_in_the_middle(project: Project) -> None:
             1,
         )
     )
-    project.models(V3)
-    project.generate("third", "--allow-destructive")
     result = project.cli("up", ok=False)
     assert result.returncode == 3
     assert second.name in result.stderr and "no_such_table" in result.stderr

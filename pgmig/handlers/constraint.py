@@ -1,9 +1,576 @@
-"""Constraints: registered from the start so the kind is known; reading and changing them lands with issue 3."""
+"""Table constraints: primary keys, unique constraints, foreign keys and checks.
+
+Constraints are matched by what they mean, not by name. An unnamed model
+constraint gets a name chosen by Postgres (`article_pkey`, `article_code_key`),
+and a renamed table keeps its old constraint names, so a name-keyed diff would
+drop and re-add constraints that never changed. Keys are therefore:
+
+- primary key: ("constraint", schema, table, "primary_key") - one per table;
+- unique:      ("constraint", schema, table, "unique", "a,b");
+- foreign key: ("constraint", schema, table, "foreign_key", "a,b", "ref_schema.ref_table", "x,y");
+- check:       ("constraint", schema, table, "named_check", name) when the model names it,
+               else ("constraint", schema, table, "check", <body in Postgres's normal form>).
+
+The name is carried with compare=False: it is what DROP CONSTRAINT needs, but
+renaming a PK/unique/FK in the model alone is not a change. A check name that
+looks like one Postgres generates (ending in `_check` or `_checkN`) is treated
+as no name on both sides, because the database side cannot tell such a name
+from a generated one; renaming such a check is not detected either.
+
+Check bodies compare as the text `pg_get_expr(conbin, conrelid)` prints (the
+text inside CHECK (...)): the database side reads it from the catalog, and
+`normalize` has the server print the model's expression the same way, by
+adding it to a scratch temporary table shaped like the model's table inside a
+transaction that is always rolled back.
+
+Dependencies are the constrained columns; a foreign key also depends on the
+referenced columns and on the referenced table's PK/unique constraint (which
+Postgres requires to exist), so the graph orders creation (the key of table A
+before the FK of table B) and drops (the FK before the key or table it uses).
+"""
 
 from __future__ import annotations
 
-from ..handler import ObjectHandler
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from ..handler import DatabaseContext, ModelContext, ObjectHandler
+from ..objects import Key, SchemaObject
+from ..sql import qualified, quote_ident
+from ..types import compile_type
+
+PRIMARY_KEY, UNIQUE, FOREIGN_KEY, CHECK = "primary_key", "unique", "foreign_key", "check"
+
+_ACTION_CODES = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+_MATCH_CODES = {"s": "SIMPLE", "f": "FULL", "p": "PARTIAL"}
+_TYPE_CODES = {"p": PRIMARY_KEY, "u": UNIQUE, "f": FOREIGN_KEY, "c": CHECK}
+_GENERATED_CHECK_NAME = re.compile(r"_check\d*$")
+
+
+def _joined(names: Sequence[str]) -> str:
+    return ",".join(names)
+
+
+def unique_key(schema: str, table: str, columns: Sequence[str]) -> Key:
+    return ("constraint", schema, table, UNIQUE, _joined(columns))
+
+
+def primary_key_key(schema: str, table: str) -> Key:
+    return ("constraint", schema, table, PRIMARY_KEY)
+
+
+def check_name_is_given(name: Optional[str]) -> bool:
+    """True when a check's name identifies it (it is not one Postgres would have generated)."""
+    return bool(name) and not _GENERATED_CHECK_NAME.search(name)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Constraint(SchemaObject):
+    kind = "constraint"
+    schema: str
+    table: str
+    constraint_type: str
+    columns: Tuple[str, ...] = ()
+    referred_schema: Optional[str] = None
+    referred_table: Optional[str] = None
+    referred_columns: Tuple[str, ...] = ()
+    on_delete: str = "NO ACTION"
+    on_update: str = "NO ACTION"
+    match: str = "SIMPLE"
+    expression: Optional[str] = None
+    nulls_not_distinct: bool = False
+    deferrable: bool = False
+    initially_deferred: bool = False
+    name: Optional[str] = field(default=None, compare=False)
+    # The referenced table's PK/unique constraint a foreign key relies on.
+    referred_key: Optional[Key] = field(default=None, compare=False)
+    # Columns a check reads (from the catalog's conkey, or all of the model table's).
+    check_columns: Tuple[str, ...] = field(default=(), compare=False)
+    # (name, type) of the model table's columns: what `normalize` renders a check against.
+    table_columns: Tuple[Tuple[str, str], ...] = field(default=(), compare=False)
+    # A check as the model spells it: what ADD CONSTRAINT sends. Postgres's printed
+    # form does not always parse back to itself (`= ANY (ARRAY[...])` casts).
+    source: Optional[str] = field(default=None, compare=False)
+    # False when the plan creates the table too: adding to an empty table scans nothing.
+    table_exists: bool = field(default=True, compare=False)
+
+    @property
+    def key(self) -> Key:
+        base: Key = ("constraint", self.schema, self.table)
+        if self.constraint_type == PRIMARY_KEY:
+            return base + (PRIMARY_KEY,)
+        if self.constraint_type == UNIQUE:
+            return base + (UNIQUE, _joined(self.columns))
+        if self.constraint_type == FOREIGN_KEY:
+            return base + (
+                FOREIGN_KEY,
+                _joined(self.columns),
+                f"{self.referred_schema}.{self.referred_table}",
+                _joined(self.referred_columns),
+            )
+        if check_name_is_given(self.name):
+            return base + ("named_check", self.name or "")
+        return base + (CHECK, self.expression or "")
+
+    @property
+    def parent(self) -> Key:
+        return ("table", self.schema, self.table)
+
+    @property
+    def dependencies(self) -> Tuple[Key, ...]:
+        deps: List[Key] = [self.parent]
+        deps += [("column", self.schema, self.table, c) for c in self.columns + self.check_columns]
+        if self.constraint_type == FOREIGN_KEY:
+            deps.append(("table", self.referred_schema or self.schema, self.referred_table or ""))
+            deps += [
+                ("column", self.referred_schema or self.schema, self.referred_table or "", c)
+                for c in self.referred_columns
+            ]
+            if self.referred_key is not None:
+                deps.append(self.referred_key)
+        return tuple(dict.fromkeys(d for d in deps if d != self.key))
+
+    @property
+    def label(self) -> str:
+        if self.constraint_type == CHECK:
+            return f"check {self.name}" if check_name_is_given(self.name) else f"check {self.expression}"
+        if self.constraint_type == PRIMARY_KEY:
+            return f"primary key ({', '.join(self.columns)})"
+        if self.constraint_type == UNIQUE:
+            return f"unique ({', '.join(self.columns)})"
+        return (
+            f"foreign key ({', '.join(self.columns)}) -> "
+            f"{self.referred_table} ({', '.join(self.referred_columns)})"
+        )
+
+    def describe(self) -> str:
+        text = self.label
+        if self.constraint_type == FOREIGN_KEY:
+            if self.on_delete != "NO ACTION":
+                text += f" ON DELETE {self.on_delete}"
+            if self.on_update != "NO ACTION":
+                text += f" ON UPDATE {self.on_update}"
+        if self.initially_deferred:
+            text += " DEFERRABLE INITIALLY DEFERRED"
+        elif self.deferrable:
+            text += " DEFERRABLE"
+        return text
+
+
+CONSTRAINTS_QUERY = """
+SELECT cl.relname AS table_name,
+       con.conname AS name,
+       con.contype::text AS contype,
+       con.condeferrable AS deferrable,
+       con.condeferred AS deferred,
+       con.confdeltype::text AS on_delete,
+       con.confupdtype::text AS on_update,
+       con.confmatchtype::text AS match,
+       pg_catalog.pg_get_constraintdef(con.oid) AS definition,
+       CASE WHEN con.contype = 'c' THEN pg_catalog.pg_get_expr(con.conbin, con.conrelid) END AS expression,
+       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+             ORDER BY k.ord)::text[] AS columns,
+       rn.nspname AS referred_schema,
+       rcl.relname AS referred_table,
+       ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+             ORDER BY k.ord)::text[] AS referred_columns,
+       rc.contype::text AS referred_contype,
+       ARRAY(SELECT a.attname FROM unnest(rc.conkey) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = rc.conrelid AND a.attnum = k.attnum
+             ORDER BY k.ord)::text[] AS referred_key_columns
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace
+LEFT JOIN pg_catalog.pg_class rcl ON rcl.oid = con.confrelid
+LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rcl.relnamespace
+LEFT JOIN pg_catalog.pg_constraint rc
+       ON con.contype = 'f' AND rc.conrelid = con.confrelid AND rc.conindid = con.conindid
+      AND rc.contype IN ('p', 'u')
+WHERE n.nspname = $1 AND cl.relkind IN ('r', 'p') AND NOT cl.relispartition AND cl.relname <> $2
+  AND con.contype IN ('p', 'u', 'f', 'c') AND con.conislocal AND con.conparentid = 0
+ORDER BY cl.relname, con.conname
+"""
+
+TABLES_QUERY = """
+SELECT c.relname FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+"""
 
 
 class ConstraintHandler(ObjectHandler):
     kind = "constraint"
+
+    # -- reading the models --------------------------------------------------------
+
+    def from_models(self, models: ModelContext) -> Iterable[Constraint]:
+        reader = _ModelReader(models)
+        for table in models.tables:
+            yield from reader.read(table)
+
+    # -- reading the database ------------------------------------------------------
+
+    async def from_database(self, db: DatabaseContext) -> List[Constraint]:
+        rows = await db.fetch(CONSTRAINTS_QUERY, db.schema, db.version_table)
+        return [self._from_row(row, db.schema) for row in rows]
+
+    @staticmethod
+    def _from_row(row: Any, schema: str) -> Constraint:
+        constraint_type = _TYPE_CODES[row["contype"]]
+        columns = tuple(row["columns"] or ())
+        common: Dict[str, Any] = dict(
+            schema=schema,
+            table=row["table_name"],
+            constraint_type=constraint_type,
+            name=row["name"],
+            deferrable=bool(row["deferrable"]),
+            initially_deferred=bool(row["deferred"]),
+        )
+        if constraint_type == CHECK:
+            return Constraint(**common, expression=row["expression"], check_columns=columns)
+        if constraint_type == FOREIGN_KEY:
+            referred_schema, referred_table = row["referred_schema"], row["referred_table"]
+            referred_key = None
+            if row["referred_contype"] == "p":
+                referred_key = primary_key_key(referred_schema, referred_table)
+            elif row["referred_contype"] == "u":
+                referred_key = unique_key(referred_schema, referred_table, row["referred_key_columns"])
+            return Constraint(
+                **common,
+                columns=columns,
+                referred_schema=referred_schema,
+                referred_table=referred_table,
+                referred_columns=tuple(row["referred_columns"] or ()),
+                on_delete=_ACTION_CODES[row["on_delete"]],
+                on_update=_ACTION_CODES[row["on_update"]],
+                match=_MATCH_CODES.get(row["match"], "SIMPLE"),
+                referred_key=referred_key,
+            )
+        nulls_not_distinct = (row["definition"] or "").startswith("UNIQUE NULLS NOT DISTINCT")
+        return Constraint(**common, columns=columns, nulls_not_distinct=nulls_not_distinct)
+
+    # -- normal form ---------------------------------------------------------------
+
+    async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
+        """Mark which tables already exist, and let the server print check bodies."""
+        constraints = [obj for obj in objects if isinstance(obj, Constraint)]
+        if not constraints:
+            return objects
+        existing = {row["relname"] for row in await db.fetch(TABLES_QUERY, db.schema)}
+        checks = [c for c in constraints if c.constraint_type == CHECK and c.expression]
+        rendered = await render_checks(db, checks, existing)
+        out: List[SchemaObject] = []
+        for obj in objects:
+            if isinstance(obj, Constraint):
+                changes: Dict[str, Any] = {}
+                if not (obj.schema == db.schema and obj.table in existing):
+                    changes["table_exists"] = False
+                if id(obj) in rendered:
+                    changes["expression"], changes["check_columns"] = rendered[id(obj)]
+                if changes:
+                    obj = replace(obj, **changes)
+            out.append(obj)
+        return out
+
+    # -- changing ------------------------------------------------------------------
+
+    async def create(self, obj: Constraint, actor) -> None:
+        common = dict(
+            table_name=obj.table,
+            constraint_name=obj.name,
+            new_table=not obj.table_exists,
+            schema=obj.schema,
+        )
+        deferrability = dict(deferrable=obj.deferrable, initially_deferred=obj.initially_deferred)
+        if obj.constraint_type == PRIMARY_KEY:
+            await actor.add_primary_key(columns=list(obj.columns), **deferrability, **common)
+        elif obj.constraint_type == UNIQUE:
+            await actor.add_unique(
+                columns=list(obj.columns), nulls_not_distinct=obj.nulls_not_distinct, **deferrability, **common
+            )
+        elif obj.constraint_type == FOREIGN_KEY:
+            await actor.add_foreign_key(
+                columns=list(obj.columns),
+                referred_table=obj.referred_table,
+                referred_columns=list(obj.referred_columns),
+                referred_schema=None if obj.referred_schema == obj.schema else obj.referred_schema,
+                on_delete=obj.on_delete,
+                on_update=obj.on_update,
+                match=obj.match,
+                **deferrability,
+                **common,
+            )
+        else:
+            await actor.add_check(expression=obj.source or obj.expression, **common)
+
+    async def destroy(self, obj: Constraint, actor) -> None:
+        # A model-side object has no name when Postgres chose it (a `down` plan
+        # drops what `up` created): drop it by the name Postgres gives it.
+        await actor.drop_constraint(
+            table_name=obj.table, constraint_name=obj.name or generated_name(obj), schema=obj.schema
+        )
+
+    # migrate: the default drop + add. Postgres cannot alter a constraint's
+    # definition in place (only an FK's deferrability, which is not worth a path).
+
+
+_NAMEDATALEN = 64
+
+
+def _clip(text: str, size: int) -> str:
+    """The longest prefix of `text` fitting in `size` bytes, never splitting a character."""
+    return text.encode("utf-8")[:size].decode("utf-8", errors="ignore")
+
+
+def _object_name(name1: str, name2: Optional[str], label: str) -> str:
+    """Postgres's makeObjectName: shorten the longer part until `name1_name2_label` fits."""
+    size1, size2 = len(name1.encode()), len(name2.encode()) if name2 else 0
+    overhead = len(label) + 1 + (1 if name2 else 0)
+    available = _NAMEDATALEN - 1 - overhead
+    while size1 + size2 > available:
+        if size1 > size2:
+            size1 -= 1
+        else:
+            size2 -= 1
+    parts = [_clip(name1, size1)]
+    if name2:
+        parts.append(_clip(name2, size2))
+    return "_".join(parts + [label])
+
+
+def generated_name(obj: Constraint) -> str:
+    """The name Postgres chooses for `obj` when it is added without one (no clash assumed)."""
+    if obj.constraint_type == PRIMARY_KEY:
+        return _object_name(obj.table, None, "pkey")
+    if obj.constraint_type in (UNIQUE, FOREIGN_KEY):
+        columns = _clip("_".join(obj.columns), _NAMEDATALEN - 1)
+        return _object_name(obj.table, columns, "key" if obj.constraint_type == UNIQUE else "fkey")
+    column = obj.check_columns[0] if len(obj.check_columns) == 1 else None
+    return _object_name(obj.table, column, "check")
+
+
+def _emitted_by_create_all(constraint: Any, ddl: Any) -> bool:
+    """SQLAlchemy's own test, minus the mark `AddConstraint` leaves behind.
+
+    `create_all` emits a use_alter foreign key through `AddConstraint`, which
+    sets the constraint's `_create_rule` to "never inline" on the shared
+    MetaData for good; that mark says nothing about whether the constraint
+    belongs in the schema.
+    """
+    from sqlalchemy.sql.ddl import _CreateDropBase
+
+    rule = getattr(constraint, "_create_rule", None)
+    if rule is not None and isinstance(getattr(rule, "__self__", None), _CreateDropBase):
+        ddl_if = getattr(constraint, "_ddl_if", None)
+        if ddl_if is None:
+            return True
+        from sqlalchemy.sql.ddl import CreateConstraint
+
+        return bool(ddl_if._should_execute(CreateConstraint(constraint), constraint, None, compiler=ddl))
+    return bool(constraint._should_create_for_compiler(ddl))
+
+
+class _ModelReader:
+    """Turns SQLAlchemy constraints into `Constraint`s the way `create_all` would emit them."""
+
+    def __init__(self, models: ModelContext) -> None:
+        from sqlalchemy.dialects import postgresql
+
+        self.models = models
+        self.ddl = models.dialect.ddl_compiler(models.dialect, None)
+        # Check text is compiled without the psycopg2 paramstyle, which doubles
+        # every `%`: what reaches the server must be the text as written.
+        literal_dialect = postgresql.dialect(paramstyle="named")
+        self.sql = literal_dialect.statement_compiler(literal_dialect, None)
+
+    def read(self, table: Any) -> Iterator[Constraint]:
+        from sqlalchemy import CheckConstraint, ForeignKeyConstraint, PrimaryKeyConstraint, UniqueConstraint
+
+        schema = self.models.table_schema(table)
+        # Column-level checks live on the column, not in table.constraints.
+        column_checks = [c for col in table.columns for c in col.constraints]
+        for constraint in dict.fromkeys(list(table.constraints) + column_checks):
+            if not _emitted_by_create_all(constraint, self.ddl):
+                continue
+            common: Dict[str, Any] = dict(
+                schema=schema,
+                table=table.name,
+                name=self.name_of(constraint),
+                deferrable=bool(constraint.deferrable) or _deferred(constraint),
+                initially_deferred=_deferred(constraint),
+            )
+            if isinstance(constraint, PrimaryKeyConstraint):
+                if len(constraint.columns) == 0:
+                    continue
+                yield Constraint(constraint_type=PRIMARY_KEY, columns=_names(constraint), **common)
+            elif isinstance(constraint, UniqueConstraint):
+                options = constraint.dialect_options["postgresql"]
+                yield Constraint(
+                    constraint_type=UNIQUE,
+                    columns=_names(constraint),
+                    nulls_not_distinct=bool(options.get("nulls_not_distinct")),
+                    **common,
+                )
+            elif isinstance(constraint, ForeignKeyConstraint):
+                yield self.foreign_key(constraint, common)
+            elif isinstance(constraint, CheckConstraint):
+                expression = self.sql.process(constraint.sqltext, include_table=False, literal_binds=True)
+                yield Constraint(
+                    constraint_type=CHECK,
+                    expression=expression,
+                    source=expression,
+                    check_columns=tuple(c.name for c in table.columns),
+                    table_columns=tuple(
+                        (c.name, compile_type(c.type, self.models.dialect)) for c in table.columns
+                    ),
+                    **common,
+                )
+
+    def foreign_key(self, constraint: Any, common: Dict[str, Any]) -> Constraint:
+        referred_columns = [element.column for element in constraint.elements]
+        referred = referred_columns[0].table
+        referred_schema = self.models.table_schema(referred)
+        names = tuple(c.name for c in referred_columns)
+        return Constraint(
+            constraint_type=FOREIGN_KEY,
+            columns=tuple(element.parent.name for element in constraint.elements),
+            referred_schema=referred_schema,
+            referred_table=referred.name,
+            referred_columns=names,
+            on_delete=_action(constraint.ondelete),
+            on_update=_action(constraint.onupdate),
+            match=(constraint.match or "SIMPLE").upper(),
+            referred_key=_referred_key(referred, referred_schema, names),
+            **common,
+        )
+
+    def name_of(self, constraint: Any) -> Optional[str]:
+        """The name `create_all` gives the constraint (naming conventions, truncation), if any."""
+        try:
+            return self.ddl.preparer.format_constraint(constraint, _alembic_quote=False)
+        except Exception:  # a convention that needs a name the constraint lacks
+            name = constraint.name
+            return name if isinstance(name, str) else None
+
+
+def _names(constraint: Any) -> Tuple[str, ...]:
+    return tuple(c.name for c in constraint.columns)
+
+
+def _deferred(constraint: Any) -> bool:
+    return (constraint.initially or "").upper() == "DEFERRED"
+
+
+def _action(value: Optional[str]) -> str:
+    return " ".join(value.upper().split()) if value else "NO ACTION"
+
+
+def _referred_key(table: Any, schema: str, columns: Tuple[str, ...]) -> Optional[Key]:
+    """The PK or unique constraint of `table` an FK on `columns` relies on (Postgres matches the set)."""
+    from sqlalchemy import UniqueConstraint
+
+    wanted = set(columns)
+    if table.primary_key is not None and {c.name for c in table.primary_key.columns} == wanted:
+        return primary_key_key(schema, table.name)
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint) and {c.name for c in constraint.columns} == wanted:
+            return unique_key(schema, table.name, _names(constraint))
+    return None
+
+
+async def render_checks(
+    db: DatabaseContext, checks: Sequence[Constraint], existing_tables: Iterable[str]
+) -> Dict[int, Tuple[str, Tuple[str, ...]]]:
+    """id(check) -> (body, columns used) as the server prints them.
+
+    Each model table with checks becomes one scratch temporary table with the
+    model's column types (so a check reads as it will once this plan has run),
+    all in one script and one catalog query. If the batch fails (a type the
+    plan creates does not exist yet, a typo), each check is tried alone,
+    first against the model's columns and then against a copy of the live
+    table; a check that still fails keeps the model's text.
+    """
+    import asyncpg
+
+    result: Dict[int, Tuple[str, Tuple[str, ...]]] = {}
+    if not checks:
+        return result
+    existing = set(existing_tables)
+    by_table: Dict[Tuple[str, str], List[Constraint]] = {}
+    for check in checks:
+        by_table.setdefault((check.schema, check.table), []).append(check)
+    groups = list(by_table.values())
+
+    tables_made = [0]  # scratch tables of successful attempts stay until the rollback
+
+    async def attempt(batch: List[Tuple[str, List[Constraint]]]) -> bool:
+        try:
+            async with db.connection.transaction():
+                result.update(await _render_batch(db, batch, tables_made[0]))
+            tables_made[0] += len(batch)
+            return True
+        except asyncpg.PostgresError:
+            return False
+
+    transaction = db.connection.transaction()
+    await transaction.start()
+    try:
+        if not await attempt([(_from_model_columns(group), group) for group in groups]):
+            for group in groups:
+                for check in group:
+                    if await attempt([(_from_model_columns([check]), [check])]):
+                        continue
+                    if check.table in existing and check.schema == db.schema:
+                        await attempt([(f"(LIKE {qualified(check.schema, check.table)})", [check])])
+    finally:
+        await transaction.rollback()
+    return result
+
+
+def _from_model_columns(group: Sequence[Constraint]) -> str:
+    columns = group[0].table_columns
+    return "(" + ", ".join(f"{quote_ident(name)} {data_type}" for name, data_type in columns) + ")"
+
+
+async def _render_batch(
+    db: DatabaseContext, batch: Sequence[Tuple[str, Sequence[Constraint]]], start: int
+) -> Dict[int, Tuple[str, Tuple[str, ...]]]:
+    script: List[str] = []
+    wanted: Dict[Tuple[str, str], Constraint] = {}
+    tables = [f"pgmig_check_{start + index}" for index in range(len(batch))]
+    for table, (shape, group) in zip(tables, batch):
+        script.append(f"CREATE TEMPORARY TABLE {quote_ident(table)} {shape}")
+        adds = []
+        for number, check in enumerate(group):
+            name = f"c{number}"
+            adds.append(f"ADD CONSTRAINT {quote_ident(name)} CHECK ({check.expression})")
+            wanted[(table, name)] = check
+        script.append(f"ALTER TABLE {quote_ident(table)} {', '.join(adds)}")
+    # One simple-protocol round trip for the whole script.
+    await db.connection.execute(";\n".join(script))
+    rows = await db.connection.fetch(
+        """
+        SELECT cl.relname AS table_name, con.conname AS name,
+               pg_catalog.pg_get_expr(con.conbin, con.conrelid) AS expression,
+               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+                     ORDER BY k.ord)::text[] AS columns
+        FROM pg_catalog.pg_constraint con
+        JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
+        WHERE con.contype = 'c' AND cl.relnamespace = pg_catalog.pg_my_temp_schema()
+          AND cl.relname = ANY($1::text[])
+        """,
+        tables,
+    )
+    out: Dict[int, Tuple[str, Tuple[str, ...]]] = {}
+    for row in rows:
+        check = wanted.get((row["table_name"], row["name"]))
+        if check is not None:
+            out[id(check)] = (row["expression"], tuple(row["columns"] or ()))
+    return out
+
+
+__all__ = ["Constraint", "ConstraintHandler"]

@@ -1,9 +1,385 @@
-"""Indexs: registered from the start so the kind is known; reading and changing them lands with issue 3."""
+"""Indexes: compared by definition in Postgres's own normal form.
+
+Both sides go through `pg_get_indexdef`: the database's indexes directly, the
+models' by building them on a scratch copy of their table inside a
+transaction that is always rolled back. Only what follows the table name
+(method, keys, INCLUDE, NULLS NOT DISTINCT, WITH, WHERE) is compared, so the
+index's and the table's own names never get in the way, and an expression or
+predicate written differently but meaning the same never shows as a change.
+"""
 
 from __future__ import annotations
 
-from ..handler import ObjectHandler
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..handler import DatabaseContext, ModelContext, ObjectHandler
+from ..objects import Key, SchemaObject
+from ..ops.index import create_index_sql
+from ..sql import qualified, quote_ident
+
+
+@dataclass(frozen=True)
+class Index(SchemaObject):
+    kind = "index"
+    schema: str
+    table: str
+    name: str
+    keys: Tuple[str, ...]
+    unique: bool = False
+    method: str = "btree"
+    include: Tuple[str, ...] = ()
+    where: Optional[str] = None
+    nulls_not_distinct: bool = False
+    options: Optional[str] = None
+    valid: bool = True  # an interrupted CREATE INDEX CONCURRENTLY leaves an invalid index: rebuild it
+    columns: Tuple[str, ...] = field(default=(), compare=False)
+    table_exists: bool = field(default=True, compare=False)
+
+    @property
+    def key(self) -> Key:
+        return ("index", self.schema, self.name)
+
+    @property
+    def parent(self) -> Key:
+        return ("table", self.schema, self.table)
+
+    @property
+    def dependencies(self) -> Tuple[Key, ...]:
+        return (self.parent,) + tuple(("column", self.schema, self.table, c) for c in self.columns)
+
+    @property
+    def label(self) -> str:
+        return f"index {self.name}"
+
+    def describe(self) -> str:
+        text = "unique index" if self.unique else "index"
+        text += f" {self.name} USING {self.method} ({', '.join(self.keys)})"
+        if self.include:
+            text += f" INCLUDE ({', '.join(self.include)})"
+        if self.nulls_not_distinct:
+            text += " NULLS NOT DISTINCT"
+        if self.options:
+            text += f" WITH ({self.options})"
+        if self.where:
+            text += f" WHERE {self.where}"
+        if not self.valid:
+            text += " (invalid)"
+        return text
+
+
+# -- reading Postgres's and SQLAlchemy's index definitions -----------------------
+
+# pg_get_indexdef(), split at the table: `prefix` is what comes before the
+# method (`CREATE UNIQUE INDEX ix ON public.t USING `), built with the same
+# quoting the server uses, so the comparable tail is cut off exactly.
+_DEFINITION_COLUMNS = """
+       pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
+       'CREATE ' || CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END || 'INDEX '
+         || pg_catalog.quote_ident(ic.relname) || ' ON '
+         || CASE WHEN ic.relkind = 'I' THEN 'ONLY ' ELSE '' END
+         || pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(tc.relname)
+         || ' USING ' AS prefix"""
+
+INDEXES_QUERY = f"""
+SELECT ic.relname AS name, tc.relname AS table_name, i.indisunique AS is_unique,
+       i.indisvalid AS is_valid,
+       ARRAY(
+           SELECT a.attname FROM pg_catalog.pg_depend d
+           JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+           WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.indexrelid
+             AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = i.indrelid
+             AND d.refobjsubid > 0
+           ORDER BY a.attnum
+       ) AS columns,{_DEFINITION_COLUMNS}
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
+WHERE tn.nspname = $1 AND tc.relkind IN ('r', 'p') AND NOT tc.relispartition AND tc.relname <> $2
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_catalog.pg_constraint con
+      WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
+  )
+ORDER BY tc.relname, ic.relname
+"""
+
+RENDERED_QUERY = f"""
+SELECT ic.relname AS name,{_DEFINITION_COLUMNS}
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
+WHERE ic.relnamespace = pg_catalog.pg_my_temp_schema() AND ic.relname = ANY($1::text[])
+"""
+
+EXISTING_TABLES_QUERY = """
+SELECT n.nspname AS schema, c.relname AS name
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN unnest($1::text[], $2::text[]) AS wanted(schema, name)
+  ON wanted.schema = n.nspname AND wanted.name = c.relname
+WHERE c.relkind IN ('r', 'p')
+"""
+
+
+def _split(text: str, separator: Optional[str]) -> List[Tuple[int, int]]:
+    """Spans of `text` between top-level separators (None: whitespace), outside quotes and parentheses."""
+    spans, depth, start, quote = [], 0, 0, None
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:  # a doubled quote closes and reopens: still inside
+                quote = None
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and (ch == separator if separator else ch.isspace()):
+            spans.append((start, i))
+            start = i + 1
+    spans.append((start, len(text)))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _items(group: str) -> Tuple[str, ...]:
+    if not (group.startswith("(") and group.endswith(")")):
+        raise ValueError(f"expected a parenthesized list, got {group!r}")
+    inner = group[1:-1]
+    return tuple(inner[s:e].strip() for s, e in _split(inner, ","))
+
+
+def unquote_ident(text: str) -> str:
+    """A column name as written by Postgres or SQLAlchemy (`"Email"`, `email`) -> its name."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return text[1:-1].replace('""', '"')
+    return text
+
+
+def parse_definition(tail: str) -> Dict[str, Any]:
+    """Fields of an index from the text after its table name.
+
+    Reads both `btree (a, lower(b)) INCLUDE (c) WHERE ...` (pg_get_indexdef)
+    and `USING gin (a) ...` or `(a) ...` (SQLAlchemy's CREATE INDEX), whose
+    clauses come in the same order.
+    """
+    spans = _split(tail, None)
+    words = [tail[s:e] for s, e in spans]
+    method, i = "btree", 0
+    if words and words[0].upper() == "USING":
+        method, i = words[1], 2
+    elif words and not words[0].startswith("("):
+        method, i = words[0], 1
+    fields: Dict[str, Any] = {
+        "method": unquote_ident(method).lower(),
+        "keys": _items(words[i]),
+        "include": (),
+        "nulls_not_distinct": False,
+        "options": None,
+        "where": None,
+    }
+    i += 1
+    while i < len(words):
+        word = words[i].upper()
+        if word == "INCLUDE":
+            fields["include"] = tuple(unquote_ident(c) for c in _items(words[i + 1]))
+            i += 2
+        elif word == "NULLS" and i + 1 < len(words) and words[i + 1].upper() == "NOT":
+            fields["nulls_not_distinct"] = True
+            i += 3
+        elif word == "NULLS":
+            i += 2
+        elif word == "WITH":
+            fields["options"] = words[i + 1][1:-1].strip() or None
+            i += 2
+        elif word == "TABLESPACE":
+            i += 2
+        elif word == "WHERE":
+            fields["where"] = tail[spans[i + 1][0] :].strip()
+            break
+        else:
+            raise ValueError(f"unexpected {words[i]!r} in index definition {tail!r}")
+    return fields
+
+
+def _tail(row: Any) -> str:
+    definition, prefix = row["definition"], row["prefix"]
+    if definition.startswith(prefix):
+        return definition[len(prefix) :]
+    # Should not happen; cut at the first USING after ON as a last resort.
+    return definition.split(" USING ", 1)[1]
+
+
+# -- the handler -------------------------------------------------------------------
 
 
 class IndexHandler(ObjectHandler):
     kind = "index"
+
+    def from_models(self, models: ModelContext) -> Iterable[Index]:
+        from sqlalchemy.schema import CreateIndex
+
+        # ModelContext's dialect writes `%` as `%%` (pyformat escaping), which
+        # would end up verbatim in LIKE patterns; a named-paramstyle one does not.
+        from sqlalchemy.dialects import postgresql
+
+        dialect = postgresql.dialect(paramstyle="named")
+        for table in models.tables:
+            schema = models.table_schema(table)
+            for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+                ddl = dialect.ddl_compiler(dialect, None)
+                name = unquote_ident(ddl._prepared_index_name(index, include_schema=False))
+                statement = str(CreateIndex(index).compile(dialect=dialect))
+                # Everything up to the table name is SQLAlchemy's; the rest is the definition.
+                head = f" ON {ddl.preparer.format_table(index.table)} "
+                tail = statement.split(head, 1)[1]
+                yield Index(
+                    schema=schema,
+                    table=table.name,
+                    name=name,
+                    unique=bool(index.unique),
+                    columns=_model_columns(index),
+                    **parse_definition(tail),
+                )
+
+    async def from_database(self, db: DatabaseContext) -> List[Index]:
+        rows = await db.fetch(INDEXES_QUERY, db.schema, db.version_table)
+        return [
+            Index(
+                schema=db.schema,
+                table=row["table_name"],
+                name=row["name"],
+                unique=row["is_unique"],
+                valid=row["is_valid"],
+                columns=tuple(row["columns"]),
+                **parse_definition(_tail(row)),
+            )
+            for row in rows
+        ]
+
+    async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
+        """Rebuild each model index on a copy of its table and read it back as the server prints it.
+
+        Indexes on tables the database does not have yet keep SQLAlchemy's
+        spelling: there is nothing to compare them with, and they are marked
+        so that building them is not reported as a hazard.
+        """
+        indexes = [obj for obj in objects if isinstance(obj, Index)]
+        if not indexes:
+            return objects
+        tables = sorted({(ix.schema, ix.table) for ix in indexes})
+        rows = await db.fetch(EXISTING_TABLES_QUERY, [s for s, _ in tables], [t for _, t in tables])
+        existing = {(row["schema"], row["name"]) for row in rows}
+        rendered = await _render_through_server(db, [ix for ix in indexes if (ix.schema, ix.table) in existing])
+        out: List[SchemaObject] = []
+        for obj in objects:
+            if isinstance(obj, Index):
+                if (obj.schema, obj.table) not in existing:
+                    obj = replace(obj, table_exists=False)
+                elif id(obj) in rendered:
+                    obj = replace(obj, **rendered[id(obj)])
+            out.append(obj)
+        return out
+
+    async def create(self, obj: Index, actor) -> None:
+        await actor.add_index(**_create_arguments(obj), new_table=not obj.table_exists)
+
+    async def destroy(self, obj: Index, actor) -> None:
+        await actor.drop_index(index_name=obj.name, schema=obj.schema)
+
+
+def _create_arguments(obj: Index, *, schema: Optional[str] = None, table: Optional[str] = None, name: Optional[str] = None) -> Dict[str, Any]:
+    return dict(
+        table_name=table or obj.table,
+        index_name=name or obj.name,
+        columns=list(obj.keys),
+        unique=obj.unique,
+        method=obj.method,
+        where=obj.where,
+        include=list(obj.include),
+        nulls_not_distinct=obj.nulls_not_distinct,
+        options=obj.options,
+        schema=obj.schema if schema is None else schema,
+    )
+
+
+def _model_columns(index: Any) -> Tuple[str, ...]:
+    """Names of the table's columns an SQLAlchemy index uses anywhere (keys, INCLUDE, WHERE)."""
+    from sqlalchemy import Column
+    from sqlalchemy.sql import visitors
+
+    table = index.table
+    found: Dict[str, None] = {}
+    options = index.dialect_options["postgresql"]
+    roots = list(index.expressions)
+    if options["where"] is not None and hasattr(options["where"], "get_children"):
+        roots.append(options["where"])
+    for root in roots:
+        for element in visitors.iterate(root):
+            if isinstance(element, Column) and element.table is table:
+                found.setdefault(element.name, None)
+    for included in options["include"] or ():
+        name = included if isinstance(included, str) else included.name
+        found.setdefault(name, None)
+    return tuple(found)
+
+
+async def _render_through_server(db: DatabaseContext, indexes: Sequence[Index]) -> Dict[int, Dict[str, Any]]:
+    """id(index) -> its comparable fields as the server prints them.
+
+    All tables are copied and all indexes built in one go; if that fails
+    (say, an index names a column the plan has yet to add), each index is
+    tried alone and the ones that still fail keep the models' spelling.
+    """
+    import asyncpg
+
+    if not indexes:
+        return {}
+    scratch_tables: Dict[Tuple[str, str], str] = {}
+    for ix in indexes:
+        scratch_tables.setdefault((ix.schema, ix.table), f"pgmig_index_table_{len(scratch_tables)}")
+    scratch_names = {id(ix): f"pgmig_index_{n}" for n, ix in enumerate(indexes)}
+
+    def build(ix: Index) -> str:
+        return create_index_sql(
+            **_create_arguments(
+                ix, schema="pg_temp", table=scratch_tables[(ix.schema, ix.table)], name=scratch_names[id(ix)]
+            )
+        )
+
+    built: List[Index] = []
+    transaction = db.connection.transaction()
+    await transaction.start()
+    try:
+        try:
+            async with db.connection.transaction():
+                await db.connection.execute(
+                    ";\n".join(
+                        f"CREATE TEMPORARY TABLE {quote_ident(scratch)} (LIKE {qualified(schema, table)})"
+                        for (schema, table), scratch in scratch_tables.items()
+                    )
+                )
+        except asyncpg.PostgresError:
+            return {}
+        try:
+            async with db.connection.transaction():
+                await db.connection.execute(";\n".join(build(ix) for ix in indexes))
+            built = list(indexes)
+        except asyncpg.PostgresError:
+            for ix in indexes:
+                try:
+                    async with db.connection.transaction():
+                        await db.connection.execute(build(ix))
+                    built.append(ix)
+                except asyncpg.PostgresError:
+                    pass
+        rows = await db.connection.fetch(RENDERED_QUERY, [scratch_names[id(ix)] for ix in built])
+    finally:
+        await transaction.rollback()
+    by_name = {row["name"]: parse_definition(_tail(row)) for row in rows}
+    return {id(ix): by_name[scratch_names[id(ix)]] for ix in built if scratch_names[id(ix)] in by_name}
+
+
+__all__ = ["Index", "IndexHandler", "parse_definition"]

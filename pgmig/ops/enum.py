@@ -1,0 +1,236 @@
+"""Operations on enum types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+from ..operations import Operation, register
+from ..sql import qualified, quote_ident, quote_literal
+
+SwapColumn = Tuple[str, str, str, bool, Optional[str]]
+"""(table schema, table, column, is an array of the type, default expression or None)."""
+
+SWAP_SUFFIX = "__pgmig_new"
+
+
+def _alter(schema: str, type_name: str) -> str:
+    return f"ALTER TYPE {qualified(schema, type_name)}"
+
+
+def _values(values: Tuple[str, ...]) -> str:
+    return ", ".join(quote_literal(v) for v in values)
+
+
+@dataclass(frozen=True)
+class _EnumOperation(Operation):
+    """Shared shape: label lists arrive as lists from revision files but must stay hashable."""
+
+    def __post_init__(self) -> None:
+        values = getattr(self, "values", None)
+        if values is not None and not isinstance(values, tuple):
+            if isinstance(values, str):
+                raise TypeError("values must be a list of labels, not a single string")
+            object.__setattr__(self, "values", tuple(values))
+
+
+@register
+@dataclass(frozen=True)
+class AddType(_EnumOperation):
+    """Create an enum type with its labels in declaration order."""
+
+    name = "add_type"
+    type_name: str
+    values: Tuple[str, ...]
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [f"CREATE TYPE {qualified(self.schema, self.type_name)} AS ENUM ({_values(self.values)})"]
+
+    def summary(self) -> str:
+        return f"create enum {self.type_name} ({_values(self.values)})"
+
+
+@register
+@dataclass(frozen=True)
+class DropType(Operation):
+    name = "drop_type"
+    type_name: str
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [f"DROP TYPE {qualified(self.schema, self.type_name)}"]
+
+    def summary(self) -> str:
+        return f"drop enum {self.type_name}"
+
+    def hazards(self) -> Tuple[str, ...]:
+        return ("deletes_data",)
+
+
+@register
+@dataclass(frozen=True)
+class AddTypeValues(_EnumOperation):
+    """Insert a run of consecutive new labels next to one existing label.
+
+    The first label goes `BEFORE before` or `AFTER after` (or at the end when
+    neither is given); each following one goes right after its predecessor,
+    so the run keeps its declared order wherever it lands. Postgres accepts
+    this inside a transaction (12+), but a label added in a transaction cannot
+    be used until that transaction commits (SQLSTATE 55P04).
+    """
+
+    name = "add_type_values"
+    commit_before_use = True
+    type_name: str
+    values: Tuple[str, ...]
+    before: Optional[str] = None
+    after: Optional[str] = None
+    schema: str = "public"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.before is not None and self.after is not None:
+            raise TypeError("give either before= or after=, not both")
+
+    def statements(self) -> List[str]:
+        alter = _alter(self.schema, self.type_name)
+        statements = []
+        previous: Optional[str] = None
+        for value in self.values:
+            # IF NOT EXISTS: the label is committed on its own (see the runner),
+            # so a revision retried after a later failure must not trip on it.
+            sql = f"{alter} ADD VALUE IF NOT EXISTS {quote_literal(value)}"
+            if previous is not None:
+                sql += f" AFTER {quote_literal(previous)}"
+            elif self.before is not None:
+                sql += f" BEFORE {quote_literal(self.before)}"
+            elif self.after is not None:
+                sql += f" AFTER {quote_literal(self.after)}"
+            statements.append(sql)
+            previous = value
+        return statements
+
+    def summary(self) -> str:
+        where = ""
+        if self.before is not None:
+            where = f" before {quote_literal(self.before)}"
+        elif self.after is not None:
+            where = f" after {quote_literal(self.after)}"
+        return f"add {_values(self.values)} to enum {self.type_name}{where}"
+
+
+@register
+@dataclass(frozen=True)
+class RenameTypeValue(Operation):
+    """Rename one label in place: rows holding it follow, since they store the label's OID."""
+
+    name = "rename_type_value"
+    type_name: str
+    old_value: str
+    new_value: str
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [
+            f"{_alter(self.schema, self.type_name)} RENAME VALUE "
+            f"{quote_literal(self.old_value)} TO {quote_literal(self.new_value)}"
+        ]
+
+    def summary(self) -> str:
+        return f"rename {quote_literal(self.old_value)} to {quote_literal(self.new_value)} in enum {self.type_name}"
+
+
+def _swap_column(item: Sequence[Any]) -> SwapColumn:
+    """A revision file's `[schema, table, column(, is_array(, default))]` as a hashable tuple."""
+    if isinstance(item, str) or not 3 <= len(item) <= 5:
+        raise TypeError(
+            "each column must be [table schema, table, column, is_array, default], "
+            f"not {item!r}"
+        )
+    schema, table, column, *rest = item
+    is_array = bool(rest[0]) if rest else False
+    default = rest[1] if len(rest) > 1 else None
+    return (str(schema), str(table), str(column), is_array, default)
+
+
+@register
+@dataclass(frozen=True)
+class SwapTypeValues(_EnumOperation):
+    """Give an enum exactly `values`, in that order, by moving every column to a fresh type.
+
+    Postgres cannot drop or reorder labels in place. The new type is built
+    beside the old one, each column is cast through text (which fails, and
+    with it the transaction, if a row still holds a label that is gone), and
+    the new type takes the old name, so columns, revision files and models
+    keep referring to the same name. Each converted table is rewritten.
+
+    Defaults are dropped first because Postgres cannot cast an enum default
+    to another enum type, and restored from their old text after the rename,
+    when `'a'::"mood"` means the (new) type again. A default whose label was
+    removed cannot be restored: its SET DEFAULT fails and the swap with it;
+    the models must change that default in the same revision (the column's
+    own change then sets the new default, after this operation).
+
+    Not handled: views using a column (ALTER COLUMN TYPE refuses), CHECK
+    constraints or index predicates comparing the column with a label
+    (rebuilt against the new type, where `'a'::"mood"` still names the old
+    one), domains, composite types and functions over the type (DROP TYPE
+    refuses). All of these make the swap fail, inside its transaction.
+    """
+
+    name = "swap_type_values"
+    type_name: str
+    values: Tuple[str, ...]
+    columns: Tuple[SwapColumn, ...] = ()
+    removed_values: Tuple[str, ...] = ()
+    """Labels the swap drops: informative only (the summary and the hazard)."""
+    schema: str = "public"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.removed_values, str):
+            raise TypeError("removed_values must be a list of labels, not a single string")
+        object.__setattr__(self, "removed_values", tuple(self.removed_values))
+        object.__setattr__(self, "columns", tuple(_swap_column(c) for c in self.columns))
+
+    def arguments(self) -> dict:
+        args = super().arguments()
+        if "columns" in args:
+            args["columns"] = [list(column) for column in self.columns]
+        return args
+
+    def statements(self) -> List[str]:
+        old_type = qualified(self.schema, self.type_name)
+        temp_name = self.type_name + SWAP_SUFFIX
+        new_type = qualified(self.schema, temp_name)
+        statements = [f"CREATE TYPE {new_type} AS ENUM ({_values(self.values)})"]
+        for schema, table, column, is_array, default in self.columns:
+            alter = f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {quote_ident(column)}"
+            if default is not None:
+                statements.append(f"{alter} DROP DEFAULT")
+            brackets = "[]" if is_array else ""
+            statements.append(
+                f"{alter} TYPE {new_type}{brackets} "
+                f"USING {quote_ident(column)}::text{brackets}::{new_type}{brackets}"
+            )
+        statements.append(f"DROP TYPE {old_type}")
+        statements.append(f"ALTER TYPE {new_type} RENAME TO {quote_ident(self.type_name)}")
+        for schema, table, column, _is_array, default in self.columns:
+            if default is not None:
+                statements.append(
+                    f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {quote_ident(column)} "
+                    f"SET DEFAULT {default}"
+                )
+        return statements
+
+    def summary(self) -> str:
+        text = f"swap enum {self.type_name} to ({_values(self.values)})"
+        if self.removed_values:
+            text += f", removing {_values(self.removed_values)}"
+        count = len(self.columns)
+        return text + f", converting {count} column{'' if count == 1 else 's'}"
+
+    def hazards(self) -> Tuple[str, ...]:
+        hazards: Tuple[str, ...] = ("rewrites_table",) if self.columns else ()
+        return hazards + ("deletes_data",) if self.removed_values else hazards
