@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+from contextlib import contextmanager
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -193,11 +194,28 @@ def _ask_destructive(changes: List[str]) -> bool:
     return typer.confirm("Write it anyway?", default=False, err=True)
 
 
-def _progress_printer(verb: str) -> Callable[[str, Any, float], None]:
-    def report(direction: str, revision: Any, seconds: float) -> None:
-        out.print(f"{verb} {revision.id}  {revision.message}  ({seconds:.2f}s)", markup=False)
+@contextmanager
+def _progress(verb: str) -> Iterator[Callable[[str, Any, float], None]]:
+    """A Rich progress line on a terminal; plain lines (for logs and CI) otherwise."""
 
-    return report
+    def line(revision: Any, seconds: float) -> str:
+        return f"{verb} {revision.id}  {revision.message}  ({seconds:.2f}s)"
+
+    if not out.is_terminal:
+        yield lambda direction, revision, seconds: out.print(line(revision, seconds), markup=False)
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out, transient=True) as bar:
+        task = bar.add_task(f"{verb}: 0 revisions", total=None)
+        count = [0]
+
+        def report(direction: str, revision: Any, seconds: float) -> None:
+            count[0] += 1
+            bar.console.print(line(revision, seconds), markup=False)
+            bar.update(task, description=f"{verb}: {count[0]} revision{'s' if count[0] != 1 else ''}")
+
+        yield report
 
 
 @app.command()
@@ -214,7 +232,8 @@ def up(
     if sql:
         out.out("\n".join(run(project.sql("up", target))), highlight=False)
         return
-    done = run(project.upgrade(target, progress=_progress_printer("applied")))
+    with _progress("applied") as report:
+        done = run(project.upgrade(target, progress=report))
     if not done:
         out.print("Already at head: nothing to apply." if target == "head" else f"Nothing to apply up to {target}.")
 
@@ -233,7 +252,8 @@ def down(
     if sql:
         out.out("\n".join(run(project.sql("down", target))), highlight=False)
         return
-    done = run(project.downgrade(target, progress=_progress_printer("rolled back")))
+    with _progress("rolled back") as report:
+        done = run(project.downgrade(target, progress=report))
     if not done:
         out.print("Nothing to roll back.")
 

@@ -193,4 +193,4 @@ def slugify(message: str) -> str:
 def new_revision_id(now: Optional[datetime] = None) -> str:
     """Sorts in creation order; the random tail keeps two ids made in one second apart."""
     now = now or datetime.now(timezone.utc)
-    return f"{now:%Y%m%d_%H%M%S}_{secrets.token_hex(2)}"
+    return f"{now:%Y%m%d_%H%M%S}_{secrets.token_hex(3)}"

@@ -87,6 +87,11 @@ def project(tmp_path: Path, database_url: str) -> Project:
     return Project(tmp_path, database_url)
 
 
+def rid(path: Path) -> str:
+    """The revision id a generated file name starts with (date_time_random)."""
+    return "_".join(path.stem.split("_")[:3])
+
+
 def enum_labels(url: str) -> Dict[str, List[str]]:
     rows = fetch(
         url,
@@ -126,7 +131,7 @@ def test_generate_up_down_round_trips(project: Project) -> None:
     assert "down_revision = None" in text
     assert '"""initial schema' in text
     project.cli("up")
-    assert project.applied() == [first.name.split("_initial")[0]]
+    assert project.applied() == [rid(first)]
     assert "No changes" in project.cli("diff").stdout
     run_sql(project.url, "INSERT INTO author (name) VALUES ('ann')", "INSERT INTO post (title) VALUES ('hello')")
 
@@ -134,7 +139,7 @@ def test_generate_up_down_round_trips(project: Project) -> None:
     for version, message, flags in ((V2, "views and authors", ()), (V3, "archive", ("--allow-destructive",)), (V4, "drop bio", ("--allow-destructive",))):
         project.models(version)
         path = project.generate(message, *flags)
-        assert f'down_revision = "{project.files()[-2].name[:20]}"' in path.read_text()
+        assert f'down_revision = "{rid(project.files()[-2])}"' in path.read_text()
         project.cli("up")
         assert project.cli("diff", "--exit-code").returncode == 0
         snapshots.append(full_snapshot(project.url))
@@ -293,8 +298,8 @@ def test_status_history_stamp_and_edited_files(project: Project) -> None:
     second = project.generate("second")
     history = project.cli("history").stdout
     assert history.count("[pending]") == 2
-    project.cli("stamp", first.name[:20])
-    assert project.applied() == [first.name[:20]]
+    project.cli("stamp", rid(first))
+    assert project.applied() == [rid(first)]
     assert "pending: 1" in project.cli("status").stdout
     first.write_text(first.read_text() + "\n# edited\n")
     status = project.cli("status")
@@ -377,3 +382,35 @@ def test_bad_revision_files(project: Project, content: str, message: str) -> Non
     result = project.cli("up", ok=False)
     assert result.returncode == 3
     assert message in result.stderr and "bad.py" in result.stderr
+
+
+def test_destructive_prompt_answer_decides(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the terminal prompt does, through the library API that the CLI calls."""
+    import asyncio
+
+    from pgmig.config import load_settings
+    from pgmig.project import DestructiveChangeError
+    from pgmig.project import Project as PgmigProject
+
+    project.models(V3)
+    project.generate("initial")
+    project.cli("up")
+    project.models(V4)
+    monkeypatch.chdir(project.root)
+    monkeypatch.setenv("PGMIG_DATABASE_URL", project.url)
+    asked: List[List[str]] = []
+
+    def answer(value: bool):
+        def confirm(changes: List[str]) -> bool:
+            asked.append(changes)
+            return value
+
+        return confirm
+
+    library = PgmigProject(load_settings())
+    with pytest.raises(DestructiveChangeError):
+        asyncio.run(library.generate("drop bio", confirm=answer(False)))
+    assert asked == [["drop column bio of author"]]
+    assert len(project.files()) == 1
+    path = asyncio.run(PgmigProject(load_settings()).generate("drop bio", confirm=answer(True)))
+    assert path is not None and path.exists() and len(project.files()) == 2

@@ -1,0 +1,83 @@
+"""The planner on its own: set diffs and graph ordering, with a kind no built-in knows about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+import pytest
+
+from pgmig.errors import SchemaError
+from pgmig.handlers.column import Column
+from pgmig.handlers.table import Table
+from pgmig.objects import Key, SchemaObject, SchemaState
+from pgmig.plan import CREATE, DESTROY, diff_states, order_changes
+from pgmig.revisions import new_revision_id
+
+
+@dataclass(frozen=True)
+class View(SchemaObject):
+    """A plugin-style kind: depends on the columns it reads, owned by no table."""
+
+    kind = "view"
+    schema: str
+    name: str
+    reads: Tuple[Key, ...] = ()
+
+    @property
+    def key(self) -> Key:
+        return ("view", self.schema, self.name)
+
+    @property
+    def dependencies(self) -> Tuple[Key, ...]:
+        return self.reads
+
+
+def col(table: str, name: str, data_type: str = "integer") -> Column:
+    return Column(schema="public", table=table, name=name, data_type=data_type)
+
+
+def test_plugin_kind_is_ordered_by_its_dependencies() -> None:
+    view = View("public", "a_view", reads=(("column", "public", "zz", "x"),))
+    desired = SchemaState([view, Table("public", "zz"), col("zz", "x")])
+    ordered = order_changes(diff_states(SchemaState(), desired))
+    keys = [c.key for c in ordered]
+    assert keys.index(("table", "public", "zz")) < keys.index(("column", "public", "zz", "x")) < keys.index(view.key)
+    # Dropping everything: the view goes first, the column with its table.
+    dropped = order_changes(diff_states(desired, SchemaState()))
+    assert dropped[0].key == view.key
+    assert [c.implicit for c in dropped if c.kind == "column"] == [True]
+
+
+def test_a_dependency_changing_type_is_changed_after_its_dependents_stop_needing_it() -> None:
+    old_view = View("public", "v", reads=(("column", "public", "t", "x"),))
+    new_view = View("public", "v", reads=())
+    current = SchemaState([Table("public", "t"), col("t", "x"), old_view])
+    desired = SchemaState([Table("public", "t"), col("t", "x", "bigint"), new_view])
+    ordered = order_changes(diff_states(current, desired))
+    assert [c.key for c in ordered] == [new_view.key, ("column", "public", "t", "x")]
+
+
+def test_cycle_is_a_clear_error() -> None:
+    a = View("public", "a", reads=(("view", "public", "b"),))
+    b = View("public", "b", reads=(("view", "public", "a"),))
+    with pytest.raises(SchemaError, match=r"cycle: .*view public\.(a|b)"):
+        order_changes(diff_states(SchemaState(), SchemaState([a, b])))
+
+
+def test_diff_is_set_arithmetic() -> None:
+    current = SchemaState([Table("public", "t"), col("t", "gone"), col("t", "same")])
+    desired = SchemaState([Table("public", "t", comment="new"), col("t", "same"), col("t", "added")])
+    actions = {(c.action, c.key[-1]) for c in diff_states(current, desired)}
+    assert actions == {("migrate", "t"), ("create", "added"), ("destroy", "gone")}
+    assert {c.action for c in diff_states(desired, desired)} == set()
+
+
+def test_revision_ids_sort_in_creation_order_and_never_collide() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime(2026, 11, 25, 19, 15, 12, tzinfo=timezone.utc)
+    same_second = {new_revision_id(now) for _ in range(50)}
+    assert len(same_second) > 45  # 16 bits of randomness: collisions in one second are rare
+    assert all(i.startswith("20261125_191512_") for i in same_second)
+    assert new_revision_id(now) < new_revision_id(now + timedelta(seconds=1))
