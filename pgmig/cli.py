@@ -260,12 +260,19 @@ def down(
 
 @app.command()
 @command
-def status(ctx: typer.Context) -> None:
-    """Show the current revision, what is pending, and applied files edited since."""
+def status(
+    ctx: typer.Context,
+    exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when the database has drifted from its revisions."),
+    no_drift: bool = typer.Option(False, "--no-drift", help="Skip replaying the revisions to look for drift."),
+) -> None:
+    """Show the current revision, what is pending, applied files edited since, and drift."""
     from .database import run
 
     project = ctx.obj.project()
-    state = run(project.status())
+    if no_drift:
+        state, drift = run(project.status()), None
+    else:
+        state, drift = run(project.drift())
     head = state.chain.head
     out.print(f"current: {state.current or 'base (nothing applied)'}", markup=False)
     out.print(f"head:    {head or 'base (no revision files)'}", markup=False)
@@ -277,6 +284,39 @@ def status(ctx: typer.Context) -> None:
         out.print("pending: none", markup=False)
     for revision in state.edited:
         err.print(f"warning: {revision.path.name} was edited after it was applied", markup=False, style="yellow")
+    if drift is None:
+        return
+    if drift:
+        out.print(f"drift: the database differs from what its revisions build ({len(drift)}):", markup=False)
+        for line in drift:
+            out.print(f"  {line}", markup=False)
+        if exit_code:
+            raise typer.Exit(1)
+    else:
+        out.print("drift: none", markup=False)
+
+
+@app.command()
+@command
+def check(
+    ctx: typer.Context,
+    dev_url: Optional[str] = typer.Option(
+        None, "--dev-url", metavar="URL", help="Server for the scratch database (default: the embedded one)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """CI gate: replay every revision on a scratch database, check each down, compare with the models."""
+    from .database import run
+    from .ui import print_check
+
+    project = ctx.obj.project()
+    report = run(project.check(dev_url))
+    if as_json:
+        out.out(json.dumps(report.to_json(), indent=2, default=str), highlight=False)
+    else:
+        print_check(out, report)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -112,6 +112,11 @@ class SchemaState:
     def __len__(self) -> int:
         return len(self._objects)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SchemaState) and self._objects == other._objects
+
+    __hash__ = None  # type: ignore[assignment]
+
     def keys(self) -> Iterable[Key]:
         return self._objects.keys()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 from .config import Settings, find_pyproject
 from .errors import ConfigError, DatabaseError, UsageError
@@ -20,6 +20,9 @@ from .plugins import HandlerSet, load_handlers
 from .revisions import HEAD, Chain, Revision
 from .runner import Runner, Status
 from .versions import VersionTable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .check import CheckReport
 
 Notice = Callable[[str], None]
 Confirm = Callable[[List[str]], bool]
@@ -181,6 +184,58 @@ class Project:
         from .engine import diff_both_ways
 
         return await diff_both_ways(
+            conn, models, self.handlers, schema=self.settings.schema_name, version_table=self.settings.version_table
+        )
+
+    async def check(self, dev_url: Optional[str] = None) -> "CheckReport":
+        """Replay every revision on a scratch database, check each down, and compare with the models."""
+        from .check import Checker, CheckReport
+        from .database import connection
+        from .runner import read_status
+        from .scratch import scratch_database
+
+        chain = self.chain()
+        report = CheckReport()
+        if self.settings.database_url:
+            try:
+                async with connection(self.database_url) as conn:
+                    status = read_status(chain, await self.versions.applied(conn))
+                report.problems.extend(
+                    f"{revision.path.name} was edited after it was applied to the configured database"
+                    for revision in status.edited
+                )
+            except DatabaseError as exc:
+                self.notice(f"skipped the checksum check: {exc}")
+        models = self.models
+        async with scratch_database(self.settings.embedded_data_dir, dev_url) as url:
+            checked = await Checker(self, url, self.notice).run(chain)
+            report.revisions, report.problems = checked.revisions, report.problems + checked.problems
+            if not checked.problems:
+                async with connection(url) as conn:
+                    report.missing_migration = await self._diff_one_way(conn, models)
+        return report
+
+    async def drift(self) -> "tuple[Status, List[str]]":
+        """The configured database against what its applied revisions should have built, object by object."""
+        from .check import Checker, describe_differences
+        from .database import connection
+        from .runner import read_status
+        from .scratch import scratch_database
+
+        chain = self.chain()
+        async with connection(self.database_url) as conn:
+            status = read_status(chain, await self.versions.applied(conn))
+        async with scratch_database(self.settings.embedded_data_dir) as url:
+            if status.current is not None:
+                await Runner(url, chain, self.versions, self.notice).upgrade(status.current)
+            expected = await Checker(self, url).state()
+        actual = await Checker(self, self.database_url).state()
+        return status, describe_differences(expected, actual)
+
+    async def _diff_one_way(self, conn, models: ModelContext) -> Plan:  # type: ignore[no-untyped-def]
+        from .engine import diff_database
+
+        return await diff_database(
             conn, models, self.handlers, schema=self.settings.schema_name, version_table=self.settings.version_table
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 
 from .actions import DatabaseActions

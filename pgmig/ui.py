@@ -84,3 +84,22 @@ def plugins_table(title: str, columns: Sequence[str], rows: Sequence[Tuple[str, 
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def print_check(console: Console, report: Any) -> None:
+    """One line per revision (ok / what failed), then the comparison with the models."""
+    for item in report.revisions:
+        style = "green" if item.status == "ok" else "bold red"
+        console.print(Text.assemble((f"{item.status:>6} ", style), f"{item.revision.id}  {item.revision.message}"))
+        for problem in item.problems:
+            console.print(Text(f"         {problem}", style="red"))
+    for problem in report.problems:
+        console.print(Text(f"failed: {problem}", style="bold red"))
+    plan = report.missing_migration
+    if plan is not None and not plan.is_empty:
+        console.print(Text("failed: the models need a migration that no revision makes:", style="bold red"))
+        print_plan(console, plan, "Missing from the revisions")
+    elif plan is not None:
+        console.print(Text("ok: the revisions build exactly what the models describe", style="green"))
+    if report.ok:
+        console.print(Text(f"check passed ({len(report.revisions)} revisions)", style="bold green"))

@@ -11,7 +11,7 @@ from pgmig.errors import SchemaError
 from pgmig.handlers.column import Column
 from pgmig.handlers.table import Table
 from pgmig.objects import Key, SchemaObject, SchemaState
-from pgmig.plan import CREATE, DESTROY, diff_states, order_changes
+from pgmig.plan import diff_states, order_changes
 from pgmig.revisions import new_revision_id
 
 

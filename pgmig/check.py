@@ -1,0 +1,133 @@
+"""`pgmig check` and drift: proving the revisions build what the models describe.
+
+Everything runs on a scratch database (a throwaway database on the embedded
+server, or on `--dev-url`'s server); the configured database is only read,
+for checksums and drift. Schemas are compared as pgmig's own schema states,
+so plugin objects count exactly like tables and columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+from .engine import current_state
+from .errors import PgmigError
+from .handler import DatabaseContext
+from .objects import SchemaState, key_text
+from .plan import Plan, diff_states
+from .revisions import BASE, Chain, Revision
+from .runner import Runner
+
+OK, FAILED = "ok", "failed"
+
+
+@dataclass
+class RevisionCheck:
+    revision: Revision
+    status: str = OK
+    problems: List[str] = field(default_factory=list)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"revision": self.revision.id, "file": self.revision.path.name, "status": self.status, "problems": self.problems}
+
+
+@dataclass
+class CheckReport:
+    revisions: List[RevisionCheck] = field(default_factory=list)
+    problems: List[str] = field(default_factory=list)
+    missing_migration: Optional[Plan] = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(r.status == OK for r in self.revisions) and (
+            self.missing_migration is None or self.missing_migration.is_empty
+        )
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "problems": self.problems,
+            "revisions": [r.to_json() for r in self.revisions],
+            "missing_migration": self.missing_migration.to_json() if self.missing_migration else None,
+        }
+
+
+def describe_differences(expected: SchemaState, actual: SchemaState) -> List[str]:
+    """What `actual` has that `expected` has not, object by object, in words."""
+    lines = []
+    for change in diff_states(expected, actual):
+        if change.action == "create":
+            lines.append(f"{key_text(change.key)} is there but should not be")
+        elif change.action == "destroy":
+            lines.append(f"{key_text(change.key)} is missing")
+        else:
+            diffs = "; ".join(f"{k}: {o!r} instead of {n!r}" for k, (n, o) in change.differences().items())
+            lines.append(f"{key_text(change.key)} differs ({diffs})")
+    return lines
+
+
+class Checker:
+    """Replays a chain on a scratch database and checks every revision's down."""
+
+    def __init__(self, project: Any, scratch_url: str, notice: Optional[Callable[[str], None]] = None) -> None:
+        self.project = project
+        self.url = scratch_url
+        self.notice = notice or (lambda message: None)
+
+    async def state(self) -> SchemaState:
+        from .database import connection
+
+        settings = self.project.settings
+        async with connection(self.url) as conn:
+            db = DatabaseContext(conn, settings.schema_name, settings.version_table)
+            return await current_state(db, self.project.handlers)
+
+    def runner(self, chain: Chain) -> Runner:
+        return Runner(self.url, chain, self.project.versions, self.notice)
+
+    async def run(self, chain: Chain) -> CheckReport:
+        report = CheckReport()
+        runner = self.runner(chain)
+        before = await self.state()
+        for index, revision in enumerate(chain.revisions):
+            item = RevisionCheck(revision)
+            report.revisions.append(item)
+            previous = chain.revisions[index - 1].id if index else BASE
+            try:
+                await runner.upgrade(revision.id)
+            except PgmigError as exc:
+                item.status = FAILED
+                message = str(exc)
+                if "55P04" in message or "unsafe use of new value" in message:
+                    message += " (a new enum label is used in the transaction that added it)"
+                item.problems.append(f"up failed: {message}")
+                report.problems.append(f"replay stopped at {revision.path.name}")
+                return report
+            after = await self.state()
+            try:
+                await runner.downgrade(previous)
+            except PgmigError as exc:
+                item.status = FAILED
+                item.problems.append(f"down failed: {exc}")
+                report.problems.append(f"replay stopped at {revision.path.name}")
+                return report
+            restored = await self.state()
+            if restored != before:
+                item.status = FAILED
+                item.problems.extend(f"down does not restore: {line}" for line in describe_differences(before, restored))
+            try:
+                await runner.upgrade(revision.id)
+            except PgmigError as exc:
+                item.status = FAILED
+                item.problems.append(f"up after down failed: {exc}")
+                report.problems.append(f"replay stopped at {revision.path.name}")
+                return report
+            again = await self.state()
+            if again != after:
+                item.status = FAILED
+                item.problems.extend(f"up after down differs: {line}" for line in describe_differences(after, again))
+            before = again
+        return report
+
+
