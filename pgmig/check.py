@@ -75,21 +75,27 @@ class Checker:
         self.url = scratch_url
         self.notice = notice or (lambda message: None)
 
-    async def state(self) -> SchemaState:
+    async def state(self, conn: Any = None) -> SchemaState:
         from .database import connection
 
         settings = self.project.settings
-        async with connection(self.url) as conn:
-            db = DatabaseContext(conn, settings.schema_name, settings.version_table)
-            return await current_state(db, self.project.handlers)
+        if conn is not None:
+            return await current_state(DatabaseContext(conn, settings.schema_name, settings.version_table), self.project.handlers)
+        async with connection(self.url) as own:
+            return await self.state(own)
 
     def runner(self, chain: Chain) -> Runner:
         return Runner(self.url, chain, self.project.versions, self.notice)
 
     async def run(self, chain: Chain) -> CheckReport:
-        report = CheckReport()
+        """One session for the whole replay: every step reuses its connection and lock."""
         runner = self.runner(chain)
-        before = await self.state()
+        async with runner.session() as conn:
+            return await self._run(chain, runner, conn)
+
+    async def _run(self, chain: Chain, runner: Runner, conn: Any) -> CheckReport:
+        report = CheckReport()
+        before = await self.state(conn)
         for index, revision in enumerate(chain.revisions):
             item = RevisionCheck(revision)
             report.revisions.append(item)
@@ -104,7 +110,7 @@ class Checker:
                 item.problems.append(f"up failed: {message}")
                 report.problems.append(f"replay stopped at {revision.path.name}")
                 return report
-            after = await self.state()
+            after = await self.state(conn)
             try:
                 await runner.downgrade(previous)
             except PgmigError as exc:
@@ -112,7 +118,7 @@ class Checker:
                 item.problems.append(f"down failed: {exc}")
                 report.problems.append(f"replay stopped at {revision.path.name}")
                 return report
-            restored = await self.state()
+            restored = await self.state(conn)
             if restored != before:
                 item.status = FAILED
                 item.problems.extend(f"down does not restore: {line}" for line in describe_differences(before, restored))
@@ -123,7 +129,7 @@ class Checker:
                 item.problems.append(f"up after down failed: {exc}")
                 report.problems.append(f"replay stopped at {revision.path.name}")
                 return report
-            again = await self.state()
+            again = await self.state(conn)
             if again != after:
                 item.status = FAILED
                 item.problems.extend(f"up after down differs: {line}" for line in describe_differences(after, again))

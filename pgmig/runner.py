@@ -88,14 +88,22 @@ class Runner:
         self.notice = notice or (lambda message: None)
         self.progress = progress or (lambda direction, revision, seconds: None)
         self._committed: Optional[Callable[[], Any]] = None
+        self._held: Any = None
 
     # -- connections and the lock --------------------------------------------------
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Any]:
-        """A connection holding the run's advisory lock, and a lazily opened autocommit side connection."""
+        """A connection holding the run's advisory lock, and a lazily opened autocommit side connection.
+
+        Inside `async with runner.session()`, further calls (upgrade, downgrade)
+        reuse the held session instead of connecting and locking again.
+        """
         from .database import connect
 
+        if self._held is not None:
+            yield self._held
+            return
         conn = await connect(self.url)
         side: List[Any] = []
         try:
@@ -110,9 +118,11 @@ class Runner:
                 return side[0]
 
             self._committed = committed
+            self._held = conn
             try:
                 yield conn
             finally:
+                self._held = None
                 await conn.execute("SELECT pg_advisory_unlock($1)", key)
         finally:
             for extra in side:
