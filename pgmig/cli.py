@@ -15,9 +15,12 @@ from rich.console import Console
 
 from . import __version__
 from .errors import PgmigError
+from .timing import NoTimings, Timings
 from .urls import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+TIMINGS = typer.Option(False, "--timings", help="After the output, print 'timing: <phase> <seconds>s' lines on stderr.")
 
 app = typer.Typer(
     name="pgmig",
@@ -38,11 +41,14 @@ class CliState:
     overrides: Dict[str, Any] = field(default_factory=dict)
     debug: bool = False
 
-    def project(self) -> Any:
+    def project(self, timings: bool = False) -> Any:
         from .config import load_settings
         from .project import Project
 
-        return Project(load_settings(self.overrides), notice=notice)
+        project = Project(load_settings(self.overrides), notice=notice)
+        if timings:
+            project.timings = Timings()
+        return project
 
 
 def notice(message: str) -> None:
@@ -146,13 +152,23 @@ def diff(
     sql: bool = typer.Option(False, "--sql", help="Print the exact SQL instead of the preview."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
     exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when there are differences."),
+    timings: bool = TIMINGS,
 ) -> None:
     """Preview what it takes to bring the database to the models."""
     from .database import run
+
+    project = ctx.obj.project(timings)
+    plan = run(project.diff())
+    with project.timings.phase("render"):
+        _print_diff(project, plan, as_json, sql)
+    _print_timings(project)
+    if exit_code and not plan.is_empty:
+        raise typer.Exit(1)
+
+
+def _print_diff(project: Any, plan: Any, as_json: bool, sql: bool) -> None:
     from .ui import print_plan, print_sql
 
-    project = ctx.obj.project()
-    plan = run(project.diff())
     if as_json:
         out.out(json.dumps(plan.to_json(), indent=2, default=str), highlight=False)
     elif sql:
@@ -161,8 +177,12 @@ def diff(
         out.print("No changes: the database matches the models.")
     else:
         print_plan(out, plan, f"Changes to bring {redact(project.database_url)} to the models")
-    if exit_code and not plan.is_empty:
-        raise typer.Exit(1)
+
+
+def _print_timings(project: Any) -> None:
+    if not isinstance(project.timings, NoTimings):
+        for line in project.timings.lines():
+            err.print(line, markup=False, highlight=False)
 
 
 @app.command()
@@ -174,17 +194,19 @@ def generate(
     allow_destructive: bool = typer.Option(
         False, "--allow-destructive", help="Write the revision even if it drops tables, columns or enums."
     ),
+    timings: bool = TIMINGS,
 ) -> None:
     """Write the next revision file from the difference between the revisions and the models."""
     from .database import run
 
-    project = ctx.obj.project()
+    project = ctx.obj.project(timings)
     confirm = _ask_destructive if sys.stdin.isatty() else None
     path = run(project.generate(message, empty=empty, allow_destructive=allow_destructive, confirm=confirm))
     if path is None:
         out.print("No changes: the models match the revisions; nothing written.")
-        return
-    out.print(str(path), markup=False)
+    else:
+        out.print(str(path), markup=False)
+    _print_timings(project)
 
 
 def _ask_destructive(changes: List[str]) -> bool:
@@ -304,17 +326,20 @@ def check(
         None, "--dev-url", metavar="URL", help="Server for the scratch database (default: the embedded one)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    timings: bool = TIMINGS,
 ) -> None:
     """CI gate: replay every revision on a scratch database, check each down, compare with the models."""
     from .database import run
     from .ui import print_check
 
-    project = ctx.obj.project()
+    project = ctx.obj.project(timings)
     report = run(project.check(dev_url))
-    if as_json:
-        out.out(json.dumps(report.to_json(), indent=2, default=str), highlight=False)
-    else:
-        print_check(out, report)
+    with project.timings.phase("render"):
+        if as_json:
+            out.out(json.dumps(report.to_json(), indent=2, default=str), highlight=False)
+        else:
+            print_check(out, report)
+    _print_timings(project)
     if not report.ok:
         raise typer.Exit(1)
 

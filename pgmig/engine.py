@@ -12,6 +12,7 @@ from .handler import DatabaseContext, ModelContext
 from .objects import SchemaObject, SchemaState
 from .plan import Plan, build_plan
 from .plugins import HandlerSet
+from .timing import NoTimings, Timings
 
 if TYPE_CHECKING:  # pragma: no cover
     import asyncpg
@@ -61,12 +62,32 @@ async def diff_database(
     *,
     schema: str = "public",
     version_table: str = "pgmig_revisions",
+    timings: Optional[Timings] = None,
 ) -> Plan:
     """The plan that takes the database behind `connection` to the models."""
+    up, _ = await _plans(connection, models, handlers, schema, version_table, timings, both=False)
+    return up
+
+
+async def _plans(
+    connection: "asyncpg.Connection",
+    models: ModelContext,
+    handlers: HandlerSet,
+    schema: str,
+    version_table: str,
+    timings: Optional[Timings],
+    both: bool,
+) -> "tuple[Plan, Optional[Plan]]":
+    timings = timings or NoTimings()
     db = DatabaseContext(connection=connection, schema=schema, version_table=version_table)
-    current = await current_state(db, handlers)
-    desired = await desired_state(models, handlers, db)
-    return await build_plan(current, desired, handlers)
+    with timings.phase("introspect"):
+        current = await current_state(db, handlers)
+    with timings.phase("load"):
+        desired = await desired_state(models, handlers, db)
+    with timings.phase("compare"):
+        up = await build_plan(current, desired, handlers)
+        down = await build_plan(desired, current, handlers) if both else None
+    return up, down
 
 
 async def apply_plan(connection: "asyncpg.Connection", plan: Plan) -> None:
@@ -86,11 +107,9 @@ async def diff_both_ways(
     *,
     schema: str = "public",
     version_table: str = "pgmig_revisions",
+    timings: Optional[Timings] = None,
 ) -> "tuple[Plan, Plan]":
     """The plan from the database to the models (`up`) and the one back (`down`)."""
-    db = DatabaseContext(connection=connection, schema=schema, version_table=version_table)
-    current = await current_state(db, handlers)
-    desired = await desired_state(models, handlers, db)
-    up = await build_plan(current, desired, handlers)
-    down = await build_plan(desired, current, handlers)
+    up, down = await _plans(connection, models, handlers, schema, version_table, timings, both=True)
+    assert down is not None
     return up, down

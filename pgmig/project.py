@@ -19,6 +19,7 @@ from .plan import Plan
 from .plugins import HandlerSet, load_handlers
 from .revisions import HEAD, Chain, Revision
 from .runner import Runner, Status
+from .timing import NoTimings, Timings
 from .versions import VersionTable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,6 +44,7 @@ class Project:
         self.settings = settings
         self._handlers = handlers
         self.notice: Notice = notice or (lambda message: None)
+        self.timings: Timings = NoTimings()
 
     @property
     def handlers(self) -> HandlerSet:
@@ -57,8 +59,9 @@ class Project:
         from .engine import model_context
         from .models import load_models
 
-        loaded = load_models(self.settings.models, self.settings.project_root, self.settings.schema_name)
-        return model_context(loaded.tables, loaded.metadata, self.settings.schema_name)
+        with self.timings.phase("load"):
+            loaded = load_models(self.settings.models, self.settings.project_root, self.settings.schema_name)
+            return model_context(loaded.tables, loaded.metadata, self.settings.schema_name)
 
     @cached_property
     def database_url(self) -> str:
@@ -141,13 +144,14 @@ class Project:
         folder = self.settings.migrations_path
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{revision_id}_{slugify(message)}.py"
-        transactional = all(op.transactional for op in [*up_ops, *down_ops])
-        text = render_revision(
-            revision_id, chain.head, message, up_ops, down_ops, created, transactional=transactional
-        )
-        path.write_text(text, encoding="utf-8")
-        format_file(path)
-        load_revision_file(path)  # what we wrote must load
+        with self.timings.phase("render"):
+            transactional = all(op.transactional for op in [*up_ops, *down_ops])
+            text = render_revision(
+                revision_id, chain.head, message, up_ops, down_ops, created, transactional=transactional
+            )
+            path.write_text(text, encoding="utf-8")
+            format_file(path)
+            load_revision_file(path)  # what we wrote must load
         return path
 
     async def _plans_against_history(self, chain: Chain) -> "tuple[Plan, Plan]":
@@ -176,7 +180,8 @@ class Project:
                 raise
             self.notice(f"{exc}; comparing with a scratch database built from the revisions instead")
         async with scratch_database(self.settings.embedded_data_dir) as url:
-            await Runner(url, chain, self.versions, self.notice).upgrade(HEAD)
+            with self.timings.phase("replay"):
+                await Runner(url, chain, self.versions, self.notice).upgrade(HEAD)
             async with connection(url) as conn:
                 return await self._diff_both_ways(conn, models)
 
@@ -184,7 +189,12 @@ class Project:
         from .engine import diff_both_ways
 
         return await diff_both_ways(
-            conn, models, self.handlers, schema=self.settings.schema_name, version_table=self.settings.version_table
+            conn,
+            models,
+            self.handlers,
+            schema=self.settings.schema_name,
+            version_table=self.settings.version_table,
+            timings=self.timings,
         )
 
     async def check(self, dev_url: Optional[str] = None) -> "CheckReport":
@@ -208,7 +218,8 @@ class Project:
                 self.notice(f"skipped the checksum check: {exc}")
         models = self.models
         async with scratch_database(self.settings.embedded_data_dir, dev_url) as url:
-            checked = await Checker(self, url, self.notice).run(chain)
+            with self.timings.phase("replay"):
+                checked = await Checker(self, url, self.notice).run(chain)
             report.revisions, report.problems = checked.revisions, report.problems + checked.problems
             if not checked.problems:
                 async with connection(url) as conn:
@@ -236,7 +247,12 @@ class Project:
         from .engine import diff_database
 
         return await diff_database(
-            conn, models, self.handlers, schema=self.settings.schema_name, version_table=self.settings.version_table
+            conn,
+            models,
+            self.handlers,
+            schema=self.settings.schema_name,
+            version_table=self.settings.version_table,
+            timings=self.timings,
         )
 
     async def diff(self) -> Plan:
@@ -245,15 +261,8 @@ class Project:
         from .engine import diff_database
 
         models = self.models  # import errors before any connection attempt
-        handlers = self.handlers
         async with connection(self.database_url) as conn:
-            return await diff_database(
-                conn,
-                models,
-                handlers,
-                schema=self.settings.schema_name,
-                version_table=self.settings.version_table,
-            )
+            return await self._diff_one_way(conn, models)
 
 
 VERBS = {"create": "create", "migrate": "change", "destroy": "drop"}

@@ -196,3 +196,14 @@ def test_help_does_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_timings_lines(project: Path, database_url: str) -> None:
+    import re
+
+    result = pgmig_cli("--models", "app/models.py", "diff", "--timings", cwd=project, env={"PGMIG_DATABASE_URL": database_url})
+    assert result.returncode == 0, result.stderr
+    assert "+ table customer" in result.stdout and "timing:" not in result.stdout
+    lines = [l for l in result.stderr.splitlines() if l.startswith("timing:")]
+    assert [l.split()[1] for l in lines] == ["load", "introspect", "compare", "render"]
+    assert all(re.fullmatch(r"timing: [a-z]+ \d+\.\d+s", l) for l in lines)
