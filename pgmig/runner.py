@@ -141,7 +141,6 @@ class Runner:
         target_index = self.chain.index(target)
         done: List[Revision] = []
         async with self.session() as conn:
-            await self.versions.ensure(conn)
             status = read_status(self.chain, await self.versions.applied(conn))
             if target_index < status.current_index:
                 raise RevisionError(f"{target} is behind the current revision {status.current}; use pgmig down")
@@ -154,11 +153,10 @@ class Runner:
         """Roll back one revision, or every revision after `target` (`base`: all)."""
         done: List[Revision] = []
         async with self.session() as conn:
-            await self.versions.ensure(conn)
             status = read_status(self.chain, await self.versions.applied(conn))
             target_index = status.current_index - 1 if target is None else self.chain.index(target)
-            if status.current_index < 0 and target not in (None, BASE):
-                raise RevisionError("nothing is applied; there is nothing to roll back")
+            if status.current_index < 0 and target != BASE:
+                raise RevisionError("the database is at base (nothing applied): there is nothing to roll back")
             if target_index > status.current_index:
                 raise RevisionError(f"{target} is ahead of the current revision {status.current}; use pgmig up")
             for index in range(status.current_index, max(target_index, -1), -1):
@@ -199,6 +197,14 @@ class Runner:
         except (DatabaseError, RevisionError) as exc:
             raise type(exc)(f"revision {revision.path.name} ({direction}) failed: {exc}") from exc
         except Exception as exc:
+            import asyncpg
+
+            if isinstance(exc, asyncpg.PostgresError):
+                statement = migrator.connection.last_statement if migrator.connection is not None else None
+                where = f" (while running: {statement})" if isinstance(statement, str) else ""
+                raise DatabaseError(
+                    f"revision {revision.path.name} ({direction}) failed: {exc.__class__.__name__}: {exc}{where}"
+                ) from exc
             raise RevisionError(
                 f"revision {revision.path.name} ({direction}) raised {exc.__class__.__name__}: {exc}"
             ) from exc
@@ -206,6 +212,9 @@ class Runner:
 
     async def _bookkeep(self, conn: Any, revision: Revision, direction: str, seconds: float) -> None:
         if direction == UP:
+            # Created here, in the revision's own transaction, so a run that
+            # fails before anything is applied leaves the database untouched.
+            await self.versions.ensure(conn)
             await self.versions.record(conn, revision.id, revision.checksum, seconds)
         else:
             await self.versions.remove(conn, revision.id)
