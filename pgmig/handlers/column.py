@@ -7,6 +7,7 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler
 from ..objects import Key, SchemaObject
+from ..ops.column import serial_sequence_name
 from ..sql import quote_ident
 from ..types import canonical_type, compile_type, enum_of
 
@@ -30,6 +31,10 @@ class Column(SchemaObject):
     comment: Optional[str] = None
     type_dependency: Optional[Key] = field(default=None, compare=False)
     position: int = field(default=0, compare=False)
+    # (schema, name) of the sequence a serial column owns, as the database has it.
+    sequence: Optional[Tuple[str, str]] = field(default=None, compare=False)
+    # False for a model column whose table the database does not have yet.
+    table_exists: bool = field(default=True, compare=False)
 
     @property
     def key(self) -> Key:
@@ -75,12 +80,8 @@ SELECT c.relname AS table_name,
        et.typtype AS item_typtype,
        etn.nspname AS item_type_schema,
        et.typname AS item_type_name,
-       EXISTS (
-           SELECT 1 FROM pg_catalog.pg_depend dep
-           JOIN pg_catalog.pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
-           WHERE dep.classid = 'pg_catalog.pg_class'::regclass
-             AND dep.refobjid = c.oid AND dep.refobjsubid = a.attnum AND dep.deptype = 'a'
-       ) AS owns_sequence
+       seq.sequence_schema,
+       seq.sequence_name
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -89,12 +90,32 @@ LEFT JOIN pg_catalog.pg_type et
        ON et.oid = CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END
 LEFT JOIN pg_catalog.pg_namespace etn ON etn.oid = et.typnamespace
 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+LEFT JOIN LATERAL (
+    SELECT sn.nspname AS sequence_schema, s.relname AS sequence_name
+    FROM pg_catalog.pg_depend dep
+    JOIN pg_catalog.pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
+    JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
+    WHERE dep.classid = 'pg_catalog.pg_class'::regclass
+      AND dep.refclassid = 'pg_catalog.pg_class'::regclass
+      AND dep.refobjid = c.oid AND dep.refobjsubid = a.attnum AND dep.deptype = 'a'
+    ORDER BY s.oid
+    LIMIT 1
+) seq ON true
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND c.relname <> $2 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY c.relname, a.attnum
 """
 
 _IDENTITY_CODES = {"a": "always", "d": "by default"}
+
+EXISTING_TABLES_QUERY = """
+SELECT n.nspname AS schema, c.relname AS name
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN unnest($1::text[], $2::text[]) AS wanted(schema, name)
+  ON wanted.schema = n.nspname AND wanted.name = c.relname
+WHERE c.relkind IN ('r', 'p')
+"""
 
 
 class ColumnHandler(ObjectHandler):
@@ -141,7 +162,8 @@ class ColumnHandler(ObjectHandler):
     @staticmethod
     def _from_row(row: Any, schema: str) -> Column:
         default = row["default_expr"]
-        serial = bool(row["owns_sequence"]) and bool(default) and default.startswith("nextval(")
+        owns_sequence = row["sequence_name"] is not None
+        serial = owns_sequence and bool(default) and default.startswith("nextval(")
         identity = _IDENTITY_CODES.get(row["identity"] or "")
         type_dependency = None
         if row["item_typtype"] == "e":
@@ -158,6 +180,7 @@ class ColumnHandler(ObjectHandler):
             comment=row["comment"],
             type_dependency=type_dependency,
             position=row["position"],
+            sequence=(row["sequence_schema"], row["sequence_name"]) if serial else None,
         )
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
@@ -165,15 +188,22 @@ class ColumnHandler(ObjectHandler):
 
         `'x'` becomes `'x'::character varying`, `VARCHAR(20)` becomes
         `character varying(20)`: the model is declared in a scratch temporary
-        table inside a transaction that is always rolled back.
+        table inside a transaction that is always rolled back. Columns of
+        tables the database does not have yet are marked, so that adding them
+        is not reported as rewriting a table.
         """
         columns = [obj for obj in objects if isinstance(obj, Column)]
         rendered = await render_through_server(db, columns)
+        tables = sorted({(c.schema, c.table) for c in columns})
+        rows = await db.fetch(EXISTING_TABLES_QUERY, [t[0] for t in tables], [t[1] for t in tables])
+        existing = {(row["schema"], row["name"]) for row in rows}
         out: List[SchemaObject] = []
         for obj in objects:
-            if isinstance(obj, Column) and id(obj) in rendered:
-                data_type, default = rendered[id(obj)]
-                obj = replace(obj, data_type=data_type, default=default)
+            if isinstance(obj, Column):
+                changes: dict = {"table_exists": (obj.schema, obj.table) in existing}
+                if id(obj) in rendered:
+                    changes["data_type"], changes["default"] = rendered[id(obj)]
+                obj = replace(obj, **changes)
             out.append(obj)
         return out
 
@@ -189,6 +219,7 @@ class ColumnHandler(ObjectHandler):
             autoincrement=obj.autoincrement,
             identity=obj.identity,
             schema=obj.schema,
+            new_table=not obj.table_exists,
         )
         if obj.comment is not None:
             await actor.set_column_comment(
@@ -196,29 +227,55 @@ class ColumnHandler(ObjectHandler):
             )
 
     async def migrate(self, old: Column, new: Column, actor) -> None:
-        if (old.autoincrement, old.identity) != (new.autoincrement, new.identity):
-            # Serial and identity changes move sequences around; until they
-            # are supported in place, recreate the column.
-            await self.destroy(old, actor)
-            await self.create(new, actor)
-            return
+        """Change the column in place, so its values survive.
+
+        A sequence or identity the column leaves goes first and one it gains
+        comes last: the type, default and NOT NULL it needs must be in place
+        before (identity refuses a default or a nullable column), and a serial
+        default only makes way once the old one is gone.
+        """
         where = {"table_name": new.table, "column_name": new.name, "schema": new.schema}
+        await self._leave_generator(old, new, actor, where)
         default_changed = old.default != new.default
         if old.data_type != new.data_type:
             if old.default is not None and default_changed:
                 # The old default may not cast to the new type.
                 await actor.set_column_default(**where, default=None)
             await actor.modify_column_type(
-                **where, data_type=new.data_type, using=using_clause(old, new)
+                **where, data_type=new.data_type, using=using_clause(old, new), old_data_type=old.data_type
             )
         if default_changed and not (old.data_type != new.data_type and new.default is None):
             await actor.set_column_default(**where, default=new.default)
         if old.nullable and not new.nullable:
             await actor.add_not_null(**where)
-        elif not old.nullable and new.nullable:
+        await self._enter_generator(old, new, actor, where)
+        if not old.nullable and new.nullable:
             await actor.drop_not_null(**where)
         if old.comment != new.comment:
             await actor.set_column_comment(**where, comment=new.comment)
+
+    @staticmethod
+    async def _leave_generator(old: Column, new: Column, actor, where: dict) -> None:
+        if old.autoincrement and not new.autoincrement:
+            sequence: dict = {}
+            if old.sequence is not None:  # name it only where Postgres's default name is wrong
+                sequence_schema, sequence_name = old.sequence
+                if sequence_name != serial_sequence_name(old.table, old.name):
+                    sequence["sequence_name"] = sequence_name
+                if sequence_schema != old.schema:
+                    sequence["sequence_schema"] = sequence_schema
+            await actor.drop_column_sequence(**where, **sequence)
+        if old.identity is not None and new.identity is None:
+            await actor.drop_column_identity(**where)
+
+    @staticmethod
+    async def _enter_generator(old: Column, new: Column, actor, where: dict) -> None:
+        if new.autoincrement and not old.autoincrement:
+            await actor.add_column_sequence(**where, data_type=new.data_type)
+        if new.identity is not None and old.identity is None:
+            await actor.add_column_identity(**where, identity=new.identity)
+        elif new.identity is not None and new.identity != old.identity:
+            await actor.set_column_identity(**where, identity=new.identity)
 
     async def destroy(self, obj: Column, actor) -> None:
         await actor.drop_column(table_name=obj.table, column_name=obj.name, schema=obj.schema)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -11,9 +12,157 @@ from ..sql import qualified, quote_ident, quote_literal
 _SERIAL_OF = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
 _IDENTITY = {"always": "ALWAYS", "by default": "BY DEFAULT"}
 
+REWRITES, DELETES, LOCKS = "rewrites_table", "deletes_data", "access_exclusive_lock"
+FULL_SCAN = "full_scan"
+
+_NAMEDATALEN = 64
+
 
 def _alter(schema: str, table: str) -> str:
     return f"ALTER TABLE {qualified(schema, table)}"
+
+
+def _alter_column(schema: str, table: str, column: str) -> str:
+    return f"{_alter(schema, table)} ALTER COLUMN {quote_ident(column)}"
+
+
+def _clip(name: str, limit: int) -> str:
+    """The longest prefix of `name` within `limit` bytes that does not split a character."""
+    encoded = name.encode("utf-8")[:limit]
+    return encoded.decode("utf-8", errors="ignore")
+
+
+def serial_sequence_name(table: str, column: str) -> str:
+    """The name Postgres gives a serial (or identity) column's sequence.
+
+    Mirrors makeObjectName: `<table>_<column>_seq`, with the longer of the two
+    names shortened first so the whole fits in 63 bytes. The numbered variant
+    Postgres picks when that name is taken is not reproduced.
+    """
+    available = _NAMEDATALEN - 1 - len("_seq") - 1
+    table_len, column_len = len(table.encode("utf-8")), len(column.encode("utf-8"))
+    while table_len + column_len > available:
+        if table_len > column_len:
+            table_len -= 1
+        else:
+            column_len -= 1
+    return f"{_clip(table, table_len)}_{_clip(column, column_len)}_seq"
+
+
+def _restart_past_max(sequence_sql: str, schema: str, table: str, column: str) -> str:
+    """setval so the next value is one past the column's largest (1 on an empty table).
+
+    A plain SELECT works inside a transaction, unlike a computed RESTART.
+    """
+    return (
+        f"SELECT pg_catalog.setval({sequence_sql}, "
+        f"GREATEST(COALESCE(max({quote_ident(column)}), 0), 0) + 1, false) "
+        f"FROM {qualified(schema, table)}"
+    )
+
+
+# -- hazards -----------------------------------------------------------------------
+
+_MODIFIERS = re.compile(r"\s*\(([0-9, ]+)\)")
+_VARCHAR, _TEXT, _NUMERIC = "character varying", "text", "numeric"
+_TIMESTAMPS = ("timestamp without time zone", "timestamp with time zone")
+
+
+def _parse_type(data_type: str) -> Tuple[str, Tuple[int, ...], bool]:
+    """(base name, modifiers, is array) of a type as format_type prints it.
+
+    `timestamp(3) with time zone` -> ("timestamp with time zone", (3,), False).
+    """
+    text = data_type.strip().lower()
+    array = text.endswith("[]")
+    text = text.rstrip("[]").strip()
+    found = _MODIFIERS.search(text)
+    mods = tuple(int(m) for m in found.group(1).split(",")) if found else ()
+    return _MODIFIERS.sub("", text, count=1), mods, array
+
+
+def _widens(old: Tuple[int, ...], new: Tuple[int, ...]) -> Optional[bool]:
+    """True: `new` admits every value of `old`; False: it narrows; None: neither (e.g. more scale)."""
+    if not new:
+        return True
+    if not old:
+        return False
+    if len(old) == 2 or len(new) == 2:  # numeric(precision, scale)
+        old_p, old_s = (old + (0,))[:2]
+        new_p, new_s = (new + (0,))[:2]
+        if new_p < old_p or new_s < old_s:
+            return False
+        return True if new_s == old_s else None
+    return new[0] >= old[0]
+
+
+def type_change_hazards(old_type: Optional[str], new_type: str) -> Tuple[str, ...]:
+    """What `ALTER COLUMN ... TYPE new_type` costs on a column of `old_type`.
+
+    Postgres skips the rewrite only where the new type is binary-coercible and
+    its modifier check cannot fail: widening varchar, varchar <-> text,
+    widening numeric at the same scale (or dropping its modifier) and
+    increasing timestamp precision. Everything else is assumed to rewrite.
+    Narrowing (a shorter varchar, smaller numeric precision or scale, less
+    timestamp precision, text to a bounded varchar) can lose or reject data.
+    An unknown old type (a hand-written revision) is assumed to rewrite.
+    """
+    if old_type is None:
+        return (REWRITES, LOCKS)
+    if old_type == new_type:
+        return (LOCKS,)
+    (old_base, old_mods, array), (new_base, new_mods, new_array) = _parse_type(old_type), _parse_type(new_type)
+    if array != new_array:
+        return (REWRITES, LOCKS)
+    widens: Optional[bool] = None
+    strings = {_VARCHAR, _TEXT}
+    if old_base in strings and new_base in strings:
+        old_mods = old_mods if old_base == _VARCHAR else ()
+        new_mods = new_mods if new_base == _VARCHAR else ()
+        widens = _widens(old_mods, new_mods)
+    elif old_base == new_base == _NUMERIC:
+        widens = _widens(old_mods, new_mods)
+    elif old_base == new_base and old_base in _TIMESTAMPS:
+        # No precision is the maximum, 6.
+        widens = _widens(old_mods or (6,), new_mods or (6,))
+    if widens is True and not array:
+        return (LOCKS,)
+    if widens is False:
+        return (REWRITES, DELETES, LOCKS)
+    return (REWRITES, LOCKS)
+
+
+# Functions a column default may call and still be evaluated once when the
+# column is added (stable or immutable). Anything else is assumed volatile.
+_STABLE_FUNCTIONS = frozenset(
+    {
+        "now", "transaction_timestamp", "statement_timestamp", "current_timestamp",
+        "current_date", "current_time", "localtimestamp", "localtime",
+        "current_user", "current_role", "session_user", "current_schema",
+        "current_database", "lower", "upper", "coalesce", "nullif",
+        "greatest", "least",
+    }
+)
+_STRING_OR_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+# `::character varying(20)[]`: a cast's type, whose modifiers look like a call.
+_CAST = re.compile(
+    r"::\s*[A-Za-z_][\w$.]*(?:\s+(?:varying|precision|with|without|time|zone)\b)*"
+    r"(?:\s*\(\s*\d[\d,\s]*\))?(?:\[\])*"
+)
+_CALL = re.compile(r"([A-Za-z_][\w$.]*)\s*\(")
+
+
+def volatile_default(expression: Optional[str]) -> bool:
+    """Whether adding a column with this default fills every existing row one by one.
+
+    Since PostgreSQL 11 a non-volatile default is evaluated once and stored in
+    the catalog. Without the server at hand this errs on the side of
+    "volatile": any call of a function not known to be stable counts.
+    """
+    if expression is None:
+        return False
+    text = _CAST.sub("", _STRING_OR_QUOTED.sub("''", expression))
+    return any(name.lower().rsplit(".", 1)[-1] not in _STABLE_FUNCTIONS for name in _CALL.findall(text))
 
 
 @register
@@ -30,6 +179,7 @@ class AddColumn(Operation):
     autoincrement: bool = False
     identity: Optional[str] = None
     schema: str = "public"
+    new_table: bool = False
 
     def statements(self) -> List[str]:
         data_type = _SERIAL_OF.get(self.data_type, self.data_type) if self.autoincrement else self.data_type
@@ -44,6 +194,14 @@ class AddColumn(Operation):
 
     def summary(self) -> str:
         return f"add column {self.column_name}"
+
+    def hazards(self) -> Tuple[str, ...]:
+        if self.new_table:
+            return ()
+        # Serial and identity columns number every existing row; so does a volatile default.
+        if self.autoincrement or self.identity is not None or volatile_default(self.default):
+            return (REWRITES,)
+        return ()
 
 
 @register
@@ -61,13 +219,16 @@ class DropColumn(Operation):
         return f"drop column {self.column_name}"
 
     def hazards(self) -> Tuple[str, ...]:
-        return ("deletes_data",)
+        return (DELETES,)
 
 
 @register
 @dataclass(frozen=True)
 class ModifyColumnType(Operation):
-    """Change a column's type; `using` is the cast expression Postgres needs, if any."""
+    """Change a column's type; `using` is the cast expression Postgres needs, if any.
+
+    `old_data_type` is only read to tell whether the change rewrites the table.
+    """
 
     name = "modify_column_type"
     table_name: str
@@ -75,18 +236,19 @@ class ModifyColumnType(Operation):
     data_type: str
     using: Optional[str] = None
     schema: str = "public"
+    old_data_type: Optional[str] = None
 
     def statements(self) -> List[str]:
-        sql = (
-            f"{_alter(self.schema, self.table_name)} ALTER COLUMN {quote_ident(self.column_name)} "
-            f"TYPE {self.data_type}"
-        )
+        sql = f"{_alter_column(self.schema, self.table_name, self.column_name)} TYPE {self.data_type}"
         if self.using:
             sql += f" USING {self.using}"
         return [sql]
 
     def summary(self) -> str:
         return f"change type of {self.column_name} to {self.data_type}"
+
+    def hazards(self) -> Tuple[str, ...]:
+        return type_change_hazards(self.old_data_type, self.data_type)
 
 
 @register
@@ -98,12 +260,13 @@ class AddNotNull(Operation):
     schema: str = "public"
 
     def statements(self) -> List[str]:
-        return [
-            f"{_alter(self.schema, self.table_name)} ALTER COLUMN {quote_ident(self.column_name)} SET NOT NULL"
-        ]
+        return [f"{_alter_column(self.schema, self.table_name, self.column_name)} SET NOT NULL"]
 
     def summary(self) -> str:
         return f"make {self.column_name} NOT NULL"
+
+    def hazards(self) -> Tuple[str, ...]:
+        return (FULL_SCAN, LOCKS)
 
 
 @register
@@ -115,9 +278,7 @@ class DropNotNull(Operation):
     schema: str = "public"
 
     def statements(self) -> List[str]:
-        return [
-            f"{_alter(self.schema, self.table_name)} ALTER COLUMN {quote_ident(self.column_name)} DROP NOT NULL"
-        ]
+        return [f"{_alter_column(self.schema, self.table_name, self.column_name)} DROP NOT NULL"]
 
     def summary(self) -> str:
         return f"make {self.column_name} nullable"
@@ -136,7 +297,7 @@ class SetColumnDefault(Operation):
 
     def statements(self) -> List[str]:
         action = "DROP DEFAULT" if self.default is None else f"SET DEFAULT {self.default}"
-        return [f"{_alter(self.schema, self.table_name)} ALTER COLUMN {quote_ident(self.column_name)} {action}"]
+        return [f"{_alter_column(self.schema, self.table_name, self.column_name)} {action}"]
 
     def summary(self) -> str:
         return f"drop default of {self.column_name}" if self.default is None else f"set default of {self.column_name}"
@@ -159,3 +320,152 @@ class SetColumnComment(Operation):
 
     def summary(self) -> str:
         return f"comment on column {self.column_name}"
+
+
+@register
+@dataclass(frozen=True)
+class AddColumnSequence(Operation):
+    """Make an existing integer column serial, keeping its values.
+
+    Creates the sequence a serial column would have (owned by the column,
+    named as Postgres names it unless `sequence_name` says otherwise), makes
+    it the default and moves it past the largest value already stored.
+    """
+
+    name = "add_column_sequence"
+    table_name: str
+    column_name: str
+    data_type: str = "integer"
+    sequence_name: Optional[str] = None
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        if self.data_type not in _SERIAL_OF:
+            raise ValueError(f"a serial column is smallint, integer or bigint, not {self.data_type}")
+        sequence = qualified(self.schema, self.sequence_name or serial_sequence_name(self.table_name, self.column_name))
+        owner = f"{qualified(self.schema, self.table_name)}.{quote_ident(self.column_name)}"
+        regclass = f"{quote_literal(sequence)}::regclass"
+        return [
+            f"CREATE SEQUENCE {sequence} AS {self.data_type} OWNED BY {owner}",
+            f"{_alter_column(self.schema, self.table_name, self.column_name)} SET DEFAULT nextval({regclass})",
+            _restart_past_max(regclass, self.schema, self.table_name, self.column_name),
+        ]
+
+    def summary(self) -> str:
+        return f"make {self.column_name} serial"
+
+    def hazards(self) -> Tuple[str, ...]:
+        return (FULL_SCAN, LOCKS)
+
+
+@register
+@dataclass(frozen=True)
+class DropColumnSequence(Operation):
+    """Make a serial column plain: drop its default and the sequence it owns, keep its values.
+
+    Without `sequence_name` the sequence is assumed to have the name Postgres
+    gives it (a renamed table's sequence keeps its old name: pass it then).
+    """
+
+    name = "drop_column_sequence"
+    table_name: str
+    column_name: str
+    sequence_name: Optional[str] = None
+    sequence_schema: Optional[str] = None
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        sequence = qualified(
+            self.sequence_schema or self.schema,
+            self.sequence_name or serial_sequence_name(self.table_name, self.column_name),
+        )
+        return [
+            f"{_alter_column(self.schema, self.table_name, self.column_name)} DROP DEFAULT",
+            f"DROP SEQUENCE {sequence}",
+        ]
+
+    def summary(self) -> str:
+        return f"make {self.column_name} a plain column (drop its sequence)"
+
+
+@register
+@dataclass(frozen=True)
+class AddColumnIdentity(Operation):
+    """Make an existing NOT NULL column an identity column, numbering on past its largest value."""
+
+    name = "add_column_identity"
+    table_name: str
+    column_name: str
+    identity: str = "by default"
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        sequence = (
+            f"pg_catalog.pg_get_serial_sequence({quote_literal(qualified(self.schema, self.table_name))}, "
+            f"{quote_literal(self.column_name)})"
+        )
+        add = f"ADD GENERATED {_IDENTITY[self.identity]} AS IDENTITY"
+        return [
+            f"{_alter_column(self.schema, self.table_name, self.column_name)} {add}",
+            _restart_past_max(sequence, self.schema, self.table_name, self.column_name),
+        ]
+
+    def summary(self) -> str:
+        return f"make {self.column_name} generated {self.identity} as identity"
+
+    def hazards(self) -> Tuple[str, ...]:
+        return (FULL_SCAN, LOCKS)
+
+
+@register
+@dataclass(frozen=True)
+class DropColumnIdentity(Operation):
+    """Make an identity column plain; its values stay, its sequence goes."""
+
+    name = "drop_column_identity"
+    table_name: str
+    column_name: str
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [f"{_alter_column(self.schema, self.table_name, self.column_name)} DROP IDENTITY"]
+
+    def summary(self) -> str:
+        return f"make {self.column_name} a plain column (drop identity)"
+
+
+@register
+@dataclass(frozen=True)
+class SetColumnIdentity(Operation):
+    """Switch an identity column between GENERATED ALWAYS and BY DEFAULT."""
+
+    name = "set_column_identity"
+    table_name: str
+    column_name: str
+    identity: str
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [
+            f"{_alter_column(self.schema, self.table_name, self.column_name)} SET GENERATED {_IDENTITY[self.identity]}"
+        ]
+
+    def summary(self) -> str:
+        return f"make {self.column_name} generated {self.identity}"
+
+
+@register
+@dataclass(frozen=True)
+class RenameColumn(Operation):
+    name = "rename_column"
+    table_name: str
+    column_name: str
+    new_name: str
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        names = f"{quote_ident(self.column_name)} TO {quote_ident(self.new_name)}"
+        return [f"{_alter(self.schema, self.table_name)} RENAME COLUMN {names}"]
+
+    def summary(self) -> str:
+        return f"rename column {self.column_name} to {self.new_name}"

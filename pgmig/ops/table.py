@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from ..operations import Operation, register
-from ..sql import qualified, quote_literal
+from ..sql import qualified, quote_ident, quote_literal
 
 
 @register
@@ -56,3 +56,20 @@ class SetTableComment(Operation):
 
     def summary(self) -> str:
         return f"comment on table {self.table_name}"
+
+
+@register
+@dataclass(frozen=True)
+class RenameTable(Operation):
+    """Rename a table in place; its rows, columns, indexes and sequences stay (under their old names)."""
+
+    name = "rename_table"
+    table_name: str
+    new_name: str
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [f"ALTER TABLE {qualified(self.schema, self.table_name)} RENAME TO {quote_ident(self.new_name)}"]
+
+    def summary(self) -> str:
+        return f"rename table {self.table_name} to {self.new_name}"
