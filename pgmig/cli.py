@@ -15,6 +15,7 @@ from rich.console import Console
 
 from . import __version__
 from .errors import PgmigError
+from .questions import Questioner
 from .timing import NoTimings, Timings
 from .urls import redact
 
@@ -161,6 +162,8 @@ def diff(
     plan = run(project.diff())
     with project.timings.phase("render"):
         _print_diff(project, plan, as_json, sql)
+    for warning in plan.warnings:
+        err.print(f"warning: {warning}", markup=False, style="yellow")
     _print_timings(project)
     if exit_code and not plan.is_empty:
         raise typer.Exit(1)
@@ -192,16 +195,42 @@ def generate(
     message: str = typer.Option(..., "-m", "--message", help="What the revision does; becomes its docstring and file name."),
     empty: bool = typer.Option(False, "--empty", help="Write a blank revision (for data migrations)."),
     allow_destructive: bool = typer.Option(
-        False, "--allow-destructive", help="Write the revision even if it drops tables, columns or enums."
+        False, "--allow-destructive", help="Write the revision even if it drops tables, columns or enum labels."
+    ),
+    rename: Optional[List[str]] = typer.Option(
+        None, "--rename", metavar="OLD=NEW", help="A renamed table (old=new) or column (table.old=table.new); repeatable."
+    ),
+    rename_enum_value: Optional[List[str]] = typer.Option(
+        None, "--rename-enum-value", metavar="ENUM.OLD=NEW", help="A renamed enum label; repeatable."
+    ),
+    map_enum_value: Optional[List[str]] = typer.Option(
+        None, "--map-enum-value", metavar="ENUM.OLD=NEW", help="Move rows off a removed enum label; repeatable."
+    ),
+    default: Optional[List[str]] = typer.Option(
+        None, "--default", metavar="TABLE.COLUMN=SQL",
+        help="Value for existing rows when a column becomes NOT NULL; repeatable.",
+    ),
+    concurrently: bool = typer.Option(
+        False, "--concurrently", help="Build and drop indexes of existing tables CONCURRENTLY (a non-transactional revision)."
     ),
     timings: bool = TIMINGS,
 ) -> None:
     """Write the next revision file from the difference between the revisions and the models."""
     from .database import run
+    from .project import GenerateOptions
 
     project = ctx.obj.project(timings)
-    confirm = _ask_destructive if sys.stdin.isatty() else None
-    path = run(project.generate(message, empty=empty, allow_destructive=allow_destructive, confirm=confirm))
+    options = GenerateOptions(
+        empty=empty,
+        allow_destructive=allow_destructive,
+        renames=rename or [],
+        enum_renames=rename_enum_value or [],
+        enum_maps=map_enum_value or [],
+        defaults=default or [],
+        concurrently=concurrently,
+    )
+    questioner = TerminalQuestioner() if sys.stdin.isatty() else Questioner()
+    path = run(project.generate(message, options, questioner))
     if path is None:
         out.print("No changes: the models match the revisions; nothing written.")
     else:
@@ -209,11 +238,27 @@ def generate(
     _print_timings(project)
 
 
-def _ask_destructive(changes: List[str]) -> bool:
-    err.print("This revision would delete data:", style="bold red")
-    for change in changes:
-        err.print(f"  - {change}", markup=False)
-    return typer.confirm("Write it anyway?", default=False, err=True)
+class TerminalQuestioner(Questioner):
+    """Django-style questions on stderr, for a person at a terminal."""
+
+    def ask_rename(self, candidate: Any) -> bool:
+        return typer.confirm(candidate.question(), default=False, err=True)
+
+    def ask_default(self, need: Any) -> Optional[str]:
+        err.print(f"{need.describe()}.", markup=False)
+        answer = typer.prompt(
+            f"SQL value for existing rows of {need.name} (empty: leave a TODO in the revision)",
+            default="",
+            show_default=False,
+            err=True,
+        )
+        return answer.strip() or None
+
+    def confirm_destructive(self, changes: List[str]) -> bool:
+        err.print("This revision would delete data:", style="bold red")
+        for change in changes:
+            err.print(f"  - {change}", markup=False)
+        return typer.confirm("Write it anyway?", default=False, err=True)
 
 
 @contextmanager

@@ -86,6 +86,8 @@ class Change:
 @dataclass
 class Plan:
     changes: List[Change]
+    warnings: List[str] = field(default_factory=list)
+    """What would fail on the database's data (a NOT NULL column on a table with rows, ...)."""
 
     @property
     def is_empty(self) -> bool:
@@ -99,7 +101,7 @@ class Plan:
         return [s for op in self.operations for s in op.statements()]
 
     def to_json(self) -> Dict[str, Any]:
-        return {"changes": [c.to_json() for c in self.changes]}
+        return {"changes": [c.to_json() for c in self.changes], "warnings": self.warnings}
 
 
 def diff_states(current: SchemaState, desired: SchemaState) -> List[Change]:

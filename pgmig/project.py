@@ -10,13 +10,16 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, List, Optional
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, List, Optional, Sequence
 
 from .config import Settings, find_pyproject
 from .errors import ConfigError, DatabaseError, UsageError
 from .handler import ModelContext
 from .plan import Plan
 from .plugins import HandlerSet, load_handlers
+from .questions import Questioner
 from .revisions import HEAD, Chain, Revision
 from .runner import Runner, Status
 from .timing import NoTimings, Timings
@@ -26,12 +29,33 @@ if TYPE_CHECKING:  # pragma: no cover
     from .check import CheckReport
 
 Notice = Callable[[str], None]
-Confirm = Callable[[List[str]], bool]
 Progress = Callable[[str, Revision, float], None]
 
 
 class DestructiveChangeError(UsageError):
     """Generating would write a revision that deletes data, and nobody agreed to it."""
+
+
+@dataclass
+class GenerateOptions:
+    """What `pgmig generate` is told on the command line."""
+
+    empty: bool = False
+    allow_destructive: bool = False
+    renames: Sequence[str] = ()
+    enum_renames: Sequence[str] = ()
+    enum_maps: Sequence[str] = ()
+    defaults: Sequence[str] = ()
+    concurrently: bool = False
+
+
+def _concurrently(op: Any) -> Any:
+    """Index builds and drops on existing tables without blocking writes (outside a transaction)."""
+    from dataclasses import replace
+
+    if op.name in ("add_index", "drop_index") and not getattr(op, "new_table", False):
+        return replace(op, concurrently=True)
+    return op
 
 
 class Project:
@@ -113,32 +137,32 @@ class Project:
     async def generate(
         self,
         message: str,
-        *,
-        empty: bool = False,
-        allow_destructive: bool = False,
-        confirm: Optional[Confirm] = None,
+        options: Optional["GenerateOptions"] = None,
+        questioner: Optional["Questioner"] = None,
     ) -> Optional[Path]:
-        """Write the next revision file; None when the models need no change."""
+        """Write the next revision file; None when the models need no change.
+
+        `questioner` answers what a person would be asked at a terminal
+        (renames, defaults, consent to lose data); without one, only the
+        options decide and anything unresolved is refused or left as a TODO.
+        """
         from datetime import datetime, timezone
 
         from .revisions import load_revision_file, new_revision_id, slugify
         from .writer import format_file, render_revision
 
+        options = options or GenerateOptions()
+        questioner = questioner or Questioner()
         chain = self.chain()
         up_ops: list = []
         down_ops: list = []
-        if not empty:
-            up, down = await self._plans_against_history(chain)
-            if up.is_empty:
+        preamble: List[str] = []
+        if not options.empty:
+            async with self._history_database(chain) as (conn, real):
+                work = await self._generate_work(conn, real, options, questioner)
+            if work is None:
                 return None
-            destructive = [describe_change(change) for change in up.changes if "deletes_data" in change.hazards]
-            if destructive and not allow_destructive:
-                if confirm is None or not confirm(destructive):
-                    raise DestructiveChangeError(
-                        "the revision would delete data (" + "; ".join(destructive) + "); "
-                        "review the models, then rerun with --allow-destructive"
-                    )
-            up_ops, down_ops = up.operations, down.operations
+            up_ops, down_ops, preamble = work
         created = datetime.now(timezone.utc)
         revision_id = new_revision_id(created)
         folder = self.settings.migrations_path
@@ -147,43 +171,159 @@ class Project:
         with self.timings.phase("render"):
             transactional = all(op.transactional for op in [*up_ops, *down_ops])
             text = render_revision(
-                revision_id, chain.head, message, up_ops, down_ops, created, transactional=transactional
+                revision_id,
+                chain.head,
+                message,
+                up_ops,
+                down_ops,
+                created,
+                transactional=transactional,
+                up_preamble=preamble,
             )
             path.write_text(text, encoding="utf-8")
             format_file(path)
             load_revision_file(path)  # what we wrote must load
         return path
 
-    async def _plans_against_history(self, chain: Chain) -> "tuple[Plan, Plan]":
-        """Diff the models against the schema the revisions produce.
+    async def _generate_work(
+        self, conn: Any, real: bool, options: "GenerateOptions", questioner: "Questioner"
+    ) -> "Optional[tuple[list, list, List[str]]]":
+        from .renames import parse_pairs, parse_renames, rename_candidates, without_conflicts
+        from .safety import (
+            add_remaps,
+            apply_defaults,
+            not_null_needs,
+            parse_defaults,
+            parse_maps,
+            removed_label_rows,
+            todo_lines,
+            unmet_not_null,
+        )
+
+        schema = self.settings.schema_name
+        models = self.models
+        renames = parse_renames(options.renames, options.enum_renames)
+        maps = parse_maps(parse_pairs(options.enum_maps, "--map-enum-value", "enum.OLD=NEW"))
+        answers = parse_defaults(parse_pairs(options.defaults, "--default", "table.column=SQL_EXPRESSION"))
+
+        async with self._renamed(conn, renames):
+            up, down = await self._diff_both_ways(conn, models)
+        asked = False
+        for candidate in without_conflicts(rename_candidates(up), renames):
+            if questioner.ask_rename(candidate):
+                candidate.add_to(renames)
+                asked = True
+        if asked:
+            async with self._renamed(conn, renames):
+                up, down = await self._diff_both_ways(conn, models)
+        if up.is_empty and not renames:
+            return None
+
+        up_ops = renames.operations(schema) + add_remaps(up.operations, maps)
+        down_ops = down.operations + renames.inverse_operations(schema)
+
+        needs = not_null_needs(up_ops)
+        for need in needs:
+            if (need.table, need.column) not in answers:
+                answer = questioner.ask_default(need)
+                if answer:
+                    answers[(need.table, need.column)] = answer
+        up_ops = apply_defaults(up_ops, answers)
+        unresolved = [need for need in needs if (need.table, need.column) not in answers]
+        preamble: List[str] = []
+        if unresolved:
+            problems = [need.describe() for need in unresolved]
+            if real:
+                async with self._renamed(conn, renames):
+                    problems = await unmet_not_null(conn, unresolved) or problems
+            hint = "give a value with --default " + ", ".join(f"{n.name}=EXPR" for n in unresolved)
+            preamble = todo_lines(problems, hint)
+            self.notice(f"warning: the revision stops with a TODO: {'; '.join(problems)} ({hint})")
+
+        if real:
+            async with self._renamed(conn, renames):
+                for op in up_ops:
+                    if op.name != "swap_type_values":
+                        continue
+                    held = await removed_label_rows(conn, op)
+                    type_name = getattr(op, "type_name")
+                    unmapped = {label: n for label, n in held.items() if label not in maps.get(type_name, {})}
+                    if unmapped:
+                        counts = ", ".join(f"{n} row(s) hold {label!r}" for label, n in unmapped.items())
+                        flags = " ".join(f"--map-enum-value {type_name}.{label}=OTHER" for label in unmapped)
+                        raise UsageError(f"enum {type_name} loses labels that rows still use ({counts}); move them with {flags}")
+
+        if options.concurrently:
+            up_ops = [_concurrently(op) for op in up_ops]
+            down_ops = [_concurrently(op) for op in down_ops]
+
+        destructive = [describe_change(change) for change in up.changes if "deletes_data" in change.hazards]
+        if destructive and not options.allow_destructive and not questioner.confirm_destructive(destructive):
+            raise DestructiveChangeError(
+                "the revision would delete data (" + "; ".join(destructive) + "); "
+                "review the models, then rerun with --allow-destructive"
+            )
+        return up_ops, down_ops, preamble
+
+    @asynccontextmanager
+    async def _renamed(self, conn: Any, renames: Any) -> AsyncIterator[None]:
+        """Inside: the database as if the renames had run (a transaction that is always rolled back)."""
+        from .actions import DatabaseActions
+
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            actor = DatabaseActions(conn)
+            for op in renames.operations(self.settings.schema_name) if renames else []:
+                await actor.run(op)
+            yield
+        finally:
+            await transaction.rollback()
+
+    @asynccontextmanager
+    async def _history_database(self, chain: Chain) -> AsyncIterator["tuple[Any, bool]"]:
+        """A connection to the schema the revisions produce, and whether it holds real data.
 
         The configured database is used when it is at head; otherwise the
         revisions are replayed into a scratch database, so generating never
         needs production access and never repeats a pending revision.
         """
-        from .database import connection
+        from .database import connect
         from .runner import read_status
         from .scratch import scratch_database
 
-        models = self.models
+        conn = None
         try:
-            async with connection(self.database_url) as conn:
-                status = read_status(chain, await self.versions.applied(conn))
-                if status.current == chain.head:
-                    return await self._diff_both_ways(conn, models)
+            conn = await connect(self.database_url)
+            status = read_status(chain, await self.versions.applied(conn))
+            if status.current != chain.head:
                 self.notice(
                     f"the database is at {status.current or 'base'}, not at head {chain.head}: "
                     "comparing with a scratch database built from the revisions"
                 )
+                await conn.close()
+                conn = None
         except DatabaseError as exc:
+            if conn is not None:
+                await conn.close()
+                conn = None
             if not self.settings.database_url:
                 raise
             self.notice(f"{exc}; comparing with a scratch database built from the revisions instead")
+        if conn is not None:
+            try:
+                yield conn, True
+            finally:
+                await conn.close()
+            return
         async with scratch_database(self.settings.embedded_data_dir) as url:
             with self.timings.phase("replay"):
                 await Runner(url, chain, self.versions, self.notice).upgrade(HEAD)
-            async with connection(url) as conn:
-                return await self._diff_both_ways(conn, models)
+            scratch = await connect(url)
+            try:
+                yield scratch, False
+            finally:
+                await scratch.close()
 
     async def _diff_both_ways(self, conn, models: ModelContext) -> "tuple[Plan, Plan]":  # type: ignore[no-untyped-def]
         from .engine import diff_both_ways
@@ -258,11 +398,14 @@ class Project:
     async def diff(self) -> Plan:
         """The plan that takes the configured database to the models."""
         from .database import connection
-        from .engine import diff_database
+
+        from .safety import preflight
 
         models = self.models  # import errors before any connection attempt
         async with connection(self.database_url) as conn:
-            return await self._diff_one_way(conn, models)
+            plan = await self._diff_one_way(conn, models)
+            plan.warnings = await preflight(conn, plan.operations)
+            return plan
 
 
 VERBS = {"create": "create", "migrate": "change", "destroy": "drop"}

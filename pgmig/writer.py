@@ -53,8 +53,8 @@ def render_call(op: Operation) -> List[str]:
     return lines
 
 
-def render_body(ops: Sequence[Operation], extra: Sequence[str] = ()) -> List[str]:
-    lines: List[str] = []
+def render_body(ops: Sequence[Operation], extra: Sequence[str] = (), preamble: Sequence[str] = ()) -> List[str]:
+    lines: List[str] = [f"{INDENT}{line}" for line in preamble]
     for op in ops:
         lines.extend(render_call(op))
     lines.extend(f"{INDENT}{line}" for line in extra)
@@ -75,6 +75,7 @@ def render_revision(
     created: datetime,
     down_extra: Sequence[str] = (),
     transactional: bool = True,
+    up_preamble: Sequence[str] = (),
 ) -> str:
     title = message.strip().replace('"""', "'''") or "Revision"
     header = [
@@ -97,7 +98,7 @@ def render_revision(
     ]
     if not transactional:
         body.append("    transactional = False  # CONCURRENTLY cannot run inside a transaction")
-    body += ["", "    async def up(self, migrator: Migrator):", *render_body(up)]
+    body += ["", "    async def up(self, migrator: Migrator):", *render_body(up, preamble=up_preamble)]
     body += ["", "    async def down(self, migrator: Migrator):", *render_body(down, down_extra)]
     return "\n".join(header + body) + "\n"
 

@@ -321,17 +321,20 @@ def test_destructive_prompt_answer_decides(project: Project, monkeypatch: pytest
     monkeypatch.setenv("PGMIG_DATABASE_URL", project.url)
     asked: List[List[str]] = []
 
-    def answer(value: bool):
-        def confirm(changes: List[str]) -> bool:
-            asked.append(changes)
-            return value
+    from pgmig.questions import Questioner
 
-        return confirm
+    class Answer(Questioner):
+        def __init__(self, value: bool) -> None:
+            self.value = value
+
+        def confirm_destructive(self, changes: List[str]) -> bool:
+            asked.append(changes)
+            return self.value
 
     library = PgmigProject(load_settings())
     with pytest.raises(DestructiveChangeError):
-        asyncio.run(library.generate("drop bio", confirm=answer(False)))
+        asyncio.run(library.generate("drop bio", questioner=Answer(False)))
     assert asked == [["drop column bio of author"]]
     assert len(project.files()) == 1
-    path = asyncio.run(PgmigProject(load_settings()).generate("drop bio", confirm=answer(True)))
+    path = asyncio.run(PgmigProject(load_settings()).generate("drop bio", questioner=Answer(True)))
     assert path is not None and path.exists() and len(project.files()) == 2

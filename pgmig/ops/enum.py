@@ -234,3 +234,53 @@ class SwapTypeValues(_EnumOperation):
     def hazards(self) -> Tuple[str, ...]:
         hazards: Tuple[str, ...] = ("rewrites_table",) if self.columns else ()
         return hazards + ("deletes_data",) if self.removed_values else hazards
+
+
+@register
+@dataclass(frozen=True)
+class RemapTypeValues(Operation):
+    """Move rows off labels that are going away: `mapping` is {old label: new label}.
+
+    Runs before a `swap_type_values` that drops the old labels, in the same
+    transaction, on every column using the type (arrays with array_replace).
+    """
+
+    name = "remap_type_values"
+    type_name: str
+    mapping: Tuple[Tuple[str, str], ...]
+    columns: Tuple[Tuple[str, str, str, bool], ...] = ()
+    schema: str = "public"
+
+    def __post_init__(self) -> None:
+        mapping = self.mapping.items() if isinstance(self.mapping, dict) else self.mapping
+        object.__setattr__(self, "mapping", tuple((str(a), str(b)) for a, b in mapping))
+        object.__setattr__(
+            self, "columns", tuple((c[0], c[1], c[2], bool(c[3])) for c in self.columns)
+        )
+
+    def arguments(self) -> dict:
+        args = super().arguments()
+        args["mapping"] = dict(self.mapping)
+        if "columns" in args:
+            args["columns"] = [list(column) for column in self.columns]
+        return args
+
+    def statements(self) -> List[str]:
+        enum_type = qualified(self.schema, self.type_name)
+        statements = []
+        for schema, table, column, is_array in self.columns:
+            target, col = qualified(schema, table), quote_ident(column)
+            for old, new in self.mapping:
+                old_value, new_value = f"{quote_literal(old)}::{enum_type}", f"{quote_literal(new)}::{enum_type}"
+                if is_array:
+                    statements.append(
+                        f"UPDATE {target} SET {col} = array_replace({col}, {old_value}, {new_value}) "
+                        f"WHERE {old_value} = ANY({col})"
+                    )
+                else:
+                    statements.append(f"UPDATE {target} SET {col} = {new_value} WHERE {col} = {old_value}")
+        return statements
+
+    def summary(self) -> str:
+        pairs = ", ".join(f"{quote_literal(a)} -> {quote_literal(b)}" for a, b in self.mapping)
+        return f"move rows of enum {self.type_name}: {pairs}"
