@@ -41,6 +41,15 @@ class SchemaObject:
         return (self.parent,) if self.parent else ()
 
     @property
+    def provides(self) -> Tuple[Key, ...]:
+        """Keys this object stands in for: objects depending on one of them wait for this one."""
+        return ()
+
+    def must_replace(self, new: "SchemaObject") -> bool:
+        """True: changing into `new` is a drop (before what it depends on changes) and a create (after)."""
+        return False
+
+    @property
     def group(self) -> Key:
         """The key this object is shown under in the preview (its table, for most kinds)."""
         return self.parent or self.key

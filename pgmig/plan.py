@@ -111,6 +111,9 @@ def diff_states(current: SchemaState, desired: SchemaState) -> List[Change]:
         old = current.get(obj.key)
         if old is None:
             changes.append(Change(CREATE, None, obj))
+        elif old != obj and old.must_replace(obj):
+            changes.append(Change(DESTROY, old, None))
+            changes.append(Change(CREATE, None, obj))
         elif old != obj:
             changes.append(Change(MIGRATE, old, obj))
     for obj in current:
@@ -139,8 +142,13 @@ def _reaches_outside(obj: SchemaObject) -> bool:
 
 
 def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change]:
-    by_key: Dict[Key, Change] = {c.key: c for c in changes}
-    destroyed = {c.key for c in changes if c.action == DESTROY}
+    # A replaced object has two changes under one key: its drop and its create.
+    by_key: Dict[Key, Change] = {c.key: c for c in changes if c.action != DESTROY}
+    dropping: Dict[Key, Change] = {c.key: c for c in changes if c.action == DESTROY}
+    for change in changes:  # a dependency on a provided key (a type) means its provider
+        for provided in change.obj.provides:
+            (by_key if change.action != DESTROY else dropping).setdefault(provided, change)
+    destroyed = set(dropping)
 
     # A drop whose parent is dropped too happens implicitly; its ordering
     # constraints pass to the parent's drop, which is what really removes it.
@@ -149,7 +157,7 @@ def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change
             return change
         current = change
         while current.action == DESTROY and current.obj.parent in destroyed:
-            current = by_key[current.obj.parent]  # type: ignore[index]
+            current = dropping[current.obj.parent]  # type: ignore[index]
         return current
 
     for change in changes:
@@ -157,6 +165,8 @@ def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change
 
     graph: Dict[Tuple[str, Key], set] = {c.node: set() for c in changes}
     for change in changes:
+        if change.action == CREATE and change.key in dropping:  # a replacement: drop, then create
+            graph[change.node].add(dropping[change.key].node)
         if change.new is not None:  # create / migrate: after what the new object needs
             for dep in change.new.dependencies:
                 needed = by_key.get(dep)
@@ -165,7 +175,7 @@ def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change
         if change.old is not None:  # migrate / destroy: before dropping what the old object needed
             still_needed = set(change.new.dependencies) if change.new is not None else set()
             for dep in change.old.dependencies:
-                needed = by_key.get(dep)
+                needed = dropping.get(dep) or by_key.get(dep)
                 if needed is not None and needed.action == MIGRATE and dep not in still_needed:
                     # An object that stops using X goes first, so X's change
                     # (an enum type swap, say) no longer has to carry it.

@@ -104,3 +104,30 @@ if pytest is not None:
             yield url
         finally:
             pgmig_server.drop_database(url)
+
+
+# -- for plugin authors: a handler set to test with (see pgmig.conformance) --------------
+
+
+def handlers_from(handlers: Any = None) -> Any:
+    """A HandlerSet from a list of handler classes or instances; None means every installed one.
+
+    Tests pass a plain list so they run with exactly the kinds they mean,
+    whatever else is installed; the same duplicate-kind check applies.
+    """
+    from .conformance import resolve_handlers
+
+    return resolve_handlers(handlers)
+
+
+if pytest is not None:
+
+    @pytest.fixture
+    def pgmig_handlers() -> Any:
+        """Every installed handler, as a user's project would run; override it in a conftest.py:
+
+            @pytest.fixture
+            def pgmig_handlers():
+                return handlers_from([*builtin_handlers(), ViewHandler])
+        """
+        return handlers_from(None)

@@ -1,0 +1,141 @@
+"""The public API for plugin authors: everything a new kind of schema object needs.
+
+A plugin adds one kind of object (a view, an extension, a function...) by
+shipping three things, all importable from this module only:
+
+- a frozen dataclass deriving from `SchemaObject`: its `key` identifies it,
+  its compared fields decide when it changed, its `dependencies` order it
+  against every other object, built-in or from another plugin;
+- `Operation` subclasses registered with `@register`: the statements, with
+  plain arguments so generated revision files can call them as
+  `await migrator.actor.<name>(...)`;
+- an `ObjectHandler` subclass: reads the objects from the models
+  (`from_models`) and from the catalog (`from_database`), optionally lets
+  Postgres normalize the model side (`normalize`), and says through the
+  actor how to `create`, `migrate` and `destroy` one.
+
+Users declare a plugin's objects next to their models by attaching them to a
+SQLAlchemy `MetaData` (`SQLModel.metadata` for SQLModel): a plugin offers a
+small function that calls `declare()`, and its handler reads them back with
+`declared()`. That is the one way for every plugin, because the MetaData is
+the one thing pgmig already finds through `--models` and registries.
+
+Anything not exported here is internal and may change without notice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Type, TypeVar
+
+from .actions import DatabaseActions
+from .errors import PgmigError
+from .handler import DatabaseContext, ModelContext, ObjectHandler
+from .objects import Key, SchemaObject, key_text
+from .operations import Operation, register
+from .sql import ident_list, qualified, quote_ident, quote_literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sqlalchemy import MetaData
+
+__all__ = [
+    "DatabaseActions",
+    "DatabaseContext",
+    "DeclarationError",
+    "Key",
+    "ModelContext",
+    "ObjectHandler",
+    "Operation",
+    "PgmigError",
+    "SchemaObject",
+    "declare",
+    "declared",
+    "dollar_quote",
+    "ident_list",
+    "key_text",
+    "metadata_of",
+    "qualified",
+    "quote_ident",
+    "quote_literal",
+    "register",
+]
+
+INFO_KEY = "pgmig"
+"""`MetaData.info[INFO_KEY]` is the list of declared plugin objects."""
+
+D = TypeVar("D")
+
+
+class DeclarationError(PgmigError):
+    """A plugin object was declared in a way pgmig cannot use (no MetaData, a clashing name)."""
+
+    exit_code = 2
+
+
+def metadata_of(target: Any) -> "MetaData":
+    """The MetaData behind `target`: a MetaData, or anything with `.metadata` (SQLModel, a declarative base).
+
+    Accepting the model class too means users of SQLModel write
+    `view(SQLModel, ...)` without knowing where SQLModel keeps its MetaData.
+    """
+    from sqlalchemy import MetaData
+
+    if isinstance(target, MetaData):
+        return target
+    metadata = getattr(target, "metadata", None)
+    if isinstance(metadata, MetaData):
+        return metadata
+    raise DeclarationError(
+        f"cannot declare on {target!r}: pass a sqlalchemy MetaData, SQLModel, or a declarative base"
+    )
+
+
+def declare(target: Any, declaration: D) -> D:
+    """Attach a plugin's declaration to the models' MetaData and return it.
+
+    The declaration is any object the plugin defines (usually a frozen
+    dataclass); it lives in `metadata.info["pgmig"]`, which SQLAlchemy keeps
+    for exactly this kind of user data and never interprets. Declaring the
+    same value twice is harmless, so a models module imported twice does not
+    produce duplicates.
+    """
+    metadata = metadata_of(target)
+    items: List[Any] = metadata.info.setdefault(INFO_KEY, [])
+    if declaration not in items:
+        items.append(declaration)
+    return declaration
+
+
+def declared(models: ModelContext, of_type: Type[D]) -> Iterator[D]:
+    """Every declaration of `of_type` attached to any of the models' MetaData, in declaration order.
+
+    Filtering by type (not by a kind string) keeps two plugins that share a
+    MetaData from ever reading each other's declarations.
+    """
+    for metadata in models.metadata:
+        for item in metadata.info.get(INFO_KEY, ()):
+            if isinstance(item, of_type):
+                yield item
+
+
+def dollar_quote(body: str, tag: str = "pgmig") -> str:
+    """`body` as a dollar-quoted string literal whose tag does not occur in it.
+
+    Function bodies are full of quotes; dollar quoting keeps them readable in
+    revision files and in `--sql` output, and a tag chosen to be absent from
+    the body means no content can end the literal early.
+    """
+    if "\x00" in body:
+        raise ValueError("a string literal cannot contain a NUL character")
+    candidate, n = tag, 0
+    while f"${candidate}$" in body:
+        n += 1
+        candidate = f"{tag}{n}"
+    return f"${candidate}${body}${candidate}$"
+
+
+def schema_or(default: str, schema: Optional[str]) -> str:
+    """The schema a declaration lives in: its own, else the one pgmig manages."""
+    return schema or default
+
+
+__all__.append("schema_or")

@@ -1,0 +1,402 @@
+"""The view handler: views compared as Postgres prints them, ordered by what they read.
+
+Both sides are read with the same catalog queries. The database's views
+directly; the models' views by creating them in a scratch schema inside a
+transaction that is always rolled back, so `pg_get_viewdef` renders the
+query and `pg_depend` lists exactly the tables and columns it reads. An
+unchanged view therefore never shows as a change, however it was written.
+
+A view also records the type of every table column it reads, taken from
+the models: Postgres refuses to change the type of a column a view uses,
+so a type change must show as a change of the view too, which is rebuilt
+around it (see the README's "Column type changes").
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
+
+from pgmig.api import (
+    DatabaseContext,
+    Key,
+    ModelContext,
+    ObjectHandler,
+    SchemaObject,
+    declared,
+    qualified,
+    quote_ident,
+)
+
+from .declare import ViewDeclaration, ViewIndex
+
+# (schema, table, column, type) of one table column a view reads.
+ColumnType = Tuple[str, str, str, str]
+# (index name, unique, definition after USING).
+IndexSpec = Tuple[str, bool, str]
+
+
+@dataclass(frozen=True)
+class View(SchemaObject):
+    kind = "view"
+    schema: str
+    name: str
+    definition: str
+    materialized: bool = False
+    indexes: Tuple[IndexSpec, ...] = ()
+    column_types: Tuple[ColumnType, ...] = ()
+    # What the view reads: tables, their columns, other views, functions.
+    reads: Tuple[Key, ...] = field(default=(), compare=False)
+    # Output columns (name, type): decides whether CREATE OR REPLACE can keep dependents.
+    outputs: Tuple[Tuple[str, str], ...] = field(default=(), compare=False)
+    # Model side only: types of the model columns the view may read, before rendering.
+    candidates: Tuple[ColumnType, ...] = field(default=(), compare=False)
+
+    @property
+    def key(self) -> Key:
+        return ("view", self.schema, self.name)
+
+    @property
+    def dependencies(self) -> Tuple[Key, ...]:
+        return tuple(dep for dep in self.reads if dep != self.key)
+
+    @property
+    def label(self) -> str:
+        return f"{'materialized view' if self.materialized else 'view'} {self.name}"
+
+    def must_replace(self, new: "View") -> bool:
+        """A view over a column whose type changes must be gone before the ALTER and back after it.
+
+        Read by a planner that splits such a change into a drop ordered
+        before the column's change and a create ordered after it.
+        """
+        return self.column_types != new.column_types
+
+    def describe(self) -> str:
+        query = " ".join(self.definition.split())
+        text = f"{self.label} AS {query[:80]}{'...' if len(query) > 80 else ''}"
+        if self.indexes:
+            text += f" (indexes: {', '.join(name for name, _, _ in self.indexes)})"
+        return text
+
+
+# -- catalog queries, used on the real schema and on the scratch one -------------------
+
+VIEWS_QUERY = """
+SELECT c.relname AS name, c.relkind = 'm' AS materialized,
+       pg_catalog.pg_get_viewdef(c.oid) AS definition,
+       ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS output_names,
+       ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS output_types
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('v', 'm')
+ORDER BY c.relname
+"""
+
+# Everything each view's rewrite rule depends on: relations (with the
+# column when refobjsubid > 0) and functions.
+READS_QUERY = """
+SELECT v.relname AS view_name,
+       CASE WHEN d.refclassid = 'pg_catalog.pg_class'::regclass THEN rc.relkind::text ELSE 'f' END AS ref_kind,
+       COALESCE(rn.nspname, pn.nspname) AS ref_schema,
+       COALESCE(rc.relname, p.proname) AS ref_name,
+       pg_catalog.pg_get_function_identity_arguments(p.oid) AS ref_arguments,
+       a.attname AS column_name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS column_type
+FROM pg_catalog.pg_class v
+JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace
+JOIN pg_catalog.pg_rewrite r ON r.ev_class = v.oid
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid
+LEFT JOIN pg_catalog.pg_class rc ON d.refclassid = 'pg_catalog.pg_class'::regclass AND rc.oid = d.refobjid
+LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = rc.oid AND a.attnum = d.refobjsubid AND d.refobjsubid > 0
+LEFT JOIN pg_catalog.pg_proc p ON d.refclassid = 'pg_catalog.pg_proc'::regclass AND p.oid = d.refobjid
+LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+WHERE vn.nspname = $1 AND v.relkind IN ('v', 'm') AND d.refobjid <> v.oid
+  AND (rc.oid IS NOT NULL OR p.oid IS NOT NULL)
+  AND COALESCE(rn.nspname, pn.nspname) NOT IN ('pg_catalog', 'information_schema')
+ORDER BY v.relname, 2, 3, 4, a.attnum
+"""
+
+# Indexes of materialized views, cut after USING the same way pgmig's own
+# index handler does: the prefix is rebuilt with the server's quoting.
+VIEW_INDEXES_QUERY = """
+SELECT tc.relname AS view_name, ic.relname AS name, i.indisunique AS is_unique,
+       pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
+       'CREATE ' || CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END || 'INDEX '
+         || pg_catalog.quote_ident(ic.relname) || ' ON '
+         || pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(tc.relname)
+         || ' USING ' AS prefix
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
+WHERE tn.nspname = $1 AND tc.relkind = 'm'
+ORDER BY tc.relname, ic.relname
+"""
+
+
+def _ref_key(row: Any) -> Key:
+    kind, schema, name = row["ref_kind"], row["ref_schema"], row["ref_name"]
+    if kind == "f":
+        return ("function", schema, name, row["ref_arguments"] or "")
+    if kind in ("v", "m"):
+        return ("view", schema, name)
+    return ("table", schema, name)
+
+
+async def read_views(db: DatabaseContext, schema: str) -> Dict[str, View]:
+    """Every view of `schema` as the catalog has it: three queries for the whole schema."""
+    views = await db.fetch(VIEWS_QUERY, schema)
+    reads: Dict[str, Dict[Key, None]] = {}
+    types: Dict[str, List[ColumnType]] = {}
+    for row in await db.fetch(READS_QUERY, schema):
+        found = reads.setdefault(row["view_name"], {})
+        ref = _ref_key(row)
+        found.setdefault(ref, None)
+        if row["column_name"] is not None and ref[0] == "table":
+            found.setdefault(("column", ref[1], ref[2], row["column_name"]), None)
+            types.setdefault(row["view_name"], []).append(
+                (ref[1], ref[2], row["column_name"], row["column_type"])
+            )
+    indexes: Dict[str, List[IndexSpec]] = {}
+    for row in await db.fetch(VIEW_INDEXES_QUERY, schema):
+        definition, prefix = row["definition"], row["prefix"]
+        tail = definition[len(prefix):] if definition.startswith(prefix) else definition.split(" USING ", 1)[1]
+        indexes.setdefault(row["view_name"], []).append((row["name"], row["is_unique"], tail))
+    return {
+        row["name"]: View(
+            schema=schema,
+            name=row["name"],
+            definition=row["definition"],
+            materialized=row["materialized"],
+            indexes=tuple(indexes.get(row["name"], ())),
+            column_types=tuple(sorted(set(types.get(row["name"], ())))),
+            reads=tuple(reads.get(row["name"], {})),
+            outputs=tuple(zip(row["output_names"], row["output_types"])),
+        )
+        for row in views
+    }
+
+
+# -- reading the models ------------------------------------------------------------------
+
+
+def _compile(query: Any, dialect: Any) -> str:
+    if isinstance(query, str):
+        return query.strip().rstrip(";")
+    compiled = query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    return str(compiled)
+
+
+def _index_tail(index: ViewIndex) -> str:
+    """The text after USING, in our spelling; normalization swaps in the server's."""
+    keys = ", ".join(quote_ident(k) if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", k) else k for k in index.keys)
+    tail = f"{quote_ident(index.method)} ({keys})"
+    if index.where:
+        tail += f" WHERE {index.where}"
+    return tail
+
+
+def _select_reads(query: Any, default_schema: str) -> Tuple[List[Key], List[Any]]:
+    """Table and column keys a SQLAlchemy select reads, and the SQLAlchemy tables."""
+    from sqlalchemy import Column, Table
+    from sqlalchemy.sql import visitors
+
+    keys: Dict[Key, None] = {}
+    tables: Dict[int, Any] = {}
+    for element in visitors.iterate(query):
+        if isinstance(element, Table):
+            tables.setdefault(id(element), element)
+        elif isinstance(element, Column) and isinstance(element.table, Table):
+            tables.setdefault(id(element.table), element.table)
+            table = element.table
+            keys.setdefault(("column", table.schema or default_schema, table.name, element.name), None)
+    table_keys = {("table", t.schema or default_schema, t.name): None for t in tables.values()}
+    return list(table_keys) + list(keys), list(tables.values())
+
+
+def _mentions(sql: str, name: str) -> bool:
+    return re.search(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])", sql, re.IGNORECASE) is not None
+
+
+class ViewHandler(ObjectHandler):
+    kind = "view"
+
+    def from_models(self, models: ModelContext) -> Iterable[View]:
+        by_name = {(models.table_schema(t), t.name): t for t in models.tables}
+        for decl in declared(models, ViewDeclaration):
+            schema = decl.schema or models.schema
+            sql = _compile(decl.query, models.dialect)
+            reads: List[Key] = []
+            used: Dict[Tuple[str, str], Any] = {}
+            if not isinstance(decl.query, str):
+                reads, tables = _select_reads(decl.query, models.schema)
+                for table in tables:
+                    used[(table.schema or models.schema, table.name)] = table
+            for name in decl.depends_on:
+                table_schema, _, table_name = name.rpartition(".")
+                key = (table_schema or schema, table_name)
+                reads.append(("table",) + key)
+                if key in by_name:
+                    used[key] = by_name[key]
+            for key, table in by_name.items():
+                if _mentions(sql, key[1]):
+                    used.setdefault(key, table)
+            candidates = tuple(
+                (key[0], key[1], column.name, column.type.compile(dialect=models.dialect))
+                for key, table in sorted(used.items())
+                for column in table.columns
+            )
+            read_columns = {k for k in reads if k[0] == "column"}
+            yield View(
+                schema=schema,
+                name=decl.name,
+                definition=sql,
+                materialized=decl.materialized,
+                indexes=tuple((ix.name, ix.unique, _index_tail(ix)) for ix in decl.indexes),
+                column_types=tuple(c for c in candidates if ("column",) + c[:3] in read_columns),
+                reads=tuple(dict.fromkeys(reads)),
+                candidates=candidates,
+            )
+
+    async def from_database(self, db: DatabaseContext) -> List[View]:
+        return list((await read_views(db, db.schema)).values())
+
+    async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
+        """Create every model view in a scratch schema and read it back with the catalog queries.
+
+        A view whose query cannot run yet (its tables are still to be
+        created) keeps the models' spelling: the database cannot have it
+        either, so there is nothing to compare it with.
+        """
+        views = [obj for obj in objects if isinstance(obj, View)]
+        if not views:
+            return objects
+        rendered = await _render_through_server(db, views)
+        return [rendered.get(id(obj), obj) for obj in objects]
+
+    async def create(self, obj: View, actor: Any) -> None:
+        await actor.create_view(view_name=obj.name, definition=obj.definition, schema=obj.schema, materialized=obj.materialized)
+        for name, unique, definition in obj.indexes:
+            await actor.create_view_index(
+                view_name=obj.name, index_name=name, index_definition=definition, unique=unique, schema=obj.schema
+            )
+
+    async def migrate(self, old: View, new: View, actor: Any) -> None:
+        """Indexes alone change in place; a new query replaces the view, in place when Postgres allows it."""
+        same_view = (old.definition, old.materialized, old.column_types) == (new.definition, new.materialized, new.column_types)
+        if same_view:
+            for spec in old.indexes:
+                if spec not in new.indexes:
+                    await actor.drop_view_index(index_name=spec[0], schema=old.schema)
+            for name, unique, definition in new.indexes:
+                if (name, unique, definition) not in old.indexes:
+                    await actor.create_view_index(
+                        view_name=new.name, index_name=name, index_definition=definition, unique=unique, schema=new.schema
+                    )
+            return
+        keeps_columns = bool(new.outputs) and new.outputs[: len(old.outputs)] == old.outputs
+        if not old.materialized and not new.materialized and keeps_columns and old.column_types == new.column_types:
+            await actor.create_view(view_name=new.name, definition=new.definition, schema=new.schema, replace=True)
+            return
+        await self.destroy(old, actor)
+        await self.create(new, actor)
+
+    async def destroy(self, obj: View, actor: Any) -> None:
+        await actor.drop_view(view_name=obj.name, schema=obj.schema, materialized=obj.materialized)
+
+
+async def _render_through_server(db: DatabaseContext, views: Sequence[View]) -> Dict[int, View]:
+    """id(view) -> the view as the server renders it, with the model types of the columns it reads."""
+    import asyncpg
+
+    scratch = f"pgmig_scratch_{secrets.token_hex(4)}"
+    names = {id(v): f"v{n}" for n, v in enumerate(views)}
+    connection = db.connection
+    out: Dict[int, View] = {}
+    transaction = connection.transaction()
+    await transaction.start()
+    try:
+        await connection.execute(f"CREATE SCHEMA {quote_ident(scratch)}")
+        for view in views:
+            what = "MATERIALIZED VIEW" if view.materialized else "VIEW"
+            statements = [f"CREATE {what} {qualified(scratch, names[id(view)])} AS {view.definition}"
+                          + (" WITH NO DATA" if view.materialized else "")]
+            statements += [
+                f"CREATE {'UNIQUE ' if unique else ''}INDEX {quote_ident(name)} "
+                f"ON {qualified(scratch, names[id(view)])} USING {definition}"
+                for name, unique, definition in view.indexes
+            ]
+            try:
+                async with connection.transaction():
+                    for statement in statements:
+                        await connection.execute(statement)
+            except asyncpg.PostgresError:
+                continue
+        scratch_db = DatabaseContext(connection=connection, schema=scratch)
+        read = await read_views(scratch_db, scratch)
+        model_types = await _render_types(connection, [c for v in views for c in v.candidates])
+        for view in views:
+            got = read.get(names[id(view)])
+            if got is None:
+                continue
+            column_types = tuple(
+                sorted({(s, t, c, model_types.get((s, t, c), db_type)) for s, t, c, db_type in got.column_types})
+            )
+            out[id(view)] = replace(
+                view,
+                definition=got.definition,
+                indexes=got.indexes,
+                column_types=column_types,
+                reads=got.reads,
+                outputs=got.outputs,
+            )
+    finally:
+        await transaction.rollback()
+    return out
+
+
+async def _render_types(connection: Any, candidates: Sequence[Tuple[str, str, str, str]]) -> Dict[Tuple[str, str, str], str]:
+    """The models' column types as `format_type` prints them (`String(80)` -> `character varying(80)`).
+
+    One temporary table holds every type; if a type cannot be built yet (an
+    enum the plan creates), each is tried alone and that one keeps the
+    models' spelling.
+    """
+    import asyncpg
+
+    unique = list(dict.fromkeys(c[3] for c in candidates))
+    if not unique:
+        return {}
+    rendered: Dict[str, str] = {}
+
+    async def build(types: Sequence[str]) -> None:
+        table = f"pgmig_view_types_{secrets.token_hex(3)}"
+        columns = ", ".join(f"{quote_ident(f'c{i}')} {t}" for i, t in enumerate(types))
+        async with connection.transaction():
+            await connection.execute(f"CREATE TEMPORARY TABLE {quote_ident(table)} ({columns})")
+            rows = await connection.fetch(
+                "SELECT a.attnum, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type "
+                "FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0",
+                f"pg_temp.{quote_ident(table)}",
+            )
+            for row in rows:
+                rendered[types[row["attnum"] - 1]] = row["type"]
+
+    try:
+        await build(unique)
+    except asyncpg.PostgresError:
+        for one in unique:
+            try:
+                await build([one])
+            except asyncpg.PostgresError:
+                rendered[one] = one
+    return {(s, t, c): rendered.get(ty, ty) for s, t, c, ty in candidates}
+
+
+__all__ = ["View", "ViewHandler", "read_views"]
