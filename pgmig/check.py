@@ -85,7 +85,7 @@ class Checker:
             return await self.state(own)
 
     def runner(self, chain: Chain) -> Runner:
-        return Runner(self.url, chain, self.project.versions, self.notice)
+        return self.project.runner(self.url, chain=chain)
 
     async def run(self, chain: Chain) -> CheckReport:
         """One session for the whole replay: every step reuses its connection and lock."""

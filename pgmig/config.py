@@ -65,6 +65,9 @@ class Settings(_SchemaField):
     models: Annotated[List[str], NoDecode] = Field(default_factory=list)
     migrations_dir: str = "migrations"
     version_table: str = "pgmig_revisions"
+    # How long `up`/`down` wait for a lock, and let one statement run ("0": no limit).
+    lock_timeout: str = "5s"
+    statement_timeout: str = "0"
 
     # Filled in by load_settings, never read from a source.
     project_root: Path = Field(default_factory=Path.cwd, exclude=True)
@@ -77,6 +80,13 @@ class Settings(_SchemaField):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("lock_timeout", "statement_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> str:
+        from .database import check_duration
+
+        return check_duration(value)
 
     @property
     def schema_name(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, AsyncIterator, Callable, Optional
@@ -52,6 +53,38 @@ async def connect(url: str, timeout: float = 10.0) -> "asyncpg.Connection":
         raise DatabaseError(f"cannot reach the database at {redact(url)}: {reason}") from None
     except ValueError as exc:  # asyncpg's own URL parsing
         raise ConfigError(f"invalid database URL {redact(url)}: {scrub(str(exc), url)}") from None
+
+
+_DURATION = re.compile(r"\s*(\d+)\s*(us|ms|s|min|h|d)?\s*\Z")
+
+
+def check_duration(value: object) -> str:
+    """A timeout as Postgres reads it: an integer of milliseconds or `<n><unit>` ("500ms", "5s",
+    "1min"); "0" means no limit. Returns it tidied ("5 s" -> "5s"); raises ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"expected a duration such as 500ms, 5s or 1min, not {value!r}")
+    found = _DURATION.match(str(value))
+    if found is None:
+        raise ValueError(
+            f"{value!r} is not a duration: use milliseconds (500) or a number with a unit "
+            "(us, ms, s, min, h, d), such as 500ms, 5s or 1min; 0 means no limit"
+        )
+    return found.group(1) + (found.group(2) or "")
+
+
+async def set_timeouts(conn: "asyncpg.Connection", *, lock_timeout: str, statement_timeout: str) -> None:
+    """Limit, for the rest of the session, how long one statement waits for a lock and runs.
+
+    A migration queued behind a long transaction for an ACCESS EXCLUSIVE lock
+    queues every later query on that table behind itself: failing after
+    `lock_timeout` instead keeps the application running.
+    """
+    from .sql import quote_literal
+
+    await conn.execute(
+        f"SET lock_timeout = {quote_literal(check_duration(lock_timeout))}; "
+        f"SET statement_timeout = {quote_literal(check_duration(statement_timeout))}"
+    )
 
 
 @asynccontextmanager

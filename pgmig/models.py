@@ -148,9 +148,18 @@ def _import_file(target: str, root: Path, spec: str) -> ModuleType:
     while (package_root / "__init__.py").is_file():
         parts.insert(0, package_root.name)
         package_root = package_root.parent
-    if str(package_root) not in sys.path:
-        sys.path.insert(0, str(package_root))
-    return _import_module(".".join(parts), spec)
+    # First on sys.path, so a same-named module of another folder cannot shadow it.
+    if str(package_root) in sys.path:
+        sys.path.remove(str(package_root))
+    sys.path.insert(0, str(package_root))
+    name = ".".join(parts)
+    loaded = sys.modules.get(name)
+    if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() != path:
+        # Another file of the same name was imported earlier in this process
+        # (two projects' models.py): this path is the one asked for.
+        del sys.modules[name]
+        importlib.invalidate_caches()
+    return _import_module(name, spec)
 
 
 def _metadata_of(obj: Any, what: str) -> List[Any]:

@@ -49,13 +49,17 @@ class GenerateOptions:
     concurrently: bool = False
 
 
-def _concurrently(op: Any) -> Any:
-    """Index builds and drops on existing tables without blocking writes (outside a transaction)."""
+def _concurrently(ops: List[Any]) -> List[Any]:
+    """Index builds and drops on existing tables CONCURRENTLY, NOT NULL through a validated check.
+
+    The revision then runs outside a transaction (`transactional = False`), so
+    each statement commits on its own and the lighter locks really are light.
+    """
     from dataclasses import replace
 
-    if op.name in ("add_index", "drop_index") and not getattr(op, "new_table", False):
-        return replace(op, concurrently=True)
-    return op
+    from .ops.index import concurrent
+
+    return [replace(op, via_check=True) if op.name == "add_not_null" else op for op in concurrent(ops)]
 
 
 class Project:
@@ -102,8 +106,19 @@ class Project:
 
         return load_chain(self.settings.migrations_path)
 
-    def runner(self, url: Optional[str] = None, progress: Optional[Progress] = None) -> Runner:
-        return Runner(url or self.database_url, self.chain(), self.versions, self.notice, progress)
+    def runner(
+        self, url: Optional[str] = None, progress: Optional[Progress] = None, chain: Optional[Chain] = None
+    ) -> Runner:
+        """A runner with this project's version table and timeouts (the configured database by default)."""
+        return Runner(
+            url or self.database_url,
+            chain if chain is not None else self.chain(),
+            self.versions,
+            self.notice,
+            progress,
+            lock_timeout=self.settings.lock_timeout,
+            statement_timeout=self.settings.statement_timeout,
+        )
 
     async def status(self) -> Status:
         return await self.runner().status()
@@ -254,8 +269,7 @@ class Project:
                         raise UsageError(f"enum {type_name} loses labels that rows still use ({counts}); move them with {flags}")
 
         if options.concurrently:
-            up_ops = [_concurrently(op) for op in up_ops]
-            down_ops = [_concurrently(op) for op in down_ops]
+            up_ops, down_ops = _concurrently(up_ops), _concurrently(down_ops)
 
         destructive = [describe_change(change) for change in up.changes if "deletes_data" in change.hazards]
         if destructive and not options.allow_destructive and not questioner.confirm_destructive(destructive):
@@ -318,7 +332,7 @@ class Project:
             return
         async with scratch_database(self.settings.embedded_data_dir) as url:
             with self.timings.phase("replay"):
-                await Runner(url, chain, self.versions, self.notice).upgrade(HEAD)
+                await self.runner(url, chain=chain).upgrade(HEAD)
             scratch = await connect(url)
             try:
                 yield scratch, False
@@ -378,7 +392,7 @@ class Project:
             status = read_status(chain, await self.versions.applied(conn))
         async with scratch_database(self.settings.embedded_data_dir) as url:
             if status.current is not None:
-                await Runner(url, chain, self.versions, self.notice).upgrade(status.current)
+                await self.runner(url, chain=chain).upgrade(status.current)
             expected = await Checker(self, url).state()
         actual = await Checker(self, self.database_url).state()
         return status, describe_differences(expected, actual)

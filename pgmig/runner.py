@@ -4,6 +4,11 @@ One run holds a session-level advisory lock on its own connection from start
 to end, so two `pgmig up` at once never apply a revision twice: the second
 waits, then re-reads the version table and finds nothing left to do. Each
 revision runs in its own transaction together with its version-table row.
+
+Once the advisory lock is held (its own wait must not time out), the session
+and its autocommit side connection get `lock_timeout` and
+`statement_timeout`, so a statement queued behind another transaction's lock
+fails after a few seconds instead of stalling every query on that table.
 """
 
 from __future__ import annotations
@@ -66,6 +71,28 @@ def read_status(chain: Chain, applied: Dict[str, AppliedRevision]) -> Status:
     return Status(chain, applied, current)
 
 
+class MigrationTimeoutError(DatabaseError):
+    """A statement waited longer than lock_timeout for a lock, or ran longer than statement_timeout."""
+
+
+LOCK_NOT_AVAILABLE, QUERY_CANCELED = "55P03", "57014"
+
+
+def _timeout_cause(exc: BaseException) -> Optional[str]:
+    """LOCK_NOT_AVAILABLE / QUERY_CANCELED when a timeout (not a user's cancel) is behind `exc`."""
+    seen = 0
+    current: Optional[BaseException] = exc
+    while current is not None and seen < 10:
+        state = getattr(current, "sqlstate", None)
+        if state == LOCK_NOT_AVAILABLE:
+            return state
+        if state == QUERY_CANCELED and "statement timeout" in str(current):
+            return state
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
 def lock_key(versions: VersionTable) -> int:
     digest = hashlib.sha256(f"pgmig:{versions.schema}.{versions.name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -81,8 +108,15 @@ class Runner:
         versions: VersionTable,
         notice: Optional[Callable[[str], None]] = None,
         progress: Optional[Callable[[str, Revision, float], None]] = None,
+        lock_timeout: str = "5s",
+        statement_timeout: str = "0",
     ) -> None:
+        """`lock_timeout` and `statement_timeout` are Postgres durations ("200ms", "5s"); "0" means none."""
+        from .database import check_duration
+
         self.url = url
+        self.lock_timeout = check_duration(lock_timeout)
+        self.statement_timeout = check_duration(statement_timeout)
         self.chain = chain
         self.versions = versions
         self.notice = notice or (lambda message: None)
@@ -99,7 +133,7 @@ class Runner:
         Inside `async with runner.session()`, further calls (upgrade, downgrade)
         reuse the held session instead of connecting and locking again.
         """
-        from .database import connect
+        from .database import connect, set_timeouts
 
         if self._held is not None:
             yield self._held
@@ -111,10 +145,13 @@ class Runner:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
                 self.notice("waiting for another pgmig run on this database to finish...")
                 await conn.execute("SELECT pg_advisory_lock($1)", key)
+            timeouts = dict(lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout)
+            await set_timeouts(conn, **timeouts)
 
             async def committed() -> Any:
                 if not side:
                     side.append(await connect(self.url))
+                    await set_timeouts(side[0], **timeouts)
                 return side[0]
 
             self._committed = committed
@@ -195,6 +232,8 @@ class Runner:
                 await step(migrator)
                 await self._bookkeep(conn, revision, direction, time.perf_counter() - started)
         except (DatabaseError, RevisionError) as exc:
+            if _timeout_cause(exc):
+                raise self._timed_out(exc, str(exc), revision, direction) from exc
             raise type(exc)(f"revision {revision.path.name} ({direction}) failed: {exc}") from exc
         except Exception as exc:
             import asyncpg
@@ -202,13 +241,43 @@ class Runner:
             if isinstance(exc, asyncpg.PostgresError):
                 statement = migrator.connection.last_statement if migrator.connection is not None else None
                 where = f" (while running: {statement})" if isinstance(statement, str) else ""
-                raise DatabaseError(
-                    f"revision {revision.path.name} ({direction}) failed: {exc.__class__.__name__}: {exc}{where}"
-                ) from exc
+                detail = f"{exc.__class__.__name__}: {exc}{where}"
+                if _timeout_cause(exc):
+                    raise self._timed_out(exc, detail, revision, direction) from exc
+                raise DatabaseError(f"revision {revision.path.name} ({direction}) failed: {detail}") from exc
             raise RevisionError(
                 f"revision {revision.path.name} ({direction}) raised {exc.__class__.__name__}: {exc}"
             ) from exc
         self.progress(direction, revision, time.perf_counter() - started)
+
+    def _timed_out(self, exc: BaseException, detail: str, revision: Revision, direction: str) -> MigrationTimeoutError:
+        """The error for a statement stopped by lock_timeout or statement_timeout: what, where, what now."""
+        command = "pgmig up" if direction == UP else "pgmig down"
+        if _timeout_cause(exc) == LOCK_NOT_AVAILABLE:
+            what = (
+                f"waited longer than lock_timeout ({self.lock_timeout}) for a lock that another session holds "
+                "(a long transaction or query on the same table)"
+            )
+            retry = (
+                f"run {command} again when the table is quieter, or allow a longer wait with "
+                "PGMIG_LOCK_TIMEOUT (lock_timeout in [tool.pgmig]; 0 waits forever)"
+            )
+        else:
+            what = f"a statement ran longer than statement_timeout ({self.statement_timeout})"
+            retry = (
+                f"run {command} again with a higher limit: PGMIG_STATEMENT_TIMEOUT "
+                "(statement_timeout in [tool.pgmig]; 0 means no limit)"
+            )
+        if revision.transactional:
+            kept = "the revision was rolled back, nothing of it was applied"
+        else:
+            kept = (
+                "the revision is not transactional: statements before this one stay applied, "
+                "and running it again starts from its first statement"
+            )
+        return MigrationTimeoutError(
+            f"revision {revision.path.name} ({direction}) {what}: {detail}; {kept}; {retry}"
+        )
 
     async def _bookkeep(self, conn: Any, revision: Revision, direction: str, seconds: float) -> None:
         if direction == UP:

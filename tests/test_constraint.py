@@ -274,7 +274,11 @@ def test_add_unique_fk_check_to_table_with_rows(pgmig_server: Any, database_url:
     )
     ops = constraint_ops(plan)
     assert sorted(op.name for op in ops) == ["add_check", "add_check", "add_foreign_key", "add_unique"]
-    assert all(op.hazards() == ("full_scan",) for op in ops)
+    assert {op.name: op.hazards() for op in ops} == {
+        "add_unique": ("full_scan", "access_exclusive_lock"),
+        "add_foreign_key": ("blocks_writes",),
+        "add_check": ("access_exclusive_lock",),
+    }
     assert sorted(op.name for op in constraint_ops(back)) == ["drop_constraint"] * 4
     assert all(op.hazards() == () for op in constraint_ops(back))
     _rows_survive(database_url)
@@ -562,7 +566,8 @@ def test_operations_quote_every_identifier() -> None:
     )
     assert fk.statements() == [
         'ALTER TABLE "public"."we""ird" ADD CONSTRAINT "fk" FOREIGN KEY ("a b") '
-        'REFERENCES "other"."Ref" ("ID") ON DELETE SET NULL DEFERRABLE'
+        'REFERENCES "other"."Ref" ("ID") ON DELETE SET NULL DEFERRABLE NOT VALID',
+        'ALTER TABLE "public"."we""ird" VALIDATE CONSTRAINT "fk"',
     ]
     assert AddPrimaryKey(table_name="t", columns=["a", "b"], new_table=True).statements() == [
         'ALTER TABLE "public"."t" ADD PRIMARY KEY ("a", "b")'
@@ -571,6 +576,10 @@ def test_operations_quote_every_identifier() -> None:
         'ALTER TABLE "public"."t" ADD UNIQUE NULLS NOT DISTINCT ("a")'
     ]
     assert AddCheck(table_name="t", expression="a > 0", constraint_name="c").statements() == [
+        'ALTER TABLE "public"."t" ADD CONSTRAINT "c" CHECK (a > 0) NOT VALID',
+        'ALTER TABLE "public"."t" VALIDATE CONSTRAINT "c"',
+    ]
+    assert AddCheck(table_name="t", expression="a > 0", constraint_name="c", new_table=True).statements() == [
         'ALTER TABLE "public"."t" ADD CONSTRAINT "c" CHECK (a > 0)'
     ]
     assert DropConstraint(table_name="t", constraint_name='x"y').statements() == [

@@ -363,7 +363,8 @@ def test_add_index_quotes_names_and_keeps_expressions() -> None:
 
 def test_concurrent_index_operations_are_not_transactional() -> None:
     add = AddIndex(table_name="t", index_name="ix", columns=["a"], concurrently=True)
-    assert add.statements() == ['CREATE INDEX CONCURRENTLY "ix" ON "public"."t" USING "btree" ("a")']
+    assert add.statements()[0].startswith("DO $pgmig$")
+    assert add.statements()[1:] == ['CREATE INDEX CONCURRENTLY "ix" ON "public"."t" USING "btree" ("a")']
     assert not add.transactional and add.hazards() == ("index_build",)
     drop = DropIndex(index_name="ix", concurrently=True)
     assert drop.statements() == ['DROP INDEX CONCURRENTLY "public"."ix"']

@@ -288,6 +288,12 @@ def _base(data_type: str) -> str:
 def using_clause(old: Column, new: Column) -> Optional[str]:
     """The cast Postgres needs to change `old`'s type to `new`'s, or None when implicit."""
     old_base, new_base = _base(old.data_type), _base(new.data_type)
+    if old.type_dependency is not None or new.type_dependency is not None:
+        # Postgres casts an enum only to and from text: go through text.
+        if old.type_dependency == new.type_dependency and old_base == new_base:
+            return None
+        array = "[]" if new.data_type.endswith("[]") else ""
+        return f"{quote_ident(new.name)}::text{array}::{new.data_type}"
     if old_base == new_base or any(old_base in f and new_base in f for f in _IMPLICIT_FAMILIES):
         return None
     return f"{quote_ident(new.name)}::{new.data_type}"

@@ -94,6 +94,8 @@ class Constraint(SchemaObject):
     source: Optional[str] = field(default=None, compare=False)
     # False when the plan creates the table too: adding to an empty table scans nothing.
     table_exists: bool = field(default=True, compare=False)
+    # True when `name` is the one pgmig chose for Postgres (see _free_generated_name).
+    name_chosen: bool = field(default=False, compare=False)
 
     @property
     def key(self) -> Key:
@@ -200,6 +202,13 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
 """
 
+# Postgres keeps the names it generates unique across the schema, not just the table.
+NAMES_QUERY = """
+SELECT con.conname FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
+WHERE n.nspname = $1
+"""
+
 
 class ConstraintHandler(ObjectHandler):
     kind = "constraint"
@@ -255,13 +264,15 @@ class ConstraintHandler(ObjectHandler):
     # -- normal form ---------------------------------------------------------------
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
-        """Mark which tables already exist, and let the server print check bodies."""
+        """Mark which tables already exist, let the server print check bodies, and name
+        the foreign keys and checks that will be added NOT VALID and validated apart."""
         constraints = [obj for obj in objects if isinstance(obj, Constraint)]
         if not constraints:
             return objects
         existing = {row["relname"] for row in await db.fetch(TABLES_QUERY, db.schema)}
         checks = [c for c in constraints if c.constraint_type == CHECK and c.expression]
         rendered = await render_checks(db, checks, existing)
+        taken: Optional[set] = None
         out: List[SchemaObject] = []
         for obj in objects:
             if isinstance(obj, Constraint):
@@ -272,6 +283,10 @@ class ConstraintHandler(ObjectHandler):
                     changes["expression"], changes["check_columns"] = rendered[id(obj)]
                 if changes:
                     obj = replace(obj, **changes)
+                if obj.table_exists and not obj.name and obj.constraint_type in (FOREIGN_KEY, CHECK):
+                    if taken is None:
+                        taken = {row["conname"] for row in await db.fetch(NAMES_QUERY, db.schema)}
+                    obj = replace(obj, name=_free_generated_name(obj, taken), name_chosen=True)
             out.append(obj)
         return out
 
@@ -313,8 +328,16 @@ class ConstraintHandler(ObjectHandler):
             table_name=obj.table, constraint_name=obj.name or generated_name(obj), schema=obj.schema
         )
 
-    # migrate: the default drop + add. Postgres cannot alter a constraint's
-    # definition in place (only an FK's deferrability, which is not worth a path).
+    async def migrate(self, old: Constraint, new: Constraint, actor) -> None:
+        """Drop and add again: Postgres cannot alter a constraint's definition in place
+        (only an FK's deferrability, which is not worth a path).
+
+        A name pgmig chose for the new version gives way to the old one, which the drop frees.
+        """
+        await self.destroy(old, actor)
+        if new.name_chosen and old.name:
+            new = replace(new, name=old.name)
+        await self.create(new, actor)
 
 
 _NAMEDATALEN = 64
@@ -341,15 +364,37 @@ def _object_name(name1: str, name2: Optional[str], label: str) -> str:
     return "_".join(parts + [label])
 
 
-def generated_name(obj: Constraint) -> str:
-    """The name Postgres chooses for `obj` when it is added without one (no clash assumed)."""
+def generated_name(obj: Constraint, attempt: int = 0) -> str:
+    """The name Postgres chooses for `obj` when it is added without one.
+
+    `attempt` n > 0 is the n-th variant Postgres tries when the plain name is
+    taken (`article_price_check1`); attempt 0 assumes no clash.
+    """
+    suffix = str(attempt) if attempt else ""
     if obj.constraint_type == PRIMARY_KEY:
-        return _object_name(obj.table, None, "pkey")
+        return _object_name(obj.table, None, "pkey" + suffix)
     if obj.constraint_type in (UNIQUE, FOREIGN_KEY):
         columns = _clip("_".join(obj.columns), _NAMEDATALEN - 1)
-        return _object_name(obj.table, columns, "key" if obj.constraint_type == UNIQUE else "fkey")
+        return _object_name(obj.table, columns, ("key" if obj.constraint_type == UNIQUE else "fkey") + suffix)
     column = obj.check_columns[0] if len(obj.check_columns) == 1 else None
-    return _object_name(obj.table, column, "check")
+    return _object_name(obj.table, column, "check" + suffix)
+
+
+def _free_generated_name(obj: Constraint, taken: set) -> str:
+    """The first of Postgres's names for `obj` not in `taken` (which it then joins).
+
+    A foreign key or check added to an existing table is added NOT VALID and
+    validated by name, so the name must be fixed before the plan runs. The
+    constraint this one replaces may still hold the plain name when it is
+    added (the plan may add before it drops), hence the variants, as
+    Postgres's ChooseConstraintName does.
+    """
+    attempt = 0
+    while generated_name(obj, attempt) in taken:
+        attempt += 1
+    name = generated_name(obj, attempt)
+    taken.add(name)
+    return name
 
 
 def _emitted_by_create_all(constraint: Any, ddl: Any) -> bool:
@@ -515,19 +560,26 @@ async def render_checks(
         except asyncpg.PostgresError:
             return False
 
-    transaction = db.connection.transaction()
-    await transaction.start()
-    try:
-        if not await attempt([(_from_model_columns(group), group) for group in groups]):
-            for group in groups:
-                for check in group:
-                    if await attempt([(_from_model_columns([check]), [check])]):
-                        continue
-                    if check.table in existing and check.schema == db.schema:
-                        await attempt([(f"(LIKE {qualified(check.schema, check.table)})", [check])])
-    finally:
-        await transaction.rollback()
+    # Each chunk of tables gets its own rolled-back transaction: thousands of
+    # scratch tables in one transaction exhaust the server's lock table.
+    for first in range(0, len(groups), _TABLES_PER_TRANSACTION):
+        chunk = groups[first : first + _TABLES_PER_TRANSACTION]
+        transaction = db.connection.transaction()
+        await transaction.start()
+        try:
+            if not await attempt([(_from_model_columns(group), group) for group in chunk]):
+                for group in chunk:
+                    for check in group:
+                        if await attempt([(_from_model_columns([check]), [check])]):
+                            continue
+                        if check.table in existing and check.schema == db.schema:
+                            await attempt([(f"(LIKE {qualified(check.schema, check.table)})", [check])])
+        finally:
+            await transaction.rollback()
     return result
+
+
+_TABLES_PER_TRANSACTION = 200
 
 
 def _from_model_columns(group: Sequence[Constraint]) -> str:

@@ -305,6 +305,15 @@ def _create_arguments(obj: Index, *, schema: Optional[str] = None, table: Option
     )
 
 
+def _mentions(sql: str, name: str) -> bool:
+    """Whether SQL text names a column: quoted exactly, or bare as a whole word (case-insensitive)."""
+    import re
+
+    if '"' + name.replace('"', '""') + '"' in sql:
+        return True
+    return name == name.lower() and re.search(r"(?<![\w\"])" + re.escape(name) + r"(?![\w\"])", sql, re.IGNORECASE) is not None
+
+
 def _model_columns(index: Any) -> Tuple[str, ...]:
     """Names of the table's columns an SQLAlchemy index uses anywhere (keys, INCLUDE, WHERE)."""
     from sqlalchemy import Column
@@ -320,13 +329,38 @@ def _model_columns(index: Any) -> Tuple[str, ...]:
         for element in visitors.iterate(root):
             if isinstance(element, Column) and element.table is table:
                 found.setdefault(element.name, None)
+            elif isinstance(getattr(element, "text", None), str):
+                # text(): no structure to walk, so any column named in it counts.
+                for column in table.columns:
+                    if _mentions(element.text, column.name):
+                        found.setdefault(column.name, None)
     for included in options["include"] or ():
         name = included if isinstance(included, str) else included.name
         found.setdefault(name, None)
     return tuple(found)
 
 
+_TABLES_PER_TRANSACTION = 200
+
+
 async def _render_through_server(db: DatabaseContext, indexes: Sequence[Index]) -> Dict[int, Dict[str, Any]]:
+    """Render in chunks of tables, each in its own rolled-back transaction.
+
+    Thousands of scratch tables in one transaction exhaust the server's lock
+    table, and everything after that point would keep the models' spelling.
+    """
+    by_table: Dict[Tuple[str, str], List[Index]] = {}
+    for ix in indexes:
+        by_table.setdefault((ix.schema, ix.table), []).append(ix)
+    groups = list(by_table.values())
+    result: Dict[int, Dict[str, Any]] = {}
+    for first in range(0, len(groups), _TABLES_PER_TRANSACTION):
+        chunk = [ix for group in groups[first : first + _TABLES_PER_TRANSACTION] for ix in group]
+        result.update(await _render_chunk(db, chunk))
+    return result
+
+
+async def _render_chunk(db: DatabaseContext, indexes: Sequence[Index]) -> Dict[int, Dict[str, Any]]:
     """id(index) -> its comparable fields as the server prints them.
 
     All tables are copied and all indexes built in one go; if that fails

@@ -251,22 +251,60 @@ class ModifyColumnType(Operation):
         return type_change_hazards(self.old_data_type, self.data_type)
 
 
+def not_null_check_name(column: str) -> str:
+    """The temporary CHECK (column IS NOT NULL) `add_not_null(via_check=True)` adds and drops.
+
+    Unique per column of a table (the digest tells apart columns whose
+    clipped names agree) and marked as pgmig's, within 63 bytes.
+    """
+    import hashlib
+
+    digest = hashlib.sha256(column.encode("utf-8")).hexdigest()[:8]
+    return f"{_clip(column, 36)}_pgmig_not_null_{digest}"
+
+
 @register
 @dataclass(frozen=True)
 class AddNotNull(Operation):
+    """Make a column NOT NULL.
+
+    Plain: one SET NOT NULL, which checks every row under ACCESS EXCLUSIVE.
+    `via_check=True` (a table with rows): add a temporary `CHECK (col IS NOT
+    NULL) NOT VALID` (ACCESS EXCLUSIVE for a moment, no scan; any leftover
+    of an interrupted earlier attempt is dropped in the same statement),
+    VALIDATE it (SHARE UPDATE EXCLUSIVE: reads and writes go on during the
+    scan), SET NOT NULL (ACCESS EXCLUSIVE for a moment: PostgreSQL 12+ sees
+    the valid check and skips the scan), then drop the check (ACCESS
+    EXCLUSIVE, catalog only). The catalog ends as with the plain form. Locks
+    last until the transaction ends, so the scan leaves writes alone only in a
+    revision marked `transactional = False`, where each statement commits.
+    """
+
     name = "add_not_null"
     table_name: str
     column_name: str
     schema: str = "public"
+    via_check: bool = False
 
     def statements(self) -> List[str]:
-        return [f"{_alter_column(self.schema, self.table_name, self.column_name)} SET NOT NULL"]
+        set_not_null = f"{_alter_column(self.schema, self.table_name, self.column_name)} SET NOT NULL"
+        if not self.via_check:
+            return [set_not_null]
+        alter = _alter(self.schema, self.table_name)
+        check = quote_ident(not_null_check_name(self.column_name))
+        return [
+            f"{alter} DROP CONSTRAINT IF EXISTS {check}, "
+            f"ADD CONSTRAINT {check} CHECK ({quote_ident(self.column_name)} IS NOT NULL) NOT VALID",
+            f"{alter} VALIDATE CONSTRAINT {check}",
+            set_not_null,
+            f"{alter} DROP CONSTRAINT {check}",
+        ]
 
     def summary(self) -> str:
         return f"make {self.column_name} NOT NULL"
 
     def hazards(self) -> Tuple[str, ...]:
-        return (FULL_SCAN, LOCKS)
+        return (LOCKS,) if self.via_check else (FULL_SCAN, LOCKS)
 
 
 @register

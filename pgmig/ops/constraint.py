@@ -5,12 +5,29 @@ Every `add_*` takes the table, the constraint's own arguments and an optional
 does); `drop_constraint` removes any of them by name, because Postgres drops
 every kind the same way. `new_table=True` says the table is created in the
 same plan and is therefore empty: adding the constraint scans nothing.
+
+Locks, as PostgreSQL takes them (checked in tests/test_zero_downtime.py):
+
+- ADD PRIMARY KEY / UNIQUE: ACCESS EXCLUSIVE on the table while the index is
+  built from every row.
+- ADD FOREIGN KEY: SHARE ROW EXCLUSIVE on the table and on the referenced
+  table (writes blocked, reads not); ADD CHECK: ACCESS EXCLUSIVE.
+- VALIDATE CONSTRAINT: SHARE UPDATE EXCLUSIVE on the table (ROW SHARE on a
+  referenced table): reads and writes go on during the scan.
+- DROP CONSTRAINT: ACCESS EXCLUSIVE, for a catalog update only.
+
+So a foreign key or check on a table that already has rows is added
+`NOT VALID` (no scan: the lock is held for a moment) and then validated in a
+statement of its own. Each lock lasts until the transaction ends: the scan
+runs without blocking writes only when the two statements are committed
+separately, as in a revision marked `transactional = False`; in one
+transaction the pair costs what the plain form costs and changes nothing else.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import ClassVar, List, Optional, Tuple
 
 from ..operations import Operation, register
 from ..sql import ident_list, qualified, quote_ident
@@ -41,16 +58,50 @@ def _phrase(value: str, allowed: Tuple[str, ...], what: str) -> str:
     return phrase
 
 
+FULL_SCAN, BLOCKS_WRITES, ACCESS_EXCLUSIVE = "full_scan", "blocks_writes", "access_exclusive_lock"
+
+
 @dataclass(frozen=True)
 class _AddConstraint(Operation):
-    """Shared shape of the `add_*` operations: an ALTER TABLE ... ADD with a scan hazard."""
+    """Shared shape of the `add_*` operations: an ALTER TABLE ... ADD.
+
+    `lock_hazard` names the lock the ADD takes on an existing table.
+    """
+
+    lock_hazard: ClassVar[str] = ACCESS_EXCLUSIVE
 
     def _add(self, body: str) -> List[str]:
         return [f"{_alter(self.schema, self.table_name)} ADD {_named(self.constraint_name)}{body}"]  # type: ignore[attr-defined]
 
     def hazards(self) -> Tuple[str, ...]:
-        # Postgres checks every existing row (and builds an index for PK/unique).
-        return () if self.new_table else ("full_scan",)  # type: ignore[attr-defined]
+        # Postgres checks every existing row (and builds an index for PK/unique) under that lock.
+        return () if self.new_table else (FULL_SCAN, self.lock_hazard)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class _ValidatedConstraint(_AddConstraint):
+    """A foreign key or check: on an existing table, added NOT VALID and then validated.
+
+    The two steps need the constraint's name (VALIDATE CONSTRAINT names it);
+    without one (a hand-written or older revision) the plain single ADD is
+    kept, scanning under the ADD's lock.
+    """
+
+    @property
+    def validated_separately(self) -> bool:
+        return not self.new_table and bool(self.constraint_name)  # type: ignore[attr-defined]
+
+    def _add_validated(self, body: str) -> List[str]:
+        if not self.validated_separately:
+            return self._add(body)
+        validate = f"{_alter(self.schema, self.table_name)} VALIDATE CONSTRAINT {quote_ident(self.constraint_name)}"  # type: ignore[attr-defined, arg-type]
+        return self._add(body + " NOT VALID") + [validate]
+
+    def hazards(self) -> Tuple[str, ...]:
+        if self.validated_separately:
+            # The ADD checks no row; VALIDATE's scan takes SHARE UPDATE EXCLUSIVE only.
+            return (self.lock_hazard,)
+        return super().hazards()
 
 
 @register
@@ -101,8 +152,16 @@ class AddUnique(_AddConstraint):
 
 @register
 @dataclass(frozen=True)
-class AddForeignKey(_AddConstraint):
-    """`referred_schema=None` means the table's own schema."""
+class AddForeignKey(_ValidatedConstraint):
+    """`referred_schema=None` means the table's own schema.
+
+    On an existing table with `constraint_name` given, two statements:
+    `ADD CONSTRAINT ... NOT VALID` (SHARE ROW EXCLUSIVE on this table and on the
+    referenced one, no scan) and `VALIDATE CONSTRAINT` (SHARE UPDATE EXCLUSIVE
+    here, ROW SHARE on the referenced table, while every row is checked).
+    """
+
+    lock_hazard = BLOCKS_WRITES
 
     name = "add_foreign_key"
     table_name: str
@@ -132,7 +191,7 @@ class AddForeignKey(_AddConstraint):
             phrase = _phrase(action, _ACTIONS, clause.lower())
             if phrase != "NO ACTION":
                 body += f" {clause} {phrase}"
-        return self._add(body + _deferrability(self.deferrable, self.initially_deferred))
+        return self._add_validated(body + _deferrability(self.deferrable, self.initially_deferred))
 
     def summary(self) -> str:
         return (
@@ -143,8 +202,13 @@ class AddForeignKey(_AddConstraint):
 
 @register
 @dataclass(frozen=True)
-class AddCheck(_AddConstraint):
-    """`expression` is SQL (the text inside CHECK (...)), as Postgres prints it where possible."""
+class AddCheck(_ValidatedConstraint):
+    """`expression` is SQL (the text inside CHECK (...)), as Postgres prints it where possible.
+
+    On an existing table with `constraint_name` given, two statements:
+    `ADD CONSTRAINT ... NOT VALID` (ACCESS EXCLUSIVE, for a catalog update
+    only) and `VALIDATE CONSTRAINT` (SHARE UPDATE EXCLUSIVE during the scan).
+    """
 
     name = "add_check"
     table_name: str
@@ -154,7 +218,7 @@ class AddCheck(_AddConstraint):
     schema: str = "public"
 
     def statements(self) -> List[str]:
-        return self._add(f"CHECK ({self.expression})")
+        return self._add_validated(f"CHECK ({self.expression})")
 
     def summary(self) -> str:
         return f"add check {self.constraint_name or self.expression}"

@@ -18,6 +18,11 @@ def _alter(schema: str, type_name: str) -> str:
     return f"ALTER TYPE {qualified(schema, type_name)}"
 
 
+def _names_any_label(expression: str, labels: Tuple[str, ...]) -> bool:
+    """Whether a default such as `'a'::mood` or `ARRAY['a'::mood]` mentions one of `labels`."""
+    return any(quote_literal(label) + "::" in expression for label in labels)
+
+
 def _values(values: Tuple[str, ...]) -> str:
     return ", ".join(quote_literal(v) for v in values)
 
@@ -217,7 +222,9 @@ class SwapTypeValues(_EnumOperation):
         statements.append(f"DROP TYPE {old_type}")
         statements.append(f"ALTER TYPE {new_type} RENAME TO {quote_ident(self.type_name)}")
         for schema, table, column, _is_array, default in self.columns:
-            if default is not None:
+            # A default naming a label that is gone cannot come back; the
+            # column's own change sets the models' new default after this.
+            if default is not None and not _names_any_label(default, self.removed_values):
                 statements.append(
                     f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {quote_ident(column)} "
                     f"SET DEFAULT {default}"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
 from ..operations import Operation, register
-from ..sql import ident_list, qualified, quote_ident
+from ..sql import ident_list, qualified, quote_ident, quote_literal
 
 # A key written as a bare name is a column name (quoted by the operation);
 # anything else (`"Nick Name"`, `lower((email)::text)`, `a DESC`) is SQL as written.
@@ -49,6 +49,48 @@ def create_index_sql(
     return sql
 
 
+def drop_invalid_index_sql(schema: str, index_name: str) -> str:
+    """Drop the index `schema.index_name` if it exists and is INVALID; leave a valid one alone.
+
+    A CREATE INDEX CONCURRENTLY that fails (duplicate rows for a unique index,
+    a cancel, a lock timeout) leaves its index behind, marked invalid, and the
+    retry would then stop at "relation already exists". A DO block runs
+    outside a transaction block as its own statement, but cannot run DROP
+    INDEX CONCURRENTLY; a plain DROP INDEX is acceptable here because an
+    invalid index serves no query and holds no rows anyone reads, so dropping
+    it reads nothing: the ACCESS EXCLUSIVE lock it takes on the table lasts
+    only for the catalog update (and lock_timeout bounds the wait for it).
+    """
+    condition = (
+        "SELECT 1 FROM pg_catalog.pg_index i "
+        "JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        f"WHERE n.nspname = {quote_literal(schema)} AND c.relname = {quote_literal(index_name)} "
+        "AND NOT i.indisvalid"
+    )
+    body = f"BEGIN IF EXISTS ({condition}) THEN DROP INDEX {qualified(schema, index_name)}; END IF; END"
+    tag = "$pgmig$"
+    while tag in body:  # a name that contains the quote's tag
+        tag = tag[:-1] + "_$"
+    return f"DO {tag} {body} {tag}"
+
+
+def concurrent(operations: Sequence[Operation]) -> List[Operation]:
+    """`operations` with every index build and drop on an existing table made CONCURRENTLY.
+
+    What `generate --concurrently` applies to both directions of a revision,
+    which must then be marked `transactional = False`.
+    """
+    out: List[Operation] = []
+    for op in operations:
+        if isinstance(op, AddIndex) and not op.new_table:
+            op = replace(op, concurrently=True)
+        elif isinstance(op, DropIndex):
+            op = replace(op, concurrently=True)
+        out.append(op)
+    return out
+
+
 @register
 @dataclass(frozen=True)
 class AddIndex(Operation):
@@ -59,6 +101,11 @@ class AddIndex(Operation):
     as Postgres prints it (`"Nick Name"`, `lower((email)::text)`, `a DESC`). `include` names columns; `where` and `options` (the
     storage parameters of `WITH (...)`) are SQL. `new_table` says the table
     is created by the same revision, so building the index blocks nobody.
+
+    `concurrently=True` builds without blocking writes (SHARE UPDATE
+    EXCLUSIVE instead of SHARE) and outside any transaction block; it first
+    drops an INVALID index of the same name left by an earlier failed
+    build, so running the revision again after a failure just works.
     """
 
     name = "add_index"
@@ -87,7 +134,8 @@ class AddIndex(Operation):
         return not self.concurrently
 
     def statements(self) -> List[str]:
-        return [
+        cleanup = [drop_invalid_index_sql(self.schema, self.index_name)] if self.concurrently else []
+        return cleanup + [
             create_index_sql(
                 schema=self.schema,
                 table_name=self.table_name,
