@@ -206,3 +206,19 @@ def test_every_hazard_class_appears_in_json(project: Project) -> None:
     assert "deletes_data" in by_op["drop_column"]
     assert "rewrites_table" in by_op["modify_column_type"]
     assert "index_build" in by_op["add_index"]
+
+
+def test_generate_concurrently(project: Project) -> None:
+    seeded(project, models(extra='    sa.Column("n", sa.Integer),\n'), SEED)
+    project.models(models(extra='    sa.Column("n", sa.Integer, index=True),\n'))
+    path = project.generate("index n", "--concurrently")
+    text = compact(path.read_text())
+    assert "transactional=False" in text and "concurrently=True" in text
+    up_sql = project.cli("up", "--sql").stdout
+    assert "CREATE INDEX CONCURRENTLY" in up_sql and "BEGIN;" not in up_sql
+    project.cli("up")
+    valid = fetch(project.url, "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'ix_article_n'")
+    assert valid == [{"indisvalid": True}]
+    assert project.cli("diff", "--exit-code").returncode == 0
+    project.cli("down")
+    assert fetch(project.url, "SELECT to_regclass('ix_article_n') IS NULL AS gone") == [{"gone": True}]

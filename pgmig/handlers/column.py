@@ -52,6 +52,12 @@ class Column(SchemaObject):
         return deps
 
     @property
+    def enum_dependency(self) -> Optional[Key]:
+        """The native enum this column's values come from (directly or as array items)."""
+        dependency = self.type_dependency
+        return dependency if dependency is not None and dependency[0] == "enum" else None
+
+    @property
     def label(self) -> str:
         return f"column {self.name}"
 
@@ -77,7 +83,7 @@ SELECT c.relname AS table_name,
        pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default_expr,
        pg_catalog.col_description(c.oid, a.attnum) AS comment,
        a.attidentity::text AS identity,
-       et.typtype AS item_typtype,
+       et.typtype::text AS item_typtype,
        etn.nspname AS item_type_schema,
        et.typname AS item_type_name,
        seq.sequence_schema,
@@ -141,17 +147,18 @@ class ColumnHandler(ObjectHandler):
                     and col.default is None
                 )
                 enum = enum_of(col.type, models.schema)
+                data_type = compile_type(col.type, models.dialect)
                 yield Column(
                     schema=schema,
                     table=table.name,
                     name=col.name,
-                    data_type=compile_type(col.type, models.dialect),
+                    data_type=data_type,
                     nullable=bool(col.nullable) and identity is None,
                     default=None if identity else ddl.get_column_default_string(col),
                     autoincrement=serial,
                     identity=identity,
                     comment=col.comment,
-                    type_dependency=("enum",) + enum if enum else None,
+                    type_dependency=("enum",) + enum if enum else extension_type(data_type, models.schema),
                     position=position,
                 )
 
@@ -168,6 +175,9 @@ class ColumnHandler(ObjectHandler):
         type_dependency = None
         if row["item_typtype"] == "e":
             type_dependency = ("enum", row["item_type_schema"], row["item_type_name"])
+        elif row["item_type_schema"] not in ("pg_catalog", "information_schema", None):
+            # A type some object of the schema provides (an extension's citext, a domain).
+            type_dependency = ("type", row["item_type_schema"], row["item_type_name"])
         return Column(
             schema=schema,
             table=row["table_name"],
@@ -281,6 +291,27 @@ class ColumnHandler(ObjectHandler):
         await actor.drop_column(table_name=obj.table, column_name=obj.name, schema=obj.schema)
 
 
+# Types of pg_catalog as format_type() prints their base names: anything else
+# a model uses is provided by some object (an extension) the column must wait for.
+_BUILTIN_TYPES = frozenset(
+    """bigint bit boolean box bytea character cidr circle date daterange datemultirange
+    double inet int4range int4multirange int8range int8multirange integer interval json
+    jsonb jsonpath line lseg macaddr macaddr8 money name numeric nummultirange numrange
+    oid path pg_lsn point polygon real regclass regtype smallint text tid time timestamp
+    tsmultirange tsquery tsrange tstzmultirange tstzrange tsvector txid_snapshot uuid
+    varbit xid xid8 xml""".split()
+)
+
+
+def extension_type(data_type: str, schema: str) -> Optional[Key]:
+    """("type", schema, name) for a model type Postgres does not ship, e.g. `citext`."""
+    base = data_type.rstrip("[] ").split("(", 1)[0].strip()
+    word = base.split(" ", 1)[0].lower()
+    if not base or word in _BUILTIN_TYPES or base.startswith('"') or "." in base:
+        return None
+    return ("type", schema, base.lower())
+
+
 def _base(data_type: str) -> str:
     return data_type.split("(", 1)[0].strip()
 
@@ -288,9 +319,9 @@ def _base(data_type: str) -> str:
 def using_clause(old: Column, new: Column) -> Optional[str]:
     """The cast Postgres needs to change `old`'s type to `new`'s, or None when implicit."""
     old_base, new_base = _base(old.data_type), _base(new.data_type)
-    if old.type_dependency is not None or new.type_dependency is not None:
+    if old.enum_dependency is not None or new.enum_dependency is not None:
         # Postgres casts an enum only to and from text: go through text.
-        if old.type_dependency == new.type_dependency and old_base == new_base:
+        if old.enum_dependency == new.enum_dependency and old_base == new_base:
             return None
         array = "[]" if new.data_type.endswith("[]") else ""
         return f"{quote_ident(new.name)}::text{array}::{new.data_type}"

@@ -195,7 +195,7 @@ def _model_columns(models: ModelContext) -> Dict[str, List[SwapColumn]]:
 
     columns: Dict[str, List[SwapColumn]] = defaultdict(list)
     for column in ColumnHandler().from_models(models):
-        dependency = column.type_dependency
+        dependency = column.enum_dependency
         if dependency is None or dependency[1] != models.schema:
             continue
         is_array = column.data_type.rstrip().endswith("]")

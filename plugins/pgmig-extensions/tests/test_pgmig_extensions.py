@@ -109,16 +109,11 @@ def test_model_side_knows_the_types_before_the_extension_exists(database_url: st
     assert _fetch(database_url, "SELECT count(*) FROM pg_extension WHERE extname = 'citext'") == [(0,)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="columns do not yet depend on the extension providing their type: needs SchemaObject.provides "
-    "honored by plan.py and a ('type', schema, name) dependency on Column (see the plugins report)",
-)
 def test_extension_is_created_before_the_column_that_uses_its_type(database_url: str) -> None:
     _require(database_url, "citext")
     md = models("citext")
     sa.Table("login", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("email", CIText()))
     plan = migrate_to(database_url, md, HANDLERS)
     assert plan_for(database_url, md, HANDLERS).is_empty
-    kinds = [c.kind for c in plan.changes]
-    assert kinds.index("extension") < kinds.index("column")
+    keys = [c.key for c in plan.changes]
+    assert keys.index(("extension", "citext")) < keys.index(("column", "public", "login", "email"))
