@@ -67,21 +67,31 @@ ORDER BY t.typname
 # columns (partitions, inheritance children) are left out: ALTER TABLE on
 # their parent converts them. Any default of such a column has the enum's type.
 ENUM_COLUMNS_QUERY = """
-SELECT t.typname AS enum_name,
+WITH enum_types AS (
+    -- Each enum and its array type as rows of their own, so pg_attribute is
+    -- joined by plain equality (a hash join) rather than `IN (oid, typarray)`,
+    -- which made Postgres loop over every column once per enum.
+    SELECT t.oid AS type_oid, t.typname, false AS is_array
+    FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+    WHERE n.nspname = $1 AND t.typtype = 'e'
+    UNION ALL
+    SELECT t.typarray, t.typname, true
+    FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+    WHERE n.nspname = $1 AND t.typtype = 'e'
+)
+SELECT e.typname AS enum_name,
        cn.nspname AS table_schema,
        c.relname AS table_name,
        a.attname AS column_name,
-       a.atttypid = t.typarray AS is_array,
+       e.is_array,
        pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default_expr
-FROM pg_catalog.pg_type t
-JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-JOIN pg_catalog.pg_attribute a ON a.atttypid IN (t.oid, t.typarray)
+FROM enum_types e
+JOIN pg_catalog.pg_attribute a ON a.atttypid = e.type_oid
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE n.nspname = $1 AND t.typtype = 'e'
-  AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND a.attinhcount = 0
-ORDER BY t.typname, cn.nspname, c.relname, a.attnum
+WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND a.attinhcount = 0
+ORDER BY e.typname, cn.nspname, c.relname, a.attnum
 """
 
 
