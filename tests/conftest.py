@@ -3,6 +3,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
+from tests.sample_project import project  # noqa: F401  (fixture)
 
 # Property tests hit the real server for every example: "ci" keeps the suite
 # quick, "long" (pytest --hypothesis-profile=long) is for hunting bugs.

@@ -6,10 +6,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from tests.helpers import run_sql
-from tests.sample_project import V1, V2, V3, Project, project  # noqa: F401  (project: fixture)
+from tests.sample_project import V1, V2, V3, Project
 
 
 def synced(project: Project) -> None:

@@ -16,7 +16,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-import pytest
 import sqlalchemy as sa
 from hypothesis import given, note
 from hypothesis import strategies as st

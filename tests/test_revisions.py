@@ -10,7 +10,7 @@ from typing import Dict, List
 import pytest
 
 from tests.helpers import fetch, run_sql, snapshot
-from tests.sample_project import V1, V2, V3, V4, Project, project, rid  # noqa: F401  (project: fixture)
+from tests.sample_project import V1, V2, V3, V4, Project, rid
 
 
 def enum_labels(url: str) -> Dict[str, List[str]]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
 
 from tests.helpers import fetch, run_sql
-from tests.sample_project import Project, project  # noqa: F401  (project: fixture)
+from tests.sample_project import Project
 
 BASE = '''
 import enum
