@@ -357,7 +357,7 @@ def test_add_index_quotes_names_and_keeps_expressions() -> None:
         'created_at DESC NULLS LAST) INCLUDE ("id", "Nick Name") WHERE (NOT archived)'
     ]
     assert op.transactional
-    assert op.hazards() == ("index_build", "blocks_writes")
+    assert op.hazards() == ("index_build", "blocks_writes", "full_scan")
     assert op.arguments()["columns"] == ["Email", "lower((email)::text)", "created_at DESC NULLS LAST"]
 
 

@@ -158,8 +158,10 @@ class AddIndex(Operation):
     def hazards(self) -> Tuple[str, ...]:
         if self.new_table:
             return ()
-        # A plain CREATE INDEX holds SHARE on the table for the whole build.
-        return ("index_build",) if self.concurrently else ("index_build", "blocks_writes")
+        # A plain CREATE INDEX holds SHARE on the table for the whole build;
+        # a unique one also checks every existing row for duplicates.
+        hazards: Tuple[str, ...] = ("index_build",) if self.concurrently else ("index_build", "blocks_writes")
+        return hazards + (("full_scan",) if self.unique else ())
 
 
 @register
