@@ -80,7 +80,7 @@ def print_sql(console: Console, statements: Sequence[str]) -> None:
 def plugins_table(title: str, columns: Sequence[str], rows: Sequence[Tuple[str, ...]]) -> RichTable:
     table = RichTable(title=title, title_justify="left", show_lines=False)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*row)
     return table

@@ -207,3 +207,24 @@ def test_timings_lines(project: Path, database_url: str) -> None:
     lines = [l for l in result.stderr.splitlines() if l.startswith("timing:")]
     assert [l.split()[1] for l in lines] == ["load", "introspect", "compare", "render"]
     assert all(re.fullmatch(r"timing: [a-z]+ \d+\.\d+s", l) for l in lines)
+
+
+def test_installed_plugin_packages_are_listed() -> None:
+    """`pip install -e plugins/<name>` (as .ci/run does) makes each kind appear with its package."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    expected = {"pgmig-views": ["view"], "pgmig-extensions": ["extension"], "pgmig-functions": ["function", "trigger"]}
+    installed = {}
+    for package, kinds in expected.items():
+        try:
+            installed[package] = (version(package), kinds)
+        except PackageNotFoundError:
+            continue
+    if not installed:
+        pytest.skip("the plugins in plugins/ are not installed in this environment")
+    result = pgmig_cli("plugins")
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    for package, (package_version, kinds) in installed.items():
+        for kind in kinds:
+            assert any(f"│ {kind} " in row and f"{package} {package_version}" in row for row in rows), result.stdout
