@@ -293,16 +293,8 @@ def up(
     sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
 ) -> None:
     """Apply pending revisions up to TARGET (default: head)."""
-    from .database import run
-
-    project = ctx.obj.project()
-    if sql:
-        out.out("\n".join(run(project.sql("up", target))), highlight=False)
-        return
-    with _progress("applied") as report:
-        done = run(project.upgrade(target, progress=report))
-    if not done:
-        out.print("Already at head: nothing to apply." if target == "head" else f"Nothing to apply up to {target}.")
+    nothing = "Already at head: nothing to apply." if target == "head" else f"Nothing to apply up to {target}."
+    _run_revisions(ctx, "up", target, sql, "applied", nothing)
 
 
 @app.command()
@@ -313,16 +305,22 @@ def down(
     sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
 ) -> None:
     """Roll back one revision, or down to TARGET."""
+    _run_revisions(ctx, "down", target, sql, "rolled back", "Nothing to roll back.")
+
+
+def _run_revisions(ctx: typer.Context, direction: str, target: Optional[str], sql: bool, verb: str, nothing: str) -> None:
+    """`up` and `down`: print the SQL, or run with progress and say when there was nothing to do."""
     from .database import run
 
     project = ctx.obj.project()
     if sql:
-        out.out("\n".join(run(project.sql("down", target))), highlight=False)
+        out.out("\n".join(run(project.sql(direction, target))), highlight=False)
         return
-    with _progress("rolled back") as report:
-        done = run(project.downgrade(target, progress=report))
+    with _progress(verb) as report:
+        move = project.upgrade(target or "head", progress=report) if direction == "up" else project.downgrade(target, progress=report)
+        done = run(move)
     if not done:
-        out.print("Nothing to roll back.")
+        out.print(nothing)
 
 
 @app.command()

@@ -342,14 +342,7 @@ class Project:
     async def _diff_both_ways(self, conn, models: ModelContext) -> "tuple[Plan, Plan]":  # type: ignore[no-untyped-def]
         from .engine import diff_both_ways
 
-        return await diff_both_ways(
-            conn,
-            models,
-            self.handlers,
-            schema=self.settings.schema_name,
-            version_table=self.settings.version_table,
-            timings=self.timings,
-        )
+        return await diff_both_ways(conn, models, self.handlers, **self._engine_options())
 
     async def check(self, dev_url: Optional[str] = None) -> "CheckReport":
         """Replay every revision on a scratch database, check each down, and compare with the models."""
@@ -400,14 +393,14 @@ class Project:
     async def _diff_one_way(self, conn, models: ModelContext) -> Plan:  # type: ignore[no-untyped-def]
         from .engine import diff_database
 
-        return await diff_database(
-            conn,
-            models,
-            self.handlers,
-            schema=self.settings.schema_name,
-            version_table=self.settings.version_table,
-            timings=self.timings,
-        )
+        return await diff_database(conn, models, self.handlers, **self._engine_options())
+
+    def _engine_options(self) -> dict:
+        return {
+            "schema": self.settings.schema_name,
+            "version_table": self.settings.version_table,
+            "timings": self.timings,
+        }
 
     async def diff(self) -> Plan:
         """The plan that takes the configured database to the models."""
