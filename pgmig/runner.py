@@ -93,6 +93,14 @@ def _timeout_cause(exc: BaseException) -> Optional[str]:
     return None
 
 
+async def _quietly(awaitable: Any) -> None:
+    """Clean-up that must not hide the error being reported (the connection may be gone)."""
+    try:
+        await awaitable
+    except Exception:  # noqa: BLE001 - best effort by design
+        pass
+
+
 def lock_key(versions: VersionTable) -> int:
     digest = hashlib.sha256(f"pgmig:{versions.schema}.{versions.name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -160,11 +168,13 @@ class Runner:
                 yield conn
             finally:
                 self._held = None
-                await conn.execute("SELECT pg_advisory_unlock($1)", key)
+                if not conn.is_closed():
+                    # A lost session has already dropped its locks on the server.
+                    await _quietly(conn.execute("SELECT pg_advisory_unlock($1)", key))
         finally:
             for extra in side:
-                await extra.close()
-            await conn.close()
+                await _quietly(extra.close())
+            await _quietly(conn.close())
 
     async def status(self) -> Status:
         from .database import connection
@@ -238,6 +248,16 @@ class Runner:
         except Exception as exc:
             import asyncpg
 
+            if conn.is_closed() or isinstance(exc, (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError)):
+                kept = (
+                    "the server rolled the revision back: nothing of it was applied"
+                    if revision.transactional
+                    else "statements of it that ran before stay applied (it is not transactional)"
+                )
+                raise DatabaseError(
+                    f"lost the connection to the database during revision {revision.path.name} ({direction}): "
+                    f"{exc.__class__.__name__}: {exc}; {kept}; run pgmig {direction} again"
+                ) from exc
             if isinstance(exc, asyncpg.PostgresError):
                 statement = migrator.connection.last_statement if migrator.connection is not None else None
                 where = f" (while running: {statement})" if isinstance(statement, str) else ""
