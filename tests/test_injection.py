@@ -203,12 +203,14 @@ class MigrationRevision(MigrationRevisionBase):
 
 def with_password(url: str, password: str, database: str = "") -> str:
     """The test server's URL with a password (trust auth ignores it) and optionally another database."""
-    assert url.startswith("postgresql://postgres:@"), url
-    url = url.replace("postgresql://postgres:@", f"postgresql://postgres:{password}@", 1)
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    parts = parts._replace(netloc=f"{parts.username or 'postgres'}:{password}@{host}")
     if database:
-        path_end = url.index("?")
-        url = url[: url.rindex("/", 0, path_end) + 1] + database + url[path_end:]
-    return url
+        parts = parts._replace(path="/" + database)
+    return urlunsplit(parts)
 
 
 # Percent-encoded in the URL: neither the encoded nor the decoded form (Zq7@SECRET:pw/9) may show.
