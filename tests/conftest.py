@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 from hypothesis import HealthCheck, settings
 
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
@@ -11,3 +13,20 @@ _SHARED = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Healt
 settings.register_profile("ci", max_examples=15, **_SHARED)
 settings.register_profile("long", max_examples=2000, **_SHARED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _stop_project_servers(tmp_path):  # type: ignore[no-untyped-def]
+    """Stop the embedded servers that CLI runs started in a test's project folder (.pgmig/).
+
+    pgmig leaves its zero-config server running for the next command; in a
+    test the next command never comes.
+    """
+    yield
+    for pid_file in tmp_path.glob("**/.pgmig/pgdata/postmaster.pid"):
+        from pgmig.embedded import start_server
+
+        try:
+            start_server(pid_file.parent.parent, cleanup_mode="stop").cleanup()
+        except Exception:  # noqa: BLE001 - clean-up must not fail a test
+            pass
