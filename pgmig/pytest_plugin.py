@@ -21,18 +21,9 @@ from typing import Any, Awaitable, Iterator, TypeVar
 
 import pytest
 
-from .testing import ScratchServer, scratch_server
+from .testing import ScratchServer, pgmig_server  # noqa: F401  (the session server fixture, shared)
 
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="session")
-def pgmig_server() -> Iterator[ScratchServer]:
-    server = scratch_server()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="session")
