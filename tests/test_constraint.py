@@ -516,14 +516,62 @@ def test_a_check_the_server_cannot_render_keeps_the_model_text(database_url: str
     Table("good", metadata, Column("id", Integer, primary_key=True), Column("price", Numeric),
           CheckConstraint("price > 0"))
     Table("odd", metadata, Column("id", Integer, primary_key=True), Column("v", Missing()),
-          CheckConstraint("id > 0"))
-    checks = {c.table: c for c in _normalize(database_url, metadata) if c.constraint_type == "check"}
+          CheckConstraint("v IS NOT NULL AND id > 0"), CheckConstraint("id > 1"))
+    normalized = [c for c in _normalize(database_url, metadata) if c.constraint_type == "check"]
+    checks = {c.table: c for c in normalized if c.source != "id > 1"}
     assert checks["good"].expression == "(price > (0)::numeric)"
     assert checks["good"].check_columns == ("price",)
-    assert checks["odd"].expression == "id > 0"
+    assert checks["odd"].expression == "v IS NOT NULL AND id > 0"
+    # A check that does not read the unknown column renders anyway.
+    assert [c.expression for c in normalized if c.source == "id > 1"] == ["(id > 1)"]
     assert not checks["good"].table_exists
     # Nothing is left behind by the rendering.
     assert fetch(database_url, "SELECT relname FROM pg_class WHERE relname LIKE 'pgmig_check_%'") == []
+
+
+def test_alike_checks_render_once_per_column_types(database_url: str) -> None:
+    """The same text on columns of different types renders differently; alike ones share a scratch table."""
+    from sqlalchemy import BigInteger
+
+    metadata = MetaData()
+    for name, price_type in (("a", Integer), ("b", Numeric(10, 2)), ("c", Integer), ("d", BigInteger), ("e", Numeric)):
+        Table(name, metadata, Column("id", Integer, primary_key=True), Column("price", price_type),
+              Column("Odd", Text), CheckConstraint("price >= 0"), CheckConstraint('length("Odd") < 9'))
+    create_all(database_url, metadata)
+    checks = [c for c in _normalize(database_url, metadata) if c.constraint_type == "check"]
+    rendered = {(c.table, c.source): (c.expression, c.check_columns) for c in checks}
+    assert rendered[("a", "price >= 0")] == ("(price >= 0)", ("price",))
+    assert rendered[("c", "price >= 0")] == ("(price >= 0)", ("price",))
+    assert rendered[("b", "price >= 0")] == ("(price >= (0)::numeric)", ("price",))
+    assert rendered[("e", "price >= 0")] == ("(price >= (0)::numeric)", ("price",))
+    assert rendered[("d", "price >= 0")] == ("(price >= 0)", ("price",))
+    for table in "abcde":
+        assert rendered[(table, 'length("Odd") < 9')] == ('(length("Odd") < 9)', ("Odd",))
+    # Each is what the catalog says of the tables create_all made: nothing to change.
+    assert not diff(database_url, metadata).changes
+
+
+def test_checks_pack_into_scratch_tables_by_column_type() -> None:
+    from pgmig.handlers.constraint import _pack, columns_read
+
+    columns = (("id", "integer"), ("price", "numeric"), ("Name", "text"), ("note", "text"))
+    assert columns_read("price >= 0 AND PRICE < 10", columns) == (("price", "numeric"),)
+    assert columns_read("\"Name\" <> 'note'", columns) == (("Name", "text"), ("note", "text"))
+    assert columns_read("name <> ''", columns) == ()  # unquoted, name folds to lower case: not "Name"
+    shapes = [
+        ("price >= 0", (("price", "numeric"),)),
+        ("price >= 1", (("price", "integer"),)),
+        ("id > 0", (("id", "integer"),)),
+        ("price < 5", (("price", "numeric"), ("id", "integer"))),
+        ("price < 6", (("price", "bigint"),)),
+    ]
+    tables = _pack(shapes)
+    assert [t.columns for t in tables] == [
+        {"price": "numeric", "id": "integer"},
+        {"price": "integer"},
+        {"price": "bigint"},
+    ]
+    assert [len(t.shapes) for t in tables] == [3, 1, 1]
 
 
 def test_unnamed_constraints_are_dropped_by_the_name_postgres_gives_them(database_url: str) -> None:

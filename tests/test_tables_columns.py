@@ -162,6 +162,45 @@ def test_change_default_expression(database_url: str, pgmig_server) -> None:
     )
 
 
+def test_alike_defaults_render_once_and_each_type_its_own_way(database_url: str) -> None:
+    """Columns are rendered once per (type, default); the same text on another type renders differently."""
+    import asyncio
+
+    import asyncpg
+
+    from pgmig.engine import model_context
+    from pgmig.handler import DatabaseContext
+    from pgmig.handlers.column import ColumnHandler
+
+    md = sa.MetaData()
+    for name in ("a", "b", "c"):
+        sa.Table(
+            name, md,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("note", sa.Text, server_default="x"),
+            sa.Column("code", sa.String(5), server_default="x"),
+            sa.Column("n", sa.BigInteger, server_default="7"),
+        )
+
+    async def go() -> dict:
+        conn = await asyncpg.connect(database_url)
+        try:
+            handler = ColumnHandler()
+            columns = list(handler.from_models(model_context(md.sorted_tables, [md])))
+            normalized = await handler.normalize(columns, DatabaseContext(conn))
+            return {(c.table, c.name): (c.data_type, c.default) for c in normalized}
+        finally:
+            await conn.close()
+
+    rendered = asyncio.run(go())
+    for table in "abc":
+        assert rendered[(table, "note")] == ("text", "'x'::text")
+        assert rendered[(table, "code")] == ("character varying(5)", "'x'::character varying")
+        assert rendered[(table, "n")] == ("bigint", "'7'::bigint")
+    create_all(database_url, md)
+    assert diff(database_url, md).is_empty
+
+
 def test_drop_column_and_table(database_url: str) -> None:
     full = article(sa.Column("gone", sa.Integer))
     sa.Table("other", full, sa.Column("id", sa.Integer, primary_key=True), sa.Column("x", sa.Integer))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler
 from ..objects import Key, SchemaObject
@@ -342,6 +342,18 @@ async def render_through_server(
 
     result: dict = {}
     if not columns:
+        return result
+    # A rendering depends only on the type and the default's text: render
+    # each distinct pair once (a thousand `text DEFAULT ''` columns are one).
+    alike: Dict[Tuple[str, Optional[str]], List[Column]] = {}
+    for column in columns:
+        alike.setdefault((column.data_type, column.default), []).append(column)
+    if len(alike) < len(columns):
+        unique = [group[0] for group in alike.values()]
+        rendered = await render_through_server(db, unique, chunk)
+        for group in alike.values():
+            if id(group[0]) in rendered:
+                result.update((id(column), rendered[id(group[0])]) for column in group)
         return result
     transaction = db.connection.transaction()
     await transaction.start()

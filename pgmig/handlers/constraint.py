@@ -531,12 +531,17 @@ async def render_checks(
 ) -> Dict[int, Tuple[str, Tuple[str, ...]]]:
     """id(check) -> (body, columns used) as the server prints them.
 
-    Each model table with checks becomes one scratch temporary table with the
-    model's column types (so a check reads as it will once this plan has run),
-    all in one script and one catalog query. If the batch fails (a type the
-    plan creates does not exist yet, a typo), each check is tried alone,
-    first against the model's columns and then against a copy of the live
-    table; a check that still fails keeps the model's text.
+    How the server prints a check depends only on its text and the types of
+    the columns it reads, so checks are rendered once per distinct (text,
+    columns read) and many of them share one scratch temporary table: on a
+    schema of a thousand tables that is tens of scratch tables instead of a
+    thousand, which is most of what a diff of an unchanged schema would cost
+    (and every scratch table leaves dead rows in the catalog until vacuum).
+
+    If a chunk fails (a type the plan creates does not exist yet, a typo, a
+    column the word scan missed), each shape is tried alone, then against all
+    of the model table's columns, then against a copy of the live table; a
+    check that still fails keeps the model's text.
     """
     import asyncpg
 
@@ -544,62 +549,119 @@ async def render_checks(
     if not checks:
         return result
     existing = set(existing_tables)
-    by_table: Dict[Tuple[str, str], List[Constraint]] = {}
+    shapes: Dict[Tuple[str, Tuple[Tuple[str, str], ...]], List[Constraint]] = {}
     for check in checks:
-        by_table.setdefault((check.schema, check.table), []).append(check)
-    groups = list(by_table.values())
+        shape = (check.expression or "", columns_read(check.expression or "", check.table_columns))
+        shapes.setdefault(shape, []).append(check)
+    tables = _pack(list(shapes))
+    made = [0]  # scratch tables of successful attempts stay until the rollback
 
-    tables_made = [0]  # scratch tables of successful attempts stay until the rollback
-
-    async def attempt(batch: List[Tuple[str, List[Constraint]]]) -> bool:
+    async def attempt(batch: List[_Scratch], owners: Optional[List[Constraint]] = None) -> bool:
+        """Render a batch; `owners` (for a batch of one shape) overrides who gets the result."""
         try:
             async with db.connection.transaction():
-                result.update(await _render_batch(db, batch, tables_made[0]))
-            tables_made[0] += len(batch)
-            return True
+                rendered = await _render_batch(db, batch, made[0])
+            made[0] += len(batch)
         except asyncpg.PostgresError:
             return False
+        for shape, out in rendered.items():
+            for check in shapes[shape] if owners is None else owners:
+                result[id(check)] = out
+        return True
 
-    # Each chunk of tables gets its own rolled-back transaction: thousands of
-    # scratch tables in one transaction exhaust the server's lock table.
-    for first in range(0, len(groups), _TABLES_PER_TRANSACTION):
-        chunk = groups[first : first + _TABLES_PER_TRANSACTION]
+    async def one_by_one(shape: Tuple[str, Tuple[Tuple[str, str], ...]]) -> None:
+        if await attempt([_Scratch(dict(shape[1]), [shape])]):
+            return
+        for check in shapes[shape]:
+            if await attempt([_Scratch(dict(check.table_columns), [shape])], [check]):
+                continue
+            if check.table in existing and check.schema == db.schema:
+                await attempt([_Scratch({}, [shape], like=qualified(check.schema, check.table))], [check])
+
+    # Each chunk gets its own rolled-back transaction: thousands of scratch
+    # tables in one transaction would exhaust the server's lock table.
+    for first in range(0, len(tables), _TABLES_PER_TRANSACTION):
+        chunk = tables[first : first + _TABLES_PER_TRANSACTION]
         transaction = db.connection.transaction()
         await transaction.start()
         try:
-            if not await attempt([(_from_model_columns(group), group) for group in chunk]):
-                for group in chunk:
-                    for check in group:
-                        if await attempt([(_from_model_columns([check]), [check])]):
-                            continue
-                        if check.table in existing and check.schema == db.schema:
-                            await attempt([(f"(LIKE {qualified(check.schema, check.table)})", [check])])
+            if not await attempt(chunk):
+                for table in chunk:
+                    for shape in table.shapes:
+                        await one_by_one(shape)
         finally:
             await transaction.rollback()
     return result
 
 
 _TABLES_PER_TRANSACTION = 200
+_COLUMNS_PER_TABLE = 1000  # Postgres allows 1,600
+_WORD = re.compile(r'"((?:[^"]|"")*)"|([^\W\d][\w$]*)')
 
 
-def _from_model_columns(group: Sequence[Constraint]) -> str:
-    columns = group[0].table_columns
-    return "(" + ", ".join(f"{quote_ident(name)} {data_type}" for name, data_type in columns) + ")"
+def columns_read(expression: str, table_columns: Sequence[Tuple[str, str]]) -> Tuple[Tuple[str, str], ...]:
+    """The (name, type) pairs of `table_columns` that `expression` may read.
+
+    A column counts when its name appears as a quoted identifier or, folded
+    to lower case, as a bare word anywhere in the text (string literals
+    included): a word too many only adds a column to a scratch table, and a
+    column missed makes the server refuse the check, which falls back to
+    all of the table's columns.
+    """
+    words = set()
+    for quoted, bare in _WORD.findall(expression):
+        words.add(quoted.replace('""', '"') if quoted else bare.lower())
+        if quoted:
+            words.add(quoted)
+    return tuple((name, data_type) for name, data_type in table_columns if name in words)
+
+
+@dataclass
+class _Scratch:
+    """One scratch table: its columns, and the (text, columns read) shapes checked on it."""
+
+    columns: Dict[str, str]
+    shapes: List[Tuple[str, Tuple[Tuple[str, str], ...]]]
+    like: Optional[str] = None
+
+    def fits(self, shape: Tuple[Tuple[str, str], ...]) -> bool:
+        if len(self.columns) + len(shape) > _COLUMNS_PER_TABLE:
+            return False
+        return all(self.columns.get(name, data_type) == data_type for name, data_type in shape)
+
+    def definition(self) -> str:
+        if self.like:
+            return f"(LIKE {self.like})"
+        return "(" + ", ".join(f"{quote_ident(name)} {data_type}" for name, data_type in self.columns.items()) + ")"
+
+
+def _pack(shapes: Sequence[Tuple[str, Tuple[Tuple[str, str], ...]]]) -> List[_Scratch]:
+    """Shapes into as few scratch tables as their columns allow (a name has one type per table)."""
+    tables: List[_Scratch] = []
+    for shape in shapes:
+        columns = shape[1]
+        home = next((table for table in tables if table.fits(columns)), None)
+        if home is None:
+            home = _Scratch({}, [])
+            tables.append(home)
+        home.columns.update(columns)
+        home.shapes.append(shape)
+    return tables
 
 
 async def _render_batch(
-    db: DatabaseContext, batch: Sequence[Tuple[str, Sequence[Constraint]]], start: int
-) -> Dict[int, Tuple[str, Tuple[str, ...]]]:
+    db: DatabaseContext, batch: Sequence[_Scratch], start: int
+) -> Dict[Tuple[str, Tuple[Tuple[str, str], ...]], Tuple[str, Tuple[str, ...]]]:
     script: List[str] = []
-    wanted: Dict[Tuple[str, str], Constraint] = {}
+    wanted: Dict[Tuple[str, str], Tuple[str, Tuple[Tuple[str, str], ...]]] = {}
     tables = [f"pgmig_check_{start + index}" for index in range(len(batch))]
-    for table, (shape, group) in zip(tables, batch):
-        script.append(f"CREATE TEMPORARY TABLE {quote_ident(table)} {shape}")
+    for table, scratch in zip(tables, batch):
+        script.append(f"CREATE TEMPORARY TABLE {quote_ident(table)} {scratch.definition()}")
         adds = []
-        for number, check in enumerate(group):
+        for number, shape in enumerate(scratch.shapes):
             name = f"c{number}"
-            adds.append(f"ADD CONSTRAINT {quote_ident(name)} CHECK ({check.expression})")
-            wanted[(table, name)] = check
+            adds.append(f"ADD CONSTRAINT {quote_ident(name)} CHECK ({shape[0]})")
+            wanted[(table, name)] = shape
         script.append(f"ALTER TABLE {quote_ident(table)} {', '.join(adds)}")
     # One simple-protocol round trip for the whole script.
     await db.connection.execute(";\n".join(script))
@@ -617,12 +679,12 @@ async def _render_batch(
         """,
         tables,
     )
-    out: Dict[int, Tuple[str, Tuple[str, ...]]] = {}
+    out: Dict[Tuple[str, Tuple[Tuple[str, str], ...]], Tuple[str, Tuple[str, ...]]] = {}
     for row in rows:
-        check = wanted.get((row["table_name"], row["name"]))
-        if check is not None:
-            out[id(check)] = (row["expression"], tuple(row["columns"] or ()))
+        shape = wanted.get((row["table_name"], row["name"]))
+        if shape is not None:
+            out[shape] = (row["expression"], tuple(row["columns"] or ()))
     return out
 
 
-__all__ = ["Constraint", "ConstraintHandler"]
+__all__ = ["Constraint", "ConstraintHandler", "columns_read"]
