@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, Iterable, List, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, Iterable, List, Sequence, TypeVar
 
 from .errors import DatabaseError
 from .objects import SchemaObject
+from .types import compile_type
 
 if TYPE_CHECKING:  # pragma: no cover
     import asyncpg
@@ -21,6 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.engine import Dialect
 
     from .actions import DatabaseActions
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -30,6 +33,8 @@ class ModelContext:
     metadata: Sequence["MetaData"]
     tables: Sequence["Table"]
     schema: str = "public"
+    # Results several handlers need (compiled types, the column objects): built once per diff.
+    cache: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def dialect(self) -> "Dialect":
@@ -41,6 +46,19 @@ class ModelContext:
 
     def table_schema(self, table: "Table") -> str:
         return table.schema or self.schema
+
+    def memo(self, name: str, build: Callable[[], T]) -> T:
+        """`build()`, once per ModelContext: what one handler computes, another may reuse."""
+        if name not in self.cache:
+            self.cache[name] = build()
+        return self.cache[name]  # type: ignore[no-any-return]
+
+    def type_sql(self, sa_type: Any) -> str:
+        """A model type as `format_type()` spells it, compiled once per type object."""
+        hit = self.cache.get(id(sa_type))
+        if hit is None or hit[0] is not sa_type:  # the object is kept, so its id is not reused
+            hit = self.cache[id(sa_type)] = (sa_type, compile_type(sa_type, self.dialect))
+        return hit[1]  # type: ignore[no-any-return]
 
 
 @dataclass

@@ -99,12 +99,13 @@ class SchemaState:
             self.add(obj)
 
     def add(self, obj: SchemaObject) -> None:
-        existing = self._objects.get(obj.key)
+        key = obj.key  # a property that builds a tuple: once per object, not per use
+        existing = self._objects.get(key)
         if existing is not None and existing != obj:
             from .errors import SchemaError
 
-            raise SchemaError(f"{key_text(obj.key)} is defined twice, differently")
-        self._objects[obj.key] = obj
+            raise SchemaError(f"{key_text(key)} is defined twice, differently")
+        self._objects[key] = obj
 
     def __getitem__(self, key: Key) -> SchemaObject:
         return self._objects[key]
@@ -128,6 +129,9 @@ class SchemaState:
 
     def keys(self) -> Iterable[Key]:
         return self._objects.keys()
+
+    def items(self) -> Iterable[Tuple[Key, SchemaObject]]:
+        return self._objects.items()
 
     def of_kind(self, kind: str) -> Iterator[SchemaObject]:
         return (obj for obj in self._objects.values() if obj.kind == kind)

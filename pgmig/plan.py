@@ -107,17 +107,19 @@ class Plan:
 def diff_states(current: SchemaState, desired: SchemaState) -> List[Change]:
     """Unordered changes taking `current` to `desired`, in a stable order (models first)."""
     changes: List[Change] = []
-    for obj in desired:
-        old = current.get(obj.key)
+    for key, obj in desired.items():
+        old = current.get(key)
         if old is None:
             changes.append(Change(CREATE, None, obj))
-        elif old != obj and old.must_replace(obj):
+        elif old is obj or old == obj:
+            continue
+        elif old.must_replace(obj):
             changes.append(Change(DESTROY, old, None))
             changes.append(Change(CREATE, None, obj))
-        elif old != obj:
+        else:
             changes.append(Change(MIGRATE, old, obj))
-    for obj in current:
-        if obj.key not in desired:
+    for key, obj in current.items():
+        if key not in desired:
             changes.append(Change(DESTROY, obj, None))
     return changes
 

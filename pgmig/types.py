@@ -10,6 +10,7 @@ this table is the offline fallback and covers what SQLAlchemy emits.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,11 +105,19 @@ def compile_type(sa_type: Any, dialect: "Dialect") -> str:
 
 def enum_of(sa_type: Any, default_schema: str) -> Optional[Tuple[str, str]]:
     """(schema, name) of the native Postgres enum a model type uses, directly or as array items."""
-    from sqlalchemy import Enum
-    from sqlalchemy.types import ARRAY
-
-    if isinstance(sa_type, ARRAY):
+    array, enum = _sqlalchemy_types()
+    if isinstance(sa_type, array):
         sa_type = sa_type.item_type
-    if isinstance(sa_type, Enum) and sa_type.native_enum and sa_type.name:
+    if isinstance(sa_type, enum) and sa_type.native_enum and sa_type.name:
         return (sa_type.schema or default_schema, sa_type.name)
     return None
+
+
+@lru_cache(maxsize=None)
+def _sqlalchemy_types() -> Tuple[Any, Any]:
+    """(ARRAY, Enum), imported on first use: `pgmig --help` must not import SQLAlchemy,
+    and an import statement in a function called once per column costs more than the rest of it."""
+    from sqlalchemy.types import ARRAY, Enum
+
+    return ARRAY, Enum
+

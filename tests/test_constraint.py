@@ -554,9 +554,10 @@ def test_alike_checks_render_once_per_column_types(database_url: str) -> None:
 def test_checks_pack_into_scratch_tables_by_column_type() -> None:
     from pgmig.handlers.constraint import _pack, columns_read
 
-    columns = (("id", "integer"), ("price", "numeric"), ("Name", "text"), ("note", "text"))
+    columns = (("id", "integer"), ("price", "numeric(10,2)"), ("Name", "text"), ("note", "character varying(5)[]"))
     assert columns_read("price >= 0 AND PRICE < 10", columns) == (("price", "numeric"),)
-    assert columns_read("\"Name\" <> 'note'", columns) == (("Name", "text"), ("note", "text"))
+    assert columns_read("cardinality(note) < 3", columns) == (("note", "character varying[]"),)
+    assert columns_read("\"Name\" <> 'note'", columns) == (("Name", "text"), ("note", "character varying[]"))
     assert columns_read("name <> ''", columns) == ()  # unquoted, name folds to lower case: not "Name"
     shapes = [
         ("price >= 0", (("price", "numeric"),)),
@@ -572,6 +573,59 @@ def test_checks_pack_into_scratch_tables_by_column_type() -> None:
         {"price": "bigint"},
     ]
     assert [len(t.shapes) for t in tables] == [3, 1, 1]
+
+
+# Checks on columns with type modifiers, and what they read as without them.
+TYPMOD_CASES = [
+    ("character varying(40)", "character varying", ["c = 'x'", "length(c) < 5", "c IN ('a', 'b')", "c LIKE 'a%'",
+                                                    "c = ANY (ARRAY['a', 'b'])", "coalesce(c, 'd') = 'd'",
+                                                    "c = 'abc'::varchar(2)"]),
+    ("numeric(10,2)", "numeric", ["c >= 0", "c > 0.5", "c IN (1, 2.5)", "c BETWEEN 0 AND 10", "round(c) = c",
+                                  "c = ANY ('{1,2}')", "coalesce(c, 0) >= 0", "c::numeric(4,1) > 0"]),
+    ("character(3)", "character", ["c = 'ab'", "length(c) = 3", "c IN ('a', 'b')"]),
+    ("timestamp(3) without time zone", "timestamp without time zone",
+     ["c > '2020-01-01'", "c > now() - interval '1 day'", "date_trunc('day', c) = c"]),
+    ("time(2) without time zone", "time without time zone", ["c BETWEEN '09:00' AND '17:00'"]),
+    ("interval(3)", "interval", ["c > '1 day'"]),
+    ("bit(4)", "bit", ["c <> B'0000'", "c = '1010'"]),
+    ("character varying(20)[]", "character varying[]", ["'a' = ANY (c)", "c <> '{}'", "c[1] = 'x'"]),
+]
+
+
+def test_check_text_does_not_depend_on_type_modifiers(database_url: str) -> None:
+    """What lets checks on `numeric(8,2)` and `numeric(12,4)` columns share one rendering (columns_read)."""
+    import asyncio
+
+    import asyncpg
+
+    from pgmig.handlers.constraint import columns_read
+
+    async def render(conn: Any, data_type: str, expression: str) -> str:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await conn.execute(f"CREATE TEMPORARY TABLE t (c {data_type}); ALTER TABLE t ADD CONSTRAINT k CHECK ({expression})")
+            return await conn.fetchval(
+                "SELECT pg_get_expr(conbin, conrelid) FROM pg_constraint WHERE conrelid = 'pg_temp.t'::regclass"
+            )
+        finally:
+            await transaction.rollback()
+
+    async def go() -> List[str]:
+        conn = await asyncpg.connect(database_url)
+        differ = []
+        try:
+            for modified, plain, expressions in TYPMOD_CASES:
+                assert columns_read("c", [("c", modified)]) == (("c", plain),)
+                for expression in expressions:
+                    a, b = await render(conn, modified, expression), await render(conn, plain, expression)
+                    if a != b:
+                        differ.append(f"{modified}: {expression}: {a} != {b}")
+        finally:
+            await conn.close()
+        return differ
+
+    assert asyncio.run(go()) == []
 
 
 def test_unnamed_constraints_are_dropped_by_the_name_postgres_gives_them(database_url: str) -> None:

@@ -201,10 +201,10 @@ def _model_enums(models: ModelContext) -> Iterator[Any]:
 
 def _model_columns(models: ModelContext) -> Dict[str, List[SwapColumn]]:
     """Enum name -> the model columns of that type (arrays too), as the column handler reads them."""
-    from .column import ColumnHandler
+    from .column import model_columns
 
     columns: Dict[str, List[SwapColumn]] = defaultdict(list)
-    for column in ColumnHandler().from_models(models):
+    for column in model_columns(models):
         dependency = column.enum_dependency
         if dependency is None or dependency[1] != models.schema:
             continue
