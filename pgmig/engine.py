@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence
 
 from .handler import DatabaseContext, ModelContext
+from .introspection import Connect, read_all
 from .objects import SchemaObject, SchemaState
 from .plan import Plan, build_plan
 from .plugins import HandlerSet
@@ -71,11 +72,10 @@ async def desired_state(
     return SchemaState(replacements.get(id(obj), obj) for obj in objects)
 
 
-async def current_state(db: DatabaseContext, handlers: HandlerSet) -> SchemaState:
-    objects: List[SchemaObject] = []
-    for handler in handlers.handlers:
-        objects.extend(await handler.from_database(db))
-    return SchemaState(objects)
+async def current_state(db: DatabaseContext, handlers: HandlerSet, connect: Optional[Connect] = None) -> SchemaState:
+    """The database's objects; with `connect`, read on two connections sharing one snapshot."""
+    found = await read_all(db, handlers.handlers, connect)
+    return SchemaState(obj for objects in found for obj in objects)
 
 
 async def diff_database(
@@ -86,9 +86,14 @@ async def diff_database(
     schema: str = "public",
     version_table: str = "pgmig_revisions",
     timings: Optional[Timings] = None,
+    connect: Optional[Connect] = None,
 ) -> Plan:
-    """The plan that takes the database behind `connection` to the models."""
-    up, _ = await _plans(connection, models, handlers, schema, version_table, timings, both=False)
+    """The plan that takes the database behind `connection` to the models.
+
+    `connect` (an async callable opening another connection to the same
+    database) lets the catalog reads run side by side; see introspection.py.
+    """
+    up, _ = await _plans(connection, models, handlers, schema, version_table, timings, both=False, connect=connect)
     return up
 
 
@@ -100,9 +105,10 @@ async def _plans(
     version_table: str,
     timings: Optional[Timings],
     both: bool,
+    connect: Optional[Connect] = None,
 ) -> "tuple[Plan, Optional[Plan]]":
     with paused_gc():
-        return await _plans_unpaused(connection, models, handlers, schema, version_table, timings, both)
+        return await _plans_unpaused(connection, models, handlers, schema, version_table, timings, both, connect)
 
 
 @contextmanager
@@ -131,6 +137,7 @@ async def _plans_unpaused(
     version_table: str,
     timings: Optional[Timings],
     both: bool,
+    connect: Optional[Connect],
 ) -> "tuple[Plan, Optional[Plan]]":
     """Both sides, then the plan(s).
 
@@ -143,7 +150,7 @@ async def _plans_unpaused(
 
     async def introspect() -> SchemaState:
         with timings.phase("introspect"):
-            return await current_state(db, handlers)
+            return await current_state(db, handlers, connect)
 
     reading = asyncio.ensure_future(introspect())
     try:
@@ -180,8 +187,9 @@ async def diff_both_ways(
     schema: str = "public",
     version_table: str = "pgmig_revisions",
     timings: Optional[Timings] = None,
+    connect: Optional[Connect] = None,
 ) -> "tuple[Plan, Plan]":
     """The plan from the database to the models (`up`) and the one back (`down`)."""
-    up, down = await _plans(connection, models, handlers, schema, version_table, timings, both=True)
+    up, down = await _plans(connection, models, handlers, schema, version_table, timings, both=True, connect=connect)
     assert down is not None
     return up, down

@@ -173,8 +173,8 @@ class Project:
         down_ops: list = []
         preamble: List[str] = []
         if not options.empty:
-            async with self._history_database(chain) as (conn, real):
-                work = await self._generate_work(conn, real, options, questioner)
+            async with self._history_database(chain) as (conn, real, url):
+                work = await self._generate_work(conn, url, real, options, questioner)
             if work is None:
                 return None
             up_ops, down_ops, preamble = work
@@ -201,7 +201,7 @@ class Project:
         return path
 
     async def _generate_work(
-        self, conn: Any, real: bool, options: "GenerateOptions", questioner: "Questioner"
+        self, conn: Any, url: str, real: bool, options: "GenerateOptions", questioner: "Questioner"
     ) -> "Optional[tuple[list, list, List[str]]]":
         from .renames import parse_pairs, parse_renames, rename_candidates, without_conflicts
         from .safety import (
@@ -222,7 +222,7 @@ class Project:
         answers = parse_defaults(parse_pairs(options.defaults, "--default", "table.column=SQL_EXPRESSION"))
 
         async with self._renamed(conn, renames):
-            up, down = await self._diff_both_ways(conn, models)
+            up, down = await self._diff_both_ways(conn, url, models)
         asked = False
         for candidate in without_conflicts(rename_candidates(up), renames):
             if questioner.ask_rename(candidate):
@@ -230,7 +230,7 @@ class Project:
                 asked = True
         if asked:
             async with self._renamed(conn, renames):
-                up, down = await self._diff_both_ways(conn, models)
+                up, down = await self._diff_both_ways(conn, url, models)
         if up.is_empty and not renames:
             return None
 
@@ -295,8 +295,8 @@ class Project:
             await transaction.rollback()
 
     @asynccontextmanager
-    async def _history_database(self, chain: Chain) -> AsyncIterator["tuple[Any, bool]"]:
-        """A connection to the schema the revisions produce, and whether it holds real data.
+    async def _history_database(self, chain: Chain) -> AsyncIterator["tuple[Any, bool, str]"]:
+        """A connection to the schema the revisions produce, whether it holds real data, and its URL.
 
         The configured database is used when it is at head; otherwise the
         revisions are replayed into a scratch database, so generating never
@@ -326,7 +326,7 @@ class Project:
             self.notice(f"{exc}; comparing with a scratch database built from the revisions instead")
         if conn is not None:
             try:
-                yield conn, True
+                yield conn, True, self.database_url
             finally:
                 await conn.close()
             return
@@ -335,14 +335,14 @@ class Project:
                 await self.runner(url, chain=chain).upgrade(HEAD)
             scratch = await connect(url)
             try:
-                yield scratch, False
+                yield scratch, False, url
             finally:
                 await scratch.close()
 
-    async def _diff_both_ways(self, conn, models: ModelContext) -> "tuple[Plan, Plan]":  # type: ignore[no-untyped-def]
+    async def _diff_both_ways(self, conn, url: str, models: ModelContext) -> "tuple[Plan, Plan]":  # type: ignore[no-untyped-def]
         from .engine import diff_both_ways
 
-        return await diff_both_ways(conn, models, self.handlers, **self._engine_options())
+        return await diff_both_ways(conn, models, self.handlers, **self._engine_options(url))
 
     async def check(self, dev_url: Optional[str] = None) -> "CheckReport":
         """Replay every revision on a scratch database, check each down, and compare with the models."""
@@ -370,7 +370,7 @@ class Project:
             report.revisions, report.problems = checked.revisions, report.problems + checked.problems
             if not checked.problems:
                 async with connection(url) as conn:
-                    report.missing_migration = await self._diff_one_way(conn, models)
+                    report.missing_migration = await self._diff_one_way(conn, url, models)
         return report
 
     async def drift(self) -> "tuple[Status, List[str]]":
@@ -390,16 +390,21 @@ class Project:
         actual = await Checker(self, self.database_url).state()
         return status, describe_differences(expected, actual)
 
-    async def _diff_one_way(self, conn, models: ModelContext) -> Plan:  # type: ignore[no-untyped-def]
+    async def _diff_one_way(self, conn, url: str, models: ModelContext) -> Plan:  # type: ignore[no-untyped-def]
         from .engine import diff_database
 
-        return await diff_database(conn, models, self.handlers, **self._engine_options())
+        return await diff_database(conn, models, self.handlers, **self._engine_options(url))
 
-    def _engine_options(self) -> dict:
+    def _engine_options(self, url: str) -> dict:
+        from functools import partial
+
+        from .database import connect
+
         return {
             "schema": self.settings.schema_name,
             "version_table": self.settings.version_table,
             "timings": self.timings,
+            "connect": partial(connect, url),
         }
 
     async def diff(self) -> Plan:
@@ -410,7 +415,7 @@ class Project:
 
         models = self.models  # import errors before any connection attempt
         async with connection(self.database_url) as conn:
-            plan = await self._diff_one_way(conn, models)
+            plan = await self._diff_one_way(conn, self.database_url, models)
             plan.warnings = await preflight(conn, plan.operations)
             return plan
 

@@ -191,7 +191,7 @@ def time_pgmig(url: str, metadata: Any, repeat: int) -> Tuple[Result, int]:
         try:
             timings = Timings()
             models = model_context(tables, [metadata], "public")
-            plan = await diff_database(conn, models, handlers, timings=timings)
+            plan = await diff_database(conn, models, handlers, timings=timings, connect=lambda: _connect(url))
             changes[0] = len(plan.changes)
             return dict(timings.seconds)
         finally:
@@ -455,7 +455,7 @@ def profile_pgmig(url: str, metadata: Any, top: int) -> str:
     async def once() -> None:
         conn = await _connect(url)
         try:
-            await diff_database(conn, model_context(tables, [metadata], "public"), handlers)
+            await diff_database(conn, model_context(tables, [metadata], "public"), handlers, connect=lambda: _connect(url))
         finally:
             await conn.close()
 

@@ -55,7 +55,10 @@ def diff(url: str, metadata: Any, schema: str = "public") -> Plan:
     models = model_context(tables, [metadata], schema)
 
     async def go(conn: Any) -> Plan:
-        return await diff_database(conn, models, handlers(), schema=schema)
+        import asyncpg
+
+        # As the CLI does: the catalog is read on two connections sharing a snapshot.
+        return await diff_database(conn, models, handlers(), schema=schema, connect=lambda: asyncpg.connect(url))
 
     return asyncio.run(_with_conn(url, go))
 

@@ -11,6 +11,7 @@ predicate written differently but meaning the same never shows as a change.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler
@@ -159,7 +160,14 @@ def unquote_ident(text: str) -> str:
 
 
 def parse_definition(tail: str) -> Dict[str, Any]:
-    """Fields of an index from the text after its table name.
+    """Fields of an index from the text after its table name (a fresh dict each call)."""
+    return dict(_parse_definition(tail))
+
+
+@lru_cache(maxsize=4096)
+def _parse_definition(tail: str) -> Dict[str, Any]:
+    """Fields of an index from the text after its table name; cached, because
+    tails repeat across tables (`btree (created_at)`, `btree (user_id)`).
 
     Reads both `btree (a, lower(b)) INCLUDE (c) WHERE ...` (pg_get_indexdef)
     and `USING gin (a) ...` or `(a) ...` (SQLAlchemy's CREATE INDEX), whose

@@ -1,0 +1,92 @@
+"""Reading the database side: the handlers' catalog reads, on two connections sharing one snapshot.
+
+Each handler reads its kind with one or two set-based queries; on one
+connection they run one after another. When the caller can open another
+connection (`connect`), the handlers' reads are shared between two, both
+inside REPEATABLE READ transactions on the snapshot the first one exported
+(as pg_dump's parallel mode does): every handler sees the same catalog,
+whatever DDL other sessions commit meanwhile.
+
+Two, not more: at 1,000 tables on a 2-core machine a second connection
+took the median diff from ~620 ms to ~540 ms and a third lost it again
+(opening a connection costs both sides CPU, and the largest read, columns,
+is a third of the total anyway).
+
+A connection already inside a transaction is read alone: another session
+could not see what that transaction has changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, List, Optional, Sequence, Tuple
+
+from .handler import DatabaseContext, ObjectHandler
+from .objects import SchemaObject
+from .sql import quote_literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncpg
+
+Connect = Callable[[], Awaitable["asyncpg.Connection"]]
+Jobs = Iterator[Tuple[int, ObjectHandler]]
+Results = List[Optional[List[SchemaObject]]]
+
+
+async def read_all(
+    db: DatabaseContext, handlers: Sequence[ObjectHandler], connect: Optional[Connect] = None
+) -> List[List[SchemaObject]]:
+    """Each handler's `from_database`, in the handlers' order."""
+    if connect is None or len(handlers) < 2 or db.connection.is_in_transaction():
+        return [list(await handler.from_database(db)) for handler in handlers]
+    results: Results = [None] * len(handlers)
+    jobs: Jobs = iter(list(enumerate(handlers)))
+    async with db.connection.transaction(isolation="repeatable_read", readonly=True):
+        snapshot = await db.connection.fetchval("SELECT pg_catalog.pg_export_snapshot()")
+        workers = [
+            asyncio.ensure_future(_work(db, jobs, results)),
+            asyncio.ensure_future(_helper(db, connect, snapshot, jobs, results)),
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            # The helper closes its connection on the way out: wait for it.
+            await asyncio.gather(*workers, return_exceptions=True)
+    return [found if found is not None else [] for found in results]
+
+
+async def _work(db: DatabaseContext, jobs: Jobs, results: Results) -> None:
+    for index, handler in jobs:  # one iterator shared by both readers: each job runs once
+        results[index] = list(await handler.from_database(db))
+
+
+async def _helper(db: DatabaseContext, connect: Connect, snapshot: str, jobs: Jobs, results: Results) -> None:
+    """The second reader; if it cannot connect or join the snapshot, the first reads everything."""
+    try:
+        conn = await connect()
+    except Exception:  # a full server, a refused login: not worth failing the diff for
+        return
+    try:
+        try:
+            await conn.execute(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                f"SET TRANSACTION SNAPSHOT {quote_literal(snapshot)}"
+            )
+        except Exception:  # e.g. a transaction-pooling proxy in between
+            return
+        await _work(replace(db, connection=conn), jobs, results)
+    finally:
+        await _close(conn)
+
+
+async def _close(conn: Any) -> None:
+    try:
+        await asyncio.wait_for(conn.close(), timeout=5)
+    except Exception:
+        conn.terminate()
+
+
+__all__ = ["Connect", "read_all"]

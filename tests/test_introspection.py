@@ -1,0 +1,153 @@
+"""Reading the catalog on two connections: same result as one, one snapshot, safe fallbacks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, List
+
+import asyncpg
+
+from pgmig.engine import current_state
+from pgmig.handler import DatabaseContext, ObjectHandler
+from pgmig.handlers.table import TableHandler
+from pgmig.introspection import read_all
+from pgmig.objects import SchemaObject
+from tests.everything import build as everything_metadata
+from tests.helpers import create_all, handlers
+
+
+def test_two_connections_read_what_one_reads(database_url: str) -> None:
+    create_all(database_url, everything_metadata())
+
+    async def go() -> None:
+        conn = await asyncpg.connect(database_url)
+        opened: List[Any] = []
+
+        async def connect() -> Any:
+            opened.append(await asyncpg.connect(database_url))
+            return opened[-1]
+
+        try:
+            alone = await current_state(DatabaseContext(conn), handlers())
+            shared = await current_state(DatabaseContext(conn), handlers(), connect)
+            assert len(alone) > 50
+            assert shared == alone
+            assert len(opened) == 1 and opened[0].is_closed()
+            assert not conn.is_in_transaction()
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+class _Busy(ObjectHandler):
+    """Keeps the first connection busy so the second reads the next handler."""
+
+    kind = "busy"
+
+    async def from_database(self, db: DatabaseContext) -> List[SchemaObject]:
+        await db.connection.fetchval("SELECT pg_sleep(0.3)")
+        return []
+
+
+class _Spy(TableHandler):
+    connections: List[Any] = []
+
+    async def from_database(self, db: DatabaseContext) -> List[Any]:
+        self.connections.append(db.connection)
+        return await super().from_database(db)
+
+
+def test_the_second_connection_reads_the_first_ones_snapshot(database_url: str) -> None:
+    """A table committed after the diff began is seen by neither connection."""
+
+    async def go() -> None:
+        conn = await asyncpg.connect(database_url)
+        other = await asyncpg.connect(database_url)
+
+        async def connect() -> Any:
+            await other.execute("CREATE TABLE late (id integer)")  # commits before the second reader starts
+            return await asyncpg.connect(database_url)
+
+        try:
+            await conn.execute("CREATE TABLE early (id integer)")
+            spy = _Spy()
+            found = await read_all(DatabaseContext(conn), [_Busy(), spy], connect)
+            assert [t.name for t in found[1]] == ["early"]
+            assert spy.connections and spy.connections[0] is not conn, "the second connection read the tables"
+            assert {r["relname"] for r in await conn.fetch("SELECT relname FROM pg_class WHERE relname IN ('early', 'late')")} == {"early", "late"}
+        finally:
+            await other.close()
+            await conn.close()
+
+    asyncio.run(go())
+
+
+def test_a_connection_inside_a_transaction_is_read_alone(database_url: str) -> None:
+    """Another session could not see the transaction's uncommitted tables."""
+
+    async def go() -> None:
+        conn = await asyncpg.connect(database_url)
+
+        async def connect() -> Any:
+            raise AssertionError("no second connection inside a transaction")
+
+        try:
+            async with conn.transaction():
+                await conn.execute("CREATE TABLE pending (id integer)")
+                found = await read_all(DatabaseContext(conn), [_Busy(), TableHandler()], connect)
+                assert [t.name for t in found[1]] == ["pending"]
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+def test_a_second_connection_that_fails_leaves_the_first_to_read_everything(database_url: str) -> None:
+    async def go() -> None:
+        conn = await asyncpg.connect(database_url)
+
+        async def connect() -> Any:
+            return await asyncpg.connect(database_url, database="no_such_database_here")
+
+        try:
+            await conn.execute("CREATE TABLE only_one (id integer)")
+            found = await read_all(DatabaseContext(conn), [_Busy(), TableHandler(), _Busy()], connect)
+            assert [[t.name for t in f] for f in found] == [[], ["only_one"], []]
+            assert not conn.is_in_transaction()
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+class _Broken(ObjectHandler):
+    kind = "broken"
+
+    async def from_database(self, db: DatabaseContext) -> List[SchemaObject]:
+        await db.fetch("SELECT * FROM no_such_catalog_table")
+        return []
+
+
+def test_a_failing_read_fails_the_diff_and_closes_the_second_connection(database_url: str) -> None:
+    import pytest
+
+    from pgmig.errors import DatabaseError
+
+    async def go() -> None:
+        conn = await asyncpg.connect(database_url)
+        opened: List[Any] = []
+
+        async def connect() -> Any:
+            opened.append(await asyncpg.connect(database_url))
+            return opened[-1]
+
+        try:
+            with pytest.raises(DatabaseError, match="no_such_catalog_table"):
+                await read_all(DatabaseContext(conn), [_Busy(), _Broken(), TableHandler()], connect)
+            assert opened and all(c.is_closed() for c in opened)
+            assert not conn.is_in_transaction()
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
