@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import gc
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from .handler import DatabaseContext, ModelContext
+from .handler import DatabaseContext, ModelContext, ObjectHandler
 from .introspection import Connect, read_all
-from .objects import SchemaObject, SchemaState
+from .objects import Key, SchemaObject, SchemaState
 from .plan import Plan, build_plan
 from .plugins import HandlerSet
 from .timing import NoTimings, Timings
@@ -47,29 +47,56 @@ async def desired_state(
 ) -> SchemaState:
     """The models' objects (`objects` when already built), normalized through the server when one is connected.
 
-    Objects already equal to the database's (`current`) are in normal form by
-    definition and skip the server round trip: on an unchanged schema that is
-    nearly all of them, and normalizing is the costly part of a diff.
+    See `_normal_forms` for what is normalized and what is not.
     """
     if objects is None:
         objects = desired_objects(models, handlers)
     if db is None:
         return SchemaState(objects)
-    by_kind: Dict[str, List[SchemaObject]] = {}
-    for obj in objects:
-        if current is None:
-            by_kind.setdefault(obj.kind, []).append(obj)
+    keys = [obj.key for obj in objects]  # a key is a property building a tuple: once per object
+    by_kind = {handler.kind: handler for handler in handlers.handlers}
+    final = await _normal_forms(by_kind, objects, keys, current.get if current is not None else _nothing, db)
+    return SchemaState.keyed(final[id(obj)] for obj in objects)
+
+
+def _nothing(key: Key) -> None:
+    return None
+
+
+async def _normal_forms(
+    handlers: Mapping[str, ObjectHandler],
+    objects: Sequence[SchemaObject],
+    keys: Sequence[Key],
+    current: Callable[[Key], Optional[SchemaObject]],
+    db: DatabaseContext,
+) -> Dict[int, Tuple[Key, SchemaObject]]:
+    """id(object) -> (key, object to compare) for model objects, normalized through their handlers.
+
+    Objects already equal to the database's (`current`) are in normal form by
+    definition and skip the server round trip: on an unchanged schema that is
+    nearly all of them, and normalizing is the costly part of a diff. They
+    are replaced by the database's object itself: equal objects are
+    interchangeable to the planner (fields outside equality, such as a
+    check's model spelling, matter only to a change, and equal objects have
+    none), and the planner then need not compare them a second time.
+    """
+    final: Dict[int, Tuple[Key, SchemaObject]] = {}
+    pending: Dict[str, List[SchemaObject]] = {}
+    for key, obj in zip(keys, objects):
+        old = current(key)
+        if old is not None and old == obj:
+            final[id(obj)] = (key, old)
+        else:
+            final[id(obj)] = (key, obj)
+            pending.setdefault(obj.kind, []).append(obj)
+    for kind, mine in pending.items():
+        handler = handlers.get(kind)
+        if handler is None:
             continue
-        old = current.get(obj.key)
-        if old is None or old != obj:
-            by_kind.setdefault(obj.kind, []).append(obj)
-    replacements: Dict[int, SchemaObject] = {}
-    for handler in handlers.handlers:
-        mine = by_kind.get(handler.kind)
-        if mine:
-            normalized = await handler.normalize(mine, db)
-            replacements.update({id(a): b for a, b in zip(mine, normalized)})
-    return SchemaState(replacements.get(id(obj), obj) for obj in objects)
+        for before, after in zip(mine, await handler.normalize(mine, db)):
+            if after is not before:
+                final[id(before)] = (after.key, after)  # a normal form may change the key (unnamed checks)
+    return final
 
 
 async def current_state(db: DatabaseContext, handlers: HandlerSet, connect: Optional[Connect] = None) -> SchemaState:
@@ -139,30 +166,53 @@ async def _plans_unpaused(
     both: bool,
     connect: Optional[Connect],
 ) -> "tuple[Plan, Optional[Plan]]":
-    """Both sides, then the plan(s).
+    """Both sides, kind by kind, then the plan(s).
 
     Building the model objects is Python work and reading the catalog is
     mostly the server's, so the models are built on a worker thread while
-    the catalog queries run: the `load` and `introspect` phases overlap.
+    the catalog queries run. As soon as a kind has been read (and the models
+    are built), its model objects are compared with it and the differing
+    ones normalized, on the connection that read it, while other kinds are
+    still being read: the `load` and `introspect` phases overlap.
     """
     timings = timings or NoTimings()
     db = DatabaseContext(connection=connection, schema=schema, version_table=version_table)
+    by_kind = {handler.kind: handler for handler in handlers.handlers}
 
-    async def introspect() -> SchemaState:
-        with timings.phase("introspect"):
-            return await current_state(db, handlers, connect)
-
-    reading = asyncio.ensure_future(introspect())
-    try:
+    def build() -> "tuple[List[SchemaObject], List[Key], Dict[str, tuple[List[SchemaObject], List[Key]]]]":
         with timings.phase("load"):
-            objects = await asyncio.get_running_loop().run_in_executor(None, desired_objects, models, handlers)
-        current = await reading
+            objects = desired_objects(models, handlers)
+            keys = [obj.key for obj in objects]  # a key is a property building a tuple: once per object
+            groups: Dict[str, "tuple[List[SchemaObject], List[Key]]"] = {}
+            for key, obj in zip(keys, objects):
+                group = groups.setdefault(obj.kind, ([], []))
+                group[0].append(obj)
+                group[1].append(key)
+            return objects, keys, groups
+
+    building = asyncio.get_running_loop().run_in_executor(None, build)
+    read: Dict[str, List["tuple[Key, SchemaObject]"]] = {}
+    final: Dict[int, Tuple[Key, SchemaObject]] = {}
+
+    async def settle(handler: ObjectHandler, reader: DatabaseContext, found: List[SchemaObject]) -> None:
+        """Right after a kind is read: its model objects in normal form, on the same connection."""
+        pairs = read[handler.kind] = [(obj.key, obj) for obj in found]
+        _, _, groups = await building
+        if handler.kind in groups:
+            mine, keys = groups[handler.kind]
+            with timings.phase("load"):
+                final.update(await _normal_forms(by_kind, mine, keys, dict(pairs).get, reader))
+
+    try:
+        with timings.phase("introspect"):
+            await read_all(db, handlers.handlers, connect, then=settle)
+        objects, keys, _ = await building
     finally:
-        if not reading.done():
-            reading.cancel()
-            await asyncio.gather(reading, return_exceptions=True)
-    with timings.phase("load"):
-        desired = await desired_state(models, handlers, db, current, objects)
+        if not building.done():  # a read failed: let the thread finish before the error goes up
+            await asyncio.gather(building, return_exceptions=True)
+    current = SchemaState.keyed(pair for handler in handlers.handlers for pair in read.get(handler.kind, ()))
+    # Objects of a kind no handler reads (a handler's from_models may return other kinds) stay as built.
+    desired = SchemaState.keyed(final.get(id(obj), (key, obj)) for key, obj in zip(keys, objects))
     with timings.phase("compare"):
         up = await build_plan(current, desired, handlers)
         down = await build_plan(desired, current, handlers) if both else None

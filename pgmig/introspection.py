@@ -12,6 +12,10 @@ took the median diff from ~620 ms to ~540 ms and a third lost it again
 (opening a connection costs both sides CPU, and the largest read, columns,
 is a third of the total anyway).
 
+The transactions are not READ ONLY: the engine normalizes each kind's model
+objects on the connection that read it, right after, and that creates
+scratch tables (in savepoints that are rolled back; nothing is written).
+
 A connection already inside a transaction is read alone: another session
 could not see what that transaction has changed.
 """
@@ -32,21 +36,32 @@ if TYPE_CHECKING:  # pragma: no cover
 Connect = Callable[[], Awaitable["asyncpg.Connection"]]
 Jobs = Iterator[Tuple[int, ObjectHandler]]
 Results = List[Optional[List[SchemaObject]]]
+Then = Callable[[ObjectHandler, DatabaseContext, List[SchemaObject]], Awaitable[None]]
 
 
 async def read_all(
-    db: DatabaseContext, handlers: Sequence[ObjectHandler], connect: Optional[Connect] = None
+    db: DatabaseContext,
+    handlers: Sequence[ObjectHandler],
+    connect: Optional[Connect] = None,
+    then: Optional[Then] = None,
 ) -> List[List[SchemaObject]]:
-    """Each handler's `from_database`, in the handlers' order."""
-    if connect is None or len(handlers) < 2 or db.connection.is_in_transaction():
-        return [list(await handler.from_database(db)) for handler in handlers]
+    """Each handler's `from_database`, in the handlers' order.
+
+    `then(handler, db, objects)`, when given, runs right after a handler's
+    read on the same connection (the engine normalizes that kind's model
+    objects there while the other connection goes on reading).
+    """
     results: Results = [None] * len(handlers)
     jobs: Jobs = iter(list(enumerate(handlers)))
-    async with db.connection.transaction(isolation="repeatable_read", readonly=True):
+    if connect is None or len(handlers) < 2 or db.connection.is_in_transaction():
+        await _work(db, jobs, results, then)
+        return [found if found is not None else [] for found in results]
+    # Not READ ONLY: normalizing creates scratch tables (in savepoints, rolled back).
+    async with db.connection.transaction(isolation="repeatable_read"):
         snapshot = await db.connection.fetchval("SELECT pg_catalog.pg_export_snapshot()")
         workers = [
-            asyncio.ensure_future(_work(db, jobs, results)),
-            asyncio.ensure_future(_helper(db, connect, snapshot, jobs, results)),
+            asyncio.ensure_future(_work(db, jobs, results, then)),
+            asyncio.ensure_future(_helper(db, connect, snapshot, jobs, results, then)),
         ]
         try:
             await asyncio.gather(*workers)
@@ -58,12 +73,21 @@ async def read_all(
     return [found if found is not None else [] for found in results]
 
 
-async def _work(db: DatabaseContext, jobs: Jobs, results: Results) -> None:
+async def _work(db: DatabaseContext, jobs: Jobs, results: Results, then: Optional[Then]) -> None:
     for index, handler in jobs:  # one iterator shared by both readers: each job runs once
-        results[index] = list(await handler.from_database(db))
+        found = results[index] = list(await handler.from_database(db))
+        if then is not None:
+            await then(handler, db, found)
 
 
-async def _helper(db: DatabaseContext, connect: Connect, snapshot: str, jobs: Jobs, results: Results) -> None:
+async def _helper(
+    db: DatabaseContext,
+    connect: Connect,
+    snapshot: str,
+    jobs: Jobs,
+    results: Results,
+    then: Optional[Then],
+) -> None:
     """The second reader; if it cannot connect or join the snapshot, the first reads everything."""
     try:
         conn = await connect()
@@ -71,13 +95,12 @@ async def _helper(db: DatabaseContext, connect: Connect, snapshot: str, jobs: Jo
         return
     try:
         try:
-            await conn.execute(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-                f"SET TRANSACTION SNAPSHOT {quote_literal(snapshot)}"
-            )
+            # asyncpg's own transaction, so that savepoints (normalizing) work inside it.
+            await conn.transaction(isolation="repeatable_read").start()
+            await conn.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(snapshot)}")
         except Exception:  # e.g. a transaction-pooling proxy in between
             return
-        await _work(replace(db, connection=conn), jobs, results)
+        await _work(replace(db, connection=conn), jobs, results, then)
     finally:
         await _close(conn)
 

@@ -98,8 +98,17 @@ class SchemaState:
         for obj in objects:
             self.add(obj)
 
-    def add(self, obj: SchemaObject) -> None:
-        key = obj.key  # a property that builds a tuple: once per object, not per use
+    @classmethod
+    def keyed(cls, pairs: Iterable[Tuple[Key, SchemaObject]]) -> "SchemaState":
+        """A state from (key, object) pairs whose keys the caller already computed."""
+        state = cls()
+        for key, obj in pairs:
+            state.add(obj, key)
+        return state
+
+    def add(self, obj: SchemaObject, key: Optional[Key] = None) -> None:
+        if key is None:
+            key = obj.key  # a property that builds a tuple: once per object, not per use
         existing = self._objects.get(key)
         if existing is not None and existing != obj:
             from .errors import SchemaError

@@ -77,6 +77,7 @@ _TIME_PRECISION = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # called per column; a schema has few distinct type spellings
 def canonical_type(sql_type: str) -> str:
     """Spell a type as `format_type()` does: `VARCHAR(20)` -> `character varying(20)`."""
     text = " ".join(sql_type.strip().split())

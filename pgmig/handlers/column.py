@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler
@@ -315,6 +316,7 @@ _BUILTIN_TYPES = frozenset(
 )
 
 
+@lru_cache(maxsize=4096)  # called per column; a schema has few distinct types
 def extension_type(data_type: str, schema: str) -> Optional[Key]:
     """("type", schema, name) for a model type Postgres does not ship, e.g. `citext`."""
     base = data_type.rstrip("[] ").split("(", 1)[0].strip()

@@ -234,12 +234,13 @@ class IndexHandler(ObjectHandler):
         from sqlalchemy.dialects import postgresql
 
         dialect = postgresql.dialect(paramstyle="named")
+        # One compiler for all indexes: building one per statement was half the cost.
+        ddl = dialect.ddl_compiler(dialect, None)
         for table in models.tables:
             schema = models.table_schema(table)
             for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-                ddl = dialect.ddl_compiler(dialect, None)
                 name = unquote_ident(ddl._prepared_index_name(index, include_schema=False))
-                statement = str(CreateIndex(index).compile(dialect=dialect))
+                statement = ddl.process(CreateIndex(index))
                 # Everything up to the table name is SQLAlchemy's; the rest is the definition.
                 head = f" ON {ddl.preparer.format_table(index.table)} "
                 tail = statement.split(head, 1)[1]
