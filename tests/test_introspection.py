@@ -151,3 +151,56 @@ def test_a_failing_read_fails_the_diff_and_closes_the_second_connection(database
             await conn.close()
 
     asyncio.run(go())
+
+
+def test_then_runs_on_the_connection_that_read_the_kind(database_url: str) -> None:
+    async def go() -> None:
+        conn = await asyncpg.connect(database_url)
+        seen: List[Any] = []
+
+        async def then(handler: ObjectHandler, db: DatabaseContext, found: List[SchemaObject]) -> None:
+            # Normalizing creates scratch tables: the reading transaction must allow it.
+            async with db.connection.transaction():
+                await db.connection.execute("CREATE TEMPORARY TABLE scratch_probe (id integer)")
+                await db.connection.execute("DROP TABLE scratch_probe")
+            seen.append((handler.kind, db.connection, len(found)))
+
+        try:
+            await conn.execute("CREATE TABLE t (id integer)")
+            spy = _Spy()
+            await read_all(DatabaseContext(conn), [_Busy(), spy], lambda: asyncpg.connect(database_url), then)
+            assert [(kind, n) for kind, _, n in seen] == [("table", 1), ("busy", 0)]
+            assert seen[0][1] is spy.connections[-1] and seen[0][1] is not conn
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+def test_a_diff_inside_the_callers_transaction_sees_its_changes(database_url: str) -> None:
+    """Read alone on the caller's connection, normalizing in savepoints that leave the transaction usable."""
+    from sqlalchemy import CheckConstraint, Column, Integer, MetaData, Table, Text
+
+    from pgmig.engine import diff_database, model_context
+
+    metadata = MetaData()
+    Table("t", metadata, Column("id", Integer, primary_key=True), Column("note", Text, server_default="x"),
+          CheckConstraint("id > 0"))
+
+    async def go() -> None:
+        conn = await asyncpg.connect(database_url)
+
+        async def connect() -> Any:
+            raise AssertionError("no second connection inside a transaction")
+
+        try:
+            async with conn.transaction():
+                await conn.execute("CREATE TABLE t (id serial PRIMARY KEY, note text DEFAULT 'x', CHECK (id > 0))")
+                models = model_context(metadata.sorted_tables, [metadata])
+                plan = await diff_database(conn, models, handlers(), connect=connect)
+                assert plan.is_empty, plan.changes
+                assert await conn.fetchval("SELECT count(*) FROM t") == 0  # the transaction is still usable
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
