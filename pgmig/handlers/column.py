@@ -100,17 +100,19 @@ LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attn
 -- A join, not col_description(): that looks each column up on its own (a quarter of the query).
 LEFT JOIN pg_catalog.pg_description dsc
        ON dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_class'::regclass AND dsc.objsubid = a.attnum
-LEFT JOIN LATERAL (
-    SELECT sn.nspname AS sequence_schema, s.relname AS sequence_name
-    FROM pg_catalog.pg_depend dep
-    JOIN pg_catalog.pg_class s ON s.oid = dep.objid AND s.relkind = 'S'
+-- Sequences a column owns (serial), joined from the sequences' side: a few
+-- hundred lookups instead of one per column.
+LEFT JOIN (
+    SELECT DISTINCT ON (dep.refobjid, dep.refobjsubid)
+           dep.refobjid, dep.refobjsubid, sn.nspname AS sequence_schema, s.relname AS sequence_name
+    FROM pg_catalog.pg_class s
     JOIN pg_catalog.pg_namespace sn ON sn.oid = s.relnamespace
-    WHERE dep.classid = 'pg_catalog.pg_class'::regclass
-      AND dep.refclassid = 'pg_catalog.pg_class'::regclass
-      AND dep.refobjid = c.oid AND dep.refobjsubid = a.attnum AND dep.deptype = 'a'
-    ORDER BY s.oid
-    LIMIT 1
-) seq ON true
+    JOIN pg_catalog.pg_depend dep
+      ON dep.classid = 'pg_catalog.pg_class'::regclass AND dep.objid = s.oid
+     AND dep.refclassid = 'pg_catalog.pg_class'::regclass AND dep.deptype = 'a'
+    WHERE s.relkind = 'S'
+    ORDER BY dep.refobjid, dep.refobjsubid, s.oid
+) seq ON seq.refobjid = c.oid AND seq.refobjsubid = a.attnum
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND c.relname <> $2 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY c.relname, a.attnum
