@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import platform
 import random
@@ -156,6 +157,7 @@ def measure_together(runners: Dict[str, Runner], repeat: int) -> Dict[str, Resul
     active = dict(runners)
     for round_number in range(repeat + 1):
         for name, run in list(active.items()):
+            gc.collect()  # each tool starts from a collected heap, not the previous tool's garbage
             try:
                 started = time.perf_counter()
                 parts = run()
