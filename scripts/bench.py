@@ -8,7 +8,8 @@ It starts its own embedded PostgreSQL (or uses the server of
 PGMIG_BENCH_DATABASE_URL, creating and dropping its own databases there),
 builds a synthetic schema per size with one big DDL script that SQLAlchemy
 writes from the same MetaData pgmig compares against, and then times, on
-that one database, medians of several runs of:
+that one database, medians of several rounds in which each tool runs in a
+process of its own (a warm-up call, then the timed one), taking turns:
 
   pgmig           engine.diff_database, everything after the models are imported:
                   build the model objects, read the catalog, normalize, compare
@@ -146,33 +147,70 @@ class Result:
 Runner = Callable[[], Any]
 
 
-def measure_together(runners: Dict[str, Runner], repeat: int) -> Dict[str, Result]:
-    """Timings of each runner, taken in rounds: every tool once per round, after one warm-up round.
+TOOLS = ("pgmig", "floor", "alembic", "migra")
 
-    On a shared machine a slow spell then falls on every tool alike instead
-    of on whichever happened to run during it. A run may return {part:
-    seconds} to report phases too; a tool that fails is reported, not fatal.
+
+def runner_for(tool: str, url: str, tables: int, target: Optional[str]) -> Tuple[Runner, List[int]]:
+    """The timed call of one tool and the counter it fills (changes, differences, statements)."""
+    if tool == "floor":
+        return time_floor(url), [0]
+    metadata = build_metadata(tables)
+    if tool == "pgmig":
+        return time_pgmig(url, metadata)
+    run, counter, why = time_alembic(url, metadata) if tool == "alembic" else time_migra(url, target or "")
+    if run is None:
+        raise RuntimeError(why)
+    return run, counter
+
+
+def worker(tool: str, url: str, tables: int, target: Optional[str]) -> None:
+    """`--worker`: one tool in a process of its own, a warm-up run then a timed one; JSON on stdout."""
+    import json
+
+    try:
+        run, counter = runner_for(tool, url, tables, target)
+        run()  # warm-up: imports, caches, the thread pool
+        gc.collect()
+        started = time.perf_counter()
+        parts = run()
+        elapsed = time.perf_counter() - started
+        print(json.dumps({"seconds": elapsed, "parts": parts if isinstance(parts, dict) else {}, "count": counter[0]}))
+    except Exception as exc:  # a tool that cannot run is reported, not fatal
+        print(json.dumps({"error": f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:160]}))
+
+
+def measure_in_processes(
+    tools: Sequence[str], url: str, tables: int, target: Optional[str], repeat: int
+) -> Tuple[Dict[str, Result], Dict[str, int]]:
+    """Each tool's timings, one process per tool per round, the tools taking turns in each round.
+
+    A process of its own means no tool runs on a heap, caches or a MetaData
+    another tool has been through (measured in one process, pgmig ran ~20%
+    slower after Alembic); taking turns means a slow spell of a shared
+    machine falls on every tool alike.
     """
-    results = {name: Result() for name in runners}
-    active = dict(runners)
-    for round_number in range(repeat + 1):
-        for name, run in list(active.items()):
-            gc.collect()  # each tool starts from a collected heap, not the previous tool's garbage
-            try:
-                started = time.perf_counter()
-                parts = run()
-                elapsed = time.perf_counter() - started
-            except Exception as exc:
-                results[name].runs = []
-                results[name].error = f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:160]
-                del active[name]
+    import json
+
+    results = {tool: Result() for tool in tools}
+    counts: Dict[str, int] = {}
+    active = list(tools)
+    for _ in range(repeat):
+        for tool in list(active):
+            command = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, "--url", url, "--tables", str(tables)]
+            if target:
+                command += ["--target", target]
+            done = subprocess.run(command, capture_output=True, text=True, cwd=str(ROOT))
+            lines = done.stdout.strip().splitlines()
+            outcome = json.loads(lines[-1]) if lines else {"error": f"exit {done.returncode}: {done.stderr.strip()[-160:]}"}
+            if "error" in outcome:
+                results[tool].runs, results[tool].error = [], outcome["error"]
+                active.remove(tool)
                 continue
-            if round_number == 0:
-                continue
-            results[name].runs.append(elapsed)
-            for part, seconds in parts.items() if isinstance(parts, dict) else ():
-                results[name].parts.setdefault(part, []).append(seconds)
-    return results
+            results[tool].runs.append(outcome["seconds"])
+            for part, seconds in outcome["parts"].items():
+                results[tool].parts.setdefault(part, []).append(seconds)
+            counts[tool] = outcome["count"]
+    return results, counts
 
 
 def fmt(seconds: Optional[float]) -> str:
@@ -549,38 +587,24 @@ def bench_size(server: Any, tables: int, repeat: int, workdir: str, tools: set, 
     counts = asyncio.run(_catalog_counts(url))
     log(f"[{tables} tables] built in {build:.1f}s: {counts}")
 
-    pgmig_run, pgmig_changes = time_pgmig(url, metadata)
-    runners: Dict[str, Runner] = {"pgmig": pgmig_run, "floor": time_floor(url)}
-    skipped: Dict[str, str] = {}
-    counters: Dict[str, List[int]] = {"pgmig": pgmig_changes}
+    tools_here = [tool for tool in TOOLS if tool in ("pgmig", "floor") or tool in tools]
     target: Optional[str] = None
-    for tool in ("alembic", "migra"):
-        if tool not in tools:
-            skipped[tool] = f"skipped (--skip {tool})"
-            continue
-        if tool == "alembic":
-            run, counter, why = time_alembic(url, metadata)
-        else:
-            target = server.create_database(f"pgmig_bench_{tables}_target")
-            asyncio.run(_execute_script(target, script))
-            run, counter, why = time_migra(url, target)
-        counters[tool] = counter
-        if run is None:
-            skipped[tool] = why
-        else:
-            runners[tool] = run
-    log(f"[{tables} tables] {repeat} rounds (plus a warm-up) of: {', '.join(runners)}...")
+    if "migra" in tools_here:
+        target = server.create_database(f"pgmig_bench_{tables}_target")
+        asyncio.run(_execute_script(target, script))
+    log(f"[{tables} tables] {repeat} rounds, each tool in a process of its own: {', '.join(tools_here)}...")
     try:
-        results = measure_together(runners, repeat)
+        results, counters = measure_in_processes(tools_here, url, tables, target, repeat)
     finally:
         if target is not None:
             server.drop_database(target)
-    for tool, why in skipped.items():
-        results[tool] = Result(error=why)
-    pgmig, floor, alembic, migra = (results[name] for name in ("pgmig", "floor", "alembic", "migra"))
-    pgmig_changes_found = pgmig_changes[0]
-    alembic_diffs = counters.get("alembic", [0])[0]
-    migra_statements = counters.get("migra", [0])[0]
+    for tool in ("alembic", "migra"):
+        if tool not in tools_here:
+            results[tool] = Result(error=f"skipped (--skip {tool})")
+    pgmig, floor, alembic, migra = (results[name] for name in TOOLS)
+    pgmig_changes_found = counters.get("pgmig", -1)
+    alembic_diffs = counters.get("alembic", 0)
+    migra_statements = counters.get("migra", 0)
     log(f"[{tables} tables] pgmig diff (process)...")
     cli = time_cli_diff(url, tables, repeat, workdir)
     report = SizeReport(
@@ -697,7 +721,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement, median reported (default 5; at most 2 above 1,000 tables)")
     parser.add_argument("--skip", default="", help="comma-separated: alembic, migra, up")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="also cProfile pgmig at the largest size and print the top N lines")
+    parser.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--tables", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--target", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        sys.path.insert(0, str(ROOT))
+        worker(args.worker, args.url, args.tables, args.target)
+        return 0
     sizes = sorted({int(s.replace("_", "").replace(",", "")) for s in args.sizes.split(",") if s.strip()})
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     tools = {"alembic", "migra", "up"} - skip
