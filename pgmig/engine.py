@@ -120,22 +120,9 @@ async def diff_database(
     `connect` (an async callable opening another connection to the same
     database) lets the catalog reads run side by side; see introspection.py.
     """
-    up, _ = await _plans(connection, models, handlers, schema, version_table, timings, both=False, connect=connect)
-    return up
-
-
-async def _plans(
-    connection: "asyncpg.Connection",
-    models: ModelContext,
-    handlers: HandlerSet,
-    schema: str,
-    version_table: str,
-    timings: Optional[Timings],
-    both: bool,
-    connect: Optional[Connect] = None,
-) -> "tuple[Plan, Optional[Plan]]":
     with paused_gc():
-        return await _plans_unpaused(connection, models, handlers, schema, version_table, timings, both, connect)
+        up, _ = await _plans(connection, models, handlers, schema, version_table, timings, False, connect)
+    return up
 
 
 @contextmanager
@@ -156,7 +143,7 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-async def _plans_unpaused(
+async def _plans(
     connection: "asyncpg.Connection",
     models: ModelContext,
     handlers: HandlerSet,
@@ -240,6 +227,7 @@ async def diff_both_ways(
     connect: Optional[Connect] = None,
 ) -> "tuple[Plan, Plan]":
     """The plan from the database to the models (`up`) and the one back (`down`)."""
-    up, down = await _plans(connection, models, handlers, schema, version_table, timings, both=True, connect=connect)
+    with paused_gc():
+        up, down = await _plans(connection, models, handlers, schema, version_table, timings, True, connect)
     assert down is not None
     return up, down

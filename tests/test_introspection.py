@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, List
+from typing import Any, Awaitable, Callable, List
 
 import asyncpg
+import pytest
 
-from pgmig.engine import current_state
+from pgmig.engine import current_state, diff_database, model_context
+from pgmig.errors import DatabaseError
 from pgmig.handler import DatabaseContext, ObjectHandler
 from pgmig.handlers.table import TableHandler
 from pgmig.introspection import read_all
@@ -16,28 +18,30 @@ from tests.everything import build as everything_metadata
 from tests.helpers import create_all, handlers
 
 
-def test_two_connections_read_what_one_reads(database_url: str) -> None:
-    create_all(database_url, everything_metadata())
-
+def _with_connection(url: str, body: Callable[[Any], Awaitable[None]]) -> None:
     async def go() -> None:
-        conn = await asyncpg.connect(database_url)
-        opened: List[Any] = []
-
-        async def connect() -> Any:
-            opened.append(await asyncpg.connect(database_url))
-            return opened[-1]
-
+        conn = await asyncpg.connect(url)
         try:
-            alone = await current_state(DatabaseContext(conn), handlers())
-            shared = await current_state(DatabaseContext(conn), handlers(), connect)
-            assert len(alone) > 50
-            assert shared == alone
-            assert len(opened) == 1 and opened[0].is_closed()
-            assert not conn.is_in_transaction()
+            await body(conn)
         finally:
             await conn.close()
 
     asyncio.run(go())
+
+
+class _Opener:
+    """A `connect` that records the connections it opened."""
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.url, self.options, self.opened = url, options, []  # type: ignore[var-annotated]
+
+    async def __call__(self) -> Any:
+        self.opened.append(await asyncpg.connect(self.url, **self.options))
+        return self.opened[-1]
+
+
+async def _refuse() -> Any:
+    raise AssertionError("no second connection was expected")
 
 
 class _Busy(ObjectHandler):
@@ -51,18 +55,41 @@ class _Busy(ObjectHandler):
 
 
 class _Spy(TableHandler):
-    connections: List[Any] = []
+    def __init__(self) -> None:
+        self.connections: List[Any] = []
 
     async def from_database(self, db: DatabaseContext) -> List[Any]:
         self.connections.append(db.connection)
         return await super().from_database(db)
 
 
+class _Broken(ObjectHandler):
+    kind = "broken"
+
+    async def from_database(self, db: DatabaseContext) -> List[SchemaObject]:
+        await db.fetch("SELECT * FROM no_such_catalog_table")
+        return []
+
+
+def test_two_connections_read_what_one_reads(database_url: str) -> None:
+    create_all(database_url, everything_metadata())
+
+    async def body(conn: Any) -> None:
+        opener = _Opener(database_url)
+        alone = await current_state(DatabaseContext(conn), handlers())
+        shared = await current_state(DatabaseContext(conn), handlers(), opener)
+        assert len(alone) > 50
+        assert shared == alone
+        assert len(opener.opened) == 1 and opener.opened[0].is_closed()
+        assert not conn.is_in_transaction()
+
+    _with_connection(database_url, body)
+
+
 def test_the_second_connection_reads_the_first_ones_snapshot(database_url: str) -> None:
     """A table committed after the diff began is seen by neither connection."""
 
-    async def go() -> None:
-        conn = await asyncpg.connect(database_url)
+    async def body(conn: Any) -> None:
         other = await asyncpg.connect(database_url)
 
         async def connect() -> Any:
@@ -75,87 +102,50 @@ def test_the_second_connection_reads_the_first_ones_snapshot(database_url: str) 
             found = await read_all(DatabaseContext(conn), [_Busy(), spy], connect)
             assert [t.name for t in found[1]] == ["early"]
             assert spy.connections and spy.connections[0] is not conn, "the second connection read the tables"
-            assert {r["relname"] for r in await conn.fetch("SELECT relname FROM pg_class WHERE relname IN ('early', 'late')")} == {"early", "late"}
+            names = await conn.fetch("SELECT relname FROM pg_class WHERE relname IN ('early', 'late')")
+            assert {r["relname"] for r in names} == {"early", "late"}
         finally:
             await other.close()
-            await conn.close()
 
-    asyncio.run(go())
+    _with_connection(database_url, body)
 
 
 def test_a_connection_inside_a_transaction_is_read_alone(database_url: str) -> None:
     """Another session could not see the transaction's uncommitted tables."""
 
-    async def go() -> None:
-        conn = await asyncpg.connect(database_url)
+    async def body(conn: Any) -> None:
+        async with conn.transaction():
+            await conn.execute("CREATE TABLE pending (id integer)")
+            found = await read_all(DatabaseContext(conn), [_Busy(), TableHandler()], _refuse)
+            assert [t.name for t in found[1]] == ["pending"]
 
-        async def connect() -> Any:
-            raise AssertionError("no second connection inside a transaction")
-
-        try:
-            async with conn.transaction():
-                await conn.execute("CREATE TABLE pending (id integer)")
-                found = await read_all(DatabaseContext(conn), [_Busy(), TableHandler()], connect)
-                assert [t.name for t in found[1]] == ["pending"]
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
+    _with_connection(database_url, body)
 
 
 def test_a_second_connection_that_fails_leaves_the_first_to_read_everything(database_url: str) -> None:
-    async def go() -> None:
-        conn = await asyncpg.connect(database_url)
+    async def body(conn: Any) -> None:
+        await conn.execute("CREATE TABLE only_one (id integer)")
+        opener = _Opener(database_url, database="no_such_database_here")
+        found = await read_all(DatabaseContext(conn), [_Busy(), TableHandler(), _Busy()], opener)
+        assert [[t.name for t in f] for f in found] == [[], ["only_one"], []]
+        assert not conn.is_in_transaction()
 
-        async def connect() -> Any:
-            return await asyncpg.connect(database_url, database="no_such_database_here")
-
-        try:
-            await conn.execute("CREATE TABLE only_one (id integer)")
-            found = await read_all(DatabaseContext(conn), [_Busy(), TableHandler(), _Busy()], connect)
-            assert [[t.name for t in f] for f in found] == [[], ["only_one"], []]
-            assert not conn.is_in_transaction()
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
-
-
-class _Broken(ObjectHandler):
-    kind = "broken"
-
-    async def from_database(self, db: DatabaseContext) -> List[SchemaObject]:
-        await db.fetch("SELECT * FROM no_such_catalog_table")
-        return []
+    _with_connection(database_url, body)
 
 
 def test_a_failing_read_fails_the_diff_and_closes_the_second_connection(database_url: str) -> None:
-    import pytest
+    async def body(conn: Any) -> None:
+        opener = _Opener(database_url)
+        with pytest.raises(DatabaseError, match="no_such_catalog_table"):
+            await read_all(DatabaseContext(conn), [_Busy(), _Broken(), TableHandler()], opener)
+        assert opener.opened and all(c.is_closed() for c in opener.opened)
+        assert not conn.is_in_transaction()
 
-    from pgmig.errors import DatabaseError
-
-    async def go() -> None:
-        conn = await asyncpg.connect(database_url)
-        opened: List[Any] = []
-
-        async def connect() -> Any:
-            opened.append(await asyncpg.connect(database_url))
-            return opened[-1]
-
-        try:
-            with pytest.raises(DatabaseError, match="no_such_catalog_table"):
-                await read_all(DatabaseContext(conn), [_Busy(), _Broken(), TableHandler()], connect)
-            assert opened and all(c.is_closed() for c in opened)
-            assert not conn.is_in_transaction()
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
+    _with_connection(database_url, body)
 
 
 def test_then_runs_on_the_connection_that_read_the_kind(database_url: str) -> None:
-    async def go() -> None:
-        conn = await asyncpg.connect(database_url)
+    async def body(conn: Any) -> None:
         seen: List[Any] = []
 
         async def then(handler: ObjectHandler, db: DatabaseContext, found: List[SchemaObject]) -> None:
@@ -165,42 +155,29 @@ def test_then_runs_on_the_connection_that_read_the_kind(database_url: str) -> No
                 await db.connection.execute("DROP TABLE scratch_probe")
             seen.append((handler.kind, db.connection, len(found)))
 
-        try:
-            await conn.execute("CREATE TABLE t (id integer)")
-            spy = _Spy()
-            await read_all(DatabaseContext(conn), [_Busy(), spy], lambda: asyncpg.connect(database_url), then)
-            assert [(kind, n) for kind, _, n in seen] == [("table", 1), ("busy", 0)]
-            assert seen[0][1] is spy.connections[-1] and seen[0][1] is not conn
-        finally:
-            await conn.close()
+        await conn.execute("CREATE TABLE t (id integer)")
+        spy = _Spy()
+        await read_all(DatabaseContext(conn), [_Busy(), spy], _Opener(database_url), then)
+        assert [(kind, n) for kind, _, n in seen] == [("table", 1), ("busy", 0)]
+        assert seen[0][1] is spy.connections[-1] and seen[0][1] is not conn
 
-    asyncio.run(go())
+    _with_connection(database_url, body)
 
 
 def test_a_diff_inside_the_callers_transaction_sees_its_changes(database_url: str) -> None:
     """Read alone on the caller's connection, normalizing in savepoints that leave the transaction usable."""
     from sqlalchemy import CheckConstraint, Column, Integer, MetaData, Table, Text
 
-    from pgmig.engine import diff_database, model_context
-
     metadata = MetaData()
     Table("t", metadata, Column("id", Integer, primary_key=True), Column("note", Text, server_default="x"),
           CheckConstraint("id > 0"))
 
-    async def go() -> None:
-        conn = await asyncpg.connect(database_url)
+    async def body(conn: Any) -> None:
+        async with conn.transaction():
+            await conn.execute("CREATE TABLE t (id serial PRIMARY KEY, note text DEFAULT 'x', CHECK (id > 0))")
+            models = model_context(metadata.sorted_tables, [metadata])
+            plan = await diff_database(conn, models, handlers(), connect=_refuse)
+            assert plan.is_empty, plan.changes
+            assert await conn.fetchval("SELECT count(*) FROM t") == 0  # the transaction is still usable
 
-        async def connect() -> Any:
-            raise AssertionError("no second connection inside a transaction")
-
-        try:
-            async with conn.transaction():
-                await conn.execute("CREATE TABLE t (id serial PRIMARY KEY, note text DEFAULT 'x', CHECK (id > 0))")
-                models = model_context(metadata.sorted_tables, [metadata])
-                plan = await diff_database(conn, models, handlers(), connect=connect)
-                assert plan.is_empty, plan.changes
-                assert await conn.fetchval("SELECT count(*) FROM t") == 0  # the transaction is still usable
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
+    _with_connection(database_url, body)
