@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, AsyncIterator, Callable, Optional
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Dict, Optional
+from urllib.parse import parse_qs, urlsplit
 
 from .errors import ConfigError, DatabaseError
 from .urls import normalize_url, redact, scrub
@@ -32,12 +34,24 @@ def resolve_url(settings: "Settings", notice: Optional[Callable[[str], None]] = 
     return url
 
 
+APPLICATION_NAME = "pgmig"
+
+
+def server_settings(url: str) -> Optional[Dict[str, str]]:
+    """`application_name = pgmig`, so operators can tell pgmig's sessions in
+    pg_stat_activity; the URL's `application_name` or PGAPPNAME (which libpq
+    reads and asyncpg does not) win."""
+    if "application_name" in parse_qs(urlsplit(url).query):
+        return None
+    return {"application_name": os.environ.get("PGAPPNAME") or APPLICATION_NAME}
+
+
 async def connect(url: str, timeout: float = 10.0) -> "asyncpg.Connection":
     import asyncpg
 
     url = normalize_url(url)
     try:
-        return await asyncpg.connect(url, timeout=timeout)
+        return await asyncpg.connect(url, timeout=timeout, server_settings=server_settings(url))
     except asyncpg.InvalidPasswordError as exc:
         raise DatabaseError(f"the server at {redact(url)} refused the password: {scrub(str(exc), url)}") from None
     except asyncpg.InvalidAuthorizationSpecificationError as exc:

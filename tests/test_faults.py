@@ -344,8 +344,8 @@ def test_sigkill_during_up_leaves_a_consistent_revision(fault_chain: FaultChain,
 def terminate_when_running(url: str, text: str, proc: subprocess.Popen) -> int:
     """pg_terminate_backend the session whose active statement contains `text`; returns its pid.
 
-    pgmig sets no application_name, so its backend is found by the query
-    text of the revision's own statement (the marker inside it).
+    Its backend is pgmig's (application_name) running the revision's own
+    statement (the marker inside it).
     """
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
@@ -353,7 +353,7 @@ def terminate_when_running(url: str, text: str, proc: subprocess.Popen) -> int:
             url,
             "SELECT pid, pg_terminate_backend(pid) AS done FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' "
-            "AND position($1 in query) > 0",
+            "AND application_name = 'pgmig' AND position($1 in query) > 0",
             text,
         )
         if rows:
