@@ -36,11 +36,11 @@ if TYPE_CHECKING:  # pragma: no cover
 Connect = Callable[[], Awaitable["asyncpg.Connection"]]
 Jobs = Iterator[Tuple[int, ObjectHandler]]
 Results = List[Optional[List[SchemaObject]]]
+Then = Callable[[ObjectHandler, DatabaseContext, List[SchemaObject]], Awaitable[None]]
 
 # The column list of 5,000 tables (60,000 rows with their defaults) sorts on
 # disk with the default 4MB; for these transactions only.
 _WORK_MEM = "SET LOCAL work_mem = '64MB'"
-Then = Callable[[ObjectHandler, DatabaseContext, List[SchemaObject]], Awaitable[None]]
 
 
 async def read_all(
