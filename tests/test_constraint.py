@@ -529,8 +529,9 @@ def test_a_check_the_server_cannot_render_keeps_the_model_text(database_url: str
     assert fetch(database_url, "SELECT relname FROM pg_class WHERE relname LIKE 'pgmig_check_%'") == []
 
 
-def test_alike_checks_render_once_per_column_types(database_url: str) -> None:
-    """The same text on columns of different types renders differently; alike ones share a scratch table."""
+def test_deduplicated_checks_render_right_for_each_column_type(database_url: str) -> None:
+    """Checks rendered once per shape still come out per column type: the same text on columns
+    of different types renders differently. (Which shapes share a scratch table: the _pack test.)"""
     from sqlalchemy import BigInteger
 
     metadata = MetaData()

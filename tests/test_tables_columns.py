@@ -162,8 +162,9 @@ def test_change_default_expression(database_url: str, pgmig_server) -> None:
     )
 
 
-def test_alike_defaults_render_once_and_each_type_its_own_way(database_url: str) -> None:
-    """Columns are rendered once per (type, default); the same text on another type renders differently."""
+def test_deduplicated_defaults_render_right_for_each_type(database_url: str) -> None:
+    """Defaults rendered once per (type, default) still come out right for every column,
+    and the same text on another type renders differently."""
     import asyncio
 
     import asyncpg
