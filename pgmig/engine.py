@@ -157,10 +157,11 @@ async def _plans(
 
     Building the model objects is Python work and reading the catalog is
     mostly the server's, so the models are built on a worker thread while
-    the catalog queries run. As soon as a kind has been read (and the models
-    are built), its model objects are compared with it and the differing
-    ones normalized, on the connection that read it, while other kinds are
-    still being read: the `load` and `introspect` phases overlap.
+    the catalog queries run. Once a kind has been read (and the models are
+    built), its model objects are compared with it and the differing ones
+    normalized, by the first reading connection that has nothing left to
+    read, while the other may still be reading: the `load` and `introspect`
+    phases overlap.
     """
     timings = timings or NoTimings()
     db = DatabaseContext(connection=connection, schema=schema, version_table=version_table)
@@ -182,7 +183,7 @@ async def _plans(
     final: Dict[int, Tuple[Key, SchemaObject]] = {}
 
     async def settle(handler: ObjectHandler, reader: DatabaseContext, found: List[SchemaObject]) -> None:
-        """Right after a kind is read: its model objects in normal form, on the same connection."""
+        """After a kind is read: its model objects in normal form, on a reading connection."""
         pairs = read[handler.kind] = [(obj.key, obj) for obj in found]
         _, _, groups = await building
         if handler.kind in groups:

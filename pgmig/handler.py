@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, Iterable, List,
 
 from .errors import DatabaseError
 from .objects import SchemaObject
-from .types import compile_type
+from .types import compile_type, type_signature
 
 if TYPE_CHECKING:  # pragma: no cover
     import asyncpg
@@ -54,11 +54,19 @@ class ModelContext:
         return self.cache[name]  # type: ignore[no-any-return]
 
     def type_sql(self, sa_type: Any) -> str:
-        """A model type as `format_type()` spells it, compiled once per type object."""
+        """A model type as `format_type()` spells it, compiled once per type object,
+        and once per signature among SQLAlchemy's own types (every `String(40)` alike)."""
         hit = self.cache.get(id(sa_type))
-        if hit is None or hit[0] is not sa_type:  # the object is kept, so its id is not reused
-            hit = self.cache[id(sa_type)] = (sa_type, compile_type(sa_type, self.dialect))
-        return hit[1]  # type: ignore[no-any-return]
+        if hit is not None and hit[0] is sa_type:  # the object is kept, so its id is not reused
+            return hit[1]  # type: ignore[no-any-return]
+        signature = type_signature(sa_type)
+        sql = self.cache.get(signature) if signature is not None else None
+        if sql is None:
+            sql = compile_type(sa_type, self.dialect)
+            if signature is not None:
+                self.cache[signature] = sql
+        self.cache[id(sa_type)] = (sa_type, sql)
+        return sql  # type: ignore[no-any-return]
 
 
 @dataclass

@@ -13,8 +13,9 @@ took the median diff from ~620 ms to ~540 ms and a third lost it again
 is a third of the total anyway).
 
 The transactions are not READ ONLY: the engine normalizes each kind's model
-objects on the connection that read it, right after, and that creates
-scratch tables (in savepoints that are rolled back; nothing is written).
+objects on one of these connections once the reading is shared out, and
+that creates scratch tables (in savepoints that are rolled back; nothing is
+written).
 
 A connection already inside a transaction is read alone: another session
 could not see what that transaction has changed.
@@ -51,22 +52,25 @@ async def read_all(
 ) -> List[List[SchemaObject]]:
     """Each handler's `from_database`, in the handlers' order.
 
-    `then(handler, db, objects)`, when given, runs right after a handler's
-    read on the same connection (the engine normalizes that kind's model
-    objects there while the other connection goes on reading).
+    `then(handler, db, objects)`, when given, runs after a handler's read,
+    on the first connection that has nothing left to read (the engine
+    normalizes that kind's model objects there): a connection does not wait
+    on what `then` needs (the model objects, built meanwhile on a thread)
+    while there is reading to do.
     """
     results: Results = [None] * len(handlers)
     jobs: Jobs = iter(list(enumerate(handlers)))
+    worker = _Worker(jobs, results, then)
     if connect is None or len(handlers) < 2 or db.connection.is_in_transaction():
-        await _work(db, jobs, results, then)
+        await worker.run(db)
         return [found if found is not None else [] for found in results]
     # Not READ ONLY: normalizing creates scratch tables (in savepoints, rolled back).
     async with db.connection.transaction(isolation="repeatable_read"):
         await db.connection.execute(_WORK_MEM)
         snapshot = await db.connection.fetchval("SELECT pg_catalog.pg_export_snapshot()")
         workers = [
-            asyncio.ensure_future(_work(db, jobs, results, then)),
-            asyncio.ensure_future(_helper(db, connect, snapshot, jobs, results, then)),
+            asyncio.ensure_future(worker.run(db)),
+            asyncio.ensure_future(_helper(db, connect, snapshot, worker)),
         ]
         try:
             await asyncio.gather(*workers)
@@ -78,21 +82,33 @@ async def read_all(
     return [found if found is not None else [] for found in results]
 
 
-async def _work(db: DatabaseContext, jobs: Jobs, results: Results, then: Optional[Then]) -> None:
-    for index, handler in jobs:  # one iterator shared by both readers: each job runs once
-        found = results[index] = list(await handler.from_database(db))
-        if then is not None:
-            await then(handler, db, found)
+class _Worker:
+    """The loop each connection runs: reads first, then the `then` calls, whichever connection is free.
+
+    The reads come from one shared iterator, so each runs once. A `then`
+    call waits in a shared list until a connection has nothing left to read:
+    no connection sits idle while there is reading to do, and the calls are
+    shared out at the end (any connection of the snapshot will do for them).
+    """
+
+    def __init__(self, jobs: Jobs, results: Results, then: Optional[Then]) -> None:
+        self.jobs = jobs
+        self.results = results
+        self.then = then
+        self.held: List[Tuple[ObjectHandler, List[SchemaObject]]] = []
+
+    async def run(self, db: DatabaseContext) -> None:
+        for index, handler in self.jobs:
+            found = self.results[index] = list(await handler.from_database(db))
+            if self.then is not None:
+                self.held.append((handler, found))
+        while self.held:
+            assert self.then is not None
+            handler, found = self.held.pop(0)
+            await self.then(handler, db, found)
 
 
-async def _helper(
-    db: DatabaseContext,
-    connect: Connect,
-    snapshot: str,
-    jobs: Jobs,
-    results: Results,
-    then: Optional[Then],
-) -> None:
+async def _helper(db: DatabaseContext, connect: Connect, snapshot: str, worker: _Worker) -> None:
     """The second reader; if it cannot connect or join the snapshot, the first reads everything."""
     try:
         conn = await connect()
@@ -105,7 +121,7 @@ async def _helper(
             await conn.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(snapshot)}; {_WORK_MEM}")
         except Exception:  # e.g. a transaction-pooling proxy in between
             return
-        await _work(replace(db, connection=conn), jobs, results, then)
+        await worker.run(replace(db, connection=conn))
     finally:
         await _close(conn)
 

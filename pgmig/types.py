@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.engine import Dialect
@@ -102,6 +102,36 @@ def canonical_type(sql_type: str) -> str:
 
 def compile_type(sa_type: Any, dialect: "Dialect") -> str:
     return canonical_type(sa_type.compile(dialect=dialect))
+
+
+def type_signature(sa_type: Any) -> Optional[Tuple[Any, ...]]:
+    """What SQLAlchemy's compiler reads of one of its own plain types: its class and attributes.
+
+    Two such types with equal signatures compile alike. None for the types
+    whose rendering may depend on more than that (anything outside
+    SQLAlchemy, decorators, enums, arrays) or whose attributes do not hash.
+    """
+    cls = type(sa_type)
+    plain = _PLAIN_TYPES.get(cls)
+    if plain is None:
+        plain = _PLAIN_TYPES[cls] = _is_plain_type(cls)
+    if not plain:
+        return None
+    signature = ("type", cls, *sa_type.__dict__.items())
+    try:
+        hash(signature)
+    except TypeError:
+        return None
+    return signature
+
+
+_PLAIN_TYPES: Dict[type, bool] = {}
+
+
+def _is_plain_type(cls: type) -> bool:
+    from sqlalchemy.types import ARRAY, Enum, TypeDecorator, UserDefinedType
+
+    return cls.__module__.startswith("sqlalchemy.") and not issubclass(cls, (ARRAY, Enum, TypeDecorator, UserDefinedType))
 
 
 def enum_of(sa_type: Any, default_schema: str) -> Optional[Tuple[str, str]]:

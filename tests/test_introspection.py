@@ -144,22 +144,50 @@ def test_a_failing_read_fails_the_diff_and_closes_the_second_connection(database
     _with_connection(database_url, body)
 
 
-def test_then_runs_on_the_connection_that_read_the_kind(database_url: str) -> None:
+class _Logged(TableHandler):
+    """Tables, read under another kind name, noting each read in `log`."""
+
+    def __init__(self, kind: str, log: List[Any]) -> None:
+        self.kind, self.log = kind, log  # type: ignore[misc]
+
+    async def from_database(self, db: DatabaseContext) -> List[Any]:
+        found = list(await super().from_database(db))
+        self.log.append(("read", self.kind, db.connection))
+        return found
+
+
+def test_then_waits_until_a_connection_has_nothing_left_to_read(database_url: str) -> None:
+    """The second connection reads both quick kinds before normalizing either, while the first is still busy;
+    each `then` runs once, on a connection whose transaction allows scratch tables."""
+
     async def body(conn: Any) -> None:
-        seen: List[Any] = []
+        log: List[Any] = []
 
         async def then(handler: ObjectHandler, db: DatabaseContext, found: List[SchemaObject]) -> None:
-            # Normalizing creates scratch tables: the reading transaction must allow it.
             async with db.connection.transaction():
                 await db.connection.execute("CREATE TEMPORARY TABLE scratch_probe (id integer)")
                 await db.connection.execute("DROP TABLE scratch_probe")
-            seen.append((handler.kind, db.connection, len(found)))
+            log.append(("then", handler.kind, db.connection, len(found)))
+
+        class _LoggedBusy(_Busy):
+            async def from_database(self, db: DatabaseContext) -> List[SchemaObject]:
+                found = await super().from_database(db)
+                log.append(("read", "busy", db.connection))
+                return found
 
         await conn.execute("CREATE TABLE t (id integer)")
-        spy = _Spy()
-        await read_all(DatabaseContext(conn), [_Busy(), spy], _Opener(database_url), then)
-        assert [(kind, n) for kind, _, n in seen] == [("table", 1), ("busy", 0)]
-        assert seen[0][1] is spy.connections[-1] and seen[0][1] is not conn
+        opener = _Opener(database_url)
+        await read_all(DatabaseContext(conn), [_LoggedBusy(), _Logged("one", log), _Logged("two", log)], opener, then)
+        helper = opener.opened[0]
+        assert [(event[0], event[1], event[2] is helper) for event in log] == [
+            ("read", "one", True),
+            ("read", "two", True),
+            ("then", "one", True),
+            ("then", "two", True),
+            ("read", "busy", False),
+            ("then", "busy", False),
+        ]
+        assert [event[3] for event in log if event[0] == "then"] == [1, 1, 0]
 
     _with_connection(database_url, body)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -143,6 +143,8 @@ class ColumnHandler(ObjectHandler):
         from sqlalchemy import Identity
 
         ddl = models.dialect.ddl_compiler(models.dialect, None)
+        defaults: Dict[Any, Optional[str]] = {}
+        enum_types = models.memo("column.enum_types", list)
         for table in models.tables:
             schema = models.table_schema(table)
             autoinc = table.autoincrement_column
@@ -157,14 +159,16 @@ class ColumnHandler(ObjectHandler):
                     and col.default is None
                 )
                 enum = enum_of(col.type, models.schema)
+                if enum:
+                    enum_types.append(col.type)
                 data_type = models.type_sql(col.type)
-                yield Column(
+                yield Column.of(
                     schema=schema,
                     table=table.name,
                     name=col.name,
                     data_type=data_type,
                     nullable=bool(col.nullable) and identity is None,
-                    default=None if identity else ddl.get_column_default_string(col),
+                    default=None if identity else _default_sql(col, ddl, defaults),
                     autoincrement=serial,
                     identity=identity,
                     comment=col.comment,
@@ -188,7 +192,7 @@ class ColumnHandler(ObjectHandler):
         elif row["item_type_schema"] not in ("pg_catalog", "information_schema", None):
             # A type some object of the schema provides (an extension's citext, a domain).
             type_dependency = ("type", row["item_type_schema"], row["item_type_name"])
-        return Column(
+        return Column.of(
             schema=schema,
             table=row["table_name"],
             name=row["name"],
@@ -223,7 +227,7 @@ class ColumnHandler(ObjectHandler):
                 changes: dict = {"table_exists": (obj.schema, obj.table) in existing}
                 if id(obj) in rendered:
                     changes["data_type"], changes["default"] = rendered[id(obj)]
-                obj = replace(obj, **changes)
+                obj = obj.evolve(**changes)
             out.append(obj)
         return out
 
@@ -301,13 +305,35 @@ class ColumnHandler(ObjectHandler):
         await actor.drop_column(table_name=obj.table, column_name=obj.name, schema=obj.schema)
 
 
-# Types of pg_catalog as format_type() prints their base names: anything else
-# a model uses is provided by some object (an extension) the column must wait for.
+def _default_sql(column: Any, ddl: Any, seen: Dict[Any, Optional[str]]) -> Optional[str]:
+    """`ddl.get_column_default_string(column)`, compiled once per distinct default.
+
+    A string or a `text()` without bound parameters compiles the same
+    wherever it appears, and a schema repeats a handful of them (`''`,
+    `now()`, `0`) over thousands of columns.
+    """
+    server_default = column.server_default
+    if server_default is None:
+        return None
+    arg = getattr(server_default, "arg", None)
+    if isinstance(arg, str):
+        key: Any = ("str", arg)
+    elif type(arg).__name__ == "TextClause" and type(arg).__module__ == "sqlalchemy.sql.elements" and not arg._bindparams:
+        key = ("text", arg.text)
+    else:
+        return ddl.get_column_default_string(column)  # type: ignore[no-any-return]
+    if key not in seen:
+        seen[key] = ddl.get_column_default_string(column)
+    return seen[key]
+
+
 def model_columns(models: ModelContext) -> List[Column]:
     """The models' columns, built once per ModelContext (the enum handler reads them too)."""
     return models.memo("column.objects", lambda: list(ColumnHandler._build(models)))
 
 
+# Types of pg_catalog as format_type() prints their base names: anything else
+# a model uses is provided by some object (an extension) the column must wait for.
 _BUILTIN_TYPES = frozenset(
     """bigint bit boolean box bytea character cidr circle date daterange datemultirange
     double inet int4range int4multirange int8range int8multirange integer interval json

@@ -32,7 +32,7 @@ before the FK of table B) and drops (the FK before the key or table it uses).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler
@@ -239,7 +239,7 @@ class ConstraintHandler(ObjectHandler):
             initially_deferred=bool(row["deferred"]),
         )
         if constraint_type == CHECK:
-            return Constraint(**common, expression=row["expression"], check_columns=columns)
+            return Constraint.of(**common, expression=row["expression"], check_columns=columns)
         if constraint_type == FOREIGN_KEY:
             referred_schema, referred_table = row["referred_schema"], row["referred_table"]
             referred_key = None
@@ -247,7 +247,7 @@ class ConstraintHandler(ObjectHandler):
                 referred_key = primary_key_key(referred_schema, referred_table)
             elif row["referred_contype"] == "u":
                 referred_key = unique_key(referred_schema, referred_table, row["referred_key_columns"])
-            return Constraint(
+            return Constraint.of(
                 **common,
                 columns=columns,
                 referred_schema=referred_schema,
@@ -259,7 +259,7 @@ class ConstraintHandler(ObjectHandler):
                 referred_key=referred_key,
             )
         nulls_not_distinct = (row["definition"] or "").startswith("UNIQUE NULLS NOT DISTINCT")
-        return Constraint(**common, columns=columns, nulls_not_distinct=nulls_not_distinct)
+        return Constraint.of(**common, columns=columns, nulls_not_distinct=nulls_not_distinct)
 
     # -- normal form ---------------------------------------------------------------
 
@@ -282,11 +282,11 @@ class ConstraintHandler(ObjectHandler):
                 if id(obj) in rendered:
                     changes["expression"], changes["check_columns"] = rendered[id(obj)]
                 if changes:
-                    obj = replace(obj, **changes)
+                    obj = obj.evolve(**changes)
                 if obj.table_exists and not obj.name and obj.constraint_type in (FOREIGN_KEY, CHECK):
                     if taken is None:
                         taken = {row["conname"] for row in await db.fetch(NAMES_QUERY, db.schema)}
-                    obj = replace(obj, name=_free_generated_name(obj, taken), name_chosen=True)
+                    obj = obj.evolve(name=_free_generated_name(obj, taken), name_chosen=True)
             out.append(obj)
         return out
 
@@ -336,7 +336,7 @@ class ConstraintHandler(ObjectHandler):
         """
         await self.destroy(old, actor)
         if new.name_chosen and old.name:
-            new = replace(new, name=old.name)
+            new = new.evolve(name=old.name)
         await self.create(new, actor)
 
 
@@ -450,10 +450,10 @@ class _ModelReader:
             if isinstance(constraint, PrimaryKeyConstraint):
                 if len(constraint.columns) == 0:
                     continue
-                yield Constraint(constraint_type=PRIMARY_KEY, columns=_names(constraint), **common)
+                yield Constraint.of(constraint_type=PRIMARY_KEY, columns=_names(constraint), **common)
             elif isinstance(constraint, UniqueConstraint):
                 options = constraint.dialect_options["postgresql"]
-                yield Constraint(
+                yield Constraint.of(
                     constraint_type=UNIQUE,
                     columns=_names(constraint),
                     nulls_not_distinct=bool(options.get("nulls_not_distinct")),
@@ -463,7 +463,7 @@ class _ModelReader:
                 yield self.foreign_key(constraint, common)
             elif isinstance(constraint, CheckConstraint):
                 expression = self.sql.process(constraint.sqltext, include_table=False, literal_binds=True)
-                yield Constraint(
+                yield Constraint.of(
                     constraint_type=CHECK,
                     expression=expression,
                     source=expression,
@@ -479,7 +479,7 @@ class _ModelReader:
         referred = referred_columns[0].table
         referred_schema = self.models.table_schema(referred)
         names = tuple(c.name for c in referred_columns)
-        return Constraint(
+        return Constraint.of(
             constraint_type=FOREIGN_KEY,
             columns=tuple(element.parent.name for element in constraint.elements),
             referred_schema=referred_schema,

@@ -113,7 +113,7 @@ class EnumHandler(ObjectHandler):
             if where is None or where[0] != models.schema:
                 continue
             name = str(where[1])
-            obj = Enum(
+            obj = Enum.of(
                 schema=where[0],
                 name=name,
                 labels=tuple(str(v) for v in sa_enum.enums),
@@ -135,7 +135,7 @@ class EnumHandler(ObjectHandler):
                 (row["table_schema"], row["table_name"], row["column_name"], row["is_array"], row["default_expr"])
             )
         return [
-            Enum(
+            Enum.of(
                 schema=db.schema,
                 name=row["name"],
                 labels=tuple(row["labels"]),
@@ -182,13 +182,11 @@ def _model_enums(models: ModelContext) -> Iterator[Any]:
     from sqlalchemy import Enum as SAEnum
     from sqlalchemy.types import ARRAY
 
-    for table in models.tables:
-        for column in table.columns:
-            sa_type = column.type
-            if isinstance(sa_type, ARRAY):
-                sa_type = sa_type.item_type
-            if isinstance(sa_type, SAEnum):
-                yield sa_type
+    from .column import model_columns
+
+    model_columns(models)  # notes the native enum types of the columns as it builds them
+    for sa_type in models.memo("column.enum_types", list):
+        yield sa_type.item_type if isinstance(sa_type, ARRAY) else sa_type
     # `Enum(..., metadata=m)` registers the type with its MetaData
     # (SQLAlchemy 2.1+ lists them; older versions have no public way).
     for metadata in models.metadata:

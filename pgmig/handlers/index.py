@@ -10,7 +10,7 @@ predicate written differently but meaning the same never shows as a change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -244,7 +244,7 @@ class IndexHandler(ObjectHandler):
                 # Everything up to the table name is SQLAlchemy's; the rest is the definition.
                 head = f" ON {ddl.preparer.format_table(index.table)} "
                 tail = statement.split(head, 1)[1]
-                yield Index(
+                yield Index.of(
                     schema=schema,
                     table=table.name,
                     name=name,
@@ -256,7 +256,7 @@ class IndexHandler(ObjectHandler):
     async def from_database(self, db: DatabaseContext) -> List[Index]:
         rows = await db.fetch(INDEXES_QUERY, db.schema, db.version_table)
         return [
-            Index(
+            Index.of(
                 schema=db.schema,
                 table=row["table_name"],
                 name=row["name"],
@@ -286,9 +286,9 @@ class IndexHandler(ObjectHandler):
         for obj in objects:
             if isinstance(obj, Index):
                 if (obj.schema, obj.table) not in existing:
-                    obj = replace(obj, table_exists=False)
+                    obj = obj.evolve(table_exists=False)
                 elif id(obj) in rendered:
-                    obj = replace(obj, **rendered[id(obj)])
+                    obj = obj.evolve(**rendered[id(obj)])
             out.append(obj)
         return out
 

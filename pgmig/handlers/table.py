@@ -39,11 +39,11 @@ class TableHandler(ObjectHandler):
 
     def from_models(self, models: ModelContext) -> Iterable[Table]:
         for table in models.tables:
-            yield Table(schema=models.table_schema(table), name=table.name, comment=table.comment)
+            yield Table.of(schema=models.table_schema(table), name=table.name, comment=table.comment)
 
     async def from_database(self, db: DatabaseContext) -> List[Table]:
         rows = await db.fetch(TABLES_QUERY, db.schema, db.version_table)
-        return [Table(schema=db.schema, name=row["name"], comment=row["comment"]) for row in rows]
+        return [Table.of(schema=db.schema, name=row["name"], comment=row["comment"]) for row in rows]
 
     async def create(self, obj: Table, actor) -> None:
         await actor.add_table(table_name=obj.name, schema=obj.schema)
