@@ -72,10 +72,11 @@ async def _normal_forms(
 ) -> Dict[int, Tuple[Key, SchemaObject]]:
     """id(object) -> (key, object to compare) for model objects, normalized through their handlers.
 
-    Objects already equal to the database's (`current`) are in normal form by
-    definition and skip the server round trip: on an unchanged schema that is
-    nearly all of them, and normalizing is the costly part of a diff. They
-    are replaced by the database's object itself: equal objects are
+    Objects already equal to the database's (`current`), or that their
+    handler finds `equivalent` to it, are in normal form by definition and
+    skip the server round trip: on an unchanged schema that is nearly all of
+    them, and normalizing is the costly part of a diff. They are replaced by
+    the database's object itself: equal objects are
     interchangeable to the planner (fields outside equality, such as a
     check's model spelling, matter only to a change, and equal objects have
     none), and the planner then need not compare them a second time.
@@ -84,7 +85,7 @@ async def _normal_forms(
     pending: Dict[str, List[SchemaObject]] = {}
     for key, obj in zip(keys, objects):
         old = current(key)
-        if old is not None and old == obj:
+        if old is not None and (old == obj or _equivalent(handlers, old, obj)):
             final[id(obj)] = (key, old)
         else:
             final[id(obj)] = (key, obj)
@@ -97,6 +98,11 @@ async def _normal_forms(
             if after is not before:
                 final[id(before)] = (after.key, after)  # a normal form may change the key (unnamed checks)
     return final
+
+
+def _equivalent(handlers: Mapping[str, ObjectHandler], old: SchemaObject, new: SchemaObject) -> bool:
+    handler = handlers.get(new.kind)
+    return handler is not None and handler.equivalent(old, new)
 
 
 async def current_state(db: DatabaseContext, handlers: HandlerSet, connect: Optional[Connect] = None) -> SchemaState:

@@ -112,6 +112,17 @@ class ObjectHandler:
         """
         return objects
 
+    def equivalent(self, current: Any, desired: Any) -> bool:
+        """True when the model object `desired` certainly is what the database's `current` is, as spelled.
+
+        Asked before normalizing, for model objects that differ from the
+        database's object under the same key: True spares the server round
+        trip of `normalize`, and the database's object stands in for the
+        model's. Only say True when it is certain; False (the default) means
+        "let normalize decide".
+        """
+        return False
+
     async def create(self, obj: Any, actor: "DatabaseActions") -> None:
         raise NotImplementedError
 

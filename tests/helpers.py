@@ -50,15 +50,16 @@ def fetch(url: str, query: str, *args: Any) -> List[Dict[str, Any]]:
     return asyncio.run(_with_conn(url, go))
 
 
-def diff(url: str, metadata: Any, schema: str = "public") -> Plan:
+def diff(url: str, metadata: Any, schema: str = "public", handler_set: Optional[HandlerSet] = None) -> Plan:
     tables = [t for t in metadata.sorted_tables if (t.schema or schema) == schema]
     models = model_context(tables, [metadata], schema)
+    kinds = handler_set or handlers()
 
     async def go(conn: Any) -> Plan:
         import asyncpg
 
         # As the CLI does: the catalog is read on two connections sharing a snapshot.
-        return await diff_database(conn, models, handlers(), schema=schema, connect=lambda: asyncpg.connect(url))
+        return await diff_database(conn, models, kinds, schema=schema, connect=lambda: asyncpg.connect(url))
 
     return asyncio.run(_with_conn(url, go))
 

@@ -202,6 +202,89 @@ def test_deduplicated_defaults_render_right_for_each_type(database_url: str) -> 
     assert diff(database_url, md).is_empty
 
 
+LITERAL_DEFAULTS = [
+    # (type, default as created, the model's literal, whether pgmig may match them without the server)
+    ("text", "''", "''", True),
+    ("text", "'it''s'", "'it''s'", True),
+    ("character varying(20)", "'ab'", "'ab'", True),
+    ("character varying(20)[]", "'{}'", "'{}'", True),
+    ("mood", "'happy'", "'happy'", True),
+    ("mood[]", "'{happy}'", "'{happy}'", True),
+    ("jsonb", "'{}'", "'{}'", True),
+    ("date", "'2020-01-02'", "'2020-01-02'", True),
+    ("text", "'a'", "'b'", False),
+    ("text", "'a\\b'", "'a\\b'", False),
+    ("numeric(10,2)", "'1.5'", "'1.5'", False),
+    ("character(3)", "'ab'", "'ab'", False),
+    ("timestamp without time zone", "'2020-01-02 03:04'", "'2020-01-02 03:04'", False),
+    ("integer", "'5'", "'5'", False),
+    ("character varying(20)", "'ab'::text", "'ab'", False),
+]
+
+
+def test_string_literal_defaults_match_the_catalog_without_the_server(database_url: str) -> None:
+    """`equivalent` says yes only where normalizing through the server would give the database's spelling,
+    and does say yes for the common literals (text, varchar, enums, arrays, json)."""
+    import asyncio
+
+    import asyncpg
+
+    from pgmig.handler import DatabaseContext
+    from pgmig.handlers.column import Column, ColumnHandler
+
+    run_sql(database_url, "CREATE TYPE mood AS ENUM ('happy', 'sad')")
+    columns = ", ".join(f"c{i} {t} DEFAULT {d}" for i, (t, d, _, _) in enumerate(LITERAL_DEFAULTS))
+    run_sql(database_url, f"CREATE TABLE t ({columns})")
+
+    async def go() -> list:
+        conn = await asyncpg.connect(database_url)
+        try:
+            handler = ColumnHandler()
+            db = DatabaseContext(conn)
+            stored = {c.name: c for c in await handler.from_database(db)}
+            models = []
+            for i, (_, _, literal, _) in enumerate(LITERAL_DEFAULTS):
+                # The model as the column handler builds it: the type as written, the default's literal text.
+                model = stored[f"c{i}"].evolve(default=literal)
+                assert isinstance(model, Column)
+                models.append(model)
+            normalized = await handler.normalize(list(models), db)
+            return [
+                (handler.equivalent(stored[m.name], m), n == stored[m.name])
+                for m, n in zip(models, normalized)
+            ]
+        finally:
+            await conn.close()
+
+    outcomes = asyncio.run(go())
+    for (data_type, default, literal, expected), (said, truth) in zip(LITERAL_DEFAULTS, outcomes):
+        assert not said or truth, f"{data_type} DEFAULT {default} matched {literal} but the server says otherwise"
+        assert said == expected, f"{data_type} DEFAULT {default} against {literal}: equivalent said {said}"
+
+
+def test_an_unchanged_schema_of_literal_defaults_normalizes_no_column(database_url: str) -> None:
+    from pgmig.handlers.column import ColumnHandler
+    from pgmig.plugins import handler_set
+    from tests.helpers import handlers
+
+    calls: list = []
+
+    class Counting(ColumnHandler):
+        async def normalize(self, objects, db):  # type: ignore[no-untyped-def]
+            calls.append(len(objects))
+            return await super().normalize(objects, db)
+
+    md = sa.MetaData()
+    for name in ("a", "b"):
+        sa.Table(name, md, sa.Column("id", sa.Integer, primary_key=True),
+                 sa.Column("note", sa.Text, nullable=False, server_default=""),
+                 sa.Column("code", sa.String(8), server_default="x"))
+    create_all(database_url, md)
+    kinds = [Counting() if h.kind == "column" else h for h in handlers().handlers]
+    assert diff(database_url, md, handler_set=handler_set(kinds)).is_empty
+    assert calls == []
+
+
 def test_drop_column_and_table(database_url: str) -> None:
     full = article(sa.Column("gone", sa.Integer))
     sa.Table("other", full, sa.Column("id", sa.Integer, primary_key=True), sa.Column("x", sa.Integer))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler
 from ..objects import Key, SchemaObject
@@ -231,6 +232,26 @@ class ColumnHandler(ObjectHandler):
             out.append(obj)
         return out
 
+    def equivalent(self, current: SchemaObject, desired: SchemaObject) -> bool:
+        """A model default that is a string literal, against the database's `<literal>::<type>`.
+
+        Postgres stores `DEFAULT ''` on a text column as `''::text`, and a
+        thousand such columns would otherwise each be normalized on every
+        diff. The literal converts to the column's type; where the database
+        prints that very literal cast to that very type, the values are the
+        same. Only for types whose typmod cannot change a value (text,
+        varchar(n), enums, json, uuid, arrays of them...): `'1.5'` on a
+        numeric(10,2) column prints as `1.50`, and is left to the server.
+        """
+        if not isinstance(current, Column) or not isinstance(desired, Column):
+            return False
+        literal, stored = desired.default, current.default
+        if literal is None or stored is None or not stored.startswith(literal) or not _STRING_LITERAL.match(literal):
+            return False
+        if stored[len(literal) :] not in _literal_casts(current.data_type):
+            return False
+        return desired.evolve(default=stored) == current
+
     # -- changing ----------------------------------------------------------------
 
     async def create(self, obj: Column, actor) -> None:
@@ -325,6 +346,24 @@ def _default_sql(column: Any, ddl: Any, seen: Dict[Any, Optional[str]]) -> Optio
     if key not in seen:
         seen[key] = ddl.get_column_default_string(column)
     return seen[key]
+
+
+# 'text' with quotes doubled; no backslash, whose meaning depends on standard_conforming_strings.
+_STRING_LITERAL = re.compile(r"'(?:[^'\\]|'')*'\Z")
+# Types whose values a typmod can only reject, never change.
+_UNMODIFIED_BY_TYPMOD = re.compile(r"(character varying|bit varying)\(\d+\)")
+
+
+@lru_cache(maxsize=1024)
+def _literal_casts(data_type: str) -> FrozenSet[str]:
+    """`::<type>` suffixes Postgres may print after a string literal default of a `data_type` column."""
+    casts = {"::" + data_type}
+    if "(" in data_type:
+        unmodified = _UNMODIFIED_BY_TYPMOD.sub(r"\1", data_type)
+        if "(" in unmodified:  # numeric(p,s), timestamp(p), character(n): values depend on the typmod
+            return frozenset()
+        casts.add("::" + unmodified)
+    return frozenset(casts)
 
 
 def model_columns(models: ModelContext) -> List[Column]:
