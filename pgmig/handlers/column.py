@@ -82,7 +82,10 @@ SELECT c.relname AS table_name,
        a.attnum AS position,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
        a.attnotnull AS not_null,
-       pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default_expr,
+       -- A default cannot refer to columns: deparsed without the table, which spares opening
+       -- each table (a quarter of the query on a new connection); generated columns can.
+       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, 0)
+            ELSE pg_catalog.pg_get_expr(d.adbin, d.adrelid) END AS default_expr,
        dsc.description AS comment,
        a.attidentity::text AS identity,
        et.typtype::text AS item_typtype,
