@@ -178,9 +178,13 @@ class SchemaState:
     @classmethod
     def keyed(cls, pairs: Iterable[Tuple[Key, SchemaObject]]) -> "SchemaState":
         """A state from (key, object) pairs whose keys the caller already computed."""
+        pairs = list(pairs)
         state = cls()
-        for key, obj in pairs:
-            state.add(obj, key)
+        state._objects = dict(pairs)
+        if len(state._objects) < len(pairs):  # a key given twice: equal objects are fine, others an error
+            state._objects = {}
+            for key, obj in pairs:
+                state.add(obj, key)
         return state
 
     def add(self, obj: SchemaObject, key: Optional[Key] = None) -> None:

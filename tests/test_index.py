@@ -178,6 +178,31 @@ def test_every_form_from_scratch_matches_create_all(pgmig_server: Any, database_
     assert index_snapshot(database_url) == built_from_scratch(pgmig_server, metadata)
 
 
+def test_plain_indexes_read_as_the_compiler_writes_them() -> None:
+    """The shortcut for btree-over-columns indexes gives exactly what parsing CREATE INDEX gives,
+    and leaves every other form to the compiler."""
+    from pgmig.handlers.index import compiled_definition, plain_definition
+
+    dialect = postgresql.dialect(paramstyle="named")
+    ddl = dialect.ddl_compiler(dialect, None)
+    metadata = every_form()
+    quoted = sa.Table("Quoted", metadata, sa.Column("Id", sa.Integer), sa.Column("select", sa.Text))
+    sa.Index("ix_quoted", quoted.c.Id, quoted.c["select"], postgresql_where=quoted.c["select"].like("a%"))
+    sa.Index("ix_quoted_in", quoted.c.Id, postgresql_where=quoted.c.Id.in_([1, 2]))
+    shortcut = set()
+    for table in metadata.tables.values():
+        for index in table.indexes:
+            plain = plain_definition(index, ddl)
+            if plain is not None:
+                shortcut.add(index.name)
+                assert plain == compiled_definition(index, ddl), index.name
+    assert shortcut == {
+        "ix_users_plain", "ix_users_unique_email", "ix_users_multi", "ix_users_partial", "ix_users_partial_text",
+        "ix_users_country", "ix_quoted", "ix_quoted_in",
+        "ix_pgmig_test_indexed_hero_name", "ix_pgmig_test_indexed_hero_secret_name",
+    }
+
+
 def test_sqlmodel_index_true_columns(database_url: str) -> None:
     metadata = sa.MetaData()
     IndexedHero.__table__.to_metadata(metadata)
