@@ -49,6 +49,7 @@ async def read_all(
     handlers: Sequence[ObjectHandler],
     connect: Optional[Connect] = None,
     then: Optional[Then] = None,
+    started: Optional[Callable[[], None]] = None,
 ) -> List[List[SchemaObject]]:
     """Each handler's `from_database`, in the handlers' order.
 
@@ -56,18 +57,27 @@ async def read_all(
     on the first connection that has nothing left to read (the engine
     normalizes that kind's model objects there): a connection does not wait
     on what `then` needs (the model objects, built meanwhile on a thread)
-    while there is reading to do.
+    while there is reading to do. `started()`, when given, is called as the
+    reads begin, after the round trips that set up the transactions: work
+    that competes with the event loop for the interpreter (that thread)
+    starts there rather than slowing them down.
     """
     results: Results = [None] * len(handlers)
     jobs: Jobs = iter(list(enumerate(handlers)))
     worker = _Worker(jobs, results, then)
     if connect is None or len(handlers) < 2 or db.connection.is_in_transaction():
+        if started is not None:
+            started()
         await worker.run(db)
         return [found if found is not None else [] for found in results]
     # Not READ ONLY: normalizing creates scratch tables (in savepoints, rolled back).
     async with db.connection.transaction(isolation="repeatable_read"):
-        await db.connection.execute(_WORK_MEM)
-        snapshot = await db.connection.fetchval("SELECT pg_catalog.pg_export_snapshot()")
+        # One round trip: SET LOCAL work_mem, and the snapshot the second connection joins.
+        snapshot = (await db.connection.fetchrow(
+            "SELECT pg_catalog.set_config('work_mem', '64MB', true), pg_catalog.pg_export_snapshot()"
+        ))[1]
+        if started is not None:
+            started()
         workers = [
             asyncio.ensure_future(worker.run(db)),
             asyncio.ensure_future(_helper(db, connect, snapshot, worker)),

@@ -209,3 +209,30 @@ def test_a_diff_inside_the_callers_transaction_sees_its_changes(database_url: st
             assert await conn.fetchval("SELECT count(*) FROM t") == 0  # the transaction is still usable
 
     _with_connection(database_url, body)
+
+
+def test_after_a_diff_the_collector_runs_again_with_nothing_young_and_nothing_frozen() -> None:
+    """paused_gc promotes what the diff allocated instead of leaving it for the first young collection,
+    and leaves no object frozen: a cycle made during the diff is still collected."""
+    import gc
+    import weakref
+
+    from pgmig.engine import paused_gc
+
+    class Node:
+        pass
+
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+        kept = [[i] for i in range(50_000)]
+        cycle = Node()
+        cycle.me = cycle  # type: ignore[attr-defined]
+        gone = weakref.ref(cycle)
+        del cycle
+    assert gc.isenabled()
+    assert gc.get_count()[0] < 1_000
+    assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert gone() is None
+    assert len(kept) == 50_000
