@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler
 from ..objects import Key, SchemaObject
@@ -143,15 +143,19 @@ class ColumnHandler(ObjectHandler):
         return model_columns(models)
 
     @staticmethod
-    def _build(models: ModelContext) -> Iterator[Column]:
+    def _build(models: ModelContext) -> List[Column]:
         from sqlalchemy import Identity
 
         ddl = models.dialect.ddl_compiler(models.dialect, None)
         defaults: Dict[Any, Optional[str]] = {}
         enum_types = models.memo("column.enum_types", list)
+        typed = models.memo("column.typed", dict)
+        type_sql, make, default_schema = models.type_sql, Column.of, models.schema
+        built: List[Column] = []
         for table in models.tables:
             schema = models.table_schema(table)
             autoinc = table.autoincrement_column
+            pairs = []
             for position, col in enumerate(table.columns, start=1):
                 identity = None
                 if isinstance(col.identity, Identity):
@@ -162,11 +166,13 @@ class ColumnHandler(ObjectHandler):
                     and col.server_default is None
                     and col.default is None
                 )
-                enum = enum_of(col.type, models.schema)
+                sa_type = col.type
+                enum = enum_of(sa_type, default_schema)
                 if enum:
-                    enum_types.append(col.type)
-                data_type = models.type_sql(col.type)
-                yield Column.of(
+                    enum_types.append(sa_type)
+                data_type = type_sql(sa_type)
+                pairs.append((col.name, data_type))
+                built.append(make(
                     schema=schema,
                     table=table.name,
                     name=col.name,
@@ -176,40 +182,43 @@ class ColumnHandler(ObjectHandler):
                     autoincrement=serial,
                     identity=identity,
                     comment=col.comment,
-                    type_dependency=("enum",) + enum if enum else extension_type(data_type, models.schema),
+                    type_dependency=("enum",) + enum if enum else extension_type(data_type, default_schema),
                     position=position,
-                )
+                ))
+            typed[id(table)] = tuple(pairs)
+        return built
 
     async def from_database(self, db: DatabaseContext) -> List[Column]:
         rows = await db.fetch(COLUMNS_QUERY, db.schema, db.version_table)
-        return [self._from_row(row, db.schema) for row in rows]
-
-    @staticmethod
-    def _from_row(row: Any, schema: str) -> Column:
-        default = row["default_expr"]
-        owns_sequence = row["sequence_name"] is not None
-        serial = owns_sequence and bool(default) and default.startswith("nextval(")
-        identity = _IDENTITY_CODES.get(row["identity"] or "")
-        type_dependency = None
-        if row["item_typtype"] == "e":
-            type_dependency = ("enum", row["item_type_schema"], row["item_type_name"])
-        elif row["item_type_schema"] not in ("pg_catalog", "information_schema", None):
-            # A type some object of the schema provides (an extension's citext, a domain).
-            type_dependency = ("type", row["item_type_schema"], row["item_type_name"])
-        return Column.of(
-            schema=schema,
-            table=row["table_name"],
-            name=row["name"],
-            data_type=row["data_type"],
-            nullable=not row["not_null"],
-            default=None if serial else default,
-            autoincrement=serial,
-            identity=identity,
-            comment=row["comment"],
-            type_dependency=type_dependency,
-            position=row["position"],
-            sequence=(row["sequence_schema"], row["sequence_name"]) if serial else None,
-        )
+        schema, make, identities = db.schema, Column.of, _IDENTITY_CODES
+        found: List[Column] = []
+        # Unpacked in the query's column order: a tenth of the time of a lookup by name, 12,000 times.
+        for (
+            table, name, position, data_type, not_null, default, comment, identity,
+            item_typtype, item_type_schema, item_type_name, sequence_schema, sequence_name,
+        ) in rows:
+            serial = sequence_name is not None and bool(default) and default.startswith("nextval(")
+            type_dependency = None
+            if item_typtype == "e":
+                type_dependency = ("enum", item_type_schema, item_type_name)
+            elif item_type_schema not in ("pg_catalog", "information_schema", None):
+                # A type some object of the schema provides (an extension's citext, a domain).
+                type_dependency = ("type", item_type_schema, item_type_name)
+            found.append(make(
+                schema=schema,
+                table=table,
+                name=name,
+                data_type=data_type,
+                nullable=not not_null,
+                default=None if serial else default,
+                autoincrement=serial,
+                identity=identities.get(identity or ""),
+                comment=comment,
+                type_dependency=type_dependency,
+                position=position,
+                sequence=(sequence_schema, sequence_name) if serial else None,
+            ))
+        return found
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
         """Let Postgres print model types and defaults the way its catalog does.
@@ -371,7 +380,13 @@ def _literal_casts(data_type: str) -> FrozenSet[str]:
 
 def model_columns(models: ModelContext) -> List[Column]:
     """The models' columns, built once per ModelContext (the enum handler reads them too)."""
-    return models.memo("column.objects", lambda: list(ColumnHandler._build(models)))
+    return models.memo("column.objects", lambda: ColumnHandler._build(models))
+
+
+def table_types(models: ModelContext, table: Any) -> Tuple[Tuple[str, str], ...]:
+    """(name, type as format_type() prints it) of a model table's columns, from the columns built once."""
+    model_columns(models)
+    return models.memo("column.typed", dict)[id(table)]  # type: ignore[no-any-return]
 
 
 # Types of pg_catalog as format_type() prints their base names: anything else

@@ -38,6 +38,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 from ..handler import DatabaseContext, ModelContext, ObjectHandler
 from ..objects import Key, SchemaObject
 from ..sql import qualified, quote_ident
+from .column import table_types
 
 PRIMARY_KEY, UNIQUE, FOREIGN_KEY, CHECK = "primary_key", "unique", "foreign_key", "check"
 
@@ -405,10 +406,8 @@ def _emitted_by_create_all(constraint: Any, ddl: Any) -> bool:
     MetaData for good; that mark says nothing about whether the constraint
     belongs in the schema.
     """
-    from sqlalchemy.sql.ddl import _CreateDropBase
-
     rule = getattr(constraint, "_create_rule", None)
-    if rule is not None and isinstance(getattr(rule, "__self__", None), _CreateDropBase):
+    if rule is not None and _is_ddl_mark(rule):
         ddl_if = getattr(constraint, "_ddl_if", None)
         if ddl_if is None:
             return True
@@ -418,10 +417,17 @@ def _emitted_by_create_all(constraint: Any, ddl: Any) -> bool:
     return bool(constraint._should_create_for_compiler(ddl))
 
 
+def _is_ddl_mark(rule: Any) -> bool:
+    from sqlalchemy.sql.ddl import _CreateDropBase
+
+    return isinstance(getattr(rule, "__self__", None), _CreateDropBase)
+
+
 class _ModelReader:
     """Turns SQLAlchemy constraints into `Constraint`s the way `create_all` would emit them."""
 
     def __init__(self, models: ModelContext) -> None:
+        from sqlalchemy import CheckConstraint, ForeignKeyConstraint, PrimaryKeyConstraint, UniqueConstraint
         from sqlalchemy.dialects import postgresql
 
         self.models = models
@@ -430,28 +436,34 @@ class _ModelReader:
         # every `%`: what reaches the server must be the text as written.
         literal_dialect = postgresql.dialect(paramstyle="named")
         self.sql = literal_dialect.statement_compiler(literal_dialect, None)
+        self.types = (PrimaryKeyConstraint, UniqueConstraint, ForeignKeyConstraint, CheckConstraint)
 
     def read(self, table: Any) -> Iterator[Constraint]:
-        from sqlalchemy import CheckConstraint, ForeignKeyConstraint, PrimaryKeyConstraint, UniqueConstraint
-
+        primary_key, unique, foreign_key, check = self.types
         schema = self.models.table_schema(table)
+        columns = table.columns
         # Column-level checks live on the column, not in table.constraints.
-        column_checks = [c for col in table.columns for c in col.constraints]
-        for constraint in dict.fromkeys(list(table.constraints) + column_checks):
+        column_checks = [c for col in columns for c in col.constraints]
+        found = list(table.constraints)
+        if column_checks:
+            found = list(dict.fromkeys(found + column_checks))
+        typed: Optional[Tuple[Tuple[str, str], ...]] = None  # the table's (name, type) pairs, for its checks
+        for constraint in found:
             if not _emitted_by_create_all(constraint, self.ddl):
                 continue
-            common: Dict[str, Any] = dict(
-                schema=schema,
-                table=table.name,
-                name=self.name_of(constraint),
-                deferrable=bool(constraint.deferrable) or _deferred(constraint),
-                initially_deferred=_deferred(constraint),
-            )
-            if isinstance(constraint, PrimaryKeyConstraint):
+            deferred = _deferred(constraint)
+            common: Dict[str, Any] = {
+                "schema": schema,
+                "table": table.name,
+                "name": self.name_of(constraint),
+                "deferrable": bool(constraint.deferrable) or deferred,
+                "initially_deferred": deferred,
+            }
+            if isinstance(constraint, primary_key):
                 if len(constraint.columns) == 0:
                     continue
                 yield Constraint.of(constraint_type=PRIMARY_KEY, columns=_names(constraint), **common)
-            elif isinstance(constraint, UniqueConstraint):
+            elif isinstance(constraint, unique):
                 options = constraint.dialect_options["postgresql"]
                 yield Constraint.of(
                     constraint_type=UNIQUE,
@@ -459,18 +471,18 @@ class _ModelReader:
                     nulls_not_distinct=bool(options.get("nulls_not_distinct")),
                     **common,
                 )
-            elif isinstance(constraint, ForeignKeyConstraint):
+            elif isinstance(constraint, foreign_key):
                 yield self.foreign_key(constraint, common)
-            elif isinstance(constraint, CheckConstraint):
+            elif isinstance(constraint, check):
                 expression = self.sql.process(constraint.sqltext, include_table=False, literal_binds=True)
+                if typed is None:
+                    typed = table_types(self.models, table)
                 yield Constraint.of(
                     constraint_type=CHECK,
                     expression=expression,
                     source=expression,
-                    check_columns=tuple(c.name for c in table.columns),
-                    table_columns=tuple(
-                        (c.name, self.models.type_sql(c.type)) for c in table.columns
-                    ),
+                    check_columns=tuple(name for name, _ in typed),
+                    table_columns=typed,
                     **common,
                 )
 
