@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from functools import lru_cache
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler
 from ..objects import Key, SchemaObject
@@ -630,14 +631,21 @@ def columns_read(expression: str, table_columns: Sequence[Tuple[str, str]]) -> T
     server the suite runs on. Checks on `price numeric(8,2)` and `price
     numeric(12,4)` then share one rendering.
     """
+    words = _words(expression)
+    return tuple((name, _unmodified(data_type)) for name, data_type in table_columns if name in words)
+
+
+@lru_cache(maxsize=4096)  # a check text often repeats across tables
+def _words(expression: str) -> FrozenSet[str]:
     words = set()
     for quoted, bare in _WORD.findall(expression):
         words.add(quoted.replace('""', '"') if quoted else bare.lower())
         if quoted:
             words.add(quoted)
-    return tuple((name, _unmodified(data_type)) for name, data_type in table_columns if name in words)
+    return frozenset(words)
 
 
+@lru_cache(maxsize=4096)
 def _unmodified(data_type: str) -> str:
     return data_type if '"' in data_type else _TYPMOD.sub("", data_type)
 
