@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .handler import DatabaseContext, ModelContext, ObjectHandler
 from .introspection import Connect, read_all
@@ -55,7 +55,7 @@ async def desired_state(
         return SchemaState(objects)
     keys = [obj.key for obj in objects]  # a key is a property building a tuple: once per object
     by_kind = {handler.kind: handler for handler in handlers.handlers}
-    final = await _normal_forms(by_kind, objects, keys, current.get if current is not None else _nothing, db)
+    final, _ = await _normal_forms(by_kind, objects, keys, current.get if current is not None else _nothing, db)
     return SchemaState.keyed(final[id(obj)] for obj in objects)
 
 
@@ -69,8 +69,9 @@ async def _normal_forms(
     keys: Sequence[Key],
     current: Callable[[Key], Optional[SchemaObject]],
     db: DatabaseContext,
-) -> Dict[int, Tuple[Key, SchemaObject]]:
-    """id(object) -> (key, object to compare) for model objects, normalized through their handlers.
+) -> "tuple[Dict[int, Tuple[Key, SchemaObject]], Set[Key]]":
+    """id(object) -> (key, object to compare) for model objects, normalized through their handlers;
+    and the keys under which the database has an object equal to the model's final one.
 
     Objects already equal to the database's (`current`), or that their
     handler finds `equivalent` to it, are in normal form by definition and
@@ -83,10 +84,12 @@ async def _normal_forms(
     """
     final: Dict[int, Tuple[Key, SchemaObject]] = {}
     pending: Dict[str, List[SchemaObject]] = {}
+    same: Set[Key] = set()
     for key, obj in zip(keys, objects):
         old = current(key)
         if old is not None and (old == obj or _equivalent(handlers, old, obj)):
             final[id(obj)] = (key, old)
+            same.add(key)
         else:
             final[id(obj)] = (key, obj)
             pending.setdefault(obj.kind, []).append(obj)
@@ -96,8 +99,13 @@ async def _normal_forms(
             continue
         for before, after in zip(mine, await handler.normalize(mine, db)):
             if after is not before:
-                final[id(before)] = (after.key, after)  # a normal form may change the key (unnamed checks)
-    return final
+                key = after.key  # a normal form may change the key (unnamed checks)
+                final[id(before)] = (key, after)
+            else:
+                key = final[id(before)][0]
+            if current(key) == after:
+                same.add(key)
+    return final, same
 
 
 def _equivalent(handlers: Mapping[str, ObjectHandler], old: SchemaObject, new: SchemaObject) -> bool:
@@ -204,15 +212,22 @@ async def _plans(
         return await threads[0]  # type: ignore[no-any-return]
     read: Dict[str, List["tuple[Key, SchemaObject]"]] = {}
     final: Dict[int, Tuple[Key, SchemaObject]] = {}
+    # Objects read, distinct keys read, and keys where both sides are equal.
+    tally = {"read": 0, "distinct": 0, "same": 0}
 
     async def settle(handler: ObjectHandler, reader: DatabaseContext, found: List[SchemaObject]) -> None:
         """After a kind is read: its model objects in normal form, on a reading connection."""
         pairs = read[handler.kind] = [(obj.key, obj) for obj in found]
+        current = dict(pairs)
+        tally["read"] += len(pairs)
+        tally["distinct"] += len(current)
         _, _, groups = await built()
         if handler.kind in groups:
             mine, keys = groups[handler.kind]
             with timings.phase("load"):
-                final.update(await _normal_forms(by_kind, mine, keys, dict(pairs).get, reader))
+                normal, same = await _normal_forms(by_kind, mine, keys, current.get, reader)
+                final.update(normal)
+                tally["same"] += len(same)
 
     try:
         with timings.phase("introspect"):
@@ -221,6 +236,12 @@ async def _plans(
     finally:
         if threads and not threads[0].done():  # a read failed: let the thread finish before the error goes up
             await asyncio.gather(threads[0], return_exceptions=True)
+    with timings.phase("compare"):
+        if tally["same"] == len(objects) == tally["read"] == tally["distinct"]:
+            # Each model object equals the database's object under its key, no
+            # two share a key, and the database has no other object: no change.
+            # The common case (a check, a diff right after `up`) needs no states.
+            return Plan([]), Plan([]) if both else None
     current = SchemaState.keyed(pair for handler in handlers.handlers for pair in read.get(handler.kind, ()))
     # Objects of a kind no handler reads (a handler's from_models may return other kinds) stay as built.
     desired = SchemaState.keyed(final.get(id(obj), (key, obj)) for key, obj in zip(keys, objects))

@@ -97,6 +97,10 @@ class ObjectHandler:
     """
 
     kind: ClassVar[str] = ""
+    # How heavy `from_database` is next to other kinds' (1: a small catalog
+    # read). Reads are shared out heaviest first, so that the long ones start
+    # at once and the short ones fill in around them.
+    read_weight: ClassVar[int] = 1
 
     def from_models(self, models: ModelContext) -> Iterable[SchemaObject]:
         return ()

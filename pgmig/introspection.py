@@ -63,7 +63,8 @@ async def read_all(
     starts there rather than slowing them down.
     """
     results: Results = [None] * len(handlers)
-    jobs: Jobs = iter(list(enumerate(handlers)))
+    # Heaviest reads first (stable: handlers' order otherwise); results keep the handlers' order.
+    jobs: Jobs = iter(sorted(enumerate(handlers), key=lambda job: -getattr(job[1], "read_weight", 1)))
     worker = _Worker(jobs, results, then)
     if connect is None or len(handlers) < 2 or db.connection.is_in_transaction():
         if started is not None:

@@ -236,3 +236,54 @@ def test_after_a_diff_the_collector_runs_again_with_nothing_young_and_nothing_fr
     gc.collect()
     assert gone() is None
     assert len(kept) == 50_000
+
+
+def test_an_unchanged_schema_is_settled_without_building_a_plan(database_url: str, monkeypatch: Any) -> None:
+    """Every model object equal to the database's, and nothing else there: the empty plan
+    comes without building states or a plan (checks are normalized, and still count as equal)."""
+    import pgmig.engine
+    from tests.helpers import diff
+
+    metadata = everything_metadata()
+    create_all(database_url, metadata)
+
+    async def no_plan(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a plan was built for an unchanged schema")
+
+    monkeypatch.setattr(pgmig.engine, "build_plan", no_plan)
+    assert diff(database_url, metadata).is_empty
+
+
+def test_a_database_object_the_models_lack_is_still_dropped(database_url: str) -> None:
+    import sqlalchemy as sa
+
+    from pgmig.plan import DESTROY
+    from tests.helpers import diff, run_sql
+
+    metadata = sa.MetaData()
+    sa.Table("t", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("note", sa.Text),
+             sa.CheckConstraint("id > 0"))
+    create_all(database_url, metadata)
+    run_sql(database_url, "CREATE INDEX extra ON t (note)")
+    plan = diff(database_url, metadata)
+    assert [(c.action, c.kind, c.old.name) for c in plan.changes] == [(DESTROY, "index", "extra")]
+
+
+def test_a_model_object_given_twice_does_not_hide_a_drop(database_url: str) -> None:
+    """Two equal model objects under one key match one database object; the other one is dropped."""
+    from pgmig.handlers.table import Table
+    from pgmig.plan import DESTROY
+    from pgmig.plugins import handler_set
+    from tests.helpers import run_sql
+
+    class Twice(TableHandler):
+        def from_models(self, models: Any) -> List[Any]:
+            return [Table(schema="public", name="a"), Table(schema="public", name="a")]
+
+    run_sql(database_url, "CREATE TABLE a ()", "CREATE TABLE b ()")
+
+    async def body(conn: Any) -> None:
+        plan = await diff_database(conn, model_context([]), handler_set([Twice()]), connect=_Opener(database_url))
+        assert [(c.action, c.old.name) for c in plan.changes] == [(DESTROY, "b")]
+
+    _with_connection(database_url, body)

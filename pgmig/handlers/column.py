@@ -136,6 +136,7 @@ WHERE c.relkind IN ('r', 'p')
 
 class ColumnHandler(ObjectHandler):
     kind = "column"
+    read_weight = 10  # every column of every table
 
     # -- reading -----------------------------------------------------------------
 

@@ -214,6 +214,7 @@ WHERE n.nspname = $1
 
 class ConstraintHandler(ObjectHandler):
     kind = "constraint"
+    read_weight = 10  # every constraint, with column names and check bodies
 
     # -- reading the models --------------------------------------------------------
 

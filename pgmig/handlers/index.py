@@ -225,6 +225,7 @@ def _tail(row: Any) -> str:
 
 class IndexHandler(ObjectHandler):
     kind = "index"
+    read_weight = 10  # every index, deparsed
 
     def from_models(self, models: ModelContext) -> Iterable[Index]:
         # ModelContext's dialect writes `%` as `%%` (pyformat escaping), which
