@@ -76,13 +76,18 @@ class Checker:
         self.notice = notice or (lambda message: None)
 
     async def state(self, conn: Any = None) -> SchemaState:
-        from .database import connection
+        """The database's objects: on `conn` alone (the replay's session), else read as a diff reads them,
+        on two connections sharing a snapshot (drift reads a whole production schema)."""
+        from functools import partial
+
+        from .database import connect, connection
 
         settings = self.project.settings
+        context = partial(DatabaseContext, schema=settings.schema_name, version_table=settings.version_table)
         if conn is not None:
-            return await current_state(DatabaseContext(conn, settings.schema_name, settings.version_table), self.project.handlers)
+            return await current_state(context(conn), self.project.handlers)
         async with connection(self.url) as own:
-            return await self.state(own)
+            return await current_state(context(own), self.project.handlers, connect=partial(connect, self.url))
 
     def runner(self, chain: Chain) -> Runner:
         return self.project.runner(self.url, chain=chain)
