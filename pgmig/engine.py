@@ -231,7 +231,10 @@ async def _plans(
 
     try:
         with timings.phase("introspect"):
-            await read_all(db, handlers.handlers, connect, then=settle, started=start_building)
+            await read_all(
+                db, handlers.handlers, connect, then=settle, started=start_building,
+                ready=lambda: bool(threads) and threads[0].done(),
+            )
         objects, keys, _ = await built()
     finally:
         if threads and not threads[0].done():  # a read failed: let the thread finish before the error goes up

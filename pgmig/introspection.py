@@ -50,14 +50,16 @@ async def read_all(
     connect: Optional[Connect] = None,
     then: Optional[Then] = None,
     started: Optional[Callable[[], None]] = None,
+    ready: Callable[[], bool] = lambda: False,
 ) -> List[List[SchemaObject]]:
     """Each handler's `from_database`, in the handlers' order.
 
-    `then(handler, db, objects)`, when given, runs after a handler's read,
-    on the first connection that has nothing left to read (the engine
-    normalizes that kind's model objects there): a connection does not wait
-    on what `then` needs (the model objects, built meanwhile on a thread)
-    while there is reading to do. `started()`, when given, is called as the
+    `then(handler, db, objects)`, when given, runs after a handler's read, on
+    a reading connection (the engine normalizes that kind's model objects
+    there): right after a read if `ready()` says what it needs is there (the
+    model objects, built meanwhile on a thread), else on the first
+    connection left with nothing to read; so no connection waits on it while
+    there is reading to do. `started()`, when given, is called as the
     reads begin, after the round trips that set up the transactions: work
     that competes with the event loop for the interpreter (that thread)
     starts there rather than slowing them down.
@@ -65,7 +67,7 @@ async def read_all(
     results: Results = [None] * len(handlers)
     # Heaviest reads first (stable: handlers' order otherwise); results keep the handlers' order.
     jobs: Jobs = iter(sorted(enumerate(handlers), key=lambda job: -getattr(job[1], "read_weight", 1)))
-    worker = _Worker(jobs, results, then)
+    worker = _Worker(jobs, results, then, ready)
     if connect is None or len(handlers) < 2 or db.connection.is_in_transaction():
         if started is not None:
             started()
@@ -94,18 +96,22 @@ async def read_all(
 
 
 class _Worker:
-    """The loop each connection runs: reads first, then the `then` calls, whichever connection is free.
+    """The loop each connection runs: reads, and the `then` calls, whichever connection is free.
 
-    The reads come from one shared iterator, so each runs once. A `then`
-    call waits in a shared list until a connection has nothing left to read:
-    no connection sits idle while there is reading to do, and the calls are
-    shared out at the end (any connection of the snapshot will do for them).
+    The reads come from one shared iterator, so each runs once. A finished
+    read's `then` call waits in a shared list until `ready()` (what it needs
+    is there: the model objects) or until a connection has nothing left to
+    read; a connection that finishes a read while `ready()` runs the waiting
+    calls before it takes the next read. So no connection waits on `then`
+    while there is reading to do, and none leaves the calls to the end once
+    they can run (any connection of the snapshot will do for them).
     """
 
-    def __init__(self, jobs: Jobs, results: Results, then: Optional[Then]) -> None:
+    def __init__(self, jobs: Jobs, results: Results, then: Optional[Then], ready: Callable[[], bool]) -> None:
         self.jobs = jobs
         self.results = results
         self.then = then
+        self.ready = ready
         self.held: List[Tuple[ObjectHandler, List[SchemaObject]]] = []
 
     async def run(self, db: DatabaseContext) -> None:
@@ -113,6 +119,11 @@ class _Worker:
             found = self.results[index] = list(await handler.from_database(db))
             if self.then is not None:
                 self.held.append((handler, found))
+                if self.ready():
+                    await self._release(db)
+        await self._release(db)
+
+    async def _release(self, db: DatabaseContext) -> None:
         while self.held:
             assert self.then is not None
             handler, found = self.held.pop(0)
