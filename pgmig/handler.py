@@ -60,7 +60,12 @@ class ModelContext:
         if hit is not None and hit[0] is sa_type:  # the object is kept, so its id is not reused
             return hit[1]  # type: ignore[no-any-return]
         signature = type_signature(sa_type)
-        sql = self.cache.get(signature) if signature is not None else None
+        sql = None
+        if signature is not None:
+            try:
+                sql = self.cache.get(signature)
+            except TypeError:  # an attribute that does not hash: compiled on its own
+                signature = None
         if sql is None:
             sql = compile_type(sa_type, self.dialect)
             if signature is not None:

@@ -109,7 +109,8 @@ def type_signature(sa_type: Any) -> Optional[Tuple[Any, ...]]:
 
     Two such types with equal signatures compile alike. None for the types
     whose rendering may depend on more than that (anything outside
-    SQLAlchemy, decorators, enums, arrays) or whose attributes do not hash.
+    SQLAlchemy, decorators, enums, arrays); a signature whose attributes do
+    not hash raises TypeError when looked up.
     """
     cls = type(sa_type)
     plain = _PLAIN_TYPES.get(cls)
@@ -117,12 +118,7 @@ def type_signature(sa_type: Any) -> Optional[Tuple[Any, ...]]:
         plain = _PLAIN_TYPES[cls] = _is_plain_type(cls)
     if not plain:
         return None
-    signature = ("type", cls, *sa_type.__dict__.items())
-    try:
-        hash(signature)
-    except TypeError:
-        return None
-    return signature
+    return ("type", cls, *sa_type.__dict__.items())  # may not hash: the caller's lookup finds out
 
 
 _PLAIN_TYPES: Dict[type, bool] = {}

@@ -173,18 +173,21 @@ SELECT cl.relname AS table_name,
        -- Only to tell UNIQUE NULLS NOT DISTINCT (PostgreSQL 15+); deparsing every constraint costs.
        CASE WHEN con.contype = 'u' THEN pg_catalog.pg_get_constraintdef(con.oid) END AS definition,
        CASE WHEN con.contype = 'c' THEN pg_catalog.pg_get_expr(con.conbin, con.conrelid) END AS expression,
-       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-             ORDER BY k.ord)::text[] AS columns,
+       CASE WHEN cardinality(con.conkey) = 1 THEN ARRAY[k1.attname::text]
+       ELSE ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+                  JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+                  ORDER BY k.ord)::text[] END AS columns,
        rn.nspname AS referred_schema,
        rcl.relname AS referred_table,
-       ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
-             ORDER BY k.ord)::text[] AS referred_columns,
+       CASE WHEN cardinality(con.confkey) = 1 THEN ARRAY[k2.attname::text]
+       ELSE ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
+                  JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+                  ORDER BY k.ord)::text[] END AS referred_columns,
        rc.contype::text AS referred_contype,
-       ARRAY(SELECT a.attname FROM unnest(rc.conkey) WITH ORDINALITY AS k(attnum, ord)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = rc.conrelid AND a.attnum = k.attnum
-             ORDER BY k.ord)::text[] AS referred_key_columns
+       CASE WHEN cardinality(rc.conkey) = 1 THEN ARRAY[k3.attname::text]
+       ELSE ARRAY(SELECT a.attname FROM unnest(rc.conkey) WITH ORDINALITY AS k(attnum, ord)
+                  JOIN pg_catalog.pg_attribute a ON a.attrelid = rc.conrelid AND a.attnum = k.attnum
+                  ORDER BY k.ord)::text[] END AS referred_key_columns
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace
@@ -193,6 +196,10 @@ LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rcl.relnamespace
 LEFT JOIN pg_catalog.pg_constraint rc
        ON con.contype = 'f' AND rc.conrelid = con.confrelid AND rc.conindid = con.conindid
       AND rc.contype IN ('p', 'u')
+-- Most keys have one column: a join, not a subquery per row (a tenth of the query).
+LEFT JOIN pg_catalog.pg_attribute k1 ON k1.attrelid = con.conrelid AND k1.attnum = con.conkey[1]
+LEFT JOIN pg_catalog.pg_attribute k2 ON k2.attrelid = con.confrelid AND k2.attnum = con.confkey[1]
+LEFT JOIN pg_catalog.pg_attribute k3 ON k3.attrelid = rc.conrelid AND k3.attnum = rc.conkey[1]
 WHERE n.nspname = $1 AND cl.relkind IN ('r', 'p') AND NOT cl.relispartition AND cl.relname <> $2
   AND con.contype IN ('p', 'u', 'f', 'c') AND con.conislocal AND con.conparentid = 0
 ORDER BY cl.relname, con.conname
