@@ -48,7 +48,7 @@ class Enum(SchemaObject):
 ENUMS_QUERY = """
 SELECT t.typname AS name,
        COALESCE(
-           array_agg(e.enumlabel ORDER BY e.enumsortorder) FILTER (WHERE e.enumlabel IS NOT NULL),
+           array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FILTER (WHERE e.enumlabel IS NOT NULL),
            '{}'::text[]
        ) AS labels
 FROM pg_catalog.pg_type t

@@ -92,7 +92,7 @@ SELECT ic.relname AS name, tc.relname AS table_name, i.indisunique AS is_unique,
              AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = i.indrelid
              AND d.refobjsubid > 0
            ORDER BY a.attnum
-       ) AS columns,{_DEFINITION_COLUMNS}
+       )::text[] AS columns,{_DEFINITION_COLUMNS}
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid

@@ -156,7 +156,7 @@ SELECT e.extname AS name, n.nspname AS schema, e.extversion AS version,
              JOIN pg_catalog.pg_type t ON t.oid = d.objid
              WHERE d.classid = 'pg_catalog.pg_type'::regclass AND d.refclassid = 'pg_catalog.pg_extension'::regclass
                AND d.refobjid = e.oid AND d.deptype = 'e' AND t.typtype <> 'p' AND t.typelem = 0
-             ORDER BY t.typname) AS types
+             ORDER BY t.typname)::text[] AS types
 FROM pg_catalog.pg_extension e
 JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')

@@ -99,7 +99,7 @@ SELECT p.proname AS name,
              JOIN pg_catalog.pg_class rc ON rc.oid = d.refobjid
              WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
                AND d.refclassid = 'pg_catalog.pg_class'::regclass AND rc.relnamespace = n.oid
-               AND rc.relkind IN ('r', 'p')) AS tables
+               AND rc.relkind IN ('r', 'p'))::text[] AS tables
 FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = $1 AND p.prokind = 'f'

@@ -88,7 +88,7 @@ VIEWS_QUERY = """
 SELECT c.relname AS name, c.relkind = 'm' AS materialized,
        pg_catalog.pg_get_viewdef(c.oid) AS definition,
        ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a
-             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS output_names,
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)::text[] AS output_names,
        ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS output_types
 FROM pg_catalog.pg_class c
