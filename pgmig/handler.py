@@ -8,9 +8,10 @@ a plugin's.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, Iterable, List, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ClassVar, Dict, Iterable, List, Sequence, TypeVar
 
 from .errors import DatabaseError
 from .objects import SchemaObject
@@ -72,6 +73,19 @@ class ModelContext:
                 self.cache[signature] = sql
         self.cache[id(sa_type)] = (sa_type, sql)
         return sql  # type: ignore[no-any-return]
+
+
+async def in_chunks(rows: Sequence[T], size: int = 2000) -> AsyncIterator[Sequence[T]]:
+    """`rows` a slice at a time, letting the event loop run in between.
+
+    Turning 12,000 catalog rows into objects takes tens of milliseconds, in
+    which the other reading connection could not take its next query
+    (prepare, then execute: two round trips); between slices it can.
+    """
+    for start in range(0, len(rows), size):
+        if start:
+            await asyncio.sleep(0)
+        yield rows[start : start + size]
 
 
 @dataclass

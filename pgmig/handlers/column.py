@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from ..handler import DatabaseContext, ModelContext, ObjectHandler
+from ..handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 from ..objects import Key, SchemaObject
 from ..ops.column import serial_sequence_name
 from ..sql import quote_ident
@@ -191,34 +191,9 @@ class ColumnHandler(ObjectHandler):
 
     async def from_database(self, db: DatabaseContext) -> List[Column]:
         rows = await db.fetch(COLUMNS_QUERY, db.schema, db.version_table)
-        schema, make, identities = db.schema, Column.of, _IDENTITY_CODES
         found: List[Column] = []
-        # Unpacked in the query's column order: a tenth of the time of a lookup by name, 12,000 times.
-        for (
-            table, name, position, data_type, not_null, default, comment, identity,
-            item_typtype, item_type_schema, item_type_name, sequence_schema, sequence_name,
-        ) in rows:
-            serial = sequence_name is not None and bool(default) and default.startswith("nextval(")
-            type_dependency = None
-            if item_typtype == "e":
-                type_dependency = ("enum", item_type_schema, item_type_name)
-            elif item_type_schema not in ("pg_catalog", "information_schema", None):
-                # A type some object of the schema provides (an extension's citext, a domain).
-                type_dependency = ("type", item_type_schema, item_type_name)
-            found.append(make(
-                schema=schema,
-                table=table,
-                name=name,
-                data_type=data_type,
-                nullable=not not_null,
-                default=None if serial else default,
-                autoincrement=serial,
-                identity=identities.get(identity or ""),
-                comment=comment,
-                type_dependency=type_dependency,
-                position=position,
-                sequence=(sequence_schema, sequence_name) if serial else None,
-            ))
+        async for chunk in in_chunks(rows):
+            found.extend(_columns_of(chunk, db.schema))
         return found
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
@@ -337,6 +312,37 @@ class ColumnHandler(ObjectHandler):
 
     async def destroy(self, obj: Column, actor) -> None:
         await actor.drop_column(table_name=obj.table, column_name=obj.name, schema=obj.schema)
+
+
+def _columns_of(rows: Sequence[Any], schema: str) -> Iterator[Column]:
+    """Catalog rows (COLUMNS_QUERY) to columns, unpacked in the query's column order:
+    a tenth of the time of looking each field up by name, 12,000 times at 1,000 tables."""
+    make, identities = Column.of, _IDENTITY_CODES
+    for (
+        table, name, position, data_type, not_null, default, comment, identity,
+        item_typtype, item_type_schema, item_type_name, sequence_schema, sequence_name,
+    ) in rows:
+        serial = sequence_name is not None and bool(default) and default.startswith("nextval(")
+        type_dependency = None
+        if item_typtype == "e":
+            type_dependency = ("enum", item_type_schema, item_type_name)
+        elif item_type_schema not in ("pg_catalog", "information_schema", None):
+            # A type some object of the schema provides (an extension's citext, a domain).
+            type_dependency = ("type", item_type_schema, item_type_name)
+        yield make(
+            schema=schema,
+            table=table,
+            name=name,
+            data_type=data_type,
+            nullable=not not_null,
+            default=None if serial else default,
+            autoincrement=serial,
+            identity=identities.get(identity or ""),
+            comment=comment,
+            type_dependency=type_dependency,
+            position=position,
+            sequence=(sequence_schema, sequence_name) if serial else None,
+        )
 
 
 def _default_sql(column: Any, ddl: Any, seen: Dict[Any, Optional[str]]) -> Optional[str]:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from ..handler import DatabaseContext, ModelContext, ObjectHandler
+from ..handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 from ..objects import Key, SchemaObject
 from ..sql import qualified, quote_ident
 from .column import table_types
@@ -234,7 +234,10 @@ class ConstraintHandler(ObjectHandler):
 
     async def from_database(self, db: DatabaseContext) -> List[Constraint]:
         rows = await db.fetch(CONSTRAINTS_QUERY, db.schema, db.version_table)
-        return [self._from_row(row, db.schema) for row in rows]
+        found: List[Constraint] = []
+        async for chunk in in_chunks(rows):
+            found.extend(self._from_row(row, db.schema) for row in chunk)
+        return found
 
     @staticmethod
     def _from_row(row: Any, schema: str) -> Constraint:
