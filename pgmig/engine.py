@@ -178,10 +178,10 @@ async def _plans(
 
     Building the model objects is Python work and reading the catalog is
     mostly the server's, so the models are built on a worker thread while
-    the catalog queries run. Once a kind has been read (and the models are
-    built), its model objects are compared with it and the differing ones
-    normalized, by the first reading connection that has nothing left to
-    read, while the other may still be reading: the `load` and `introspect`
+    the catalog queries run. Once a kind has been read and the models are
+    built, its model objects are compared with it and the differing ones
+    normalized on a reading connection (see read_all for which, and when)
+    while the other may still be reading: the `load` and `introspect`
     phases overlap.
     """
     timings = timings or NoTimings()
@@ -210,6 +210,7 @@ async def _plans(
     async def built() -> "tuple[List[SchemaObject], List[Key], Dict[str, tuple[List[SchemaObject], List[Key]]]]":
         start_building()
         return await threads[0]  # type: ignore[no-any-return]
+
     read: Dict[str, List["tuple[Key, SchemaObject]"]] = {}
     final: Dict[int, Tuple[Key, SchemaObject]] = {}
     # Objects read, distinct keys read, and keys where both sides are equal.
