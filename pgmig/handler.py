@@ -97,6 +97,12 @@ class DatabaseContext:
     version_table: str = "pgmig_revisions"
     cache: Dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def server_version(self) -> int:
+        """The server's version as server_version_num has it (150004 for 15.4), known since connecting."""
+        version = self.connection.get_server_version()
+        return version.major * 10000 + version.minor * 100 + version.micro  # asyncpg: 18.6 -> (18, 0, 6)
+
     async def fetch(self, query: str, *args: Any) -> List["asyncpg.Record"]:
         import asyncpg
 

@@ -161,7 +161,18 @@ class Constraint(SchemaObject):
         return text
 
 
-CONSTRAINTS_QUERY = """
+def constraints_query(server_version: int = 150000) -> str:
+    """The catalog read of a schema's constraints, for a server of `server_version` (server_version_num).
+
+    UNIQUE NULLS NOT DISTINCT (PostgreSQL 15+) is read from the constraint's
+    index: deparsing every unique constraint to find it was a fifth of the
+    query on a new connection.
+    """
+    nulls_not_distinct = "COALESCE(ix.indnullsnotdistinct, false)" if server_version >= 150000 else "false"
+    return _CONSTRAINTS_QUERY.replace("{nulls_not_distinct}", nulls_not_distinct)
+
+
+_CONSTRAINTS_QUERY = """
 SELECT cl.relname AS table_name,
        con.conname AS name,
        con.contype::text AS contype,
@@ -170,8 +181,7 @@ SELECT cl.relname AS table_name,
        con.confdeltype::text AS on_delete,
        con.confupdtype::text AS on_update,
        con.confmatchtype::text AS match,
-       -- Only to tell UNIQUE NULLS NOT DISTINCT (PostgreSQL 15+); deparsing every constraint costs.
-       CASE WHEN con.contype = 'u' THEN pg_catalog.pg_get_constraintdef(con.oid) END AS definition,
+       {nulls_not_distinct} AS nulls_not_distinct,
        CASE WHEN con.contype = 'c' THEN pg_catalog.pg_get_expr(con.conbin, con.conrelid) END AS expression,
        CASE WHEN cardinality(con.conkey) = 1 THEN ARRAY[k1.attname::text]
        ELSE ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
@@ -196,6 +206,7 @@ LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rcl.relnamespace
 LEFT JOIN pg_catalog.pg_constraint rc
        ON con.contype = 'f' AND rc.conrelid = con.confrelid AND rc.conindid = con.conindid
       AND rc.contype IN ('p', 'u')
+LEFT JOIN pg_catalog.pg_index ix ON con.contype = 'u' AND ix.indexrelid = con.conindid
 -- Most keys have one column: a join, not a subquery per row (a tenth of the query).
 LEFT JOIN pg_catalog.pg_attribute k1 ON k1.attrelid = con.conrelid AND k1.attnum = con.conkey[1]
 LEFT JOIN pg_catalog.pg_attribute k2 ON k2.attrelid = con.confrelid AND k2.attnum = con.confkey[1]
@@ -204,6 +215,8 @@ WHERE n.nspname = $1 AND cl.relkind IN ('r', 'p') AND NOT cl.relispartition AND 
   AND con.contype IN ('p', 'u', 'f', 'c') AND con.conislocal AND con.conparentid = 0
 ORDER BY cl.relname, con.conname
 """
+
+CONSTRAINTS_QUERY = constraints_query()
 
 TABLES_QUERY = """
 SELECT c.relname FROM pg_catalog.pg_class c
@@ -233,7 +246,7 @@ class ConstraintHandler(ObjectHandler):
     # -- reading the database ------------------------------------------------------
 
     async def from_database(self, db: DatabaseContext) -> List[Constraint]:
-        rows = await db.fetch(CONSTRAINTS_QUERY, db.schema, db.version_table)
+        rows = await db.fetch(constraints_query(db.server_version), db.schema, db.version_table)
         found: List[Constraint] = []
         async for chunk in in_chunks(rows):
             found.extend(self._from_row(row, db.schema) for row in chunk)
@@ -271,8 +284,7 @@ class ConstraintHandler(ObjectHandler):
                 match=_MATCH_CODES.get(row["match"], "SIMPLE"),
                 referred_key=referred_key,
             )
-        nulls_not_distinct = (row["definition"] or "").startswith("UNIQUE NULLS NOT DISTINCT")
-        return Constraint.of(**common, columns=columns, nulls_not_distinct=nulls_not_distinct)
+        return Constraint.of(**common, columns=columns, nulls_not_distinct=row["nulls_not_distinct"])
 
     # -- normal form ---------------------------------------------------------------
 

@@ -74,17 +74,28 @@ class Index(SchemaObject):
 # pg_get_indexdef(), split at the table: `prefix` is what comes before the
 # method (`CREATE UNIQUE INDEX ix ON public.t USING `), built with the same
 # quoting the server uses, so the comparable tail is cut off exactly.
-_DEFINITION_COLUMNS = """
-       pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
-       'CREATE ' || CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END || 'INDEX '
+_DEFINITION_PREFIX = """'CREATE ' || CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END || 'INDEX '
          || pg_catalog.quote_ident(ic.relname) || ' ON '
          || CASE WHEN ic.relkind = 'I' THEN 'ONLY ' ELSE '' END
          || pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(tc.relname)
-         || ' USING ' AS prefix"""
+         || ' USING '"""
+_DEFINITION_COLUMNS = f"""
+       pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
+       {_DEFINITION_PREFIX} AS prefix"""
 
-INDEXES_QUERY = f"""
-SELECT ic.relname AS name, tc.relname AS table_name, i.indisunique AS is_unique,
-       i.indisvalid AS is_valid,
+_INDEXES_FROM = """
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace"""
+_INDEXES_WHERE = """
+WHERE tn.nspname = $1 AND tc.relkind IN ('r', 'p') AND NOT tc.relispartition AND tc.relname <> $2
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_catalog.pg_constraint con
+      WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
+  )
+ORDER BY tc.relname, ic.relname"""
+_INDEX_COLUMNS = """
        ARRAY(
            SELECT a.attname FROM pg_catalog.pg_depend d
            JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
@@ -92,17 +103,77 @@ SELECT ic.relname AS name, tc.relname AS table_name, i.indisunique AS is_unique,
              AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = i.indrelid
              AND d.refobjsubid > 0
            ORDER BY a.attnum
-       )::text[] AS columns,{_DEFINITION_COLUMNS}
-FROM pg_catalog.pg_index i
-JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
-JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
-WHERE tn.nspname = $1 AND tc.relkind IN ('r', 'p') AND NOT tc.relispartition AND tc.relname <> $2
-  AND NOT EXISTS (
-      SELECT 1 FROM pg_catalog.pg_constraint con
-      WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
-  )
-ORDER BY tc.relname, ic.relname
+       )::text[] AS columns,"""
+
+
+def indexes_query(server_version: int = 150000) -> str:
+    """The catalog read of a schema's indexes, for a server of `server_version` (server_version_num).
+
+    pg_get_indexdef() costs the server a relation cache entry and an
+    operator class scan per index: half of this query on a new connection.
+    Most indexes are on one column, in its type's default operator class,
+    collation and order, without options; their definition says nothing the
+    catalog rows do not, so the key (quoted as the server quotes it), the
+    method and the predicate (deparsed as pg_get_indexdef deparses it) come
+    as columns and `definition` is NULL. Any other index is deparsed.
+
+    "Default operator class" is Postgres's rule (GetDefaultOpClass): the
+    default one for the column's type itself, or else the one default class
+    of the type's preferred binary-coercible type (varchar: text_ops). Types
+    that reach theirs in other ways (enums, arrays, domains) are deparsed.
+    tests/test_index.py holds both paths to the same fields.
+    """
+    nulls_not_distinct = "i.indnullsnotdistinct" if server_version >= 150000 else "false"
+    return f"""
+WITH coercible_defaults AS MATERIALIZED (
+    -- (type, access method) -> the one default opclass of a preferred type the
+    -- type is binary-coercible to, where the type has no default of its own.
+    SELECT c.castsource AS type, x.opcmethod AS am, min(x.oid) AS opclass
+    FROM pg_catalog.pg_cast c
+    JOIN pg_catalog.pg_type st ON st.oid = c.castsource
+    JOIN pg_catalog.pg_opclass x ON x.opcintype = c.casttarget AND x.opcdefault
+    JOIN pg_catalog.pg_type xt ON xt.oid = x.opcintype
+    WHERE c.castmethod = 'b' AND c.castcontext = 'i'
+      AND xt.typcategory = st.typcategory AND xt.typispreferred
+      AND NOT EXISTS (
+          SELECT 1 FROM pg_catalog.pg_opclass e
+          WHERE e.opcmethod = x.opcmethod AND e.opcdefault AND e.opcintype = c.castsource
+      )
+    GROUP BY c.castsource, x.opcmethod
+    HAVING count(*) = 1
+)
+SELECT ic.relname AS name, tc.relname AS table_name, i.indisunique AS is_unique,
+       i.indisvalid AS is_valid,{_INDEX_COLUMNS}
+       CASE WHEN s.simple THEN am.amname::text END AS method,
+       CASE WHEN s.simple THEN pg_catalog.quote_ident(a.attname) END AS key,
+       CASE WHEN s.simple THEN pg_catalog.pg_get_expr(i.indpred, i.indrelid) END AS predicate,
+       {nulls_not_distinct} AS nulls_not_distinct,
+       CASE WHEN NOT s.simple THEN pg_catalog.pg_get_indexdef(i.indexrelid) END AS definition,
+       CASE WHEN NOT s.simple THEN {_DEFINITION_PREFIX} END AS prefix{_INDEXES_FROM}
+JOIN pg_catalog.pg_am am ON am.oid = ic.relam
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_opclass x ON x.oid = i.indclass[0]
+LEFT JOIN pg_catalog.pg_attribute ia ON ia.attrelid = i.indexrelid AND ia.attnum = 1
+CROSS JOIN LATERAL (
+    SELECT COALESCE(
+        i.indnatts = 1 AND i.indexprs IS NULL AND ic.reloptions IS NULL AND ia.attoptions IS NULL
+        AND i.indoption[0] = 0 AND i.indcollation[0] = a.attcollation
+        AND x.opcdefault AND t.typtype <> 'd'
+        AND (x.opcintype = a.atttypid OR EXISTS (
+            SELECT 1 FROM coercible_defaults cd
+            WHERE cd.type = a.atttypid AND cd.am = x.opcmethod AND cd.opclass = x.oid
+        )), false) AS simple
+) s{_INDEXES_WHERE}
+"""
+
+
+INDEXES_QUERY = indexes_query()
+
+# Every index deparsed: what `indexes_query` agrees with (tests).
+DEPARSED_INDEXES_QUERY = f"""
+SELECT ic.relname AS name, tc.relname AS table_name, i.indisunique AS is_unique,
+       i.indisvalid AS is_valid,{_INDEX_COLUMNS}{_DEFINITION_COLUMNS}{_INDEXES_FROM}{_INDEXES_WHERE}
 """
 
 RENDERED_QUERY = f"""
@@ -249,19 +320,8 @@ class IndexHandler(ObjectHandler):
                 )
 
     async def from_database(self, db: DatabaseContext) -> List[Index]:
-        rows = await db.fetch(INDEXES_QUERY, db.schema, db.version_table)
-        return [
-            Index.of(
-                schema=db.schema,
-                table=row["table_name"],
-                name=row["name"],
-                unique=row["is_unique"],
-                valid=row["is_valid"],
-                columns=tuple(row["columns"]),
-                **parse_definition(_tail(row)),
-            )
-            for row in rows
-        ]
+        rows = await db.fetch(indexes_query(db.server_version), db.schema, db.version_table)
+        return [index_of_row(row, db.schema) for row in rows]
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
         """Rebuild each model index on a copy of its table and read it back as the server prints it.
@@ -408,6 +468,31 @@ def _model_columns(index: Any) -> Tuple[str, ...]:
 
 
 _TABLES_PER_TRANSACTION = 200
+
+
+def index_of_row(row: Any, schema: str) -> Index:
+    """An index from a row of `indexes_query` (or DEPARSED_INDEXES_QUERY)."""
+    definition = row["definition"]
+    if definition is None:
+        fields: Dict[str, Any] = {
+            "method": row["method"].lower(),
+            "keys": (row["key"],),
+            "include": (),
+            "nulls_not_distinct": row["nulls_not_distinct"],
+            "options": None,
+            "where": row["predicate"],
+        }
+    else:
+        fields = parse_definition(_tail(row))
+    return Index.of(
+        schema=schema,
+        table=row["table_name"],
+        name=row["name"],
+        unique=row["is_unique"],
+        valid=row["is_valid"],
+        columns=tuple(row["columns"]),
+        **fields,
+    )
 
 
 async def _render_through_server(db: DatabaseContext, indexes: Sequence[Index]) -> Dict[int, Dict[str, Any]]:
