@@ -11,7 +11,7 @@ from ..handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 from ..objects import Key, SchemaObject
 from ..ops.column import serial_sequence_name
 from ..sql import quote_ident
-from ..types import canonical_type, enum_of
+from ..types import canonical_type, enum_of, type_signature
 
 # Types whose values convert to each other without a USING clause.
 _IMPLICIT_FAMILIES = (
@@ -151,7 +151,34 @@ class ColumnHandler(ObjectHandler):
         defaults: Dict[Any, Optional[str]] = {}
         enum_types = models.memo("column.enum_types", list)
         typed = models.memo("column.typed", dict)
-        type_sql, make, default_schema = models.type_sql, Column.of, models.schema
+        make, default_schema = Column.of, models.schema
+        # What a type gives a column (format_type spelling, native enum, the
+        # type it waits for), once per signature of SQLAlchemy's own types
+        # (every Integer() alike) and once per other type object.
+        by_signature: Dict[Any, Tuple[str, None, Optional[Key]]] = {}
+        by_object: Dict[int, Tuple[Any, str, Optional[Tuple[str, str]], Optional[Key]]] = {}
+
+        def describe(sa_type: Any) -> Tuple[str, Optional[Tuple[str, str]], Optional[Key]]:
+            signature = type_signature(sa_type)
+            if signature is not None:
+                try:
+                    hit = by_signature.get(signature)
+                except TypeError:  # an attribute that does not hash
+                    signature = None
+                else:
+                    if hit is not None:
+                        return hit
+            seen = by_object.get(id(sa_type))
+            if seen is not None and seen[0] is sa_type:  # kept alive below, so the id is not reused
+                return seen[1:]
+            data_type = models.type_sql(sa_type)
+            enum = enum_of(sa_type, default_schema)
+            dependency = ("enum",) + enum if enum else extension_type(data_type, default_schema)
+            if signature is not None:  # a plain SQLAlchemy type: never an enum
+                by_signature[signature] = (data_type, None, dependency)
+            by_object[id(sa_type)] = (sa_type, data_type, enum, dependency)
+            return data_type, enum, dependency
+
         built: List[Column] = []
         for table in models.tables:
             schema = models.table_schema(table)
@@ -168,10 +195,9 @@ class ColumnHandler(ObjectHandler):
                     and col.default is None
                 )
                 sa_type = col.type
-                enum = enum_of(sa_type, default_schema)
+                data_type, enum, dependency = describe(sa_type)
                 if enum:
                     enum_types.append(sa_type)
-                data_type = type_sql(sa_type)
                 pairs.append((col.name, data_type))
                 built.append(make(
                     schema=schema,
@@ -183,7 +209,7 @@ class ColumnHandler(ObjectHandler):
                     autoincrement=serial,
                     identity=identity,
                     comment=col.comment,
-                    type_dependency=("enum",) + enum if enum else extension_type(data_type, default_schema),
+                    type_dependency=dependency,
                     position=position,
                 ))
             typed[id(table)] = tuple(pairs)
