@@ -181,7 +181,7 @@ def test_every_form_from_scratch_matches_create_all(pgmig_server: Any, database_
 def test_plain_indexes_read_as_the_compiler_writes_them() -> None:
     """The shortcut for btree-over-columns indexes gives exactly what parsing CREATE INDEX gives,
     and leaves every other form to the compiler."""
-    from pgmig.handlers.index import compiled_definition, plain_definition
+    from pgmig.handlers.index import _model_columns, compiled_definition, plain_definition
 
     dialect = postgresql.dialect(paramstyle="named")
     ddl = dialect.ddl_compiler(dialect, None)
@@ -189,18 +189,46 @@ def test_plain_indexes_read_as_the_compiler_writes_them() -> None:
     quoted = sa.Table("Quoted", metadata, sa.Column("Id", sa.Integer), sa.Column("select", sa.Text))
     sa.Index("ix_quoted", quoted.c.Id, quoted.c["select"], postgresql_where=quoted.c["select"].like("a%"))
     sa.Index("ix_quoted_in", quoted.c.Id, postgresql_where=quoted.c.Id.in_([1, 2]))
+    flagged = sa.Table("flagged", metadata, sa.Column("id", sa.Integer), sa.Column("On", sa.Boolean))
+    sa.Index("ix_flagged_on", flagged.c.id, postgresql_where=flagged.c.On)
+    sa.Index("ix_flagged_not_on", flagged.c.id, postgresql_where=~flagged.c.On)
     shortcut = set()
     for table in metadata.tables.values():
         for index in table.indexes:
             plain = plain_definition(index, ddl)
             if plain is not None:
                 shortcut.add(index.name)
-                assert plain == compiled_definition(index, ddl), index.name
+                fields, columns = plain
+                assert fields == compiled_definition(index, ddl), index.name
+                assert columns == _model_columns(index), index.name
     assert shortcut == {
         "ix_users_plain", "ix_users_unique_email", "ix_users_multi", "ix_users_partial", "ix_users_partial_text",
-        "ix_users_country", "ix_quoted", "ix_quoted_in",
+        "ix_users_country", "ix_quoted", "ix_quoted_in", "ix_flagged_on", "ix_flagged_not_on",
         "ix_pgmig_test_indexed_hero_name", "ix_pgmig_test_indexed_hero_secret_name",
     }
+
+
+def test_index_names_read_as_the_compiler_writes_them() -> None:
+    """Plain names are taken as they are; what a convention makes or truncates, and a name too
+    long for Postgres, go through the compiler as create_all's do."""
+    from sqlalchemy.exc import IdentifierError
+
+    from pgmig.engine import model_context
+    from pgmig.handlers.index import unquote_ident
+
+    dialect = postgresql.dialect(paramstyle="named")
+    ddl = dialect.ddl_compiler(dialect, None)
+    metadata = sa.MetaData(naming_convention={"ix": "ix_%(table_name)s_%(column_0_N_name)s"})
+    table = sa.Table("Named", metadata, sa.Column("Id", sa.Integer), sa.Column("x" * 60, sa.Text))
+    sa.Index("Plain Name", table.c.Id)
+    sa.Index(None, table.c.Id, table.c["x" * 60])  # the convention's name, truncated
+    sa.Index("ix_" + "y" * 60, table.c.Id)  # 63 characters: still taken
+    built = {ix.name for ix in IndexHandler().from_models(model_context([table], [metadata]))}
+    assert built == {unquote_ident(ddl._prepared_index_name(ix, include_schema=False)) for ix in table.indexes}
+    assert "Plain Name" in built and "ix_" + "y" * 60 in built and len(built) == 3
+    sa.Index("ix_" + "z" * 61, table.c.Id)  # 64 characters: refused, as create_all refuses it
+    with pytest.raises(IdentifierError):
+        list(IndexHandler().from_models(model_context([table], [metadata])))
 
 
 def test_sqlmodel_index_true_columns(database_url: str) -> None:

@@ -530,6 +530,12 @@ class _ModelReader:
 
     def name_of(self, constraint: Any) -> Optional[str]:
         """The name `create_all` gives the constraint (naming conventions, truncation), if any."""
+        name = constraint.name
+        if type(name) is str:
+            # A plain name: no convention rewrites it (one that would has made
+            # it a `conv`) and none is truncated, so it is what the compiler
+            # returns, or what the fallback below returns when it refuses it.
+            return name
         try:
             return self.ddl.preparer.format_constraint(constraint, _alembic_quote=False)
         except Exception:  # a convention that needs a name the constraint lacks

@@ -306,17 +306,28 @@ class IndexHandler(ObjectHandler):
         dialect = postgresql.dialect(paramstyle="named")
         # One compiler for all indexes: building one per statement was half the cost.
         ddl = dialect.ddl_compiler(dialect, None)
+        longest = dialect.max_index_name_length or dialect.max_identifier_length
         for table in models.tables:
             schema = models.table_schema(table)
             for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-                name = unquote_ident(ddl._prepared_index_name(index, include_schema=False))
+                name = index.name
+                if type(name) is not str or len(name) > longest:
+                    # A naming convention's or a truncated name (or one too
+                    # long, which the compiler refuses): the compiler's. A
+                    # plain name is its own, quoted and unquoted again.
+                    name = unquote_ident(ddl._prepared_index_name(index, include_schema=False))
+                plain = plain_definition(index, ddl)
+                if plain is not None:
+                    fields, columns = plain
+                else:
+                    fields, columns = compiled_definition(index, ddl), _model_columns(index)
                 yield Index.of(
                     schema=schema,
                     table=table.name,
                     name=name,
                     unique=bool(index.unique),
-                    columns=_model_columns(index),
-                    **(plain_definition(index, ddl) or compiled_definition(index, ddl)),
+                    columns=columns,
+                    **fields,
                 )
 
     async def from_database(self, db: DatabaseContext) -> List[Index]:
@@ -399,8 +410,9 @@ def compiled_definition(index: Any, ddl: Any) -> Dict[str, Any]:
     return parse_definition(statement.split(head, 1)[1])
 
 
-def plain_definition(index: Any, ddl: Any) -> Optional[Dict[str, Any]]:
-    """`compiled_definition` for the common index, without compiling the whole statement; else None.
+def plain_definition(index: Any, ddl: Any) -> Optional[Tuple[Dict[str, Any], Tuple[str, ...]]]:
+    """`compiled_definition` and `_model_columns` for the common index, without compiling
+    the whole statement or walking its expressions; else None.
 
     Most indexes are btree over columns of their table, perhaps with a
     WHERE: their fields are the quoted column names and the compiled
@@ -421,18 +433,24 @@ def plain_definition(index: Any, ddl: Any) -> Optional[Dict[str, Any]]:
         return None
     table = index.table
     keys = []
+    columns: Dict[str, None] = {}
     for expression in index.expressions:
         if type(expression) is not sa.Column or expression.table is not table:
             return None
         keys.append(ddl.preparer.quote(expression.name))
+        columns[expression.name] = None
     if not keys:
         return None
     where = options["where"]
     if where is not None:
+        if type(where) is sa.Column and where.table is table:
+            columns[where.name] = None
+        else:
+            columns = dict.fromkeys(_model_columns(index))
         where = ddl.sql_compiler.process(
             sa.coercions.expect(sa.roles.DDLExpressionRole, where), include_table=False, literal_binds=True
         ).strip()
-    return {
+    fields = {
         "method": "btree",
         "keys": tuple(keys),
         "include": (),
@@ -440,6 +458,7 @@ def plain_definition(index: Any, ddl: Any) -> Optional[Dict[str, Any]]:
         "options": None,
         "where": where or None,
     }
+    return fields, tuple(columns)
 
 
 def _model_columns(index: Any) -> Tuple[str, ...]:
