@@ -151,6 +151,7 @@ class ColumnHandler(ObjectHandler):
         defaults: Dict[Any, Optional[str]] = {}
         enum_types = models.memo("column.enum_types", list)
         typed = models.memo("column.typed", dict)
+        column_level = models.memo("column.constraints", dict)
         make, default_schema = Column.of, models.schema
         # What a type gives a column (format_type spelling, native enum, the
         # type it waits for), once per signature of SQLAlchemy's own types
@@ -194,6 +195,8 @@ class ColumnHandler(ObjectHandler):
                     and col.server_default is None
                     and col.default is None
                 )
+                if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
+                    column_level.setdefault(id(table), []).extend(col.constraints)
                 sa_type = col.type
                 data_type, enum, dependency = describe(sa_type)
                 if enum:
@@ -414,6 +417,12 @@ def _literal_casts(data_type: str) -> FrozenSet[str]:
 def model_columns(models: ModelContext) -> List[Column]:
     """The models' columns, built once per ModelContext (the enum handler reads them too)."""
     return models.memo("column.objects", lambda: ColumnHandler._build(models))
+
+
+def column_constraints(models: ModelContext, table: Any) -> List[Any]:
+    """The constraints declared on a model table's columns rather than the table, seen while building its columns."""
+    model_columns(models)
+    return models.memo("column.constraints", dict).get(id(table), [])  # type: ignore[no-any-return]
 
 
 def table_types(models: ModelContext, table: Any) -> Tuple[Tuple[str, str], ...]:

@@ -39,7 +39,7 @@ from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Seq
 from ..handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 from ..objects import Key, SchemaObject
 from ..sql import qualified, quote_ident
-from .column import table_types
+from .column import column_constraints, table_types
 
 PRIMARY_KEY, UNIQUE, FOREIGN_KEY, CHECK = "primary_key", "unique", "foreign_key", "check"
 
@@ -431,9 +431,8 @@ class _ModelReader:
     def read(self, table: Any) -> Iterator[Constraint]:
         primary_key, unique, foreign_key, check = self.types
         schema = self.models.table_schema(table)
-        columns = table.columns
         # Column-level checks live on the column, not in table.constraints.
-        column_checks = [c for col in columns for c in col.constraints]
+        column_checks = column_constraints(self.models, table)
         found = list(table.constraints)
         if column_checks:
             found = list(dict.fromkeys(found + column_checks))
