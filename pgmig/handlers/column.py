@@ -150,6 +150,7 @@ class ColumnHandler(ObjectHandler):
         ddl = models.dialect.ddl_compiler(models.dialect, None)
         defaults: Dict[Any, Optional[str]] = {}
         enum_types = models.memo("column.enum_types", list)
+        enum_columns = models.memo("column.enum_columns", list)  # the enum handler's
         typed = models.memo("column.typed", dict)
         column_level = models.memo("column.constraints", dict)
         make, default_schema = Column.of, models.schema
@@ -199,10 +200,8 @@ class ColumnHandler(ObjectHandler):
                     column_level.setdefault(id(table), []).extend(col.constraints)
                 sa_type = col.type
                 data_type, enum, dependency = describe(sa_type)
-                if enum:
-                    enum_types.append(sa_type)
                 pairs.append((col.name, data_type))
-                built.append(make(
+                column = make(
                     schema=schema,
                     table=table.name,
                     name=col.name,
@@ -214,7 +213,11 @@ class ColumnHandler(ObjectHandler):
                     comment=col.comment,
                     type_dependency=dependency,
                     position=position,
-                ))
+                )
+                built.append(column)
+                if enum:
+                    enum_types.append(sa_type)
+                    enum_columns.append(column)
             typed[id(table)] = tuple(pairs)
         return built
 

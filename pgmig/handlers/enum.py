@@ -202,7 +202,8 @@ def _model_columns(models: ModelContext) -> Dict[str, List[SwapColumn]]:
     from .column import model_columns
 
     columns: Dict[str, List[SwapColumn]] = defaultdict(list)
-    for column in model_columns(models):
+    model_columns(models)  # notes the columns of a native enum type as it builds them
+    for column in models.memo("column.enum_columns", list):
         dependency = column.enum_dependency
         if dependency is None or dependency[1] != models.schema:
             continue
