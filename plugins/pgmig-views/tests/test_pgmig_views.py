@@ -183,3 +183,40 @@ def test_revision_imports_the_plugin_and_fails_clearly_without_it(tmp_path: Path
     assert "pgmig_views" in down.stderr and "not installed" in down.stderr, down.stderr
     again = _cli(tmp_path, database_url, "down")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_reads_only_what_the_schema_has(database_url: str) -> None:
+    """No views: one query; plain views only: no index query; the views read are the same either way."""
+    import asyncio
+
+    import asyncpg
+
+    from pgmig.handler import DatabaseContext
+    from pgmig_views import handler as views_module
+
+    async def read() -> "tuple[dict, list]":
+        conn = await asyncpg.connect(database_url)
+        queries: list = []
+        db = DatabaseContext(connection=conn)
+        original = db.fetch
+
+        async def counting(query: str, *args: object) -> list:
+            queries.append(query)
+            return await original(query, *args)
+
+        db.fetch = counting  # type: ignore[method-assign]
+        try:
+            return await views_module.read_views(db, "public"), queries
+        finally:
+            await conn.close()
+
+    found, queries = asyncio.run(read())
+    assert found == {} and queries == [views_module.VIEWS_QUERY]
+    _run_sql(database_url, "CREATE TABLE t (id int, name text)", "CREATE VIEW v AS SELECT id, name FROM t")
+    found, queries = asyncio.run(read())
+    assert list(found) == ["v"] and views_module.VIEW_INDEXES_QUERY not in queries
+    assert found["v"].reads and found["v"].outputs == (("id", "integer"), ("name", "text"))
+    _run_sql(database_url, "CREATE MATERIALIZED VIEW m AS SELECT id FROM t", "CREATE INDEX m_id ON m (id)")
+    found, queries = asyncio.run(read())
+    assert sorted(found) == ["m", "v"] and views_module.VIEW_INDEXES_QUERY in queries
+    assert [name for name, _, _ in found["m"].indexes] == ["m_id"]
