@@ -1,8 +1,9 @@
 """Indexes: compared by definition in Postgres's own normal form.
 
-Both sides go through `pg_get_indexdef`: the database's indexes directly, the
-models' by building them on a scratch copy of their table inside a
-transaction that is always rolled back. Only what follows the table name
+Both sides are read as `pg_get_indexdef` prints them: the database's indexes
+directly (a simple one-column index from the catalog rows that say the same,
+see `indexes_query`), the models' by building them on a scratch copy of
+their table inside a transaction that is always rolled back. Only what follows the table name
 (method, keys, INCLUDE, NULLS NOT DISTINCT, WITH, WHERE) is compared, so the
 index's and the table's own names never get in the way, and an expression or
 predicate written differently but meaning the same never shows as a change.
