@@ -55,24 +55,30 @@ class ModelContext:
         return self.cache[name]  # type: ignore[no-any-return]
 
     def type_sql(self, sa_type: Any) -> str:
-        """A model type as `format_type()` spells it, compiled once per type object,
-        and once per signature among SQLAlchemy's own types (every `String(40)` alike)."""
-        hit = self.cache.get(id(sa_type))
+        """A model type as `format_type()` spells it (see `per_type`)."""
+        return self.per_type(sa_type, "sql", lambda t: compile_type(t, self.dialect))
+
+    def per_type(self, sa_type: Any, what: str, compute: Callable[[Any], T]) -> T:
+        """`compute(sa_type)` once per type object, and once per signature among
+        SQLAlchemy's own types (every `String(40)` alike): a schema has
+        thousands of columns and few distinct types. `what` names the result."""
+        hit = self.cache.get((what, id(sa_type)))
         if hit is not None and hit[0] is sa_type:  # the object is kept, so its id is not reused
             return hit[1]  # type: ignore[no-any-return]
         signature = type_signature(sa_type)
-        sql = None
         if signature is not None:
             try:
-                sql = self.cache.get(signature)
-            except TypeError:  # an attribute that does not hash: compiled on its own
+                found = self.cache.get((what, signature))
+            except TypeError:  # an attribute that does not hash: computed on its own
                 signature = None
-        if sql is None:
-            sql = compile_type(sa_type, self.dialect)
-            if signature is not None:
-                self.cache[signature] = sql
-        self.cache[id(sa_type)] = (sa_type, sql)
-        return sql  # type: ignore[no-any-return]
+            else:
+                if found is not None:
+                    return found[0]  # type: ignore[no-any-return]
+        value = compute(sa_type)
+        if signature is not None:
+            self.cache[(what, signature)] = (value,)
+        self.cache[(what, id(sa_type))] = (sa_type, value)
+        return value
 
 
 async def in_chunks(rows: Sequence[T], size: int = 2000) -> AsyncIterator[Sequence[T]]:

@@ -11,7 +11,7 @@ from ..handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 from ..objects import Key, SchemaObject
 from ..ops.column import serial_sequence_name
 from ..sql import quote_ident
-from ..types import canonical_type, enum_of, type_signature
+from ..types import canonical_type, enum_of
 
 # Types whose values convert to each other without a USING clause.
 _IMPLICIT_FAMILIES = (
@@ -154,32 +154,12 @@ class ColumnHandler(ObjectHandler):
         typed = models.memo("column.typed", dict)
         column_level = models.memo("column.constraints", dict)
         make, default_schema = Column.of, models.schema
-        # What a type gives a column (format_type spelling, native enum, the
-        # type it waits for), once per signature of SQLAlchemy's own types
-        # (every Integer() alike) and once per other type object.
-        by_signature: Dict[Any, Tuple[str, None, Optional[Key]]] = {}
-        by_object: Dict[int, Tuple[Any, str, Optional[Tuple[str, str]], Optional[Key]]] = {}
 
         def describe(sa_type: Any) -> Tuple[str, Optional[Tuple[str, str]], Optional[Key]]:
-            signature = type_signature(sa_type)
-            if signature is not None:
-                try:
-                    hit = by_signature.get(signature)
-                except TypeError:  # an attribute that does not hash
-                    signature = None
-                else:
-                    if hit is not None:
-                        return hit
-            seen = by_object.get(id(sa_type))
-            if seen is not None and seen[0] is sa_type:  # kept alive below, so the id is not reused
-                return seen[1:]
+            """What a type gives a column: its format_type spelling, its native enum, the type it waits for."""
             data_type = models.type_sql(sa_type)
             enum = enum_of(sa_type, default_schema)
-            dependency = ("enum",) + enum if enum else extension_type(data_type, default_schema)
-            if signature is not None:  # a plain SQLAlchemy type: never an enum
-                by_signature[signature] = (data_type, None, dependency)
-            by_object[id(sa_type)] = (sa_type, data_type, enum, dependency)
-            return data_type, enum, dependency
+            return data_type, enum, ("enum",) + enum if enum else extension_type(data_type, default_schema)
 
         built: List[Column] = []
         for table in models.tables:
@@ -199,7 +179,7 @@ class ColumnHandler(ObjectHandler):
                 if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
                     column_level.setdefault(id(table), []).extend(col.constraints)
                 sa_type = col.type
-                data_type, enum, dependency = describe(sa_type)
+                data_type, enum, dependency = models.per_type(sa_type, "column", describe)
                 pairs.append((col.name, data_type))
                 column = make(
                     schema=schema,
