@@ -84,9 +84,7 @@ def metadata_of(target: Any) -> "MetaData":
     metadata = getattr(target, "metadata", None)
     if isinstance(metadata, MetaData):
         return metadata
-    raise DeclarationError(
-        f"cannot declare on {target!r}: pass a sqlalchemy MetaData, SQLModel, or a declarative base"
-    )
+    raise DeclarationError(f"cannot declare on {target!r}: pass a sqlalchemy MetaData, SQLModel, or a declarative base")
 
 
 def declare(target: Any, declaration: D) -> D:

@@ -29,7 +29,12 @@ class RevisionCheck:
     problems: List[str] = field(default_factory=list)
 
     def to_json(self) -> Dict[str, Any]:
-        return {"revision": self.revision.id, "file": self.revision.path.name, "status": self.status, "problems": self.problems}
+        return {
+            "revision": self.revision.id,
+            "file": self.revision.path.name,
+            "status": self.status,
+            "problems": self.problems,
+        }
 
 
 @dataclass
@@ -40,8 +45,10 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(r.status == OK for r in self.revisions) and (
-            self.missing_migration is None or self.missing_migration.is_empty
+        return (
+            not self.problems
+            and all(r.status == OK for r in self.revisions)
+            and (self.missing_migration is None or self.missing_migration.is_empty)
         )
 
     def to_json(self) -> Dict[str, Any]:
@@ -126,7 +133,9 @@ class Checker:
             restored = await self.state(conn)
             if restored != before:
                 item.status = FAILED
-                item.problems.extend(f"down does not restore: {line}" for line in describe_differences(before, restored))
+                item.problems.extend(
+                    f"down does not restore: {line}" for line in describe_differences(before, restored)
+                )
             try:
                 await runner.upgrade(revision.id)
             except PgmigError as exc:
@@ -140,5 +149,3 @@ class Checker:
                 item.problems.extend(f"up after down differs: {line}" for line in describe_differences(after, again))
             before = again
         return report
-
-

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
-from contextlib import contextmanager
 import sys
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 
@@ -81,9 +81,7 @@ def command(func: F) -> F:
         except Exception as exc:  # a bug in pgmig or a plugin: still one line unless --debug
             if debug:
                 traceback.print_exc()
-            raise fail(
-                f"unexpected {exc.__class__.__name__}: {exc} (run with --debug for the traceback)", 1
-            ) from None
+            raise fail(f"unexpected {exc.__class__.__name__}: {exc} (run with --debug for the traceback)", 1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -98,16 +96,32 @@ def _version(value: bool) -> None:
 def main_options(
     ctx: typer.Context,
     database_url: Optional[str] = typer.Option(
-        None, "--database-url", metavar="URL", help="PostgreSQL URL [env PGMIG_DATABASE_URL; default: the embedded server]", show_default=False
+        None,
+        "--database-url",
+        metavar="URL",
+        help="PostgreSQL URL [env PGMIG_DATABASE_URL; default: the embedded server]",
+        show_default=False,
     ),
     models: Optional[List[str]] = typer.Option(
-        None, "--models", metavar="MODELS", help="Models to load: import path, module:attr, or file path (repeatable) [env PGMIG_MODELS]", show_default=False
+        None,
+        "--models",
+        metavar="MODELS",
+        help="Models to load: import path, module:attr, or file path (repeatable) [env PGMIG_MODELS]",
+        show_default=False,
     ),
     migrations_dir: Optional[str] = typer.Option(
-        None, "--migrations-dir", metavar="DIR", help="Folder of revision files [env PGMIG_MIGRATIONS_DIR; default: migrations]", show_default=False
+        None,
+        "--migrations-dir",
+        metavar="DIR",
+        help="Folder of revision files [env PGMIG_MIGRATIONS_DIR; default: migrations]",
+        show_default=False,
     ),
     schema: Optional[str] = typer.Option(
-        None, "--schema", metavar="NAME", help="Database schema to manage [env PGMIG_SCHEMA; default: public]", show_default=False
+        None,
+        "--schema",
+        metavar="NAME",
+        help="Database schema to manage [env PGMIG_SCHEMA; default: public]",
+        show_default=False,
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
     version: bool = typer.Option(
@@ -192,13 +206,18 @@ def _print_timings(project: Any) -> None:
 @command
 def generate(
     ctx: typer.Context,
-    message: str = typer.Option(..., "-m", "--message", help="What the revision does; becomes its docstring and file name."),
+    message: str = typer.Option(
+        ..., "-m", "--message", help="What the revision does; becomes its docstring and file name."
+    ),
     empty: bool = typer.Option(False, "--empty", help="Write a blank revision (for data migrations)."),
     allow_destructive: bool = typer.Option(
         False, "--allow-destructive", help="Write the revision even if it drops tables, columns or enum labels."
     ),
     rename: Optional[List[str]] = typer.Option(
-        None, "--rename", metavar="OLD=NEW", help="A renamed table (old=new) or column (table.old=table.new); repeatable."
+        None,
+        "--rename",
+        metavar="OLD=NEW",
+        help="A renamed table (old=new) or column (table.old=table.new); repeatable.",
     ),
     rename_enum_value: Optional[List[str]] = typer.Option(
         None, "--rename-enum-value", metavar="ENUM.OLD=NEW", help="A renamed enum label; repeatable."
@@ -207,11 +226,15 @@ def generate(
         None, "--map-enum-value", metavar="ENUM.OLD=NEW", help="Move rows off a removed enum label; repeatable."
     ),
     default: Optional[List[str]] = typer.Option(
-        None, "--default", metavar="TABLE.COLUMN=SQL",
+        None,
+        "--default",
+        metavar="TABLE.COLUMN=SQL",
         help="Value for existing rows when a column becomes NOT NULL; repeatable.",
     ),
     concurrently: bool = typer.Option(
-        False, "--concurrently", help="Build and drop indexes of existing tables CONCURRENTLY (a non-transactional revision)."
+        False,
+        "--concurrently",
+        help="Build and drop indexes of existing tables CONCURRENTLY (a non-transactional revision).",
     ),
     timings: bool = TIMINGS,
 ) -> None:
@@ -273,7 +296,9 @@ def _progress(verb: str) -> Iterator[Callable[[str, Any, float], None]]:
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out, transient=True
+    ) as bar:
         task = bar.add_task(f"{verb}: 0 revisions", total=None)
         count = [0]
 
@@ -301,14 +326,18 @@ def up(
 @command
 def down(
     ctx: typer.Context,
-    target: Optional[str] = typer.Argument(None, help="Revision to roll back to; 'base' rolls back everything. Default: one revision."),
+    target: Optional[str] = typer.Argument(
+        None, help="Revision to roll back to; 'base' rolls back everything. Default: one revision."
+    ),
     sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
 ) -> None:
     """Roll back one revision, or down to TARGET."""
     _run_revisions(ctx, "down", target, sql, "rolled back", "Nothing to roll back.")
 
 
-def _run_revisions(ctx: typer.Context, direction: str, target: Optional[str], sql: bool, verb: str, nothing: str) -> None:
+def _run_revisions(
+    ctx: typer.Context, direction: str, target: Optional[str], sql: bool, verb: str, nothing: str
+) -> None:
     """`up` and `down`: print the SQL, or run with progress and say when there was nothing to do."""
     from .database import run
 
@@ -317,7 +346,11 @@ def _run_revisions(ctx: typer.Context, direction: str, target: Optional[str], sq
         out.out("\n".join(run(project.sql(direction, target))), highlight=False)
         return
     with _progress(verb) as report:
-        move = project.upgrade(target or "head", progress=report) if direction == "up" else project.downgrade(target, progress=report)
+        move = (
+            project.upgrade(target or "head", progress=report)
+            if direction == "up"
+            else project.downgrade(target, progress=report)
+        )
         done = run(move)
     if not done:
         out.print(nothing)
@@ -327,7 +360,9 @@ def _run_revisions(ctx: typer.Context, direction: str, target: Optional[str], sq
 @command
 def status(
     ctx: typer.Context,
-    exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when the database has drifted from its revisions."),
+    exit_code: bool = typer.Option(
+        False, "--exit-code", help="Exit 1 when the database has drifted from its revisions."
+    ),
     no_drift: bool = typer.Option(False, "--no-drift", help="Skip replaying the revisions to look for drift."),
 ) -> None:
     """Show the current revision, what is pending, applied files edited since, and drift."""

@@ -186,9 +186,13 @@ def check_revision_arguments(plan: Plan, step: str) -> None:
             for value in op.arguments().values():
                 literal(value)
         except Exception as exc:  # any failure here is the handler's or the operation's
-            raise ConformanceError(f"{step}: operation {op.name} does not round-trip through a revision: {exc}")
+            raise ConformanceError(
+                f"{step}: operation {op.name} does not round-trip through a revision: {exc}"
+            ) from exc
         if _op_fields(rebuilt) != _op_fields(op):
-            raise ConformanceError(f"{step}: operation {op.name} rebuilt from its arguments differs: {rebuilt!r} != {op!r}")
+            raise ConformanceError(
+                f"{step}: operation {op.name} rebuilt from its arguments differs: {rebuilt!r} != {op!r}"
+            )
 
 
 def _op_fields(op: Operation) -> Dict[str, Any]:
@@ -318,7 +322,9 @@ class ConformanceSuite:
             models = model_context(tables, [metadata], self.schema)
             state = _run(
                 database_url,
-                lambda conn: desired_state(models, found, DatabaseContext(connection=conn, schema=self.schema)),
+                lambda conn, models=models: desired_state(  # type: ignore[misc]
+                    models, found, DatabaseContext(connection=conn, schema=self.schema)
+                ),
             )
             check_dependencies_exist(state, self.kinds, f"models {name}")
 

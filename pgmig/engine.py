@@ -233,7 +233,11 @@ async def _plans(
     try:
         with timings.phase("introspect"):
             await read_all(
-                db, handlers.handlers, connect, then=settle, started=start_building,
+                db,
+                handlers.handlers,
+                connect,
+                then=settle,
+                started=start_building,
                 ready=lambda: bool(threads) and threads[0].done(),
             )
         objects, keys, _ = await built()

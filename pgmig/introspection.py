@@ -76,9 +76,11 @@ async def read_all(
     # Not READ ONLY: normalizing creates scratch tables (in savepoints, rolled back).
     async with db.connection.transaction(isolation="repeatable_read"):
         # One round trip: SET LOCAL work_mem, and the snapshot the second connection joins.
-        snapshot = (await db.connection.fetchrow(
-            "SELECT pg_catalog.set_config('work_mem', '64MB', true), pg_catalog.pg_export_snapshot()"
-        ))[1]
+        snapshot = (
+            await db.connection.fetchrow(
+                "SELECT pg_catalog.set_config('work_mem', '64MB', true), pg_catalog.pg_export_snapshot()"
+            )
+        )[1]
         if started is not None:
             started()
         workers = [

@@ -44,9 +44,7 @@ class LoadedModels:
         return list(seen.values())
 
 
-def load_models(
-    specs: Sequence[str], root: Path, schema: str = "public"
-) -> LoadedModels:
+def load_models(specs: Sequence[str], root: Path, schema: str = "public") -> LoadedModels:
     """Load `--models` values, or every `pgmig.registries` entry point when none are given."""
     if str(root) not in sys.path:
         # Like `python -m`, make the project's own packages importable.
@@ -60,7 +58,7 @@ def load_models(
         if not found:
             raise ModelsError(
                 "no models found: pass --models (e.g. --models app/models.py), set PGMIG_MODELS or "
-                "[tool.pgmig] models, or declare a [project.entry-points.\"pgmig.registries\"] entry"
+                '[tool.pgmig] models, or declare a [project.entry-points."pgmig.registries"] entry'
             )
         for entry in found:
             what = f"registry {entry.name!r} of package {entry.package}"
@@ -92,8 +90,7 @@ def merge_tables(registries: Sequence[Registry], schema: str) -> List[Any]:
                     if owner[0] == id(md):
                         continue  # the same MetaData reached through two registries
                     raise ModelsError(
-                        f"table {table_schema}.{table.name} is defined twice: "
-                        f"in {owner[1]} and in {registry.name}"
+                        f"table {table_schema}.{table.name} is defined twice: in {owner[1]} and in {registry.name}"
                     )
                 owners[key] = (id(md), registry.name)
                 tables.append(table)

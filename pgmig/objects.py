@@ -79,9 +79,7 @@ class SchemaObject:
         return self.label
 
     def compared_fields(self) -> Dict[str, Any]:
-        return {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.compare
-        }
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.compare}
 
     def differences(self, other: "SchemaObject") -> Dict[str, Tuple[Any, Any]]:
         """Fields that differ between `self` (old) and `other` (new): name -> (old, new)."""

@@ -62,9 +62,7 @@ def register(cls: O) -> O:
         raise TypeError(f"{cls.__qualname__} needs a `name`")
     existing = OPERATIONS.get(cls.name)
     if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
-        raise PgmigError(
-            f"operation {cls.name!r} is defined by both {existing.__module__} and {cls.__module__}"
-        )
+        raise PgmigError(f"operation {cls.name!r} is defined by both {existing.__module__} and {cls.__module__}")
     OPERATIONS[cls.name] = cls
     return cls
 

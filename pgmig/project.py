@@ -8,10 +8,10 @@ never imports SQLAlchemy.
 from __future__ import annotations
 
 import re
-from functools import cached_property
-from pathlib import Path
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, List, Optional, Sequence
 
 from .config import Settings, find_pyproject
@@ -261,12 +261,14 @@ class Project:
                     if op.name != "swap_type_values":
                         continue
                     held = await removed_label_rows(conn, op)
-                    type_name = getattr(op, "type_name")
+                    type_name = op.type_name
                     unmapped = {label: n for label, n in held.items() if label not in maps.get(type_name, {})}
                     if unmapped:
                         counts = ", ".join(f"{n} row(s) hold {label!r}" for label, n in unmapped.items())
                         flags = " ".join(f"--map-enum-value {type_name}.{label}=OTHER" for label in unmapped)
-                        raise UsageError(f"enum {type_name} loses labels that rows still use ({counts}); move them with {flags}")
+                        raise UsageError(
+                            f"enum {type_name} loses labels that rows still use ({counts}); move them with {flags}"
+                        )
 
         if options.concurrently:
             up_ops, down_ops = _concurrently(up_ops), _concurrently(down_ops)
@@ -410,7 +412,6 @@ class Project:
     async def diff(self) -> Plan:
         """The plan that takes the configured database to the models."""
         from .database import connection
-
         from .safety import preflight
 
         models = self.models  # import errors before any connection attempt

@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
-def pgmig_database_url(pgmig_server: ScratchServer) -> Iterator[str]:
+def pgmig_database_url(pgmig_server: ScratchServer) -> Iterator[str]:  # noqa: F811
     """A database at head: every revision of the project applied by pgmig's runner."""
     from .config import load_settings
     from .project import Project

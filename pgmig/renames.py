@@ -157,7 +157,10 @@ def without_conflicts(candidates: Iterable[Candidate], chosen: Renames) -> List[
         keys = (
             {("table", c.old), ("table", c.new)}
             if c.kind == "table"
-            else {(c.kind if c.kind == "column" else "enum", c.owner, c.old), (c.kind if c.kind == "column" else "enum", c.owner, c.new)}
+            else {
+                (c.kind if c.kind == "column" else "enum", c.owner, c.old),
+                (c.kind if c.kind == "column" else "enum", c.owner, c.new),
+            }
         )
         if not keys & taken:
             result.append(c)

@@ -45,9 +45,7 @@ class Status:
     @property
     def edited(self) -> List[Revision]:
         """Applied revisions whose file changed since it was applied."""
-        return [
-            r for r in self.chain.revisions if r.id in self.applied and self.applied[r.id].checksum != r.checksum
-        ]
+        return [r for r in self.chain.revisions if r.id in self.applied and self.applied[r.id].checksum != r.checksum]
 
 
 def read_status(chain: Chain, applied: Dict[str, AppliedRevision]) -> Status:
@@ -295,9 +293,7 @@ class Runner:
                 "the revision is not transactional: statements before this one stay applied, "
                 "and running it again starts from its first statement"
             )
-        return MigrationTimeoutError(
-            f"revision {revision.path.name} ({direction}) {what}: {detail}; {kept}; {retry}"
-        )
+        return MigrationTimeoutError(f"revision {revision.path.name} ({direction}) {what}: {detail}; {kept}; {retry}")
 
     async def _bookkeep(self, conn: Any, revision: Revision, direction: str, seconds: float) -> None:
         if direction == UP:
@@ -326,9 +322,7 @@ async def render_sql(
             ) from exc
         lines.append(f"-- {direction}: {revision.id} ({revision.path.name})")
         bookkeeping = (
-            versions.insert_sql(revision.id, revision.checksum)
-            if direction == UP
-            else versions.delete_sql(revision.id)
+            versions.insert_sql(revision.id, revision.checksum) if direction == UP else versions.delete_sql(revision.id)
         )
         if revision.transactional:
             lines.append("BEGIN;")

@@ -60,10 +60,16 @@ def apply_defaults(ops: Sequence[Operation], answers: Dict[Tuple[str, str], str]
         expression = answers.get(key)
         if expression is not None and op.name == "add_column" and args.default is None and not args.nullable:
             result.append(replace(op, default=expression))  # type: ignore[type-var]
-            result.append(lookup("set_column_default")(table_name=key[0], column_name=key[1], default=None, schema=args.schema))
+            result.append(
+                lookup("set_column_default")(table_name=key[0], column_name=key[1], default=None, schema=args.schema)
+            )
             continue
         if expression is not None and op.name == "add_not_null":
-            result.append(lookup("backfill_column")(table_name=key[0], column_name=key[1], expression=expression, schema=args.schema))
+            result.append(
+                lookup("backfill_column")(
+                    table_name=key[0], column_name=key[1], expression=expression, schema=args.schema
+                )
+            )
         result.append(op)
     return result
 
@@ -74,7 +80,9 @@ async def has_rows(connection: Any, schema: str, table: str) -> bool:
 
 async def null_count(connection: Any, schema: str, table: str, column: str) -> int:
     return int(
-        await connection.fetchval(f"SELECT count(*) FROM {qualified(schema, table)} WHERE {quote_ident(column)} IS NULL")
+        await connection.fetchval(
+            f"SELECT count(*) FROM {qualified(schema, table)} WHERE {quote_ident(column)} IS NULL"
+        )
     )
 
 
@@ -100,8 +108,12 @@ async def removed_label_rows(connection: Any, op: Operation) -> Dict[str, int]:
         total = 0
         for schema, table, column, is_array, _default in args.columns:
             col = quote_ident(column)
-            condition = f"{quote_literal(label)} = ANY({col}::text[])" if is_array else f"{col}::text = {quote_literal(label)}"
-            total += int(await connection.fetchval(f"SELECT count(*) FROM {qualified(schema, table)} WHERE {condition}"))
+            condition = (
+                f"{quote_literal(label)} = ANY({col}::text[])" if is_array else f"{col}::text = {quote_literal(label)}"
+            )
+            total += int(
+                await connection.fetchval(f"SELECT count(*) FROM {qualified(schema, table)} WHERE {condition}")
+            )
         if total:
             counts[label] = total
     return counts
@@ -142,7 +154,7 @@ async def preflight(connection: Any, ops: Sequence[Operation]) -> List[str]:
     for op in ops:
         if op.name == "swap_type_values" and getattr(op, "removed_values", ()):
             for label, count in (await removed_label_rows(connection, op)).items():
-                enum = getattr(op, "type_name")
+                enum = op.type_name
                 warnings.append(
                     f"{count} row(s) hold label {label!r} of enum {enum}, which the models remove; "
                     f"move them with pgmig generate --map-enum-value {enum}.{label}=OTHER"

@@ -126,8 +126,8 @@ if pytest is not None:
     def pgmig_handlers() -> Any:
         """Every installed handler, as a user's project would run; override it in a conftest.py:
 
-            @pytest.fixture
-            def pgmig_handlers():
-                return handlers_from([*builtin_handlers(), ViewHandler])
+        @pytest.fixture
+        def pgmig_handlers():
+            return handlers_from([*builtin_handlers(), ViewHandler])
         """
         return handlers_from(None)

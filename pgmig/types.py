@@ -72,9 +72,7 @@ _WITH_ARGS = {
 }
 
 _ARGS = re.compile(r"^(?P<base>[A-Z ]+?)\s*\((?P<args>[^)]*)\)(?P<rest>.*)$")
-_TIME_PRECISION = re.compile(
-    r"^(?P<base>TIME|TIMESTAMP)\s*\((?P<p>\d+)\)\s*(?P<tz>WITH(?:OUT)? TIME ZONE)?$"
-)
+_TIME_PRECISION = re.compile(r"^(?P<base>TIME|TIMESTAMP)\s*\((?P<p>\d+)\)\s*(?P<tz>WITH(?:OUT)? TIME ZONE)?$")
 
 
 @lru_cache(maxsize=4096)  # called per column; a schema has few distinct type spellings
@@ -127,7 +125,9 @@ _PLAIN_TYPES: Dict[type, bool] = {}
 def _is_plain_type(cls: type) -> bool:
     from sqlalchemy.types import ARRAY, Enum, TypeDecorator, UserDefinedType
 
-    return cls.__module__.startswith("sqlalchemy.") and not issubclass(cls, (ARRAY, Enum, TypeDecorator, UserDefinedType))
+    return cls.__module__.startswith("sqlalchemy.") and not issubclass(
+        cls, (ARRAY, Enum, TypeDecorator, UserDefinedType)
+    )
 
 
 def enum_of(sa_type: Any, default_schema: str) -> Optional[Tuple[str, str]]:
@@ -147,4 +147,3 @@ def _sqlalchemy_types() -> Tuple[Any, Any]:
     from sqlalchemy.types import ARRAY, Enum
 
     return ARRAY, Enum
-

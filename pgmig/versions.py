@@ -46,11 +46,7 @@ class VersionTable:
         return f"DELETE FROM {self.qualified} WHERE id = {quote_literal(revision_id)}"
 
     async def exists(self, connection: Any) -> bool:
-        return bool(
-            await connection.fetchval(
-                "SELECT to_regclass($1) IS NOT NULL", f"{self.qualified}"
-            )
-        )
+        return bool(await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{self.qualified}"))
 
     async def ensure(self, connection: Any) -> None:
         if not await self.exists(connection):

@@ -166,7 +166,11 @@ def bench_handlers(with_plugins: bool) -> Any:
 
 def plugin_kinds() -> List[str]:
     """The object kinds installed plugins add to pgmig's own."""
-    return [item.handler.kind for item in bench_handlers(True).loaded if not type(item.handler).__module__.startswith("pgmig.handlers.")]
+    return [
+        item.handler.kind
+        for item in bench_handlers(True).loaded
+        if not type(item.handler).__module__.startswith("pgmig.handlers.")
+    ]
 
 
 def runner_for(tool: str, url: str, tables: int, target: Optional[str]) -> Tuple[Runner, List[int]]:
@@ -215,12 +219,23 @@ def measure_in_processes(
     active = list(tools)
     for _ in range(repeat):
         for tool in list(active):
-            command = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, "--url", url, "--tables", str(tables)]
+            command = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--worker",
+                tool,
+                "--url",
+                url,
+                "--tables",
+                str(tables),
+            ]
             if target:
                 command += ["--target", target]
             done = subprocess.run(command, capture_output=True, text=True, cwd=str(ROOT))
             lines = done.stdout.strip().splitlines()
-            outcome = json.loads(lines[-1]) if lines else {"error": f"exit {done.returncode}: {done.stderr.strip()[-160:]}"}
+            outcome = (
+                json.loads(lines[-1]) if lines else {"error": f"exit {done.returncode}: {done.stderr.strip()[-160:]}"}
+            )
             if "error" in outcome:
                 results[tool].runs, results[tool].error = [], outcome["error"]
                 active.remove(tool)
@@ -319,9 +334,7 @@ def time_alembic(url: str, metadata: Any) -> Tuple[Optional[Runner], List[int], 
     diffs = [0]
 
     def compare(sync_conn: Any) -> int:
-        context = MigrationContext.configure(
-            sync_conn, opts={"compare_type": True, "compare_server_default": True}
-        )
+        context = MigrationContext.configure(sync_conn, opts={"compare_type": True, "compare_server_default": True})
         return len(compare_metadata(context, metadata))
 
     async def once() -> None:
@@ -529,7 +542,9 @@ def profile_pgmig(url: str, metadata: Any, top: int) -> str:
     async def once() -> None:
         conn = await _connect(url)
         try:
-            await diff_database(conn, model_context(tables, [metadata], "public"), handlers, connect=lambda: _connect(url))
+            await diff_database(
+                conn, model_context(tables, [metadata], "public"), handlers, connect=lambda: _connect(url)
+            )
         finally:
             await conn.close()
 
@@ -597,7 +612,9 @@ async def _execute_script(url: str, statements: List[str], chunk: int = 2000) ->
         await conn.close()
 
 
-def bench_size(server: Any, tables: int, repeat: int, workdir: str, tools: set, log: Callable[[str], None]) -> Tuple[SizeReport, str]:
+def bench_size(
+    server: Any, tables: int, repeat: int, workdir: str, tools: set, log: Callable[[str], None]
+) -> Tuple[SizeReport, str]:
     metadata = build_metadata(tables)
     script = ddl_script(metadata)
     url = server.create_database(f"pgmig_bench_{tables}")
@@ -631,8 +648,19 @@ def bench_size(server: Any, tables: int, repeat: int, workdir: str, tools: set, 
     log(f"[{tables} tables] pgmig diff (process)...")
     cli = time_cli_diff(url, tables, repeat, workdir)
     report = SizeReport(
-        tables, counts, build, pgmig, pgmig_changes_found, floor, alembic, alembic_diffs, migra, migra_statements, cli,
-        results.get("pgmig+plugins", Result(error="no plugins installed")), plugins,
+        tables,
+        counts,
+        build,
+        pgmig,
+        pgmig_changes_found,
+        floor,
+        alembic,
+        alembic_diffs,
+        migra,
+        migra_statements,
+        cli,
+        results.get("pgmig+plugins", Result(error="no plugins installed")),
+        plugins,
     )
     return report, url
 
@@ -672,11 +700,17 @@ def render(reports: List[SizeReport], up: Optional[UpRun], repeat_of: Dict[int, 
         lines.append(f"{label:34}" + "".join(f"{v:>21}" for v in values))
 
     row("schema: columns / enums", [f"{r.counts['columns']:,} / {r.counts['enums']}" for r in reports])
-    row("  fks / uniques+checks / indexes", [f"{r.counts['fks']}/{r.counts['uniques_checks']}/{r.counts['indexes']}" for r in reports])
+    row(
+        "  fks / uniques+checks / indexes",
+        [f"{r.counts['fks']}/{r.counts['uniques_checks']}/{r.counts['indexes']}" for r in reports],
+    )
     row("runs (median of)", [str(repeat_of[r.tables]) for r in reports])
     row("pgmig diff_database (all phases)", [fmt(r.pgmig.median) if r.pgmig.runs else "failed" for r in reports])
     if any(r.plugins for r in reports):
-        row("  with the installed plugins too", [fmt(r.pgmig_plugins.median) if r.pgmig_plugins.runs else "-" for r in reports])
+        row(
+            "  with the installed plugins too",
+            [fmt(r.pgmig_plugins.median) if r.pgmig_plugins.runs else "-" for r in reports],
+        )
     row("  introspect (overlaps load)", [fmt(r.pgmig.part("introspect")) for r in reports])
     row("  load: build + normalize models", [fmt(r.pgmig.part("load")) for r in reports])
     row("  compare", [fmt(r.pgmig.part("compare")) for r in reports])
@@ -685,8 +719,10 @@ def render(reports: List[SizeReport], up: Optional[UpRun], repeat_of: Dict[int, 
     row("alembic compare_metadata", [fmt(r.alembic.median) if r.alembic.runs else "n/a" for r in reports])
     row("  differences it reports", [str(r.alembic_diffs) if r.alembic.runs else "-" for r in reports])
     row("migra (db vs db)", [fmt(r.migra.median) if r.migra.runs else "n/a" for r in reports])
-    row("pgmig diff (process, wall)" + (" +plugins" if any(r.plugins for r in reports) else ""),
-        [fmt(r.cli.wall.median) if r.cli.wall.runs else "failed" for r in reports])
+    row(
+        "pgmig diff (process, wall)" + (" +plugins" if any(r.plugins for r in reports) else ""),
+        [fmt(r.cli.wall.median) if r.cli.wall.runs else "failed" for r in reports],
+    )
     row("  'No changes' reported", ["yes" if r.cli.no_change else "NO" for r in reports])
     row("  peak RSS", [f"{r.cli.peak_kib / 1024:.0f} MiB" if r.cli.peak_kib else "-" for r in reports])
     row("alembic / pgmig", [ratio(r.alembic.median, r.pgmig.median) for r in reports])
@@ -700,7 +736,12 @@ def render(reports: List[SizeReport], up: Optional[UpRun], repeat_of: Dict[int, 
             f"pgmig measures its own kinds (what Alembic compares); +plugins adds the installed plugins' kinds: {', '.join(plugins)}"
         )
     for r in reports:
-        for name, result in (("pgmig", r.pgmig), ("alembic", r.alembic), ("migra", r.migra), ("pgmig diff", r.cli.wall)):
+        for name, result in (
+            ("pgmig", r.pgmig),
+            ("alembic", r.alembic),
+            ("migra", r.migra),
+            ("pgmig diff", r.cli.wall),
+        ):
             if result.error:
                 lines.append(f"note: {name} at {r.tables:,} tables: {result.error}")
         if r.cli.timings:
@@ -739,22 +780,41 @@ def goal_check(reports: List[SizeReport]) -> List[str]:
     lines = [f"goal at {target.tables:,} tables:"]
     p, a, f = target.pgmig.median, target.alembic.median, target.floor.median
     if p and a:
-        lines.append(f"  >= 10x faster than alembic (all of pgmig's phases, its own kinds): {a / p:.1f}x -> {'PASS' if a / p >= 10 else 'FAIL'}")
+        lines.append(
+            f"  >= 10x faster than alembic (all of pgmig's phases, its own kinds): {a / p:.1f}x -> {'PASS' if a / p >= 10 else 'FAIL'}"
+        )
     else:
         lines.append("  >= 10x faster than alembic: not measured")
     if p and f:
-        lines.append(f"  <= 2x the catalog floor (all of pgmig's phases): {p / f:.1f}x -> {'PASS' if p / f <= 2 else 'FAIL'}")
+        lines.append(
+            f"  <= 2x the catalog floor (all of pgmig's phases): {p / f:.1f}x -> {'PASS' if p / f <= 2 else 'FAIL'}"
+        )
     no_change = target.pgmig_changes == 0 and target.cli.no_change
     lines.append(f"  pgmig diff reports no change on the unchanged schema: {'PASS' if no_change else 'FAIL'}")
     return lines
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="100,1000", help="comma-separated table counts (default 100,1000; 5000 takes longer)")
-    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement, median reported (default 5; at most 2 above 1,000 tables)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", default="100,1000", help="comma-separated table counts (default 100,1000; 5000 takes longer)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="runs per measurement, median reported (default 5; at most 2 above 1,000 tables)",
+    )
     parser.add_argument("--skip", default="", help="comma-separated: alembic, migra, up")
-    parser.add_argument("--profile", type=int, default=0, metavar="N", help="also cProfile pgmig at the largest size and print the top N lines")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also cProfile pgmig at the largest size and print the top N lines",
+    )
     parser.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--tables", type=int, help=argparse.SUPPRESS)

@@ -1,7 +1,6 @@
 import os
 
 import pytest
-
 from hypothesis import HealthCheck, settings
 
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)

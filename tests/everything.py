@@ -75,8 +75,10 @@ def build() -> sa.MetaData:
         sa.Column("thing_id", sa.BigInteger, nullable=False),
         sa.Column("part_no", sa.Integer, nullable=False),
         sa.ForeignKeyConstraint(
-            ["thing_id", "part_no"], ["thing_part.thing_id", "thing_part.part_no"],
-            deferrable=True, initially="DEFERRED",
+            ["thing_id", "part_no"],
+            ["thing_part.thing_id", "thing_part.part_no"],
+            deferrable=True,
+            initially="DEFERRED",
         ),
     )
     return md

@@ -142,7 +142,9 @@ def create_all(url: str, metadata: Any) -> None:
     asyncio.run(go())
 
 
-def pgmig_cli(*args: str, cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None, input: Optional[str] = None) -> subprocess.CompletedProcess:
+def pgmig_cli(
+    *args: str, cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None, input: Optional[str] = None
+) -> subprocess.CompletedProcess:
     """Run the installed CLI in a subprocess, as a user would."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
     full_env.update(env or {})
@@ -157,7 +159,9 @@ def pgmig_cli(*args: str, cwd: Optional[Path] = None, env: Optional[Dict[str, st
     )
 
 
-def make_distribution(site: Path, name: str, entry_points: Dict[str, Dict[str, str]], files: Dict[str, str], version: str = "1.0") -> Path:
+def make_distribution(
+    site: Path, name: str, entry_points: Dict[str, Dict[str, str]], files: Dict[str, str], version: str = "1.0"
+) -> Path:
     """Write an installed-looking package (dist-info with entry points) into `site`.
 
     importlib.metadata finds it once `site` is on sys.path (or PYTHONPATH for a

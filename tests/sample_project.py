@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import fetch, pgmig_cli
 
-V1 = '''
+V1 = """
 import enum
 from typing import Optional
 
@@ -32,7 +32,7 @@ class Post(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     title: str = Field(max_length=100)
     status: Status = Field(sa_column=sa.Column(sa.Enum(Status), nullable=False, server_default="draft"))
-'''
+"""
 
 # v2: new column with a default, an index, a foreign key, a wider type.
 V2 = V1.replace(
@@ -43,10 +43,17 @@ V2 = V1.replace(
 )
 
 # v3: a new enum label, a column dropped (destructive), a type change.
-V3 = V2.replace('    published = "published"\n', '    published = "published"\n    archived = "archived"\n').replace(
-    "    views: int = Field(default=0, sa_column_kwargs={'server_default': '0'})\n",
-    "    views: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={'server_default': '0'})\n",
-).replace("    name: str = Field(max_length=80)\n", "    name: str = Field(max_length=80)\n    bio: Optional[str] = None\n")
+V3 = (
+    V2.replace('    published = "published"\n', '    published = "published"\n    archived = "archived"\n')
+    .replace(
+        "    views: int = Field(default=0, sa_column_kwargs={'server_default': '0'})\n",
+        "    views: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={'server_default': '0'})\n",
+    )
+    .replace(
+        "    name: str = Field(max_length=80)\n",
+        "    name: str = Field(max_length=80)\n    bio: Optional[str] = None\n",
+    )
+)
 
 V4 = V3.replace("    bio: Optional[str] = None\n", "")
 
@@ -55,9 +62,7 @@ class Project:
     def __init__(self, root: Path, url: str) -> None:
         self.root = root
         self.url = url
-        (root / "pyproject.toml").write_text(
-            '[project]\nname = "blog"\n\n[tool.pgmig]\nmodels = ["models.py"]\n'
-        )
+        (root / "pyproject.toml").write_text('[project]\nname = "blog"\n\n[tool.pgmig]\nmodels = ["models.py"]\n')
 
     def models(self, source: str) -> None:
         (self.root / "models.py").write_text(source)
@@ -89,5 +94,3 @@ def project(tmp_path: Path, database_url: str) -> Project:
 def rid(path: Path) -> str:
     """The revision id a generated file name starts with (date_time_random)."""
     return "_".join(path.stem.split("_")[:3])
-
-

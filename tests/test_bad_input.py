@@ -55,7 +55,9 @@ class Case:
 def registry_dist(name: str, table: str) -> Callable[[Path], None]:
     def make(site: Path) -> None:
         module = f"{name.replace('-', '_')}_models"
-        make_distribution(site, name, {REGISTRIES_GROUP: {name: module}}, {f"{module}.py": MODELS.replace("things", table)})
+        make_distribution(
+            site, name, {REGISTRIES_GROUP: {name: module}}, {f"{module}.py": MODELS.replace("things", table)}
+        )
 
     return make
 
@@ -63,8 +65,10 @@ def registry_dist(name: str, table: str) -> Callable[[Path], None]:
 def handler_dist(name: str, kind: str, broken: bool = False) -> Callable[[Path], None]:
     def make(site: Path) -> None:
         module = f"{name.replace('-', '_')}_handler"
-        source = "import does_not_exist_anywhere\n" if broken else (
-            f"from pgmig.handler import ObjectHandler\nclass H(ObjectHandler):\n    kind = {kind!r}\n"
+        source = (
+            "import does_not_exist_anywhere\n"
+            if broken
+            else (f"from pgmig.handler import ObjectHandler\nclass H(ObjectHandler):\n    kind = {kind!r}\n")
         )
         make_distribution(site, name, {OBJECT_TYPES_GROUP: {kind: f"{module}:H"}}, {f"{module}.py": source})
 
@@ -82,37 +86,165 @@ CASES = [
     Case("missing_database", ["diff"], 3, "does not exist", GOOD, url="missing-db"),
     Case("models_missing_file", ["--models", "nope/models.py", "diff"], 2, "does not exist", {}),
     Case("models_is_a_directory", ["--models", "pkgdir/", "diff"], 2, "does not exist", {"pkgdir/x.txt": ""}),
-    Case("models_no_module", ["--models", "no_such_pkg_xyz.models", "diff"], 2, "no module named 'no_such_pkg_xyz'", {}),
-    Case("models_raises", ["--models", "models.py", "diff"], 2, "RuntimeError: boom", {"models.py": "raise RuntimeError('boom')\n"}),
+    Case(
+        "models_no_module", ["--models", "no_such_pkg_xyz.models", "diff"], 2, "no module named 'no_such_pkg_xyz'", {}
+    ),
+    Case(
+        "models_raises",
+        ["--models", "models.py", "diff"],
+        2,
+        "RuntimeError: boom",
+        {"models.py": "raise RuntimeError('boom')\n"},
+    ),
     Case("models_syntax_error", ["--models", "models.py", "diff"], 2, "SyntaxError", {"models.py": "def (:\n"}),
-    Case("models_no_tables", ["--models", "models.py", "diff"], 2, "define no tables", {"models.py": "import sqlalchemy as sa\nmetadata = sa.MetaData()\n"}),
-    Case("models_nothing_usable", ["--models", "models.py", "diff"], 2, "defines no tables or MetaData", {"models.py": "x = 1\n"}),
+    Case(
+        "models_no_tables",
+        ["--models", "models.py", "diff"],
+        2,
+        "define no tables",
+        {"models.py": "import sqlalchemy as sa\nmetadata = sa.MetaData()\n"},
+    ),
+    Case(
+        "models_nothing_usable",
+        ["--models", "models.py", "diff"],
+        2,
+        "defines no tables or MetaData",
+        {"models.py": "x = 1\n"},
+    ),
     Case("models_bad_attribute", ["--models", "models.py:nothing", "diff"], 2, "has no attribute 'nothing'", GOOD),
-    Case("models_attribute_wrong_type", ["--models", "models.py:x", "diff"], 2, "expected a module, a MetaData", {"models.py": MODELS + "x = 3\n"}),
+    Case(
+        "models_attribute_wrong_type",
+        ["--models", "models.py:x", "diff"],
+        2,
+        "expected a module, a MetaData",
+        {"models.py": MODELS + "x = 3\n"},
+    ),
     Case("models_env_bad", ["diff"], 2, "does not exist", {}, env={"PGMIG_MODELS": "gone.py"}),
     Case("no_models_at_all", ["diff"], 2, "no models found", {}),
-    Case("table_defined_twice", ["diff"], 2, "defined twice", {}, dists=[registry_dist("app-one", "dup"), registry_dist("app-two", "dup")]),
-    Case("plugin_duplicate_kind", ["--models", "models.py", "diff"], 2, "provided twice", GOOD, dists=[handler_dist("pgmig-tables2", "table")]),
+    Case(
+        "table_defined_twice",
+        ["diff"],
+        2,
+        "defined twice",
+        {},
+        dists=[registry_dist("app-one", "dup"), registry_dist("app-two", "dup")],
+    ),
+    Case(
+        "plugin_duplicate_kind",
+        ["--models", "models.py", "diff"],
+        2,
+        "provided twice",
+        GOOD,
+        dists=[handler_dist("pgmig-tables2", "table")],
+    ),
     Case("revision_syntax_error", ["up"], 3, "syntax error", {**GOOD, "migrations/a.py": "def (:\n"}),
     Case("revision_no_class", ["up"], 3, "defines no MigrationRevision", {**GOOD, "migrations/a.py": "x = 1\n"}),
-    Case("revision_missing_up", ["up"], 3, "has no up() method", {**GOOD, "migrations/a.py": revision("r1", None).replace("async def up", "async def not_up")}),
-    Case("revision_missing_down", ["up"], 3, "has no down() method", {**GOOD, "migrations/a.py": revision("r1", None).replace("async def down", "async def not_down")}),
-    Case("revision_bad_id", ["up"], 3, "up_revision must be a non-empty string", {**GOOD, "migrations/a.py": revision("", None)}),
-    Case("revision_duplicate_ids", ["up"], 3, "used by both", {**GOOD, "migrations/a.py": revision("r1", None), "migrations/b.py": revision("r1", "r1")}),
-    Case("revision_broken_chain", ["up"], 3, "matches no revision file", {**GOOD, "migrations/a.py": revision("r1", "r0")}),
-    Case("revision_cycle", ["up"], 3, "cycle", {**GOOD, "migrations/a.py": revision("r1", None), "migrations/b.py": revision("r2", "r3"), "migrations/c.py": revision("r3", "r2")}),
-    Case("revision_two_heads", ["up"], 3, "two heads", {**GOOD, "migrations/a.py": revision("r1", None), "migrations/b.py": revision("r2", "r1"), "migrations/c.py": revision("r3", "r1")}),
-    Case("revision_plugin_missing", ["up"], 3, "'pgmig_not_installed_plugin', which is not installed", {**GOOD, "migrations/a.py": "import pgmig_not_installed_plugin\n"}),
-    Case("applied_but_missing_on_disk", ["up"], 3, "no file in the migrations folder", {**GOOD, "migrations/a.py": revision("r1", None)},
-         setup_sql=["CREATE TABLE pgmig_revisions (id text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), duration double precision NOT NULL DEFAULT 0)",
-                    "INSERT INTO pgmig_revisions (id, checksum) VALUES ('ghost', 'x')"]),
+    Case(
+        "revision_missing_up",
+        ["up"],
+        3,
+        "has no up() method",
+        {**GOOD, "migrations/a.py": revision("r1", None).replace("async def up", "async def not_up")},
+    ),
+    Case(
+        "revision_missing_down",
+        ["up"],
+        3,
+        "has no down() method",
+        {**GOOD, "migrations/a.py": revision("r1", None).replace("async def down", "async def not_down")},
+    ),
+    Case(
+        "revision_bad_id",
+        ["up"],
+        3,
+        "up_revision must be a non-empty string",
+        {**GOOD, "migrations/a.py": revision("", None)},
+    ),
+    Case(
+        "revision_duplicate_ids",
+        ["up"],
+        3,
+        "used by both",
+        {**GOOD, "migrations/a.py": revision("r1", None), "migrations/b.py": revision("r1", "r1")},
+    ),
+    Case(
+        "revision_broken_chain",
+        ["up"],
+        3,
+        "matches no revision file",
+        {**GOOD, "migrations/a.py": revision("r1", "r0")},
+    ),
+    Case(
+        "revision_cycle",
+        ["up"],
+        3,
+        "cycle",
+        {
+            **GOOD,
+            "migrations/a.py": revision("r1", None),
+            "migrations/b.py": revision("r2", "r3"),
+            "migrations/c.py": revision("r3", "r2"),
+        },
+    ),
+    Case(
+        "revision_two_heads",
+        ["up"],
+        3,
+        "two heads",
+        {
+            **GOOD,
+            "migrations/a.py": revision("r1", None),
+            "migrations/b.py": revision("r2", "r1"),
+            "migrations/c.py": revision("r3", "r1"),
+        },
+    ),
+    Case(
+        "revision_plugin_missing",
+        ["up"],
+        3,
+        "'pgmig_not_installed_plugin', which is not installed",
+        {**GOOD, "migrations/a.py": "import pgmig_not_installed_plugin\n"},
+    ),
+    Case(
+        "applied_but_missing_on_disk",
+        ["up"],
+        3,
+        "no file in the migrations folder",
+        {**GOOD, "migrations/a.py": revision("r1", None)},
+        setup_sql=[
+            "CREATE TABLE pgmig_revisions (id text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), duration double precision NOT NULL DEFAULT 0)",
+            "INSERT INTO pgmig_revisions (id, checksum) VALUES ('ghost', 'x')",
+        ],
+    ),
     Case("up_unknown_target", ["up", "nope"], 3, "'nope' is not a known revision", {**GOOD, "migrations/a.py": R1}),
-    Case("stamp_unknown_target", ["stamp", "nope"], 3, "'nope' is not a known revision", {**GOOD, "migrations/a.py": R1}),
+    Case(
+        "stamp_unknown_target", ["stamp", "nope"], 3, "'nope' is not a known revision", {**GOOD, "migrations/a.py": R1}
+    ),
     Case("down_below_base", ["down"], 3, "nothing to roll back", {**GOOD, "migrations/a.py": R1}),
-    Case("revision_fails", ["up"], 3, "revision a.py (up) failed", {**GOOD, "migrations/a.py": revision("r1", None, "await migrator.connection.execute('SELECT * FROM nowhere')")}),
-    Case("revision_raises_python_error", ["up"], 3, "raised ZeroDivisionError", {**GOOD, "migrations/a.py": revision("r1", None, "1 / 0")}),
-    Case("pyproject_bad_value", ["diff"], 2, "invalid setting 'models'", {"pyproject.toml": "[tool.pgmig]\nmodels = 5\n"}),
-    Case("pyproject_unknown_key", ["diff"], 2, "unknown setting 'databse_url'", {"pyproject.toml": "[tool.pgmig]\ndatabse_url = 'x'\n"}),
+    Case(
+        "revision_fails",
+        ["up"],
+        3,
+        "revision a.py (up) failed",
+        {**GOOD, "migrations/a.py": revision("r1", None, "await migrator.connection.execute('SELECT * FROM nowhere')")},
+    ),
+    Case(
+        "revision_raises_python_error",
+        ["up"],
+        3,
+        "raised ZeroDivisionError",
+        {**GOOD, "migrations/a.py": revision("r1", None, "1 / 0")},
+    ),
+    Case(
+        "pyproject_bad_value", ["diff"], 2, "invalid setting 'models'", {"pyproject.toml": "[tool.pgmig]\nmodels = 5\n"}
+    ),
+    Case(
+        "pyproject_unknown_key",
+        ["diff"],
+        2,
+        "unknown setting 'databse_url'",
+        {"pyproject.toml": "[tool.pgmig]\ndatabse_url = 'x'\n"},
+    ),
     Case("pyproject_not_toml", ["diff"], 2, "pyproject.toml", {"pyproject.toml": "[tool.pgmig\n"}),
     Case("unknown_option", ["diff", "--frobnicate"], 2, "No such option", GOOD, line_on_stderr=False),
     Case("unknown_command", ["frobnicate"], 2, "No such command", GOOD, line_on_stderr=False),
@@ -121,8 +253,14 @@ CASES = [
 
 
 def tables(url: str) -> List[str]:
-    return [r["t"] for r in fetch(url, "SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                       "WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1")]
+    return [
+        r["t"]
+        for r in fetch(
+            url,
+            "SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1",
+        )
+    ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -130,7 +268,10 @@ def test_bad_input(case: Case, tmp_path: Path, database_url: str) -> None:
     root = tmp_path / "proj"
     root.mkdir()
     if "pyproject.toml" not in case.files:
-        (root / "pyproject.toml").write_text('[project]\nname = "proj"\n[tool.pgmig]\n' + ('models = ["models.py"]\n' if "models.py" in case.files and "--models" not in case.args else ""))
+        (root / "pyproject.toml").write_text(
+            '[project]\nname = "proj"\n[tool.pgmig]\n'
+            + ('models = ["models.py"]\n' if "models.py" in case.files and "--models" not in case.args else "")
+        )
     for relative, content in case.files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,9 @@ def test_check_fails_on_a_down_that_forgets_a_column(project: Project) -> None:
 def test_check_fails_on_a_down_that_forgets_an_enum_label(project: Project) -> None:
     project.models(V1)
     project.generate("initial")
-    project.models(V1.replace('    published = "published"\n', '    published = "published"\n    archived = "archived"\n'))
+    project.models(
+        V1.replace('    published = "published"\n', '    published = "published"\n    archived = "archived"\n')
+    )
     labels = project.generate("archive")
     text = labels.read_text()
     start = text.index("    async def down(")
@@ -90,7 +92,9 @@ def test_check_reports_a_broken_revision(project: Project) -> None:
     second = project.files()[-1]
     second.write_text(
         second.read_text().replace(
-            "    async def down(", "        await migrator.connection.execute('SELECT broken(')\n\n    async def down(", 1
+            "    async def down(",
+            "        await migrator.connection.execute('SELECT broken(')\n\n    async def down(",
+            1,
         )
     )
     result = project.cli("check", ok=False)
@@ -118,7 +122,7 @@ def test_drift_after_a_manual_alter_table(project: Project) -> None:
     assert "column public.author.name differs (data_type: 'text' instead of 'character varying(80)')" in drifted.stdout
 
 
-APP_TESTS = '''
+APP_TESTS = """
 def test_insert(pgmig_db):
     pgmig_db.run(pgmig_db.connection.execute("INSERT INTO author (name) VALUES ('x')"))
     assert pgmig_db.run(pgmig_db.connection.fetchval("SELECT count(*) FROM author")) == 1
@@ -131,7 +135,7 @@ def test_isolated(pgmig_db):
 def test_at_head(pgmig_db):
     applied = pgmig_db.run(pgmig_db.connection.fetchval("SELECT count(*) FROM pgmig_revisions"))
     assert applied == 2
-'''
+"""
 
 
 def test_pytest_plugin_in_a_sample_project(project: Project, pgmig_server) -> None:
@@ -144,7 +148,11 @@ def test_pytest_plugin_in_a_sample_project(project: Project, pgmig_server) -> No
     env["PGMIG_TEST_DATABASE_URL"] = pgmig_server.admin_url
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_app.py"],
-        cwd=project.root, env=env, capture_output=True, text=True, timeout=300,
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout

@@ -12,7 +12,7 @@ import pytest
 from pgmig.entrypoints import REGISTRIES_GROUP
 from tests.helpers import make_distribution, pgmig_cli, run_sql
 
-MODELS = '''
+MODELS = """
 from typing import Optional
 
 from sqlmodel import Field, SQLModel
@@ -21,7 +21,7 @@ from sqlmodel import Field, SQLModel
 class Customer(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     name: str = Field(max_length=80)
-'''
+"""
 
 
 def assert_one_clean_line(stderr: str) -> str:
@@ -67,7 +67,9 @@ def test_diff_sql_then_apply_then_no_changes(project: Path, database_url: str) -
 def test_diff_json(project: Path, database_url: str) -> None:
     import json
 
-    result = pgmig_cli("--models", "app/models.py", "diff", "--json", cwd=project, env={"PGMIG_DATABASE_URL": database_url})
+    result = pgmig_cli(
+        "--models", "app/models.py", "diff", "--json", cwd=project, env={"PGMIG_DATABASE_URL": database_url}
+    )
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     first = plan["changes"][0]
@@ -78,9 +80,7 @@ def test_diff_json(project: Path, database_url: str) -> None:
 def test_registry_entry_point_on_the_embedded_default(tmp_path: Path, project: Path) -> None:
     """The zero-config path: an installed registry, no --models, no URL."""
     site = tmp_path / "site"
-    make_distribution(
-        site, "shop", {REGISTRIES_GROUP: {"shop": "shop_models"}}, {"shop_models.py": MODELS}
-    )
+    make_distribution(site, "shop", {REGISTRIES_GROUP: {"shop": "shop_models"}}, {"shop_models.py": MODELS})
     env: Dict[str, str] = {"PYTHONPATH": str(site)}
     try:
         plugins = pgmig_cli("plugins", cwd=project, env=env)
@@ -201,7 +201,9 @@ def test_help_does_not_import_heavy_modules() -> None:
 def test_timings_lines(project: Path, database_url: str) -> None:
     import re
 
-    result = pgmig_cli("--models", "app/models.py", "diff", "--timings", cwd=project, env={"PGMIG_DATABASE_URL": database_url})
+    result = pgmig_cli(
+        "--models", "app/models.py", "diff", "--timings", cwd=project, env={"PGMIG_DATABASE_URL": database_url}
+    )
     assert result.returncode == 0, result.stderr
     assert "+ table customer" in result.stdout and "timing:" not in result.stdout
     lines = [l for l in result.stderr.splitlines() if l.startswith("timing:")]

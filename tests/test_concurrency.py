@@ -43,8 +43,11 @@ def run_together(chain: FaultChain, url: str, rng: random.Random) -> List[Any]:
         for proc in procs:
             outputs.append(proc.communicate(timeout=max(0.1, deadline - time.monotonic())))
     except subprocess.TimeoutExpired:
-        stuck = fetch(url, "SELECT pid, state, wait_event_type, wait_event, query FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        stuck = fetch(
+            url,
+            "SELECT pid, state, wait_event_type, wait_event, query FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
         for proc in procs:
             proc.kill()
             proc.communicate()

@@ -31,7 +31,9 @@ def _models(version: int) -> sa.MetaData:
             "post",
             md,
             sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("author_id", sa.Integer, sa.ForeignKey("author.id", ondelete="CASCADE" if version == 2 else None)),
+            sa.Column(
+                "author_id", sa.Integer, sa.ForeignKey("author.id", ondelete="CASCADE" if version == 2 else None)
+            ),
             sa.Column("title", sa.Text, nullable=False),
             sa.CheckConstraint("length(title) > 0" if version == 1 else "length(title) > 1", name="ck_post_title"),
             *extra,

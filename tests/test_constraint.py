@@ -21,7 +21,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -154,8 +153,11 @@ def every_form(metadata: MetaData) -> MetaData:
         Column("customer_email", String(200)),
         PrimaryKeyConstraint("order_id", "line_no", name="pk_order_line"),
         ForeignKeyConstraint(
-            ["customer_email"], ["customer.email"], name="fk_line_customer",
-            deferrable=True, initially="DEFERRED",
+            ["customer_email"],
+            ["customer.email"],
+            name="fk_line_customer",
+            deferrable=True,
+            initially="DEFERRED",
         ),
     )
     Table(
@@ -166,8 +168,9 @@ def every_form(metadata: MetaData) -> MetaData:
         Column("line_no", Integer),
         Column("parent_id", Integer, ForeignKey("shipment.id", ondelete="SET DEFAULT")),
         ForeignKeyConstraint(["order_id", "line_no"], ["order_line.order_id", "order_line.line_no"]),
-        ForeignKeyConstraint(["line_no", "order_id"], ["order_line.line_no", "order_line.order_id"],
-                             deferrable=True, match="FULL"),
+        ForeignKeyConstraint(
+            ["line_no", "order_id"], ["order_line.line_no", "order_line.order_id"], deferrable=True, match="FULL"
+        ),
         UniqueConstraint("order_id", "line_no", postgresql_nulls_not_distinct=True),
     )
     return metadata
@@ -222,8 +225,7 @@ def test_check_bodies_are_read_in_postgres_normal_form(database_url: str) -> Non
     checks = {o.expression for o in objects if o.constraint_type == "check"}
     assert "(price > (0)::numeric)" in checks
     assert any("'O''Brien'" in c for c in checks)
-    assert not any(o.constraint_type == "check" and o.table == "product" and "active" in o.expression
-                   for o in objects)
+    assert not any(o.constraint_type == "check" and o.table == "product" and "active" in o.expression for o in objects)
 
 
 # -- changes on tables with rows -----------------------------------------------------
@@ -286,8 +288,12 @@ def test_add_unique_fk_check_to_table_with_rows(pgmig_server: Any, database_url:
 
 def test_change_fk_on_delete_action(pgmig_server: Any, database_url: str) -> None:
     plan, back = round_trip(
-        pgmig_server, database_url, _shop(True), _shop(True, on_delete="CASCADE"),
-        seed=_seed_shop, verify=_rows_survive,
+        pgmig_server,
+        database_url,
+        _shop(True),
+        _shop(True, on_delete="CASCADE"),
+        seed=_seed_shop,
+        verify=_rows_survive,
     )
     ops = constraint_ops(plan)
     assert [op.name for op in ops] == ["drop_constraint", "add_foreign_key"]
@@ -326,8 +332,12 @@ def test_drop_referenced_table_with_its_fk(pgmig_server: Any, database_url: str)
         _seed_shop(url)
 
     plan, back = round_trip(
-        pgmig_server, database_url, _shop(True), _without_parent(),
-        seed=seed_only_existing_parents, verify=child_rows_survive,
+        pgmig_server,
+        database_url,
+        _shop(True),
+        _without_parent(),
+        seed=seed_only_existing_parents,
+        verify=child_rows_survive,
     )
     names = [op.name for op in plan.operations]
     assert names.index("drop_constraint") < names.index("drop_table")
@@ -357,8 +367,11 @@ def _orders(composite_pk: bool, composite_fk: bool) -> MetaData:
         Column("order_id", Integer),
         Column("line_no", Integer),
         *(
-            [ForeignKeyConstraint(["order_id", "line_no"], ["order_line.order_id", "order_line.line_no"],
-                                  onupdate="CASCADE")]
+            [
+                ForeignKeyConstraint(
+                    ["order_id", "line_no"], ["order_line.order_id", "order_line.line_no"], onupdate="CASCADE"
+                )
+            ]
             if composite_fk
             else []
         ),
@@ -403,7 +416,9 @@ def test_composite_foreign_key_added_and_dropped(pgmig_server: Any, database_url
     ops = constraint_ops(plan)
     assert [op.name for op in ops] == ["add_foreign_key"]
     assert (ops[0].columns, ops[0].referred_columns, ops[0].on_update) == (
-        ["order_id", "line_no"], ["order_id", "line_no"], "CASCADE"
+        ["order_id", "line_no"],
+        ["order_id", "line_no"],
+        "CASCADE",
     )
     assert [op.name for op in constraint_ops(back)] == ["drop_constraint"]
 
@@ -446,15 +461,22 @@ def test_add_referencing_table_then_drop_it(pgmig_server: Any, database_url: str
 def test_changed_check_and_renamed_named_check(pgmig_server: Any, database_url: str) -> None:
     def model(expr: str, name: Optional[str]) -> MetaData:
         metadata = MetaData()
-        Table("item", metadata, Column("id", Integer, primary_key=True), Column("price", Numeric),
-              CheckConstraint(expr, name=name))
+        Table(
+            "item",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("price", Numeric),
+            CheckConstraint(expr, name=name),
+        )
         return metadata
 
     # Anonymous checks are keyed by their body: a new body is a new check, the old one goes.
     plan, _ = round_trip(pgmig_server, database_url, model("price > 0", None), model("price >= 1", None))
     assert sorted(op.name for op in constraint_ops(plan)) == ["add_check", "drop_constraint"]
     # A named check is keyed by its name: renaming it replaces it.
-    plan, _ = round_trip(pgmig_server, database_url, model("price > 0", "positive"), model("price > 0", "positive_price"))
+    plan, _ = round_trip(
+        pgmig_server, database_url, model("price > 0", "positive"), model("price > 0", "positive_price")
+    )
     assert sorted(op.name for op in constraint_ops(plan)) == ["add_check", "drop_constraint"]
     # Same name, new body: dropped and added again under that name.
     plan, _ = round_trip(pgmig_server, database_url, model("price > 0", "positive"), model("price > 1", "positive"))
@@ -465,13 +487,23 @@ def test_changed_check_and_renamed_named_check(pgmig_server: Any, database_url: 
 
 def test_renamed_table_keeps_old_constraint_names_without_changes(database_url: str) -> None:
     old = MetaData()
-    Table("old", old, Column("id", Integer, primary_key=True), Column("code", Text, unique=True),
-          Column("n", Integer, CheckConstraint("n > 0")))
+    Table(
+        "old",
+        old,
+        Column("id", Integer, primary_key=True),
+        Column("code", Text, unique=True),
+        Column("n", Integer, CheckConstraint("n > 0")),
+    )
     create_all(database_url, old)
     run_sql(database_url, 'ALTER TABLE "old" RENAME TO "new"')
     new = MetaData()
-    Table("new", new, Column("id", Integer, primary_key=True), Column("code", Text, unique=True),
-          Column("n", Integer, CheckConstraint("n > 0")))
+    Table(
+        "new",
+        new,
+        Column("id", Integer, primary_key=True),
+        Column("code", Text, unique=True),
+        Column("n", Integer, CheckConstraint("n > 0")),
+    )
     assert diff(database_url, new).is_empty
 
 
@@ -513,10 +545,21 @@ def test_a_check_the_server_cannot_render_keeps_the_model_text(database_url: str
             return "no_such_type"
 
     metadata = MetaData()
-    Table("good", metadata, Column("id", Integer, primary_key=True), Column("price", Numeric),
-          CheckConstraint("price > 0"))
-    Table("odd", metadata, Column("id", Integer, primary_key=True), Column("v", Missing()),
-          CheckConstraint("v IS NOT NULL AND id > 0"), CheckConstraint("id > 1"))
+    Table(
+        "good",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("price", Numeric),
+        CheckConstraint("price > 0"),
+    )
+    Table(
+        "odd",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("v", Missing()),
+        CheckConstraint("v IS NOT NULL AND id > 0"),
+        CheckConstraint("id > 1"),
+    )
     normalized = [c for c in _normalize(database_url, metadata) if c.constraint_type == "check"]
     checks = {c.table: c for c in normalized if c.source != "id > 1"}
     assert checks["good"].expression == "(price > (0)::numeric)"
@@ -536,8 +579,15 @@ def test_deduplicated_checks_render_right_for_each_column_type(database_url: str
 
     metadata = MetaData()
     for name, price_type in (("a", Integer), ("b", Numeric(10, 2)), ("c", Integer), ("d", BigInteger), ("e", Numeric)):
-        Table(name, metadata, Column("id", Integer, primary_key=True), Column("price", price_type),
-              Column("Odd", Text), CheckConstraint("price >= 0"), CheckConstraint('length("Odd") < 9'))
+        Table(
+            name,
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("price", price_type),
+            Column("Odd", Text),
+            CheckConstraint("price >= 0"),
+            CheckConstraint('length("Odd") < 9'),
+        )
     create_all(database_url, metadata)
     checks = [c for c in _normalize(database_url, metadata) if c.constraint_type == "check"]
     rendered = {(c.table, c.source): (c.expression, c.check_columns) for c in checks}
@@ -578,14 +628,39 @@ def test_checks_pack_into_scratch_tables_by_column_type() -> None:
 
 # Checks on columns with type modifiers, and what they read as without them.
 TYPMOD_CASES = [
-    ("character varying(40)", "character varying", ["c = 'x'", "length(c) < 5", "c IN ('a', 'b')", "c LIKE 'a%'",
-                                                    "c = ANY (ARRAY['a', 'b'])", "coalesce(c, 'd') = 'd'",
-                                                    "c = 'abc'::varchar(2)"]),
-    ("numeric(10,2)", "numeric", ["c >= 0", "c > 0.5", "c IN (1, 2.5)", "c BETWEEN 0 AND 10", "round(c) = c",
-                                  "c = ANY ('{1,2}')", "coalesce(c, 0) >= 0", "c::numeric(4,1) > 0"]),
+    (
+        "character varying(40)",
+        "character varying",
+        [
+            "c = 'x'",
+            "length(c) < 5",
+            "c IN ('a', 'b')",
+            "c LIKE 'a%'",
+            "c = ANY (ARRAY['a', 'b'])",
+            "coalesce(c, 'd') = 'd'",
+            "c = 'abc'::varchar(2)",
+        ],
+    ),
+    (
+        "numeric(10,2)",
+        "numeric",
+        [
+            "c >= 0",
+            "c > 0.5",
+            "c IN (1, 2.5)",
+            "c BETWEEN 0 AND 10",
+            "round(c) = c",
+            "c = ANY ('{1,2}')",
+            "coalesce(c, 0) >= 0",
+            "c::numeric(4,1) > 0",
+        ],
+    ),
     ("character(3)", "character", ["c = 'ab'", "length(c) = 3", "c IN ('a', 'b')"]),
-    ("timestamp(3) without time zone", "timestamp without time zone",
-     ["c > '2020-01-01'", "c > now() - interval '1 day'", "date_trunc('day', c) = c"]),
+    (
+        "timestamp(3) without time zone",
+        "timestamp without time zone",
+        ["c > '2020-01-01'", "c > now() - interval '1 day'", "date_trunc('day', c) = c"],
+    ),
     ("time(2) without time zone", "time without time zone", ["c BETWEEN '09:00' AND '17:00'"]),
     ("interval(3)", "interval", ["c > '1 day'"]),
     ("bit(4)", "bit", ["c <> B'0000'", "c = '1010'"]),
@@ -605,7 +680,9 @@ def test_check_text_does_not_depend_on_type_modifiers(database_url: str) -> None
         transaction = conn.transaction()
         await transaction.start()
         try:
-            await conn.execute(f"CREATE TEMPORARY TABLE t (c {data_type}); ALTER TABLE t ADD CONSTRAINT k CHECK ({expression})")
+            await conn.execute(
+                f"CREATE TEMPORARY TABLE t (c {data_type}); ALTER TABLE t ADD CONSTRAINT k CHECK ({expression})"
+            )
             return await conn.fetchval(
                 "SELECT pg_get_expr(conbin, conrelid) FROM pg_constraint WHERE conrelid = 'pg_temp.t'::regclass"
             )
@@ -635,8 +712,14 @@ def test_unnamed_constraints_are_dropped_by_the_name_postgres_gives_them(databas
 
     long = "t" * 30 + "_é" * 8  # 54 bytes: every generated name must be shortened
     metadata = MetaData()
-    Table("ref", metadata, Column("id", Integer, primary_key=True), Column("a", Integer), Column("b", Integer),
-          UniqueConstraint("a", "b"))
+    Table(
+        "ref",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("a", Integer),
+        Column("b", Integer),
+        UniqueConstraint("a", "b"),
+    )
     Table(
         long,
         metadata,
@@ -664,8 +747,14 @@ def test_version_table_is_ignored(database_url: str) -> None:
 
 def test_operations_quote_every_identifier() -> None:
     fk = AddForeignKey(
-        table_name='we"ird', columns=["a b"], referred_table="Ref", referred_columns=["ID"],
-        referred_schema="other", constraint_name="fk", on_delete="set null", deferrable=True,
+        table_name='we"ird',
+        columns=["a b"],
+        referred_table="Ref",
+        referred_columns=["ID"],
+        referred_schema="other",
+        constraint_name="fk",
+        on_delete="set null",
+        deferrable=True,
     )
     assert fk.statements() == [
         'ALTER TABLE "public"."we""ird" ADD CONSTRAINT "fk" FOREIGN KEY ("a b") '
@@ -689,8 +778,9 @@ def test_operations_quote_every_identifier() -> None:
         'ALTER TABLE "public"."t" DROP CONSTRAINT "x""y"'
     ]
     with pytest.raises(ValueError):
-        AddForeignKey(table_name="t", columns=["a"], referred_table="r", referred_columns=["b"],
-                      on_delete="CASCADE; DROP TABLE x").statements()
+        AddForeignKey(
+            table_name="t", columns=["a"], referred_table="r", referred_columns=["b"], on_delete="CASCADE; DROP TABLE x"
+        ).statements()
     assert fk.arguments()["columns"] == ["a b"]
 
 
@@ -706,7 +796,12 @@ def test_keys_ignore_names() -> None:
 def _mutual(with_tables: bool) -> MetaData:
     metadata = MetaData()
     if with_tables:
-        Table("hen", metadata, Column("id", Integer, primary_key=True), Column("egg_id", Integer, ForeignKey("egg.id", use_alter=True)))
+        Table(
+            "hen",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("egg_id", Integer, ForeignKey("egg.id", use_alter=True)),
+        )
         Table("egg", metadata, Column("id", Integer, primary_key=True), Column("hen_id", Integer, ForeignKey("hen.id")))
     Table("keep", metadata, Column("id", Integer, primary_key=True))
     return metadata

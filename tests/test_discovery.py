@@ -18,12 +18,12 @@ from tests.helpers import make_distribution
 
 BUILTIN_KINDS = {"table", "column", "enum", "constraint", "index"}
 
-HANDLER_MODULE = '''
+HANDLER_MODULE = """
 from pgmig.handler import ObjectHandler
 
 class ViewHandler(ObjectHandler):
     kind = "{kind}"
-'''
+"""
 
 
 @pytest.fixture
@@ -49,7 +49,9 @@ def test_builtin_kinds_register_through_entry_points() -> None:
 
 def test_third_party_handler_is_loaded(site: Path) -> None:
     make_distribution(
-        site, "pgmig-views", {OBJECT_TYPES_GROUP: {"view": "pgmig_views_x:ViewHandler"}},
+        site,
+        "pgmig-views",
+        {OBJECT_TYPES_GROUP: {"view": "pgmig_views_x:ViewHandler"}},
         {"pgmig_views_x.py": HANDLER_MODULE.format(kind="view")},
     )
     handlers = load_handlers()
@@ -60,7 +62,9 @@ def test_third_party_handler_is_loaded(site: Path) -> None:
 
 def test_broken_plugin_is_reported_and_the_rest_keep_working(site: Path) -> None:
     make_distribution(
-        site, "pgmig-broken", {OBJECT_TYPES_GROUP: {"broken": "pgmig_broken_x:Handler"}},
+        site,
+        "pgmig-broken",
+        {OBJECT_TYPES_GROUP: {"broken": "pgmig_broken_x:Handler"}},
         {"pgmig_broken_x.py": "import this_module_does_not_exist\n"},
     )
     handlers = load_handlers()
@@ -72,7 +76,9 @@ def test_broken_plugin_is_reported_and_the_rest_keep_working(site: Path) -> None
 
 def test_duplicate_kind_names_both_packages(site: Path) -> None:
     make_distribution(
-        site, "pgmig-other-tables", {OBJECT_TYPES_GROUP: {"table": "pgmig_other_x:ViewHandler"}},
+        site,
+        "pgmig-other-tables",
+        {OBJECT_TYPES_GROUP: {"table": "pgmig_other_x:ViewHandler"}},
         {"pgmig_other_x.py": HANDLER_MODULE.format(kind="table")},
     )
     with pytest.raises(PluginError) as info:
@@ -91,7 +97,7 @@ def test_plain_list_of_handlers() -> None:
 
 # -- model registries -------------------------------------------------------------
 
-MODELS_MODULE = '''
+MODELS_MODULE = """
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -102,13 +108,15 @@ class Holder:
 
 def build():
     return metadata
-'''
+"""
 
 
 @pytest.mark.parametrize("target", ["{mod}", "{mod}:metadata", "{mod}:Holder", "{mod}:build"])
 def test_registry_entry_point_forms(site: Path, target: str) -> None:
     make_distribution(
-        site, "app", {REGISTRIES_GROUP: {"app": target.format(mod="app_models_x")}},
+        site,
+        "app",
+        {REGISTRIES_GROUP: {"app": target.format(mod="app_models_x")}},
         {"app_models_x.py": MODELS_MODULE.format(table="article")},
     )
     assert [r.name for r in find(REGISTRIES_GROUP)] == ["app"]

@@ -218,9 +218,7 @@ def test_create_all_of_enum_models_diffs_empty(database_url: str, other_url: str
 # -- creating and dropping ---------------------------------------------------------
 
 
-def test_enum_created_before_the_column_and_dropped_after_the_table(
-    database_url: str, other_url: str
-) -> None:
+def test_enum_created_before_the_column_and_dropped_after_the_table(database_url: str, other_url: str) -> None:
     empty = sa.MetaData()
     metadata = sa.MetaData()
     status_table(metadata, ["open", "closed"])
@@ -569,7 +567,7 @@ def test_swap_operation_sql_and_arguments() -> None:
     op = SwapTypeValues(
         type_name='Mo"od',
         values=["a", "it's"],
-        columns=[["app", "t", "c", True, "'{a}'::\"Mo\"\"od\"[]"], ["app", "u", "d"]],
+        columns=[["app", "t", "c", True, '\'{a}\'::"Mo""od"[]'], ["app", "u", "d"]],
         schema="app",
     )
     assert op.statements() == [
@@ -588,7 +586,7 @@ def test_swap_operation_sql_and_arguments() -> None:
     assert op.arguments() == {
         "type_name": 'Mo"od',
         "values": ["a", "it's"],
-        "columns": [["app", "t", "c", True, "'{a}'::\"Mo\"\"od\"[]"], ["app", "u", "d", False, None]],
+        "columns": [["app", "t", "c", True, '\'{a}\'::"Mo""od"[]'], ["app", "u", "d", False, None]],
         "schema": "app",
     }
     assert hash(op) == hash(SwapTypeValues(**op.arguments()))
@@ -622,9 +620,7 @@ def test_sqlmodel_enum_field(database_url: str, other_url: str) -> None:
         sad = "SAD"
 
     # The same enum one release later (a class named Mood again, so the type stays "mood").
-    mood_later = enum.Enum(
-        "Mood", [("calm", "CALM"), ("happy", "HAPPY"), ("sad", "SAD"), ("angry", "ANGRY")], type=str
-    )
+    mood_later = enum.Enum("Mood", [("calm", "CALM"), ("happy", "HAPPY"), ("sad", "SAD"), ("angry", "ANGRY")], type=str)
 
     before = sqlmodel_metadata(Mood)
     assert before is not SQLModel.metadata

@@ -54,7 +54,10 @@ def models_source(step: int) -> str:
         return f'sa.Table(\n    "{name}",\n    metadata,\n{body})\n'
 
     account = ['sa.Column("name", sa.String(50), nullable=False)']
-    entry = ['sa.Column("account_id", sa.Integer, sa.ForeignKey("account.id"))', 'sa.Column("amount", sa.Numeric(10, 2))']
+    entry = [
+        'sa.Column("account_id", sa.Integer, sa.ForeignKey("account.id"))',
+        'sa.Column("amount", sa.Numeric(10, 2))',
+    ]
     tag = ['sa.Column("label", sa.Text, unique=True)']
     if step >= 2:
         account.append('sa.Column("score", sa.Integer)')
@@ -93,9 +96,7 @@ def with_steps(text: str, up_first: str = "", up_last: str = "", down_first: str
     down_start = down_at + len(DOWN_LINE)
     up_body = text[up_start:down_at].rstrip("\n") + "\n"
     down_body = text[down_start:].rstrip("\n") + "\n"
-    return (
-        text[:up_start] + up_first + up_body + up_last + "\n" + DOWN_LINE + down_first + down_body + down_last
-    )
+    return text[:up_start] + up_first + up_body + up_last + "\n" + DOWN_LINE + down_first + down_body + down_last
 
 
 def marker(k: int, phase: str) -> str:
@@ -138,7 +139,9 @@ def spawn(root: Path, url: str, *args: str) -> subprocess.Popen:
 def cli(root: Path, url: str, *args: str, code: Optional[int] = 0) -> subprocess.CompletedProcess:
     result = pgmig_cli(*args, cwd=root, env={"PGMIG_DATABASE_URL": url})
     if code is not None:
-        assert result.returncode == code, f"pgmig {' '.join(args)} -> {result.returncode}\n{result.stdout}{result.stderr}"
+        assert result.returncode == code, (
+            f"pgmig {' '.join(args)} -> {result.returncode}\n{result.stdout}{result.stderr}"
+        )
     return result
 
 
@@ -333,7 +336,9 @@ def test_sigkill_during_up_leaves_a_consistent_revision(fault_chain: FaultChain,
         k = fault_chain.assert_at_a_revision(url)
         landed[k] += 1
         finish_and_check(fault_chain, url)
-    print(f"\nSIGKILL: {killed} of {FAULT_ROUNDS} runs killed before they ended; revisions reached: {dict(sorted(landed.items()))}")
+    print(
+        f"\nSIGKILL: {killed} of {FAULT_ROUNDS} runs killed before they ended; revisions reached: {dict(sorted(landed.items()))}"
+    )
     assert killed >= 1
     cli(fault_chain.root, url, "check", "--dev-url", fault_chain.admin_url)
 

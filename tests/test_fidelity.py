@@ -70,7 +70,9 @@ TYPES = [
 
 
 @pytest.mark.parametrize("label, sa_type, value", TYPES, ids=[t[0] for t in TYPES])
-def test_adding_a_column_of_each_type_keeps_rows(database_url: str, pgmig_server, label: str, sa_type, value: str) -> None:
+def test_adding_a_column_of_each_type_keeps_rows(
+    database_url: str, pgmig_server, label: str, sa_type, value: str
+) -> None:
     def models(with_column: bool) -> sa.MetaData:
         md = sa.MetaData()
         columns = [sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text)]

@@ -80,7 +80,7 @@ def every_form() -> sa.MetaData:
         sa.Column("doc", postgresql.JSONB),
         sa.Column("span", postgresql.INT4RANGE),
         sa.Column("country", sa.String(2), index=True),
-        sa.Index("ix_users_text_expr", text("lower(\"Nick Name\")")),
+        sa.Index("ix_users_text_expr", text('lower("Nick Name")')),
     )
     sa.Index("ix_users_plain", users.c.created_at)
     sa.Index("ix_users_unique_email", users.c.email, unique=True)
@@ -202,9 +202,18 @@ def test_plain_indexes_read_as_the_compiler_writes_them() -> None:
                 assert fields == compiled_definition(index, ddl), index.name
                 assert columns == _model_columns(index), index.name
     assert shortcut == {
-        "ix_users_plain", "ix_users_unique_email", "ix_users_multi", "ix_users_partial", "ix_users_partial_text",
-        "ix_users_country", "ix_quoted", "ix_quoted_in", "ix_flagged_on", "ix_flagged_not_on",
-        "ix_pgmig_test_indexed_hero_name", "ix_pgmig_test_indexed_hero_secret_name",
+        "ix_users_plain",
+        "ix_users_unique_email",
+        "ix_users_multi",
+        "ix_users_partial",
+        "ix_users_partial_text",
+        "ix_users_country",
+        "ix_quoted",
+        "ix_quoted_in",
+        "ix_flagged_on",
+        "ix_flagged_not_on",
+        "ix_pgmig_test_indexed_hero_name",
+        "ix_pgmig_test_indexed_hero_secret_name",
     }
 
 
@@ -298,7 +307,7 @@ def test_change_index(pgmig_server: Any, database_url: str, before: Any, after: 
     assert change.action == "migrate"
     statements = sql_of(plan)
     assert statements[0] == 'DROP INDEX "public"."ix_article_x"'
-    assert statements[1].startswith('CREATE ') and '"ix_article_x"' in statements[1]
+    assert statements[1].startswith("CREATE ") and '"ix_article_x"' in statements[1]
 
 
 def test_drop_index(pgmig_server: Any, database_url: str) -> None:
@@ -463,10 +472,43 @@ async def _indexes_in_database(url: str) -> Dict[str, Any]:
 # -- the catalog read: simple indexes without pg_get_indexdef --------------------------
 
 _ZOO_TYPES = [
-    "int2", "int4", "int8", "float4", "float8", "numeric(8,2)", "text", "varchar(10)", "char(3)", '"char"',
-    "name", "bytea", "bool", "date", "time", "timetz", "timestamp", "timestamptz", "interval", "uuid",
-    "inet", "cidr", "macaddr", "bit(3)", "varbit", "jsonb", "tsvector", "tsquery", "int4range", "money",
-    "pg_lsn", "oid", "zoo_mood", "int4[]", "text[]", "zoo_text", "point",
+    "int2",
+    "int4",
+    "int8",
+    "float4",
+    "float8",
+    "numeric(8,2)",
+    "text",
+    "varchar(10)",
+    "char(3)",
+    '"char"',
+    "name",
+    "bytea",
+    "bool",
+    "date",
+    "time",
+    "timetz",
+    "timestamp",
+    "timestamptz",
+    "interval",
+    "uuid",
+    "inet",
+    "cidr",
+    "macaddr",
+    "bit(3)",
+    "varbit",
+    "jsonb",
+    "tsvector",
+    "tsquery",
+    "int4range",
+    "money",
+    "pg_lsn",
+    "oid",
+    "zoo_mood",
+    "int4[]",
+    "text[]",
+    "zoo_text",
+    "point",
 ]
 
 
@@ -481,7 +523,9 @@ def _zoo(url: str) -> Dict[str, str]:
         url,
         "CREATE TYPE zoo_mood AS ENUM ('sad', 'ok')",
         "CREATE DOMAIN zoo_text AS text",
-        "CREATE TABLE zoo (" + ", ".join(f"{name} {type_}" for name, type_ in columns.items()) + ', "Select" int, "Mixed Case" text)',
+        "CREATE TABLE zoo ("
+        + ", ".join(f"{name} {type_}" for name, type_ in columns.items())
+        + ', "Select" int, "Mixed Case" text)',
     )
     candidates = [
         f"CREATE INDEX zoo_{method}_{name} ON zoo USING {method} ({name})"
@@ -545,12 +589,37 @@ def test_simple_indexes_read_without_deparsing_equal_the_deparsed_ones(database_
     for name in fast:
         assert fast[name].__dict__ == slow[name].__dict__, (name, created.get(name))
     # The common indexes take the fast path; what pg_get_indexdef spells out does not.
-    for name in ("zoo_btree_c1", "zoo_btree_c7", "zoo_btree_c21", "zoo_hash_c6", "zoo_gin_c26", "zoo_keyword",
-                 "zoo_mixed", "zoo_partial", "zoo_unique", "zoo_explicit_default", "zoo_varchar_explicit",
-                 "ix_users_plain", "ix_users_partial"):
+    for name in (
+        "zoo_btree_c1",
+        "zoo_btree_c7",
+        "zoo_btree_c21",
+        "zoo_hash_c6",
+        "zoo_gin_c26",
+        "zoo_keyword",
+        "zoo_mixed",
+        "zoo_partial",
+        "zoo_unique",
+        "zoo_explicit_default",
+        "zoo_varchar_explicit",
+        "ix_users_plain",
+        "ix_users_partial",
+    ):
         assert simple[name], name
-    for name in ("zoo_pattern", "zoo_varchar_pattern", "zoo_collate", "zoo_desc", "zoo_nulls_first",
-                 "zoo_fillfactor", "zoo_include", "zoo_two", "zoo_expression", "zoo_gist_inet_ops",
-                 "zoo_tsvector_siglen", "zoo_btree_c32", "zoo_btree_c35", "ix_users_text_pattern"):
+    for name in (
+        "zoo_pattern",
+        "zoo_varchar_pattern",
+        "zoo_collate",
+        "zoo_desc",
+        "zoo_nulls_first",
+        "zoo_fillfactor",
+        "zoo_include",
+        "zoo_two",
+        "zoo_expression",
+        "zoo_gist_inet_ops",
+        "zoo_tsvector_siglen",
+        "zoo_btree_c32",
+        "zoo_btree_c35",
+        "ix_users_text_pattern",
+    ):
         assert not simple[name], name
     assert fast["zoo_keyword"].keys == ('"Select"',) and fast["zoo_mixed"].keys == ('"Mixed Case"',)

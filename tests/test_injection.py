@@ -173,8 +173,11 @@ def test_hostile_names_round_trip(kind: str, tmp_path: Path, database_url: str, 
     cli(root, database_url, "down")
     assert_canary_alive(database_url)
     assert relations(database_url) == before | {("public", "pgmig_revisions")}
-    assert fetch(database_url, "SELECT count(*) AS n FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
-                               "WHERE n.nspname = 'public' AND t.typtype = 'e'") == [{"n": 0}]
+    assert fetch(
+        database_url,
+        "SELECT count(*) AS n FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+        "WHERE n.nspname = 'public' AND t.typtype = 'e'",
+    ) == [{"n": 0}]
 
 
 # -- passwords --------------------------------------------------------------------------------
@@ -185,7 +188,7 @@ metadata = sa.MetaData()
 sa.Table("things", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text))
 """
 
-FAILING_REVISION = '''
+FAILING_REVISION = """
 from pgmig import MigrationRevisionBase, Migrator
 
 
@@ -198,7 +201,7 @@ class MigrationRevision(MigrationRevisionBase):
 
     async def down(self, migrator: Migrator):
         pass
-'''
+"""
 
 
 def with_password(url: str, password: str, database: str = "") -> str:
@@ -261,7 +264,9 @@ def test_password_never_shown(tmp_path: Path, database_url: str, pgmig_server: A
         run("check", "--dev-url", bad, code=3, using=bad)
 
     assert json.loads(outputs[1])  # the --json output is JSON and was captured
-    written = [path.read_text(encoding="utf-8") for path in root.rglob("*") if path.is_file() and ".pgmig" not in path.parts]
+    written = [
+        path.read_text(encoding="utf-8") for path in root.rglob("*") if path.is_file() and ".pgmig" not in path.parts
+    ]
     for secret in (password, unquote(password), "SECRET"):
         for text in outputs + written:
             assert secret not in text, f"the password {secret!r} was shown:\n{text}"

@@ -197,8 +197,13 @@ def test_a_diff_inside_the_callers_transaction_sees_its_changes(database_url: st
     from sqlalchemy import CheckConstraint, Column, Integer, MetaData, Table, Text
 
     metadata = MetaData()
-    Table("t", metadata, Column("id", Integer, primary_key=True), Column("note", Text, server_default="x"),
-          CheckConstraint("id > 0"))
+    Table(
+        "t",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("note", Text, server_default="x"),
+        CheckConstraint("id > 0"),
+    )
 
     async def body(conn: Any) -> None:
         async with conn.transaction():
@@ -261,8 +266,13 @@ def test_a_database_object_the_models_lack_is_still_dropped(database_url: str) -
     from tests.helpers import diff, run_sql
 
     metadata = sa.MetaData()
-    sa.Table("t", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("note", sa.Text),
-             sa.CheckConstraint("id > 0"))
+    sa.Table(
+        "t",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("note", sa.Text),
+        sa.CheckConstraint("id > 0"),
+    )
     create_all(database_url, metadata)
     run_sql(database_url, "CREATE INDEX extra ON t (note)")
     plan = diff(database_url, metadata)

@@ -56,9 +56,14 @@ def test_of_builds_what_init_builds() -> None:
         (Thing.of(name="a"), Thing(name="a")),
         (Thing.of(name="a", size=3, tags=("x",), note="n"), Thing(name="a", size=3, tags=("x",), note="n")),
         (BigThing.of(name="b", weight=2), BigThing(name="b", weight=2)),
-        (Column.of(schema="s", table="t", name="c", data_type="text"), Column(schema="s", table="t", name="c", data_type="text")),
-        (Constraint.of(schema="s", table="t", constraint_type="check", expression="x > 0"),
-         Constraint(schema="s", table="t", constraint_type="check", expression="x > 0")),
+        (
+            Column.of(schema="s", table="t", name="c", data_type="text"),
+            Column(schema="s", table="t", name="c", data_type="text"),
+        ),
+        (
+            Constraint.of(schema="s", table="t", constraint_type="check", expression="x > 0"),
+            Constraint(schema="s", table="t", constraint_type="check", expression="x > 0"),
+        ),
     ]:
         assert type(made) is type(expected)
         assert made == expected and hash(made) == hash(expected)

@@ -81,8 +81,27 @@ FAMILIES = [set(INT_TYPES), set(STRING_TYPES), {"real", "double"}, {"timestamp",
 NUMBER_TYPES = set(INT_TYPES) | {"numeric", "real", "double"}
 UNIQUE_TYPES = set(INT_TYPES) | set(STRING_TYPES) | {"uuid"}
 SCALAR_TYPES = [
-    "integer", "bigint", "smallint", "boolean", "text", "varchar", "numeric", "real", "double", "date",
-    "time", "timestamp", "timestamptz", "interval", "uuid", "bytea", "json", "jsonb", "int[]", "text[]", "enum",
+    "integer",
+    "bigint",
+    "smallint",
+    "boolean",
+    "text",
+    "varchar",
+    "numeric",
+    "real",
+    "double",
+    "date",
+    "time",
+    "timestamp",
+    "timestamptz",
+    "interval",
+    "uuid",
+    "bytea",
+    "json",
+    "jsonb",
+    "int[]",
+    "text[]",
+    "enum",
 ]
 
 
@@ -171,8 +190,28 @@ def ddl(md: sa.MetaData) -> str:
 # -- strategies ------------------------------------------------------------------------
 
 NAME_POOL = [
-    "user", "order", "select", "Group", "table", "Line Item", 'we"ird', "it's", "UPPER", "mixedCase",
-    "from", "desc", "check", "primary", "a", "b c", "x", "id", "ID", "Naïve", "default", "end",
+    "user",
+    "order",
+    "select",
+    "Group",
+    "table",
+    "Line Item",
+    'we"ird',
+    "it's",
+    "UPPER",
+    "mixedCase",
+    "from",
+    "desc",
+    "check",
+    "primary",
+    "a",
+    "b c",
+    "x",
+    "id",
+    "ID",
+    "Naïve",
+    "default",
+    "end",
 ]
 NAME_ALPHABET = "abcdefghijklmnopqrstuvwxyzAZ09 _-'\"é"
 ENUM_POOL = ["mood", "Status", "it's kind", "e 1", "color"]
@@ -217,7 +256,7 @@ _CONSTANTS: Dict[str, List[str]] = {
     "json": ['{"a": 1}', "[]", '"it\'s"'],
     "jsonb": ['{"a": [1, 2]}', "{}", "null"],
     "int[]": ["{}", "{1,2}"],
-    "text[]": ["{}", '{a,"b c"}', "{\"it's\"}"],
+    "text[]": ["{}", '{a,"b c"}', '{"it\'s"}'],
 }
 
 
@@ -390,8 +429,18 @@ def mutate(draw: Any, a: Model) -> Model:
 
 
 MUTATIONS = [
-    "add_table", "drop_table", "add_column", "drop_column", "nullability", "default", "retype",
-    "unique", "check", "index", "enum_labels", "pk_kind",
+    "add_table",
+    "drop_table",
+    "add_column",
+    "drop_column",
+    "nullability",
+    "default",
+    "retype",
+    "unique",
+    "check",
+    "index",
+    "enum_labels",
+    "pk_kind",
 ]
 COLUMN_MUTATIONS = {"drop_column", "nullability", "default", "retype"}
 
@@ -534,7 +583,9 @@ def kept_columns(a: Model, b: Model) -> Dict[str, List[str]]:
         other = b.table(table.name)
         if other is None:
             continue
-        names = [table.pk] if (table.pk, table.pk_type, table.pk_kind) == (other.pk, other.pk_type, other.pk_kind) else []
+        names = (
+            [table.pk] if (table.pk, table.pk_type, table.pk_kind) == (other.pk, other.pk_type, other.pk_kind) else []
+        )
         for col in table.cols:
             b_col = other.col(col.name)
             if b_col is not None and (b_col.type, b_col.arg) == (col.type, col.arg):
@@ -702,7 +753,8 @@ def test_create_all_then_diff_is_empty(pgmig_server: Any, model: Model) -> None:
 def _mood_table(labels: Sequence[str], default: str) -> sa.MetaData:
     md = sa.MetaData()
     sa.Table(
-        "t", md,
+        "t",
+        md,
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("c", sa.Enum(*labels, name="mood"), server_default=default),
     )
@@ -735,7 +787,8 @@ def test_moving_a_column_to_another_enum_type(pgmig_server: Any) -> None:
 def test_partial_index_with_a_text_predicate_waits_for_its_column(pgmig_server: Any) -> None:
     md = sa.MetaData()
     table = sa.Table(
-        "t", md,
+        "t",
+        md,
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("d", sa.Integer),
         sa.Column("c", sa.Enum("a", name="mood")),  # created after its type: after the index

@@ -57,7 +57,11 @@ def test_generate_up_down_round_trips(project: Project) -> None:
     run_sql(project.url, "INSERT INTO author (name) VALUES ('ann')", "INSERT INTO post (title) VALUES ('hello')")
 
     snapshots = [full_snapshot(project.url)]
-    for version, message, flags in ((V2, "views and authors", ()), (V3, "archive", ("--allow-destructive",)), (V4, "drop bio", ("--allow-destructive",))):
+    for version, message, flags in (
+        (V2, "views and authors", ()),
+        (V3, "archive", ("--allow-destructive",)),
+        (V4, "drop bio", ("--allow-destructive",)),
+    ):
         project.models(version)
         path = project.generate(message, *flags)
         assert f'down_revision = "{rid(project.files()[-2])}"' in path.read_text()
@@ -181,7 +185,14 @@ def test_concurrent_ups_apply_once(project: Project) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
     env["PGMIG_DATABASE_URL"] = project.url
     procs = [
-        subprocess.Popen([sys.executable, "-m", "pgmig", "up"], cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "pgmig", "up"],
+            cwd=project.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
@@ -202,12 +213,16 @@ def test_sql_output_runs_in_psql(project: Project, tmp_path: Path) -> None:
     sql = project.cli("up", "--sql").stdout
     assert sql.count("BEGIN;") == 1 and "INSERT INTO" in sql
     assert fetch(project.url, "SELECT to_regclass('post') IS NULL AS missing") == [{"missing": True}]
-    ran = subprocess.run([psql, "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", project.url], input=sql, capture_output=True, text=True)
+    ran = subprocess.run(
+        [psql, "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", project.url], input=sql, capture_output=True, text=True
+    )
     assert ran.returncode == 0, ran.stderr
     assert project.cli("diff", "--exit-code").returncode == 0
     assert "pending: none" in project.cli("status").stdout
     down_sql = project.cli("down", "--sql").stdout
-    ran = subprocess.run([psql, "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", project.url], input=down_sql, capture_output=True, text=True)
+    ran = subprocess.run(
+        [psql, "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", project.url], input=down_sql, capture_output=True, text=True
+    )
     assert ran.returncode == 0, ran.stderr
     assert project.applied() == []
 

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import fetch, run_sql
 from tests.sample_project import Project
 
-BASE = '''
+BASE = """
 import enum
 import sqlalchemy as sa
 
@@ -28,10 +28,16 @@ sa.Table(
     sa.Column("color", sa.Enum(Color, name="color"), nullable=False, server_default="{default_color}"),
 {extra}
 )
-'''
+"""
 
 
-def models(table: str = "article", title: str = "title", colors=("RED", "GREEN", "BLUE"), extra: str = "", default_color: str = "RED") -> str:
+def models(
+    table: str = "article",
+    title: str = "title",
+    colors=("RED", "GREEN", "BLUE"),
+    extra: str = "",
+    default_color: str = "RED",
+) -> str:
     return BASE.format(
         table=table,
         title=title,
@@ -132,10 +138,16 @@ def test_enum_label_removal_with_rows(project: Project) -> None:
     assert text.index("remap_type_values") < text.index("swap_type_values")
     project.cli("up")
     assert [r["color"] for r in rows(project)] == ["RED", "GREEN", "GREEN"]
-    labels = fetch(project.url, "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = 'color' ORDER BY enumsortorder")
+    labels = fetch(
+        project.url,
+        "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = 'color' ORDER BY enumsortorder",
+    )
     assert [r["enumlabel"] for r in labels] == ["RED", "GREEN"]
     project.cli("down")
-    labels = fetch(project.url, "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = 'color' ORDER BY enumsortorder")
+    labels = fetch(
+        project.url,
+        "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = 'color' ORDER BY enumsortorder",
+    )
     assert [r["enumlabel"] for r in labels] == ["RED", "GREEN", "BLUE"]
     assert project.cli("check").returncode == 0
 
@@ -145,11 +157,17 @@ def test_enum_reorder_up_and_down(project: Project) -> None:
     project.models(models(colors=("BLUE", "GREEN", "RED")))
     project.generate("reorder")
     project.cli("up")
-    order = fetch(project.url, "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = 'color' ORDER BY enumsortorder")
+    order = fetch(
+        project.url,
+        "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = 'color' ORDER BY enumsortorder",
+    )
     assert [r["enumlabel"] for r in order] == ["BLUE", "GREEN", "RED"]
     assert [r["color"] for r in rows(project)] == ["RED", "GREEN", "BLUE"]
     project.cli("down")
-    order = fetch(project.url, "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = 'color' ORDER BY enumsortorder")
+    order = fetch(
+        project.url,
+        "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = 'color' ORDER BY enumsortorder",
+    )
     assert [r["enumlabel"] for r in order] == ["RED", "GREEN", "BLUE"]
 
 
@@ -167,7 +185,10 @@ def test_not_null_column_on_a_table_with_rows(project: Project) -> None:
     assert "raise NotImplementedError" in todo.read_text()
     failed = project.cli("up", ok=False)
     assert failed.returncode == 3 and "NotImplementedError" in failed.stderr and "--default" in failed.stderr
-    assert "published" not in {c["attname"] for c in fetch(project.url, "SELECT attname FROM pg_attribute WHERE attrelid = 'article'::regclass")}
+    assert "published" not in {
+        c["attname"]
+        for c in fetch(project.url, "SELECT attname FROM pg_attribute WHERE attrelid = 'article'::regclass")
+    }
     todo.unlink()
 
     path = project.generate("published", "--default", "article.published=false")
@@ -180,14 +201,22 @@ def test_not_null_column_on_a_table_with_rows(project: Project) -> None:
 
 
 def test_nullable_column_made_not_null_with_backfill(project: Project) -> None:
-    seeded(project, models(extra='    sa.Column("note", sa.Text),\n'), SEED + ["UPDATE article SET note = 'kept' WHERE id = 1"])
+    seeded(
+        project,
+        models(extra='    sa.Column("note", sa.Text),\n'),
+        SEED + ["UPDATE article SET note = 'kept' WHERE id = 1"],
+    )
     project.models(models(extra='    sa.Column("note", sa.Text, nullable=False),\n'))
     assert "2 row(s) of article hold NULL in note" in project.cli("diff").stderr
     path = project.generate("note required", "--default", "article.note='(none)'")
     text = path.read_text()
     assert text.index("backfill_column") < text.index("add_not_null")
     project.cli("up")
-    assert [r["note"] for r in fetch(project.url, "SELECT note FROM article ORDER BY id")] == ["kept", "(none)", "(none)"]
+    assert [r["note"] for r in fetch(project.url, "SELECT note FROM article ORDER BY id")] == [
+        "kept",
+        "(none)",
+        "(none)",
+    ]
     assert project.cli("diff", "--exit-code").returncode == 0
 
 
@@ -200,7 +229,14 @@ def test_every_hazard_class_appears_in_json(project: Project) -> None:
     run_sql(project.url, "UPDATE article SET n = 1")
     plan = json.loads(project.cli("diff", "--json").stdout)
     hazards = {h for change in plan["changes"] for h in change["hazards"]}
-    assert {"deletes_data", "rewrites_table", "full_scan", "access_exclusive_lock", "index_build", "blocks_writes"} <= hazards, hazards
+    assert {
+        "deletes_data",
+        "rewrites_table",
+        "full_scan",
+        "access_exclusive_lock",
+        "index_build",
+        "blocks_writes",
+    } <= hazards, hazards
     by_op = {op["operation"]: change["hazards"] for change in plan["changes"] for op in change["operations"]}
     assert "deletes_data" in by_op["drop_column"]
     assert "rewrites_table" in by_op["modify_column_type"]
@@ -216,7 +252,10 @@ def test_generate_concurrently(project: Project) -> None:
     up_sql = project.cli("up", "--sql").stdout
     assert "CREATE INDEX CONCURRENTLY" in up_sql and "BEGIN;" not in up_sql
     project.cli("up")
-    valid = fetch(project.url, "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'ix_article_n'")
+    valid = fetch(
+        project.url,
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'ix_article_n'",
+    )
     assert valid == [{"indisvalid": True}]
     assert project.cli("diff", "--exit-code").returncode == 0
     project.cli("down")

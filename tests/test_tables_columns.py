@@ -176,7 +176,8 @@ def test_deduplicated_defaults_render_right_for_each_type(database_url: str) -> 
     md = sa.MetaData()
     for name in ("a", "b", "c"):
         sa.Table(
-            name, md,
+            name,
+            md,
             sa.Column("id", sa.Integer, primary_key=True),
             sa.Column("note", sa.Text, server_default="x"),
             sa.Column("code", sa.String(5), server_default="x"),
@@ -249,10 +250,7 @@ def test_string_literal_defaults_match_the_catalog_without_the_server(database_u
                 assert isinstance(model, Column)
                 models.append(model)
             normalized = await handler.normalize(list(models), db)
-            return [
-                (handler.equivalent(stored[m.name], m), n == stored[m.name])
-                for m, n in zip(models, normalized)
-            ]
+            return [(handler.equivalent(stored[m.name], m), n == stored[m.name]) for m, n in zip(models, normalized)]
         finally:
             await conn.close()
 
@@ -276,9 +274,13 @@ def test_an_unchanged_schema_of_literal_defaults_normalizes_no_column(database_u
 
     md = sa.MetaData()
     for name in ("a", "b"):
-        sa.Table(name, md, sa.Column("id", sa.Integer, primary_key=True),
-                 sa.Column("note", sa.Text, nullable=False, server_default=""),
-                 sa.Column("code", sa.String(8), server_default="x"))
+        sa.Table(
+            name,
+            md,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("note", sa.Text, nullable=False, server_default=""),
+            sa.Column("code", sa.String(8), server_default="x"),
+        )
     create_all(database_url, md)
     kinds = [Counting() if h.kind == "column" else h for h in handlers().handlers]
     assert diff(database_url, md, handler_set=handler_set(kinds)).is_empty
@@ -304,7 +306,8 @@ def test_comments(database_url: str, pgmig_server) -> None:
     md_a = article()
     md_b = sa.MetaData()
     sa.Table(
-        "article", md_b,
+        "article",
+        md_b,
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("title", sa.String(20), comment="the 'title'"),
         comment="articles",
@@ -341,11 +344,14 @@ def test_hostile_names_are_quoted(database_url: str, pgmig_server) -> None:
     sa.Table('we"ird; DROP TABLE x', md_a, sa.Column("select", sa.Integer), sa.Column("Mixed Case ü", sa.Text))
     md_b = sa.MetaData()
     sa.Table(
-        'we"ird; DROP TABLE x', md_b,
+        'we"ird; DROP TABLE x',
+        md_b,
         sa.Column("select", sa.BigInteger, server_default="1"),
         sa.Column("Mixed Case ü", sa.Text, server_default="it's; --"),
     )
-    assert_roundtrip(pgmig_server, database_url, md_a, md_b, seed=['INSERT INTO "we""ird; DROP TABLE x" ("select") VALUES (5)'])
+    assert_roundtrip(
+        pgmig_server, database_url, md_a, md_b, seed=['INSERT INTO "we""ird; DROP TABLE x" ("select") VALUES (5)']
+    )
 
 
 def test_migrate_change_shows_old_and_new(database_url: str) -> None:
@@ -472,17 +478,20 @@ def transition_roundtrip(server, url: str, md_a, md_b, column: str = "id", seed_
         ("plain", "always", ["add_column_identity"], ["drop_column_identity"]),
         ("identity", "always", ["set_column_identity"], ["set_column_identity"]),
         (
-            "serial", "identity",
+            "serial",
+            "identity",
             ["drop_column_sequence", "add_column_identity"],
             ["drop_column_identity", "add_column_sequence"],
         ),
         (
-            "serial", "always",
+            "serial",
+            "always",
             ["drop_column_sequence", "add_column_identity"],
             ["drop_column_identity", "add_column_sequence"],
         ),
         (
-            "plain", "bigserial",
+            "plain",
+            "bigserial",
             ["modify_column_type", "add_column_sequence"],
             ["drop_column_sequence", "modify_column_type"],
         ),
@@ -495,7 +504,13 @@ def test_serial_and_identity_change_in_place(database_url, pgmig_server, kind_a,
 def test_nullable_column_becomes_identity(database_url: str, pgmig_server) -> None:
     def model(*args) -> sa.MetaData:
         md = sa.MetaData()
-        sa.Table("item", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("n", sa.Integer, *args), sa.Column("name", sa.Text))
+        sa.Table(
+            "item",
+            md,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("n", sa.Integer, *args),
+            sa.Column("name", sa.Text),
+        )
         return md
 
     forward, backward = transition_roundtrip(
@@ -634,7 +649,9 @@ REWRITE_DEPENDS_ON_SETTINGS = {("timestamp without time zone", "timestamp with t
 
 
 @pytest.mark.parametrize("old, new, hazards, value", TYPE_CHANGES)
-def test_type_change_rewrite_claims_hold_on_the_server(database_url: str, old: str, new: str, hazards: tuple, value: str) -> None:
+def test_type_change_rewrite_claims_hold_on_the_server(
+    database_url: str, old: str, new: str, hazards: tuple, value: str
+) -> None:
     """An unchanged relfilenode means Postgres altered the catalog only."""
     run_sql(database_url, f"CREATE TABLE t (c {old})", f"INSERT INTO t SELECT {value} FROM generate_series(1, 10)")
     before = relfilenode(database_url, "t")
@@ -709,7 +726,12 @@ def test_add_column_rewrite_claims_hold_on_the_server(database_url: str, argumen
 
 def test_new_tables_have_no_column_hazards(database_url: str) -> None:
     md = item("always")
-    sa.Table("other", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("u", sa.Uuid, server_default=sa.text("gen_random_uuid()")))
+    sa.Table(
+        "other",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("u", sa.Uuid, server_default=sa.text("gen_random_uuid()")),
+    )
     plan = diff(database_url, md)
     assert [c.hazards for c in plan.changes if c.hazards] == []
     migrate(database_url, md)

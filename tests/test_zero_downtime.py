@@ -94,7 +94,9 @@ def _users(with_index: bool) -> MetaData:
     return metadata
 
 
-def revision_file(folder: Path, rid: str, down: Optional[str], up: str, down_body: str = "pass", transactional: bool = True) -> None:
+def revision_file(
+    folder: Path, rid: str, down: Optional[str], up: str, down_body: str = "pass", transactional: bool = True
+) -> None:
     marker = "" if transactional else "transactional = False"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{rid}_step.py").write_text(
@@ -133,7 +135,9 @@ def test_concurrent_unique_index_retried_after_failed_build(database_url: str, t
     (add,) = ops
     arguments = ", ".join(f"{k}={v!r}" for k, v in add.arguments().items())
     revision_file(
-        tmp_path, "r1", None,
+        tmp_path,
+        "r1",
+        None,
         f"await migrator.actor.add_index({arguments})",
         "await migrator.actor.drop_index(index_name='users_email_uq', concurrently=True)",
         transactional=False,
@@ -151,9 +155,9 @@ def test_concurrent_unique_index_retried_after_failed_build(database_url: str, t
 
     run_sql(database_url, "UPDATE users SET email = 'c@x' WHERE id = 3")
     assert [r.id for r in asyncio.run(runner(tmp_path, database_url).upgrade())] == ["r1"]
-    assert fetch(database_url, "SELECT indisvalid, indisunique FROM pg_index WHERE indexrelid = 'users_email_uq'::regclass") == [
-        {"indisvalid": True, "indisunique": True}
-    ]
+    assert fetch(
+        database_url, "SELECT indisvalid, indisunique FROM pg_index WHERE indexrelid = 'users_email_uq'::regclass"
+    ) == [{"indisvalid": True, "indisunique": True}]
     assert diff(database_url, _users(True)).is_empty
     # And down drops it concurrently.
     asyncio.run(runner(tmp_path, database_url).downgrade())
@@ -183,7 +187,7 @@ def test_concurrent_marks_only_existing_tables() -> None:
     old = AddIndex(table_name="t", index_name="b", columns=["x"])
     drop = DropIndex(index_name="c")
     made = concurrent([new, old, drop])
-    assert [getattr(op, "concurrently") for op in made] == [False, True, True]
+    assert [op.concurrently for op in made] == [False, True, True]
     assert made[1].statements()[0].startswith("DO ") and "CONCURRENTLY" in made[1].statements()[1]
     assert made[2].statements() == ['DROP INDEX CONCURRENTLY "public"."c"']
 
@@ -205,8 +209,11 @@ def _shop(constrained: bool, extra_table: bool = False) -> MetaData:
     Table("child", metadata, *child_args)
     if extra_table:
         Table(
-            "note", metadata, Column("id", Integer, primary_key=True),
-            Column("parent_id", Integer, ForeignKey("parent.id")), CheckConstraint("id > 0"),
+            "note",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("parent_id", Integer, ForeignKey("parent.id")),
+            CheckConstraint("id > 0"),
         )
     return metadata
 
@@ -219,11 +226,18 @@ SEED = [
 
 def test_fk_and_checks_on_existing_tables_validated_separately(pgmig_server: Any, database_url: str) -> None:
     plan = assert_roundtrip(
-        pgmig_server, database_url, _shop(False), _shop(True, extra_table=True), seed=SEED,
+        pgmig_server,
+        database_url,
+        _shop(False),
+        _shop(True, extra_table=True),
+        seed=SEED,
         rows_query="SELECT id, parent_id, qty, code FROM child ORDER BY id",
     )
-    adds = {(op.table_name, op.name, getattr(op, "constraint_name", None)): op
-            for op in plan.operations if op.name in ("add_foreign_key", "add_check")}
+    adds = {
+        (op.table_name, op.name, getattr(op, "constraint_name", None)): op
+        for op in plan.operations
+        if op.name in ("add_foreign_key", "add_check")
+    }
     existing = {key: op for key, op in adds.items() if key[0] == "child"}
     assert sorted(existing) == [
         ("child", "add_check", "child_qty_check"),
@@ -245,7 +259,9 @@ def test_fk_and_checks_on_existing_tables_validated_separately(pgmig_server: Any
     migrate(database_url, _shop(True, extra_table=True))
     facts = [f for f in constraint_facts(database_url) if f["type"] in ("f", "c")]
     assert {f["conname"] for f in facts if f["table_name"] == "child"} == {
-        "child_parent_id_fkey", "child_qty_check", "short_code"
+        "child_parent_id_fkey",
+        "child_qty_check",
+        "short_code",
     }
     assert all(f["convalidated"] and "NOT VALID" not in f["definition"] for f in facts)
     assert diff(database_url, _shop(True, extra_table=True)).is_empty
@@ -264,12 +280,23 @@ def test_validate_failure_rolls_back_in_a_transaction(database_url: str) -> None
 def test_changed_anonymous_check_gets_a_free_name(pgmig_server: Any, database_url: str) -> None:
     def model(expression: str) -> MetaData:
         metadata = MetaData()
-        Table("item", metadata, Column("id", Integer, primary_key=True), Column("price", Integer),
-              CheckConstraint(expression))
+        Table(
+            "item",
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("price", Integer),
+            CheckConstraint(expression),
+        )
         return metadata
 
-    plan = assert_roundtrip(pgmig_server, database_url, model("price > 0"), model("price >= 1"),
-                            seed=["INSERT INTO item VALUES (1, 5)"], rows_query="SELECT * FROM item")
+    plan = assert_roundtrip(
+        pgmig_server,
+        database_url,
+        model("price > 0"),
+        model("price >= 1"),
+        seed=["INSERT INTO item VALUES (1, 5)"],
+        rows_query="SELECT * FROM item",
+    )
     (add,) = [op for op in plan.operations if op.name == "add_check"]
     # The old check still holds item_price_check when the new one is added.
     assert add.constraint_name == "item_price_check1" and add.statements()[0].endswith("NOT VALID")
@@ -280,31 +307,43 @@ def test_changed_fk_keeps_its_name(database_url: str) -> None:
     run_sql(database_url, *SEED)
     changed = MetaData()
     Table("parent", changed, Column("id", Integer, primary_key=True), Column("name", Text))
-    Table("child", changed, Column("id", Integer, primary_key=True),
-          Column("parent_id", Integer, ForeignKey("parent.id", ondelete="CASCADE")),
-          Column("qty", Integer), Column("code", Text),
-          CheckConstraint("qty >= 0"), CheckConstraint("length(code) < 10", name="short_code"))
+    Table(
+        "child",
+        changed,
+        Column("id", Integer, primary_key=True),
+        Column("parent_id", Integer, ForeignKey("parent.id", ondelete="CASCADE")),
+        Column("qty", Integer),
+        Column("code", Text),
+        CheckConstraint("qty >= 0"),
+        CheckConstraint("length(code) < 10", name="short_code"),
+    )
     plan = migrate(database_url, changed)
     assert [(op.name, getattr(op, "constraint_name", None)) for op in plan.operations] == [
-        ("drop_constraint", "child_parent_id_fkey"), ("add_foreign_key", "child_parent_id_fkey")
+        ("drop_constraint", "child_parent_id_fkey"),
+        ("add_foreign_key", "child_parent_id_fkey"),
     ]
     assert diff(database_url, changed).is_empty
 
 
 def test_lock_modes_are_as_documented(database_url: str) -> None:
     setup = [
-        "CREATE TABLE parent (id int PRIMARY KEY)", "CREATE TABLE child (id int, parent_id int, qty int)",
-        "INSERT INTO parent VALUES (1)", "INSERT INTO child VALUES (1, 1, 1)",
+        "CREATE TABLE parent (id int PRIMARY KEY)",
+        "CREATE TABLE child (id int, parent_id int, qty int)",
+        "INSERT INTO parent VALUES (1)",
+        "INSERT INTO child VALUES (1, 1, 1)",
     ]
-    fk = AddForeignKey(table_name="child", columns=["parent_id"], referred_table="parent",
-                       referred_columns=["id"], constraint_name="fk")
+    fk = AddForeignKey(
+        table_name="child",
+        columns=["parent_id"],
+        referred_table="parent",
+        referred_columns=["id"],
+        constraint_name="fk",
+    )
     check = AddCheck(table_name="child", expression="qty > 0", constraint_name="ck")
     fk_add, fk_validate = fk.statements()
     check_add, check_validate = check.statements()
     run_sql(database_url, *setup)
-    assert lock_modes(database_url, fk_add) == {
-        "child": ["ShareRowExclusiveLock"], "parent": ["ShareRowExclusiveLock"]
-    }
+    assert lock_modes(database_url, fk_add) == {"child": ["ShareRowExclusiveLock"], "parent": ["ShareRowExclusiveLock"]}
     run_sql(database_url, fk_add, check_add)
     assert lock_modes(database_url, fk_validate) == {"child": ["ShareUpdateExclusiveLock"], "parent": ["RowShareLock"]}
     assert lock_modes(database_url, check_validate) == {"child": ["ShareUpdateExclusiveLock"]}
@@ -356,8 +395,11 @@ def test_not_null_via_check_equals_plain(pgmig_server: Any, database_url: str) -
 
 
 def test_not_null_via_check_retried_after_nulls(database_url: str) -> None:
-    run_sql(database_url, "CREATE TABLE article (id int PRIMARY KEY, title text)",
-            "INSERT INTO article VALUES (1, 'a'), (2, NULL)")
+    run_sql(
+        database_url,
+        "CREATE TABLE article (id int PRIMARY KEY, title text)",
+        "INSERT INTO article VALUES (1, 'a'), (2, NULL)",
+    )
     op = AddNotNull(table_name="article", column_name="title", via_check=True)
     with pytest.raises(DatabaseError, match="VALIDATE CONSTRAINT"):
         run_ops(database_url, op)  # autocommit: the NOT VALID check stays behind
@@ -365,9 +407,9 @@ def test_not_null_via_check_retried_after_nulls(database_url: str) -> None:
     run_sql(database_url, "UPDATE article SET title = '' WHERE title IS NULL")
     run_ops(database_url, op)
     assert [f for f in constraint_facts(database_url) if f["type"] == "c"] == []
-    assert fetch(database_url, "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'article'::regclass AND attname = 'title'") == [
-        {"attnotnull": True}
-    ]
+    assert fetch(
+        database_url, "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'article'::regclass AND attname = 'title'"
+    ) == [{"attnotnull": True}]
 
 
 def test_not_null_check_name_fits() -> None:
@@ -381,12 +423,20 @@ def test_not_null_check_name_fits() -> None:
 
 
 def test_lock_timeout_fails_fast_and_applies_nothing(database_url: str, tmp_path: Path) -> None:
-    revision_file(tmp_path, "r1", None,
-                  "await migrator.connection.execute('CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)')")
+    revision_file(
+        tmp_path,
+        "r1",
+        None,
+        "await migrator.connection.execute('CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)')",
+    )
     asyncio.run(runner(tmp_path, database_url).upgrade())
-    revision_file(tmp_path, "r2", "r1",
-                  "await migrator.actor.add_column(table_name='t', column_name='c', data_type='integer')\n"
-                  "                    await migrator.actor.add_not_null(table_name='t', column_name='id')")
+    revision_file(
+        tmp_path,
+        "r2",
+        "r1",
+        "await migrator.actor.add_column(table_name='t', column_name='c', data_type='integer')\n"
+        "                    await migrator.actor.add_not_null(table_name='t', column_name='id')",
+    )
 
     async def scenario() -> None:
         import asyncpg
@@ -412,7 +462,9 @@ def test_lock_timeout_fails_fast_and_applies_nothing(database_url: str, tmp_path
 
     asyncio.run(scenario())
     assert fetch(database_url, "SELECT id FROM pgmig_revisions") == [{"id": "r1"}]
-    assert fetch(database_url, "SELECT count(*) AS n FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'c'") == [{"n": 0}]
+    assert fetch(
+        database_url, "SELECT count(*) AS n FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'c'"
+    ) == [{"n": 0}]
     assert [r.id for r in asyncio.run(runner(tmp_path, database_url, lock_timeout="200ms").upgrade())] == ["r2"]
     assert fetch(database_url, "SELECT id, c FROM t ORDER BY id") == [{"id": 1, "c": None}, {"id": 2, "c": None}]
 
@@ -430,7 +482,9 @@ def test_statement_timeout_names_itself(database_url: str, tmp_path: Path) -> No
 
 def test_timeouts_are_set_on_the_session(database_url: str, tmp_path: Path) -> None:
     revision_file(
-        tmp_path, "r1", None,
+        tmp_path,
+        "r1",
+        None,
         "await migrator.connection.execute(\"CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock, "
         "current_setting('statement_timeout') AS statement\")",
     )

@@ -22,7 +22,5 @@ class Article(SQLModel, table=True):
     title: str
     body: str = Field(sa_column=Column(Text, nullable=False, server_default=""))
     published: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
-    created_at: datetime = Field(
-        default_factory=datetime.utcnow, sa_column_kwargs={"server_default": text("now()")}
-    )
+    created_at: datetime = Field(default_factory=datetime.utcnow, sa_column_kwargs={"server_default": text("now()")})
     author_id: Optional[int] = Field(default=None, foreign_key="author.id")

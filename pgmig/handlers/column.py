@@ -14,9 +14,7 @@ from ..sql import quote_ident
 from ..types import canonical_type, enum_of
 
 # Types whose values convert to each other without a USING clause.
-_IMPLICIT_FAMILIES = (
-    {"text", "character varying", "character"},
-)
+_IMPLICIT_FAMILIES = ({"text", "character varying", "character"},)
 
 
 @dataclass(frozen=True)
@@ -170,12 +168,7 @@ class ColumnHandler(ObjectHandler):
                 identity = None
                 if isinstance(col.identity, Identity):
                     identity = "always" if col.identity.always else "by default"
-                serial = (
-                    col is autoinc
-                    and identity is None
-                    and col.server_default is None
-                    and col.default is None
-                )
+                serial = col is autoinc and identity is None and col.server_default is None and col.default is None
                 if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
                     column_level.setdefault(id(table), []).extend(col.constraints)
                 sa_type = col.type
@@ -331,8 +324,19 @@ def _columns_of(rows: Sequence[Any], schema: str) -> Iterator[Column]:
     a tenth of the time of looking each field up by name, 12,000 times at 1,000 tables."""
     make, identities = Column.of, _IDENTITY_CODES
     for (
-        table, name, position, data_type, not_null, default, comment, identity,
-        item_typtype, item_type_schema, item_type_name, sequence_schema, sequence_name,
+        table,
+        name,
+        position,
+        data_type,
+        not_null,
+        default,
+        comment,
+        identity,
+        item_typtype,
+        item_type_schema,
+        item_type_name,
+        sequence_schema,
+        sequence_name,
     ) in rows:
         serial = sequence_name is not None and bool(default) and default.startswith("nextval(")
         type_dependency = None
@@ -370,7 +374,9 @@ def _default_sql(column: Any, ddl: Any, seen: Dict[Any, Optional[str]]) -> Optio
     arg = getattr(server_default, "arg", None)
     if isinstance(arg, str):
         key: Any = ("str", arg)
-    elif type(arg).__name__ == "TextClause" and type(arg).__module__ == "sqlalchemy.sql.elements" and not arg._bindparams:
+    elif (
+        type(arg).__name__ == "TextClause" and type(arg).__module__ == "sqlalchemy.sql.elements" and not arg._bindparams
+    ):
         key = ("text", arg.text)
     else:
         return ddl.get_column_default_string(column)  # type: ignore[no-any-return]
@@ -454,9 +460,7 @@ def using_clause(old: Column, new: Column) -> Optional[str]:
     return f"{quote_ident(new.name)}::{new.data_type}"
 
 
-async def render_through_server(
-    db: DatabaseContext, columns: Sequence[Column], chunk: int = 1000
-) -> dict:
+async def render_through_server(db: DatabaseContext, columns: Sequence[Column], chunk: int = 1000) -> dict:
     """id(column) -> (data_type, default) as the server prints them.
 
     Columns whose type does not exist yet (an enum the plan will create) are
@@ -519,9 +523,7 @@ async def _render_batch(db: DatabaseContext, batch: Sequence[Column], start: int
         """,
         f"pg_temp.{quote_ident(table)}",
     )
-    return {
-        id(batch[row["attnum"] - 1]): (row["data_type"], row["default_expr"]) for row in rows
-    }
+    return {id(batch[row["attnum"] - 1]): (row["data_type"], row["default_expr"]) for row in rows}
 
 
 __all__ = ["Column", "ColumnHandler", "canonical_type"]

@@ -142,10 +142,7 @@ class Constraint(SchemaObject):
             return f"primary key ({', '.join(self.columns)})"
         if self.constraint_type == UNIQUE:
             return f"unique ({', '.join(self.columns)})"
-        return (
-            f"foreign key ({', '.join(self.columns)}) -> "
-            f"{self.referred_table} ({', '.join(self.referred_columns)})"
-        )
+        return f"foreign key ({', '.join(self.columns)}) -> {self.referred_table} ({', '.join(self.referred_columns)})"
 
     def describe(self) -> str:
         text = self.label
@@ -513,16 +510,35 @@ def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
     (looking fields up by name was a third of the time)."""
     make, types, actions = Constraint.of, _TYPE_CODES, _ACTION_CODES
     for (
-        table, name, contype, deferrable, deferred, on_delete, on_update, match, nulls_not_distinct,
-        expression, columns, referred_schema, referred_table, referred_columns, referred_contype,
+        table,
+        name,
+        contype,
+        deferrable,
+        deferred,
+        on_delete,
+        on_update,
+        match,
+        nulls_not_distinct,
+        expression,
+        columns,
+        referred_schema,
+        referred_table,
+        referred_columns,
+        referred_contype,
         referred_key_columns,
     ) in rows:
         constraint_type = types[contype]
         columns = tuple(columns or ())
         if constraint_type == CHECK:
             yield make(
-                schema=schema, table=table, constraint_type=constraint_type, name=name,
-                deferrable=deferrable, initially_deferred=deferred, expression=expression, check_columns=columns,
+                schema=schema,
+                table=table,
+                constraint_type=constraint_type,
+                name=name,
+                deferrable=deferrable,
+                initially_deferred=deferred,
+                expression=expression,
+                check_columns=columns,
             )
         elif constraint_type == FOREIGN_KEY:
             referred_key = None
@@ -531,17 +547,30 @@ def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
             elif referred_contype == "u":
                 referred_key = unique_key(referred_schema, referred_table, referred_key_columns)
             yield make(
-                schema=schema, table=table, constraint_type=constraint_type, name=name,
-                deferrable=deferrable, initially_deferred=deferred, columns=columns,
-                referred_schema=referred_schema, referred_table=referred_table,
+                schema=schema,
+                table=table,
+                constraint_type=constraint_type,
+                name=name,
+                deferrable=deferrable,
+                initially_deferred=deferred,
+                columns=columns,
+                referred_schema=referred_schema,
+                referred_table=referred_table,
                 referred_columns=tuple(referred_columns or ()),
-                on_delete=actions[on_delete], on_update=actions[on_update],
-                match=_MATCH_CODES.get(match, "SIMPLE"), referred_key=referred_key,
+                on_delete=actions[on_delete],
+                on_update=actions[on_update],
+                match=_MATCH_CODES.get(match, "SIMPLE"),
+                referred_key=referred_key,
             )
         else:
             yield make(
-                schema=schema, table=table, constraint_type=constraint_type, name=name,
-                deferrable=deferrable, initially_deferred=deferred, columns=columns,
+                schema=schema,
+                table=table,
+                constraint_type=constraint_type,
+                name=name,
+                deferrable=deferrable,
+                initially_deferred=deferred,
+                columns=columns,
                 nulls_not_distinct=nulls_not_distinct,
             )
 

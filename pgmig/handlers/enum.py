@@ -217,9 +217,7 @@ def _insert_only(old: Tuple[str, ...], new: Tuple[str, ...]) -> bool:
     return [label for label in new if label in old] == list(old)
 
 
-def insertions(
-    old: Tuple[str, ...], new: Tuple[str, ...]
-) -> List[Tuple[List[str], Optional[str], Optional[str]]]:
+def insertions(old: Tuple[str, ...], new: Tuple[str, ...]) -> List[Tuple[List[str], Optional[str], Optional[str]]]:
     """(values, before, after) runs of new labels that turn `old` into `new` by insertion only.
 
     Each run is anchored AFTER the label preceding it in `new` (which exists

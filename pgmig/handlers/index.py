@@ -366,7 +366,9 @@ class IndexHandler(ObjectHandler):
         await actor.drop_index(index_name=obj.name, schema=obj.schema)
 
 
-def _create_arguments(obj: Index, *, schema: Optional[str] = None, table: Optional[str] = None, name: Optional[str] = None) -> Dict[str, Any]:
+def _create_arguments(
+    obj: Index, *, schema: Optional[str] = None, table: Optional[str] = None, name: Optional[str] = None
+) -> Dict[str, Any]:
     return dict(
         table_name=table or obj.table,
         index_name=name or obj.name,
@@ -387,7 +389,10 @@ def _mentions(sql: str, name: str) -> bool:
 
     if '"' + name.replace('"', '""') + '"' in sql:
         return True
-    return name == name.lower() and re.search(r"(?<![\w\"])" + re.escape(name) + r"(?![\w\"])", sql, re.IGNORECASE) is not None
+    return (
+        name == name.lower()
+        and re.search(r"(?<![\w\"])" + re.escape(name) + r"(?![\w\"])", sql, re.IGNORECASE) is not None
+    )
 
 
 @lru_cache(maxsize=None)

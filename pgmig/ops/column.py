@@ -136,11 +136,25 @@ def type_change_hazards(old_type: Optional[str], new_type: str) -> Tuple[str, ..
 # column is added (stable or immutable). Anything else is assumed volatile.
 _STABLE_FUNCTIONS = frozenset(
     {
-        "now", "transaction_timestamp", "statement_timestamp", "current_timestamp",
-        "current_date", "current_time", "localtimestamp", "localtime",
-        "current_user", "current_role", "session_user", "current_schema",
-        "current_database", "lower", "upper", "coalesce", "nullif",
-        "greatest", "least",
+        "now",
+        "transaction_timestamp",
+        "statement_timestamp",
+        "current_timestamp",
+        "current_date",
+        "current_time",
+        "localtimestamp",
+        "localtime",
+        "current_user",
+        "current_role",
+        "session_user",
+        "current_schema",
+        "current_database",
+        "lower",
+        "upper",
+        "coalesce",
+        "nullif",
+        "greatest",
+        "least",
     }
 )
 _STRING_OR_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")

@@ -118,8 +118,7 @@ class AddPrimaryKey(_AddConstraint):
 
     def statements(self) -> List[str]:
         return self._add(
-            f"PRIMARY KEY ({ident_list(self.columns)})"
-            + _deferrability(self.deferrable, self.initially_deferred)
+            f"PRIMARY KEY ({ident_list(self.columns)})" + _deferrability(self.deferrable, self.initially_deferred)
         )
 
     def summary(self) -> str:
@@ -142,8 +141,7 @@ class AddUnique(_AddConstraint):
     def statements(self) -> List[str]:
         nulls = " NULLS NOT DISTINCT" if self.nulls_not_distinct else ""
         return self._add(
-            f"UNIQUE{nulls} ({ident_list(self.columns)})"
-            + _deferrability(self.deferrable, self.initially_deferred)
+            f"UNIQUE{nulls} ({ident_list(self.columns)})" + _deferrability(self.deferrable, self.initially_deferred)
         )
 
     def summary(self) -> str:
@@ -180,10 +178,7 @@ class AddForeignKey(_ValidatedConstraint):
 
     def statements(self) -> List[str]:
         referred = qualified(self.referred_schema or self.schema, self.referred_table)
-        body = (
-            f"FOREIGN KEY ({ident_list(self.columns)}) "
-            f"REFERENCES {referred} ({ident_list(self.referred_columns)})"
-        )
+        body = f"FOREIGN KEY ({ident_list(self.columns)}) REFERENCES {referred} ({ident_list(self.referred_columns)})"
         match = _phrase(self.match, _MATCHES, "match")
         if match != "SIMPLE":
             body += f" MATCH {match}"
@@ -195,8 +190,7 @@ class AddForeignKey(_ValidatedConstraint):
 
     def summary(self) -> str:
         return (
-            f"add foreign key ({', '.join(self.columns)}) -> "
-            f"{self.referred_table} ({', '.join(self.referred_columns)})"
+            f"add foreign key ({', '.join(self.columns)}) -> {self.referred_table} ({', '.join(self.referred_columns)})"
         )
 
 

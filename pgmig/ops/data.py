@@ -23,8 +23,7 @@ class BackfillColumn(Operation):
     def statements(self) -> List[str]:
         column = quote_ident(self.column_name)
         return [
-            f"UPDATE {qualified(self.schema, self.table_name)} SET {column} = {self.expression} "
-            f"WHERE {column} IS NULL"
+            f"UPDATE {qualified(self.schema, self.table_name)} SET {column} = {self.expression} WHERE {column} IS NULL"
         ]
 
     def summary(self) -> str:

@@ -149,10 +149,7 @@ class RenameTypeValue(Operation):
 def _swap_column(item: Sequence[Any]) -> SwapColumn:
     """A revision file's `[schema, table, column(, is_array(, default))]` as a hashable tuple."""
     if isinstance(item, str) or not 3 <= len(item) <= 5:
-        raise TypeError(
-            "each column must be [table schema, table, column, is_array, default], "
-            f"not {item!r}"
-        )
+        raise TypeError(f"each column must be [table schema, table, column, is_array, default], not {item!r}")
     schema, table, column, *rest = item
     is_array = bool(rest[0]) if rest else False
     default = rest[1] if len(rest) > 1 else None
@@ -216,8 +213,7 @@ class SwapTypeValues(_EnumOperation):
                 statements.append(f"{alter} DROP DEFAULT")
             brackets = "[]" if is_array else ""
             statements.append(
-                f"{alter} TYPE {new_type}{brackets} "
-                f"USING {quote_ident(column)}::text{brackets}::{new_type}{brackets}"
+                f"{alter} TYPE {new_type}{brackets} USING {quote_ident(column)}::text{brackets}::{new_type}{brackets}"
             )
         statements.append(f"DROP TYPE {old_type}")
         statements.append(f"ALTER TYPE {new_type} RENAME TO {quote_ident(self.type_name)}")
@@ -226,8 +222,7 @@ class SwapTypeValues(_EnumOperation):
             # column's own change sets the models' new default after this.
             if default is not None and not _names_any_label(default, self.removed_values):
                 statements.append(
-                    f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {quote_ident(column)} "
-                    f"SET DEFAULT {default}"
+                    f"ALTER TABLE {qualified(schema, table)} ALTER COLUMN {quote_ident(column)} SET DEFAULT {default}"
                 )
         return statements
 
@@ -261,9 +256,7 @@ class RemapTypeValues(Operation):
     def __post_init__(self) -> None:
         mapping = self.mapping.items() if isinstance(self.mapping, dict) else self.mapping
         object.__setattr__(self, "mapping", tuple((str(a), str(b)) for a, b in mapping))
-        object.__setattr__(
-            self, "columns", tuple((c[0], c[1], c[2], bool(c[3])) for c in self.columns)
-        )
+        object.__setattr__(self, "columns", tuple((c[0], c[1], c[2], bool(c[3])) for c in self.columns))
 
     def arguments(self) -> dict:
         args = super().arguments()

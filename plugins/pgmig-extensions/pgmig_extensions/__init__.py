@@ -42,7 +42,9 @@ class ExtensionDeclaration:
     version: Optional[str] = None
 
 
-def extension(target: Any, name: str, *, schema: Optional[str] = None, version: Optional[str] = None) -> ExtensionDeclaration:
+def extension(
+    target: Any, name: str, *, schema: Optional[str] = None, version: Optional[str] = None
+) -> ExtensionDeclaration:
     """Declare that the models need extension `name` (on a MetaData, SQLModel or a declarative base).
 
     Without `version`, whatever version is installed is accepted and a new
@@ -164,7 +166,6 @@ ORDER BY e.extname
 """
 
 
-
 async def _installed_or_trial(db: DatabaseContext, names: List[str]) -> List[Extension]:
     """The extensions named, as installed; missing ones installed on trial and rolled back.
 
@@ -190,7 +191,11 @@ async def _installed_or_trial(db: DatabaseContext, names: List[str]) -> List[Ext
         rows = await connection.fetch(EXTENSIONS_QUERY)
     finally:
         await transaction.rollback()
-    return [Extension(row["name"], row["schema"], row["version"], tuple(row["types"])) for row in rows if row["name"] in names]
+    return [
+        Extension(row["name"], row["schema"], row["version"], tuple(row["types"]))
+        for row in rows
+        if row["name"] in names
+    ]
 
 
 class ExtensionHandler(ObjectHandler):
@@ -237,5 +242,3 @@ class ExtensionHandler(ObjectHandler):
 
     async def destroy(self, obj: Extension, actor: Any) -> None:
         await actor.drop_extension(extension_name=obj.name)
-
-

@@ -7,11 +7,11 @@ from typing import Any, List
 
 import pytest
 import sqlalchemy as sa
+from pgmig_extensions import ExtensionHandler, extension
 from sqlalchemy.types import UserDefinedType
 
 from pgmig.conformance import ConformanceSuite, builtin_handlers, catalog, migrate_to, plan_for
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
-from pgmig_extensions import ExtensionHandler, extension
 
 HANDLERS = [*builtin_handlers(), ExtensionHandler]
 
@@ -82,12 +82,14 @@ def test_unpinned_version_accepts_what_is_installed(database_url: str) -> None:
 
 def test_version_update_in_place(database_url: str) -> None:
     _require(database_url, "citext")
-    versions = [r[0] for r in _fetch(database_url, "SELECT version FROM pg_available_extension_versions WHERE name = 'citext'")]
+    versions = [
+        r[0] for r in _fetch(database_url, "SELECT version FROM pg_available_extension_versions WHERE name = 'citext'")
+    ]
     if not {"1.5", "1.6"} <= set(versions):
         pytest.skip("citext 1.5 and 1.6 are not both available on this server")
     migrate_to(database_url, models("citext", version="1.5"), HANDLERS)
     plan = migrate_to(database_url, models("citext", version="1.6"), HANDLERS)
-    assert plan.statements() == ['ALTER EXTENSION "citext" UPDATE TO \'1.6\'']
+    assert plan.statements() == ["ALTER EXTENSION \"citext\" UPDATE TO '1.6'"]
     assert plan_for(database_url, models("citext", version="1.6"), HANDLERS).is_empty
 
 
@@ -100,6 +102,7 @@ def test_a_column_using_the_type_works_once_the_extension_exists(database_url: s
     migrate_to(database_url, md, HANDLERS)
     assert plan_for(database_url, md, HANDLERS).is_empty
     assert ("extension", "citext") in catalog(database_url, HANDLERS)
+
 
 def test_model_side_knows_the_types_before_the_extension_exists(database_url: str) -> None:
     _require(database_url, "citext")

@@ -51,7 +51,9 @@ def function(
     body touches: Postgres does not track that for function bodies, and it
     is what creates the function after them.
     """
-    return declare(target, FunctionDeclaration(name, arguments, returns, body, language, options, schema, tuple(depends_on)))
+    return declare(
+        target, FunctionDeclaration(name, arguments, returns, body, language, options, schema, tuple(depends_on))
+    )
 
 
 def trigger(
@@ -68,5 +70,8 @@ def trigger(
 ) -> TriggerDeclaration:
     """Declare a trigger on `table` calling `function()` (a trigger function in the same schema)."""
     return declare(
-        target, TriggerDeclaration(table, name, function, timing.upper(), tuple(e.upper() for e in events), for_each.upper(), when, schema)
+        target,
+        TriggerDeclaration(
+            table, name, function, timing.upper(), tuple(e.upper() for e in events), for_each.upper(), when, schema
+        ),
     )

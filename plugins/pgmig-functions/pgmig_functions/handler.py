@@ -136,7 +136,7 @@ async def read_functions(db: DatabaseContext, schema: str, as_schema: str) -> Li
     for row in await db.fetch(FUNCTIONS_QUERY, schema):
         definition, prefix, arguments = row["definition"], row["prefix"], row["arguments"]
         head = prefix + arguments + ")"
-        tail = definition[len(head):] if definition.startswith(head) else definition.split(")", 1)[1]
+        tail = definition[len(head) :] if definition.startswith(head) else definition.split(")", 1)[1]
         out.append(
             Function(
                 schema=as_schema,
@@ -154,7 +154,7 @@ def _split_trigger(row: Any) -> Tuple[str, str]:
     """(timing and events, action) of a trigger definition, cut at its prefix and its table."""
     definition = row["definition"]
     if definition.startswith(row["prefix"]):
-        definition = definition[len(row["prefix"]):]
+        definition = definition[len(row["prefix"]) :]
     timing, _, action = definition.partition(row["on_table"])
     return timing.strip(), action.strip()
 
@@ -168,7 +168,9 @@ async def read_triggers(db: DatabaseContext, schema: str) -> List[Trigger]:
     return out
 
 
-async def _in_rolled_back_transaction(db: DatabaseContext, statements: Sequence[Sequence[str]], read: Any) -> Tuple[List[bool], Any]:
+async def _in_rolled_back_transaction(
+    db: DatabaseContext, statements: Sequence[Sequence[str]], read: Any
+) -> Tuple[List[bool], Any]:
     """Run each group of statements in its own savepoint, then `read(temp_schema)`; undo everything.
 
     Returns which groups succeeded, so a definition that cannot be built

@@ -25,8 +25,10 @@ class CreateFunction(Operation):
     schema: str = "public"
 
     def statements(self) -> List[str]:
-        return [f"CREATE OR REPLACE FUNCTION {qualified(self.schema, self.function_name)}({self.parameters})"
-                f"{self.definition.rstrip()}"]
+        return [
+            f"CREATE OR REPLACE FUNCTION {qualified(self.schema, self.function_name)}({self.parameters})"
+            f"{self.definition.rstrip()}"
+        ]
 
     def summary(self) -> str:
         return f"create function {self.function_name}({self.parameters})"
@@ -58,8 +60,10 @@ class CreateTrigger(Operation):
     schema: str = "public"
 
     def statements(self) -> List[str]:
-        return [f"CREATE TRIGGER {quote_ident(self.trigger_name)} {self.timing} "
-                f"ON {qualified(self.schema, self.table_name)} {self.action}"]
+        return [
+            f"CREATE TRIGGER {quote_ident(self.trigger_name)} {self.timing} "
+            f"ON {qualified(self.schema, self.table_name)} {self.action}"
+        ]
 
     def summary(self) -> str:
         return f"create trigger {self.trigger_name} on {self.table_name}"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from pgmig_functions import FunctionHandler, TriggerHandler, function, trigger
 
 from pgmig.conformance import ConformanceSuite, builtin_handlers, migrate_to, plan_for
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
-from pgmig_functions import FunctionHandler, TriggerHandler, function, trigger
 
 HANDLERS = [*builtin_handlers(), FunctionHandler, TriggerHandler]
 
@@ -93,8 +93,14 @@ def test_trigger_runs_and_a_new_return_type_replaces_the_function(database_url: 
     migrate_to(database_url, models(1), HANDLERS)
     md = models(1)
     md.info["pgmig"] = [d for d in md.info["pgmig"] if getattr(d, "name", "") != "post_count"]
-    function(md, "post_count", arguments="min_length integer DEFAULT 0", returns="integer",
-             body="SELECT count(*)::integer FROM post WHERE length(title) >= min_length", depends_on=["post"])
+    function(
+        md,
+        "post_count",
+        arguments="min_length integer DEFAULT 0",
+        returns="integer",
+        body="SELECT count(*)::integer FROM post WHERE length(title) >= min_length",
+        depends_on=["post"],
+    )
     plan = migrate_to(database_url, md, HANDLERS)
     assert [op.name for op in plan.operations] == ["drop_function", "create_function"]
     assert plan_for(database_url, md, HANDLERS).is_empty

@@ -42,7 +42,9 @@ class ViewDeclaration:
     indexes: Tuple[ViewIndex, ...] = ()
 
 
-def view_index(name: str, *keys: str, unique: bool = False, method: str = "btree", where: Optional[str] = None) -> ViewIndex:
+def view_index(
+    name: str, *keys: str, unique: bool = False, method: str = "btree", where: Optional[str] = None
+) -> ViewIndex:
     """An index for `view(..., materialized=True, indexes=[...])`; bare names are quoted as columns."""
     if not keys:
         raise ValueError(f"index {name!r} needs at least one key")

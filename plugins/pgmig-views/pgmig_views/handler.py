@@ -164,14 +164,12 @@ async def read_views(db: DatabaseContext, schema: str) -> Dict[str, View]:
         found.setdefault(ref, None)
         if row["column_name"] is not None and ref[0] == "table":
             found.setdefault(("column", ref[1], ref[2], row["column_name"]), None)
-            types.setdefault(row["view_name"], []).append(
-                (ref[1], ref[2], row["column_name"], row["column_type"])
-            )
+            types.setdefault(row["view_name"], []).append((ref[1], ref[2], row["column_name"], row["column_type"]))
     indexes: Dict[str, List[IndexSpec]] = {}
     materialized = any(row["materialized"] for row in views)
     for row in await db.fetch(VIEW_INDEXES_QUERY, schema) if materialized else ():
         definition, prefix = row["definition"], row["prefix"]
-        tail = definition[len(prefix):] if definition.startswith(prefix) else definition.split(" USING ", 1)[1]
+        tail = definition[len(prefix) :] if definition.startswith(prefix) else definition.split(" USING ", 1)[1]
         indexes.setdefault(row["view_name"], []).append((row["name"], row["is_unique"], tail))
     return {
         row["name"]: View(
@@ -286,7 +284,9 @@ class ViewHandler(ObjectHandler):
         return [rendered.get(id(obj), obj) for obj in objects]
 
     async def create(self, obj: View, actor: Any) -> None:
-        await actor.create_view(view_name=obj.name, definition=obj.definition, schema=obj.schema, materialized=obj.materialized)
+        await actor.create_view(
+            view_name=obj.name, definition=obj.definition, schema=obj.schema, materialized=obj.materialized
+        )
         for name, unique, definition in obj.indexes:
             await actor.create_view_index(
                 view_name=obj.name, index_name=name, index_definition=definition, unique=unique, schema=obj.schema
@@ -294,7 +294,11 @@ class ViewHandler(ObjectHandler):
 
     async def migrate(self, old: View, new: View, actor: Any) -> None:
         """Indexes alone change in place; a new query replaces the view, in place when Postgres allows it."""
-        same_view = (old.definition, old.materialized, old.column_types) == (new.definition, new.materialized, new.column_types)
+        same_view = (old.definition, old.materialized, old.column_types) == (
+            new.definition,
+            new.materialized,
+            new.column_types,
+        )
         if same_view:
             for spec in old.indexes:
                 if spec not in new.indexes:
@@ -302,7 +306,11 @@ class ViewHandler(ObjectHandler):
             for name, unique, definition in new.indexes:
                 if (name, unique, definition) not in old.indexes:
                     await actor.create_view_index(
-                        view_name=new.name, index_name=name, index_definition=definition, unique=unique, schema=new.schema
+                        view_name=new.name,
+                        index_name=name,
+                        index_definition=definition,
+                        unique=unique,
+                        schema=new.schema,
                     )
             return
         keeps_columns = bool(new.outputs) and new.outputs[: len(old.outputs)] == old.outputs
@@ -330,8 +338,10 @@ async def _render_through_server(db: DatabaseContext, views: Sequence[View]) -> 
         await connection.execute(f"CREATE SCHEMA {quote_ident(scratch)}")
         for view in views:
             what = "MATERIALIZED VIEW" if view.materialized else "VIEW"
-            statements = [f"CREATE {what} {qualified(scratch, names[id(view)])} AS {view.definition}"
-                          + (" WITH NO DATA" if view.materialized else "")]
+            statements = [
+                f"CREATE {what} {qualified(scratch, names[id(view)])} AS {view.definition}"
+                + (" WITH NO DATA" if view.materialized else "")
+            ]
             statements += [
                 f"CREATE {'UNIQUE ' if unique else ''}INDEX {quote_ident(name)} "
                 f"ON {qualified(scratch, names[id(view)])} USING {definition}"
@@ -366,7 +376,9 @@ async def _render_through_server(db: DatabaseContext, views: Sequence[View]) -> 
     return out
 
 
-async def _render_types(connection: Any, candidates: Sequence[Tuple[str, str, str, str]]) -> Dict[Tuple[str, str, str], str]:
+async def _render_types(
+    connection: Any, candidates: Sequence[Tuple[str, str, str, str]]
+) -> Dict[Tuple[str, str, str], str]:
     """The models' column types as `format_type` prints them (`String(80)` -> `character varying(80)`).
 
     One temporary table holds every type; if a type cannot be built yet (an

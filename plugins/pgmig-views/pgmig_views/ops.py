@@ -35,7 +35,9 @@ class CreateView(Operation):
     replace: bool = False
 
     def statements(self) -> List[str]:
-        create = "CREATE OR REPLACE VIEW" if self.replace and not self.materialized else f"CREATE {_what(self.materialized)}"
+        create = (
+            "CREATE OR REPLACE VIEW" if self.replace and not self.materialized else f"CREATE {_what(self.materialized)}"
+        )
         query = self.definition.strip().rstrip(";")
         return [f"{create} {qualified(self.schema, self.view_name)} AS\n{query}"]
 

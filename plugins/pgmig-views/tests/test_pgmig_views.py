@@ -8,12 +8,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
+from pgmig_views import ViewHandler, view, view_index
 
 from pgmig.conformance import ConformanceSuite, builtin_handlers, catalog, migrate_to, plan_for
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
-from pgmig_views import ViewHandler, view, view_index
 
 HANDLERS = [*builtin_handlers(), ViewHandler]
 
@@ -51,7 +50,7 @@ def models(version: int = 1, email_type: sa.types.TypeEngine = sa.String(80)) ->
     view(
         md,
         "email_domain",
-        'SELECT split_part(email, \'@\', 2) AS domain, count(*) AS users FROM "user" GROUP BY 1',
+        "SELECT split_part(email, '@', 2) AS domain, count(*) AS users FROM \"user\" GROUP BY 1",
         materialized=True,
         depends_on=["user"],
         indexes=[view_index("ix_email_domain", "domain", unique=version == 2)],
@@ -144,14 +143,14 @@ def test_column_type_change_replaces_the_view(database_url: str) -> None:
 
 # -- revision files -------------------------------------------------------------------------
 
-MODELS_FILE = '''
+MODELS_FILE = """
 import sqlalchemy as sa
 from pgmig_views import view
 
 metadata = sa.MetaData()
 item = sa.Table("item", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("price", sa.Integer))
 view(metadata, "cheap_item", sa.select(item.c.id).where(item.c.price < 10))
-'''
+"""
 
 
 def _cli(root: Path, url: str, *args: str, hide_plugin: bool = False) -> subprocess.CompletedProcess:
@@ -190,9 +189,9 @@ def test_reads_only_what_the_schema_has(database_url: str) -> None:
     import asyncio
 
     import asyncpg
+    from pgmig_views import handler as views_module
 
     from pgmig.handler import DatabaseContext
-    from pgmig_views import handler as views_module
 
     async def read() -> "tuple[dict, list]":
         conn = await asyncpg.connect(database_url)
