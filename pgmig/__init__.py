@@ -10,13 +10,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Migrator": "pgmig.migrator",
-    "MigrationRevisionBase": "pgmig.revisions",
+    "Migrator": "pgmig.revisions.migrator",
+    "MigrationRevisionBase": "pgmig.revisions.files",
     "PgmigError": "pgmig.errors",
-    "DatabaseActions": "pgmig.actions",
-    "ObjectHandler": "pgmig.handler",
-    "SchemaObject": "pgmig.objects",
-    "Operation": "pgmig.operations",
+    "DatabaseActions": "pgmig.ops.actor",
+    "ObjectHandler": "pgmig.schema.handler",
+    "SchemaObject": "pgmig.schema.objects",
+    "Operation": "pgmig.ops.base",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Type, TypeVar
 
-from .actions import DatabaseActions
-from .errors import PgmigError
-from .handler import DatabaseContext, ModelContext, ObjectHandler
-from .objects import Key, SchemaObject, key_text
-from .operations import Operation, register
-from .sql import ident_list, qualified, quote_ident, quote_literal
+from pgmig.db.quoting import ident_list, qualified, quote_ident, quote_literal
+from pgmig.errors import PgmigError
+from pgmig.ops.actor import DatabaseActions
+from pgmig.ops.base import Operation, register
+from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler
+from pgmig.schema.objects import Key, SchemaObject, key_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy import MetaData

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from .engine import current_state
-from .errors import PgmigError
-from .handler import DatabaseContext
-from .objects import SchemaState, key_text
-from .plan import Plan, diff_states
-from .revisions import BASE, Chain, Revision
-from .runner import Runner
+from pgmig.errors import PgmigError
+from pgmig.plan.diff import Plan, diff_states
+from pgmig.plan.engine import current_state
+from pgmig.revisions.files import BASE, Chain, Revision
+from pgmig.revisions.runner import Runner
+from pgmig.schema.handler import DatabaseContext
+from pgmig.schema.objects import SchemaState, key_text
 
 OK, FAILED = "ok", "failed"
 
@@ -87,7 +87,7 @@ class Checker:
         on two connections sharing a snapshot (drift reads a whole production schema)."""
         from functools import partial
 
-        from .database import connect, connection
+        from pgmig.db.connect import connect, connection
 
         settings = self.project.settings
         context = partial(DatabaseContext, schema=settings.schema_name, version_table=settings.version_table)

@@ -13,11 +13,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 import typer
 from rich.console import Console
 
-from . import __version__
-from .errors import PgmigError
-from .questions import Questioner
-from .timing import NoTimings, Timings
-from .urls import redact
+from pgmig import __version__
+from pgmig.db.urls import redact
+from pgmig.errors import PgmigError
+from pgmig.questions import Questioner
+from pgmig.timing import NoTimings, Timings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,8 +43,8 @@ class CliState:
     debug: bool = False
 
     def project(self, timings: bool = False) -> Any:
-        from .config import load_settings
-        from .project import Project
+        from pgmig.config.settings import load_settings
+        from pgmig.project import Project
 
         project = Project(load_settings(self.overrides), notice=notice)
         if timings:
@@ -148,7 +148,7 @@ def init(
     """Write [tool.pgmig] into pyproject.toml and create the migrations folder."""
     from pathlib import Path
 
-    from .project import init_project
+    from pgmig.project import init_project
 
     state: CliState = ctx.obj
     for line in init_project(
@@ -170,7 +170,7 @@ def diff(
     timings: bool = TIMINGS,
 ) -> None:
     """Preview what it takes to bring the database to the models."""
-    from .database import run
+    from pgmig.db.connect import run
 
     project = ctx.obj.project(timings)
     plan = run(project.diff())
@@ -184,7 +184,7 @@ def diff(
 
 
 def _print_diff(project: Any, plan: Any, as_json: bool, sql: bool) -> None:
-    from .ui import print_plan, print_sql
+    from pgmig.ui import print_plan, print_sql
 
     if as_json:
         out.out(json.dumps(plan.to_json(), indent=2, default=str), highlight=False)
@@ -239,8 +239,8 @@ def generate(
     timings: bool = TIMINGS,
 ) -> None:
     """Write the next revision file from the difference between the revisions and the models."""
-    from .database import run
-    from .project import GenerateOptions
+    from pgmig.db.connect import run
+    from pgmig.project import GenerateOptions
 
     project = ctx.obj.project(timings)
     options = GenerateOptions(
@@ -339,7 +339,7 @@ def _run_revisions(
     ctx: typer.Context, direction: str, target: Optional[str], sql: bool, verb: str, nothing: str
 ) -> None:
     """`up` and `down`: print the SQL, or run with progress and say when there was nothing to do."""
-    from .database import run
+    from pgmig.db.connect import run
 
     project = ctx.obj.project()
     if sql:
@@ -366,7 +366,7 @@ def status(
     no_drift: bool = typer.Option(False, "--no-drift", help="Skip replaying the revisions to look for drift."),
 ) -> None:
     """Show the current revision, what is pending, applied files edited since, and drift."""
-    from .database import run
+    from pgmig.db.connect import run
 
     project = ctx.obj.project()
     if no_drift:
@@ -407,8 +407,8 @@ def check(
     timings: bool = TIMINGS,
 ) -> None:
     """CI gate: replay every revision on a scratch database, check each down, compare with the models."""
-    from .database import run
-    from .ui import print_check
+    from pgmig.db.connect import run
+    from pgmig.ui import print_check
 
     project = ctx.obj.project(timings)
     report = run(project.check(dev_url))
@@ -426,7 +426,7 @@ def check(
 @command
 def history(ctx: typer.Context) -> None:
     """List the revision chain, marking what is applied."""
-    from .database import run
+    from pgmig.db.connect import run
 
     project = ctx.obj.project()
     state = run(project.status())
@@ -445,7 +445,7 @@ def stamp(
     target: str = typer.Argument(..., help="Revision to record as applied (with all before it); 'base' clears."),
 ) -> None:
     """Record TARGET as the current revision without running anything."""
-    from .database import run
+    from pgmig.db.connect import run
 
     project = ctx.obj.project()
     run(project.stamp(target))
@@ -456,9 +456,9 @@ def stamp(
 @command
 def plugins(ctx: typer.Context) -> None:
     """List discovered model registries and object-type handlers, with the package of each."""
-    from .entrypoints import REGISTRIES_GROUP, find
-    from .plugins import load_handlers
-    from .ui import plugins_table
+    from pgmig.config.discovery import load_handlers
+    from pgmig.config.entrypoints import REGISTRIES_GROUP, find
+    from pgmig.ui import plugins_table
 
     state: CliState = ctx.obj
     registries = find(REGISTRIES_GROUP)

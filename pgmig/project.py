@@ -14,19 +14,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, List, Optional, Sequence
 
-from .config import Settings, find_pyproject
-from .errors import ConfigError, DatabaseError, UsageError
-from .handler import ModelContext
-from .plan import Plan
-from .plugins import HandlerSet, load_handlers
-from .questions import Questioner
-from .revisions import HEAD, Chain, Revision
-from .runner import Runner, Status
-from .timing import NoTimings, Timings
-from .versions import VersionTable
+from pgmig.config.discovery import HandlerSet, load_handlers
+from pgmig.config.settings import Settings, find_pyproject
+from pgmig.errors import ConfigError, DatabaseError, UsageError
+from pgmig.plan.diff import Plan
+from pgmig.questions import Questioner
+from pgmig.revisions.files import HEAD, Chain, Revision
+from pgmig.revisions.runner import Runner, Status
+from pgmig.revisions.version_table import VersionTable
+from pgmig.schema.handler import ModelContext
+from pgmig.timing import NoTimings, Timings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .check import CheckReport
+    from pgmig.check import CheckReport
 
 Notice = Callable[[str], None]
 Progress = Callable[[str, Revision, float], None]
@@ -57,7 +57,7 @@ def _concurrently(ops: List[Any]) -> List[Any]:
     """
     from dataclasses import replace
 
-    from .ops.index import concurrent
+    from pgmig.ops.index import concurrent
 
     return [replace(op, via_check=True) if op.name == "add_not_null" else op for op in concurrent(ops)]
 
@@ -84,8 +84,8 @@ class Project:
 
     @cached_property
     def models(self) -> ModelContext:
-        from .engine import model_context
-        from .models import load_models
+        from pgmig.config.registries import load_models
+        from pgmig.plan.engine import model_context
 
         with self.timings.phase("load"):
             loaded = load_models(self.settings.models, self.settings.project_root, self.settings.schema_name)
@@ -93,7 +93,7 @@ class Project:
 
     @cached_property
     def database_url(self) -> str:
-        from .database import resolve_url
+        from pgmig.db.connect import resolve_url
 
         return resolve_url(self.settings, self.notice)
 
@@ -102,7 +102,7 @@ class Project:
         return VersionTable(self.settings.schema_name, self.settings.version_table)
 
     def chain(self) -> Chain:
-        from .revisions import load_chain
+        from pgmig.revisions.files import load_chain
 
         return load_chain(self.settings.migrations_path)
 
@@ -134,8 +134,8 @@ class Project:
 
     async def sql(self, direction: str, target: Optional[str]) -> List[str]:
         """The SQL `up`/`down` would run from the database's current revision, without running it."""
-        from .database import connection
-        from .runner import UP, read_status, render_sql
+        from pgmig.db.connect import connection
+        from pgmig.revisions.runner import UP, read_status, render_sql
 
         chain = self.chain()
         async with connection(self.database_url) as conn:
@@ -163,8 +163,8 @@ class Project:
         """
         from datetime import datetime, timezone
 
-        from .revisions import load_revision_file, new_revision_id, slugify
-        from .writer import format_file, render_revision
+        from pgmig.revisions.files import load_revision_file, new_revision_id, slugify
+        from pgmig.revisions.writer import format_file, render_revision
 
         options = options or GenerateOptions()
         questioner = questioner or Questioner()
@@ -203,8 +203,8 @@ class Project:
     async def _generate_work(
         self, conn: Any, url: str, real: bool, options: "GenerateOptions", questioner: "Questioner"
     ) -> "Optional[tuple[list, list, List[str]]]":
-        from .renames import parse_pairs, parse_renames, rename_candidates, without_conflicts
-        from .safety import (
+        from pgmig.plan.renames import parse_pairs, parse_renames, rename_candidates, without_conflicts
+        from pgmig.plan.safety import (
             add_remaps,
             apply_defaults,
             not_null_needs,
@@ -284,7 +284,7 @@ class Project:
     @asynccontextmanager
     async def _renamed(self, conn: Any, renames: Any) -> AsyncIterator[None]:
         """Inside: the database as if the renames had run (a transaction that is always rolled back)."""
-        from .actions import DatabaseActions
+        from pgmig.ops.actor import DatabaseActions
 
         transaction = conn.transaction()
         await transaction.start()
@@ -304,9 +304,9 @@ class Project:
         revisions are replayed into a scratch database, so generating never
         needs production access and never repeats a pending revision.
         """
-        from .database import connect
-        from .runner import read_status
-        from .scratch import scratch_database
+        from pgmig.db.connect import connect
+        from pgmig.db.scratch import scratch_database
+        from pgmig.revisions.runner import read_status
 
         conn = None
         try:
@@ -342,16 +342,16 @@ class Project:
                 await scratch.close()
 
     async def _diff_both_ways(self, conn, url: str, models: ModelContext) -> "tuple[Plan, Plan]":  # type: ignore[no-untyped-def]
-        from .engine import diff_both_ways
+        from pgmig.plan.engine import diff_both_ways
 
         return await diff_both_ways(conn, models, self.handlers, **self._engine_options(url))
 
     async def check(self, dev_url: Optional[str] = None) -> "CheckReport":
         """Replay every revision on a scratch database, check each down, and compare with the models."""
-        from .check import Checker, CheckReport
-        from .database import connection
-        from .runner import read_status
-        from .scratch import scratch_database
+        from pgmig.check import Checker, CheckReport
+        from pgmig.db.connect import connection
+        from pgmig.db.scratch import scratch_database
+        from pgmig.revisions.runner import read_status
 
         chain = self.chain()
         report = CheckReport()
@@ -377,10 +377,10 @@ class Project:
 
     async def drift(self) -> "tuple[Status, List[str]]":
         """The configured database against what its applied revisions should have built, object by object."""
-        from .check import Checker, describe_differences
-        from .database import connection
-        from .runner import read_status
-        from .scratch import scratch_database
+        from pgmig.check import Checker, describe_differences
+        from pgmig.db.connect import connection
+        from pgmig.db.scratch import scratch_database
+        from pgmig.revisions.runner import read_status
 
         chain = self.chain()
         async with connection(self.database_url) as conn:
@@ -393,14 +393,14 @@ class Project:
         return status, describe_differences(expected, actual)
 
     async def _diff_one_way(self, conn, url: str, models: ModelContext) -> Plan:  # type: ignore[no-untyped-def]
-        from .engine import diff_database
+        from pgmig.plan.engine import diff_database
 
         return await diff_database(conn, models, self.handlers, **self._engine_options(url))
 
     def _engine_options(self, url: str) -> dict:
         from functools import partial
 
-        from .database import connect
+        from pgmig.db.connect import connect
 
         return {
             "schema": self.settings.schema_name,
@@ -411,8 +411,8 @@ class Project:
 
     async def diff(self) -> Plan:
         """The plan that takes the configured database to the models."""
-        from .database import connection
-        from .safety import preflight
+        from pgmig.db.connect import connection
+        from pgmig.plan.safety import preflight
 
         models = self.models  # import errors before any connection attempt
         async with connection(self.database_url) as conn:
@@ -455,7 +455,7 @@ def init_project(
     text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
     if re.search(r"^\s*\[tool\.pgmig\]\s*$", text, flags=re.MULTILINE):
         done.append(f"kept the existing [tool.pgmig] in {pyproject}")
-        from .config import load_settings
+        from pgmig.config.settings import load_settings
 
         migrations_dir = load_settings(cwd=cwd).migrations_dir
     else:

@@ -13,8 +13,8 @@ from rich.table import Table as RichTable
 from rich.text import Text
 from rich.tree import Tree
 
-from .objects import Key
-from .plan import CREATE, DESTROY, MIGRATE, SYMBOLS, Change, Plan
+from pgmig.plan.diff import CREATE, DESTROY, MIGRATE, SYMBOLS, Change, Plan
+from pgmig.schema.objects import Key
 
 STYLES = {CREATE: "green", MIGRATE: "yellow", DESTROY: "red"}
 

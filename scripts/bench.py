@@ -156,12 +156,14 @@ TOOLS = ("pgmig", "floor", "alembic", "migra", "pgmig+plugins")
 
 def bench_handlers(with_plugins: bool) -> Any:
     """pgmig's built-in handlers (whatever else the environment has installed), or all of them."""
-    from pgmig.plugins import HandlerSet, load_handlers
+    from pgmig.config.discovery import HandlerSet, load_handlers
 
     loaded = load_handlers()
     if with_plugins:
         return loaded
-    return HandlerSet([item for item in loaded.loaded if type(item.handler).__module__.startswith("pgmig.handlers.")])
+    return HandlerSet(
+        [item for item in loaded.loaded if type(item.handler).__module__.startswith("pgmig.schema.handlers.")]
+    )
 
 
 def plugin_kinds() -> List[str]:
@@ -169,7 +171,7 @@ def plugin_kinds() -> List[str]:
     return [
         item.handler.kind
         for item in bench_handlers(True).loaded
-        if not type(item.handler).__module__.startswith("pgmig.handlers.")
+        if not type(item.handler).__module__.startswith("pgmig.schema.handlers.")
     ]
 
 
@@ -268,7 +270,7 @@ async def _connect(url: str) -> Any:
 
 def time_pgmig(url: str, metadata: Any, with_plugins: bool = False) -> Tuple[Runner, List[int]]:
     """engine.diff_database on one open connection; phases from pgmig's own Timings."""
-    from pgmig.engine import diff_database, model_context
+    from pgmig.plan.engine import diff_database, model_context
     from pgmig.timing import Timings
 
     handlers = bench_handlers(with_plugins)
@@ -291,7 +293,7 @@ def time_pgmig(url: str, metadata: Any, with_plugins: bool = False) -> Tuple[Run
 
 def floor_queries() -> List[Tuple[str, str, Tuple[str, ...]]]:
     """(name, query, argument names) of the catalog reads pgmig's handlers make, straight from their modules."""
-    from pgmig.handlers import column, constraint, enum, index, table
+    from pgmig.schema.handlers import column, constraint, enum, index, table
 
     return [
         ("tables", table.TABLES_QUERY, ("schema", "version_table")),
@@ -533,8 +535,8 @@ def profile_pgmig(url: str, metadata: Any, top: int) -> str:
     import pstats
 
     time_pgmig(url, metadata)[0]()  # warm-up: imports, handler loading
-    from pgmig.engine import diff_database, model_context
-    from pgmig.plugins import load_handlers
+    from pgmig.config.discovery import load_handlers
+    from pgmig.plan.engine import diff_database, model_context
 
     handlers = load_handlers()
     tables = list(metadata.sorted_tables)

@@ -23,7 +23,7 @@ def _stop_project_servers(tmp_path):  # type: ignore[no-untyped-def]
     """
     yield
     for pid_file in tmp_path.glob("**/.pgmig/pgdata/postmaster.pid"):
-        from pgmig.embedded import start_server
+        from pgmig.db.embedded import start_server
 
         try:
             start_server(pid_file.parent.parent, cleanup_mode="stop").cleanup()

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from pgmig.engine import apply_plan, diff_database, model_context
-from pgmig.plan import Plan
-from pgmig.plugins import HandlerSet, load_handlers
+from pgmig.config.discovery import HandlerSet, load_handlers
+from pgmig.plan.diff import Plan
+from pgmig.plan.engine import apply_plan, diff_database, model_context
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from typing import Callable, Dict, List, Optional
 
 import pytest
 
-from pgmig.entrypoints import OBJECT_TYPES_GROUP, REGISTRIES_GROUP
+from pgmig.config.entrypoints import OBJECT_TYPES_GROUP, REGISTRIES_GROUP
 from tests.helpers import fetch, make_distribution, pgmig_cli, run_sql
 
 MODELS = """

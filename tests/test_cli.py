@@ -9,7 +9,7 @@ from typing import Dict
 
 import pytest
 
-from pgmig.entrypoints import REGISTRIES_GROUP
+from pgmig.config.entrypoints import REGISTRIES_GROUP
 from tests.helpers import make_distribution, pgmig_cli, run_sql
 
 MODELS = """
@@ -106,7 +106,7 @@ def test_registry_entry_point_on_the_embedded_default(tmp_path: Path, project: P
 def _stop_embedded(pgdata: Path) -> None:
     if not (pgdata / "postmaster.pid").exists():
         return
-    from pgmig.embedded import start_server
+    from pgmig.db.embedded import start_server
 
     start_server(pgdata.parent, cleanup_mode="stop").cleanup()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from pgmig.config import load_settings
+from pgmig.config.settings import load_settings
 from pgmig.errors import ConfigError
 from pgmig.project import init_project
 

@@ -6,7 +6,7 @@ import enum
 
 import sqlalchemy as sa
 
-from pgmig.conformance import ConformanceSuite, builtin_handlers
+from pgmig.testing.conformance import ConformanceSuite, builtin_handlers
 
 
 class Mood(enum.Enum):

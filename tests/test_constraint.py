@@ -24,8 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from pgmig.handlers.constraint import Constraint, ConstraintHandler
 from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint
+from pgmig.schema.handlers.constraint import Constraint, ConstraintHandler
 from tests.helpers import create_all, diff, fetch, migrate, run_sql, snapshot
 
 CONSTRAINTS_QUERY = """
@@ -202,7 +202,7 @@ def test_naming_convention_names_are_read(database_url: str) -> None:
 
 
 def _models(metadata: MetaData):
-    from pgmig.engine import model_context
+    from pgmig.plan.engine import model_context
 
     return model_context(metadata.sorted_tables, [metadata])
 
@@ -519,7 +519,7 @@ def _with_handler(url: str, call: Callable[[ConstraintHandler, Any], Any]) -> An
 
     import asyncpg
 
-    from pgmig.handler import DatabaseContext
+    from pgmig.schema.handler import DatabaseContext
 
     async def go() -> Any:
         conn = await asyncpg.connect(url)
@@ -603,7 +603,7 @@ def test_deduplicated_checks_render_right_for_each_column_type(database_url: str
 
 
 def test_checks_pack_into_scratch_tables_by_column_type() -> None:
-    from pgmig.handlers.constraint import _pack, columns_read
+    from pgmig.schema.handlers.constraint import _pack, columns_read
 
     columns = (("id", "integer"), ("price", "numeric(10,2)"), ("Name", "text"), ("note", "character varying(5)[]"))
     assert columns_read("price >= 0 AND PRICE < 10", columns) == (("price", "numeric"),)
@@ -674,7 +674,7 @@ def test_check_text_does_not_depend_on_type_modifiers(database_url: str) -> None
 
     import asyncpg
 
-    from pgmig.handlers.constraint import columns_read
+    from pgmig.schema.handlers.constraint import columns_read
 
     async def render(conn: Any, data_type: str, expression: str) -> str:
         transaction = conn.transaction()
@@ -708,7 +708,7 @@ def test_check_text_does_not_depend_on_type_modifiers(database_url: str) -> None
 
 def test_unnamed_constraints_are_dropped_by_the_name_postgres_gives_them(database_url: str) -> None:
     """`down` plans drop model-side objects, which have no name when Postgres chose it."""
-    from pgmig.handlers.constraint import generated_name
+    from pgmig.schema.handlers.constraint import generated_name
 
     long = "t" * 30 + "_é" * 8  # 54 bytes: every generated name must be shortened
     metadata = MetaData()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pgmig.database import connect
+from pgmig.db.connect import connect
 
 
 def _application_name(url: str) -> str:

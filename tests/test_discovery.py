@@ -8,18 +8,18 @@ from typing import Iterator
 
 import pytest
 
-from pgmig.entrypoints import OBJECT_TYPES_GROUP, REGISTRIES_GROUP, find
+from pgmig.config.discovery import handler_set, load_handlers
+from pgmig.config.entrypoints import OBJECT_TYPES_GROUP, REGISTRIES_GROUP, find
+from pgmig.config.registries import load_models
 from pgmig.errors import ModelsError, PluginError
-from pgmig.handlers.column import ColumnHandler
-from pgmig.handlers.table import TableHandler
-from pgmig.models import load_models
-from pgmig.plugins import handler_set, load_handlers
+from pgmig.schema.handlers.column import ColumnHandler
+from pgmig.schema.handlers.table import TableHandler
 from tests.helpers import make_distribution
 
 BUILTIN_KINDS = {"table", "column", "enum", "constraint", "index"}
 
 HANDLER_MODULE = """
-from pgmig.handler import ObjectHandler
+from pgmig.schema.handler import ObjectHandler
 
 class ViewHandler(ObjectHandler):
     kind = "{kind}"

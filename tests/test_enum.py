@@ -14,8 +14,8 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from pgmig.errors import DatabaseError, SchemaError
-from pgmig.handlers.enum import Enum, EnumHandler, insertions
 from pgmig.ops.enum import AddType, AddTypeValues, DropType, RenameTypeValue, SwapTypeValues
+from pgmig.schema.handlers.enum import Enum, EnumHandler, insertions
 
 from .helpers import create_all, diff, fetch, migrate, run_sql, snapshot
 
@@ -172,7 +172,7 @@ def rich_metadata() -> sa.MetaData:
 
 
 def test_from_models_reads_every_native_enum() -> None:
-    from pgmig.engine import model_context
+    from pgmig.plan.engine import model_context
 
     metadata = rich_metadata()
     objects = EnumHandler().from_models(model_context(metadata.sorted_tables, [metadata]))
@@ -187,7 +187,7 @@ def test_from_models_reads_every_native_enum() -> None:
 
 
 def test_one_name_with_two_label_lists_is_an_error() -> None:
-    from pgmig.engine import model_context
+    from pgmig.plan.engine import model_context
 
     metadata = sa.MetaData()
     status_table(metadata, ["a", "b"], name="one")
@@ -504,7 +504,7 @@ def test_swap_converts_every_column_and_restores_defaults(database_url: str, oth
 
 def test_down_plan_of_an_add_labels_revision_swaps_the_models_columns(database_url: str) -> None:
     """`down` is planned from the models (old) to the database (new): the models know the columns."""
-    from pgmig.engine import diff_both_ways, model_context
+    from pgmig.plan.engine import diff_both_ways, model_context
 
     from .helpers import _with_conn, handlers
 
@@ -530,7 +530,7 @@ def test_down_plan_of_an_add_labels_revision_swaps_the_models_columns(database_u
     ]
     assert swap.removed_values == ("sad",)
 
-    from pgmig.engine import apply_plan
+    from pgmig.plan.engine import apply_plan
 
     async def run(plan: Any) -> None:
         await asyncio.wait_for(_with_conn(database_url, lambda conn: apply_plan(conn, plan)), 60)

@@ -12,10 +12,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from pgmig.actions import DatabaseActions
-from pgmig.handler import DatabaseContext
-from pgmig.handlers.index import IndexHandler
+from pgmig.ops.actor import DatabaseActions
 from pgmig.ops.index import AddIndex, DropIndex
+from pgmig.schema.handler import DatabaseContext
+from pgmig.schema.handlers.index import IndexHandler
 from tests.helpers import create_all, diff, fetch, migrate, run_sql, snapshot
 
 
@@ -181,7 +181,7 @@ def test_every_form_from_scratch_matches_create_all(pgmig_server: Any, database_
 def test_plain_indexes_read_as_the_compiler_writes_them() -> None:
     """The shortcut for btree-over-columns indexes gives exactly what parsing CREATE INDEX gives,
     and leaves every other form to the compiler."""
-    from pgmig.handlers.index import _model_columns, compiled_definition, plain_definition
+    from pgmig.schema.handlers.index import _model_columns, compiled_definition, plain_definition
 
     dialect = postgresql.dialect(paramstyle="named")
     ddl = dialect.ddl_compiler(dialect, None)
@@ -222,8 +222,8 @@ def test_index_names_read_as_the_compiler_writes_them() -> None:
     long for Postgres, go through the compiler as create_all's do."""
     from sqlalchemy.exc import IdentifierError
 
-    from pgmig.engine import model_context
-    from pgmig.handlers.index import unquote_ident
+    from pgmig.plan.engine import model_context
+    from pgmig.schema.handlers.index import unquote_ident
 
     dialect = postgresql.dialect(paramstyle="named")
     ddl = dialect.ddl_compiler(dialect, None)
@@ -564,7 +564,7 @@ def _zoo(url: str) -> Dict[str, str]:
 async def _both_reads(url: str) -> "tuple[Dict[str, Any], Dict[str, Any], Dict[str, bool]]":
     import asyncpg
 
-    from pgmig.handlers.index import DEPARSED_INDEXES_QUERY, index_of_row, indexes_query
+    from pgmig.schema.handlers.index import DEPARSED_INDEXES_QUERY, index_of_row, indexes_query
 
     conn = await asyncpg.connect(url)
     try:

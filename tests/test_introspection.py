@@ -8,12 +8,12 @@ from typing import Any, Awaitable, Callable, List
 import asyncpg
 import pytest
 
-from pgmig.engine import current_state, diff_database, model_context
 from pgmig.errors import DatabaseError
-from pgmig.handler import DatabaseContext, ObjectHandler
-from pgmig.handlers.table import TableHandler
-from pgmig.introspection import read_all
-from pgmig.objects import SchemaObject
+from pgmig.plan.engine import current_state, diff_database, model_context
+from pgmig.schema.catalog import read_all
+from pgmig.schema.handler import DatabaseContext, ObjectHandler
+from pgmig.schema.handlers.table import TableHandler
+from pgmig.schema.objects import SchemaObject
 from tests.everything import build as everything_metadata
 from tests.helpers import create_all, handlers
 
@@ -222,7 +222,7 @@ def test_after_a_diff_the_collector_runs_again_with_nothing_young_and_nothing_fr
     import gc
     import weakref
 
-    from pgmig.engine import paused_gc
+    from pgmig.plan.engine import paused_gc
 
     class Node:
         pass
@@ -246,7 +246,7 @@ def test_after_a_diff_the_collector_runs_again_with_nothing_young_and_nothing_fr
 def test_an_unchanged_schema_is_settled_without_building_a_plan(database_url: str, monkeypatch: Any) -> None:
     """Every model object equal to the database's, and nothing else there: the empty plan
     comes without building states or a plan (checks are normalized, and still count as equal)."""
-    import pgmig.engine
+    import pgmig.plan.engine
     from tests.helpers import diff
 
     metadata = everything_metadata()
@@ -255,14 +255,14 @@ def test_an_unchanged_schema_is_settled_without_building_a_plan(database_url: st
     async def no_plan(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a plan was built for an unchanged schema")
 
-    monkeypatch.setattr(pgmig.engine, "build_plan", no_plan)
+    monkeypatch.setattr(pgmig.plan.engine, "build_plan", no_plan)
     assert diff(database_url, metadata).is_empty
 
 
 def test_a_database_object_the_models_lack_is_still_dropped(database_url: str) -> None:
     import sqlalchemy as sa
 
-    from pgmig.plan import DESTROY
+    from pgmig.plan.diff import DESTROY
     from tests.helpers import diff, run_sql
 
     metadata = sa.MetaData()
@@ -281,9 +281,9 @@ def test_a_database_object_the_models_lack_is_still_dropped(database_url: str) -
 
 def test_a_model_object_given_twice_does_not_hide_a_drop(database_url: str) -> None:
     """Two equal model objects under one key match one database object; the other one is dropped."""
-    from pgmig.handlers.table import Table
-    from pgmig.plan import DESTROY
-    from pgmig.plugins import handler_set
+    from pgmig.config.discovery import handler_set
+    from pgmig.plan.diff import DESTROY
+    from pgmig.schema.handlers.table import Table
     from tests.helpers import run_sql
 
     class Twice(TableHandler):

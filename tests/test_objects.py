@@ -8,9 +8,9 @@ from typing import Optional, Tuple
 
 import pytest
 
-from pgmig.handlers.column import Column
-from pgmig.handlers.constraint import Constraint
-from pgmig.objects import Key, SchemaObject
+from pgmig.schema.handlers.column import Column
+from pgmig.schema.handlers.constraint import Constraint
+from pgmig.schema.objects import Key, SchemaObject
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from typing import Tuple
 import pytest
 
 from pgmig.errors import SchemaError
-from pgmig.handlers.column import Column
-from pgmig.handlers.table import Table
-from pgmig.objects import Key, SchemaObject, SchemaState
-from pgmig.plan import diff_states, order_changes
-from pgmig.revisions import new_revision_id
+from pgmig.plan.diff import diff_states, order_changes
+from pgmig.revisions.files import new_revision_id
+from pgmig.schema.handlers.column import Column
+from pgmig.schema.handlers.table import Table
+from pgmig.schema.objects import Key, SchemaObject, SchemaState
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from pgmig.actions import DatabaseActions
-from pgmig.plan import DESTROY, Plan
-from pgmig.sql import quote_ident, quote_literal
+from pgmig.db.quoting import quote_ident, quote_literal
+from pgmig.ops.actor import DatabaseActions
+from pgmig.plan.diff import DESTROY, Plan
 from tests.helpers import create_all, diff, fetch, run_sql, snapshot
 
 # -- the spec ------------------------------------------------------------------------

@@ -324,7 +324,7 @@ def test_destructive_prompt_answer_decides(project: Project, monkeypatch: pytest
     """What the terminal prompt does, through the library API that the CLI calls."""
     import asyncio
 
-    from pgmig.config import load_settings
+    from pgmig.config.settings import load_settings
     from pgmig.project import DestructiveChangeError
     from pgmig.project import Project as PgmigProject
 

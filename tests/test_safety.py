@@ -90,7 +90,7 @@ def test_rename_table_and_column_keep_rows(project: Project) -> None:
 def test_rename_asked_at_the_prompt(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    from pgmig.config import load_settings
+    from pgmig.config.settings import load_settings
     from pgmig.project import Project as PgmigProject
     from pgmig.questions import Questioner
 

@@ -24,7 +24,7 @@ from pgmig.ops.column import (
     volatile_default,
 )
 from pgmig.ops.table import RenameTable
-from pgmig.plan import CREATE, DESTROY, MIGRATE
+from pgmig.plan.diff import CREATE, DESTROY, MIGRATE
 from tests.helpers import (
     assert_roundtrip,
     create_all,
@@ -169,9 +169,9 @@ def test_deduplicated_defaults_render_right_for_each_type(database_url: str) -> 
 
     import asyncpg
 
-    from pgmig.engine import model_context
-    from pgmig.handler import DatabaseContext
-    from pgmig.handlers.column import ColumnHandler
+    from pgmig.plan.engine import model_context
+    from pgmig.schema.handler import DatabaseContext
+    from pgmig.schema.handlers.column import ColumnHandler
 
     md = sa.MetaData()
     for name in ("a", "b", "c"):
@@ -230,8 +230,8 @@ def test_string_literal_defaults_match_the_catalog_without_the_server(database_u
 
     import asyncpg
 
-    from pgmig.handler import DatabaseContext
-    from pgmig.handlers.column import Column, ColumnHandler
+    from pgmig.schema.handler import DatabaseContext
+    from pgmig.schema.handlers.column import Column, ColumnHandler
 
     run_sql(database_url, "CREATE TYPE mood AS ENUM ('happy', 'sad')")
     columns = ", ".join(f"c{i} {t} DEFAULT {d}" for i, (t, d, _, _) in enumerate(LITERAL_DEFAULTS))
@@ -261,8 +261,8 @@ def test_string_literal_defaults_match_the_catalog_without_the_server(database_u
 
 
 def test_an_unchanged_schema_of_literal_defaults_normalizes_no_column(database_url: str) -> None:
-    from pgmig.handlers.column import ColumnHandler
-    from pgmig.plugins import handler_set
+    from pgmig.config.discovery import handler_set
+    from pgmig.schema.handlers.column import ColumnHandler
     from tests.helpers import handlers
 
     calls: list = []
@@ -547,7 +547,7 @@ def test_drop_column_sequence_defaults_to_the_postgres_name() -> None:
     [("item", "id"), ("t" * 60, "id"), ("t" * 40, "c" * 40), ("ü" * 30, "Ä" * 20), ('we"ird', "Mixed Case")],
 )
 def test_sequence_name_is_the_one_postgres_picks(database_url: str, table: str, column: str) -> None:
-    from pgmig.sql import quote_ident
+    from pgmig.db.quoting import quote_ident
 
     run_sql(database_url, f"CREATE TABLE {quote_ident(table)} ({quote_ident(column)} serial)")
     (row,) = fetch(database_url, "SELECT sequence_name FROM (" + OWNED_SEQUENCES_QUERY + ") s")

@@ -16,15 +16,15 @@ from typing import Any, Dict, List, Optional
 import pytest
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, MetaData, Table, Text
 
-from pgmig.actions import DatabaseActions
-from pgmig.config import load_settings
+from pgmig.config.settings import load_settings
 from pgmig.errors import ConfigError, DatabaseError
+from pgmig.ops.actor import DatabaseActions
 from pgmig.ops.column import AddNotNull, not_null_check_name
 from pgmig.ops.constraint import AddCheck, AddForeignKey
 from pgmig.ops.index import AddIndex, DropIndex, concurrent, drop_invalid_index_sql
-from pgmig.revisions import load_chain
-from pgmig.runner import MigrationTimeoutError, Runner
-from pgmig.versions import VersionTable
+from pgmig.revisions.files import load_chain
+from pgmig.revisions.runner import MigrationTimeoutError, Runner
+from pgmig.revisions.version_table import VersionTable
 from tests.helpers import assert_roundtrip, create_all, diff, fetch, migrate, run_sql, snapshot
 
 

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from ..operations import Operation, register
-from ..sql import qualified, quote_ident, quote_literal
+from pgmig.db.quoting import qualified, quote_ident, quote_literal
+from pgmig.ops.base import Operation, register
 
 _SERIAL_OF = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
 _IDENTITY = {"always": "ALWAYS", "by default": "BY DEFAULT"}

@@ -29,8 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, List, Optional, Tuple
 
-from ..operations import Operation, register
-from ..sql import ident_list, qualified, quote_ident
+from pgmig.db.quoting import ident_list, qualified, quote_ident
+from pgmig.ops.base import Operation, register
 
 _ACTIONS = ("NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT")
 _MATCHES = ("SIMPLE", "FULL", "PARTIAL")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Tuple
 
-from ..operations import Operation, register
-from ..sql import qualified, quote_ident
+from pgmig.db.quoting import qualified, quote_ident
+from pgmig.ops.base import Operation, register
 
 
 @register

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
-from ..operations import Operation, register
-from ..sql import qualified, quote_ident, quote_literal
+from pgmig.db.quoting import qualified, quote_ident, quote_literal
+from pgmig.ops.base import Operation, register
 
 SwapColumn = Tuple[str, str, str, bool, Optional[str]]
 """(table schema, table, column, is an array of the type, default expression or None)."""

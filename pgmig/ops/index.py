@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
-from ..operations import Operation, register
-from ..sql import ident_list, qualified, quote_ident, quote_literal
+from pgmig.db.quoting import ident_list, qualified, quote_ident, quote_literal
+from pgmig.ops.base import Operation, register
 
 # A key written as a bare name is a column name (quoted by the operation);
 # anything else (`"Nick Name"`, `lower((email)::text)`, `a DESC`) is SQL as written.

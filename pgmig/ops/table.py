@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from ..operations import Operation, register
-from ..sql import qualified, quote_ident, quote_literal
+from pgmig.db.quoting import qualified, quote_ident, quote_literal
+from pgmig.ops.base import Operation, register
 
 
 @register

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from pgmig_extensions import ExtensionHandler, extension
 from sqlalchemy.types import UserDefinedType
 
-from pgmig.conformance import ConformanceSuite, builtin_handlers, catalog, migrate_to, plan_for
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
+from pgmig.testing.conformance import ConformanceSuite, builtin_handlers, catalog, migrate_to, plan_for
 
 HANDLERS = [*builtin_handlers(), ExtensionHandler]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from pgmig_functions import FunctionHandler, TriggerHandler, function, trigger
 
-from pgmig.conformance import ConformanceSuite, builtin_handlers, migrate_to, plan_for
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
+from pgmig.testing.conformance import ConformanceSuite, builtin_handlers, migrate_to, plan_for
 
 HANDLERS = [*builtin_handlers(), FunctionHandler, TriggerHandler]
 

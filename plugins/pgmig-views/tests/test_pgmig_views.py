@@ -11,8 +11,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from pgmig_views import ViewHandler, view, view_index
 
-from pgmig.conformance import ConformanceSuite, builtin_handlers, catalog, migrate_to, plan_for
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
+from pgmig.testing.conformance import ConformanceSuite, builtin_handlers, catalog, migrate_to, plan_for
 
 HANDLERS = [*builtin_handlers(), ViewHandler]
 
@@ -191,7 +191,7 @@ def test_reads_only_what_the_schema_has(database_url: str) -> None:
     import asyncpg
     from pgmig_views import handler as views_module
 
-    from pgmig.handler import DatabaseContext
+    from pgmig.schema.handler import DatabaseContext
 
     async def read() -> "tuple[dict, list]":
         conn = await asyncpg.connect(database_url)

@@ -1,0 +1,164 @@
+"""Configuration: flag > PGMIG_* environment > [tool.pgmig] in pyproject.toml > default.
+
+pydantic-settings gives the precedence and validation; this module only finds
+the project root (the folder of the nearest pyproject.toml) so that relative
+paths and the embedded server's data folder do not depend on where in the
+project pgmig was started.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Type
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    PyprojectTomlConfigSettingsSource,
+    SettingsConfigDict,
+)
+
+if sys.version_info >= (3, 9):
+    from typing import Annotated
+else:  # pragma: no cover
+    from typing_extensions import Annotated
+
+from pgmig.errors import ConfigError
+
+TABLE_HEADER = ("tool", "pgmig")
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest pyproject.toml at or above `start` (default: the current folder)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+with warnings.catch_warnings():
+    # `schema` is the documented key; pydantic warns that it shadows the
+    # deprecated BaseModel.schema() classmethod, which pgmig never calls.
+    warnings.filterwarnings("ignore", message=".*shadows an attribute.*")
+
+    class _SchemaField(BaseSettings):
+        schema: str = "public"  # type: ignore[assignment]
+
+
+class Settings(_SchemaField):
+    """pgmig's settings; each field is a flag, a PGMIG_* variable and a [tool.pgmig] key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PGMIG_",
+        extra="forbid",
+        pyproject_toml_table_header=TABLE_HEADER,
+    )
+
+    database_url: Optional[str] = None
+    models: Annotated[List[str], NoDecode] = Field(default_factory=list)
+    migrations_dir: str = "migrations"
+    version_table: str = "pgmig_revisions"
+    # How long `up`/`down` wait for a lock, and let one statement run ("0": no limit).
+    lock_timeout: str = "5s"
+    statement_timeout: str = "0"
+
+    # Filled in by load_settings, never read from a source.
+    project_root: Path = Field(default_factory=Path.cwd, exclude=True)
+    pyproject_path: Optional[Path] = Field(default=None, exclude=True)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _split_models(cls, value: Any) -> Any:
+        # PGMIG_MODELS is comma-separated; pyproject and flags give lists.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("lock_timeout", "statement_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> str:
+        from pgmig.db.connect import check_duration
+
+        return check_duration(value)
+
+    @property
+    def schema_name(self) -> str:
+        return self.schema
+
+    @field_validator("schema", "version_table", "migrations_dir")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: Type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> Tuple[PydanticBaseSettingsSource, ...]:
+        sources: List[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        # A path that does not exist reads as an empty table.
+        pyproject = _PYPROJECT_FOR_LOAD.get("path") or Path(os.devnull).with_name("pgmig-no-pyproject.toml")
+        sources.append(PyprojectTomlConfigSettingsSource(settings_cls, toml_file=pyproject))
+        return tuple(sources)
+
+    @property
+    def migrations_path(self) -> Path:
+        return resolve_path(self.migrations_dir, self.project_root)
+
+    @property
+    def embedded_data_dir(self) -> Path:
+        return self.project_root / ".pgmig"
+
+
+# pydantic-settings builds sources from the class; the pyproject path of one
+# load is handed over here, not through a global that outlives the call.
+_PYPROJECT_FOR_LOAD: Dict[str, Optional[Path]] = {}
+
+
+def resolve_path(value: str, root: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def load_settings(overrides: Dict[str, Any] | None = None, cwd: Path | None = None) -> Settings:
+    """Build the settings for one run; `overrides` are the flags given (None means not given)."""
+    pyproject = find_pyproject(cwd)
+    root = pyproject.parent if pyproject else (cwd or Path.cwd()).resolve()
+    given = {k: v for k, v in (overrides or {}).items() if v is not None and v != []}
+    _PYPROJECT_FOR_LOAD["path"] = pyproject
+    try:
+        settings = Settings(**given)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc, pyproject)) from None
+    except Exception as exc:  # a malformed pyproject.toml
+        raise ConfigError(f"cannot read {pyproject}: {exc}") from None
+    finally:
+        _PYPROJECT_FOR_LOAD.clear()
+    settings.project_root = root
+    settings.pyproject_path = pyproject
+    return settings
+
+
+def _describe_validation_error(exc: ValidationError, pyproject: Path | None) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"]) or "settings"
+        if error["type"] == "extra_forbidden":
+            where = f" in [tool.pgmig] of {pyproject}" if pyproject else ""
+            problems.append(f"unknown setting {loc!r}{where}")
+        else:
+            problems.append(f"invalid setting {loc!r}: {error['msg']}")
+    return "; ".join(problems)

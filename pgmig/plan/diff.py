@@ -1,0 +1,236 @@
+"""Diffing two schema states and ordering the work.
+
+Diffing is set arithmetic over keys. Ordering is a dependency graph sorted
+with graphlib: a create or change waits for the objects its new version
+depends on, and a drop waits for everything whose old version depended on
+the dropped object. There is no phase list, so a plugin's kind slots in by
+declaring its dependencies.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+if sys.version_info >= (3, 9):
+    from graphlib import CycleError, TopologicalSorter
+else:  # pragma: no cover
+    from graphlib import CycleError, TopologicalSorter  # graphlib-backport
+
+from pgmig.config.discovery import HandlerSet
+from pgmig.errors import SchemaError
+from pgmig.ops.actor import DatabaseActions
+from pgmig.ops.base import Operation
+from pgmig.schema.objects import Key, SchemaObject, SchemaState, key_text
+
+CREATE, MIGRATE, DESTROY = "create", "migrate", "destroy"
+SYMBOLS = {CREATE: "+", MIGRATE: "~", DESTROY: "-"}
+
+
+@dataclass
+class Change:
+    """One object created, changed or dropped, and the operations that do it."""
+
+    action: str
+    old: Optional[SchemaObject]
+    new: Optional[SchemaObject]
+    operations: List[Operation] = field(default_factory=list)
+    implicit: bool = False  # dropped by Postgres along with its parent: no statement of its own
+
+    @property
+    def obj(self) -> SchemaObject:
+        obj = self.new if self.new is not None else self.old
+        assert obj is not None
+        return obj
+
+    @property
+    def key(self) -> Key:
+        return self.obj.key
+
+    @property
+    def kind(self) -> str:
+        return self.obj.kind
+
+    @property
+    def node(self) -> Tuple[str, Key]:
+        return (self.action, self.key)
+
+    @property
+    def hazards(self) -> Tuple[str, ...]:
+        seen: Dict[str, None] = {}
+        for op in self.operations:
+            for hazard in op.hazards():
+                seen.setdefault(hazard, None)
+        return tuple(seen)
+
+    def differences(self) -> Dict[str, Tuple[Any, Any]]:
+        if self.old is None or self.new is None:
+            return {}
+        return self.old.differences(self.new)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": list(self.key),
+            "action": self.action,
+            "implicit": self.implicit,
+            "changes": {k: {"old": o, "new": n} for k, (o, n) in self.differences().items()},
+            "hazards": list(self.hazards),
+            "operations": [op.to_json() for op in self.operations],
+            "sql": [s for op in self.operations for s in op.statements()],
+        }
+
+
+@dataclass
+class Plan:
+    changes: List[Change]
+    warnings: List[str] = field(default_factory=list)
+    """What would fail on the database's data (a NOT NULL column on a table with rows, ...)."""
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+    @property
+    def operations(self) -> List[Operation]:
+        return [op for change in self.changes for op in change.operations]
+
+    def statements(self) -> List[str]:
+        return [s for op in self.operations for s in op.statements()]
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"changes": [c.to_json() for c in self.changes], "warnings": self.warnings}
+
+
+def diff_states(current: SchemaState, desired: SchemaState) -> List[Change]:
+    """Unordered changes taking `current` to `desired`, in a stable order (models first)."""
+    changes: List[Change] = []
+    for key, obj in desired.items():
+        old = current.get(key)
+        if old is None:
+            changes.append(Change(CREATE, None, obj))
+        elif old is obj or old == obj:
+            continue
+        elif old.must_replace(obj):
+            changes.append(Change(DESTROY, old, None))
+            changes.append(Change(CREATE, None, obj))
+        else:
+            changes.append(Change(MIGRATE, old, obj))
+    for key, obj in current.items():
+        if key not in desired:
+            changes.append(Change(DESTROY, obj, None))
+    return changes
+
+
+def order_changes(changes: Sequence[Change]) -> List[Change]:
+    """Sort changes so every dependency holds, keeping each table's work together.
+
+    Objects dropped with their table need no statement of their own; but when
+    two dropped tables reference each other that would be a cycle, so then
+    the objects that reach outside their table (foreign keys) are dropped
+    explicitly first.
+    """
+    try:
+        return _order(changes, explicit_cross_table=False)
+    except SchemaError:
+        return _order(changes, explicit_cross_table=True)
+
+
+def _reaches_outside(obj: SchemaObject) -> bool:
+    """Depends on something that is not part of its own table (keys are (kind, schema, table, ...))."""
+    return any(dep[1:3] != obj.group[1:3] for dep in obj.dependencies)
+
+
+def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change]:
+    # A replaced object has two changes under one key: its drop and its create.
+    by_key: Dict[Key, Change] = {c.key: c for c in changes if c.action != DESTROY}
+    dropping: Dict[Key, Change] = {c.key: c for c in changes if c.action == DESTROY}
+    for change in changes:  # a dependency on a provided key (a type) means its provider
+        for provided in change.obj.provides:
+            (by_key if change.action != DESTROY else dropping).setdefault(provided, change)
+    destroyed = set(dropping)
+
+    # A drop whose parent is dropped too happens implicitly; its ordering
+    # constraints pass to the parent's drop, which is what really removes it.
+    def carrier(change: Change) -> Change:
+        if explicit_cross_table and change.action == DESTROY and _reaches_outside(change.obj):
+            return change
+        current = change
+        while current.action == DESTROY and current.obj.parent in destroyed:
+            current = dropping[current.obj.parent]  # type: ignore[index]
+        return current
+
+    for change in changes:
+        change.implicit = change.action == DESTROY and carrier(change) is not change
+
+    graph: Dict[Tuple[str, Key], set] = {c.node: set() for c in changes}
+    for change in changes:
+        if change.action == CREATE and change.key in dropping:  # a replacement: drop, then create
+            graph[change.node].add(dropping[change.key].node)
+        if change.new is not None:  # create / migrate: after what the new object needs
+            for dep in change.new.dependencies:
+                needed = by_key.get(dep)
+                if needed is not None and needed.action != DESTROY:
+                    graph[change.node].add(needed.node)
+        if change.old is not None:  # migrate / destroy: before dropping what the old object needed
+            still_needed = set(change.new.dependencies) if change.new is not None else set()
+            for dep in change.old.dependencies:
+                needed = dropping.get(dep) or by_key.get(dep)
+                if needed is not None and needed.action == MIGRATE and dep not in still_needed:
+                    # An object that stops using X goes first, so X's change
+                    # (an enum type swap, say) no longer has to carry it.
+                    before = carrier(change)
+                    if before.node != needed.node:
+                        graph[needed.node].add(before.node)
+                if needed is not None and needed.action == DESTROY:
+                    before = carrier(change)
+                    target = carrier(needed)
+                    if before is not target:
+                        graph[target.node].add(before.node)
+                    if before is not change:
+                        graph[needed.node].add(change.node)
+
+    groups: Dict[Key, int] = {}
+    rank: Dict[Tuple[str, Key], Tuple[int, int]] = {}
+    for index, change in enumerate(changes):
+        group = groups.setdefault(change.obj.group, len(groups))
+        rank[change.node] = (group, index)
+
+    sorter = TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except CycleError as exc:
+        cycle = exc.args[1] if len(exc.args) > 1 else []
+        names = " -> ".join(f"{action} {key_text(key)}" for action, key in cycle)
+        raise SchemaError(f"the changes depend on each other in a cycle: {names}") from None
+
+    by_node = {c.node: c for c in changes}
+    ready: List[Tuple[Tuple[int, int], Tuple[str, Key]]] = []
+    ordered: List[Change] = []
+    while sorter.is_active():
+        for node in sorter.get_ready():
+            heapq.heappush(ready, (rank[node], node))
+        _, node = heapq.heappop(ready)
+        ordered.append(by_node[node])
+        sorter.done(node)
+    return ordered
+
+
+async def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet) -> Plan:
+    """Diff, order, and ask each kind's handler for the operations of each change."""
+    ordered = order_changes(diff_states(current, desired))
+    actor = DatabaseActions()
+    for change in ordered:
+        if change.implicit:
+            continue
+        handler = handlers.by_kind(change.kind)
+        if change.action == CREATE:
+            await handler.create(change.new, actor)
+        elif change.action == MIGRATE:
+            await handler.migrate(change.old, change.new, actor)
+        else:
+            await handler.destroy(change.old, actor)
+        change.operations = actor.take()
+    return Plan(ordered)

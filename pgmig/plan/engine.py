@@ -1,0 +1,286 @@
+"""The library API: read both sides into schema states and plan the difference.
+
+Everything the CLI does goes through here, so pgmig works the same when
+embedded in a test suite or a deploy script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+
+from pgmig.config.discovery import HandlerSet
+from pgmig.plan.diff import Plan, build_plan
+from pgmig.schema.catalog import Connect, read_all
+from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler
+from pgmig.schema.objects import Key, SchemaObject, SchemaState
+from pgmig.timing import NoTimings, Timings
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncpg
+
+
+def model_context(tables: Sequence[Any], metadata: Sequence[Any] = (), schema: str = "public") -> ModelContext:
+    if not metadata:
+        seen: dict = {}
+        for table in tables:
+            seen.setdefault(id(table.metadata), table.metadata)
+        metadata = list(seen.values())
+    return ModelContext(metadata=list(metadata), tables=list(tables), schema=schema)
+
+
+def desired_objects(models: ModelContext, handlers: HandlerSet) -> List[SchemaObject]:
+    objects: List[SchemaObject] = []
+    for handler in handlers.handlers:
+        objects.extend(handler.from_models(models))
+    return objects
+
+
+async def desired_state(
+    models: ModelContext,
+    handlers: HandlerSet,
+    db: Optional[DatabaseContext],
+    current: Optional[SchemaState] = None,
+    objects: Optional[List[SchemaObject]] = None,
+) -> SchemaState:
+    """The models' objects (`objects` when already built), normalized through the server when one is connected.
+
+    See `_normal_forms` for what is normalized and what is not.
+    """
+    if objects is None:
+        objects = desired_objects(models, handlers)
+    if db is None:
+        return SchemaState(objects)
+    keys = [obj.key for obj in objects]  # a key is a property building a tuple: once per object
+    by_kind = {handler.kind: handler for handler in handlers.handlers}
+    final, _ = await _normal_forms(by_kind, objects, keys, current.get if current is not None else _nothing, db)
+    return SchemaState.keyed(final[id(obj)] for obj in objects)
+
+
+def _nothing(key: Key) -> None:
+    return None
+
+
+async def _normal_forms(
+    handlers: Mapping[str, ObjectHandler],
+    objects: Sequence[SchemaObject],
+    keys: Sequence[Key],
+    current: Callable[[Key], Optional[SchemaObject]],
+    db: DatabaseContext,
+) -> "tuple[Dict[int, Tuple[Key, SchemaObject]], Set[Key]]":
+    """id(object) -> (key, object to compare) for model objects, normalized through their handlers;
+    and the keys under which the database has an object equal to the model's final one.
+
+    Objects already equal to the database's (`current`), or that their
+    handler finds `equivalent` to it, are in normal form by definition and
+    skip the server round trip: on an unchanged schema that is nearly all of
+    them, and normalizing is the costly part of a diff. They are replaced by
+    the database's object itself: equal objects are
+    interchangeable to the planner (fields outside equality, such as a
+    check's model spelling, matter only to a change, and equal objects have
+    none), and the planner then need not compare them a second time.
+    """
+    final: Dict[int, Tuple[Key, SchemaObject]] = {}
+    pending: Dict[str, List[SchemaObject]] = {}
+    same: Set[Key] = set()
+    for key, obj in zip(keys, objects):
+        old = current(key)
+        if old is not None and (old == obj or _equivalent(handlers, old, obj)):
+            final[id(obj)] = (key, old)
+            same.add(key)
+        else:
+            final[id(obj)] = (key, obj)
+            pending.setdefault(obj.kind, []).append(obj)
+    for kind, mine in pending.items():
+        handler = handlers.get(kind)
+        if handler is None:
+            continue
+        for before, after in zip(mine, await handler.normalize(mine, db)):
+            if after is not before:
+                key = after.key  # a normal form may change the key (unnamed checks)
+                final[id(before)] = (key, after)
+            else:
+                key = final[id(before)][0]
+            if current(key) == after:
+                same.add(key)
+    return final, same
+
+
+def _equivalent(handlers: Mapping[str, ObjectHandler], old: SchemaObject, new: SchemaObject) -> bool:
+    handler = handlers.get(new.kind)
+    return handler is not None and handler.equivalent(old, new)
+
+
+async def current_state(db: DatabaseContext, handlers: HandlerSet, connect: Optional[Connect] = None) -> SchemaState:
+    """The database's objects; with `connect`, read on two connections sharing one snapshot."""
+    found = await read_all(db, handlers.handlers, connect)
+    return SchemaState(obj for objects in found for obj in objects)
+
+
+async def diff_database(
+    connection: "asyncpg.Connection",
+    models: ModelContext,
+    handlers: HandlerSet,
+    *,
+    schema: str = "public",
+    version_table: str = "pgmig_revisions",
+    timings: Optional[Timings] = None,
+    connect: Optional[Connect] = None,
+) -> Plan:
+    """The plan that takes the database behind `connection` to the models.
+
+    `connect` (an async callable opening another connection to the same
+    database) lets the catalog reads run side by side; see introspection.py.
+    """
+    with paused_gc():
+        up, _ = await _plans(connection, models, handlers, schema, version_table, timings, False, connect)
+    return up
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while diffing.
+
+    A diff allocates a few objects per column and per catalog row and frees
+    them all at the end; on a large schema the collector would otherwise run
+    full collections over everything the process holds (SQLAlchemy, the
+    models) several times, which cost up to a third of a diff at 1,000 tables.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            # Hand what the diff allocated to the oldest generation at once:
+            # re-enabled as it is, the collector would start with a young
+            # generation of some 200,000 objects to traverse (10-25 ms at
+            # 1,000 tables). Freezing and unfreezing moves lists; it does
+            # not traverse them.
+            gc.freeze()
+            gc.unfreeze()
+            gc.enable()
+
+
+async def _plans(
+    connection: "asyncpg.Connection",
+    models: ModelContext,
+    handlers: HandlerSet,
+    schema: str,
+    version_table: str,
+    timings: Optional[Timings],
+    both: bool,
+    connect: Optional[Connect],
+) -> "tuple[Plan, Optional[Plan]]":
+    """Both sides, kind by kind, then the plan(s).
+
+    Building the model objects is Python work and reading the catalog is
+    mostly the server's, so the models are built on a worker thread while
+    the catalog queries run. Once a kind has been read and the models are
+    built, its model objects are compared with it and the differing ones
+    normalized on a reading connection (see read_all for which, and when)
+    while the other may still be reading: the `load` and `introspect`
+    phases overlap.
+    """
+    timings = timings or NoTimings()
+    db = DatabaseContext(connection=connection, schema=schema, version_table=version_table)
+    by_kind = {handler.kind: handler for handler in handlers.handlers}
+
+    def build() -> "tuple[List[SchemaObject], List[Key], Dict[str, tuple[List[SchemaObject], List[Key]]]]":
+        with timings.phase("load"):
+            objects = desired_objects(models, handlers)
+            keys = [obj.key for obj in objects]  # a key is a property building a tuple: once per object
+            groups: Dict[str, "tuple[List[SchemaObject], List[Key]]"] = {}
+            for key, obj in zip(keys, objects):
+                group = groups.setdefault(obj.kind, ([], []))
+                group[0].append(obj)
+                group[1].append(key)
+            return objects, keys, groups
+
+    loop = asyncio.get_running_loop()
+    threads: List["asyncio.Future[Any]"] = []
+
+    def start_building() -> None:
+        """On a thread; read_all calls this once the transactions are set up (see there)."""
+        if not threads:
+            threads.append(loop.run_in_executor(None, build))
+
+    async def built() -> "tuple[List[SchemaObject], List[Key], Dict[str, tuple[List[SchemaObject], List[Key]]]]":
+        start_building()
+        return await threads[0]  # type: ignore[no-any-return]
+
+    read: Dict[str, List["tuple[Key, SchemaObject]"]] = {}
+    final: Dict[int, Tuple[Key, SchemaObject]] = {}
+    # Objects read, distinct keys read, and keys where both sides are equal.
+    tally = {"read": 0, "distinct": 0, "same": 0}
+
+    async def settle(handler: ObjectHandler, reader: DatabaseContext, found: List[SchemaObject]) -> None:
+        """After a kind is read: its model objects in normal form, on a reading connection."""
+        pairs = read[handler.kind] = [(obj.key, obj) for obj in found]
+        current = dict(pairs)
+        tally["read"] += len(pairs)
+        tally["distinct"] += len(current)
+        _, _, groups = await built()
+        if handler.kind in groups:
+            mine, keys = groups[handler.kind]
+            with timings.phase("load"):
+                normal, same = await _normal_forms(by_kind, mine, keys, current.get, reader)
+                final.update(normal)
+                tally["same"] += len(same)
+
+    try:
+        with timings.phase("introspect"):
+            await read_all(
+                db,
+                handlers.handlers,
+                connect,
+                then=settle,
+                started=start_building,
+                ready=lambda: bool(threads) and threads[0].done(),
+            )
+        objects, keys, _ = await built()
+    finally:
+        if threads and not threads[0].done():  # a read failed: let the thread finish before the error goes up
+            await asyncio.gather(threads[0], return_exceptions=True)
+    with timings.phase("compare"):
+        if tally["same"] == len(objects) == tally["read"] == tally["distinct"]:
+            # Each model object equals the database's object under its key, no
+            # two share a key, and the database has no other object: no change.
+            # The common case (a check, a diff right after `up`) needs no states.
+            return Plan([]), Plan([]) if both else None
+    current = SchemaState.keyed(pair for handler in handlers.handlers for pair in read.get(handler.kind, ()))
+    # Objects of a kind no handler reads (a handler's from_models may return other kinds) stay as built.
+    desired = SchemaState.keyed(final.get(id(obj), (key, obj)) for key, obj in zip(keys, objects))
+    with timings.phase("compare"):
+        up = await build_plan(current, desired, handlers)
+        down = await build_plan(desired, current, handlers) if both else None
+    return up, down
+
+
+async def apply_plan(connection: "asyncpg.Connection", plan: Plan) -> None:
+    """Run a plan's operations in one transaction (tests, `diff --apply`-like tooling)."""
+    from pgmig.ops.actor import DatabaseActions
+
+    actor = DatabaseActions(connection)
+    async with connection.transaction():
+        for op in plan.operations:
+            await actor.run(op)
+
+
+async def diff_both_ways(
+    connection: "asyncpg.Connection",
+    models: ModelContext,
+    handlers: HandlerSet,
+    *,
+    schema: str = "public",
+    version_table: str = "pgmig_revisions",
+    timings: Optional[Timings] = None,
+    connect: Optional[Connect] = None,
+) -> "tuple[Plan, Plan]":
+    """The plan from the database to the models (`up`) and the one back (`down`)."""
+    with paused_gc():
+        up, down = await _plans(connection, models, handlers, schema, version_table, timings, True, connect)
+    assert down is not None
+    return up, down

@@ -1,0 +1,167 @@
+"""Renames: a table, column or enum label that the models call by a new name.
+
+A diff alone cannot tell a rename from a drop and an add, so renames are
+given (`--rename`, `--rename-enum-value`) or confirmed at a prompt. They are
+applied to the database inside a transaction that is rolled back, before the
+schema is read: Postgres itself then carries the new name into indexes,
+constraints and views, and the rest of the diff is computed as usual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+from pgmig.errors import UsageError
+from pgmig.ops.base import Operation
+from pgmig.plan.diff import CREATE, DESTROY, Plan
+
+
+@dataclass
+class Renames:
+    tables: List[Tuple[str, str]] = field(default_factory=list)
+    columns: List[Tuple[str, str, str]] = field(default_factory=list)  # (table, old, new)
+    enum_values: List[Tuple[str, str, str]] = field(default_factory=list)  # (enum, old, new)
+
+    def __bool__(self) -> bool:
+        return bool(self.tables or self.columns or self.enum_values)
+
+    def operations(self, schema: str) -> List[Operation]:
+        """The renames in the order they run: labels, then columns (by their table's old name), then tables."""
+        from pgmig.ops.base import lookup
+
+        ops: List[Operation] = []
+        for enum, old, new in self.enum_values:
+            ops.append(lookup("rename_type_value")(type_name=enum, old_value=old, new_value=new, schema=schema))
+        for table, old, new in self.columns:
+            ops.append(lookup("rename_column")(table_name=table, column_name=old, new_name=new, schema=schema))
+        for old, new in self.tables:
+            ops.append(lookup("rename_table")(table_name=old, new_name=new, schema=schema))
+        return ops
+
+    def inverse_operations(self, schema: str) -> List[Operation]:
+        """What undoes `operations`, in reverse: tables back first, so column renames name the old table."""
+        tables = Renames(tables=[(new, old) for old, new in reversed(self.tables)])
+        columns = Renames(columns=[(table, new, old) for table, old, new in reversed(self.columns)])
+        labels = Renames(enum_values=[(enum, new, old) for enum, old, new in reversed(self.enum_values)])
+        return tables.operations(schema) + columns.operations(schema) + labels.operations(schema)
+
+
+def parse_renames(table_or_column: Sequence[str], enum_values: Sequence[str]) -> Renames:
+    renames = Renames()
+    for spec in table_or_column:
+        old, new = _split(spec, "--rename", "old_table=new_table or table.old_column=table.new_column")
+        if "." in old or "." in new:
+            if old.count(".") != 1 or new.count(".") != 1:
+                raise UsageError(f"--rename {spec!r}: use table.old_column=table.new_column")
+            old_table, old_column = old.split(".")
+            new_table, new_column = new.split(".")
+            if old_table != new_table:
+                raise UsageError(
+                    f"--rename {spec!r}: a column is renamed within its table; rename the table with "
+                    f"a separate --rename {old_table}={new_table}"
+                )
+            renames.columns.append((old_table, old_column, new_column))
+        else:
+            renames.tables.append((old, new))
+    for spec in enum_values:
+        old, new = _split(spec, "--rename-enum-value", "enum.OLD=NEW")
+        if old.count(".") != 1 or "." in new:
+            raise UsageError(f"--rename-enum-value {spec!r}: use enum.OLD=NEW")
+        enum, label = old.split(".")
+        renames.enum_values.append((enum, label, new))
+    return renames
+
+
+def parse_pairs(specs: Sequence[str], flag: str, shape: str) -> List[Tuple[str, str, str]]:
+    """`a.b=c` specs as (a, b, c): --map-enum-value color.BLUE=GREEN, --default article.published=false."""
+    pairs = []
+    for spec in specs:
+        left, right = _split(spec, flag, shape)
+        if left.count(".") != 1:
+            raise UsageError(f"{flag} {spec!r}: use {shape}")
+        owner, name = left.split(".")
+        pairs.append((owner, name, right))
+    return pairs
+
+
+def _split(spec: str, flag: str, shape: str) -> Tuple[str, str]:
+    if spec.count("=") < 1:
+        raise UsageError(f"{flag} {spec!r}: use {shape}")
+    left, right = spec.split("=", 1)
+    if not left.strip() or not right.strip():
+        raise UsageError(f"{flag} {spec!r}: use {shape}")
+    return left.strip(), right.strip()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: str  # "table", "column", "enum_value"
+    owner: Optional[str]
+    old: str
+    new: str
+
+    def question(self) -> str:
+        if self.kind == "table":
+            return f"Was table {self.old} renamed to {self.new}?"
+        if self.kind == "column":
+            return f"Was column {self.owner}.{self.old} renamed to {self.owner}.{self.new}?"
+        return f"Was label {self.old!r} of enum {self.owner} renamed to {self.new!r}?"
+
+    def add_to(self, renames: Renames) -> None:
+        if self.kind == "table":
+            renames.tables.append((self.old, self.new))
+        elif self.kind == "column":
+            renames.columns.append((self.owner or "", self.old, self.new))
+        else:
+            renames.enum_values.append((self.owner or "", self.old, self.new))
+
+
+def rename_candidates(plan: Plan) -> List[Candidate]:
+    """Drop + create pairs that may be renames: tables sharing most column names, same-typed columns, labels."""
+    dropped_tables = {c.key[2]: c for c in plan.changes if c.kind == "table" and c.action == DESTROY}
+    created_tables = {c.key[2]: c for c in plan.changes if c.kind == "table" and c.action == CREATE}
+    columns_of = {}
+    for change in plan.changes:
+        if change.kind == "column":
+            columns_of.setdefault((change.action, change.key[2]), []).append(change.obj)
+    candidates: List[Candidate] = []
+    for new in created_tables:
+        new_cols = {c.name for c in columns_of.get((CREATE, new), [])}
+        for old in dropped_tables:
+            old_cols = {c.name for c in columns_of.get((DESTROY, old), [])}
+            union = new_cols | old_cols
+            if union and len(new_cols & old_cols) / len(union) >= 0.5:
+                candidates.append(Candidate("table", None, old, new))
+    for change in plan.changes:
+        if change.kind == "column" and change.action == CREATE and change.key[2] not in created_tables:
+            for gone in columns_of.get((DESTROY, change.key[2]), []):
+                if gone.data_type == change.obj.data_type:  # type: ignore[attr-defined]
+                    candidates.append(Candidate("column", change.key[2], gone.name, change.obj.name))  # type: ignore[attr-defined]
+        if change.kind == "enum" and change.old is not None and change.new is not None:
+            old_labels, new_labels = list(change.old.labels), list(change.new.labels)  # type: ignore[attr-defined]
+            removed = [label for label in old_labels if label not in new_labels]
+            added = [label for label in new_labels if label not in old_labels]
+            for old, new in zip(removed, added):
+                candidates.append(Candidate("enum_value", change.key[2], old, new))
+    return candidates
+
+
+def without_conflicts(candidates: Iterable[Candidate], chosen: Renames) -> List[Candidate]:
+    """Candidates whose old or new name is not already taken by a confirmed rename."""
+    taken = {("table", o) for o, _ in chosen.tables} | {("table", n) for _, n in chosen.tables}
+    taken |= {("column", t, o) for t, o, _ in chosen.columns} | {("column", t, n) for t, _, n in chosen.columns}
+    taken |= {("enum", e, o) for e, o, _ in chosen.enum_values} | {("enum", e, n) for e, _, n in chosen.enum_values}
+    result = []
+    for c in candidates:
+        keys = (
+            {("table", c.old), ("table", c.new)}
+            if c.kind == "table"
+            else {
+                (c.kind if c.kind == "column" else "enum", c.owner, c.old),
+                (c.kind if c.kind == "column" else "enum", c.owner, c.new),
+            }
+        )
+        if not keys & taken:
+            result.append(c)
+    return result

@@ -1,0 +1,340 @@
+"""Applying and rolling back revisions.
+
+One run holds a session-level advisory lock on its own connection from start
+to end, so two `pgmig up` at once never apply a revision twice: the second
+waits, then re-reads the version table and finds nothing left to do. Each
+revision runs in its own transaction together with its version-table row.
+
+Once the advisory lock is held (its own wait must not time out), the session
+and its autocommit side connection get `lock_timeout` and
+`statement_timeout`, so a statement queued behind another transaction's lock
+fails after a few seconds instead of stalling every query on that table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional
+
+from pgmig.errors import DatabaseError, RevisionError
+from pgmig.ops.actor import DatabaseActions
+from pgmig.revisions.files import BASE, HEAD, Chain, Revision
+from pgmig.revisions.migrator import Migrator
+from pgmig.revisions.version_table import AppliedRevision, VersionTable
+
+UP, DOWN = "up", "down"
+
+
+@dataclass
+class Status:
+    chain: Chain
+    applied: Dict[str, AppliedRevision]
+    current_index: int
+
+    @property
+    def current(self) -> Optional[str]:
+        return self.chain.revisions[self.current_index].id if self.current_index >= 0 else None
+
+    @property
+    def pending(self) -> List[Revision]:
+        return self.chain.revisions[self.current_index + 1 :]
+
+    @property
+    def edited(self) -> List[Revision]:
+        """Applied revisions whose file changed since it was applied."""
+        return [r for r in self.chain.revisions if r.id in self.applied and self.applied[r.id].checksum != r.checksum]
+
+
+def read_status(chain: Chain, applied: Dict[str, AppliedRevision]) -> Status:
+    """Check the version table against the files: applied revisions must be a prefix of the chain."""
+    unknown = [rid for rid in applied if rid not in chain.ids]
+    if unknown:
+        raise RevisionError(
+            f"the database has applied revision(s) {', '.join(unknown)} that no file in the migrations folder "
+            "defines (a missing file, or a database from another branch?)"
+        )
+    current = -1
+    for index, revision in enumerate(chain.revisions):
+        if revision.id in applied:
+            if index != current + 1:
+                missing = chain.revisions[current + 1].path.name
+                raise RevisionError(
+                    f"revision {revision.id} is applied but the earlier {missing} is not; "
+                    "the version table does not follow the chain"
+                )
+            current = index
+    return Status(chain, applied, current)
+
+
+class MigrationTimeoutError(DatabaseError):
+    """A statement waited longer than lock_timeout for a lock, or ran longer than statement_timeout."""
+
+
+LOCK_NOT_AVAILABLE, QUERY_CANCELED = "55P03", "57014"
+
+
+def _timeout_cause(exc: BaseException) -> Optional[str]:
+    """LOCK_NOT_AVAILABLE / QUERY_CANCELED when a timeout (not a user's cancel) is behind `exc`."""
+    seen = 0
+    current: Optional[BaseException] = exc
+    while current is not None and seen < 10:
+        state = getattr(current, "sqlstate", None)
+        if state == LOCK_NOT_AVAILABLE:
+            return state
+        if state == QUERY_CANCELED and "statement timeout" in str(current):
+            return state
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
+async def _quietly(awaitable: Any) -> None:
+    """Clean-up that must not hide the error being reported (the connection may be gone)."""
+    try:
+        await awaitable
+    except Exception:  # noqa: BLE001 - best effort by design
+        pass
+
+
+def lock_key(versions: VersionTable) -> int:
+    digest = hashlib.sha256(f"pgmig:{versions.schema}.{versions.name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class Runner:
+    """Runs revisions of one chain against one database URL."""
+
+    def __init__(
+        self,
+        url: str,
+        chain: Chain,
+        versions: VersionTable,
+        notice: Optional[Callable[[str], None]] = None,
+        progress: Optional[Callable[[str, Revision, float], None]] = None,
+        lock_timeout: str = "5s",
+        statement_timeout: str = "0",
+    ) -> None:
+        """`lock_timeout` and `statement_timeout` are Postgres durations ("200ms", "5s"); "0" means none."""
+        from pgmig.db.connect import check_duration
+
+        self.url = url
+        self.lock_timeout = check_duration(lock_timeout)
+        self.statement_timeout = check_duration(statement_timeout)
+        self.chain = chain
+        self.versions = versions
+        self.notice = notice or (lambda message: None)
+        self.progress = progress or (lambda direction, revision, seconds: None)
+        self._committed: Optional[Callable[[], Any]] = None
+        self._held: Any = None
+
+    # -- connections and the lock --------------------------------------------------
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Any]:
+        """A connection holding the run's advisory lock, and a lazily opened autocommit side connection.
+
+        Inside `async with runner.session()`, further calls (upgrade, downgrade)
+        reuse the held session instead of connecting and locking again.
+        """
+        from pgmig.db.connect import connect, set_timeouts
+
+        if self._held is not None:
+            yield self._held
+            return
+        conn = await connect(self.url)
+        side: List[Any] = []
+        try:
+            key = lock_key(self.versions)
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                self.notice("waiting for another pgmig run on this database to finish...")
+                await conn.execute("SELECT pg_advisory_lock($1)", key)
+            timeouts = dict(lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout)
+            await set_timeouts(conn, **timeouts)
+
+            async def committed() -> Any:
+                if not side:
+                    side.append(await connect(self.url))
+                    await set_timeouts(side[0], **timeouts)
+                return side[0]
+
+            self._committed = committed
+            self._held = conn
+            try:
+                yield conn
+            finally:
+                self._held = None
+                if not conn.is_closed():
+                    # A lost session has already dropped its locks on the server.
+                    await _quietly(conn.execute("SELECT pg_advisory_unlock($1)", key))
+        finally:
+            for extra in side:
+                await _quietly(extra.close())
+            await _quietly(conn.close())
+
+    async def status(self) -> Status:
+        from pgmig.db.connect import connection
+
+        async with connection(self.url) as conn:
+            return read_status(self.chain, await self.versions.applied(conn))
+
+    # -- up / down -----------------------------------------------------------------
+
+    async def upgrade(self, target: str = HEAD) -> List[Revision]:
+        target_index = self.chain.index(target)
+        done: List[Revision] = []
+        async with self.session() as conn:
+            status = read_status(self.chain, await self.versions.applied(conn))
+            if target_index < status.current_index:
+                raise RevisionError(f"{target} is behind the current revision {status.current}; use pgmig down")
+            for revision in self.chain.revisions[status.current_index + 1 : target_index + 1]:
+                await self._run(conn, revision, UP)
+                done.append(revision)
+        return done
+
+    async def downgrade(self, target: Optional[str] = None) -> List[Revision]:
+        """Roll back one revision, or every revision after `target` (`base`: all)."""
+        done: List[Revision] = []
+        async with self.session() as conn:
+            status = read_status(self.chain, await self.versions.applied(conn))
+            target_index = status.current_index - 1 if target is None else self.chain.index(target)
+            if status.current_index < 0 and target != BASE:
+                raise RevisionError("the database is at base (nothing applied): there is nothing to roll back")
+            if target_index > status.current_index:
+                raise RevisionError(f"{target} is ahead of the current revision {status.current}; use pgmig up")
+            for index in range(status.current_index, max(target_index, -1), -1):
+                revision = self.chain.revisions[index]
+                await self._run(conn, revision, DOWN)
+                done.append(revision)
+        return done
+
+    async def stamp(self, target: str) -> None:
+        """Record the chain up to `target` as applied (and nothing after it) without running anything."""
+        target_index = self.chain.index(target)
+        async with self.session() as conn:
+            await self.versions.ensure(conn)
+            applied = await self.versions.applied(conn)
+            async with conn.transaction():
+                for index, revision in enumerate(self.chain.revisions):
+                    if index <= target_index and revision.id not in applied:
+                        await self.versions.record(conn, revision.id, revision.checksum, 0.0)
+                    elif index > target_index and revision.id in applied:
+                        await self.versions.remove(conn, revision.id)
+                for rid in applied:
+                    if rid not in self.chain.ids:
+                        await self.versions.remove(conn, rid)
+
+    async def _run(self, conn: Any, revision: Revision, direction: str) -> None:
+        actor = DatabaseActions(conn, committed=self._committed)
+        migrator = Migrator(conn, actor)
+        started = time.perf_counter()
+        step = getattr(revision.instance(), direction)
+        try:
+            if revision.transactional:
+                async with conn.transaction():
+                    await step(migrator)
+                    await self._bookkeep(conn, revision, direction, time.perf_counter() - started)
+            else:
+                await step(migrator)
+                await self._bookkeep(conn, revision, direction, time.perf_counter() - started)
+        except (DatabaseError, RevisionError) as exc:
+            if _timeout_cause(exc):
+                raise self._timed_out(exc, str(exc), revision, direction) from exc
+            raise type(exc)(f"revision {revision.path.name} ({direction}) failed: {exc}") from exc
+        except Exception as exc:
+            import asyncpg
+
+            if conn.is_closed() or isinstance(exc, (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError)):
+                kept = (
+                    "the server rolled the revision back: nothing of it was applied"
+                    if revision.transactional
+                    else "statements of it that ran before stay applied (it is not transactional)"
+                )
+                raise DatabaseError(
+                    f"lost the connection to the database during revision {revision.path.name} ({direction}): "
+                    f"{exc.__class__.__name__}: {exc}; {kept}; run pgmig {direction} again"
+                ) from exc
+            if isinstance(exc, asyncpg.PostgresError):
+                statement = migrator.connection.last_statement if migrator.connection is not None else None
+                where = f" (while running: {statement})" if isinstance(statement, str) else ""
+                detail = f"{exc.__class__.__name__}: {exc}{where}"
+                if _timeout_cause(exc):
+                    raise self._timed_out(exc, detail, revision, direction) from exc
+                raise DatabaseError(f"revision {revision.path.name} ({direction}) failed: {detail}") from exc
+            raise RevisionError(
+                f"revision {revision.path.name} ({direction}) raised {exc.__class__.__name__}: {exc}"
+            ) from exc
+        self.progress(direction, revision, time.perf_counter() - started)
+
+    def _timed_out(self, exc: BaseException, detail: str, revision: Revision, direction: str) -> MigrationTimeoutError:
+        """The error for a statement stopped by lock_timeout or statement_timeout: what, where, what now."""
+        command = "pgmig up" if direction == UP else "pgmig down"
+        if _timeout_cause(exc) == LOCK_NOT_AVAILABLE:
+            what = (
+                f"waited longer than lock_timeout ({self.lock_timeout}) for a lock that another session holds "
+                "(a long transaction or query on the same table)"
+            )
+            retry = (
+                f"run {command} again when the table is quieter, or allow a longer wait with "
+                "PGMIG_LOCK_TIMEOUT (lock_timeout in [tool.pgmig]; 0 waits forever)"
+            )
+        else:
+            what = f"a statement ran longer than statement_timeout ({self.statement_timeout})"
+            retry = (
+                f"run {command} again with a higher limit: PGMIG_STATEMENT_TIMEOUT "
+                "(statement_timeout in [tool.pgmig]; 0 means no limit)"
+            )
+        if revision.transactional:
+            kept = "the revision was rolled back, nothing of it was applied"
+        else:
+            kept = (
+                "the revision is not transactional: statements before this one stay applied, "
+                "and running it again starts from its first statement"
+            )
+        return MigrationTimeoutError(f"revision {revision.path.name} ({direction}) {what}: {detail}; {kept}; {retry}")
+
+    async def _bookkeep(self, conn: Any, revision: Revision, direction: str, seconds: float) -> None:
+        if direction == UP:
+            # Created here, in the revision's own transaction, so a run that
+            # fails before anything is applied leaves the database untouched.
+            await self.versions.ensure(conn)
+            await self.versions.record(conn, revision.id, revision.checksum, seconds)
+        else:
+            await self.versions.remove(conn, revision.id)
+
+
+async def render_sql(
+    chain: Chain, revisions: List[Revision], direction: str, versions: VersionTable, create_version_table: bool
+) -> List[str]:
+    """The SQL `up`/`down` would run, with transaction boundaries, without a database."""
+    lines: List[str] = []
+    if create_version_table:
+        lines.append(versions.create_sql() + ";")
+    for revision in revisions:
+        actor = DatabaseActions(None)
+        try:
+            await getattr(revision.instance(), direction)(Migrator(None, actor))
+        except AttributeError as exc:
+            raise RevisionError(
+                f"revision {revision.path.name} uses migrator.connection, which --sql cannot show: {exc}"
+            ) from exc
+        lines.append(f"-- {direction}: {revision.id} ({revision.path.name})")
+        bookkeeping = (
+            versions.insert_sql(revision.id, revision.checksum) if direction == UP else versions.delete_sql(revision.id)
+        )
+        if revision.transactional:
+            lines.append("BEGIN;")
+        for op in actor.recorded:
+            if op.commit_before_use and revision.transactional:
+                lines.append("COMMIT;  -- the next step must be committed before it is used")
+                lines.extend(s + ";" for s in op.statements())
+                lines.append("BEGIN;")
+            else:
+                lines.extend(s + ";" for s in op.statements())
+        lines.append(bookkeeping + ";")
+        if revision.transactional:
+            lines.append("COMMIT;")
+        lines.append("")
+    return lines

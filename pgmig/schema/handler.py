@@ -1,0 +1,170 @@
+"""The object-type handler protocol: one kind of schema object, end to end.
+
+A handler reads its objects from the models and from the database, and says
+through the actor how to create, change and drop one. pgmig's own kinds are
+handlers registered under the `pgmig.object_types` entry point, exactly like
+a plugin's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ClassVar, Dict, Iterable, List, Sequence, TypeVar
+
+from pgmig.errors import DatabaseError
+from pgmig.schema.objects import SchemaObject
+from pgmig.schema.types import compile_type, type_signature
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncpg
+    from sqlalchemy import MetaData, Table
+    from sqlalchemy.engine import Dialect
+
+    from pgmig.ops.actor import DatabaseActions
+
+T = TypeVar("T")
+
+
+@dataclass
+class ModelContext:
+    """What handlers read the desired state from."""
+
+    metadata: Sequence["MetaData"]
+    tables: Sequence["Table"]
+    schema: str = "public"
+    # Results several handlers need (compiled types, the column objects): built once per diff.
+    cache: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def dialect(self) -> "Dialect":
+        from sqlalchemy.dialects import postgresql
+
+        # The named paramstyle leaves `%` alone; the default (pyformat) would
+        # write `LIKE 'a%'` as `LIKE 'a%%'` in defaults, checks and predicates.
+        return postgresql.dialect(paramstyle="named")
+
+    def table_schema(self, table: "Table") -> str:
+        return table.schema or self.schema
+
+    def memo(self, name: str, build: Callable[[], T]) -> T:
+        """`build()`, once per ModelContext: what one handler computes, another may reuse."""
+        if name not in self.cache:
+            self.cache[name] = build()
+        return self.cache[name]  # type: ignore[no-any-return]
+
+    def type_sql(self, sa_type: Any) -> str:
+        """A model type as `format_type()` spells it (see `per_type`)."""
+        return self.per_type(sa_type, "sql", lambda t: compile_type(t, self.dialect))
+
+    def per_type(self, sa_type: Any, what: str, compute: Callable[[Any], T]) -> T:
+        """`compute(sa_type)` once per type object, and once per signature among
+        SQLAlchemy's own types (every `String(40)` alike): a schema has
+        thousands of columns and few distinct types. `what` names the result."""
+        hit = self.cache.get((what, id(sa_type)))
+        if hit is not None and hit[0] is sa_type:  # the object is kept, so its id is not reused
+            return hit[1]  # type: ignore[no-any-return]
+        signature = type_signature(sa_type)
+        if signature is not None:
+            try:
+                found = self.cache.get((what, signature))
+            except TypeError:  # an attribute that does not hash: computed on its own
+                signature = None
+            else:
+                if found is not None:
+                    return found[0]  # type: ignore[no-any-return]
+        value = compute(sa_type)
+        if signature is not None:
+            self.cache[(what, signature)] = (value,)
+        self.cache[(what, id(sa_type))] = (sa_type, value)
+        return value
+
+
+async def in_chunks(rows: Sequence[T], size: int = 2000) -> AsyncIterator[Sequence[T]]:
+    """`rows` a slice at a time, letting the event loop run in between.
+
+    Turning 12,000 catalog rows into objects takes tens of milliseconds, in
+    which the other reading connection could not take its next query
+    (prepare, then execute: two round trips); between slices it can.
+    """
+    for start in range(0, len(rows), size):
+        if start:
+            await asyncio.sleep(0)
+        yield rows[start : start + size]
+
+
+@dataclass
+class DatabaseContext:
+    """What handlers read the current state from: one open connection and the target schema."""
+
+    connection: "asyncpg.Connection"
+    schema: str = "public"
+    version_table: str = "pgmig_revisions"
+    cache: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def server_version(self) -> int:
+        """The server's version as server_version_num has it (150004 for 15.4), known since connecting."""
+        version = self.connection.get_server_version()
+        return version.major * 10000 + version.minor * 100 + version.micro  # asyncpg: 18.6 -> (18, 0, 6)
+
+    async def fetch(self, query: str, *args: Any) -> List["asyncpg.Record"]:
+        import asyncpg
+
+        try:
+            return await self.connection.fetch(query, *args)
+        except asyncpg.PostgresError as exc:
+            raise DatabaseError(f"reading the catalog failed: {exc}") from exc
+
+
+class ObjectHandler:
+    """Base class for a kind of schema object.
+
+    Subclasses set `kind` and implement the five methods. `create`, `migrate`
+    and `destroy` call the actor (`await actor.add_table(...)`) rather than
+    return SQL, so the same calls run a revision, print `--sql` and are
+    written into generated revision files.
+    """
+
+    kind: ClassVar[str] = ""
+    # How heavy `from_database` is next to other kinds' (1: a small catalog
+    # read). Reads are shared out heaviest first, so that the long ones start
+    # at once and the short ones fill in around them.
+    read_weight: ClassVar[int] = 1
+
+    def from_models(self, models: ModelContext) -> Iterable[SchemaObject]:
+        return ()
+
+    async def from_database(self, db: DatabaseContext) -> Iterable[SchemaObject]:
+        return ()
+
+    async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
+        """Bring model-side objects into the database's normal form (default: as they are).
+
+        Called with a live connection before comparing, so a handler can let
+        Postgres render an expression instead of guessing its normal form.
+        """
+        return objects
+
+    def equivalent(self, current: Any, desired: Any) -> bool:
+        """True when the model object `desired` certainly is what the database's `current` is, as spelled.
+
+        Asked before normalizing, for model objects that differ from the
+        database's object under the same key: True spares the server round
+        trip of `normalize`, and the database's object stands in for the
+        model's. Only say True when it is certain; False (the default) means
+        "let normalize decide".
+        """
+        return False
+
+    async def create(self, obj: Any, actor: "DatabaseActions") -> None:
+        raise NotImplementedError
+
+    async def migrate(self, old: Any, new: Any, actor: "DatabaseActions") -> None:
+        """Default: drop and create again. Override where Postgres can alter in place."""
+        await self.destroy(old, actor)
+        await self.create(new, actor)
+
+    async def destroy(self, obj: Any, actor: "DatabaseActions") -> None:
+        raise NotImplementedError

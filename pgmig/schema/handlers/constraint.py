@@ -1,0 +1,785 @@
+"""Table constraints: primary keys, unique constraints, foreign keys and checks.
+
+Constraints are matched by what they mean, not by name. An unnamed model
+constraint gets a name chosen by Postgres (`article_pkey`, `article_code_key`),
+and a renamed table keeps its old constraint names, so a name-keyed diff would
+drop and re-add constraints that never changed. Keys are therefore:
+
+- primary key: ("constraint", schema, table, "primary_key") - one per table;
+- unique:      ("constraint", schema, table, "unique", "a,b");
+- foreign key: ("constraint", schema, table, "foreign_key", "a,b", "ref_schema.ref_table", "x,y");
+- check:       ("constraint", schema, table, "named_check", name) when the model names it,
+               else ("constraint", schema, table, "check", <body in Postgres's normal form>).
+
+The name is carried with compare=False: it is what DROP CONSTRAINT needs, but
+renaming a PK/unique/FK in the model alone is not a change. A check name that
+looks like one Postgres generates (ending in `_check` or `_checkN`) is treated
+as no name on both sides, because the database side cannot tell such a name
+from a generated one; renaming such a check is not detected either.
+
+Check bodies compare as the text `pg_get_expr(conbin, conrelid)` prints (the
+text inside CHECK (...)): the database side reads it from the catalog, and
+`normalize` has the server print the model's expression the same way, by
+adding it to a scratch temporary table with the model's types of the columns
+it reads, inside a transaction that is always rolled back (see render_checks).
+
+Dependencies are the constrained columns; a foreign key also depends on the
+referenced columns and on the referenced table's PK/unique constraint (which
+Postgres requires to exist), so the graph orders creation (the key of table A
+before the FK of table B) and drops (the FK before the key or table it uses).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from pgmig.db.quoting import qualified, quote_ident
+from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
+from pgmig.schema.handlers.column import column_constraints, table_types
+from pgmig.schema.objects import Key, SchemaObject
+
+PRIMARY_KEY, UNIQUE, FOREIGN_KEY, CHECK = "primary_key", "unique", "foreign_key", "check"
+
+_ACTION_CODES = {"a": "NO ACTION", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+_MATCH_CODES = {"s": "SIMPLE", "f": "FULL", "p": "PARTIAL"}
+_TYPE_CODES = {"p": PRIMARY_KEY, "u": UNIQUE, "f": FOREIGN_KEY, "c": CHECK}
+_GENERATED_CHECK_NAME = re.compile(r"_check\d*$")
+
+
+def _joined(names: Sequence[str]) -> str:
+    return ",".join(names)
+
+
+def unique_key(schema: str, table: str, columns: Sequence[str]) -> Key:
+    return ("constraint", schema, table, UNIQUE, _joined(columns))
+
+
+def primary_key_key(schema: str, table: str) -> Key:
+    return ("constraint", schema, table, PRIMARY_KEY)
+
+
+def check_name_is_given(name: Optional[str]) -> bool:
+    """True when a check's name identifies it (it is not one Postgres would have generated)."""
+    return bool(name) and not _GENERATED_CHECK_NAME.search(name)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Constraint(SchemaObject):
+    kind = "constraint"
+    schema: str
+    table: str
+    constraint_type: str
+    columns: Tuple[str, ...] = ()
+    referred_schema: Optional[str] = None
+    referred_table: Optional[str] = None
+    referred_columns: Tuple[str, ...] = ()
+    on_delete: str = "NO ACTION"
+    on_update: str = "NO ACTION"
+    match: str = "SIMPLE"
+    expression: Optional[str] = None
+    nulls_not_distinct: bool = False
+    deferrable: bool = False
+    initially_deferred: bool = False
+    name: Optional[str] = field(default=None, compare=False)
+    # The referenced table's PK/unique constraint a foreign key relies on.
+    referred_key: Optional[Key] = field(default=None, compare=False)
+    # Columns a check reads (from the catalog's conkey, or all of the model table's).
+    check_columns: Tuple[str, ...] = field(default=(), compare=False)
+    # (name, type) of the model table's columns: what `normalize` renders a check against.
+    table_columns: Tuple[Tuple[str, str], ...] = field(default=(), compare=False)
+    # A check as the model spells it: what ADD CONSTRAINT sends. Postgres's printed
+    # form does not always parse back to itself (`= ANY (ARRAY[...])` casts).
+    source: Optional[str] = field(default=None, compare=False)
+    # False when the plan creates the table too: adding to an empty table scans nothing.
+    table_exists: bool = field(default=True, compare=False)
+    # True when `name` is the one pgmig chose for Postgres (see _free_generated_name).
+    name_chosen: bool = field(default=False, compare=False)
+
+    @property
+    def key(self) -> Key:
+        base: Key = ("constraint", self.schema, self.table)
+        if self.constraint_type == PRIMARY_KEY:
+            return base + (PRIMARY_KEY,)
+        if self.constraint_type == UNIQUE:
+            return base + (UNIQUE, _joined(self.columns))
+        if self.constraint_type == FOREIGN_KEY:
+            return base + (
+                FOREIGN_KEY,
+                _joined(self.columns),
+                f"{self.referred_schema}.{self.referred_table}",
+                _joined(self.referred_columns),
+            )
+        if check_name_is_given(self.name):
+            return base + ("named_check", self.name or "")
+        return base + (CHECK, self.expression or "")
+
+    @property
+    def parent(self) -> Key:
+        return ("table", self.schema, self.table)
+
+    @property
+    def dependencies(self) -> Tuple[Key, ...]:
+        deps: List[Key] = [self.parent]
+        deps += [("column", self.schema, self.table, c) for c in self.columns + self.check_columns]
+        if self.constraint_type == FOREIGN_KEY:
+            deps.append(("table", self.referred_schema or self.schema, self.referred_table or ""))
+            deps += [
+                ("column", self.referred_schema or self.schema, self.referred_table or "", c)
+                for c in self.referred_columns
+            ]
+            if self.referred_key is not None:
+                deps.append(self.referred_key)
+        return tuple(dict.fromkeys(d for d in deps if d != self.key))
+
+    @property
+    def label(self) -> str:
+        if self.constraint_type == CHECK:
+            return f"check {self.name}" if check_name_is_given(self.name) else f"check {self.expression}"
+        if self.constraint_type == PRIMARY_KEY:
+            return f"primary key ({', '.join(self.columns)})"
+        if self.constraint_type == UNIQUE:
+            return f"unique ({', '.join(self.columns)})"
+        return f"foreign key ({', '.join(self.columns)}) -> {self.referred_table} ({', '.join(self.referred_columns)})"
+
+    def describe(self) -> str:
+        text = self.label
+        if self.constraint_type == FOREIGN_KEY:
+            if self.on_delete != "NO ACTION":
+                text += f" ON DELETE {self.on_delete}"
+            if self.on_update != "NO ACTION":
+                text += f" ON UPDATE {self.on_update}"
+        if self.initially_deferred:
+            text += " DEFERRABLE INITIALLY DEFERRED"
+        elif self.deferrable:
+            text += " DEFERRABLE"
+        return text
+
+
+def constraints_query(server_version: int = 150000) -> str:
+    """The catalog read of a schema's constraints, for a server of `server_version` (server_version_num).
+
+    UNIQUE NULLS NOT DISTINCT (PostgreSQL 15+) is read from the constraint's
+    index: deparsing every unique constraint to find it was a fifth of the
+    query on a new connection.
+    """
+    nulls_not_distinct = "COALESCE(ix.indnullsnotdistinct, false)" if server_version >= 150000 else "false"
+    return _CONSTRAINTS_QUERY.replace("{nulls_not_distinct}", nulls_not_distinct)
+
+
+_CONSTRAINTS_QUERY = """
+SELECT cl.relname AS table_name,
+       con.conname AS name,
+       con.contype::text AS contype,
+       con.condeferrable AS deferrable,
+       con.condeferred AS deferred,
+       con.confdeltype::text AS on_delete,
+       con.confupdtype::text AS on_update,
+       con.confmatchtype::text AS match,
+       {nulls_not_distinct} AS nulls_not_distinct,
+       CASE WHEN con.contype = 'c' THEN pg_catalog.pg_get_expr(con.conbin, con.conrelid) END AS expression,
+       CASE WHEN cardinality(con.conkey) = 1 THEN ARRAY[k1.attname::text]
+       ELSE ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+                  JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+                  ORDER BY k.ord)::text[] END AS columns,
+       rn.nspname AS referred_schema,
+       rcl.relname AS referred_table,
+       CASE WHEN cardinality(con.confkey) = 1 THEN ARRAY[k2.attname::text]
+       ELSE ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
+                  JOIN pg_catalog.pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+                  ORDER BY k.ord)::text[] END AS referred_columns,
+       rc.contype::text AS referred_contype,
+       CASE WHEN cardinality(rc.conkey) = 1 THEN ARRAY[k3.attname::text]
+       ELSE ARRAY(SELECT a.attname FROM unnest(rc.conkey) WITH ORDINALITY AS k(attnum, ord)
+                  JOIN pg_catalog.pg_attribute a ON a.attrelid = rc.conrelid AND a.attnum = k.attnum
+                  ORDER BY k.ord)::text[] END AS referred_key_columns
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace
+LEFT JOIN pg_catalog.pg_class rcl ON rcl.oid = con.confrelid
+LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rcl.relnamespace
+LEFT JOIN pg_catalog.pg_constraint rc
+       ON con.contype = 'f' AND rc.conrelid = con.confrelid AND rc.conindid = con.conindid
+      AND rc.contype IN ('p', 'u')
+LEFT JOIN pg_catalog.pg_index ix ON con.contype = 'u' AND ix.indexrelid = con.conindid
+-- Most keys have one column: a join, not a subquery per row (a tenth of the query).
+LEFT JOIN pg_catalog.pg_attribute k1 ON k1.attrelid = con.conrelid AND k1.attnum = con.conkey[1]
+LEFT JOIN pg_catalog.pg_attribute k2 ON k2.attrelid = con.confrelid AND k2.attnum = con.confkey[1]
+LEFT JOIN pg_catalog.pg_attribute k3 ON k3.attrelid = rc.conrelid AND k3.attnum = rc.conkey[1]
+WHERE n.nspname = $1 AND cl.relkind IN ('r', 'p') AND NOT cl.relispartition AND cl.relname <> $2
+  AND con.contype IN ('p', 'u', 'f', 'c') AND con.conislocal AND con.conparentid = 0
+ORDER BY cl.relname, con.conname
+"""
+
+CONSTRAINTS_QUERY = constraints_query()
+
+TABLES_QUERY = """
+SELECT c.relname FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+"""
+
+# Postgres keeps the names it generates unique across the schema, not just the table.
+NAMES_QUERY = """
+SELECT con.conname FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_namespace n ON n.oid = con.connamespace
+WHERE n.nspname = $1
+"""
+
+
+class ConstraintHandler(ObjectHandler):
+    kind = "constraint"
+    read_weight = 10  # every constraint, with column names and check bodies
+
+    # -- reading the models --------------------------------------------------------
+
+    def from_models(self, models: ModelContext) -> Iterable[Constraint]:
+        reader = _ModelReader(models)
+        for table in models.tables:
+            yield from reader.read(table)
+
+    # -- reading the database ------------------------------------------------------
+
+    async def from_database(self, db: DatabaseContext) -> List[Constraint]:
+        rows = await db.fetch(constraints_query(db.server_version), db.schema, db.version_table)
+        found: List[Constraint] = []
+        async for chunk in in_chunks(rows):
+            found.extend(_constraints_of(chunk, db.schema))
+        return found
+
+    # -- normal form ---------------------------------------------------------------
+
+    async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
+        """Mark which tables already exist, let the server print check bodies, and name
+        the foreign keys and checks that will be added NOT VALID and validated apart."""
+        constraints = [obj for obj in objects if isinstance(obj, Constraint)]
+        if not constraints:
+            return objects
+        existing = {row["relname"] for row in await db.fetch(TABLES_QUERY, db.schema)}
+        checks = [c for c in constraints if c.constraint_type == CHECK and c.expression]
+        rendered = await render_checks(db, checks, existing)
+        taken: Optional[set] = None
+        out: List[SchemaObject] = []
+        for obj in objects:
+            if isinstance(obj, Constraint):
+                changes: Dict[str, Any] = {}
+                if not (obj.schema == db.schema and obj.table in existing):
+                    changes["table_exists"] = False
+                if id(obj) in rendered:
+                    changes["expression"], changes["check_columns"] = rendered[id(obj)]
+                if changes:
+                    obj = obj.evolve(**changes)
+                if obj.table_exists and not obj.name and obj.constraint_type in (FOREIGN_KEY, CHECK):
+                    if taken is None:
+                        taken = {row["conname"] for row in await db.fetch(NAMES_QUERY, db.schema)}
+                    obj = obj.evolve(name=_free_generated_name(obj, taken), name_chosen=True)
+            out.append(obj)
+        return out
+
+    # -- changing ------------------------------------------------------------------
+
+    async def create(self, obj: Constraint, actor) -> None:
+        common = dict(
+            table_name=obj.table,
+            constraint_name=obj.name,
+            new_table=not obj.table_exists,
+            schema=obj.schema,
+        )
+        deferrability = dict(deferrable=obj.deferrable, initially_deferred=obj.initially_deferred)
+        if obj.constraint_type == PRIMARY_KEY:
+            await actor.add_primary_key(columns=list(obj.columns), **deferrability, **common)
+        elif obj.constraint_type == UNIQUE:
+            await actor.add_unique(
+                columns=list(obj.columns), nulls_not_distinct=obj.nulls_not_distinct, **deferrability, **common
+            )
+        elif obj.constraint_type == FOREIGN_KEY:
+            await actor.add_foreign_key(
+                columns=list(obj.columns),
+                referred_table=obj.referred_table,
+                referred_columns=list(obj.referred_columns),
+                referred_schema=None if obj.referred_schema == obj.schema else obj.referred_schema,
+                on_delete=obj.on_delete,
+                on_update=obj.on_update,
+                match=obj.match,
+                **deferrability,
+                **common,
+            )
+        else:
+            await actor.add_check(expression=obj.source or obj.expression, **common)
+
+    async def destroy(self, obj: Constraint, actor) -> None:
+        # A model-side object has no name when Postgres chose it (a `down` plan
+        # drops what `up` created): drop it by the name Postgres gives it.
+        await actor.drop_constraint(
+            table_name=obj.table, constraint_name=obj.name or generated_name(obj), schema=obj.schema
+        )
+
+    async def migrate(self, old: Constraint, new: Constraint, actor) -> None:
+        """Drop and add again: Postgres cannot alter a constraint's definition in place
+        (only an FK's deferrability, which is not worth a path).
+
+        A name pgmig chose for the new version gives way to the old one, which the drop frees.
+        """
+        await self.destroy(old, actor)
+        if new.name_chosen and old.name:
+            new = new.evolve(name=old.name)
+        await self.create(new, actor)
+
+
+_NAMEDATALEN = 64
+
+
+def _clip(text: str, size: int) -> str:
+    """The longest prefix of `text` fitting in `size` bytes, never splitting a character."""
+    return text.encode("utf-8")[:size].decode("utf-8", errors="ignore")
+
+
+def _object_name(name1: str, name2: Optional[str], label: str) -> str:
+    """Postgres's makeObjectName: shorten the longer part until `name1_name2_label` fits."""
+    size1, size2 = len(name1.encode()), len(name2.encode()) if name2 else 0
+    overhead = len(label) + 1 + (1 if name2 else 0)
+    available = _NAMEDATALEN - 1 - overhead
+    while size1 + size2 > available:
+        if size1 > size2:
+            size1 -= 1
+        else:
+            size2 -= 1
+    parts = [_clip(name1, size1)]
+    if name2:
+        parts.append(_clip(name2, size2))
+    return "_".join(parts + [label])
+
+
+def generated_name(obj: Constraint, attempt: int = 0) -> str:
+    """The name Postgres chooses for `obj` when it is added without one.
+
+    `attempt` n > 0 is the n-th variant Postgres tries when the plain name is
+    taken (`article_price_check1`); attempt 0 assumes no clash.
+    """
+    suffix = str(attempt) if attempt else ""
+    if obj.constraint_type == PRIMARY_KEY:
+        return _object_name(obj.table, None, "pkey" + suffix)
+    if obj.constraint_type in (UNIQUE, FOREIGN_KEY):
+        columns = _clip("_".join(obj.columns), _NAMEDATALEN - 1)
+        return _object_name(obj.table, columns, ("key" if obj.constraint_type == UNIQUE else "fkey") + suffix)
+    column = obj.check_columns[0] if len(obj.check_columns) == 1 else None
+    return _object_name(obj.table, column, "check" + suffix)
+
+
+def _free_generated_name(obj: Constraint, taken: set) -> str:
+    """The first of Postgres's names for `obj` not in `taken` (which it then joins).
+
+    A foreign key or check added to an existing table is added NOT VALID and
+    validated by name, so the name must be fixed before the plan runs. The
+    constraint this one replaces may still hold the plain name when it is
+    added (the plan may add before it drops), hence the variants, as
+    Postgres's ChooseConstraintName does.
+    """
+    attempt = 0
+    while generated_name(obj, attempt) in taken:
+        attempt += 1
+    name = generated_name(obj, attempt)
+    taken.add(name)
+    return name
+
+
+def _emitted_by_create_all(constraint: Any, ddl: Any) -> bool:
+    """SQLAlchemy's own test, minus the mark `AddConstraint` leaves behind.
+
+    `create_all` emits a use_alter foreign key through `AddConstraint`, which
+    sets the constraint's `_create_rule` to "never inline" on the shared
+    MetaData for good; that mark says nothing about whether the constraint
+    belongs in the schema.
+    """
+    rule = getattr(constraint, "_create_rule", None)
+    if rule is not None and _is_ddl_mark(rule):
+        ddl_if = getattr(constraint, "_ddl_if", None)
+        if ddl_if is None:
+            return True
+        from sqlalchemy.sql.ddl import CreateConstraint
+
+        return bool(ddl_if._should_execute(CreateConstraint(constraint), constraint, None, compiler=ddl))
+    return bool(constraint._should_create_for_compiler(ddl))
+
+
+def _is_ddl_mark(rule: Any) -> bool:
+    from sqlalchemy.sql.ddl import _CreateDropBase
+
+    return isinstance(getattr(rule, "__self__", None), _CreateDropBase)
+
+
+class _ModelReader:
+    """Turns SQLAlchemy constraints into `Constraint`s the way `create_all` would emit them."""
+
+    def __init__(self, models: ModelContext) -> None:
+        from sqlalchemy import CheckConstraint, ForeignKeyConstraint, PrimaryKeyConstraint, UniqueConstraint
+        from sqlalchemy.dialects import postgresql
+
+        self.models = models
+        self.ddl = models.dialect.ddl_compiler(models.dialect, None)
+        # Check text is compiled without the psycopg2 paramstyle, which doubles
+        # every `%`: what reaches the server must be the text as written.
+        literal_dialect = postgresql.dialect(paramstyle="named")
+        self.sql = literal_dialect.statement_compiler(literal_dialect, None)
+        self.types = (PrimaryKeyConstraint, UniqueConstraint, ForeignKeyConstraint, CheckConstraint)
+
+    def read(self, table: Any) -> Iterator[Constraint]:
+        primary_key, unique, foreign_key, check = self.types
+        schema = self.models.table_schema(table)
+        # Column-level checks live on the column, not in table.constraints.
+        column_checks = column_constraints(self.models, table)
+        found = list(table.constraints)
+        if column_checks:
+            found = list(dict.fromkeys(found + column_checks))
+        typed: Optional[Tuple[Tuple[str, str], ...]] = None  # the table's (name, type) pairs, for its checks
+        for constraint in found:
+            if not _emitted_by_create_all(constraint, self.ddl):
+                continue
+            deferred = _deferred(constraint)
+            common: Dict[str, Any] = {
+                "schema": schema,
+                "table": table.name,
+                "name": self.name_of(constraint),
+                "deferrable": bool(constraint.deferrable) or deferred,
+                "initially_deferred": deferred,
+            }
+            if isinstance(constraint, primary_key):
+                if len(constraint.columns) == 0:
+                    continue
+                yield Constraint.of(constraint_type=PRIMARY_KEY, columns=_names(constraint), **common)
+            elif isinstance(constraint, unique):
+                options = constraint.dialect_options["postgresql"]
+                yield Constraint.of(
+                    constraint_type=UNIQUE,
+                    columns=_names(constraint),
+                    nulls_not_distinct=bool(options.get("nulls_not_distinct")),
+                    **common,
+                )
+            elif isinstance(constraint, foreign_key):
+                yield self.foreign_key(constraint, common)
+            elif isinstance(constraint, check):
+                expression = self.sql.process(constraint.sqltext, include_table=False, literal_binds=True)
+                if typed is None:
+                    typed = table_types(self.models, table)
+                yield Constraint.of(
+                    constraint_type=CHECK,
+                    expression=expression,
+                    source=expression,
+                    check_columns=tuple(name for name, _ in typed),
+                    table_columns=typed,
+                    **common,
+                )
+
+    def foreign_key(self, constraint: Any, common: Dict[str, Any]) -> Constraint:
+        referred_columns = [element.column for element in constraint.elements]
+        referred = referred_columns[0].table
+        referred_schema = self.models.table_schema(referred)
+        names = tuple(c.name for c in referred_columns)
+        return Constraint.of(
+            constraint_type=FOREIGN_KEY,
+            columns=tuple(element.parent.name for element in constraint.elements),
+            referred_schema=referred_schema,
+            referred_table=referred.name,
+            referred_columns=names,
+            on_delete=_action(constraint.ondelete),
+            on_update=_action(constraint.onupdate),
+            match=(constraint.match or "SIMPLE").upper(),
+            referred_key=_referred_key(referred, referred_schema, names),
+            **common,
+        )
+
+    def name_of(self, constraint: Any) -> Optional[str]:
+        """The name `create_all` gives the constraint (naming conventions, truncation), if any."""
+        name = constraint.name
+        if type(name) is str:
+            # A plain name: no convention rewrites it (one that would has made
+            # it a `conv`) and none is truncated, so it is what the compiler
+            # returns, or what the fallback below returns when it refuses it.
+            return name
+        try:
+            return self.ddl.preparer.format_constraint(constraint, _alembic_quote=False)
+        except Exception:  # a convention that needs a name the constraint lacks
+            name = constraint.name
+            return name if isinstance(name, str) else None
+
+
+def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
+    """Catalog rows (constraints_query) to constraints, unpacked in the query's column order
+    (looking fields up by name was a third of the time)."""
+    make, types, actions = Constraint.of, _TYPE_CODES, _ACTION_CODES
+    for (
+        table,
+        name,
+        contype,
+        deferrable,
+        deferred,
+        on_delete,
+        on_update,
+        match,
+        nulls_not_distinct,
+        expression,
+        columns,
+        referred_schema,
+        referred_table,
+        referred_columns,
+        referred_contype,
+        referred_key_columns,
+    ) in rows:
+        constraint_type = types[contype]
+        columns = tuple(columns or ())
+        if constraint_type == CHECK:
+            yield make(
+                schema=schema,
+                table=table,
+                constraint_type=constraint_type,
+                name=name,
+                deferrable=deferrable,
+                initially_deferred=deferred,
+                expression=expression,
+                check_columns=columns,
+            )
+        elif constraint_type == FOREIGN_KEY:
+            referred_key = None
+            if referred_contype == "p":
+                referred_key = primary_key_key(referred_schema, referred_table)
+            elif referred_contype == "u":
+                referred_key = unique_key(referred_schema, referred_table, referred_key_columns)
+            yield make(
+                schema=schema,
+                table=table,
+                constraint_type=constraint_type,
+                name=name,
+                deferrable=deferrable,
+                initially_deferred=deferred,
+                columns=columns,
+                referred_schema=referred_schema,
+                referred_table=referred_table,
+                referred_columns=tuple(referred_columns or ()),
+                on_delete=actions[on_delete],
+                on_update=actions[on_update],
+                match=_MATCH_CODES.get(match, "SIMPLE"),
+                referred_key=referred_key,
+            )
+        else:
+            yield make(
+                schema=schema,
+                table=table,
+                constraint_type=constraint_type,
+                name=name,
+                deferrable=deferrable,
+                initially_deferred=deferred,
+                columns=columns,
+                nulls_not_distinct=nulls_not_distinct,
+            )
+
+
+def _names(constraint: Any) -> Tuple[str, ...]:
+    return tuple(c.name for c in constraint.columns)
+
+
+def _deferred(constraint: Any) -> bool:
+    return (constraint.initially or "").upper() == "DEFERRED"
+
+
+def _action(value: Optional[str]) -> str:
+    return " ".join(value.upper().split()) if value else "NO ACTION"
+
+
+def _referred_key(table: Any, schema: str, columns: Tuple[str, ...]) -> Optional[Key]:
+    """The PK or unique constraint of `table` an FK on `columns` relies on (Postgres matches the set)."""
+    from sqlalchemy import UniqueConstraint
+
+    wanted = set(columns)
+    if table.primary_key is not None and {c.name for c in table.primary_key.columns} == wanted:
+        return primary_key_key(schema, table.name)
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint) and {c.name for c in constraint.columns} == wanted:
+            return unique_key(schema, table.name, _names(constraint))
+    return None
+
+
+async def render_checks(
+    db: DatabaseContext, checks: Sequence[Constraint], existing_tables: Iterable[str]
+) -> Dict[int, Tuple[str, Tuple[str, ...]]]:
+    """id(check) -> (body, columns used) as the server prints them.
+
+    How the server prints a check depends only on its text and the types of
+    the columns it reads, so checks are rendered once per distinct (text,
+    columns read) and many of them share one scratch temporary table: on a
+    schema of a thousand tables that is tens of scratch tables instead of a
+    thousand, which is most of what a diff of an unchanged schema would cost
+    (and every scratch table leaves dead rows in the catalog until vacuum).
+
+    If a chunk fails (a type the plan creates does not exist yet, a typo, a
+    column the word scan missed), each shape is tried alone, then against all
+    of the model table's columns, then against a copy of the live table; a
+    check that still fails keeps the model's text.
+    """
+    import asyncpg
+
+    result: Dict[int, Tuple[str, Tuple[str, ...]]] = {}
+    if not checks:
+        return result
+    existing = set(existing_tables)
+    shapes: Dict[Tuple[str, Tuple[Tuple[str, str], ...]], List[Constraint]] = {}
+    for check in checks:
+        shape = (check.expression or "", columns_read(check.expression or "", check.table_columns))
+        shapes.setdefault(shape, []).append(check)
+    tables = _pack(list(shapes))
+    made = [0]  # scratch tables of successful attempts stay until the rollback
+
+    async def attempt(batch: List[_Scratch], owners: Optional[List[Constraint]] = None) -> bool:
+        """Render a batch; `owners` (for a batch of one shape) overrides who gets the result."""
+        try:
+            async with db.connection.transaction():
+                rendered = await _render_batch(db, batch, made[0])
+            made[0] += len(batch)
+        except asyncpg.PostgresError:
+            return False
+        for shape, out in rendered.items():
+            for check in shapes[shape] if owners is None else owners:
+                result[id(check)] = out
+        return True
+
+    async def one_by_one(shape: Tuple[str, Tuple[Tuple[str, str], ...]]) -> None:
+        if await attempt([_Scratch(dict(shape[1]), [shape])]):
+            return
+        for check in shapes[shape]:
+            if await attempt([_Scratch(dict(check.table_columns), [shape])], [check]):
+                continue
+            if check.table in existing and check.schema == db.schema:
+                await attempt([_Scratch({}, [shape], like=qualified(check.schema, check.table))], [check])
+
+    # Each chunk gets its own rolled-back transaction: thousands of scratch
+    # tables in one transaction would exhaust the server's lock table.
+    for first in range(0, len(tables), _TABLES_PER_TRANSACTION):
+        chunk = tables[first : first + _TABLES_PER_TRANSACTION]
+        transaction = db.connection.transaction()
+        await transaction.start()
+        try:
+            if not await attempt(chunk):
+                for table in chunk:
+                    for shape in table.shapes:
+                        await one_by_one(shape)
+        finally:
+            await transaction.rollback()
+    return result
+
+
+_TABLES_PER_TRANSACTION = 200
+_COLUMNS_PER_TABLE = 1000  # Postgres allows 1,600
+_WORD = re.compile(r'"((?:[^"]|"")*)"|([^\W\d][\w$]*)')
+
+
+_TYPMOD = re.compile(r"\(\d+(?:,\d+)?\)")
+
+
+def columns_read(expression: str, table_columns: Sequence[Tuple[str, str]]) -> Tuple[Tuple[str, str], ...]:
+    """The (name, type without modifiers) pairs of `table_columns` that `expression` may read.
+
+    A column counts when its name appears as a quoted identifier or, folded
+    to lower case, as a bare word anywhere in the text (string literals
+    included): a word too many only adds a column to a scratch table, and a
+    column missed makes the server refuse the check, which falls back to
+    all of the table's columns.
+
+    Type modifiers are left out (`numeric(10,2)` reads as `numeric`): the
+    server prints a check the same whatever the lengths and precisions of
+    the columns it reads (operators take unmodified types; a cast written in
+    the check keeps its own), which tests/test_constraint.py checks on every
+    server the suite runs on. Checks on `price numeric(8,2)` and `price
+    numeric(12,4)` then share one rendering.
+    """
+    words = _words(expression)
+    return tuple((name, _unmodified(data_type)) for name, data_type in table_columns if name in words)
+
+
+@lru_cache(maxsize=4096)  # a check text often repeats across tables
+def _words(expression: str) -> FrozenSet[str]:
+    words = set()
+    for quoted, bare in _WORD.findall(expression):
+        words.add(quoted.replace('""', '"') if quoted else bare.lower())
+        if quoted:
+            words.add(quoted)
+    return frozenset(words)
+
+
+@lru_cache(maxsize=4096)
+def _unmodified(data_type: str) -> str:
+    return data_type if '"' in data_type else _TYPMOD.sub("", data_type)
+
+
+@dataclass
+class _Scratch:
+    """One scratch table: its columns, and the (text, columns read) shapes checked on it."""
+
+    columns: Dict[str, str]
+    shapes: List[Tuple[str, Tuple[Tuple[str, str], ...]]]
+    like: Optional[str] = None
+
+    def fits(self, shape: Tuple[Tuple[str, str], ...]) -> bool:
+        if len(self.columns) + len(shape) > _COLUMNS_PER_TABLE:
+            return False
+        return all(self.columns.get(name, data_type) == data_type for name, data_type in shape)
+
+    def definition(self) -> str:
+        if self.like:
+            return f"(LIKE {self.like})"
+        return "(" + ", ".join(f"{quote_ident(name)} {data_type}" for name, data_type in self.columns.items()) + ")"
+
+
+def _pack(shapes: Sequence[Tuple[str, Tuple[Tuple[str, str], ...]]]) -> List[_Scratch]:
+    """Shapes into as few scratch tables as their columns allow (a name has one type per table)."""
+    tables: List[_Scratch] = []
+    for shape in shapes:
+        columns = shape[1]
+        home = next((table for table in tables if table.fits(columns)), None)
+        if home is None:
+            home = _Scratch({}, [])
+            tables.append(home)
+        home.columns.update(columns)
+        home.shapes.append(shape)
+    return tables
+
+
+async def _render_batch(
+    db: DatabaseContext, batch: Sequence[_Scratch], start: int
+) -> Dict[Tuple[str, Tuple[Tuple[str, str], ...]], Tuple[str, Tuple[str, ...]]]:
+    script: List[str] = []
+    wanted: Dict[Tuple[str, str], Tuple[str, Tuple[Tuple[str, str], ...]]] = {}
+    tables = [f"pgmig_check_{start + index}" for index in range(len(batch))]
+    for table, scratch in zip(tables, batch):
+        script.append(f"CREATE TEMPORARY TABLE {quote_ident(table)} {scratch.definition()}")
+        adds = []
+        for number, shape in enumerate(scratch.shapes):
+            name = f"c{number}"
+            adds.append(f"ADD CONSTRAINT {quote_ident(name)} CHECK ({shape[0]})")
+            wanted[(table, name)] = shape
+        script.append(f"ALTER TABLE {quote_ident(table)} {', '.join(adds)}")
+    # One simple-protocol round trip for the whole script.
+    await db.connection.execute(";\n".join(script))
+    rows = await db.connection.fetch(
+        """
+        SELECT cl.relname AS table_name, con.conname AS name,
+               pg_catalog.pg_get_expr(con.conbin, con.conrelid) AS expression,
+               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+                     ORDER BY k.ord)::text[] AS columns
+        FROM pg_catalog.pg_constraint con
+        JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
+        WHERE con.contype = 'c' AND cl.relnamespace = pg_catalog.pg_my_temp_schema()
+          AND cl.relname = ANY($1::text[])
+        """,
+        tables,
+    )
+    out: Dict[Tuple[str, Tuple[Tuple[str, str], ...]], Tuple[str, Tuple[str, ...]]] = {}
+    for row in rows:
+        shape = wanted.get((row["table_name"], row["name"]))
+        if shape is not None:
+            out[shape] = (row["expression"], tuple(row["columns"] or ()))
+    return out
+
+
+__all__ = ["Constraint", "ConstraintHandler", "columns_read"]

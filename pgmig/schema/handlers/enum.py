@@ -1,0 +1,248 @@
+"""Native Postgres enum types.
+
+Label order is part of an enum (it is the sort order of its values), so the
+labels are compared as a sequence. Postgres can only insert labels in place;
+removing or reordering one needs a type swap (a new type, every column cast
+to it, the old type dropped and the new one renamed), so an enum also knows
+the columns that use it: the swap must name them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from pgmig.errors import SchemaError
+from pgmig.ops.enum import SwapColumn
+from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler
+from pgmig.schema.objects import Key, SchemaObject
+from pgmig.schema.types import enum_of
+
+
+@dataclass(frozen=True)
+class Enum(SchemaObject):
+    kind = "enum"
+    schema: str
+    name: str
+    labels: Tuple[str, ...] = ()
+    columns: Tuple[SwapColumn, ...] = field(default=(), compare=False)
+    """Columns of this type or an array of it, with their defaults: what a type swap converts.
+
+    Filled on both sides, because either side can be the old one: the
+    database's for `up`, the models' for the `down` a revision is written with.
+    """
+
+    @property
+    def key(self) -> Key:
+        return ("enum", self.schema, self.name)
+
+    @property
+    def label(self) -> str:
+        return f"enum {self.name}"
+
+    def describe(self) -> str:
+        return f"enum {self.name} ({', '.join(self.labels)})"
+
+
+ENUMS_QUERY = """
+SELECT t.typname AS name,
+       COALESCE(
+           array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FILTER (WHERE e.enumlabel IS NOT NULL),
+           '{}'::text[]
+       ) AS labels
+FROM pg_catalog.pg_type t
+JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+LEFT JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid
+WHERE n.nspname = $1 AND t.typtype = 'e'
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_catalog.pg_depend d
+      WHERE d.classid = 'pg_catalog.pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e'
+  )
+GROUP BY t.typname
+ORDER BY t.typname
+"""
+
+# Columns of every enum of the schema, from tables of any schema. Inherited
+# columns (partitions, inheritance children) are left out: ALTER TABLE on
+# their parent converts them. Any default of such a column has the enum's type.
+ENUM_COLUMNS_QUERY = """
+WITH enum_types AS (
+    -- Each enum and its array type as rows of their own, so pg_attribute is
+    -- joined by plain equality (a hash join) rather than `IN (oid, typarray)`,
+    -- which made Postgres loop over every column once per enum.
+    SELECT t.oid AS type_oid, t.typname, false AS is_array
+    FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+    WHERE n.nspname = $1 AND t.typtype = 'e'
+    UNION ALL
+    SELECT t.typarray, t.typname, true
+    FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+    WHERE n.nspname = $1 AND t.typtype = 'e'
+)
+SELECT e.typname AS enum_name,
+       cn.nspname AS table_schema,
+       c.relname AS table_name,
+       a.attname AS column_name,
+       e.is_array,
+       pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default_expr
+FROM enum_types e
+JOIN pg_catalog.pg_attribute a ON a.atttypid = e.type_oid
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND a.attinhcount = 0
+ORDER BY e.typname, cn.nspname, c.relname, a.attnum
+"""
+
+
+class EnumHandler(ObjectHandler):
+    kind = "enum"
+
+    # -- reading -----------------------------------------------------------------
+
+    def from_models(self, models: ModelContext) -> List[Enum]:
+        """Every native enum the models use, once; only those of the target schema.
+
+        The database side reads one schema, so an enum living elsewhere would
+        otherwise be "created" on every diff.
+        """
+        columns = _model_columns(models)
+        found: Dict[Key, Enum] = {}
+        for sa_enum in _model_enums(models):
+            where = enum_of(sa_enum, models.schema)
+            if where is None or where[0] != models.schema:
+                continue
+            name = str(where[1])
+            obj = Enum.of(
+                schema=where[0],
+                name=name,
+                labels=tuple(str(v) for v in sa_enum.enums),
+                columns=tuple(columns.get(name, ())),
+            )
+            existing = found.setdefault(obj.key, obj)
+            if existing.labels != obj.labels:
+                raise SchemaError(
+                    f"enum {obj.schema}.{obj.name} is declared twice with different labels: "
+                    f"{list(existing.labels)} and {list(obj.labels)}; give one of them another name="
+                )
+        return list(found.values())
+
+    async def from_database(self, db: DatabaseContext) -> List[Enum]:
+        rows = await db.fetch(ENUMS_QUERY, db.schema)
+        columns: Dict[str, List[SwapColumn]] = defaultdict(list)
+        for row in await db.fetch(ENUM_COLUMNS_QUERY, db.schema):
+            columns[row["enum_name"]].append(
+                (row["table_schema"], row["table_name"], row["column_name"], row["is_array"], row["default_expr"])
+            )
+        return [
+            Enum.of(
+                schema=db.schema,
+                name=row["name"],
+                labels=tuple(row["labels"]),
+                columns=tuple(columns.get(row["name"], ())),
+            )
+            for row in rows
+        ]
+
+    # -- changing ----------------------------------------------------------------
+
+    async def create(self, obj: Enum, actor) -> None:
+        await actor.add_type(type_name=obj.name, values=list(obj.labels), schema=obj.schema)
+
+    async def migrate(self, old: Enum, new: Enum, actor) -> None:
+        """Insert labels in place when that is all it takes; otherwise swap the type.
+
+        The swap converts the OLD object's columns: those exist when it runs
+        (columns the same plan adds come after it, since they depend on the enum).
+        A column the same plan drops or retypes is converted too, which only
+        works because the planner happens to put this change first; nothing
+        in the dependency graph guarantees it yet, and rows of such a column
+        holding a removed label make the swap fail.
+        """
+        if not _insert_only(old.labels, new.labels):
+            await actor.swap_type_values(
+                type_name=new.name,
+                values=list(new.labels),
+                columns=[list(column) for column in old.columns],
+                removed_values=[label for label in old.labels if label not in new.labels],
+                schema=new.schema,
+            )
+            return
+        for values, before, after in insertions(old.labels, new.labels):
+            await actor.add_type_values(
+                type_name=new.name, values=values, before=before, after=after, schema=new.schema
+            )
+
+    async def destroy(self, obj: Enum, actor) -> None:
+        await actor.drop_type(type_name=obj.name, schema=obj.schema)
+
+
+def _model_enums(models: ModelContext) -> Iterator[Any]:
+    """sa.Enum objects from the tables' columns (also array items), then those bound to a MetaData."""
+    from sqlalchemy import Enum as SAEnum
+    from sqlalchemy.types import ARRAY
+
+    from pgmig.schema.handlers.column import model_columns
+
+    model_columns(models)  # notes the native enum types of the columns as it builds them
+    for sa_type in models.memo("column.enum_types", list):
+        yield sa_type.item_type if isinstance(sa_type, ARRAY) else sa_type
+    # `Enum(..., metadata=m)` registers the type with its MetaData
+    # (SQLAlchemy 2.1+ lists them; older versions have no public way).
+    for metadata in models.metadata:
+        get_objects = getattr(metadata, "get_schema_objects", None)
+        if get_objects is None:
+            continue
+        for schema in (None, models.schema):
+            yield from get_objects(SAEnum, schema=schema)
+
+
+def _model_columns(models: ModelContext) -> Dict[str, List[SwapColumn]]:
+    """Enum name -> the model columns of that type (arrays too), as the column handler reads them."""
+    from pgmig.schema.handlers.column import model_columns
+
+    columns: Dict[str, List[SwapColumn]] = defaultdict(list)
+    model_columns(models)  # notes the columns of a native enum type as it builds them
+    for column in models.memo("column.enum_columns", list):
+        dependency = column.enum_dependency
+        if dependency is None or dependency[1] != models.schema:
+            continue
+        is_array = column.data_type.rstrip().endswith("]")
+        columns[dependency[2]].append((column.schema, column.table, column.name, is_array, column.default))
+    return columns
+
+
+def _insert_only(old: Tuple[str, ...], new: Tuple[str, ...]) -> bool:
+    """True when `new` keeps every old label in its old order (ADD VALUE can then do it)."""
+    return [label for label in new if label in old] == list(old)
+
+
+def insertions(old: Tuple[str, ...], new: Tuple[str, ...]) -> List[Tuple[List[str], Optional[str], Optional[str]]]:
+    """(values, before, after) runs of new labels that turn `old` into `new` by insertion only.
+
+    Each run is anchored AFTER the label preceding it in `new` (which exists
+    by then, being old or added by an earlier run); a run at the very start
+    goes BEFORE the first old label; into an empty enum, labels are appended.
+    """
+    existing = set(old)
+    runs: List[Tuple[List[str], Optional[str], Optional[str]]] = []
+    run: List[str] = []
+    anchor: Tuple[Optional[str], Optional[str]] = (None, None)
+    for index, label in enumerate(new):
+        if label in existing:
+            if run:
+                runs.append((run, *anchor))
+                run = []
+            continue
+        if not run:
+            if index > 0:
+                anchor = (None, new[index - 1])
+            else:
+                anchor = (old[0] if old else None, None)
+        run.append(label)
+    if run:
+        runs.append((run, *anchor))
+    return runs
+
+
+__all__ = ["Enum", "EnumHandler", "insertions"]

@@ -1,0 +1,596 @@
+"""Indexes: compared by definition in Postgres's own normal form.
+
+Both sides are read as `pg_get_indexdef` prints them: the database's indexes
+directly (a simple one-column index from the catalog rows that say the same,
+see `indexes_query`), the models' by building them on a scratch copy of
+their table inside a transaction that is always rolled back. Only what follows the table name
+(method, keys, INCLUDE, NULLS NOT DISTINCT, WITH, WHERE) is compared, so the
+index's and the table's own names never get in the way, and an expression or
+predicate written differently but meaning the same never shows as a change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from pgmig.db.quoting import qualified, quote_ident
+from pgmig.ops.index import create_index_sql
+from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler
+from pgmig.schema.objects import Key, SchemaObject
+
+
+@dataclass(frozen=True)
+class Index(SchemaObject):
+    kind = "index"
+    schema: str
+    table: str
+    name: str
+    keys: Tuple[str, ...]
+    unique: bool = False
+    method: str = "btree"
+    include: Tuple[str, ...] = ()
+    where: Optional[str] = None
+    nulls_not_distinct: bool = False
+    options: Optional[str] = None
+    valid: bool = True  # an interrupted CREATE INDEX CONCURRENTLY leaves an invalid index: rebuild it
+    columns: Tuple[str, ...] = field(default=(), compare=False)
+    table_exists: bool = field(default=True, compare=False)
+
+    @property
+    def key(self) -> Key:
+        return ("index", self.schema, self.name)
+
+    @property
+    def parent(self) -> Key:
+        return ("table", self.schema, self.table)
+
+    @property
+    def dependencies(self) -> Tuple[Key, ...]:
+        return (self.parent,) + tuple(("column", self.schema, self.table, c) for c in self.columns)
+
+    @property
+    def label(self) -> str:
+        return f"index {self.name}"
+
+    def describe(self) -> str:
+        text = "unique index" if self.unique else "index"
+        text += f" {self.name} USING {self.method} ({', '.join(self.keys)})"
+        if self.include:
+            text += f" INCLUDE ({', '.join(self.include)})"
+        if self.nulls_not_distinct:
+            text += " NULLS NOT DISTINCT"
+        if self.options:
+            text += f" WITH ({self.options})"
+        if self.where:
+            text += f" WHERE {self.where}"
+        if not self.valid:
+            text += " (invalid)"
+        return text
+
+
+# -- reading Postgres's and SQLAlchemy's index definitions -----------------------
+
+# pg_get_indexdef(), split at the table: `prefix` is what comes before the
+# method (`CREATE UNIQUE INDEX ix ON public.t USING `), built with the same
+# quoting the server uses, so the comparable tail is cut off exactly.
+_DEFINITION_PREFIX = """'CREATE ' || CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END || 'INDEX '
+         || pg_catalog.quote_ident(ic.relname) || ' ON '
+         || CASE WHEN ic.relkind = 'I' THEN 'ONLY ' ELSE '' END
+         || pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(tc.relname)
+         || ' USING '"""
+_DEFINITION_COLUMNS = f"""
+       pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
+       {_DEFINITION_PREFIX} AS prefix"""
+
+_INDEXES_FROM = """
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace"""
+_INDEXES_WHERE = """
+WHERE tn.nspname = $1 AND tc.relkind IN ('r', 'p') AND NOT tc.relispartition AND tc.relname <> $2
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_catalog.pg_constraint con
+      WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
+  )
+ORDER BY tc.relname, ic.relname"""
+_INDEX_COLUMNS = """
+       ARRAY(
+           SELECT a.attname FROM pg_catalog.pg_depend d
+           JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+           WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.indexrelid
+             AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = i.indrelid
+             AND d.refobjsubid > 0
+           ORDER BY a.attnum
+       )::text[] AS columns,"""
+
+
+def indexes_query(server_version: int = 150000) -> str:
+    """The catalog read of a schema's indexes, for a server of `server_version` (server_version_num).
+
+    pg_get_indexdef() costs the server a relation cache entry and an
+    operator class scan per index: half of this query on a new connection.
+    Most indexes are on one column, in its type's default operator class,
+    collation and order, without options; their definition says nothing the
+    catalog rows do not, so the key (quoted as the server quotes it), the
+    method and the predicate (deparsed as pg_get_indexdef deparses it) come
+    as columns and `definition` is NULL. Any other index is deparsed.
+
+    "Default operator class" is Postgres's rule (GetDefaultOpClass): the
+    default one for the column's type itself, or else the one default class
+    of the type's preferred binary-coercible type (varchar: text_ops). Types
+    that reach theirs in other ways (enums, arrays, domains) are deparsed.
+    tests/test_index.py holds both paths to the same fields.
+    """
+    nulls_not_distinct = "i.indnullsnotdistinct" if server_version >= 150000 else "false"
+    return f"""
+WITH coercible_defaults AS MATERIALIZED (
+    -- (type, access method) -> the one default opclass of a preferred type the
+    -- type is binary-coercible to, where the type has no default of its own.
+    SELECT c.castsource AS type, x.opcmethod AS am, min(x.oid) AS opclass
+    FROM pg_catalog.pg_cast c
+    JOIN pg_catalog.pg_type st ON st.oid = c.castsource
+    JOIN pg_catalog.pg_opclass x ON x.opcintype = c.casttarget AND x.opcdefault
+    JOIN pg_catalog.pg_type xt ON xt.oid = x.opcintype
+    WHERE c.castmethod = 'b' AND c.castcontext = 'i'
+      AND xt.typcategory = st.typcategory AND xt.typispreferred
+      AND NOT EXISTS (
+          SELECT 1 FROM pg_catalog.pg_opclass e
+          WHERE e.opcmethod = x.opcmethod AND e.opcdefault AND e.opcintype = c.castsource
+      )
+    GROUP BY c.castsource, x.opcmethod
+    HAVING count(*) = 1
+)
+SELECT ic.relname AS name, tc.relname AS table_name, i.indisunique AS is_unique,
+       i.indisvalid AS is_valid,{_INDEX_COLUMNS}
+       CASE WHEN s.simple THEN am.amname::text END AS method,
+       CASE WHEN s.simple THEN pg_catalog.quote_ident(a.attname) END AS key,
+       CASE WHEN s.simple THEN pg_catalog.pg_get_expr(i.indpred, i.indrelid) END AS predicate,
+       {nulls_not_distinct} AS nulls_not_distinct,
+       CASE WHEN NOT s.simple THEN pg_catalog.pg_get_indexdef(i.indexrelid) END AS definition,
+       CASE WHEN NOT s.simple THEN {_DEFINITION_PREFIX} END AS prefix{_INDEXES_FROM}
+JOIN pg_catalog.pg_am am ON am.oid = ic.relam
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_opclass x ON x.oid = i.indclass[0]
+LEFT JOIN pg_catalog.pg_attribute ia ON ia.attrelid = i.indexrelid AND ia.attnum = 1
+CROSS JOIN LATERAL (
+    SELECT COALESCE(
+        i.indnatts = 1 AND i.indexprs IS NULL AND ic.reloptions IS NULL AND ia.attoptions IS NULL
+        AND i.indoption[0] = 0 AND i.indcollation[0] = a.attcollation
+        AND x.opcdefault AND t.typtype <> 'd'
+        AND (x.opcintype = a.atttypid OR EXISTS (
+            SELECT 1 FROM coercible_defaults cd
+            WHERE cd.type = a.atttypid AND cd.am = x.opcmethod AND cd.opclass = x.oid
+        )), false) AS simple
+) s{_INDEXES_WHERE}
+"""
+
+
+INDEXES_QUERY = indexes_query()
+
+# Every index deparsed: what `indexes_query` agrees with (tests).
+DEPARSED_INDEXES_QUERY = f"""
+SELECT ic.relname AS name, tc.relname AS table_name, i.indisunique AS is_unique,
+       i.indisvalid AS is_valid,{_INDEX_COLUMNS}{_DEFINITION_COLUMNS}{_INDEXES_FROM}{_INDEXES_WHERE}
+"""
+
+RENDERED_QUERY = f"""
+SELECT ic.relname AS name,{_DEFINITION_COLUMNS}
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
+WHERE ic.relnamespace = pg_catalog.pg_my_temp_schema() AND ic.relname = ANY($1::text[])
+"""
+
+EXISTING_TABLES_QUERY = """
+SELECT n.nspname AS schema, c.relname AS name
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN unnest($1::text[], $2::text[]) AS wanted(schema, name)
+  ON wanted.schema = n.nspname AND wanted.name = c.relname
+WHERE c.relkind IN ('r', 'p')
+"""
+
+
+def _split(text: str, separator: Optional[str]) -> List[Tuple[int, int]]:
+    """Spans of `text` between top-level separators (None: whitespace), outside quotes and parentheses."""
+    spans, depth, start, quote = [], 0, 0, None
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:  # a doubled quote closes and reopens: still inside
+                quote = None
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and (ch == separator if separator else ch.isspace()):
+            spans.append((start, i))
+            start = i + 1
+    spans.append((start, len(text)))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _items(group: str) -> Tuple[str, ...]:
+    if not (group.startswith("(") and group.endswith(")")):
+        raise ValueError(f"expected a parenthesized list, got {group!r}")
+    inner = group[1:-1]
+    return tuple(inner[s:e].strip() for s, e in _split(inner, ","))
+
+
+def unquote_ident(text: str) -> str:
+    """A column name as written by Postgres or SQLAlchemy (`"Email"`, `email`) -> its name."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return text[1:-1].replace('""', '"')
+    return text
+
+
+def parse_definition(tail: str) -> Dict[str, Any]:
+    """Fields of an index from the text after its table name (a fresh dict each call)."""
+    return dict(_parse_definition(tail))
+
+
+@lru_cache(maxsize=4096)
+def _parse_definition(tail: str) -> Dict[str, Any]:
+    """Fields of an index from the text after its table name; cached, because
+    tails repeat across tables (`btree (created_at)`, `btree (user_id)`).
+
+    Reads both `btree (a, lower(b)) INCLUDE (c) WHERE ...` (pg_get_indexdef)
+    and `USING gin (a) ...` or `(a) ...` (SQLAlchemy's CREATE INDEX), whose
+    clauses come in the same order.
+    """
+    spans = _split(tail, None)
+    words = [tail[s:e] for s, e in spans]
+    method, i = "btree", 0
+    if words and words[0].upper() == "USING":
+        method, i = words[1], 2
+    elif words and not words[0].startswith("("):
+        method, i = words[0], 1
+    fields: Dict[str, Any] = {
+        "method": unquote_ident(method).lower(),
+        "keys": _items(words[i]),
+        "include": (),
+        "nulls_not_distinct": False,
+        "options": None,
+        "where": None,
+    }
+    i += 1
+    while i < len(words):
+        word = words[i].upper()
+        if word == "INCLUDE":
+            fields["include"] = tuple(unquote_ident(c) for c in _items(words[i + 1]))
+            i += 2
+        elif word == "NULLS" and i + 1 < len(words) and words[i + 1].upper() == "NOT":
+            fields["nulls_not_distinct"] = True
+            i += 3
+        elif word == "NULLS":
+            i += 2
+        elif word == "WITH":
+            fields["options"] = words[i + 1][1:-1].strip() or None
+            i += 2
+        elif word == "TABLESPACE":
+            i += 2
+        elif word == "WHERE":
+            fields["where"] = tail[spans[i + 1][0] :].strip()
+            break
+        else:
+            raise ValueError(f"unexpected {words[i]!r} in index definition {tail!r}")
+    return fields
+
+
+def _tail(row: Any) -> str:
+    definition, prefix = row["definition"], row["prefix"]
+    if definition.startswith(prefix):
+        return definition[len(prefix) :]
+    # Should not happen; cut at the first USING after ON as a last resort.
+    return definition.split(" USING ", 1)[1]
+
+
+# -- the handler -------------------------------------------------------------------
+
+
+class IndexHandler(ObjectHandler):
+    kind = "index"
+    read_weight = 10  # every index, deparsed
+
+    def from_models(self, models: ModelContext) -> Iterable[Index]:
+        # ModelContext's dialect writes `%` as `%%` (pyformat escaping), which
+        # would end up verbatim in LIKE patterns; a named-paramstyle one does not.
+        from sqlalchemy.dialects import postgresql
+
+        dialect = postgresql.dialect(paramstyle="named")
+        # One compiler for all indexes: building one per statement was half the cost.
+        ddl = dialect.ddl_compiler(dialect, None)
+        longest = dialect.max_index_name_length or dialect.max_identifier_length
+        for table in models.tables:
+            schema = models.table_schema(table)
+            for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+                name = index.name
+                if type(name) is not str or len(name) > longest:
+                    # A naming convention's or a truncated name (or one too
+                    # long, which the compiler refuses): the compiler's. A
+                    # plain name is its own, quoted and unquoted again.
+                    name = unquote_ident(ddl._prepared_index_name(index, include_schema=False))
+                plain = plain_definition(index, ddl)
+                if plain is not None:
+                    fields, columns = plain
+                else:
+                    fields, columns = compiled_definition(index, ddl), _model_columns(index)
+                yield Index.of(
+                    schema=schema,
+                    table=table.name,
+                    name=name,
+                    unique=bool(index.unique),
+                    columns=columns,
+                    **fields,
+                )
+
+    async def from_database(self, db: DatabaseContext) -> List[Index]:
+        rows = await db.fetch(indexes_query(db.server_version), db.schema, db.version_table)
+        return [index_of_row(row, db.schema) for row in rows]
+
+    async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
+        """Rebuild each model index on a copy of its table and read it back as the server prints it.
+
+        Indexes on tables the database does not have yet keep SQLAlchemy's
+        spelling: there is nothing to compare them with, and they are marked
+        so that building them is not reported as a hazard.
+        """
+        indexes = [obj for obj in objects if isinstance(obj, Index)]
+        if not indexes:
+            return objects
+        tables = sorted({(ix.schema, ix.table) for ix in indexes})
+        rows = await db.fetch(EXISTING_TABLES_QUERY, [s for s, _ in tables], [t for _, t in tables])
+        existing = {(row["schema"], row["name"]) for row in rows}
+        rendered = await _render_through_server(db, [ix for ix in indexes if (ix.schema, ix.table) in existing])
+        out: List[SchemaObject] = []
+        for obj in objects:
+            if isinstance(obj, Index):
+                if (obj.schema, obj.table) not in existing:
+                    obj = obj.evolve(table_exists=False)
+                elif id(obj) in rendered:
+                    obj = obj.evolve(**rendered[id(obj)])
+            out.append(obj)
+        return out
+
+    async def create(self, obj: Index, actor) -> None:
+        await actor.add_index(**_create_arguments(obj), new_table=not obj.table_exists)
+
+    async def destroy(self, obj: Index, actor) -> None:
+        await actor.drop_index(index_name=obj.name, schema=obj.schema)
+
+
+def _create_arguments(
+    obj: Index, *, schema: Optional[str] = None, table: Optional[str] = None, name: Optional[str] = None
+) -> Dict[str, Any]:
+    return dict(
+        table_name=table or obj.table,
+        index_name=name or obj.name,
+        columns=list(obj.keys),
+        unique=obj.unique,
+        method=obj.method,
+        where=obj.where,
+        include=list(obj.include),
+        nulls_not_distinct=obj.nulls_not_distinct,
+        options=obj.options,
+        schema=obj.schema if schema is None else schema,
+    )
+
+
+def _mentions(sql: str, name: str) -> bool:
+    """Whether SQL text names a column: quoted exactly, or bare as a whole word (case-insensitive)."""
+    import re
+
+    if '"' + name.replace('"', '""') + '"' in sql:
+        return True
+    return (
+        name == name.lower()
+        and re.search(r"(?<![\w\"])" + re.escape(name) + r"(?![\w\"])", sql, re.IGNORECASE) is not None
+    )
+
+
+@lru_cache(maxsize=None)
+def _sqlalchemy() -> Any:
+    """The SQLAlchemy names the model side uses, imported once (an import per index was a fifth of its cost)."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import Column
+    from sqlalchemy.sql import coercions, roles, visitors
+
+    return SimpleNamespace(Column=Column, coercions=coercions, roles=roles, visitors=visitors)
+
+
+def compiled_definition(index: Any, ddl: Any) -> Dict[str, Any]:
+    """An SQLAlchemy index's fields, read from the CREATE INDEX that `create_all` would send."""
+    from sqlalchemy.schema import CreateIndex
+
+    statement = ddl.process(CreateIndex(index))
+    # Everything up to the table name is SQLAlchemy's; the rest is the definition.
+    head = f" ON {ddl.preparer.format_table(index.table)} "
+    return parse_definition(statement.split(head, 1)[1])
+
+
+def plain_definition(index: Any, ddl: Any) -> Optional[Tuple[Dict[str, Any], Tuple[str, ...]]]:
+    """`compiled_definition` and `_model_columns` for the common index, without compiling
+    the whole statement or walking its expressions; else None.
+
+    Most indexes are btree over columns of their table, perhaps with a
+    WHERE: their fields are the quoted column names and the compiled
+    predicate, which is what `visit_create_index` writes for them (a tenth
+    of the time). Anything else (expressions, operator classes, another
+    method, INCLUDE, WITH, NULLS, a tablespace) is left to the compiler.
+    """
+    sa = _sqlalchemy()
+    options = index.dialect_options["postgresql"]
+    if (
+        options["using"]
+        or options["ops"]
+        or options["include"]
+        or options["with"]
+        or options["tablespace"]
+        or options["nulls_not_distinct"] is not None
+    ):
+        return None
+    table = index.table
+    keys = []
+    columns: Dict[str, None] = {}
+    for expression in index.expressions:
+        if type(expression) is not sa.Column or expression.table is not table:
+            return None
+        keys.append(ddl.preparer.quote(expression.name))
+        columns[expression.name] = None
+    if not keys:
+        return None
+    where = options["where"]
+    if where is not None:
+        if type(where) is sa.Column and where.table is table:
+            columns[where.name] = None
+        else:
+            columns = dict.fromkeys(_model_columns(index))
+        where = ddl.sql_compiler.process(
+            sa.coercions.expect(sa.roles.DDLExpressionRole, where), include_table=False, literal_binds=True
+        ).strip()
+    fields = {
+        "method": "btree",
+        "keys": tuple(keys),
+        "include": (),
+        "nulls_not_distinct": False,
+        "options": None,
+        "where": where or None,
+    }
+    return fields, tuple(columns)
+
+
+def _model_columns(index: Any) -> Tuple[str, ...]:
+    """Names of the table's columns an SQLAlchemy index uses anywhere (keys, INCLUDE, WHERE)."""
+    sa = _sqlalchemy()
+    Column, visitors = sa.Column, sa.visitors
+    table = index.table
+    found: Dict[str, None] = {}
+    options = index.dialect_options["postgresql"]
+    roots = list(index.expressions)
+    if options["where"] is not None and hasattr(options["where"], "get_children"):
+        roots.append(options["where"])
+    for root in roots:
+        for element in visitors.iterate(root):
+            if isinstance(element, Column) and element.table is table:
+                found.setdefault(element.name, None)
+            elif isinstance(getattr(element, "text", None), str):
+                # text(): no structure to walk, so any column named in it counts.
+                for column in table.columns:
+                    if _mentions(element.text, column.name):
+                        found.setdefault(column.name, None)
+    for included in options["include"] or ():
+        name = included if isinstance(included, str) else included.name
+        found.setdefault(name, None)
+    return tuple(found)
+
+
+_TABLES_PER_TRANSACTION = 200
+
+
+def index_of_row(row: Any, schema: str) -> Index:
+    """An index from a row of `indexes_query` (or DEPARSED_INDEXES_QUERY)."""
+    definition = row["definition"]
+    if definition is None:
+        fields: Dict[str, Any] = {
+            "method": row["method"].lower(),
+            "keys": (row["key"],),
+            "include": (),
+            "nulls_not_distinct": row["nulls_not_distinct"],
+            "options": None,
+            "where": row["predicate"],
+        }
+    else:
+        fields = parse_definition(_tail(row))
+    return Index.of(
+        schema=schema,
+        table=row["table_name"],
+        name=row["name"],
+        unique=row["is_unique"],
+        valid=row["is_valid"],
+        columns=tuple(row["columns"]),
+        **fields,
+    )
+
+
+async def _render_through_server(db: DatabaseContext, indexes: Sequence[Index]) -> Dict[int, Dict[str, Any]]:
+    """Render in chunks of tables, each in its own rolled-back transaction.
+
+    Thousands of scratch tables in one transaction exhaust the server's lock
+    table, and everything after that point would keep the models' spelling.
+    """
+    by_table: Dict[Tuple[str, str], List[Index]] = {}
+    for ix in indexes:
+        by_table.setdefault((ix.schema, ix.table), []).append(ix)
+    groups = list(by_table.values())
+    result: Dict[int, Dict[str, Any]] = {}
+    for first in range(0, len(groups), _TABLES_PER_TRANSACTION):
+        chunk = [ix for group in groups[first : first + _TABLES_PER_TRANSACTION] for ix in group]
+        result.update(await _render_chunk(db, chunk))
+    return result
+
+
+async def _render_chunk(db: DatabaseContext, indexes: Sequence[Index]) -> Dict[int, Dict[str, Any]]:
+    """id(index) -> its comparable fields as the server prints them.
+
+    All tables are copied and all indexes built in one go; if that fails
+    (say, an index names a column the plan has yet to add), each index is
+    tried alone and the ones that still fail keep the models' spelling.
+    """
+    import asyncpg
+
+    if not indexes:
+        return {}
+    scratch_tables: Dict[Tuple[str, str], str] = {}
+    for ix in indexes:
+        scratch_tables.setdefault((ix.schema, ix.table), f"pgmig_index_table_{len(scratch_tables)}")
+    scratch_names = {id(ix): f"pgmig_index_{n}" for n, ix in enumerate(indexes)}
+
+    def build(ix: Index) -> str:
+        return create_index_sql(
+            **_create_arguments(
+                ix, schema="pg_temp", table=scratch_tables[(ix.schema, ix.table)], name=scratch_names[id(ix)]
+            )
+        )
+
+    built: List[Index] = []
+    transaction = db.connection.transaction()
+    await transaction.start()
+    try:
+        try:
+            async with db.connection.transaction():
+                await db.connection.execute(
+                    ";\n".join(
+                        f"CREATE TEMPORARY TABLE {quote_ident(scratch)} (LIKE {qualified(schema, table)})"
+                        for (schema, table), scratch in scratch_tables.items()
+                    )
+                )
+        except asyncpg.PostgresError:
+            return {}
+        try:
+            async with db.connection.transaction():
+                await db.connection.execute(";\n".join(build(ix) for ix in indexes))
+            built = list(indexes)
+        except asyncpg.PostgresError:
+            for ix in indexes:
+                try:
+                    async with db.connection.transaction():
+                        await db.connection.execute(build(ix))
+                    built.append(ix)
+                except asyncpg.PostgresError:
+                    pass
+        rows = await db.connection.fetch(RENDERED_QUERY, [scratch_names[id(ix)] for ix in built])
+    finally:
+        await transaction.rollback()
+    by_name = {row["name"]: parse_definition(_tail(row)) for row in rows}
+    return {id(ix): by_name[scratch_names[id(ix)]] for ix in built if scratch_names[id(ix)] in by_name}
+
+
+__all__ = ["Index", "IndexHandler", "parse_definition"]

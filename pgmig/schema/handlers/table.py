@@ -1,0 +1,61 @@
+"""Tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, List, Optional
+
+from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler
+from pgmig.schema.objects import Key, SchemaObject
+
+
+@dataclass(frozen=True)
+class Table(SchemaObject):
+    kind = "table"
+    schema: str
+    name: str
+    comment: Optional[str] = None
+
+    @property
+    def key(self) -> Key:
+        return ("table", self.schema, self.name)
+
+    @property
+    def label(self) -> str:
+        return f"table {self.name}"
+
+
+TABLES_QUERY = """
+SELECT c.relname AS name, dsc.description AS comment
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+-- obj_description() looks each table up on its own: joined, the query takes half the time.
+LEFT JOIN pg_catalog.pg_description dsc
+       ON dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_class'::regclass AND dsc.objsubid = 0
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> $2
+ORDER BY c.relname
+"""
+
+
+class TableHandler(ObjectHandler):
+    kind = "table"
+
+    def from_models(self, models: ModelContext) -> Iterable[Table]:
+        for table in models.tables:
+            yield Table.of(schema=models.table_schema(table), name=table.name, comment=table.comment)
+
+    async def from_database(self, db: DatabaseContext) -> List[Table]:
+        rows = await db.fetch(TABLES_QUERY, db.schema, db.version_table)
+        return [Table.of(schema=db.schema, name=row["name"], comment=row["comment"]) for row in rows]
+
+    async def create(self, obj: Table, actor) -> None:
+        await actor.add_table(table_name=obj.name, schema=obj.schema)
+        if obj.comment is not None:
+            await actor.set_table_comment(table_name=obj.name, comment=obj.comment, schema=obj.schema)
+
+    async def migrate(self, old: Table, new: Table, actor) -> None:
+        if old.comment != new.comment:
+            await actor.set_table_comment(table_name=new.name, comment=new.comment, schema=new.schema)
+
+    async def destroy(self, obj: Table, actor) -> None:
+        await actor.drop_table(table_name=obj.name, schema=obj.schema)

@@ -1,0 +1,133 @@
+"""Test kit: a real PostgreSQL for tests, and a fresh database for each one.
+
+Used by pgmig's own suite and meant for plugin authors and applications:
+one server per test session (the embedded one in a temporary folder, or the
+server named by PGMIG_TEST_DATABASE_URL), and a new database per test, so
+tests never see each other's schema.
+
+    pytest -p pgmig.testing   # or: from pgmig.testing import *  in conftest.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+TEST_URL_ENV = "PGMIG_TEST_DATABASE_URL"
+
+
+class ScratchServer:
+    """A PostgreSQL server on which databases are created and dropped at will."""
+
+    def __init__(self, url: Optional[str] = None) -> None:
+        self._tempdir: Optional[str] = None
+        self._server: Any = None
+        if url is None:
+            from pgmig.db.embedded import start_server
+
+            # The embedded server runs as its own user when we are root:
+            # a fresh mkdtemp folder is one it can be given.
+            self._tempdir = tempfile.mkdtemp(prefix="pgmig-test-")
+            os.chmod(self._tempdir, 0o755)
+            self._server = start_server(Path(self._tempdir), cleanup_mode="delete")
+            url = self._server.get_uri("postgres")
+        self.admin_url = url
+
+    def url_for(self, database: str) -> str:
+        parts = urlsplit(self.admin_url)
+        return urlunsplit(parts._replace(path="/" + database))
+
+    async def _admin(self, statement: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    def create_database(self, name: Optional[str] = None) -> str:
+        """Create an empty database and return its URL."""
+        from pgmig.db.quoting import quote_ident
+
+        name = name or f"pgmig_test_{uuid.uuid4().hex[:12]}"
+        asyncio.run(self._admin(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0"))
+        return self.url_for(name)
+
+    def drop_database(self, url: str) -> None:
+        from pgmig.db.quoting import quote_ident
+
+        name = urlsplit(url).path.lstrip("/")
+        asyncio.run(self._admin(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)"))
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+            self._tempdir = None
+
+
+def scratch_server() -> ScratchServer:
+    """The server for a test session: PGMIG_TEST_DATABASE_URL's, else an embedded one."""
+    return ScratchServer(os.environ.get(TEST_URL_ENV) or None)
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the kit is optional at run time
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def pgmig_server() -> Iterator[ScratchServer]:
+        """One PostgreSQL server for the whole test session."""
+        server = scratch_server()
+        try:
+            yield server
+        finally:
+            server.close()
+
+    @pytest.fixture
+    def database_url(pgmig_server: ScratchServer) -> Iterator[str]:
+        """The URL of a new, empty database, dropped after the test."""
+        url = pgmig_server.create_database()
+        try:
+            yield url
+        finally:
+            pgmig_server.drop_database(url)
+
+
+# -- for plugin authors: a handler set to test with (see pgmig.conformance) --------------
+
+
+def handlers_from(handlers: Any = None) -> Any:
+    """A HandlerSet from a list of handler classes or instances; None means every installed one.
+
+    Tests pass a plain list so they run with exactly the kinds they mean,
+    whatever else is installed; the same duplicate-kind check applies.
+    """
+    from pgmig.testing.conformance import resolve_handlers
+
+    return resolve_handlers(handlers)
+
+
+if pytest is not None:
+
+    @pytest.fixture
+    def pgmig_handlers() -> Any:
+        """Every installed handler, as a user's project would run; override it in a conftest.py:
+
+        @pytest.fixture
+        def pgmig_handlers():
+            return handlers_from([*builtin_handlers(), ViewHandler])
+        """
+        return handlers_from(None)
