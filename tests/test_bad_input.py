@@ -68,7 +68,7 @@ def handler_dist(name: str, kind: str, broken: bool = False) -> Callable[[Path],
         source = (
             "import does_not_exist_anywhere\n"
             if broken
-            else (f"from pgmig.handler import ObjectHandler\nclass H(ObjectHandler):\n    kind = {kind!r}\n")
+            else (f"from pgmig.api import ObjectHandler\nclass H(ObjectHandler):\n    kind = {kind!r}\n")
         )
         make_distribution(site, name, {OBJECT_TYPES_GROUP: {kind: f"{module}:H"}}, {f"{module}.py": source})
 
