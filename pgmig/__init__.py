@@ -14,7 +14,7 @@ _LAZY = {
     "MigrationRevisionBase": "pgmig.revisions.files",
     "PgmigError": "pgmig.errors",
     "DatabaseActions": "pgmig.ops.actor",
-    "ObjectHandler": "pgmig.schema.handler",
+    "ObjectHandler": "pgmig.schema.protocol",
     "SchemaObject": "pgmig.schema.objects",
     "Operation": "pgmig.ops.base",
 }

@@ -31,8 +31,8 @@ from pgmig.db.quoting import ident_list, qualified, quote_ident, quote_literal
 from pgmig.errors import PgmigError
 from pgmig.ops.actor import DatabaseActions
 from pgmig.ops.base import Operation, register
-from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.schema.objects import Key, SchemaObject, key_text
+from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy import MetaData

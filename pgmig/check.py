@@ -16,8 +16,8 @@ from pgmig.plan.diff import Plan, diff_states
 from pgmig.plan.engine import current_state
 from pgmig.revisions.files import BASE, Chain, Revision
 from pgmig.revisions.runner import Runner
-from pgmig.schema.handler import DatabaseContext
 from pgmig.schema.objects import SchemaState, key_text
+from pgmig.schema.protocol import DatabaseContext
 
 OK, FAILED = "ok", "failed"
 

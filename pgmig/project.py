@@ -22,7 +22,7 @@ from pgmig.questions import Questioner
 from pgmig.revisions.files import HEAD, Chain, Revision
 from pgmig.revisions.runner import Runner, Status
 from pgmig.revisions.version_table import VersionTable
-from pgmig.schema.handler import ModelContext
+from pgmig.schema.protocol import ModelContext
 from pgmig.timing import NoTimings, Timings
 
 if TYPE_CHECKING:  # pragma: no cover

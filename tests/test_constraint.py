@@ -519,7 +519,7 @@ def _with_handler(url: str, call: Callable[[ConstraintHandler, Any], Any]) -> An
 
     import asyncpg
 
-    from pgmig.schema.handler import DatabaseContext
+    from pgmig.schema.protocol import DatabaseContext
 
     async def go() -> Any:
         conn = await asyncpg.connect(url)

@@ -19,7 +19,7 @@ from tests.helpers import make_distribution
 BUILTIN_KINDS = {"table", "column", "enum", "constraint", "index"}
 
 HANDLER_MODULE = """
-from pgmig.schema.handler import ObjectHandler
+from pgmig.schema.protocol import ObjectHandler
 
 class ViewHandler(ObjectHandler):
     kind = "{kind}"

@@ -32,7 +32,7 @@ import pytest
 
 from pgmig.check import describe_differences
 from pgmig.plan.engine import current_state
-from pgmig.schema.handler import DatabaseContext
+from pgmig.schema.protocol import DatabaseContext
 from tests.helpers import fetch, handlers, pgmig_cli
 from tests.test_revisions import full_snapshot
 

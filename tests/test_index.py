@@ -14,8 +14,8 @@ from sqlmodel import Field, SQLModel
 
 from pgmig.ops.actor import DatabaseActions
 from pgmig.ops.index import AddIndex, DropIndex
-from pgmig.schema.handler import DatabaseContext
 from pgmig.schema.handlers.index import IndexHandler
+from pgmig.schema.protocol import DatabaseContext
 from tests.helpers import create_all, diff, fetch, migrate, run_sql, snapshot
 
 

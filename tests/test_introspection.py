@@ -11,9 +11,9 @@ import pytest
 from pgmig.errors import DatabaseError
 from pgmig.plan.engine import current_state, diff_database, model_context
 from pgmig.schema.catalog import read_all
-from pgmig.schema.handler import DatabaseContext, ObjectHandler
 from pgmig.schema.handlers.table import TableHandler
 from pgmig.schema.objects import SchemaObject
+from pgmig.schema.protocol import DatabaseContext, ObjectHandler
 from tests.everything import build as everything_metadata
 from tests.helpers import create_all, handlers
 

@@ -170,8 +170,8 @@ def test_deduplicated_defaults_render_right_for_each_type(database_url: str) -> 
     import asyncpg
 
     from pgmig.plan.engine import model_context
-    from pgmig.schema.handler import DatabaseContext
     from pgmig.schema.handlers.column import ColumnHandler
+    from pgmig.schema.protocol import DatabaseContext
 
     md = sa.MetaData()
     for name in ("a", "b", "c"):
@@ -230,8 +230,8 @@ def test_string_literal_defaults_match_the_catalog_without_the_server(database_u
 
     import asyncpg
 
-    from pgmig.schema.handler import DatabaseContext
     from pgmig.schema.handlers.column import Column, ColumnHandler
+    from pgmig.schema.protocol import DatabaseContext
 
     run_sql(database_url, "CREATE TYPE mood AS ENUM ('happy', 'sad')")
     columns = ", ".join(f"c{i} {t} DEFAULT {d}" for i, (t, d, _, _) in enumerate(LITERAL_DEFAULTS))

@@ -12,7 +12,7 @@ from typing import Iterable, List, Optional, Sequence, Type
 
 from pgmig.config.entrypoints import OBJECT_TYPES_GROUP, Found, find
 from pgmig.errors import PluginError
-from pgmig.schema.handler import ObjectHandler
+from pgmig.schema.protocol import ObjectHandler
 
 
 @dataclass

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, 
 from pgmig.config.discovery import HandlerSet
 from pgmig.plan.diff import Plan, build_plan
 from pgmig.schema.catalog import Connect, read_all
-from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.schema.objects import Key, SchemaObject, SchemaState
+from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.timing import NoTimings, Timings
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -28,8 +28,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import quote_literal
-from pgmig.schema.handler import DatabaseContext, ObjectHandler
 from pgmig.schema.objects import SchemaObject
+from pgmig.schema.protocol import DatabaseContext, ObjectHandler
 
 if TYPE_CHECKING:  # pragma: no cover
     import asyncpg

@@ -33,8 +33,8 @@ from pgmig.config.discovery import HandlerSet, handler_set, load_handlers
 from pgmig.ops.base import Operation, lookup
 from pgmig.plan.diff import CREATE, DESTROY, Plan
 from pgmig.plan.engine import apply_plan, current_state, desired_state, diff_database, model_context
-from pgmig.schema.handler import DatabaseContext, ObjectHandler
 from pgmig.schema.objects import Key, SchemaState, key_text
+from pgmig.schema.protocol import DatabaseContext, ObjectHandler
 
 HandlerList = Union[HandlerSet, Sequence[Union[ObjectHandler, type]], None]
 Catalog = Dict[Key, Dict[str, Any]]

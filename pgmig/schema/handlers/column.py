@@ -9,8 +9,8 @@ from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Seq
 
 from pgmig.db.quoting import quote_ident
 from pgmig.ops.column import serial_sequence_name
-from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 from pgmig.schema.objects import Key, SchemaObject
+from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 from pgmig.schema.types import canonical_type, enum_of
 
 # Types whose values convert to each other without a USING clause.

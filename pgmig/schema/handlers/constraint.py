@@ -37,9 +37,9 @@ from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import qualified, quote_ident
-from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 from pgmig.schema.handlers.column import column_constraints, table_types
 from pgmig.schema.objects import Key, SchemaObject
+from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 
 PRIMARY_KEY, UNIQUE, FOREIGN_KEY, CHECK = "primary_key", "unique", "foreign_key", "check"
 

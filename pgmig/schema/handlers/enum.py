@@ -15,8 +15,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from pgmig.errors import SchemaError
 from pgmig.ops.enum import SwapColumn
-from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.schema.objects import Key, SchemaObject
+from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.schema.types import enum_of
 
 

@@ -17,8 +17,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import qualified, quote_ident
 from pgmig.ops.index import create_index_sql
-from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.schema.objects import Key, SchemaObject
+from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 
 
 @dataclass(frozen=True)

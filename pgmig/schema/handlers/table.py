@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, List, Optional
 
-from pgmig.schema.handler import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.schema.objects import Key, SchemaObject
+from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 
 
 @dataclass(frozen=True)
