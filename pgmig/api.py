@@ -11,8 +11,10 @@ shipping three things, all importable from this module only:
   `await migrator.actor.<name>(...)`;
 - an `ObjectHandler` subclass: reads the objects from the models
   (`from_models`) and from the catalog (`from_database`), optionally lets
-  Postgres normalize the model side (`normalize`), and says through the
-  actor how to `create`, `migrate` and `destroy` one.
+  Postgres normalize the model side (`normalize`), and returns the
+  operations (instances of its `Operation` classes) that `create`,
+  `migrate` and `destroy` one; the same objects run, print as `--sql` and
+  are written into revision files.
 
 Users declare a plugin's objects next to their models by attaching them to a
 SQLAlchemy `MetaData` (`SQLModel.metadata` for SQLModel): a plugin offers a
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Type, TypeVar
 from .actions import DatabaseActions
 from .errors import PgmigError
 from .handler import DatabaseContext, ModelContext, ObjectHandler
-from .objects import Key, SchemaObject, key_text
+from .objects import Key, SchemaObject, key_kind, key_name, key_schema, key_scope, key_text
 from .operations import Operation, register
 from .sql import ident_list, qualified, quote_ident, quote_literal
 
@@ -51,6 +53,10 @@ __all__ = [
     "declared",
     "dollar_quote",
     "ident_list",
+    "key_kind",
+    "key_name",
+    "key_schema",
+    "key_scope",
     "key_text",
     "metadata_of",
     "qualified",

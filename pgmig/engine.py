@@ -254,8 +254,8 @@ async def _plans(
     # Objects of a kind no handler reads (a handler's from_models may return other kinds) stay as built.
     desired = SchemaState.keyed(final.get(id(obj), (key, obj)) for key, obj in zip(keys, objects))
     with timings.phase("compare"):
-        up = await build_plan(current, desired, handlers)
-        down = await build_plan(desired, current, handlers) if both else None
+        up = build_plan(current, desired, handlers)
+        down = build_plan(desired, current, handlers) if both else None
     return up, down
 
 

@@ -252,7 +252,7 @@ def test_an_unchanged_schema_is_settled_without_building_a_plan(database_url: st
     metadata = everything_metadata()
     create_all(database_url, metadata)
 
-    async def no_plan(*args: Any, **kwargs: Any) -> Any:
+    def no_plan(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a plan was built for an unchanged schema")
 
     monkeypatch.setattr(pgmig.engine, "build_plan", no_plan)

@@ -8,8 +8,23 @@ from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
-from ..objects import Key, SchemaObject
-from ..ops.column import serial_sequence_name
+from ..objects import Key, SchemaObject, key_kind
+from ..operations import Operation
+from ..ops.column import (
+    AddColumn,
+    AddColumnIdentity,
+    AddColumnSequence,
+    AddNotNull,
+    DropColumn,
+    DropColumnIdentity,
+    DropColumnSequence,
+    DropNotNull,
+    ModifyColumnType,
+    SetColumnComment,
+    SetColumnDefault,
+    SetColumnIdentity,
+    serial_sequence_name,
+)
 from ..sql import quote_ident
 from ..types import canonical_type, enum_of
 
@@ -55,7 +70,7 @@ class Column(SchemaObject):
     def enum_dependency(self) -> Optional[Key]:
         """The native enum this column's values come from (directly or as array items)."""
         dependency = self.type_dependency
-        return dependency if dependency is not None and dependency[0] == "enum" else None
+        return dependency if dependency is not None and key_kind(dependency) == "enum" else None
 
     @property
     def label(self) -> str:
@@ -139,60 +154,7 @@ class ColumnHandler(ObjectHandler):
     # -- reading -----------------------------------------------------------------
 
     def from_models(self, models: ModelContext) -> Iterable[Column]:
-        return model_columns(models)
-
-    @staticmethod
-    def _build(models: ModelContext) -> List[Column]:
-        from sqlalchemy import Identity
-
-        ddl = models.dialect.ddl_compiler(models.dialect, None)
-        defaults: Dict[Any, Optional[str]] = {}
-        enum_types = models.memo("column.enum_types", list)
-        enum_columns = models.memo("column.enum_columns", list)  # the enum handler's
-        typed = models.memo("column.typed", dict)
-        column_level = models.memo("column.constraints", dict)
-        make, default_schema = Column.of, models.schema
-
-        def describe(sa_type: Any) -> Tuple[str, Optional[Tuple[str, str]], Optional[Key]]:
-            """What a type gives a column: its format_type spelling, its native enum, the type it waits for."""
-            data_type = models.type_sql(sa_type)
-            enum = enum_of(sa_type, default_schema)
-            return data_type, enum, ("enum",) + enum if enum else extension_type(data_type, default_schema)
-
-        built: List[Column] = []
-        for table in models.tables:
-            schema = models.table_schema(table)
-            autoinc = table.autoincrement_column
-            pairs = []
-            for position, col in enumerate(table.columns, start=1):
-                identity = None
-                if isinstance(col.identity, Identity):
-                    identity = "always" if col.identity.always else "by default"
-                serial = col is autoinc and identity is None and col.server_default is None and col.default is None
-                if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
-                    column_level.setdefault(id(table), []).extend(col.constraints)
-                sa_type = col.type
-                data_type, enum, dependency = models.per_type(sa_type, "column", describe)
-                pairs.append((col.name, data_type))
-                column = make(
-                    schema=schema,
-                    table=table.name,
-                    name=col.name,
-                    data_type=data_type,
-                    nullable=bool(col.nullable) and identity is None,
-                    default=None if identity else _default_sql(col, ddl, defaults),
-                    autoincrement=serial,
-                    identity=identity,
-                    comment=col.comment,
-                    type_dependency=dependency,
-                    position=position,
-                )
-                built.append(column)
-                if enum:
-                    enum_types.append(sa_type)
-                    enum_columns.append(column)
-            typed[id(table)] = tuple(pairs)
-        return built
+        return model_columns(models).columns
 
     async def from_database(self, db: DatabaseContext) -> List[Column]:
         rows = await db.fetch(COLUMNS_QUERY, db.schema, db.version_table)
@@ -247,24 +209,27 @@ class ColumnHandler(ObjectHandler):
 
     # -- changing ----------------------------------------------------------------
 
-    async def create(self, obj: Column, actor) -> None:
-        await actor.add_column(
-            table_name=obj.table,
-            column_name=obj.name,
-            data_type=obj.data_type,
-            nullable=obj.nullable,
-            default=obj.default,
-            autoincrement=obj.autoincrement,
-            identity=obj.identity,
-            schema=obj.schema,
-            new_table=not obj.table_exists,
-        )
-        if obj.comment is not None:
-            await actor.set_column_comment(
-                table_name=obj.table, column_name=obj.name, comment=obj.comment, schema=obj.schema
+    def create(self, obj: Column) -> List[Operation]:
+        ops: List[Operation] = [
+            AddColumn(
+                table_name=obj.table,
+                column_name=obj.name,
+                data_type=obj.data_type,
+                nullable=obj.nullable,
+                default=obj.default,
+                autoincrement=obj.autoincrement,
+                identity=obj.identity,
+                schema=obj.schema,
+                new_table=not obj.table_exists,
             )
+        ]
+        if obj.comment is not None:
+            ops.append(
+                SetColumnComment(table_name=obj.table, column_name=obj.name, comment=obj.comment, schema=obj.schema)
+            )
+        return ops
 
-    async def migrate(self, old: Column, new: Column, actor) -> None:
+    def migrate(self, old: Column, new: Column) -> List[Operation]:
         """Change the column in place, so its values survive.
 
         A sequence or identity the column leaves goes first and one it gains
@@ -272,51 +237,75 @@ class ColumnHandler(ObjectHandler):
         before (identity refuses a default or a nullable column), and a serial
         default only makes way once the old one is gone.
         """
-        where = {"table_name": new.table, "column_name": new.name, "schema": new.schema}
-        await self._leave_generator(old, new, actor, where)
+        table, column, schema = new.table, new.name, new.schema
+        ops = _leave_generator(old, new)
         default_changed = old.default != new.default
         if old.data_type != new.data_type:
             if old.default is not None and default_changed:
                 # The old default may not cast to the new type.
-                await actor.set_column_default(**where, default=None)
-            await actor.modify_column_type(
-                **where, data_type=new.data_type, using=using_clause(old, new), old_data_type=old.data_type
+                ops.append(SetColumnDefault(table_name=table, column_name=column, default=None, schema=schema))
+            ops.append(
+                ModifyColumnType(
+                    table_name=table,
+                    column_name=column,
+                    data_type=new.data_type,
+                    using=using_clause(old, new),
+                    schema=schema,
+                    old_data_type=old.data_type,
+                )
             )
         if default_changed and not (old.data_type != new.data_type and new.default is None):
-            await actor.set_column_default(**where, default=new.default)
+            ops.append(SetColumnDefault(table_name=table, column_name=column, default=new.default, schema=schema))
         if old.nullable and not new.nullable:
-            await actor.add_not_null(**where)
-        await self._enter_generator(old, new, actor, where)
+            ops.append(AddNotNull(table_name=table, column_name=column, schema=schema))
+        ops += _enter_generator(old, new)
         if not old.nullable and new.nullable:
-            await actor.drop_not_null(**where)
+            ops.append(DropNotNull(table_name=table, column_name=column, schema=schema))
         if old.comment != new.comment:
-            await actor.set_column_comment(**where, comment=new.comment)
+            ops.append(SetColumnComment(table_name=table, column_name=column, comment=new.comment, schema=schema))
+        return ops
 
-    @staticmethod
-    async def _leave_generator(old: Column, new: Column, actor, where: dict) -> None:
-        if old.autoincrement and not new.autoincrement:
-            sequence: dict = {}
-            if old.sequence is not None:  # name it only where Postgres's default name is wrong
-                sequence_schema, sequence_name = old.sequence
-                if sequence_name != serial_sequence_name(old.table, old.name):
-                    sequence["sequence_name"] = sequence_name
-                if sequence_schema != old.schema:
-                    sequence["sequence_schema"] = sequence_schema
-            await actor.drop_column_sequence(**where, **sequence)
-        if old.identity is not None and new.identity is None:
-            await actor.drop_column_identity(**where)
+    def destroy(self, obj: Column) -> List[Operation]:
+        return [DropColumn(table_name=obj.table, column_name=obj.name, schema=obj.schema)]
 
-    @staticmethod
-    async def _enter_generator(old: Column, new: Column, actor, where: dict) -> None:
-        if new.autoincrement and not old.autoincrement:
-            await actor.add_column_sequence(**where, data_type=new.data_type)
-        if new.identity is not None and old.identity is None:
-            await actor.add_column_identity(**where, identity=new.identity)
-        elif new.identity is not None and new.identity != old.identity:
-            await actor.set_column_identity(**where, identity=new.identity)
 
-    async def destroy(self, obj: Column, actor) -> None:
-        await actor.drop_column(table_name=obj.table, column_name=obj.name, schema=obj.schema)
+def _leave_generator(old: Column, new: Column) -> List[Operation]:
+    """Dropping the serial sequence or the identity `old` has and `new` lacks."""
+    table, column, schema = new.table, new.name, new.schema
+    ops: List[Operation] = []
+    if old.autoincrement and not new.autoincrement:
+        sequence_name = sequence_schema = None
+        if old.sequence is not None:  # name it only where Postgres's default name is wrong
+            found_schema, found_name = old.sequence
+            if found_name != serial_sequence_name(old.table, old.name):
+                sequence_name = found_name
+            if found_schema != old.schema:
+                sequence_schema = found_schema
+        ops.append(
+            DropColumnSequence(
+                table_name=table,
+                column_name=column,
+                sequence_name=sequence_name,
+                sequence_schema=sequence_schema,
+                schema=schema,
+            )
+        )
+    if old.identity is not None and new.identity is None:
+        ops.append(DropColumnIdentity(table_name=table, column_name=column, schema=schema))
+    return ops
+
+
+def _enter_generator(old: Column, new: Column) -> List[Operation]:
+    """Adding the serial sequence or the identity `new` has and `old` lacks (or changing the identity)."""
+    table, column, schema = new.table, new.name, new.schema
+    ops: List[Operation] = []
+    if new.autoincrement and not old.autoincrement:
+        ops.append(AddColumnSequence(table_name=table, column_name=column, data_type=new.data_type, schema=schema))
+    if new.identity is not None and old.identity is None:
+        ops.append(AddColumnIdentity(table_name=table, column_name=column, identity=new.identity, schema=schema))
+    elif new.identity is not None and new.identity != old.identity:
+        ops.append(SetColumnIdentity(table_name=table, column_name=column, identity=new.identity, schema=schema))
+    return ops
 
 
 def _columns_of(rows: Sequence[Any], schema: str) -> Iterator[Column]:
@@ -375,7 +364,10 @@ def _default_sql(column: Any, ddl: Any, seen: Dict[Any, Optional[str]]) -> Optio
     if isinstance(arg, str):
         key: Any = ("str", arg)
     elif (
-        type(arg).__name__ == "TextClause" and type(arg).__module__ == "sqlalchemy.sql.elements" and not arg._bindparams
+        arg is not None
+        and type(arg).__name__ == "TextClause"
+        and type(arg).__module__ == "sqlalchemy.sql.elements"
+        and not arg._bindparams
     ):
         key = ("text", arg.text)
     else:
@@ -403,21 +395,85 @@ def _literal_casts(data_type: str) -> FrozenSet[str]:
     return frozenset(casts)
 
 
-def model_columns(models: ModelContext) -> List[Column]:
-    """The models' columns, built once per ModelContext (the enum handler reads them too)."""
-    return models.memo("column.objects", lambda: ColumnHandler._build(models))
+@dataclass
+class ModelColumns:
+    """What building the models' columns found, for the kinds that read it (see `model_columns`)."""
+
+    columns: List[Column] = field(default_factory=list)
+    enum_types: List[Any] = field(default_factory=list)
+    """The SQLAlchemy types of the columns of a native enum type (an `Enum`, or an `ARRAY` of one), in column order."""
+    enum_columns: List[Column] = field(default_factory=list)
+    """The columns those types belong to."""
+    _constraints: Dict[int, List[Any]] = field(default_factory=dict)
+    _types: Dict[int, Tuple[Tuple[str, str], ...]] = field(default_factory=dict)
+
+    def column_constraints(self, table: Any) -> List[Any]:
+        """The constraints declared on a model table's columns (`Column(..., CheckConstraint(...))`)
+        rather than on the table itself."""
+        return self._constraints.get(id(table), [])
+
+    def table_types(self, table: Any) -> Tuple[Tuple[str, str], ...]:
+        """(name, type as format_type() prints it) of a model table's columns."""
+        return self._types[id(table)]
 
 
-def column_constraints(models: ModelContext, table: Any) -> List[Any]:
-    """The constraints declared on a model table's columns rather than the table, seen while building its columns."""
-    model_columns(models)
-    return models.memo("column.constraints", dict).get(id(table), [])  # type: ignore[no-any-return]
+def model_columns(models: ModelContext) -> ModelColumns:
+    """The models' columns and what building them found, built once per ModelContext.
+
+    The column handler returns the columns; the enum handler reads the native
+    enum types and their columns, the constraint handler the column-level
+    constraints and the column types a check is rendered against.
+    """
+    return models.derived(_build_model_columns)
 
 
-def table_types(models: ModelContext, table: Any) -> Tuple[Tuple[str, str], ...]:
-    """(name, type as format_type() prints it) of a model table's columns, from the columns built once."""
-    model_columns(models)
-    return models.memo("column.typed", dict)[id(table)]  # type: ignore[no-any-return]
+def _build_model_columns(models: ModelContext) -> ModelColumns:
+    from sqlalchemy import Identity
+
+    ddl = models.dialect.ddl_compiler(models.dialect, None)  # type: ignore[arg-type]
+    defaults: Dict[Any, Optional[str]] = {}
+    found = ModelColumns()
+    make, default_schema = Column.of, models.schema
+
+    def describe(sa_type: Any) -> Tuple[str, Optional[Tuple[str, str]], Optional[Key]]:
+        """What a type gives a column: its format_type spelling, its native enum, the type it waits for."""
+        data_type = models.type_sql(sa_type)
+        enum = enum_of(sa_type, default_schema)
+        return data_type, enum, ("enum",) + enum if enum else extension_type(data_type, default_schema)
+
+    for table in models.tables:
+        schema = models.table_schema(table)
+        autoinc = table.autoincrement_column
+        pairs = []
+        for position, col in enumerate(table.columns, start=1):
+            identity = None
+            if isinstance(col.identity, Identity):
+                identity = "always" if col.identity.always else "by default"
+            serial = col is autoinc and identity is None and col.server_default is None and col.default is None
+            if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
+                found._constraints.setdefault(id(table), []).extend(col.constraints)
+            sa_type = col.type
+            data_type, enum, dependency = models.per_type(sa_type, "column", describe)
+            pairs.append((col.name, data_type))
+            column = make(
+                schema=schema,
+                table=table.name,
+                name=col.name,
+                data_type=data_type,
+                nullable=bool(col.nullable) and identity is None,
+                default=None if identity else _default_sql(col, ddl, defaults),
+                autoincrement=serial,
+                identity=identity,
+                comment=col.comment,
+                type_dependency=dependency,
+                position=position,
+            )
+            found.columns.append(column)
+            if enum:
+                found.enum_types.append(sa_type)
+                found.enum_columns.append(column)
+        found._types[id(table)] = tuple(pairs)
+    return found
 
 
 # Types of pg_catalog as format_type() prints their base names: anything else

@@ -34,12 +34,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 from ..objects import Key, SchemaObject
+from ..operations import Operation
+from ..ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint
 from ..sql import qualified, quote_ident
-from .column import column_constraints, table_types
+from .column import model_columns
 
 PRIMARY_KEY, UNIQUE, FOREIGN_KEY, CHECK = "primary_key", "unique", "foreign_key", "check"
 
@@ -280,52 +282,77 @@ class ConstraintHandler(ObjectHandler):
 
     # -- changing ------------------------------------------------------------------
 
-    async def create(self, obj: Constraint, actor) -> None:
-        common = dict(
-            table_name=obj.table,
-            constraint_name=obj.name,
-            new_table=not obj.table_exists,
-            schema=obj.schema,
-        )
-        deferrability = dict(deferrable=obj.deferrable, initially_deferred=obj.initially_deferred)
+    def create(self, obj: Constraint) -> List[Operation]:
+        table, name, new_table, schema = obj.table, obj.name, not obj.table_exists, obj.schema
         if obj.constraint_type == PRIMARY_KEY:
-            await actor.add_primary_key(columns=list(obj.columns), **deferrability, **common)
-        elif obj.constraint_type == UNIQUE:
-            await actor.add_unique(
-                columns=list(obj.columns), nulls_not_distinct=obj.nulls_not_distinct, **deferrability, **common
+            return [
+                AddPrimaryKey(
+                    table_name=table,
+                    columns=list(obj.columns),
+                    constraint_name=name,
+                    deferrable=obj.deferrable,
+                    initially_deferred=obj.initially_deferred,
+                    new_table=new_table,
+                    schema=schema,
+                )
+            ]
+        if obj.constraint_type == UNIQUE:
+            return [
+                AddUnique(
+                    table_name=table,
+                    columns=list(obj.columns),
+                    constraint_name=name,
+                    nulls_not_distinct=obj.nulls_not_distinct,
+                    deferrable=obj.deferrable,
+                    initially_deferred=obj.initially_deferred,
+                    new_table=new_table,
+                    schema=schema,
+                )
+            ]
+        if obj.constraint_type == FOREIGN_KEY:
+            return [
+                AddForeignKey(
+                    table_name=table,
+                    columns=list(obj.columns),
+                    referred_table=obj.referred_table or "",
+                    referred_columns=list(obj.referred_columns),
+                    referred_schema=None if obj.referred_schema == obj.schema else obj.referred_schema,
+                    constraint_name=name,
+                    on_delete=obj.on_delete,
+                    on_update=obj.on_update,
+                    match=obj.match,
+                    deferrable=obj.deferrable,
+                    initially_deferred=obj.initially_deferred,
+                    new_table=new_table,
+                    schema=schema,
+                )
+            ]
+        return [
+            AddCheck(
+                table_name=table,
+                expression=obj.source or obj.expression or "",
+                constraint_name=name,
+                new_table=new_table,
+                schema=schema,
             )
-        elif obj.constraint_type == FOREIGN_KEY:
-            await actor.add_foreign_key(
-                columns=list(obj.columns),
-                referred_table=obj.referred_table,
-                referred_columns=list(obj.referred_columns),
-                referred_schema=None if obj.referred_schema == obj.schema else obj.referred_schema,
-                on_delete=obj.on_delete,
-                on_update=obj.on_update,
-                match=obj.match,
-                **deferrability,
-                **common,
-            )
-        else:
-            await actor.add_check(expression=obj.source or obj.expression, **common)
+        ]
 
-    async def destroy(self, obj: Constraint, actor) -> None:
+    def destroy(self, obj: Constraint) -> List[Operation]:
         # A model-side object has no name when Postgres chose it (a `down` plan
         # drops what `up` created): drop it by the name Postgres gives it.
-        await actor.drop_constraint(
-            table_name=obj.table, constraint_name=obj.name or generated_name(obj), schema=obj.schema
-        )
+        return [
+            DropConstraint(table_name=obj.table, constraint_name=obj.name or generated_name(obj), schema=obj.schema)
+        ]
 
-    async def migrate(self, old: Constraint, new: Constraint, actor) -> None:
+    def migrate(self, old: Constraint, new: Constraint) -> List[Operation]:
         """Drop and add again: Postgres cannot alter a constraint's definition in place
         (only an FK's deferrability, which is not worth a path).
 
         A name pgmig chose for the new version gives way to the old one, which the drop frees.
         """
-        await self.destroy(old, actor)
         if new.name_chosen and old.name:
             new = new.evolve(name=old.name)
-        await self.create(new, actor)
+        return self.destroy(old) + self.create(new)
 
 
 _NAMEDATALEN = 64
@@ -368,7 +395,7 @@ def generated_name(obj: Constraint, attempt: int = 0) -> str:
     return _object_name(obj.table, column, "check" + suffix)
 
 
-def _free_generated_name(obj: Constraint, taken: set) -> str:
+def _free_generated_name(obj: Constraint, taken: Set[str]) -> str:
     """The first of Postgres's names for `obj` not in `taken` (which it then joins).
 
     A foreign key or check added to an existing table is added NOT VALID and
@@ -415,21 +442,20 @@ class _ModelReader:
 
     def __init__(self, models: ModelContext) -> None:
         from sqlalchemy import CheckConstraint, ForeignKeyConstraint, PrimaryKeyConstraint, UniqueConstraint
-        from sqlalchemy.dialects import postgresql
 
         self.models = models
-        self.ddl = models.dialect.ddl_compiler(models.dialect, None)
-        # Check text is compiled without the psycopg2 paramstyle, which doubles
-        # every `%`: what reaches the server must be the text as written.
-        literal_dialect = postgresql.dialect(paramstyle="named")
-        self.sql = literal_dialect.statement_compiler(literal_dialect, None)
+        dialect = models.dialect
+        self.ddl = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
+        # Check text is compiled with the named paramstyle, not psycopg2's, which
+        # doubles every `%`: what reaches the server must be the text as written.
+        self.sql = dialect.statement_compiler(dialect, None)
         self.types = (PrimaryKeyConstraint, UniqueConstraint, ForeignKeyConstraint, CheckConstraint)
 
     def read(self, table: Any) -> Iterator[Constraint]:
         primary_key, unique, foreign_key, check = self.types
         schema = self.models.table_schema(table)
         # Column-level checks live on the column, not in table.constraints.
-        column_checks = column_constraints(self.models, table)
+        column_checks = model_columns(self.models).column_constraints(table)
         found = list(table.constraints)
         if column_checks:
             found = list(dict.fromkeys(found + column_checks))
@@ -462,7 +488,7 @@ class _ModelReader:
             elif isinstance(constraint, check):
                 expression = self.sql.process(constraint.sqltext, include_table=False, literal_binds=True)
                 if typed is None:
-                    typed = table_types(self.models, table)
+                    typed = model_columns(self.models).table_types(table)
                 yield Constraint.of(
                     constraint_type=CHECK,
                     expression=expression,

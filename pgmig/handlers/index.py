@@ -17,7 +17,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler
 from ..objects import Key, SchemaObject
-from ..ops.index import create_index_sql
+from ..operations import Operation
+from ..ops.index import AddIndex, DropIndex, create_index_sql
 from ..sql import qualified, quote_ident
 
 
@@ -285,7 +286,8 @@ def _parse_definition(tail: str) -> Dict[str, Any]:
 
 
 def _tail(row: Any) -> str:
-    definition, prefix = row["definition"], row["prefix"]
+    definition: str = row["definition"]
+    prefix: str = row["prefix"]
     if definition.startswith(prefix):
         return definition[len(prefix) :]
     # Should not happen; cut at the first USING after ON as a last resort.
@@ -300,22 +302,19 @@ class IndexHandler(ObjectHandler):
     read_weight = 10  # every index, deparsed
 
     def from_models(self, models: ModelContext) -> Iterable[Index]:
-        # ModelContext's dialect writes `%` as `%%` (pyformat escaping), which
-        # would end up verbatim in LIKE patterns; a named-paramstyle one does not.
-        from sqlalchemy.dialects import postgresql
-
-        dialect = postgresql.dialect(paramstyle="named")
+        dialect = models.dialect  # named paramstyle: `%` in a LIKE pattern stays one `%`
         # One compiler for all indexes: building one per statement was half the cost.
-        ddl = dialect.ddl_compiler(dialect, None)
+        ddl = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
         longest = dialect.max_index_name_length or dialect.max_identifier_length
         for table in models.tables:
             schema = models.table_schema(table)
             for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-                name = index.name
-                if type(name) is not str or len(name) > longest:
+                given = index.name
+                if type(given) is str and len(given) <= longest:
+                    name = given  # a plain name is its own, quoted and unquoted again
+                else:
                     # A naming convention's or a truncated name (or one too
-                    # long, which the compiler refuses): the compiler's. A
-                    # plain name is its own, quoted and unquoted again.
+                    # long, which the compiler refuses): the compiler's.
                     name = unquote_ident(ddl._prepared_index_name(index, include_schema=False))
                 plain = plain_definition(index, ddl)
                 if plain is not None:
@@ -359,11 +358,11 @@ class IndexHandler(ObjectHandler):
             out.append(obj)
         return out
 
-    async def create(self, obj: Index, actor) -> None:
-        await actor.add_index(**_create_arguments(obj), new_table=not obj.table_exists)
+    def create(self, obj: Index) -> List[Operation]:
+        return [AddIndex(**_create_arguments(obj), new_table=not obj.table_exists)]
 
-    async def destroy(self, obj: Index, actor) -> None:
-        await actor.drop_index(index_name=obj.name, schema=obj.schema)
+    def destroy(self, obj: Index) -> List[Operation]:
+        return [DropIndex(index_name=obj.name, schema=obj.schema)]
 
 
 def _create_arguments(

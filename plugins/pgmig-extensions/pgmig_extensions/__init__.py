@@ -229,16 +229,18 @@ class ExtensionHandler(ObjectHandler):
             out.append(obj)
         return out
 
-    async def create(self, obj: Extension, actor: Any) -> None:
-        await actor.create_extension(extension_name=obj.name, schema=obj.schema, version=obj.version)
+    def create(self, obj: Extension) -> List[Operation]:
+        return [CreateExtension(extension_name=obj.name, schema=obj.schema, version=obj.version)]
 
-    async def migrate(self, old: Extension, new: Extension, actor: Any) -> None:
+    def migrate(self, old: Extension, new: Extension) -> List[Operation]:
         """Updates and schema moves happen in place: dropping would take every column of its types with it."""
-        await actor.alter_extension(
-            extension_name=new.name,
-            version=new.version if new.version != old.version else None,
-            schema=new.schema if new.schema != old.schema else None,
-        )
+        return [
+            AlterExtension(
+                extension_name=new.name,
+                version=new.version if new.version != old.version else None,
+                schema=new.schema if new.schema != old.schema else None,
+            )
+        ]
 
-    async def destroy(self, obj: Extension, actor: Any) -> None:
-        await actor.drop_extension(extension_name=obj.name)
+    def destroy(self, obj: Extension) -> List[Operation]:
+        return [DropExtension(extension_name=obj.name)]

@@ -19,6 +19,7 @@ from pgmig.api import (
     Key,
     ModelContext,
     ObjectHandler,
+    Operation,
     SchemaObject,
     declared,
     dollar_quote,
@@ -27,6 +28,7 @@ from pgmig.api import (
 )
 
 from .declare import FunctionDeclaration, TriggerDeclaration
+from .ops import CreateFunction, CreateTrigger, DropFunction, DropTrigger
 
 
 @dataclass(frozen=True)
@@ -246,19 +248,21 @@ class FunctionHandler(ObjectHandler):
                 )
         return [by_id.get(id(obj), obj) for obj in objects]
 
-    async def create(self, obj: Function, actor: Any) -> None:
-        await actor.create_function(
-            function_name=obj.name, parameters=obj.arguments, definition=obj.definition, schema=obj.schema
-        )
+    def create(self, obj: Function) -> List[Operation]:
+        return [
+            CreateFunction(
+                function_name=obj.name, parameters=obj.arguments, definition=obj.definition, schema=obj.schema
+            )
+        ]
 
-    async def migrate(self, old: Function, new: Function, actor: Any) -> None:
+    def migrate(self, old: Function, new: Function) -> List[Operation]:
         """CREATE OR REPLACE keeps triggers and grants; it refuses a new return type, so that one is dropped first."""
         if _returns(old.definition) != _returns(new.definition):
-            await self.destroy(old, actor)
-        await self.create(new, actor)
+            return self.destroy(old) + self.create(new)
+        return self.create(new)
 
-    async def destroy(self, obj: Function, actor: Any) -> None:
-        await actor.drop_function(function_name=obj.name, parameters=obj.identity, schema=obj.schema)
+    def destroy(self, obj: Function) -> List[Operation]:
+        return [DropFunction(function_name=obj.name, parameters=obj.identity, schema=obj.schema)]
 
 
 def _returns(definition: str) -> str:
@@ -325,13 +329,15 @@ class TriggerHandler(ObjectHandler):
                 by_id[id(original)] = replace(original, timing=got.timing, action=got.action)
         return [by_id.get(id(obj), obj) for obj in objects]
 
-    async def create(self, obj: Trigger, actor: Any) -> None:
-        await actor.create_trigger(
-            table_name=obj.table, trigger_name=obj.name, timing=obj.timing, action=obj.action, schema=obj.schema
-        )
+    def create(self, obj: Trigger) -> List[Operation]:
+        return [
+            CreateTrigger(
+                table_name=obj.table, trigger_name=obj.name, timing=obj.timing, action=obj.action, schema=obj.schema
+            )
+        ]
 
-    async def destroy(self, obj: Trigger, actor: Any) -> None:
-        await actor.drop_trigger(table_name=obj.table, trigger_name=obj.name, schema=obj.schema)
+    def destroy(self, obj: Trigger) -> List[Operation]:
+        return [DropTrigger(table_name=obj.table, trigger_name=obj.name, schema=obj.schema)]
 
 
 __all__ = ["Function", "FunctionHandler", "Trigger", "TriggerHandler", "read_functions", "read_triggers"]

@@ -17,23 +17,40 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Sequence, Tuple
 
 from pgmig.api import (
     DatabaseContext,
     Key,
     ModelContext,
     ObjectHandler,
+    Operation,
     SchemaObject,
     declared,
+    key_kind,
+    key_name,
+    key_schema,
     qualified,
     quote_ident,
 )
 
 from .declare import ViewDeclaration, ViewIndex
+from .ops import CreateView, CreateViewIndex, DropView, DropViewIndex
 
-# (schema, table, column, type) of one table column a view reads.
-ColumnType = Tuple[str, str, str, str]
+
+class ColumnType(NamedTuple):
+    """One table column a view reads, with its type as `format_type` prints it."""
+
+    schema: str
+    table: str
+    column: str
+    data_type: str
+
+    @property
+    def key(self) -> Key:
+        return ("column", self.schema, self.table, self.column)
+
+
 # (index name, unique, definition after USING).
 IndexSpec = Tuple[str, bool, str]
 
@@ -46,7 +63,8 @@ class View(SchemaObject):
     definition: str
     materialized: bool = False
     indexes: Tuple[IndexSpec, ...] = ()
-    column_types: Tuple[ColumnType, ...] = ()
+    # The ColumnTypes of what it reads (or their plain tuples), sorted.
+    column_types: Tuple[Tuple[str, str, str, str], ...] = ()
     # What the view reads: tables, their columns, other views, functions.
     reads: Tuple[Key, ...] = field(default=(), compare=False)
     # Output columns (name, type): decides whether CREATE OR REPLACE can keep dependents.
@@ -66,13 +84,13 @@ class View(SchemaObject):
     def label(self) -> str:
         return f"{'materialized view' if self.materialized else 'view'} {self.name}"
 
-    def must_replace(self, new: "View") -> bool:
+    def must_replace(self, new: SchemaObject) -> bool:
         """A view over a column whose type changes must be gone before the ALTER and back after it.
 
         Read by a planner that splits such a change into a drop ordered
         before the column's change and a create ordered after it.
         """
-        return self.column_types != new.column_types
+        return isinstance(new, View) and self.column_types != new.column_types
 
     def describe(self) -> str:
         query = " ".join(self.definition.split())
@@ -162,9 +180,10 @@ async def read_views(db: DatabaseContext, schema: str) -> Dict[str, View]:
         found = reads.setdefault(row["view_name"], {})
         ref = _ref_key(row)
         found.setdefault(ref, None)
-        if row["column_name"] is not None and ref[0] == "table":
-            found.setdefault(("column", ref[1], ref[2], row["column_name"]), None)
-            types.setdefault(row["view_name"], []).append((ref[1], ref[2], row["column_name"], row["column_type"]))
+        if row["column_name"] is not None and key_kind(ref) == "table":
+            column = ColumnType(key_schema(ref), key_name(ref), row["column_name"], row["column_type"])
+            found.setdefault(column.key, None)
+            types.setdefault(row["view_name"], []).append(column)
     indexes: Dict[str, List[IndexSpec]] = {}
     materialized = any(row["materialized"] for row in views)
     for row in await db.fetch(VIEW_INDEXES_QUERY, schema) if materialized else ():
@@ -231,6 +250,7 @@ class ViewHandler(ObjectHandler):
     kind = "view"
 
     def from_models(self, models: ModelContext) -> Iterable[View]:
+        # (schema, name) -> the model table
         by_name = {(models.table_schema(t), t.name): t for t in models.tables}
         for decl in declared(models, ViewDeclaration):
             schema = decl.schema or models.schema
@@ -243,26 +263,26 @@ class ViewHandler(ObjectHandler):
                     used[(table.schema or models.schema, table.name)] = table
             for name in decl.depends_on:
                 table_schema, _, table_name = name.rpartition(".")
-                key = (table_schema or schema, table_name)
-                reads.append(("table",) + key)
-                if key in by_name:
-                    used[key] = by_name[key]
-            for key, table in by_name.items():
-                if _mentions(sql, key[1]):
-                    used.setdefault(key, table)
+                where = (table_schema or schema, table_name)
+                reads.append(("table",) + where)
+                if where in by_name:
+                    used[where] = by_name[where]
+            for (table_schema, table_name), table in by_name.items():
+                if _mentions(sql, table_name):
+                    used.setdefault((table_schema, table_name), table)
             candidates = tuple(
-                (key[0], key[1], column.name, column.type.compile(dialect=models.dialect))
-                for key, table in sorted(used.items())
+                ColumnType(table_schema, table_name, column.name, column.type.compile(dialect=models.dialect))
+                for (table_schema, table_name), table in sorted(used.items(), key=lambda item: item[0])
                 for column in table.columns
             )
-            read_columns = {k for k in reads if k[0] == "column"}
+            read_columns = {k for k in reads if key_kind(k) == "column"}
             yield View(
                 schema=schema,
                 name=decl.name,
                 definition=sql,
                 materialized=decl.materialized,
                 indexes=tuple((ix.name, ix.unique, _index_tail(ix)) for ix in decl.indexes),
-                column_types=tuple(c for c in candidates if ("column",) + c[:3] in read_columns),
+                column_types=tuple(c for c in candidates if c.key in read_columns),
                 reads=tuple(dict.fromkeys(reads)),
                 candidates=candidates,
             )
@@ -283,16 +303,14 @@ class ViewHandler(ObjectHandler):
         rendered = await _render_through_server(db, views)
         return [rendered.get(id(obj), obj) for obj in objects]
 
-    async def create(self, obj: View, actor: Any) -> None:
-        await actor.create_view(
-            view_name=obj.name, definition=obj.definition, schema=obj.schema, materialized=obj.materialized
-        )
-        for name, unique, definition in obj.indexes:
-            await actor.create_view_index(
-                view_name=obj.name, index_name=name, index_definition=definition, unique=unique, schema=obj.schema
-            )
+    def create(self, obj: View) -> List[Operation]:
+        ops: List[Operation] = [
+            CreateView(view_name=obj.name, definition=obj.definition, schema=obj.schema, materialized=obj.materialized)
+        ]
+        ops += [_create_index(obj, spec) for spec in obj.indexes]
+        return ops
 
-    async def migrate(self, old: View, new: View, actor: Any) -> None:
+    def migrate(self, old: View, new: View) -> List[Operation]:
         """Indexes alone change in place; a new query replaces the view, in place when Postgres allows it."""
         same_view = (old.definition, old.materialized, old.column_types) == (
             new.definition,
@@ -300,28 +318,27 @@ class ViewHandler(ObjectHandler):
             new.column_types,
         )
         if same_view:
-            for spec in old.indexes:
-                if spec not in new.indexes:
-                    await actor.drop_view_index(index_name=spec[0], schema=old.schema)
-            for name, unique, definition in new.indexes:
-                if (name, unique, definition) not in old.indexes:
-                    await actor.create_view_index(
-                        view_name=new.name,
-                        index_name=name,
-                        index_definition=definition,
-                        unique=unique,
-                        schema=new.schema,
-                    )
-            return
+            ops: List[Operation] = [
+                DropViewIndex(index_name=name, schema=old.schema)
+                for name, unique, definition in old.indexes
+                if (name, unique, definition) not in new.indexes
+            ]
+            ops += [_create_index(new, spec) for spec in new.indexes if spec not in old.indexes]
+            return ops
         keeps_columns = bool(new.outputs) and new.outputs[: len(old.outputs)] == old.outputs
         if not old.materialized and not new.materialized and keeps_columns and old.column_types == new.column_types:
-            await actor.create_view(view_name=new.name, definition=new.definition, schema=new.schema, replace=True)
-            return
-        await self.destroy(old, actor)
-        await self.create(new, actor)
+            return [CreateView(view_name=new.name, definition=new.definition, schema=new.schema, replace=True)]
+        return self.destroy(old) + self.create(new)
 
-    async def destroy(self, obj: View, actor: Any) -> None:
-        await actor.drop_view(view_name=obj.name, schema=obj.schema, materialized=obj.materialized)
+    def destroy(self, obj: View) -> List[Operation]:
+        return [DropView(view_name=obj.name, schema=obj.schema, materialized=obj.materialized)]
+
+
+def _create_index(view: View, spec: IndexSpec) -> CreateViewIndex:
+    name, unique, definition = spec
+    return CreateViewIndex(
+        view_name=view.name, index_name=name, index_definition=definition, unique=unique, schema=view.schema
+    )
 
 
 async def _render_through_server(db: DatabaseContext, views: Sequence[View]) -> Dict[int, View]:
