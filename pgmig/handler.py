@@ -55,10 +55,9 @@ class ModelContext:
         handler's `model_columns`, say) is reached through the function that
         provides it, so its type and its provider are plain to see.
         """
-        key = (ModelContext.derived, build)
-        if key not in self.cache:
-            self.cache[key] = build(self)
-        return cast(T, self.cache[key])
+        if build not in self.cache:  # per_type's keys are tuples: a function never meets one
+            self.cache[build] = build(self)
+        return cast(T, self.cache[build])
 
     def type_sql(self, sa_type: Any) -> str:
         """A model type as `format_type()` spells it (see `per_type`)."""
