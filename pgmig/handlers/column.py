@@ -26,7 +26,7 @@ from ..ops.column import (
     serial_sequence_name,
 )
 from ..sql import quote_ident
-from ..types import canonical_type, enum_of
+from ..types import enum_of
 
 # Types whose values convert to each other without a USING clause.
 _IMPLICIT_FAMILIES = ({"text", "character varying", "character"},)
@@ -582,4 +582,4 @@ async def _render_batch(db: DatabaseContext, batch: Sequence[Column], start: int
     return {id(batch[row["attnum"] - 1]): (row["data_type"], row["default_expr"]) for row in rows}
 
 
-__all__ = ["Column", "ColumnHandler", "canonical_type"]
+__all__ = ["Column", "ColumnHandler", "ModelColumns", "model_columns"]
