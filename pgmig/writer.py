@@ -40,7 +40,9 @@ def literal(value: Any) -> str:
 
 def is_builtin(operation_class: Type[Operation]) -> bool:
     """Whether the typed actor has a method for this operation (pgmig's own, not a plugin's)."""
-    return operation_class.__module__.startswith("pgmig.")
+    from .ops.actor_methods import OperationMethods
+
+    return callable(getattr(OperationMethods, operation_class.name, None))
 
 
 def render_call(op: Operation) -> List[str]:
