@@ -6,9 +6,10 @@ shipping three things, all importable from this module only:
 - a frozen dataclass deriving from `SchemaObject`: its `key` identifies it,
   its compared fields decide when it changed, its `dependencies` order it
   against every other object, built-in or from another plugin;
-- `Operation` subclasses registered with `@register`: the statements, with
-  plain arguments so generated revision files can call them as
-  `await migrator.actor.<name>(...)`;
+- `Operation` subclasses registered with `@register`: the statements and
+  their `Hazard`s, with plain arguments so generated revision files can
+  spell them, as `await migrator.actor.run(YourOperation(...))` importing
+  the class from your package (so the file type-checks);
 - an `ObjectHandler` subclass: reads the objects from the models
   (`from_models`) and from the catalog (`from_database`), optionally lets
   Postgres normalize the model side (`normalize`), and returns the
@@ -33,7 +34,7 @@ from .actions import DatabaseActions
 from .errors import PgmigError
 from .handler import DatabaseContext, ModelContext, ObjectHandler
 from .objects import Key, SchemaObject, key_kind, key_name, key_schema, key_scope, key_text
-from .operations import Operation, register
+from .operations import Hazard, Operation, register
 from .sql import ident_list, qualified, quote_ident, quote_literal
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,6 +44,7 @@ __all__ = [
     "DatabaseActions",
     "DatabaseContext",
     "DeclarationError",
+    "Hazard",
     "Key",
     "ModelContext",
     "ObjectHandler",

@@ -80,8 +80,8 @@ def models_source(step: int) -> str:
     return source
 
 
-UP_LINE = "    async def up(self, migrator: Migrator):\n"
-DOWN_LINE = "    async def down(self, migrator: Migrator):\n"
+UP_LINE = "    async def up(self, migrator: Migrator) -> None:\n"
+DOWN_LINE = "    async def down(self, migrator: Migrator) -> None:\n"
 
 
 def execute_line(sql: str) -> str:

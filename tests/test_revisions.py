@@ -94,7 +94,7 @@ def test_no_changes_writes_nothing_and_empty_writes_a_blank(project: Project) ->
     assert len(project.files()) == 1
     blank = project.generate("backfill data", "--empty")
     text = blank.read_text()
-    assert "async def up(self, migrator: Migrator):\n        pass" in text
+    assert "async def up(self, migrator: Migrator) -> None:\n        pass" in text
     project.cli("up")
     assert len(project.applied()) == 2
 
@@ -173,8 +173,8 @@ def test_concurrent_ups_apply_once(project: Project) -> None:
     data = project.generate("seed", "--empty")
     data.write_text(
         data.read_text().replace(
-            "    async def up(self, migrator: Migrator):\n        pass",
-            "    async def up(self, migrator: Migrator):\n"
+            "    async def up(self, migrator: Migrator) -> None:\n        pass",
+            "    async def up(self, migrator: Migrator) -> None:\n"
             "        await migrator.connection.execute(\"INSERT INTO author (name) VALUES ('once')\")\n"
             "        await migrator.connection.execute('SELECT pg_sleep(0.5)')",
         )

@@ -17,6 +17,7 @@ from typing import Any, Iterable, List, Optional, Tuple
 
 from pgmig.api import (
     DatabaseContext,
+    Hazard,
     Key,
     ModelContext,
     ObjectHandler,
@@ -105,9 +106,6 @@ class CreateExtension(Operation):
             sql += f" VERSION {quote_literal(self.version)}"
         return [sql]
 
-    def summary(self) -> str:
-        return f"create extension {self.extension_name}"
-
 
 @register
 @dataclass(frozen=True)
@@ -120,12 +118,9 @@ class DropExtension(Operation):
     def statements(self) -> List[str]:
         return [f"DROP EXTENSION {quote_ident(self.extension_name)}"]
 
-    def summary(self) -> str:
-        return f"drop extension {self.extension_name}"
-
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         # Its functions, operators and types go with it.
-        return ("deletes_data",)
+        return (Hazard.DELETES_DATA,)
 
 
 @register
@@ -145,9 +140,6 @@ class AlterExtension(Operation):
         if self.schema:
             out.append(f"ALTER EXTENSION {quote_ident(self.extension_name)} SET SCHEMA {quote_ident(self.schema)}")
         return out
-
-    def summary(self) -> str:
-        return f"alter extension {self.extension_name}"
 
 
 # -- the handler -----------------------------------------------------------------------------
