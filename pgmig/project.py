@@ -134,20 +134,7 @@ class Project:
 
     async def sql(self, direction: str, target: Optional[str]) -> List[str]:
         """The SQL `up`/`down` would run from the database's current revision, without running it."""
-        from .database import connection
-        from .runner import UP, read_status, render_sql
-
-        chain = self.chain()
-        async with connection(self.database_url) as conn:
-            has_table = await self.versions.exists(conn)
-            status = read_status(chain, await self.versions.applied(conn))
-        if direction == UP:
-            end = chain.index(target or HEAD)
-            revisions = chain.revisions[status.current_index + 1 : end + 1]
-        else:
-            end = status.current_index - 1 if target is None else chain.index(target)
-            revisions = list(reversed(chain.revisions[end + 1 : status.current_index + 1]))
-        return await render_sql(chain, revisions, direction, self.versions, not has_table)
+        return await self.runner().sql(direction, target)  # type: ignore[arg-type]
 
     async def generate(
         self,
