@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from pgmig.check import describe_differences
+from pgmig.services.check import describe_differences
 from pgmig.engine import current_state
 from pgmig.handler import DatabaseContext
 from tests.helpers import fetch, handlers, pgmig_cli
