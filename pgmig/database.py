@@ -28,7 +28,7 @@ def resolve_url(settings: "Settings", notice: Optional[Callable[[str], None]] = 
     if notice is not None:
         notice(
             f"Using the embedded PostgreSQL in {settings.embedded_data_dir} "
-            "(set PGMIG_DATABASE_URL or --database-url to use another server)"
+            "(set database_url, e.g. PGMIG_DATABASE_URL, to use another server)"
         )
     return url
 
