@@ -46,10 +46,9 @@ def generate(
     timings: bool = TIMINGS,
 ) -> None:
     """Write the next revision file from the difference between the revisions and the models."""
-    from ..renames import parse_pairs, parse_renames
-    from ..safety import parse_defaults, parse_maps
     from ..services.generate import GenerateOptions, Questioner
     from ..services.generate import generate as generate_service
+    from .flags import parse_defaults, parse_enum_maps, parse_renames
     from .prompts import TerminalQuestioner
 
     state: CliState = ctx.obj
@@ -58,8 +57,8 @@ def generate(
         empty=empty,
         allow_destructive=allow_destructive,
         renames=parse_renames(rename or [], rename_enum_value or []),
-        enum_maps=parse_maps(parse_pairs(map_enum_value or [], "--map-enum-value", "enum.OLD=NEW")),
-        defaults=parse_defaults(parse_pairs(default or [], "--default", "table.column=SQL_EXPRESSION")),
+        enum_maps=parse_enum_maps(map_enum_value or []),
+        defaults=parse_defaults(default or []),
         concurrently=concurrently,
     )
     project = state.project(timings)

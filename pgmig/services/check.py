@@ -1,7 +1,7 @@
 """`pgmig check` and drift: proving the revisions build what the models describe.
 
 Everything runs on a scratch database (a throwaway database on the embedded
-server, or on `--dev-url`'s server); the configured database is only read,
+server, or on the `dev_url` server); the configured database is only read,
 for checksums and drift. Schemas are compared as pgmig's own schema states,
 so plugin objects count exactly like tables and columns.
 """
