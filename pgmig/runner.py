@@ -9,6 +9,12 @@ Once the advisory lock is held (its own wait must not time out), the session
 and its autocommit side connection get `lock_timeout` and
 `statement_timeout`, so a statement queued behind another transaction's lock
 fails after a few seconds instead of stalling every query on that table.
+
+`up`, `down` and their `--sql` share one path: `plan_run` turns the
+version table and a target into the revisions to run (refusing a target in
+the wrong direction), and one loop (`Runner._walk`) carries each revision
+out through a mode: `_Execute` runs it on the connection, `_Record` writes
+the SQL it would run, with its transaction boundaries (Alembic's `as_sql`).
 """
 
 from __future__ import annotations
@@ -73,10 +79,9 @@ def read_status(chain: Chain, applied: Dict[str, AppliedRevision]) -> Status:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What one `up` or `down` runs: `revisions` in the order they run, from `status`."""
+    """What one `up` or `down` runs: `revisions` in the order they run."""
 
     direction: Direction
-    status: Status
     revisions: List[Revision]
 
 
@@ -96,13 +101,13 @@ def plan_run(status: Status, direction: Direction, target: Optional[str] = None)
         target_index = chain.index(target)
         if target_index < current:
             raise RevisionError(f"{target} is behind the current revision {status.current}; use pgmig down")
-        return RunPlan(direction, status, chain.revisions[current + 1 : target_index + 1])
+        return RunPlan(direction, chain.revisions[current + 1 : target_index + 1])
     target_index = current - 1 if target is None else chain.index(target)
     if current < 0 and target != BASE:
         raise RevisionError("the database is at base (nothing applied): there is nothing to roll back")
     if target_index > current:
         raise RevisionError(f"{target} is ahead of the current revision {status.current}; use pgmig up")
-    return RunPlan(direction, status, chain.revisions[max(target_index, -1) + 1 : current + 1][::-1])
+    return RunPlan(direction, chain.revisions[max(target_index, -1) + 1 : current + 1][::-1])
 
 
 class MigrationTimeoutError(DatabaseError):

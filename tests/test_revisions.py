@@ -269,6 +269,35 @@ def _write_revision(folder: Path, name: str, rid: str, down: str = "None", body:
     return path
 
 
+def test_plan_run_is_the_one_range_of_up_and_down() -> None:
+    from pgmig.errors import RevisionError
+    from pgmig.revisions import Chain, MigrationRevisionBase, Revision
+    from pgmig.runner import DOWN, UP, plan_run, read_status
+
+    chain = Chain(
+        [
+            Revision(f"r{i}", f"r{i - 1}" if i > 1 else None, Path(f"{i}.py"), "", MigrationRevisionBase)
+            for i in (1, 2, 3)
+        ]
+    )
+
+    def ids(direction: str, applied: int, target: object) -> List[str]:
+        status = read_status(chain, {r.id: None for r in chain.revisions[:applied]})  # type: ignore[misc]
+        return [r.id for r in plan_run(status, direction, target).revisions]  # type: ignore[arg-type]
+
+    assert ids(UP, 1, None) == ["r2", "r3"] and ids(UP, 1, "r2") == ["r2"] and ids(UP, 3, "head") == []
+    assert ids(DOWN, 3, None) == ["r3"] and ids(DOWN, 3, "base") == ["r3", "r2", "r1"] and ids(DOWN, 2, "r2") == []
+    assert ids(DOWN, 0, "base") == []
+    for direction, applied, target, message in [
+        (UP, 2, "r1", "r1 is behind the current revision r2; use pgmig down"),
+        (DOWN, 1, "r3", "r3 is ahead of the current revision r1; use pgmig up"),
+        (DOWN, 0, None, "nothing to roll back"),
+        (UP, 0, "r9", "'r9' is not a known revision"),
+    ]:
+        with pytest.raises(RevisionError, match=message):
+            ids(direction, applied, target)
+
+
 def test_sql_refuses_the_targets_the_run_refuses(project: Project) -> None:
     """`up --sql` and `down --sql` plan the range as `up` and `down` do: same errors, same exit codes."""
     folder = project.root / "migrations"
