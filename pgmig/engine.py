@@ -7,9 +7,7 @@ embedded in a test suite or a deploy script.
 from __future__ import annotations
 
 import asyncio
-import gc
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .handler import DatabaseContext, ModelContext, ObjectHandler
 from .introspection import Connect, read_all
@@ -134,34 +132,8 @@ async def diff_database(
     `connect` (an async callable opening another connection to the same
     database) lets the catalog reads run side by side; see introspection.py.
     """
-    with paused_gc():
-        up, _ = await _plans(connection, models, handlers, schema, version_table, timings, False, connect)
+    up, _ = await _plans(connection, models, handlers, schema, version_table, timings, False, connect)
     return up
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection while diffing.
-
-    A diff allocates a few objects per column and per catalog row and frees
-    them all at the end; on a large schema the collector would otherwise run
-    full collections over everything the process holds (SQLAlchemy, the
-    models) several times, which cost up to a third of a diff at 1,000 tables.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            # Hand what the diff allocated to the oldest generation at once:
-            # re-enabled as it is, the collector would start with a young
-            # generation of some 200,000 objects to traverse (10-25 ms at
-            # 1,000 tables). Freezing and unfreezing moves lists; it does
-            # not traverse them.
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
 
 
 async def _plans(
@@ -280,7 +252,6 @@ async def diff_both_ways(
     connect: Optional[Connect] = None,
 ) -> "tuple[Plan, Plan]":
     """The plan from the database to the models (`up`) and the one back (`down`)."""
-    with paused_gc():
-        up, down = await _plans(connection, models, handlers, schema, version_table, timings, True, connect)
+    up, down = await _plans(connection, models, handlers, schema, version_table, timings, True, connect)
     assert down is not None
     return up, down

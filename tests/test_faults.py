@@ -30,9 +30,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from pgmig.check import describe_differences
 from pgmig.engine import current_state
 from pgmig.handler import DatabaseContext
+from pgmig.services.check import describe_differences
 from tests.helpers import fetch, handlers, pgmig_cli
 from tests.test_revisions import full_snapshot
 

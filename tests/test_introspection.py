@@ -222,7 +222,7 @@ def test_after_a_diff_the_collector_runs_again_with_nothing_young_and_nothing_fr
     import gc
     import weakref
 
-    from pgmig.engine import paused_gc
+    from pgmig.cli.context import paused_gc
 
     class Node:
         pass
