@@ -1,7 +1,7 @@
 """pgmig's benchmark: reading and comparing a large schema, against Alembic, migra and the catalog itself.
 
     python scripts/bench.py                      # the mixed schema at 100 and 1,000 tables, four more shapes at 1,000
-    python scripts/bench.py --quick              # everything at 100 tables, 2 rounds: a minute
+    python scripts/bench.py --quick              # everything at 100 tables, 2 rounds: a few minutes
     python scripts/bench.py --sizes 100,1000,5000
     python scripts/bench.py --shape enum-partial,identity
     python scripts/bench.py --sizes 1000 --baseline main    # pgmig at main next to the working tree
@@ -240,6 +240,12 @@ def fmt(seconds: Optional[float]) -> str:
     if seconds is None:
         return "-"
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def spread(result: Result) -> str:
+    """`fastest-slowest` of a measurement's runs."""
+    fastest, slowest = (fmt(min(result.runs)), fmt(max(result.runs))) if result.runs else ("-", "-")
+    return fastest if fastest == slowest else f"{fastest}-{slowest}"
 
 
 def ratio(a: Optional[float], b: Optional[float]) -> str:
@@ -767,6 +773,11 @@ def render_shapes(reports: List[CaseReport]) -> List[str]:
         lines.append(
             f"  {r.shape:{first}} {c['columns']:,} / {c['enums']} / {c['fks']} / {c['uniques_checks']} / {c['indexes']}"
         )
+    lines.append("fastest-slowest run of each (how far to trust a ratio on a busy machine):")
+    shown = [(f"pgmig {label}", base), ("pgmig now", NOW)] if base else [("pgmig", NOW)]
+    for r in reports:
+        cells = [f"{title} {spread(r.result(name))}" for title, name in shown + [("Alembic", "alembic")]]
+        lines.append(f"  {r.shape:{first}} " + ", ".join(cells))
     return lines
 
 
