@@ -139,10 +139,6 @@ class Contender:
     python: str = sys.executable
     root: str = str(ROOT)
 
-    @property
-    def checks_pgmig(self) -> bool:
-        return self.tool in ("pgmig", "pgmig+plugins")
-
 
 def runner_for(
     tool: str, url: str, shape: str, tables: int, target: Optional[str]
