@@ -11,8 +11,9 @@ shipping three things, all importable from this module only:
   `await migrator.actor.<name>(...)`;
 - an `ObjectHandler` subclass: reads the objects from the models
   (`from_models`) and from the catalog (`from_database`), optionally lets
-  Postgres normalize the model side (`normalize`), and says through the
-  actor how to `create`, `migrate` and `destroy` one.
+  Postgres normalize the model side (`normalize`: declare a `Renderer` and
+  call `render`; see pgmig.normalize), and says through the actor how to
+  `create`, `migrate` and `destroy` one.
 
 Users declare a plugin's objects next to their models by attaching them to a
 SQLAlchemy `MetaData` (`SQLModel.metadata` for SQLModel): a plugin offers a
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Type, TypeVar
 from .actions import DatabaseActions
 from .errors import PgmigError
 from .handler import DatabaseContext, ModelContext, ObjectHandler
+from .normalize import Reads, Renderer, Scratch, normal_types, render
 from .objects import Key, SchemaObject, key_text
 from .operations import Operation, register
 from .sql import ident_list, qualified, quote_ident, quote_literal
@@ -46,17 +48,22 @@ __all__ = [
     "ObjectHandler",
     "Operation",
     "PgmigError",
+    "Reads",
+    "Renderer",
     "SchemaObject",
+    "Scratch",
     "declare",
     "declared",
     "dollar_quote",
     "ident_list",
     "key_text",
     "metadata_of",
+    "normal_types",
     "qualified",
     "quote_ident",
     "quote_literal",
     "register",
+    "render",
 ]
 
 INFO_KEY = "pgmig"

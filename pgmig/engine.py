@@ -9,17 +9,28 @@ from __future__ import annotations
 import asyncio
 import gc
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .handler import DatabaseContext, ModelContext, ObjectHandler
 from .introspection import Connect, read_all
+from .normalize import NormalForms, normal_forms
 from .objects import Key, SchemaObject, SchemaState
 from .plan import Plan, build_plan
 from .plugins import HandlerSet
 from .timing import NoTimings, Timings
 
 if TYPE_CHECKING:  # pragma: no cover
+    import os
+
     import asyncpg
+
+# What the library entry points take for the normalization cache: a path
+# (kept across runs), a service (tests read its statement log), or None.
+NormalFormsOption = Union[NormalForms, str, "os.PathLike[str]", None]
+
+
+def _service(option: NormalFormsOption) -> NormalForms:
+    return option if isinstance(option, NormalForms) else NormalForms(option)
 
 
 def model_context(tables: Sequence[Any], metadata: Sequence[Any] = (), schema: str = "public") -> ModelContext:
@@ -128,14 +139,21 @@ async def diff_database(
     version_table: str = "pgmig_revisions",
     timings: Optional[Timings] = None,
     connect: Optional[Connect] = None,
+    normal_forms: NormalFormsOption = None,
 ) -> Plan:
     """The plan that takes the database behind `connection` to the models.
 
     `connect` (an async callable opening another connection to the same
     database) lets the catalog reads run side by side; see introspection.py.
+    `normal_forms`: where what the server said of the models' expressions is
+    kept between runs (a JSON file, e.g. `.pgmig/normal-forms.json`), so an
+    unchanged schema builds no scratch objects on its next diff; see
+    pgmig.normalize. None: nothing is kept.
     """
     with paused_gc():
-        up, _ = await _plans(connection, models, handlers, schema, version_table, timings, False, connect)
+        up, _ = await _plans(
+            connection, models, handlers, schema, version_table, timings, False, connect, _service(normal_forms)
+        )
     return up
 
 
@@ -173,6 +191,7 @@ async def _plans(
     timings: Optional[Timings],
     both: bool,
     connect: Optional[Connect],
+    service: Optional[NormalForms] = None,
 ) -> "tuple[Plan, Optional[Plan]]":
     """Both sides, kind by kind, then the plan(s).
 
@@ -232,14 +251,15 @@ async def _plans(
 
     try:
         with timings.phase("introspect"):
-            await read_all(
-                db,
-                handlers.handlers,
-                connect,
-                then=settle,
-                started=start_building,
-                ready=lambda: bool(threads) and threads[0].done(),
-            )
+            async with normal_forms(service or NormalForms()):  # one service for every kind and both connections
+                await read_all(
+                    db,
+                    handlers.handlers,
+                    connect,
+                    then=settle,
+                    started=start_building,
+                    ready=lambda: bool(threads) and threads[0].done(),
+                )
         objects, keys, _ = await built()
     finally:
         if threads and not threads[0].done():  # a read failed: let the thread finish before the error goes up
@@ -278,9 +298,12 @@ async def diff_both_ways(
     version_table: str = "pgmig_revisions",
     timings: Optional[Timings] = None,
     connect: Optional[Connect] = None,
+    normal_forms: NormalFormsOption = None,
 ) -> "tuple[Plan, Plan]":
-    """The plan from the database to the models (`up`) and the one back (`down`)."""
+    """The plan from the database to the models (`up`) and the one back (`down`); `normal_forms` as for diff_database."""
     with paused_gc():
-        up, down = await _plans(connection, models, handlers, schema, version_table, timings, True, connect)
+        up, down = await _plans(
+            connection, models, handlers, schema, version_table, timings, True, connect, _service(normal_forms)
+        )
     assert down is not None
     return up, down

@@ -117,11 +117,14 @@ class Reads:
 
     `types`: type names as SQL spells them (`status_0`, `character
     varying(20)[]`), resolved with `to_regtype` on the search path;
-    `tables`: (schema, table) whose columns the rendering reads.
+    `tables`: (schema, table) whose columns the rendering reads;
+    `user_types`: every user-defined type, for renderings whose types
+    cannot be listed (a function's signature, a view's query).
     """
 
     types: Tuple[str, ...] = ()
     tables: Tuple[Tuple[str, str], ...] = ()
+    user_types: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,7 @@ class NormalForms:
         self._dirty = False
         self._loaded = False
         self._stamp: Optional["asyncio.Future[Optional[str]]"] = None
+        self._user_types: Optional["asyncio.Future[Optional[str]]"] = None
         self._privileges: Optional["asyncio.Future[Tuple[bool, bool]]"] = None
         self._budget: Optional[int] = None
         self._temp_schema: Dict[int, str] = {}
@@ -404,6 +408,13 @@ class NormalForms:
         reads = {what: renderer.reads(what) for what in whats}
         types = sorted({name for r in reads.values() for name in r.types})
         tables = sorted({table for r in reads.values() for table in r.tables})
+        user_types: Optional[str] = ""
+        if any(r.user_types for r in reads.values()):
+            if self._user_types is None:
+                self._user_types = asyncio.ensure_future(_user_types(db))
+            user_types = await self._user_types
+            if user_types is None:
+                return {}
         try:
             type_prints = await _type_prints(db, types) if types else {}
             table_prints = await _table_prints(db, tables) if tables else {}
@@ -418,6 +429,7 @@ class NormalForms:
                 renderer.key(what),
                 *(f"type {name}={type_prints.get(name)}" for name in read.types),
                 *(f"table {s}.{t}={table_prints.get((s, t))}" for s, t in read.tables),
+                f"user types={user_types}" if read.user_types else "",
             ]
             out[what] = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
         return out
@@ -498,6 +510,25 @@ async def _stamp(db: DatabaseContext) -> Optional[str]:
     except asyncpg.PostgresError:
         return None
     return "|".join(str(value) for value in row)
+
+
+# Every user-defined type but tables' row types and arrays.
+USER_TYPES_QUERY = (
+    "SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(p, ';' ORDER BY p), '')) FROM (SELECT "
+    + _TYPE_PRINT.format(oid="t.oid")
+    + """ AS p
+FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
+WHERE t.oid >= 16384 AND NOT (t.typelem <> 0 AND t.typlen = -1) AND (c.oid IS NULL OR c.relkind = 'c')) AS prints"""
+)
+
+
+async def _user_types(db: DatabaseContext) -> Optional[str]:
+    import asyncpg
+
+    try:
+        return str(await db.connection.fetchval(USER_TYPES_QUERY))
+    except asyncpg.PostgresError:
+        return None
 
 
 async def _type_prints(db: DatabaseContext, names: Sequence[str]) -> Dict[str, Optional[str]]:
