@@ -35,7 +35,7 @@ def _service(option: NormalFormsOption) -> NormalForms:
 
 def model_context(tables: Sequence[Any], metadata: Sequence[Any] = (), schema: str = "public") -> ModelContext:
     if not metadata:
-        seen: dict = {}
+        seen: Dict[int, Any] = {}
         for table in tables:
             seen.setdefault(id(table.metadata), table.metadata)
         metadata = list(seen.values())

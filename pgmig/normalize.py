@@ -377,7 +377,7 @@ class NormalForms:
             " FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1",
             db.schema,
         )
-        return bool(row[0]), bool(row[1])
+        return row is not None and bool(row[0]), row is not None and bool(row[1])
 
     async def _lock_budget(self, db: DatabaseContext) -> int:
         if self._budget is None:
@@ -509,7 +509,7 @@ async def _stamp(db: DatabaseContext) -> Optional[str]:
         row = await db.connection.fetchrow(STAMP_QUERY)
     except asyncpg.PostgresError:
         return None
-    return "|".join(str(value) for value in row)
+    return None if row is None else "|".join(str(value) for value in row)
 
 
 # Every user-defined type but tables' row types and arrays.

@@ -68,7 +68,7 @@ def test_unchanged_schema_read_by_a_role_without_temp_has_no_changes(database_ur
     role = f"nt_{database}"[:60]
     run_sql(
         database_url,
-        f'CREATE ROLE "{role}" LOGIN PASSWORD \'secret\'',
+        f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'secret'",
         f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC',
         f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"',
         f'GRANT ALL ON SCHEMA public TO "{role}"',
@@ -148,9 +148,9 @@ def test_chunks_stay_within_the_lock_budget(database_url: str) -> None:
     from pgmig.handlers.index import IndexSpelling
 
     run_sql(database_url, "CREATE TABLE t (a integer, b text)")
-    shapes: List[Any] = [
-        ("public", "t", (f"(a + {n})",), False, "btree", None, (), False, None) for n in range(7)
-    ] + [("public", "t", ("nope",), False, "btree", None, (), False, None)]
+    shapes: List[Any] = [("public", "t", (f"(a + {n})",), False, "btree", None, (), False, None) for n in range(7)] + [
+        ("public", "t", ("nope",), False, "btree", None, (), False, None)
+    ]
 
     async def work(db: DatabaseContext) -> Any:
         service = NormalForms()
@@ -161,11 +161,7 @@ def test_chunks_stay_within_the_lock_budget(database_url: str) -> None:
 
     service, rendered = _render_in(database_url, work)
     assert rendered[shapes[-1]] is None  # no such column: could not render
-    assert [rendered[shape] for shape in shapes[:3]] == [
-        "btree ((a + 0))",
-        "btree ((a + 1))",
-        "btree ((a + 2))",
-    ]
+    assert all(f"a + {n}" in rendered[shape] for n, shape in enumerate(shapes[:7]))
     assert len(service.scratch_statements) >= 4
 
 

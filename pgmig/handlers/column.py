@@ -219,7 +219,7 @@ class ColumnHandler(ObjectHandler):
         out: List[SchemaObject] = []
         for obj in objects:
             if isinstance(obj, Column):
-                changes: dict = {"table_exists": (obj.schema, obj.table) in existing}
+                changes: Dict[str, Any] = {"table_exists": (obj.schema, obj.table) in existing}
                 if id(obj) in rendered:
                     changes["data_type"], changes["default"] = rendered[id(obj)]
                 obj = obj.evolve(**changes)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 from ..normalize import Reads, Renderer, Scratch, render
@@ -261,7 +261,7 @@ class ConstraintHandler(ObjectHandler):
         existing = {row["relname"] for row in await db.fetch(TABLES_QUERY, db.schema)}
         checks = [c for c in constraints if c.constraint_type == CHECK and c.expression]
         rendered = await render_checks(db, checks, existing)
-        taken: Optional[set] = None
+        taken: Optional[Set[str]] = None
         out: List[SchemaObject] = []
         for obj in objects:
             if isinstance(obj, Constraint):
