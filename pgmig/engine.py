@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import warnings
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from .handler import DatabaseContext, ModelContext, ObjectHandler
 from .introspection import Connect, read_all
-from .normalize import NormalForms, normal_forms
+from .normalize import NormalForms, NormalizationWarning, normal_forms, reconcile_unverified
 from .objects import Key, SchemaObject, SchemaState
 from .plan import Plan, build_plan
 from .plugins import HandlerSet
@@ -204,6 +205,7 @@ async def _plans(
     phases overlap.
     """
     timings = timings or NoTimings()
+    service = service or NormalForms()
     db = DatabaseContext(connection=connection, schema=schema, version_table=version_table)
     by_kind = {handler.kind: handler for handler in handlers.handlers}
 
@@ -251,7 +253,7 @@ async def _plans(
 
     try:
         with timings.phase("introspect"):
-            async with normal_forms(service or NormalForms()):  # one service for every kind and both connections
+            async with normal_forms(service):  # one service for every kind and both connections
                 await read_all(
                     db,
                     handlers.handlers,
@@ -272,7 +274,17 @@ async def _plans(
             return Plan([]), Plan([]) if both else None
     current = SchemaState.keyed(pair for handler in handlers.handlers for pair in read.get(handler.kind, ()))
     # Objects of a kind no handler reads (a handler's from_models may return other kinds) stay as built.
-    desired = SchemaState.keyed(final.get(id(obj), (key, obj)) for key, obj in zip(keys, objects))
+    pairs = [final.get(id(obj), (key, obj)) for key, obj in zip(keys, objects)]
+    if service is not None and service.refused:
+        pairs, unverified = reconcile_unverified(pairs, dict(current.items()))
+        if unverified:
+            warnings.warn(
+                f"{unverified} model object(s) differ from the database only in spelling, which the server "
+                "could not normalize (see the warning before): not reported as changes",
+                NormalizationWarning,
+                stacklevel=3,
+            )
+    desired = SchemaState.keyed(pairs)
     with timings.phase("compare"):
         up = await build_plan(current, desired, handlers)
         down = await build_plan(desired, current, handlers) if both else None

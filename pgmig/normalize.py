@@ -87,6 +87,7 @@ from typing import (
     Hashable,
     Iterable,
     List,
+    Mapping,
     Optional,
     Sequence,
     Tuple,
@@ -178,15 +179,34 @@ def _column(name: str, data_type: str, default: Optional[str]) -> str:
     return f"{quote_ident(name)} {data_type}" + (f" DEFAULT {default}" if default is not None else "")
 
 
+# Object kind -> the fields a renderer spells the server's way (see Renderer.fields).
+_TEXTUAL: Dict[str, Tuple[str, ...]] = {}
+
+
 class Renderer(Generic[W]):
-    """What a kind declares so that the service can render its model objects (see the module docstring)."""
+    """What a kind declares so that the service can render its model objects (see the module docstring).
+
+    `object_kind` and `fields` name the schema objects' fields whose
+    spelling the rendering decides (a column's `data_type` and `default`):
+    when the server could render nothing (no privilege), a model object
+    that differs from the database's only in those fields is not reported
+    as a change (see `unverified_difference`).
+    """
 
     kind: ClassVar[str] = ""
     version: ClassVar[int] = 1
+    object_kind: ClassVar[str] = ""
+    fields: ClassVar[Tuple[str, ...]] = ()
     relations: ClassVar[float] = 1.0
     temporary: ClassVar[bool] = True
     settings: ClassVar[Tuple[str, ...]] = ()
     cacheable: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.object_kind and cls.fields:
+            known = _TEXTUAL.get(cls.object_kind, ())
+            _TEXTUAL[cls.object_kind] = known + tuple(f for f in cls.fields if f not in known)
 
     def key(self, what: W) -> str:
         """The text identifying `what` (default: `what` as JSON; tuples of strings and numbers do)."""
@@ -231,6 +251,8 @@ class NormalForms:
         self._privileges: Optional["asyncio.Future[Tuple[bool, bool]]"] = None
         self._budget: Optional[int] = None
         self._temp_schema: Dict[int, str] = {}
+        # True once the role turned out unable to build scratch objects anywhere.
+        self.refused = False
         self._warned = False
 
     # -- the cache file -------------------------------------------------------------------
@@ -298,11 +320,13 @@ class NormalForms:
 
         place = await self._place(db, renderer)
         if place is None:
+            self.refused = True
             if not self._warned:
                 self._warned = True
                 warnings.warn(
-                    f"the role may neither create temporary objects nor create in schema {db.schema}: "
-                    "model objects are compared as the models spell them",
+                    f"the role may neither create temporary objects nor create in schema {db.schema}, "
+                    "so expressions cannot be compared in the server's spelling: objects that differ "
+                    "only in spelling are not reported as changes",
                     NormalizationWarning,
                     stacklevel=2,
                 )
@@ -558,6 +582,54 @@ async def normal_forms(service: NormalForms) -> AsyncIterator[NormalForms]:
         service.save()
 
 
+def current_service() -> Optional[NormalForms]:
+    """The service of the diff in progress (see `normal_forms`), if any."""
+    return _current.get()
+
+
+def textually_equal(current: Any, desired: Any) -> bool:
+    """True when `desired` differs from `current` at most in fields a renderer spells (`Renderer.fields`)."""
+    fields = _TEXTUAL.get(getattr(desired, "kind", ""), ())
+    if not fields or type(current) is not type(desired):
+        return False
+    return bool(desired.evolve(**{name: getattr(current, name) for name in fields}) == current)
+
+
+def reconcile_unverified(
+    desired: Sequence[Tuple[Any, Any]], current: Mapping[Any, Any]
+) -> Tuple[List[Tuple[Any, Any]], int]:
+    """When the server could render nothing: the model's (key, object) pairs with each object that
+    differs from a database object only in spelling replaced by that object; and how many were.
+
+    An object under the database object's key (a column, a named check, an
+    index) is compared with it; one whose key holds the spelling (an
+    unnamed check) with the database's objects of its kind and parent that
+    no model object claims. Such a difference could not be verified, and a
+    diff must not report what it could not verify.
+    """
+    keys = {key for key, _ in desired}
+    spare: Dict[Tuple[str, Any], List[Tuple[Any, Any]]] = {}
+    for key, obj in current.items():
+        if key not in keys:
+            spare.setdefault((obj.kind, getattr(obj, "parent", None)), []).append((key, obj))
+    out: List[Tuple[Any, Any]] = []
+    replaced = 0
+    for key, obj in desired:
+        old = current.get(key)
+        if old is not None:
+            if old != obj and textually_equal(old, obj):
+                obj, replaced = old, replaced + 1
+        else:
+            candidates = spare.get((obj.kind, getattr(obj, "parent", None)), [])
+            for index, (old_key, old) in enumerate(candidates):
+                if textually_equal(old, obj):
+                    key, obj, replaced = old_key, old, replaced + 1
+                    del candidates[index]
+                    break
+        out.append((key, obj))
+    return out, replaced
+
+
 async def render(db: DatabaseContext, renderer: Renderer[W], whats: Iterable[W]) -> Dict[W, Any]:
     """`{what: result or None}`, through the diff's service (see `normal_forms`), else one without a cache."""
     service = _current.get()
@@ -576,6 +648,8 @@ class ColumnSpelling(Renderer[Tuple[str, Optional[str]]]):
     """
 
     kind = "column"
+    object_kind = "column"
+    fields = ("data_type", "default")
     relations = 0.001
     per_table: ClassVar[int] = 1000
 
@@ -624,8 +698,11 @@ __all__ = [
     "Reads",
     "Renderer",
     "Scratch",
+    "current_service",
     "normal_forms",
     "normal_types",
     "render",
+    "reconcile_unverified",
     "rolled_back",
+    "textually_equal",
 ]

@@ -90,6 +90,38 @@ def test_unchanged_schema_read_by_a_role_without_temp_has_no_changes(database_ur
         run_sql(database_url, f'DROP OWNED BY "{role}" CASCADE', f'DROP ROLE "{role}"')
 
 
+def test_a_role_that_can_create_nowhere_reports_no_unverified_change(database_url: str) -> None:
+    """Neither TEMPORARY nor CREATE on the schema: nothing is normalized, a warning says so, and
+    objects that differ from the database's only in spelling are not reported as changes."""
+    from pgmig.normalize import NormalizationWarning
+
+    database = urlsplit(database_url).path.lstrip("/")
+    role = f"ro_{database}"[:60]
+    metadata = _metadata(2)
+    create_all(database_url, metadata)
+    run_sql(
+        database_url,
+        f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'secret'",
+        f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC',
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"',
+    )
+    try:
+        service = NormalForms()
+        with pytest.warns(NormalizationWarning):
+            plan = _diff(_as_role(database_url, role), metadata, service)
+        assert plan.changes == []
+        assert service.refused and service.scratch_statements == []
+        # A real change is still reported.
+        changed = _metadata(2)
+        changed.tables["item_0"].append_column(Column("extra", Integer))
+        with pytest.warns(NormalizationWarning):
+            plan = _diff(_as_role(database_url, role), changed, NormalForms())
+        assert [change.key for change in plan.changes] == [("column", "public", "item_0", "extra")]
+    finally:
+        run_sql(database_url, f'DROP OWNED BY "{role}" CASCADE', f'DROP ROLE "{role}"')
+
+
 def test_the_same_schema_with_temp_has_no_changes_either(database_url: str) -> None:
     metadata = _metadata()
     create_all(database_url, metadata)

@@ -615,6 +615,8 @@ class CheckSpelling(Renderer[CheckShape]):
     """
 
     kind = "check"
+    object_kind = "constraint"
+    fields = ("expression",)
 
     def reads(self, what: CheckShape) -> Reads:
         return Reads(types=tuple(data_type for _, data_type in what[1]), tables=(what[2],) if what[2] else ())

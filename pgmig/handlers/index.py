@@ -539,6 +539,8 @@ class IndexSpelling(Renderer[IndexShape]):
     """An index as `pg_get_indexdef` prints what follows its table name, built on a copy of its table."""
 
     kind = "index"
+    object_kind = "index"
+    fields = ("keys", "method", "where", "include", "nulls_not_distinct", "options")
     relations = 2  # the index, and at most one table copy
 
     def reads(self, what: IndexShape) -> Reads:

@@ -187,6 +187,8 @@ class FunctionSpelling(Renderer[FunctionShape]):
     """
 
     kind = "function"
+    object_kind = "function"
+    fields = ("definition",)
     settings = ("SET LOCAL check_function_bodies = off",)
 
     def reads(self, what: FunctionShape) -> Reads:
@@ -220,6 +222,8 @@ class TriggerSpelling(Renderer[TriggerShape]):
     """A trigger as `pg_get_triggerdef` prints it, built on a copy of its table: [timing, action]."""
 
     kind = "trigger"
+    object_kind = "trigger"
+    fields = ("timing", "action")
     relations = 2  # the trigger, and at most one table copy
 
     def reads(self, what: TriggerShape) -> Reads:

@@ -345,6 +345,8 @@ class ViewSpelling(Renderer[ViewShape]):
     """
 
     kind = "view"
+    object_kind = "view"
+    fields = ("definition", "indexes", "column_types")
     temporary = False
     relations = 4  # the view (its rule, a materialized view's storage) and some indexes
 
