@@ -40,9 +40,12 @@ service runs everything in ONE transaction that is always rolled back
 of items in a savepoint of its own, rolled back once read, so the locks its
 objects took are released (PostgreSQL docs, "Explicit Locking": a lock
 acquired after a savepoint is released when the savepoint is rolled back)
-and no chunk holds more than about three times `max_locks_per_transaction`
-relations (the lock table is sized `max_locks_per_transaction *
-(max_connections + max_prepared_transactions)`, "Lock Management"). A
+and no chunk creates more than `_LOCKS_PER_CHUNK` (8) times
+`max_locks_per_transaction` relations: the shared lock table holds
+`max_locks_per_transaction * (max_connections + max_prepared_transactions)`
+locks ("Lock Management"), and a chunk takes a few sessions' share of it
+(512 relations at the default 64, about what 200 scratch tables with their
+indexes took in one transaction before the service). A
 chunk that fails is built again one item at a time, each in a savepoint.
 
 Where the scratch objects go: the session's temporary schema when the role
@@ -105,6 +108,8 @@ W = TypeVar("W", bound=Hashable)
 Item = Tuple[int, Any]
 
 _CACHE_FORMAT = 1
+# A chunk creates at most this many times max_locks_per_transaction relations (see the module docstring).
+_LOCKS_PER_CHUNK = 8
 _MAX_ENTRIES = 100_000  # the oldest entries go first beyond this
 
 
@@ -406,7 +411,7 @@ class NormalForms:
     async def _lock_budget(self, db: DatabaseContext) -> int:
         if self._budget is None:
             setting = await db.connection.fetchval("SELECT pg_catalog.current_setting('max_locks_per_transaction')")
-            self._budget = 3 * int(setting)
+            self._budget = _LOCKS_PER_CHUNK * int(setting)
         return self._budget
 
     async def _temp_namespace(self, connection: "asyncpg.Connection") -> str:

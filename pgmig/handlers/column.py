@@ -206,8 +206,8 @@ class ColumnHandler(ObjectHandler):
         """Let Postgres print model types and defaults the way its catalog does.
 
         `'x'` becomes `'x'::character varying`, `VARCHAR(20)` becomes
-        `character varying(20)`: the model is declared in a scratch temporary
-        table inside a transaction that is always rolled back. Columns of
+        `character varying(20)`: the normalization service declares the
+        model's columns in a scratch table (pgmig.normalize.ColumnSpelling). Columns of
         tables the database does not have yet are marked, so that adding them
         is not reported as rewriting a table.
         """

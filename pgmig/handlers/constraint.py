@@ -20,8 +20,9 @@ from a generated one; renaming such a check is not detected either.
 Check bodies compare as the text `pg_get_expr(conbin, conrelid)` prints (the
 text inside CHECK (...)): the database side reads it from the catalog, and
 `normalize` has the server print the model's expression the same way, by
-adding it to a scratch temporary table with the model's types of the columns
-it reads, inside a transaction that is always rolled back (see render_checks).
+adding it to a scratch table with the model's types of the columns it reads,
+through the normalization service (pgmig.normalize; see CheckSpelling and
+render_checks).
 
 Dependencies are the constrained columns; a foreign key also depends on the
 referenced columns and on the referenced table's PK/unique constraint (which

@@ -183,7 +183,7 @@ FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
 JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
-WHERE tn.nspname = $1 AND ic.relname LIKE $2
+WHERE tn.nspname = $1 AND ic.relname = ANY($2::text[])
 """
 
 EXISTING_TABLES_QUERY = """
@@ -572,8 +572,8 @@ class IndexSpelling(Renderer[IndexShape]):
     async def read(
         self, items: Sequence[Tuple[int, IndexShape]], scratch: Scratch, db: DatabaseContext
     ) -> Dict[int, Any]:
-        rows = await db.connection.fetch(RENDERED_QUERY, scratch.namespace, scratch.pattern)
         numbered = {scratch.name("i", number): number for number, _ in items}
+        rows = await db.connection.fetch(RENDERED_QUERY, scratch.namespace, list(numbered))
         return {numbered[row["name"]]: _tail(row) for row in rows if row["name"] in numbered}
 
 
