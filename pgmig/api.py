@@ -12,10 +12,11 @@ shipping three things, all importable from this module only:
   the class from your package (so the file type-checks);
 - an `ObjectHandler` subclass: reads the objects from the models
   (`from_models`) and from the catalog (`from_database`), optionally lets
-  Postgres normalize the model side (`normalize`), and returns the
-  operations (instances of its `Operation` classes) that `create`,
-  `migrate` and `destroy` one; the same objects run, print as `--sql` and
-  are written into revision files.
+  Postgres normalize the model side (`normalize`: declare a `Renderer` and
+  call `render`; see pgmig.normalize), and returns the operations
+  (instances of its `Operation` classes) that `create`, `migrate` and
+  `destroy` one; the same objects run, print as `--sql` and are written
+  into revision files.
 
 Users declare a plugin's objects next to their models by attaching them to a
 SQLAlchemy `MetaData` (`SQLModel.metadata` for SQLModel): a plugin offers a
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Type, TypeVar
 from .actions import DatabaseActions
 from .errors import PgmigError
 from .handler import DatabaseContext, ModelContext, ObjectHandler
+from .normalize import Reads, Renderer, Scratch, normal_types, render
 from .objects import Key, SchemaObject, key_kind, key_name, key_schema, key_scope, key_text
 from .operations import Hazard, Operation, register
 from .sql import ident_list, qualified, quote_ident, quote_literal
@@ -50,7 +52,10 @@ __all__ = [
     "ObjectHandler",
     "Operation",
     "PgmigError",
+    "Reads",
+    "Renderer",
     "SchemaObject",
+    "Scratch",
     "declare",
     "declared",
     "dollar_quote",
@@ -61,10 +66,12 @@ __all__ = [
     "key_scope",
     "key_text",
     "metadata_of",
+    "normal_types",
     "qualified",
     "quote_ident",
     "quote_literal",
     "register",
+    "render",
 ]
 
 INFO_KEY = "pgmig"

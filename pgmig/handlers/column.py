@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
+from ..normalize import ColumnSpelling, render
 from ..objects import Key, SchemaObject, key_kind
 from ..operations import Operation
 from ..ops.column import (
@@ -167,8 +168,8 @@ class ColumnHandler(ObjectHandler):
         """Let Postgres print model types and defaults the way its catalog does.
 
         `'x'` becomes `'x'::character varying`, `VARCHAR(20)` becomes
-        `character varying(20)`: the model is declared in a scratch temporary
-        table inside a transaction that is always rolled back. Columns of
+        `character varying(20)`: the normalization service declares the
+        model's columns in a scratch table (pgmig.normalize.ColumnSpelling). Columns of
         tables the database does not have yet are marked, so that adding them
         is not reported as rewriting a table.
         """
@@ -180,7 +181,7 @@ class ColumnHandler(ObjectHandler):
         out: List[SchemaObject] = []
         for obj in objects:
             if isinstance(obj, Column):
-                changes: dict = {"table_exists": (obj.schema, obj.table) in existing}
+                changes: Dict[str, Any] = {"table_exists": (obj.schema, obj.table) in existing}
                 if id(obj) in rendered:
                     changes["data_type"], changes["default"] = rendered[id(obj)]
                 obj = obj.evolve(**changes)
@@ -516,70 +517,21 @@ def using_clause(old: Column, new: Column) -> Optional[str]:
     return f"{quote_ident(new.name)}::{new.data_type}"
 
 
-async def render_through_server(db: DatabaseContext, columns: Sequence[Column], chunk: int = 1000) -> dict:
-    """id(column) -> (data_type, default) as the server prints them.
+async def render_through_server(db: DatabaseContext, columns: Sequence[Column]) -> Dict[int, Tuple[str, Optional[str]]]:
+    """id(column) -> (data_type, default) as the server prints them (see pgmig.normalize.ColumnSpelling).
 
-    Columns whose type does not exist yet (an enum the plan will create) are
-    rendered one at a time, and left as the models spell them if that fails.
+    A rendering depends only on the type and the default's text, so each
+    distinct pair renders once (a thousand `text DEFAULT ''` columns are
+    one); a column whose type does not exist yet (an enum the plan will
+    create) is left out and keeps the models' spelling.
     """
-    import asyncpg
-
-    result: dict = {}
-    if not columns:
-        return result
-    # A rendering depends only on the type and the default's text: render
-    # each distinct pair once (a thousand `text DEFAULT ''` columns are one).
-    alike: Dict[Tuple[str, Optional[str]], List[Column]] = {}
+    rendered = await render(db, ColumnSpelling(), [(column.data_type, column.default) for column in columns])
+    result: Dict[int, Tuple[str, Optional[str]]] = {}
     for column in columns:
-        alike.setdefault((column.data_type, column.default), []).append(column)
-    if len(alike) < len(columns):
-        unique = [group[0] for group in alike.values()]
-        rendered = await render_through_server(db, unique, chunk)
-        for group in alike.values():
-            if id(group[0]) in rendered:
-                result.update((id(column), rendered[id(group[0])]) for column in group)
-        return result
-    transaction = db.connection.transaction()
-    await transaction.start()
-    try:
-        for start in range(0, len(columns), chunk):
-            batch = list(columns[start : start + chunk])
-            try:
-                async with db.connection.transaction():
-                    result.update(await _render_batch(db, batch, start))
-            except asyncpg.PostgresError:
-                for offset, column in enumerate(batch):
-                    try:
-                        async with db.connection.transaction():
-                            result.update(await _render_batch(db, [column], start + offset))
-                    except asyncpg.PostgresError:
-                        pass
-    finally:
-        await transaction.rollback()
+        found = rendered.get((column.data_type, column.default))
+        if found is not None:
+            result[id(column)] = (found[0], found[1])
     return result
-
-
-async def _render_batch(db: DatabaseContext, batch: Sequence[Column], start: int) -> dict:
-    table = f"pgmig_normalize_{start}"
-    parts = []
-    for index, column in enumerate(batch):
-        part = f"c{index} {column.data_type}"
-        if column.default is not None:
-            part += f" DEFAULT {column.default}"
-        parts.append(part)
-    await db.connection.execute(f"CREATE TEMPORARY TABLE {quote_ident(table)} ({', '.join(parts)})")
-    rows = await db.connection.fetch(
-        """
-        SELECT a.attnum, pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
-               pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default_expr
-        FROM pg_catalog.pg_attribute a
-        LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0
-        ORDER BY a.attnum
-        """,
-        f"pg_temp.{quote_ident(table)}",
-    )
-    return {id(batch[row["attnum"] - 1]): (row["data_type"], row["default_expr"]) for row in rows}
 
 
 __all__ = ["Column", "ColumnHandler", "ModelColumns", "model_columns"]

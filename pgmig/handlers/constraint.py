@@ -20,8 +20,9 @@ from a generated one; renaming such a check is not detected either.
 Check bodies compare as the text `pg_get_expr(conbin, conrelid)` prints (the
 text inside CHECK (...)): the database side reads it from the catalog, and
 `normalize` has the server print the model's expression the same way, by
-adding it to a scratch temporary table with the model's types of the columns
-it reads, inside a transaction that is always rolled back (see render_checks).
+adding it to a scratch table with the model's types of the columns it reads,
+through the normalization service (pgmig.normalize; see CheckSpelling and
+render_checks).
 
 Dependencies are the constrained columns; a foreign key also depends on the
 referenced columns and on the referenced table's PK/unique constraint (which
@@ -37,6 +38,7 @@ from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler, in_chunks
+from ..normalize import Reads, Renderer, Scratch, render
 from ..objects import Key, SchemaObject
 from ..operations import Operation
 from ..ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint
@@ -262,7 +264,7 @@ class ConstraintHandler(ObjectHandler):
         existing = {row["relname"] for row in await db.fetch(TABLES_QUERY, db.schema)}
         checks = [c for c in constraints if c.constraint_type == CHECK and c.expression]
         rendered = await render_checks(db, checks, existing)
-        taken: Optional[set] = None
+        taken: Optional[Set[str]] = None
         out: List[SchemaObject] = []
         for obj in objects:
             if isinstance(obj, Constraint):
@@ -626,75 +628,103 @@ def _referred_key(table: Any, schema: str, columns: Tuple[str, ...]) -> Optional
     return None
 
 
+# One check to render: its text, the (name, type) columns of the scratch table
+# it is added to, or the (schema, table) whose columns that table copies.
+CheckShape = Tuple[str, Tuple[Tuple[str, str], ...], Optional[Tuple[str, str]]]
+
+
+class CheckSpelling(Renderer[CheckShape]):
+    """A check as `pg_get_expr` prints it and the columns it reads: [body, [column, ...]].
+
+    Shapes whose columns agree share a scratch table (see `_pack`): on a
+    schema of a thousand tables that is tens of scratch tables instead of
+    a thousand.
+    """
+
+    kind = "check"
+    object_kind = "constraint"
+    fields = ("expression",)
+
+    def reads(self, what: CheckShape) -> Reads:
+        return Reads(types=tuple(data_type for _, data_type in what[1]), tables=(what[2],) if what[2] else ())
+
+    def statements(self, items: Sequence[Tuple[int, CheckShape]], scratch: Scratch) -> List[str]:
+        number_of = {(shape[0], shape[1]): number for number, shape in items if shape[2] is None}
+        tables = _pack(list(number_of))
+        tables += [_Scratch({}, [(shape[0], shape[1])], like=shape[2], number=n) for n, shape in items if shape[2]]
+        out: List[str] = []
+        for table in tables:
+            numbers = [table.number] if table.like else [number_of[shape] for shape in table.shapes]
+            name = scratch.name("c", numbers[0])
+            out.append(scratch.create_table(name, [(c, t, None) for c, t in table.columns.items()], like=table.like))
+            for number, shape in zip(numbers, table.shapes):
+                out += AddCheck(
+                    table_name=name,
+                    expression=shape[0],
+                    constraint_name=f"c{number}",
+                    new_table=True,
+                    schema=scratch.schema,
+                ).statements()
+        return out
+
+    async def read(
+        self, items: Sequence[Tuple[int, CheckShape]], scratch: Scratch, db: DatabaseContext
+    ) -> Dict[int, Any]:
+        rows = await db.connection.fetch(RENDERED_CHECKS_QUERY, scratch.namespace, scratch.pattern)
+        return {int(row["name"][1:]): [row["expression"], list(row["columns"] or ())] for row in rows}
+
+
+RENDERED_CHECKS_QUERY = """
+SELECT con.conname AS name, pg_catalog.pg_get_expr(con.conbin, con.conrelid) AS expression,
+       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+             ORDER BY k.ord)::text[] AS columns
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace
+WHERE con.contype = 'c' AND n.nspname = $1 AND cl.relname LIKE $2
+"""
+
+
 async def render_checks(
     db: DatabaseContext, checks: Sequence[Constraint], existing_tables: Iterable[str]
 ) -> Dict[int, Tuple[str, Tuple[str, ...]]]:
     """id(check) -> (body, columns used) as the server prints them.
 
     How the server prints a check depends only on its text and the types of
-    the columns it reads, so checks are rendered once per distinct (text,
-    columns read) and many of them share one scratch temporary table: on a
-    schema of a thousand tables that is tens of scratch tables instead of a
-    thousand, which is most of what a diff of an unchanged schema would cost
-    (and every scratch table leaves dead rows in the catalog until vacuum).
-
-    If a chunk fails (a type the plan creates does not exist yet, a typo, a
-    column the word scan missed), each shape is tried alone, then against all
-    of the model table's columns, then against a copy of the live table; a
-    check that still fails keeps the model's text.
+    the columns it reads, so checks render once per distinct (text, columns
+    read). A check that does not render that way (a type the plan creates
+    does not exist yet, a typo, a column the word scan missed) is tried
+    against all of the model table's columns, then against a copy of the
+    live table; one that still fails keeps the model's text.
     """
-    import asyncpg
-
     result: Dict[int, Tuple[str, Tuple[str, ...]]] = {}
-    if not checks:
-        return result
     existing = set(existing_tables)
-    shapes: Dict[Tuple[str, Tuple[Tuple[str, str], ...]], List[Constraint]] = {}
-    for check in checks:
-        shape = (check.expression or "", columns_read(check.expression or "", check.table_columns))
-        shapes.setdefault(shape, []).append(check)
-    tables = _pack(list(shapes))
-    made = [0]  # scratch tables of successful attempts stay until the rollback
-
-    async def attempt(batch: List[_Scratch], owners: Optional[List[Constraint]] = None) -> bool:
-        """Render a batch; `owners` (for a batch of one shape) overrides who gets the result."""
-        try:
-            async with db.connection.transaction():
-                rendered = await _render_batch(db, batch, made[0])
-            made[0] += len(batch)
-        except asyncpg.PostgresError:
-            return False
-        for shape, out in rendered.items():
-            for check in shapes[shape] if owners is None else owners:
-                result[id(check)] = out
-        return True
-
-    async def one_by_one(shape: Tuple[str, Tuple[Tuple[str, str], ...]]) -> None:
-        if await attempt([_Scratch(dict(shape[1]), [shape])]):
-            return
-        for check in shapes[shape]:
-            if await attempt([_Scratch(dict(check.table_columns), [shape])], [check]):
-                continue
-            if check.table in existing and check.schema == db.schema:
-                await attempt([_Scratch({}, [shape], like=qualified(check.schema, check.table))], [check])
-
-    # Each chunk gets its own rolled-back transaction: thousands of scratch
-    # tables in one transaction would exhaust the server's lock table.
-    for first in range(0, len(tables), _TABLES_PER_TRANSACTION):
-        chunk = tables[first : first + _TABLES_PER_TRANSACTION]
-        transaction = db.connection.transaction()
-        await transaction.start()
-        try:
-            if not await attempt(chunk):
-                for table in chunk:
-                    for shape in table.shapes:
-                        await one_by_one(shape)
-        finally:
-            await transaction.rollback()
+    renderer = CheckSpelling()
+    passes: List[Any] = [
+        lambda c: (c.expression or "", columns_read(c.expression or "", c.table_columns), None),
+        lambda c: (c.expression or "", tuple(c.table_columns), None),
+        lambda c: (
+            (c.expression or "", (), (c.schema, c.table)) if c.table in existing and c.schema == db.schema else None
+        ),
+    ]
+    left = list(checks)
+    for shape_of in passes:
+        shapes = {id(check): shape_of(check) for check in left}
+        rendered = await render(db, renderer, [shape for shape in shapes.values() if shape is not None])
+        failed = []
+        for check in left:
+            found = rendered.get(shapes[id(check)]) if shapes[id(check)] is not None else None
+            if found is None:
+                failed.append(check)
+            else:
+                result[id(check)] = (found[0], tuple(found[1]))
+        left = failed
+        if not left:
+            break
     return result
 
 
-_TABLES_PER_TRANSACTION = 200
 _COLUMNS_PER_TABLE = 1000  # Postgres allows 1,600
 _WORD = re.compile(r'"((?:[^"]|"")*)"|([^\W\d][\w$]*)')
 
@@ -743,17 +773,13 @@ class _Scratch:
 
     columns: Dict[str, str]
     shapes: List[Tuple[str, Tuple[Tuple[str, str], ...]]]
-    like: Optional[str] = None
+    like: Optional[Tuple[str, str]] = None
+    number: int = 0  # for a copy of a live table (`like`): the one item it holds
 
     def fits(self, shape: Tuple[Tuple[str, str], ...]) -> bool:
         if len(self.columns) + len(shape) > _COLUMNS_PER_TABLE:
             return False
         return all(self.columns.get(name, data_type) == data_type for name, data_type in shape)
-
-    def definition(self) -> str:
-        if self.like:
-            return f"(LIKE {self.like})"
-        return "(" + ", ".join(f"{quote_ident(name)} {data_type}" for name, data_type in self.columns.items()) + ")"
 
 
 def _pack(shapes: Sequence[Tuple[str, Tuple[Tuple[str, str], ...]]]) -> List[_Scratch]:
@@ -768,44 +794,6 @@ def _pack(shapes: Sequence[Tuple[str, Tuple[Tuple[str, str], ...]]]) -> List[_Sc
         home.columns.update(columns)
         home.shapes.append(shape)
     return tables
-
-
-async def _render_batch(
-    db: DatabaseContext, batch: Sequence[_Scratch], start: int
-) -> Dict[Tuple[str, Tuple[Tuple[str, str], ...]], Tuple[str, Tuple[str, ...]]]:
-    script: List[str] = []
-    wanted: Dict[Tuple[str, str], Tuple[str, Tuple[Tuple[str, str], ...]]] = {}
-    tables = [f"pgmig_check_{start + index}" for index in range(len(batch))]
-    for table, scratch in zip(tables, batch):
-        script.append(f"CREATE TEMPORARY TABLE {quote_ident(table)} {scratch.definition()}")
-        adds = []
-        for number, shape in enumerate(scratch.shapes):
-            name = f"c{number}"
-            adds.append(f"ADD CONSTRAINT {quote_ident(name)} CHECK ({shape[0]})")
-            wanted[(table, name)] = shape
-        script.append(f"ALTER TABLE {quote_ident(table)} {', '.join(adds)}")
-    # One simple-protocol round trip for the whole script.
-    await db.connection.execute(";\n".join(script))
-    rows = await db.connection.fetch(
-        """
-        SELECT cl.relname AS table_name, con.conname AS name,
-               pg_catalog.pg_get_expr(con.conbin, con.conrelid) AS expression,
-               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
-                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-                     ORDER BY k.ord)::text[] AS columns
-        FROM pg_catalog.pg_constraint con
-        JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
-        WHERE con.contype = 'c' AND cl.relnamespace = pg_catalog.pg_my_temp_schema()
-          AND cl.relname = ANY($1::text[])
-        """,
-        tables,
-    )
-    out: Dict[Tuple[str, Tuple[Tuple[str, str], ...]], Tuple[str, Tuple[str, ...]]] = {}
-    for row in rows:
-        shape = wanted.get((row["table_name"], row["name"]))
-        if shape is not None:
-            out[shape] = (row["expression"], tuple(row["columns"] or ()))
-    return out
 
 
 __all__ = ["Constraint", "ConstraintHandler", "columns_read"]

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..handler import DatabaseContext, ModelContext, ObjectHandler
+from ..normalize import Reads, Renderer, Scratch, render
 from ..objects import Key, SchemaObject
 from ..operations import Operation
 from ..ops.index import AddIndex, DropIndex, create_index_sql
@@ -184,7 +185,7 @@ FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
 JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
-WHERE ic.relnamespace = pg_catalog.pg_my_temp_schema() AND ic.relname = ANY($1::text[])
+WHERE tn.nspname = $1 AND ic.relname = ANY($2::text[])
 """
 
 EXISTING_TABLES_QUERY = """
@@ -491,9 +492,6 @@ def _model_columns(index: Any) -> Tuple[str, ...]:
     return tuple(found)
 
 
-_TABLES_PER_TRANSACTION = 200
-
-
 def index_of_row(row: Any, schema: str) -> Index:
     """An index from a row of `indexes_query` (or DEPARSED_INDEXES_QUERY)."""
     definition = row["definition"]
@@ -519,77 +517,76 @@ def index_of_row(row: Any, schema: str) -> Index:
     )
 
 
+# One index to render: (schema, table, keys, unique, method, where, include, nulls not distinct, options).
+IndexShape = Tuple[str, str, Tuple[str, ...], bool, str, Optional[str], Tuple[str, ...], bool, Optional[str]]
+
+
+def _shape(ix: Index) -> IndexShape:
+    return (
+        ix.schema,
+        ix.table,
+        tuple(ix.keys),
+        ix.unique,
+        ix.method,
+        ix.where,
+        tuple(ix.include),
+        ix.nulls_not_distinct,
+        ix.options,
+    )
+
+
+class IndexSpelling(Renderer[IndexShape]):
+    """An index as `pg_get_indexdef` prints what follows its table name, built on a copy of its table."""
+
+    kind = "index"
+    object_kind = "index"
+    fields = ("keys", "method", "where", "include", "nulls_not_distinct", "options")
+    relations = 2  # the index, and at most one table copy
+
+    def reads(self, what: IndexShape) -> Reads:
+        return Reads(tables=((what[0], what[1]),))
+
+    def statements(self, items: Sequence[Tuple[int, IndexShape]], scratch: Scratch) -> List[str]:
+        copies: Dict[Tuple[str, str], str] = {}
+        out: List[str] = []
+        for number, (schema, table, *_rest) in items:
+            if (schema, table) not in copies:
+                copies[(schema, table)] = copy = scratch.name("t", number)
+                out.append(scratch.create_table(copy, like=(schema, table)))
+        for number, (schema, table, keys, unique, method, where, include, nulls, options) in items:
+            out += AddIndex(
+                table_name=copies[(schema, table)],
+                index_name=scratch.name("i", number),
+                columns=keys,
+                unique=unique,
+                method=method,
+                where=where,
+                include=include,
+                nulls_not_distinct=nulls,
+                options=options,
+                schema=scratch.schema,
+                new_table=True,
+            ).statements()
+        return out
+
+    async def read(
+        self, items: Sequence[Tuple[int, IndexShape]], scratch: Scratch, db: DatabaseContext
+    ) -> Dict[int, Any]:
+        numbered = {scratch.name("i", number): number for number, _ in items}
+        rows = await db.connection.fetch(RENDERED_QUERY, scratch.namespace, list(numbered))
+        return {numbered[row["name"]]: _tail(row) for row in rows if row["name"] in numbered}
+
+
 async def _render_through_server(db: DatabaseContext, indexes: Sequence[Index]) -> Dict[int, Dict[str, Any]]:
-    """Render in chunks of tables, each in its own rolled-back transaction.
-
-    Thousands of scratch tables in one transaction exhaust the server's lock
-    table, and everything after that point would keep the models' spelling.
-    """
-    by_table: Dict[Tuple[str, str], List[Index]] = {}
+    """id(index) -> its comparable fields as the server prints them; an index that cannot be
+    built (say, it names a column the plan has yet to add) is left out and keeps the models' spelling."""
+    rendered = await render(db, IndexSpelling(), [_shape(ix) for ix in indexes])
+    out: Dict[int, Dict[str, Any]] = {}
     for ix in indexes:
-        by_table.setdefault((ix.schema, ix.table), []).append(ix)
-    groups = list(by_table.values())
-    result: Dict[int, Dict[str, Any]] = {}
-    for first in range(0, len(groups), _TABLES_PER_TRANSACTION):
-        chunk = [ix for group in groups[first : first + _TABLES_PER_TRANSACTION] for ix in group]
-        result.update(await _render_chunk(db, chunk))
-    return result
-
-
-async def _render_chunk(db: DatabaseContext, indexes: Sequence[Index]) -> Dict[int, Dict[str, Any]]:
-    """id(index) -> its comparable fields as the server prints them.
-
-    All tables are copied and all indexes built in one go; if that fails
-    (say, an index names a column the plan has yet to add), each index is
-    tried alone and the ones that still fail keep the models' spelling.
-    """
-    import asyncpg
-
-    if not indexes:
-        return {}
-    scratch_tables: Dict[Tuple[str, str], str] = {}
-    for ix in indexes:
-        scratch_tables.setdefault((ix.schema, ix.table), f"pgmig_index_table_{len(scratch_tables)}")
-    scratch_names = {id(ix): f"pgmig_index_{n}" for n, ix in enumerate(indexes)}
-
-    def build(ix: Index) -> str:
-        return create_index_sql(
-            **_create_arguments(
-                ix, schema="pg_temp", table=scratch_tables[(ix.schema, ix.table)], name=scratch_names[id(ix)]
-            )
-        )
-
-    built: List[Index] = []
-    transaction = db.connection.transaction()
-    await transaction.start()
-    try:
-        try:
-            async with db.connection.transaction():
-                await db.connection.execute(
-                    ";\n".join(
-                        f"CREATE TEMPORARY TABLE {quote_ident(scratch)} (LIKE {qualified(schema, table)})"
-                        for (schema, table), scratch in scratch_tables.items()
-                    )
-                )
-        except asyncpg.PostgresError:
-            return {}
-        try:
-            async with db.connection.transaction():
-                await db.connection.execute(";\n".join(build(ix) for ix in indexes))
-            built = list(indexes)
-        except asyncpg.PostgresError:
-            for ix in indexes:
-                try:
-                    async with db.connection.transaction():
-                        await db.connection.execute(build(ix))
-                    built.append(ix)
-                except asyncpg.PostgresError:
-                    pass
-        rows = await db.connection.fetch(RENDERED_QUERY, [scratch_names[id(ix)] for ix in built])
-    finally:
-        await transaction.rollback()
-    by_name = {row["name"]: parse_definition(_tail(row)) for row in rows}
-    return {id(ix): by_name[scratch_names[id(ix)]] for ix in built if scratch_names[id(ix)] in by_name}
+        tail = rendered.get(_shape(ix))
+        if tail is not None:
+            out[id(ix)] = parse_definition(tail)
+    return out
 
 
 __all__ = ["Index", "IndexHandler", "parse_definition"]

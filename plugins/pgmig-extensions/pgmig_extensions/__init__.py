@@ -13,7 +13,7 @@ files that create or drop extensions start with `import pgmig_extensions`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from pgmig.api import (
     DatabaseContext,
@@ -22,12 +22,15 @@ from pgmig.api import (
     ModelContext,
     ObjectHandler,
     Operation,
+    Renderer,
     SchemaObject,
+    Scratch,
     declare,
     declared,
     quote_ident,
     quote_literal,
     register,
+    render,
 )
 
 __all__ = ["Extension", "ExtensionDeclaration", "ExtensionHandler", "extension"]
@@ -158,36 +161,44 @@ ORDER BY e.extname
 """
 
 
-async def _installed_or_trial(db: DatabaseContext, names: List[str]) -> List[Extension]:
-    """The extensions named, as installed; missing ones installed on trial and rolled back.
+class ExtensionTrial(Renderer[str]):
+    """An extension the database lacks, installed for a moment: [schema, version, types].
 
-    Trial installs use the server's default version, which is what
-    CREATE EXTENSION without VERSION will install; one that cannot be
-    installed (not available, not permitted) is simply left out.
+    Trial installs use the server's default version, which is what CREATE
+    EXTENSION without VERSION will install; one that cannot be installed
+    (not available, not permitted) is simply left out. Not kept in the
+    cache: what an install gives depends on the extension files the server
+    has, which its version does not say.
     """
-    import asyncpg
 
-    connection = db.connection
-    transaction = connection.transaction()
-    await transaction.start()
-    try:
-        installed = {row["extname"] for row in await connection.fetch("SELECT extname FROM pg_catalog.pg_extension")}
-        for name in names:
-            if name in installed:
-                continue
-            try:
-                async with connection.transaction():
-                    await connection.execute(f"CREATE EXTENSION {quote_ident(name)}")
-            except asyncpg.PostgresError:
-                continue
-        rows = await connection.fetch(EXTENSIONS_QUERY)
-    finally:
-        await transaction.rollback()
-    return [
-        Extension(row["name"], row["schema"], row["version"], tuple(row["types"]))
-        for row in rows
-        if row["name"] in names
+    kind = "extension"
+    relations = 50  # an extension creates types, functions, tables...
+    cacheable = False
+
+    def statements(self, items: Sequence[Tuple[int, str]], scratch: Scratch) -> List[str]:
+        return [sql for _, name in items for sql in CreateExtension(extension_name=name).statements()]
+
+    async def read(self, items: Sequence[Tuple[int, str]], scratch: Scratch, db: DatabaseContext) -> Dict[int, Any]:
+        numbered = {name: number for number, name in items}
+        return {
+            numbered[row["name"]]: [row["schema"], row["version"], list(row["types"])]
+            for row in await db.fetch(EXTENSIONS_QUERY)
+            if row["name"] in numbered
+        }
+
+
+async def _installed_or_trial(db: DatabaseContext, names: List[str]) -> List[Extension]:
+    """The extensions named, as installed; missing ones as a trial install gives them (see ExtensionTrial)."""
+    installed = [_extension(row) for row in await db.fetch(EXTENSIONS_QUERY) if row["name"] in names]
+    missing = [name for name in names if name not in {ext.name for ext in installed}]
+    tried = await render(db, ExtensionTrial(), missing) if missing else {}
+    return installed + [
+        Extension(name, found[0], found[1], tuple(found[2])) for name, found in tried.items() if found is not None
     ]
+
+
+def _extension(row: Any) -> Extension:
+    return Extension(row["name"], row["schema"], row["version"], tuple(row["types"]))
 
 
 class ExtensionHandler(ObjectHandler):
@@ -198,8 +209,7 @@ class ExtensionHandler(ObjectHandler):
             yield Extension(name=decl.name, schema=decl.schema or models.schema, version=decl.version)
 
     async def from_database(self, db: DatabaseContext) -> List[Extension]:
-        rows = await db.fetch(EXTENSIONS_QUERY)
-        return [Extension(row["name"], row["schema"], row["version"], tuple(row["types"])) for row in rows]
+        return [_extension(row) for row in await db.fetch(EXTENSIONS_QUERY)]
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
         """Fill in what the models leave open, as the server would decide it.

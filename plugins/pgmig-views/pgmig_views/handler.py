@@ -1,8 +1,9 @@
 """The view handler: views compared as Postgres prints them, ordered by what they read.
 
 Both sides are read with the same catalog queries. The database's views
-directly; the models' views by creating them in a scratch schema inside a
-transaction that is always rolled back, so `pg_get_viewdef` renders the
+directly; the models' views by having pgmig's normalization service build
+them under scratch names inside a transaction that is always rolled back
+(the handler declares what to build, `ViewSpelling`), so `pg_get_viewdef` renders the
 query and `pg_depend` lists exactly the tables and columns it reads. An
 unchanged view therefore never shows as a change, however it was written.
 
@@ -15,7 +16,6 @@ around it (see the README's "Column type changes").
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, List, NamedTuple, Sequence, Tuple
 
@@ -25,13 +25,18 @@ from pgmig.api import (
     ModelContext,
     ObjectHandler,
     Operation,
+    Reads,
+    Renderer,
     SchemaObject,
+    Scratch,
     declared,
     key_kind,
     key_name,
     key_schema,
     qualified,
+    normal_types,
     quote_ident,
+    render,
 )
 
 from .declare import ViewDeclaration, ViewIndex
@@ -341,96 +346,85 @@ def _create_index(view: View, spec: IndexSpec) -> CreateViewIndex:
     )
 
 
-async def _render_through_server(db: DatabaseContext, views: Sequence[View]) -> Dict[int, View]:
-    """id(view) -> the view as the server renders it, with the model types of the columns it reads."""
-    import asyncpg
+# (definition, materialized, indexes): one view to render.
+ViewShape = Tuple[str, bool, Tuple[IndexSpec, ...]]
 
-    scratch = f"pgmig_scratch_{secrets.token_hex(4)}"
-    names = {id(v): f"v{n}" for n, v in enumerate(views)}
-    connection = db.connection
-    out: Dict[int, View] = {}
-    transaction = connection.transaction()
-    await transaction.start()
-    try:
-        await connection.execute(f"CREATE SCHEMA {quote_ident(scratch)}")
-        for view in views:
-            what = "MATERIALIZED VIEW" if view.materialized else "VIEW"
-            statements = [
-                f"CREATE {what} {qualified(scratch, names[id(view)])} AS {view.definition}"
-                + (" WITH NO DATA" if view.materialized else "")
-            ]
-            statements += [
-                f"CREATE {'UNIQUE ' if unique else ''}INDEX {quote_ident(name)} "
-                f"ON {qualified(scratch, names[id(view)])} USING {definition}"
-                for name, unique, definition in view.indexes
-            ]
-            try:
-                async with connection.transaction():
-                    for statement in statements:
-                        await connection.execute(statement)
-            except asyncpg.PostgresError:
-                continue
-        scratch_db = DatabaseContext(connection=connection, schema=scratch)
-        read = await read_views(scratch_db, scratch)
-        model_types = await _render_types(connection, [c for v in views for c in v.candidates])
-        for view in views:
-            got = read.get(names[id(view)])
+
+def _view_shape(view: View) -> ViewShape:
+    return (view.definition, view.materialized, tuple(view.indexes))
+
+
+class ViewSpelling(Renderer[ViewShape]):
+    """A view as the catalog queries read it back: [definition, indexes, reads, outputs, column types].
+
+    Built in the target schema under a scratch name (a materialized view
+    cannot be temporary), with its indexes.
+    """
+
+    kind = "view"
+    object_kind = "view"
+    fields = ("definition", "indexes", "column_types")
+    temporary = False
+    relations = 4  # the view (its rule, a materialized view's storage) and some indexes
+
+    def reads(self, what: ViewShape) -> Reads:
+        return Reads(user_types=True)
+
+    def statements(self, items: Sequence[Tuple[int, ViewShape]], scratch: Scratch) -> List[str]:
+        out: List[str] = []
+        for number, (definition, materialized, indexes) in items:
+            name = scratch.name("v", number)
+            create = CreateView(view_name=name, definition=definition, schema=scratch.schema, materialized=materialized)
+            out += [create.statements()[0] + (" WITH NO DATA" if materialized else "")]
+            for index_name, unique, index_definition in indexes:
+                out += CreateViewIndex(
+                    view_name=name,
+                    index_name=scratch.name("v", number, index_name),
+                    index_definition=index_definition,
+                    unique=unique,
+                    schema=scratch.schema,
+                ).statements()
+        return out
+
+    async def read(
+        self, items: Sequence[Tuple[int, ViewShape]], scratch: Scratch, db: DatabaseContext
+    ) -> Dict[int, Any]:
+        read = await read_views(db, scratch.namespace)
+        out: Dict[int, Any] = {}
+        for number, (_, _, indexes) in items:
+            got = read.get(scratch.name("v", number))
             if got is None:
                 continue
-            column_types = tuple(
-                sorted({(s, t, c, model_types.get((s, t, c), db_type)) for s, t, c, db_type in got.column_types})
-            )
-            out[id(view)] = replace(
-                view,
-                definition=got.definition,
-                indexes=got.indexes,
-                column_types=column_types,
-                reads=got.reads,
-                outputs=got.outputs,
-            )
-    finally:
-        await transaction.rollback()
+            # The scratch indexes' names back to the model's.
+            names = {scratch.name("v", number, name): name for name, _, _ in indexes}
+            got_indexes = [[names.get(name, name), unique, definition] for name, unique, definition in got.indexes]
+            out[number] = [got.definition, got_indexes, [list(k) for k in got.reads], got.outputs, got.column_types]
+        return out
+
+
+async def _render_through_server(db: DatabaseContext, views: Sequence[View]) -> Dict[int, View]:
+    """id(view) -> the view as the server renders it, with the model types of the columns it reads."""
+    rendered = await render(db, ViewSpelling(), [_view_shape(v) for v in views])
+    spelled = await normal_types(db, [c[3] for v in views for c in v.candidates])
+    # The models' type of each column a view may read, as format_type prints it.
+    model_types = {(s, t, c): spelled[ty] for v in views for s, t, c, ty in v.candidates}
+    out: Dict[int, View] = {}
+    for view in views:
+        got = rendered.get(_view_shape(view))
+        if got is None:
+            continue
+        definition, indexes, reads, outputs, column_types = got
+        out[id(view)] = replace(
+            view,
+            definition=definition,
+            indexes=tuple((name, unique, text) for name, unique, text in indexes),
+            column_types=tuple(
+                sorted({(s, t, c, model_types.get((s, t, c), db_type)) for s, t, c, db_type in column_types})
+            ),
+            reads=tuple(tuple(k) for k in reads),
+            outputs=tuple((n, ty) for n, ty in outputs),
+        )
     return out
-
-
-async def _render_types(
-    connection: Any, candidates: Sequence[Tuple[str, str, str, str]]
-) -> Dict[Tuple[str, str, str], str]:
-    """The models' column types as `format_type` prints them (`String(80)` -> `character varying(80)`).
-
-    One temporary table holds every type; if a type cannot be built yet (an
-    enum the plan creates), each is tried alone and that one keeps the
-    models' spelling.
-    """
-    import asyncpg
-
-    unique = list(dict.fromkeys(c[3] for c in candidates))
-    if not unique:
-        return {}
-    rendered: Dict[str, str] = {}
-
-    async def build(types: Sequence[str]) -> None:
-        table = f"pgmig_view_types_{secrets.token_hex(3)}"
-        columns = ", ".join(f"{quote_ident(f'c{i}')} {t}" for i, t in enumerate(types))
-        async with connection.transaction():
-            await connection.execute(f"CREATE TEMPORARY TABLE {quote_ident(table)} ({columns})")
-            rows = await connection.fetch(
-                "SELECT a.attnum, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type "
-                "FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0",
-                f"pg_temp.{quote_ident(table)}",
-            )
-            for row in rows:
-                rendered[types[row["attnum"] - 1]] = row["type"]
-
-    try:
-        await build(unique)
-    except asyncpg.PostgresError:
-        for one in unique:
-            try:
-                await build([one])
-            except asyncpg.PostgresError:
-                rendered[one] = one
-    return {(s, t, c): rendered.get(ty, ty) for s, t, c, ty in candidates}
 
 
 __all__ = ["View", "ViewHandler", "read_views"]
