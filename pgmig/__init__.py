@@ -1,11 +1,13 @@
 """pgmig: a PostgreSQL schema migrator for SQLModel and SQLAlchemy.
 
-Importing pgmig is cheap: the public names below load their modules on first use.
+Importing pgmig is cheap: the public names below load their modules on first
+use. Type checkers see them imported directly (and no module `__getattr__`,
+which would make any misspelt name `Any`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -17,14 +19,25 @@ _LAZY = {
     "ObjectHandler": "pgmig.schema.protocol",
     "SchemaObject": "pgmig.schema.objects",
     "Operation": "pgmig.ops.base",
+    "Hazard": "pgmig.ops.base",
 }
 
 __all__ = ["__version__", *_LAZY]
 
+if TYPE_CHECKING:  # pragma: no cover
+    from pgmig.errors import PgmigError as PgmigError
+    from pgmig.ops.actor import DatabaseActions as DatabaseActions
+    from pgmig.ops.base import Hazard as Hazard
+    from pgmig.ops.base import Operation as Operation
+    from pgmig.revisions.files import MigrationRevisionBase as MigrationRevisionBase
+    from pgmig.revisions.migrator import Migrator as Migrator
+    from pgmig.schema.objects import SchemaObject as SchemaObject
+    from pgmig.schema.protocol import ObjectHandler as ObjectHandler
+else:
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY:
+            import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'pgmig' has no attribute {name!r}")
+            return getattr(importlib.import_module(_LAZY[name]), name)
+        raise AttributeError(f"module 'pgmig' has no attribute {name!r}")

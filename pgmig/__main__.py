@@ -1,3 +1,3 @@
-from pgmig.cli import main
+from pgmig.cli.app import main
 
 main()

@@ -6,13 +6,17 @@ shipping three things, all importable from this module only:
 - a frozen dataclass deriving from `SchemaObject`: its `key` identifies it,
   its compared fields decide when it changed, its `dependencies` order it
   against every other object, built-in or from another plugin;
-- `Operation` subclasses registered with `@register`: the statements, with
-  plain arguments so generated revision files can call them as
-  `await migrator.actor.<name>(...)`;
+- `Operation` subclasses registered with `@register`: the statements and
+  their `Hazard`s, with plain arguments so generated revision files can
+  spell them, as `await migrator.actor.run(YourOperation(...))` importing
+  the class from your package (so the file type-checks);
 - an `ObjectHandler` subclass: reads the objects from the models
   (`from_models`) and from the catalog (`from_database`), optionally lets
-  Postgres normalize the model side (`normalize`), and says through the
-  actor how to `create`, `migrate` and `destroy` one.
+  Postgres normalize the model side (`normalize`: declare a `Renderer` and
+  call `render`; see pgmig.normalize), and returns the operations
+  (instances of its `Operation` classes) that `create`, `migrate` and
+  `destroy` one; the same objects run, print as `--sql` and are written
+  into revision files.
 
 Users declare a plugin's objects next to their models by attaching them to a
 SQLAlchemy `MetaData` (`SQLModel.metadata` for SQLModel): a plugin offers a
@@ -30,8 +34,9 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Type, TypeVar
 from pgmig.db.quoting import ident_list, qualified, quote_ident, quote_literal
 from pgmig.errors import PgmigError
 from pgmig.ops.actor import DatabaseActions
-from pgmig.ops.base import Operation, register
-from pgmig.schema.objects import Key, SchemaObject, key_text
+from pgmig.ops.base import Hazard, Operation, register
+from pgmig.plan.normalize import Reads, Renderer, Scratch, normal_types, render
+from pgmig.schema.objects import Key, SchemaObject, key_kind, key_name, key_schema, key_scope, key_text
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,22 +46,32 @@ __all__ = [
     "DatabaseActions",
     "DatabaseContext",
     "DeclarationError",
+    "Hazard",
     "Key",
     "ModelContext",
     "ObjectHandler",
     "Operation",
     "PgmigError",
+    "Reads",
+    "Renderer",
     "SchemaObject",
+    "Scratch",
     "declare",
     "declared",
     "dollar_quote",
     "ident_list",
+    "key_kind",
+    "key_name",
+    "key_schema",
+    "key_scope",
     "key_text",
     "metadata_of",
+    "normal_types",
     "qualified",
     "quote_ident",
     "quote_literal",
     "register",
+    "render",
 ]
 
 INFO_KEY = "pgmig"

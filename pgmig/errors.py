@@ -7,11 +7,53 @@ see the same errors and the CLI stays a thin edge.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class Hint:
+    """What a caller can give to get past a problem, named by the option that carries it.
+
+    `option` is a field of the service's options (`allow_destructive`,
+    `defaults`, `enum_maps` of `GenerateOptions`) and `values` are values of
+    it that would do (`"article.published=EXPR"`). The library words a hint
+    with the option's name (`str(hint)`); the CLI words it with its flags.
+    """
+
+    action: str
+    option: str
+    values: Tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        given = f": {', '.join(self.values)}" if self.values else ""
+        return f"{self.action} with the option {self.option}{given}"
+
+
+WordHint = Callable[[Hint], str]
+
 
 class PgmigError(Exception):
-    """Root of every error pgmig reports to a user."""
+    """Root of every error pgmig reports to a user.
+
+    `hint`, when set, is what to do next as structured data; `str(error)` is
+    the message followed by the hint in the library's words, and
+    `describe(word)` words the hint the caller's way (the CLI: its flags).
+    """
 
     exit_code: int = 1
+
+    def __init__(self, *args: object, hint: Optional[Hint] = None) -> None:
+        super().__init__(*args)
+        self.hint = hint
+
+    def describe(self, word: WordHint = str) -> str:
+        """The message, then the hint as `word` puts it."""
+        message = super().__str__()
+        return message if self.hint is None else f"{message}; {word(self.hint)}"
+
+    def __str__(self) -> str:
+        return self.describe()
 
 
 class UsageError(PgmigError):

@@ -1,15 +1,21 @@
 """pgmig's benchmark: reading and comparing a large schema, against Alembic, migra and the catalog itself.
 
-    python scripts/bench.py                      # 100 and 1,000 tables, a few minutes
+    python scripts/bench.py                      # the mixed schema at 100 and 1,000 tables, four more shapes at 1,000
+    python scripts/bench.py --quick              # everything at 100 tables, 2 rounds: a few minutes
     python scripts/bench.py --sizes 100,1000,5000
+    python scripts/bench.py --shape enum-partial,identity
+    python scripts/bench.py --sizes 1000 --baseline main    # pgmig at main next to the working tree
     PGMIG_BENCH_DATABASE_URL=postgresql://... python scripts/bench.py
 
 It starts its own embedded PostgreSQL (or uses the server of
 PGMIG_BENCH_DATABASE_URL, creating and dropping its own databases there),
-builds a synthetic schema per size with one big DDL script that SQLAlchemy
-writes from the same MetaData pgmig compares against, and then times, on
-that one database, medians of several rounds in which each tool runs in a
-process of its own (a warm-up call, then the timed one), taking turns:
+builds a synthetic schema per shape and size with one big DDL script that
+SQLAlchemy writes from the same MetaData the tools compare against
+(scripts/bench_shapes.py: `mixed`, this benchmark's own, at every --sizes;
+`enum-partial`, `identity`, `named-checks` and `expression-index` at
+--shape-tables, 1,000 by default, as is `mixed`), and then times, on that
+database, medians of several rounds in which each tool runs in a process of
+its own (a warm-up call, then the timed one), taking turns:
 
   pgmig           engine.diff_database, everything after the models are imported:
                   build the model objects, read the catalog, normalize, compare
@@ -17,6 +23,8 @@ process of its own (a warm-up call, then the timed one), taking turns:
                   connections sharing a snapshot), with pgmig's own object kinds
                   (tables, columns, enums, constraints, indexes): what Alembic
                   compares, and what a set-up from the README installs
+  pgmig@REF       the same with the pgmig of git ref REF (--baseline REF): its own
+                  checkout and virtualenv under .bench/, the same worker code
   pgmig+plugins   the same with every installed plugin's kinds too (views,
                   functions...), when plugins are installed: each adds its reads
   catalog floor   the catalog queries pgmig's handlers run, straight through asyncpg
@@ -24,12 +32,14 @@ process of its own (a warm-up call, then the timed one), taking turns:
   migra           Migration(database, database built from the same DDL) where it runs
   pgmig diff      the CLI end to end, as a process (wall time); it must report no change
 
-plus the peak memory of `pgmig diff` at the largest size and the overhead of
+(pgmig+plugins, migra and `pgmig diff` on the mixed shape only), plus the
+peak memory of `pgmig diff` at the largest size and the overhead of
 `pgmig up` per revision over a chain of 200 one-column revisions.
 
 Alembic, migra and psycopg2 are benchmark-only (`pip install -e .[bench]`);
 a tool that is missing or fails is reported in the table with the reason.
-Nothing here asserts timings except the goal check it prints.
+Nothing here asserts timings: the goal check only prints. The exit status is
+1 when the working tree's pgmig reports a change on an unchanged schema.
 """
 
 from __future__ import annotations
@@ -37,9 +47,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
+import json
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -48,69 +59,29 @@ import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # `pgmig diff --models scripts/bench.py:bench_models` imports this file by path
+    sys.path.insert(0, str(HERE))
+
+import bench_pgmig  # noqa: E402
+import bench_shapes  # noqa: E402
+
+ROOT = HERE.parent
 SIZES_ENV = "PGMIG_BENCH_TABLES"
+SHAPE_ENV = "PGMIG_BENCH_SHAPE"
 URL_ENV = "PGMIG_BENCH_DATABASE_URL"
 UP_CHAIN = 200
+MIXED = bench_shapes.DEFAULT_SHAPE
+NOW = "pgmig"
 
 # -- the synthetic schema ------------------------------------------------------------
 
 
-def build_metadata(tables: int, seed: int = 8) -> Any:
-    """A deterministic schema of `tables` tables; the same call always builds the same MetaData.
-
-    Per table: a serial key, ten columns of mixed types (one a native enum
-    from a pool of tables/10 enums), a foreign key to an earlier table, a
-    unique and a check constraint, a plain and a partial index.
-    """
-    import sqlalchemy as sa
-    from sqlalchemy.dialects import postgresql
-
-    rng = random.Random(seed)
-    metadata = sa.MetaData()
-    enums = [
-        postgresql.ENUM(*[f"v{k}" for k in range(rng.randint(2, 6))], name=f"bench_enum_{e:04d}", metadata=metadata)
-        for e in range(max(1, tables // 10))
-    ]
-    on_delete = [None, "CASCADE", "SET NULL", "RESTRICT"]
-    for i in range(tables):
-        name = f"t{i:05d}"
-        precision = rng.randint(8, 18)
-        columns = [
-            sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("qty", sa.Integer, nullable=False, server_default=sa.text("0")),
-            sa.Column("total", sa.BigInteger),
-            sa.Column("body", sa.Text, nullable=False, server_default=""),
-            sa.Column("title", sa.String(rng.choice([40, 80, 120, 255]))),
-            sa.Column("price", sa.Numeric(precision, rng.randint(0, 4))),
-            sa.Column("active", sa.Boolean, nullable=False, server_default=sa.text("true")),
-            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
-            sa.Column("doc", postgresql.JSONB),
-            sa.Column("token", postgresql.UUID(as_uuid=True), nullable=False),
-            sa.Column("kind", enums[i % len(enums)]),
-        ]
-        if i:
-            target = f"t{rng.randrange(i):05d}"
-            columns.append(
-                sa.Column("parent_id", sa.Integer, sa.ForeignKey(f"{target}.id", ondelete=rng.choice(on_delete)))
-            )
-        table = sa.Table(
-            name,
-            metadata,
-            *columns,
-            sa.UniqueConstraint("token"),
-            sa.CheckConstraint("qty >= 0 AND price >= 0", name=f"{name}_positive"),
-        )
-        sa.Index(f"ix_{name}_title", table.c.title)
-        sa.Index(f"ix_{name}_recent", table.c.created_at, postgresql_where=table.c.active)
-    return metadata
-
-
 def bench_models() -> Any:
-    """The `--models` target of the `pgmig diff` process: the schema of PGMIG_BENCH_TABLES tables."""
-    return build_metadata(int(os.environ[SIZES_ENV]))
+    """The `--models` target of the `pgmig diff` process: PGMIG_BENCH_TABLES tables of PGMIG_BENCH_SHAPE."""
+    return bench_shapes.build_metadata(os.environ.get(SHAPE_ENV, MIXED), int(os.environ[SIZES_ENV]))
 
 
 def ddl_script(metadata: Any) -> List[str]:
@@ -154,99 +125,111 @@ Runner = Callable[[], Any]
 TOOLS = ("pgmig", "floor", "alembic", "migra", "pgmig+plugins")
 
 
-def bench_handlers(with_plugins: bool) -> Any:
-    """pgmig's built-in handlers (whatever else the environment has installed), or all of them."""
-    from pgmig.config.discovery import HandlerSet, load_handlers
+@dataclass(frozen=True)
+class Contender:
+    """One measured column: `tool` run by `python`, whose worker puts the pgmig checkout `root` first on sys.path.
 
-    loaded = load_handlers()
-    if with_plugins:
-        return loaded
-    return HandlerSet(
-        [item for item in loaded.loaded if type(item.handler).__module__.startswith("pgmig.schema.handlers.")]
-    )
+    The working tree's tools run on this interpreter; a baseline's pgmig on
+    its own virtualenv's (scripts/bench_baseline.py), the worker code being
+    this file either way, so both are measured alike.
+    """
 
-
-def plugin_kinds() -> List[str]:
-    """The object kinds installed plugins add to pgmig's own."""
-    return [
-        item.handler.kind
-        for item in bench_handlers(True).loaded
-        if not type(item.handler).__module__.startswith("pgmig.schema.handlers.")
-    ]
+    name: str
+    tool: str
+    python: str = sys.executable
+    root: str = str(ROOT)
 
 
-def runner_for(tool: str, url: str, tables: int, target: Optional[str]) -> Tuple[Runner, List[int]]:
-    """The timed call of one tool and the counter it fills (changes, differences, statements)."""
+def runner_for(
+    tool: str, url: str, shape: str, tables: int, target: Optional[str]
+) -> Tuple[Runner, List[int], List[str]]:
+    """The timed call of one tool, the counter it fills (changes, differences, statements) and pgmig's first changes."""
     if tool == "floor":
-        return time_floor(url), [0]
-    metadata = build_metadata(tables)
+        return bench_pgmig.floor_runner(url), [0], []
+    metadata = bench_shapes.build_metadata(shape, tables)
     if tool in ("pgmig", "pgmig+plugins"):
-        return time_pgmig(url, metadata, with_plugins=tool == "pgmig+plugins")
+        return bench_pgmig.diff_runner(url, metadata, with_plugins=tool == "pgmig+plugins")
     run, counter, why = time_alembic(url, metadata) if tool == "alembic" else time_migra(url, target or "")
     if run is None:
         raise RuntimeError(why)
-    return run, counter
+    return run, counter, []
 
 
-def worker(tool: str, url: str, tables: int, target: Optional[str]) -> None:
+def worker(tool: str, url: str, shape: str, tables: int, target: Optional[str]) -> None:
     """`--worker`: one tool in a process of its own, a warm-up run then a timed one; JSON on stdout."""
-    import json
-
     try:
-        run, counter = runner_for(tool, url, tables, target)
+        run, counter, sample = runner_for(tool, url, shape, tables, target)
         run()  # warm-up: imports, caches, the thread pool
         gc.collect()
         started = time.perf_counter()
         parts = run()
         elapsed = time.perf_counter() - started
-        print(json.dumps({"seconds": elapsed, "parts": parts if isinstance(parts, dict) else {}, "count": counter[0]}))
+        outcome: Dict[str, Any] = {
+            "seconds": elapsed,
+            "parts": parts if isinstance(parts, dict) else {},
+            "count": counter[0],
+            "sample": sample,
+        }
+        if tool in ("pgmig", "pgmig+plugins"):
+            outcome["where"] = bench_pgmig.where()
+        print(json.dumps(outcome))
     except Exception as exc:  # a tool that cannot run is reported, not fatal
         print(json.dumps({"error": f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:160]}))
 
 
+@dataclass
+class Measured:
+    """Each contender's timings, with what it counted (changes, differences) and pgmig's first changes."""
+
+    results: Dict[str, Result] = field(default_factory=dict)
+    counts: Dict[str, int] = field(default_factory=dict)
+    samples: Dict[str, List[str]] = field(default_factory=dict)
+
+
+def _one_process(contender: Contender, url: str, shape: str, tables: int, target: Optional[str]) -> Dict[str, Any]:
+    """Run the worker of `contender` once; its JSON outcome (or an error)."""
+    command = [contender.python, str(Path(__file__).resolve()), "--worker", contender.tool, "--url", url]
+    command += ["--shape", shape, "--tables", str(tables), "--root", contender.root]
+    if target:
+        command += ["--target", target]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=contender.root)
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-160:]}"}
+    outcome: Dict[str, Any] = json.loads(lines[-1])
+    where = outcome.get("where")
+    if where is not None and Path(where).resolve().parent != Path(contender.root).resolve():
+        # The baseline's virtualenv must import the baseline's pgmig, or the comparison is void.
+        return {"error": f"measured the pgmig in {where}, not the one in {contender.root}"}
+    return outcome
+
+
 def measure_in_processes(
-    tools: Sequence[str], url: str, tables: int, target: Optional[str], repeat: int
-) -> Tuple[Dict[str, Result], Dict[str, int]]:
-    """Each tool's timings, one process per tool per round, the tools taking turns in each round.
+    contenders: Sequence[Contender], url: str, shape: str, tables: int, target: Optional[str], repeat: int
+) -> Measured:
+    """Each contender's timings, one process per contender per round, the contenders taking turns in each round.
 
     A process of its own means no tool runs on a heap, caches or a MetaData
     another tool has been through (measured in one process, pgmig ran ~20%
     slower after Alembic); taking turns means a slow spell of a shared
-    machine falls on every tool alike.
+    machine falls on every tool alike, the baseline's pgmig included.
     """
-    import json
-
-    results = {tool: Result() for tool in tools}
-    counts: Dict[str, int] = {}
-    active = list(tools)
+    measured = Measured({c.name: Result() for c in contenders})
+    active = list(contenders)
     for _ in range(repeat):
-        for tool in list(active):
-            command = [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--worker",
-                tool,
-                "--url",
-                url,
-                "--tables",
-                str(tables),
-            ]
-            if target:
-                command += ["--target", target]
-            done = subprocess.run(command, capture_output=True, text=True, cwd=str(ROOT))
-            lines = done.stdout.strip().splitlines()
-            outcome = (
-                json.loads(lines[-1]) if lines else {"error": f"exit {done.returncode}: {done.stderr.strip()[-160:]}"}
-            )
+        for contender in list(active):
+            outcome = _one_process(contender, url, shape, tables, target)
+            result = measured.results[contender.name]
             if "error" in outcome:
-                results[tool].runs, results[tool].error = [], outcome["error"]
-                active.remove(tool)
+                result.runs, result.error = [], outcome["error"]
+                active.remove(contender)
                 continue
-            results[tool].runs.append(outcome["seconds"])
+            result.runs.append(outcome["seconds"])
             for part, seconds in outcome["parts"].items():
-                results[tool].parts.setdefault(part, []).append(seconds)
-            counts[tool] = outcome["count"]
-    return results, counts
+                result.parts.setdefault(part, []).append(seconds)
+            measured.counts[contender.name] = outcome["count"]
+            measured.samples[contender.name] = outcome.get("sample", [])
+    return measured
 
 
 def fmt(seconds: Optional[float]) -> str:
@@ -255,74 +238,17 @@ def fmt(seconds: Optional[float]) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
+def spread(result: Result) -> str:
+    """`fastest-slowest` of a measurement's runs."""
+    fastest, slowest = (fmt(min(result.runs)), fmt(max(result.runs))) if result.runs else ("-", "-")
+    return fastest if fastest == slowest else f"{fastest}-{slowest}"
+
+
 def ratio(a: Optional[float], b: Optional[float]) -> str:
     return f"{a / b:.1f}x" if a and b else "-"
 
 
 # -- the measurements ------------------------------------------------------------------
-
-
-async def _connect(url: str) -> Any:
-    import asyncpg
-
-    return await asyncpg.connect(url)
-
-
-def time_pgmig(url: str, metadata: Any, with_plugins: bool = False) -> Tuple[Runner, List[int]]:
-    """engine.diff_database on one open connection; phases from pgmig's own Timings."""
-    from pgmig.plan.engine import diff_database, model_context
-    from pgmig.timing import Timings
-
-    handlers = bench_handlers(with_plugins)
-    tables = [t for t in metadata.sorted_tables if (t.schema or "public") == "public"]
-    changes = [0]
-
-    async def once() -> Dict[str, float]:
-        conn = await _connect(url)
-        try:
-            timings = Timings()
-            models = model_context(tables, [metadata], "public")
-            plan = await diff_database(conn, models, handlers, timings=timings, connect=lambda: _connect(url))
-            changes[0] = len(plan.changes)
-            return dict(timings.seconds)
-        finally:
-            await conn.close()
-
-    return (lambda: asyncio.run(once())), changes
-
-
-def floor_queries() -> List[Tuple[str, str, Tuple[str, ...]]]:
-    """(name, query, argument names) of the catalog reads pgmig's handlers make, straight from their modules."""
-    from pgmig.schema.handlers import column, constraint, enum, index, table
-
-    return [
-        ("tables", table.TABLES_QUERY, ("schema", "version_table")),
-        ("columns", column.COLUMNS_QUERY, ("schema", "version_table")),
-        ("constraints", constraint.CONSTRAINTS_QUERY, ("schema", "version_table")),
-        ("indexes", index.INDEXES_QUERY, ("schema", "version_table")),
-        ("enums", enum.ENUMS_QUERY, ("schema",)),
-        ("enum columns", enum.ENUM_COLUMNS_QUERY, ("schema",)),
-    ]
-
-
-def time_floor(url: str) -> Runner:
-    """The catalog queries alone, one after the other on one connection: what reading can cost at least."""
-    values = {"schema": "public", "version_table": "pgmig_revisions"}
-    queries = floor_queries()
-
-    async def once() -> Dict[str, float]:
-        conn = await _connect(url)
-        parts: Dict[str, float] = {}
-        try:
-            for name, query, names in queries:
-                started = time.perf_counter()
-                await conn.fetch(query, *[values[n] for n in names])
-                parts[name] = time.perf_counter() - started
-        finally:
-            await conn.close()
-        return parts
-
-    return lambda: asyncio.run(once())
 
 
 def time_alembic(url: str, metadata: Any) -> Tuple[Optional[Runner], List[int], str]:
@@ -353,8 +279,9 @@ def time_alembic(url: str, metadata: Any) -> Tuple[Optional[Runner], List[int], 
 def time_migra(url: str, target_url: str) -> Tuple[Optional[Runner], List[int], str]:
     """migra between the database and a second one built from the same DDL (how migra diffs models)."""
     try:
-        from migra import Migration
-        from sqlbag import S
+        # Untyped packages, imported by name so mypy does not look for their stubs.
+        migration_class = importlib.import_module("migra").Migration
+        session = importlib.import_module("sqlbag").S
     except ImportError as exc:
         return None, [0], f"not installed ({exc.name}): pip install -e .[bench]"
     statements = [0]
@@ -362,8 +289,8 @@ def time_migra(url: str, target_url: str) -> Tuple[Optional[Runner], List[int], 
     current_url, target_url = (u.replace("postgresql://", "postgresql+psycopg2://", 1) for u in (url, target_url))
 
     def once() -> None:
-        with S(current_url) as current, S(target_url) as target:
-            migration = Migration(current, target)
+        with session(current_url) as current, session(target_url) as target:
+            migration = migration_class(current, target)
             migration.set_safety(False)
             migration.add_all_changes()
             statements[0] = len(migration.statements)
@@ -388,9 +315,10 @@ def _run_with_rusage(command: Sequence[str], env: Dict[str, str], cwd: str) -> T
         return process.returncode, out.read(), err.read(), wall, usage.ru_maxrss
 
 
-def _cli_env(tables: int) -> Dict[str, str]:
+def _cli_env(tables: int, shape: str = MIXED) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
     env[SIZES_ENV] = str(tables)
+    env[SHAPE_ENV] = shape
     return env
 
 
@@ -403,10 +331,10 @@ class DiffRun:
     timings: Dict[str, float] = field(default_factory=dict)
 
 
-def time_cli_diff(url: str, tables: int, repeat: int, workdir: str) -> DiffRun:
+def time_cli_diff(url: str, shape: str, tables: int, repeat: int, workdir: str) -> DiffRun:
     """`pgmig diff --timings` as a user runs it; checks that the unchanged schema reports no change."""
     command = pgmig_command(url, "--models", f"{Path(__file__).resolve()}:bench_models", "diff", "--timings")
-    env = _cli_env(tables)
+    env = _cli_env(tables, shape)
     run = DiffRun(Result())
     phases: Dict[str, List[float]] = {}
     for attempt in range(repeat + 1):  # the first one warms the file cache and is not counted
@@ -458,7 +386,7 @@ def write_chain(folder: Path, count: int) -> List[List[str]]:
     for n in range(count):
         rid = f"20250101_{n:06d}_bench"
         text = REVISION_TEMPLATE.format(n=n, rid=rid, down=repr(previous))
-        ops = [AddColumn(table_name="bench_up", column_name=f"c{n:03d}", data_type="integer")]
+        ops: List[Any] = [AddColumn(table_name="bench_up", column_name=f"c{n:03d}", data_type="integer")]
         if n == 0:
             text = text.replace(
                 "    async def up(self, migrator: Migrator):\n",
@@ -493,7 +421,7 @@ def time_up(server: Any, repeat: int, workdir: Path) -> UpRun:
     result = UpRun(Result(), Result(), Result())
 
     async def direct(url: str) -> None:
-        conn = await _connect(url)
+        conn = await bench_pgmig.connect(url)
         try:
             for statements in revisions_sql:
                 async with conn.transaction():
@@ -529,30 +457,16 @@ def time_up(server: Any, repeat: int, workdir: Path) -> UpRun:
 
 
 def profile_pgmig(url: str, metadata: Any, top: int) -> str:
-    """cProfile of one diff_database (after a warm-up run), sorted by own time and by cumulative time."""
+    """cProfile of one diff (every installed kind, after a warm-up run), sorted by own time and by cumulative time."""
     import cProfile
     import io
     import pstats
 
-    time_pgmig(url, metadata)[0]()  # warm-up: imports, handler loading
-    from pgmig.config.discovery import load_handlers
-    from pgmig.plan.engine import diff_database, model_context
-
-    handlers = load_handlers()
-    tables = list(metadata.sorted_tables)
-
-    async def once() -> None:
-        conn = await _connect(url)
-        try:
-            await diff_database(
-                conn, model_context(tables, [metadata], "public"), handlers, connect=lambda: _connect(url)
-            )
-        finally:
-            await conn.close()
-
+    run = bench_pgmig.diff_runner(url, metadata, with_plugins=True)[0]
+    run()  # warm-up: imports, handler loading
     profiler = cProfile.Profile()
     profiler.enable()
-    asyncio.run(once())
+    run()
     profiler.disable()
     text = io.StringIO()
     for order in ("tottime", "cumulative"):
@@ -564,24 +478,40 @@ def profile_pgmig(url: str, metadata: Any, top: int) -> str:
 
 
 @dataclass
-class SizeReport:
+class CaseReport:
+    """Everything measured on one shape at one size."""
+
+    shape: str
     tables: int
-    counts: Dict[str, int]
+    counts: Dict[str, Any]
     build_seconds: float
-    pgmig: Result
-    pgmig_changes: int
-    floor: Result
-    alembic: Result
-    alembic_diffs: int
-    migra: Result
-    migra_statements: int
-    cli: DiffRun
-    pgmig_plugins: Result = field(default_factory=Result)
+    measured: Measured
+    baseline: Optional[str] = None
+    cli: Optional[DiffRun] = None
     plugins: Tuple[str, ...] = ()
 
+    def result(self, name: str) -> Result:
+        return self.measured.results.get(name) or Result(error="not measured")
 
-async def _catalog_counts(url: str) -> Dict[str, int]:
-    conn = await _connect(url)
+    def median(self, name: str) -> Optional[float]:
+        return self.result(name).median
+
+    def count(self, name: str) -> Optional[int]:
+        return self.measured.counts.get(name)
+
+    @property
+    def base(self) -> Optional[str]:
+        """The key of the baseline's pgmig column (pgmig@REF), when there is a baseline."""
+        return f"{NOW}@{self.baseline}" if self.baseline else None
+
+    @property
+    def changed(self) -> bool:
+        """The working tree's pgmig found a change on this unchanged schema (a bug)."""
+        return bool(self.count(NOW) or self.count("pgmig+plugins") or (self.cli and not self.cli.no_change))
+
+
+async def _catalog_counts(url: str) -> Dict[str, Any]:
+    conn = await bench_pgmig.connect(url)
     try:
         row = await conn.fetchrow(
             """
@@ -606,7 +536,7 @@ async def _catalog_counts(url: str) -> Dict[str, int]:
 
 async def _execute_script(url: str, statements: List[str], chunk: int = 2000) -> None:
     """One simple-protocol round trip per chunk; each chunk is one transaction, so its locks must fit."""
-    conn = await _connect(url)
+    conn = await bench_pgmig.connect(url)
     try:
         for start in range(0, len(statements), chunk):
             await conn.execute(";\n".join(statements[start : start + chunk]))
@@ -614,57 +544,76 @@ async def _execute_script(url: str, statements: List[str], chunk: int = 2000) ->
         await conn.close()
 
 
-def bench_size(
-    server: Any, tables: int, repeat: int, workdir: str, tools: set, log: Callable[[str], None]
-) -> Tuple[SizeReport, str]:
-    metadata = build_metadata(tables)
-    script = ddl_script(metadata)
-    url = server.create_database(f"pgmig_bench_{tables}")
-    started = time.perf_counter()
-    asyncio.run(_execute_script(url, script))
-    build = time.perf_counter() - started
-    counts = asyncio.run(_catalog_counts(url))
-    log(f"[{tables} tables] built in {build:.1f}s: {counts}")
+@dataclass(frozen=True)
+class RunPlan:
+    """What one run measures: the tools (alembic, migra, up) and the baseline's pgmig, if any."""
 
-    plugins = tuple(plugin_kinds())
-    tools_here = [
-        tool for tool in TOOLS if tool in ("pgmig", "floor") or tool in tools or (tool == "pgmig+plugins" and plugins)
-    ]
-    target: Optional[str] = None
-    if "migra" in tools_here:
-        target = server.create_database(f"pgmig_bench_{tables}_target")
-        asyncio.run(_execute_script(target, script))
-    log(f"[{tables} tables] {repeat} rounds, each tool in a process of its own: {', '.join(tools_here)}...")
+    tools: Set[str]
+    repeat_of: Callable[[int], int]
+    baseline: Optional[Any] = None  # bench_baseline.Baseline
+    plugins: Tuple[str, ...] = ()
+
+
+def contenders_for(shape: str, plan: RunPlan) -> List[Contender]:
+    """The columns measured on `shape`, in the order they take turns: the working tree's pgmig, the baseline's, ..."""
+    baseline = plan.baseline
+    contenders = [Contender(NOW, "pgmig")]
+    if baseline is not None:
+        contenders.append(Contender(f"{NOW}@{baseline.label}", "pgmig", str(baseline.python), str(baseline.root)))
+    contenders.append(Contender("floor", "floor"))
+    if "alembic" in plan.tools:
+        contenders.append(Contender("alembic", "alembic"))
+    if shape == MIXED:
+        if "migra" in plan.tools:
+            contenders.append(Contender("migra", "migra"))
+        if plan.plugins:
+            contenders.append(Contender("pgmig+plugins", "pgmig+plugins"))
+            if baseline is not None:
+                contenders.append(
+                    Contender(
+                        f"pgmig+plugins@{baseline.label}", "pgmig+plugins", str(baseline.python), str(baseline.root)
+                    )
+                )
+    return contenders
+
+
+def bench_case(
+    server: Any, shape: str, tables: int, plan: RunPlan, workdir: str, log: Callable[[str], None]
+) -> CaseReport:
+    """Build `tables` tables of `shape` in a database of their own and measure every contender on it."""
+    metadata = bench_shapes.build_metadata(shape, tables)
+    script = ddl_script(metadata)
+    url = server.create_database(f"pgmig_bench_{shape.replace('-', '_')}_{tables}")
+    tag = f"[{shape}, {tables} tables]"
     try:
-        results, counters = measure_in_processes(tools_here, url, tables, target, repeat)
+        started = time.perf_counter()
+        asyncio.run(_execute_script(url, script))
+        build = time.perf_counter() - started
+        counts = asyncio.run(_catalog_counts(url))
+        log(f"{tag} built in {build:.1f}s: {counts}")
+        contenders = contenders_for(shape, plan)
+        repeat = plan.repeat_of(tables)
+        target: Optional[str] = None
+        if any(c.tool == "migra" for c in contenders):
+            target = server.create_database(f"pgmig_bench_{tables}_target")
+            asyncio.run(_execute_script(target, script))
+        log(f"{tag} {repeat} rounds, each tool in a process of its own: {', '.join(c.name for c in contenders)}...")
+        try:
+            measured = measure_in_processes(contenders, url, shape, tables, target, repeat)
+        finally:
+            if target is not None:
+                server.drop_database(target)
+        for tool in ("alembic", "migra"):
+            if tool not in plan.tools:
+                measured.results[tool] = Result(error=f"skipped (--skip {tool})")
+        cli: Optional[DiffRun] = None
+        if shape == MIXED:
+            log(f"{tag} pgmig diff (process)...")
+            cli = time_cli_diff(url, shape, tables, repeat, workdir)
     finally:
-        if target is not None:
-            server.drop_database(target)
-    for tool in ("alembic", "migra"):
-        if tool not in tools_here:
-            results[tool] = Result(error=f"skipped (--skip {tool})")
-    pgmig, floor, alembic, migra = (results[name] for name in ("pgmig", "floor", "alembic", "migra"))
-    pgmig_changes_found = counters.get("pgmig", -1) + counters.get("pgmig+plugins", 0)
-    alembic_diffs = counters.get("alembic", 0)
-    migra_statements = counters.get("migra", 0)
-    log(f"[{tables} tables] pgmig diff (process)...")
-    cli = time_cli_diff(url, tables, repeat, workdir)
-    report = SizeReport(
-        tables,
-        counts,
-        build,
-        pgmig,
-        pgmig_changes_found,
-        floor,
-        alembic,
-        alembic_diffs,
-        migra,
-        migra_statements,
-        cli,
-        results.get("pgmig+plugins", Result(error="no plugins installed")),
-        plugins,
-    )
-    return report, url
+        server.drop_database(url)
+    label = plan.baseline.label if plan.baseline is not None else None
+    return CaseReport(shape, tables, counts, build, measured, label, cli, plan.plugins if shape == MIXED else ())
 
 
 def machine_info(version: str) -> List[str]:
@@ -693,66 +642,71 @@ def machine_info(version: str) -> List[str]:
     ]
 
 
-def render(reports: List[SizeReport], up: Optional[UpRun], repeat_of: Dict[int, int]) -> List[str]:
+def render_sizes(reports: List[CaseReport], up: Optional[UpRun]) -> List[str]:
+    """The mixed shape at every size: one column a size, one row a measurement."""
     lines: List[str] = []
-    header = f"{'':34}" + "".join(f"{r.tables:>14,} tables" for r in reports)
+    header = f"{'mixed shape':34}" + "".join(f"{r.tables:>14,} tables" for r in reports)
     lines.append(header)
 
     def row(label: str, values: List[str]) -> None:
         lines.append(f"{label:34}" + "".join(f"{v:>21}" for v in values))
 
+    base = reports[0].base if reports else None
+    plugins = any(r.plugins for r in reports)
     row("schema: columns / enums", [f"{r.counts['columns']:,} / {r.counts['enums']}" for r in reports])
     row(
         "  fks / uniques+checks / indexes",
         [f"{r.counts['fks']}/{r.counts['uniques_checks']}/{r.counts['indexes']}" for r in reports],
     )
-    row("runs (median of)", [str(repeat_of[r.tables]) for r in reports])
-    row("pgmig diff_database (all phases)", [fmt(r.pgmig.median) if r.pgmig.runs else "failed" for r in reports])
-    if any(r.plugins for r in reports):
-        row(
-            "  with the installed plugins too",
-            [fmt(r.pgmig_plugins.median) if r.pgmig_plugins.runs else "-" for r in reports],
-        )
-    row("  introspect (overlaps load)", [fmt(r.pgmig.part("introspect")) for r in reports])
-    row("  load: build + normalize models", [fmt(r.pgmig.part("load")) for r in reports])
-    row("  compare", [fmt(r.pgmig.part("compare")) for r in reports])
-    row("  changes found (must be 0)", [str(r.pgmig_changes) for r in reports])
-    row("raw catalog floor", [fmt(r.floor.median) for r in reports])
-    row("alembic compare_metadata", [fmt(r.alembic.median) if r.alembic.runs else "n/a" for r in reports])
-    row("  differences it reports", [str(r.alembic_diffs) if r.alembic.runs else "-" for r in reports])
-    row("migra (db vs db)", [fmt(r.migra.median) if r.migra.runs else "n/a" for r in reports])
-    row(
-        "pgmig diff (process, wall)" + (" +plugins" if any(r.plugins for r in reports) else ""),
-        [fmt(r.cli.wall.median) if r.cli.wall.runs else "failed" for r in reports],
-    )
-    row("  'No changes' reported", ["yes" if r.cli.no_change else "NO" for r in reports])
-    row("  peak RSS", [f"{r.cli.peak_kib / 1024:.0f} MiB" if r.cli.peak_kib else "-" for r in reports])
-    row("alembic / pgmig", [ratio(r.alembic.median, r.pgmig.median) for r in reports])
-    row("migra / pgmig", [ratio(r.migra.median, r.pgmig.median) for r in reports])
-    row("pgmig / catalog floor", [ratio(r.pgmig.median, r.floor.median) for r in reports])
-    if any(r.plugins for r in reports):
-        row("alembic / pgmig+plugins", [ratio(r.alembic.median, r.pgmig_plugins.median) for r in reports])
-    plugins = next((r.plugins for r in reports if r.plugins), ())
+    row("runs (median of)", [str(len(r.result(NOW).runs)) for r in reports])
+    row("pgmig diff_database (all phases)", [fmt(r.median(NOW)) if r.result(NOW).runs else "failed" for r in reports])
     if plugins:
+        row("  with the installed plugins too", [fmt(r.median("pgmig+plugins")) for r in reports])
+    row("  introspect (overlaps load)", [fmt(r.result(NOW).part("introspect")) for r in reports])
+    row("  load: build + normalize models", [fmt(r.result(NOW).part("load")) for r in reports])
+    row("  compare", [fmt(r.result(NOW).part("compare")) for r in reports])
+    row("  changes found (must be 0)", [str(r.count(NOW)) for r in reports])
+    if base:
+        row(
+            f"pgmig at {reports[0].baseline}",
+            [fmt(r.median(base)) if r.result(base).runs else "failed" for r in reports],
+        )
+        if plugins:
+            row("  with the installed plugins too", [fmt(r.median(f"pgmig+plugins@{r.baseline}")) for r in reports])
+        row("  changes found", [str(r.count(base)) for r in reports])
+    row("raw catalog floor", [fmt(r.median("floor")) for r in reports])
+    row("alembic compare_metadata", [fmt(r.median("alembic")) if r.result("alembic").runs else "n/a" for r in reports])
+    row("  differences it reports", [str(r.count("alembic")) if r.result("alembic").runs else "-" for r in reports])
+    row("migra (db vs db)", [fmt(r.median("migra")) if r.result("migra").runs else "n/a" for r in reports])
+    row(
+        "pgmig diff (process, wall)" + (" +plugins" if plugins else ""),
+        [fmt(r.cli.wall.median) if r.cli and r.cli.wall.runs else "failed" for r in reports],
+    )
+    row("  'No changes' reported", ["yes" if r.cli and r.cli.no_change else "NO" for r in reports])
+    row("  peak RSS", [f"{r.cli.peak_kib / 1024:.0f} MiB" if r.cli and r.cli.peak_kib else "-" for r in reports])
+    row("alembic / pgmig", [ratio(r.median("alembic"), r.median(NOW)) for r in reports])
+    if base:
+        row(f"alembic / pgmig at {reports[0].baseline}", [ratio(r.median("alembic"), r.median(base)) for r in reports])
+        row(f"pgmig at {reports[0].baseline} / pgmig now", [ratio(r.median(base), r.median(NOW)) for r in reports])
+    row("migra / pgmig", [ratio(r.median("migra"), r.median(NOW)) for r in reports])
+    row("pgmig / catalog floor", [ratio(r.median(NOW), r.median("floor")) for r in reports])
+    if plugins:
+        row("alembic / pgmig+plugins", [ratio(r.median("alembic"), r.median("pgmig+plugins")) for r in reports])
+    kinds = next((r.plugins for r in reports if r.plugins), ())
+    if kinds:
         lines.append(
-            f"pgmig measures its own kinds (what Alembic compares); +plugins adds the installed plugins' kinds: {', '.join(plugins)}"
+            f"pgmig measures its own kinds (what Alembic compares); +plugins adds the installed plugins' kinds: {', '.join(kinds)}"
         )
     for r in reports:
-        for name, result in (
-            ("pgmig", r.pgmig),
-            ("alembic", r.alembic),
-            ("migra", r.migra),
-            ("pgmig diff", r.cli.wall),
-        ):
-            if result.error:
-                lines.append(f"note: {name} at {r.tables:,} tables: {result.error}")
-        if r.cli.timings:
+        if r.cli and r.cli.timings:
             lines.append(
                 f"pgmig diff --timings at {r.tables:,} tables: "
                 + ", ".join(f"{k} {v:.3f}s" for k, v in r.cli.timings.items())
             )
-        floor = ", ".join(f"{k} {fmt(r.floor.part(k))}" for k in r.floor.parts)
-        lines.append(f"catalog floor at {r.tables:,} tables: {floor}")
+        floor = r.result("floor")
+        lines.append(
+            f"catalog floor at {r.tables:,} tables: " + ", ".join(f"{k} {fmt(floor.part(k))}" for k in floor.parts)
+        )
     if up is not None:
         lines.append("")
         if up.up.error:
@@ -776,60 +730,147 @@ def render(reports: List[SizeReport], up: Optional[UpRun], repeat_of: Dict[int, 
     return lines
 
 
-def goal_check(reports: List[SizeReport]) -> List[str]:
-    """The issue's goal at 1,000 tables (or the largest size run)."""
-    target = next((r for r in reports if r.tables == 1000), reports[-1])
-    lines = [f"goal at {target.tables:,} tables:"]
-    p, a, f = target.pgmig.median, target.alembic.median, target.floor.median
-    if p and a:
-        lines.append(
-            f"  >= 10x faster than alembic (all of pgmig's phases, its own kinds): {a / p:.1f}x -> {'PASS' if a / p >= 10 else 'FAIL'}"
-        )
+def render_shapes(reports: List[CaseReport]) -> List[str]:
+    """One row a shape (all at one size): pgmig [at the baseline and] now, Alembic, and the ratios."""
+    if not reports:
+        return []
+    tables, label = reports[0].tables, reports[0].baseline
+    base = reports[0].base or ""
+    columns: List[Tuple[str, Callable[[CaseReport], str]]] = [("floor", lambda r: fmt(r.median("floor")))]
+    if base:
+        columns.append((f"pgmig {label}", lambda r: fmt(r.median(base)) if r.result(base).runs else "failed"))
+    columns += [
+        ("pgmig now" if base else "pgmig", lambda r: fmt(r.median(NOW)) if r.result(NOW).runs else "failed"),
+        ("Alembic", lambda r: fmt(r.median("alembic")) if r.result("alembic").runs else "n/a"),
+    ]
+    if base:
+        columns.append((f"Alembic/{label}", lambda r: ratio(r.median("alembic"), r.median(base))))
+    columns += [
+        ("Alembic/now" if base else "Alembic/pgmig", lambda r: ratio(r.median("alembic"), r.median(NOW))),
+        ("now/floor" if base else "pgmig/floor", lambda r: ratio(r.median(NOW), r.median("floor"))),
+    ]
+    if base:
+        columns.append((f"{label}/now", lambda r: ratio(r.median(base), r.median(NOW))))
+        columns.append((f"changes now/{label}", lambda r: f"{r.count(NOW)}/{r.count(base)}"))
     else:
-        lines.append("  >= 10x faster than alembic: not measured")
-    if p and f:
+        columns.append(("changes", lambda r: str(r.count(NOW))))
+    columns.append(("Alembic diffs", lambda r: str(r.count("alembic")) if r.result("alembic").runs else "-"))
+    widths = [max(len(title), 9) for title, _ in columns]
+    first = max(len(f"shape ({tables:,} tables)"), *(len(r.shape) for r in reports))
+    lines = [f"{f'shape ({tables:,} tables)':{first}}" + "".join(f"  {t:>{w}}" for (t, _), w in zip(columns, widths))]
+    for r in reports:
+        lines.append(f"{r.shape:{first}}" + "".join(f"  {cell(r):>{w}}" for (_, cell), w in zip(columns, widths)))
+    repeats = sorted({len(r.result(NOW).runs) for r in reports})
+    lines.append(
+        f"medians of {'/'.join(map(str, repeats))} rounds; the schemas (columns, enums, fks, uniques+checks, indexes):"
+    )
+    for r in reports:
+        c = r.counts
         lines.append(
-            f"  <= 2x the catalog floor (all of pgmig's phases): {p / f:.1f}x -> {'PASS' if p / f <= 2 else 'FAIL'}"
+            f"  {r.shape:{first}} {c['columns']:,} / {c['enums']} / {c['fks']} / {c['uniques_checks']} / {c['indexes']}"
         )
-    no_change = target.pgmig_changes == 0 and target.cli.no_change
-    lines.append(f"  pgmig diff reports no change on the unchanged schema: {'PASS' if no_change else 'FAIL'}")
+    lines.append("fastest-slowest run of each (how far to trust a ratio on a busy machine):")
+    shown = [(f"pgmig {label}", base), ("pgmig now", NOW)] if base else [("pgmig", NOW)]
+    for r in reports:
+        cells = [f"{title} {spread(r.result(name))}" for title, name in shown + [("Alembic", "alembic")]]
+        lines.append(f"  {r.shape:{first}} " + ", ".join(cells))
     return lines
+
+
+def notes(reports: List[CaseReport]) -> List[str]:
+    """What failed, and the first changes pgmig found where it must find none."""
+    lines: List[str] = []
+    for r in reports:
+        where = f"{r.shape} at {r.tables:,} tables"
+        for name, result in r.measured.results.items():
+            if result.error and not result.error.startswith("skipped"):
+                lines.append(f"note: {name} on {where}: {result.error}")
+        if r.cli and r.cli.wall.error:
+            lines.append(f"note: pgmig diff on {where}: {r.cli.wall.error}")
+        for name, sample in r.measured.samples.items():
+            if sample and name != "alembic":
+                lines.append(
+                    f"note: {name} found {r.count(name)} changes on the unchanged {where}: {'; '.join(sample)}"
+                )
+    return lines
+
+
+def goal_check(reports: List[CaseReport]) -> List[str]:
+    """The issue's goal on every shape: Alembic / pgmig >= 10x, pgmig <= 2x the floor, no change reported."""
+    lines = [f"goal at {reports[0].tables:,} tables (printed, not asserted):"] if reports else []
+    for r in reports:
+        p, a, f = r.median(NOW), r.median("alembic"), r.median("floor")
+        faster = f"{a / p:.1f}x -> {'PASS' if a / p >= 10 else 'FAIL'}" if p and a else "not measured"
+        floor = f"{p / f:.1f}x -> {'PASS' if p / f <= 2 else 'FAIL'}" if p and f else "not measured"
+        lines.append(
+            f"  {r.shape:18} >= 10x faster than alembic: {faster};  <= 2x the catalog floor: {floor};"
+            f"  no change reported: {'FAIL' if r.changed else 'PASS'}"
+        )
+    return lines
+
+
+def _names(text: str) -> List[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=(__doc__ or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--sizes", default="100,1000", help="comma-separated table counts (default 100,1000; 5000 takes longer)"
+        "--sizes", help="comma-separated table counts of the mixed shape (default 100,1000; 5000 takes longer)"
+    )
+    parser.add_argument(
+        "--shape",
+        default="all",
+        help=f"comma-separated shapes to measure, or all (default): {', '.join(bench_shapes.SHAPES)}",
+    )
+    parser.add_argument(
+        "--shape-tables", type=int, help="the size every shape is measured at, mixed included (default 1000)"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also measure the pgmig of git ref REF (a branch, tag or commit), in a checkout and virtualenv "
+        "of its own kept under .bench/, taking turns with the working tree's",
     )
     parser.add_argument(
         "--repeat",
         type=int,
-        default=5,
-        help="runs per measurement, median reported (default 5; at most 2 above 1,000 tables)",
+        help="runs per measurement, median reported (default 5, --quick 2; at most 2 above 1,000 tables)",
     )
     parser.add_argument("--skip", default="", help="comma-separated: alembic, migra, up")
+    parser.add_argument(
+        "--quick", action="store_true", help="a short run: 100 tables, 2 rounds, no migra nor `pgmig up`"
+    )
     parser.add_argument(
         "--profile",
         type=int,
         default=0,
         metavar="N",
-        help="also cProfile pgmig at the largest size and print the top N lines",
+        help="also cProfile pgmig at the largest size of the mixed shape and print the top N lines",
     )
     parser.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--tables", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--target", help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        sys.path.insert(0, str(ROOT))
-        worker(args.worker, args.url, args.tables, args.target)
+        sys.path.insert(0, args.root or str(ROOT))
+        worker(args.worker, args.url, args.shape if args.shape != "all" else MIXED, args.tables, args.target)
         return 0
-    sizes = sorted({int(s.replace("_", "").replace(",", "")) for s in args.sizes.split(",") if s.strip()})
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+
+    shapes = list(bench_shapes.SHAPES) if args.shape == "all" else _names(args.shape)
+    unknown = [s for s in shapes if s not in bench_shapes.SHAPES]
+    if unknown:
+        parser.error(f"unknown shape {', '.join(unknown)}; known: {', '.join(bench_shapes.SHAPES)}")
+    sizes_text = args.sizes or ("100" if args.quick else "100,1000")
+    sizes = sorted({int(s.replace("_", "")) for s in _names(sizes_text)})
+    shape_tables = args.shape_tables or (100 if args.quick else 1000)
+    repeat = args.repeat or (2 if args.quick else 5)
+    skip = set(_names(args.skip)) | ({"migra", "up"} if args.quick else set())
     tools = {"alembic", "migra", "up"} - skip
-    repeat_of = {n: args.repeat if n <= 1000 else max(1, min(args.repeat, 2)) for n in sizes}
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -837,41 +878,75 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sys.path.insert(0, str(ROOT))
     from pgmig.testing import ScratchServer
 
+    plugins = tuple(bench_pgmig.plugin_kinds())
+    baseline: Optional[Any] = None
+    if args.baseline:
+        import bench_baseline
+
+        try:
+            baseline = bench_baseline.prepare(args.baseline, plugins=bool(plugins) and MIXED in shapes, log=log)
+        except bench_baseline.BaselineError as exc:
+            log(f"error: {exc}")
+            return 2
+        log(f"baseline {args.baseline} = {baseline.commit[:12]}: {baseline.python}")
+    plan = RunPlan(tools, lambda n: repeat if n <= 1000 else max(1, min(repeat, 2)), baseline, plugins)
+    # Each shape at shape_tables; the mixed one also at every --sizes (its scaling table).
+    cases = [
+        (shape, n)
+        for shape in shapes
+        for n in (sorted(set(sizes) | {shape_tables}) if shape == MIXED else [shape_tables])
+    ]
+
     given = os.environ.get(URL_ENV) or None
     log("starting the embedded PostgreSQL..." if given is None else "using PGMIG_BENCH_DATABASE_URL's server")
     server = ScratchServer(given)
-    reports: List[SizeReport] = []
-    urls: List[str] = []
+    reports: List[CaseReport] = []
     up: Optional[UpRun] = None
     profile = ""
     try:
         with tempfile.TemporaryDirectory(prefix="pgmig-bench-") as workdir:
-            for n in sizes:
-                report, url = bench_size(server, n, repeat_of[n], workdir, tools, log)
-                reports.append(report)
-                urls.append(url)
-            if args.profile:
-                log(f"[{sizes[-1]} tables] profiling pgmig...")
-                profile = profile_pgmig(urls[-1], build_metadata(sizes[-1]), args.profile)
-            if "up" in tools:
+            for shape, n in cases:
+                reports.append(bench_case(server, shape, n, plan, workdir, log))
+            mixed_sizes = [r.tables for r in reports if r.shape == MIXED]
+            if args.profile and mixed_sizes:
+                largest = max(mixed_sizes)
+                log(f"[{MIXED}, {largest} tables] profiling pgmig...")
+                url = server.create_database(f"pgmig_bench_profile_{largest}")
+                try:
+                    metadata = bench_shapes.build_metadata(MIXED, largest)
+                    asyncio.run(_execute_script(url, ddl_script(metadata)))
+                    profile = profile_pgmig(url, metadata, args.profile)
+                finally:
+                    server.drop_database(url)
+            if "up" in tools and MIXED in shapes:
                 log(f"pgmig up over {UP_CHAIN} revisions...")
-                up = time_up(server, min(args.repeat, 3), Path(workdir))
+                up = time_up(server, min(repeat, 3), Path(workdir))
     finally:
-        for url in urls:
-            server.drop_database(url)
         server.close()
 
-    lines = machine_info(str(reports[0].counts["version"])) + [""] + render(reports, up, repeat_of)
-    lines += [""] + goal_check(reports)
+    lines = machine_info(str(reports[0].counts["version"]))
+    if baseline is not None:
+        lines.append(f"baseline: pgmig at {baseline.ref} = {baseline.commit[:12]} ({baseline.root})")
+    sized = [r for r in reports if r.shape == MIXED and r.tables in sizes]
+    if sized:
+        lines += [""] + render_sizes(sized, up)
+    at_size = [r for r in reports if r.tables == shape_tables]
+    lines += [""] + render_shapes(at_size)
+    lines += notes(reports)
+    lines += [""] + goal_check(at_size)
+    lines.append(
+        "Timings are medians on this machine at this moment; a busy host slows pgmig (two cores) more than Alembic."
+    )
     print("\n".join(lines))
     if profile:
         print("\n" + profile)
-    failed = any(r.pgmig_changes or not r.cli.no_change for r in reports)
+    failed = [r for r in reports if r.changed]
     if failed:
         print("\nFAIL: pgmig reported changes on an unchanged schema:", file=sys.stderr)
-        for r in reports:
-            if not r.cli.no_change:
-                print(textwrap.indent(r.cli.stdout[:4000], "  "), file=sys.stderr)
+        for r in failed:
+            print(f"  {r.shape} at {r.tables:,} tables: {'; '.join(r.measured.samples.get(NOW, []))}", file=sys.stderr)
+            if r.cli and not r.cli.no_change:
+                print(textwrap.indent(r.cli.stdout[:4000], "    "), file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -9,7 +9,7 @@ import tomllib
 
 from pgmig.config.settings import load_settings
 from pgmig.errors import ConfigError
-from pgmig.project import init_project
+from pgmig.services.init import InitOptions, init_project
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_malformed_pyproject(project: Path) -> None:
 def test_init_writes_table_and_folder(project: Path) -> None:
     (project / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "1"\n')
     (project / ".gitignore").write_text("*.pyc\n")
-    done = init_project(project, models=["app/models.py"])
+    done = init_project(InitOptions(project, models=["app/models.py"]))
     assert any("wrote [tool.pgmig]" in line for line in done)
     data = tomllib.loads((project / "pyproject.toml").read_text())
     assert data["project"]["name"] == "app"
@@ -114,15 +114,15 @@ def test_init_writes_table_and_folder(project: Path) -> None:
 def test_init_never_clobbers(project: Path) -> None:
     write_pyproject(project, 'migrations_dir = "db/revs"\nschema = "app"\n')
     before = (project / "pyproject.toml").read_text()
-    done = init_project(project)
+    done = init_project(InitOptions(project))
     assert (project / "pyproject.toml").read_text() == before
     assert any("kept the existing [tool.pgmig]" in line for line in done)
     assert (project / "db" / "revs").is_dir()
-    init_project(project)  # twice is harmless
+    init_project(InitOptions(project))  # twice is harmless
     assert (project / "pyproject.toml").read_text() == before
 
 
 def test_init_without_pyproject_creates_one(project: Path) -> None:
-    init_project(project)
+    init_project(InitOptions(project))
     data = tomllib.loads((project / "pyproject.toml").read_text())
     assert data["tool"]["pgmig"]["schema"] == "public"

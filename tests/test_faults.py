@@ -30,9 +30,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
-from pgmig.check import describe_differences
 from pgmig.plan.engine import current_state
 from pgmig.schema.protocol import DatabaseContext
+from pgmig.services.check import describe_differences
 from tests.helpers import fetch, handlers, pgmig_cli
 from tests.test_revisions import full_snapshot
 
@@ -80,8 +80,8 @@ def models_source(step: int) -> str:
     return source
 
 
-UP_LINE = "    async def up(self, migrator: Migrator):\n"
-DOWN_LINE = "    async def down(self, migrator: Migrator):\n"
+UP_LINE = "    async def up(self, migrator: Migrator) -> None:\n"
+DOWN_LINE = "    async def down(self, migrator: Migrator) -> None:\n"
 
 
 def execute_line(sql: str) -> str:

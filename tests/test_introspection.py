@@ -222,7 +222,7 @@ def test_after_a_diff_the_collector_runs_again_with_nothing_young_and_nothing_fr
     import gc
     import weakref
 
-    from pgmig.plan.engine import paused_gc
+    from pgmig.cli.context import paused_gc
 
     class Node:
         pass
@@ -252,7 +252,7 @@ def test_an_unchanged_schema_is_settled_without_building_a_plan(database_url: st
     metadata = everything_metadata()
     create_all(database_url, metadata)
 
-    async def no_plan(*args: Any, **kwargs: Any) -> Any:
+    def no_plan(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a plan was built for an unchanged schema")
 
     monkeypatch.setattr(pgmig.plan.engine, "build_plan", no_plan)

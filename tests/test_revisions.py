@@ -94,7 +94,7 @@ def test_no_changes_writes_nothing_and_empty_writes_a_blank(project: Project) ->
     assert len(project.files()) == 1
     blank = project.generate("backfill data", "--empty")
     text = blank.read_text()
-    assert "async def up(self, migrator: Migrator):\n        pass" in text
+    assert "async def up(self, migrator: Migrator) -> None:\n        pass" in text
     project.cli("up")
     assert len(project.applied()) == 2
 
@@ -173,8 +173,8 @@ def test_concurrent_ups_apply_once(project: Project) -> None:
     data = project.generate("seed", "--empty")
     data.write_text(
         data.read_text().replace(
-            "    async def up(self, migrator: Migrator):\n        pass",
-            "    async def up(self, migrator: Migrator):\n"
+            "    async def up(self, migrator: Migrator) -> None:\n        pass",
+            "    async def up(self, migrator: Migrator) -> None:\n"
             "        await migrator.connection.execute(\"INSERT INTO author (name) VALUES ('once')\")\n"
             "        await migrator.connection.execute('SELECT pg_sleep(0.5)')",
         )
@@ -269,6 +269,70 @@ def _write_revision(folder: Path, name: str, rid: str, down: str = "None", body:
     return path
 
 
+def test_plan_run_is_the_one_range_of_up_and_down() -> None:
+    from pgmig.errors import RevisionError
+    from pgmig.revisions.files import Chain, MigrationRevisionBase, Revision
+    from pgmig.revisions.runner import DOWN, UP, plan_run, read_status
+
+    chain = Chain(
+        [
+            Revision(f"r{i}", f"r{i - 1}" if i > 1 else None, Path(f"{i}.py"), "", MigrationRevisionBase)
+            for i in (1, 2, 3)
+        ]
+    )
+
+    def ids(direction: str, applied: int, target: object) -> List[str]:
+        status = read_status(chain, {r.id: None for r in chain.revisions[:applied]})  # type: ignore[misc]
+        return [r.id for r in plan_run(status, direction, target).revisions]  # type: ignore[arg-type]
+
+    assert ids(UP, 1, None) == ["r2", "r3"] and ids(UP, 1, "r2") == ["r2"] and ids(UP, 3, "head") == []
+    assert ids(DOWN, 3, None) == ["r3"] and ids(DOWN, 3, "base") == ["r3", "r2", "r1"] and ids(DOWN, 2, "r2") == []
+    assert ids(DOWN, 0, "base") == []
+    for direction, applied, target, message in [
+        (UP, 2, "r1", "r1 is behind the current revision r2; use pgmig down"),
+        (DOWN, 1, "r3", "r3 is ahead of the current revision r1; use pgmig up"),
+        (DOWN, 0, None, "nothing to roll back"),
+        (UP, 0, "r9", "'r9' is not a known revision"),
+    ]:
+        with pytest.raises(RevisionError, match=message):
+            ids(direction, applied, target)
+
+
+def test_sql_refuses_the_targets_the_run_refuses(project: Project) -> None:
+    """`up --sql` and `down --sql` plan the range as `up` and `down` do: same errors, same exit codes."""
+    folder = project.root / "migrations"
+    _write_revision(folder, "a.py", "r1")
+    _write_revision(folder, "b.py", "r2", '"r1"')
+    _write_revision(folder, "c.py", "r3", '"r2"')
+    project.models(V1)
+    project.cli("up", "r2")
+    assert project.applied() == ["r1", "r2"]
+
+    for command in (["up", "r1"], ["down", "r3"]):
+        ran = project.cli(*command, ok=False)
+        shown = project.cli(*command, "--sql", ok=False)
+        assert ran.returncode == shown.returncode == 3, (ran.stderr, shown.stderr)
+        assert shown.stderr == ran.stderr and shown.stdout == ""
+    assert "r1 is behind the current revision r2; use pgmig down" in project.cli("up", "r1", "--sql", ok=False).stderr
+    assert "r3 is ahead of the current revision r2; use pgmig up" in project.cli("down", "r3", "--sql", ok=False).stderr
+    assert project.applied() == ["r1", "r2"]
+
+    # At the target already: nothing to show, as nothing is run.
+    assert "-- up" not in project.cli("up", "r2", "--sql").stdout
+    assert "Nothing to apply up to r2." in project.cli("up", "r2").stdout
+    up_sql = project.cli("up", "--sql").stdout
+    assert "-- up: r3 (c.py)" in up_sql and "r1" not in up_sql and "CREATE TABLE" not in up_sql
+    down_sql = project.cli("down", "base", "--sql").stdout
+    assert down_sql.index("-- down: r2 (b.py)") < down_sql.index("-- down: r1 (a.py)")
+
+    project.cli("down", "base")
+    assert project.applied() == []
+    ran, shown = project.cli("down", ok=False), project.cli("down", "--sql", ok=False)
+    assert ran.returncode == shown.returncode == 3 and "nothing to roll back" in shown.stderr
+    assert shown.stderr == ran.stderr
+    assert "Nothing to roll back." in project.cli("down", "base").stdout
+
+
 @pytest.mark.parametrize(
     "files, message",
     [
@@ -325,8 +389,8 @@ def test_destructive_prompt_answer_decides(project: Project, monkeypatch: pytest
     import asyncio
 
     from pgmig.config.settings import load_settings
-    from pgmig.project import DestructiveChangeError
-    from pgmig.project import Project as PgmigProject
+    from pgmig.services.generate import DestructiveChangeError, GenerateOptions, Questioner, generate
+    from pgmig.services.project import Project as PgmigProject
 
     project.models(V3)
     project.generate("initial")
@@ -335,8 +399,6 @@ def test_destructive_prompt_answer_decides(project: Project, monkeypatch: pytest
     monkeypatch.chdir(project.root)
     monkeypatch.setenv("PGMIG_DATABASE_URL", project.url)
     asked: List[List[str]] = []
-
-    from pgmig.questions import Questioner
 
     class Answer(Questioner):
         def __init__(self, value: bool) -> None:
@@ -347,9 +409,11 @@ def test_destructive_prompt_answer_decides(project: Project, monkeypatch: pytest
             return self.value
 
     library = PgmigProject(load_settings())
-    with pytest.raises(DestructiveChangeError):
-        asyncio.run(library.generate("drop bio", questioner=Answer(False)))
+    with pytest.raises(DestructiveChangeError) as refused:
+        asyncio.run(generate(library, GenerateOptions("drop bio"), Answer(False)))
     assert asked == [["drop column bio of author"]]
+    assert refused.value.changes == ["drop column bio of author"] and refused.value.hint is not None
+    assert refused.value.hint.option == "allow_destructive" and "--" not in str(refused.value)
     assert len(project.files()) == 1
-    path = asyncio.run(PgmigProject(load_settings()).generate("drop bio", questioner=Answer(True)))
+    path = asyncio.run(generate(PgmigProject(load_settings()), GenerateOptions("drop bio"), Answer(True)))
     assert path is not None and path.exists() and len(project.files()) == 2

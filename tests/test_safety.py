@@ -91,8 +91,8 @@ def test_rename_asked_at_the_prompt(project: Project, monkeypatch: pytest.Monkey
     import asyncio
 
     from pgmig.config.settings import load_settings
-    from pgmig.project import Project as PgmigProject
-    from pgmig.questions import Questioner
+    from pgmig.services.generate import GenerateOptions, Questioner, generate
+    from pgmig.services.project import Project as PgmigProject
 
     seeded(project, models(), SEED)
     project.models(models(title="headline"))
@@ -105,7 +105,8 @@ def test_rename_asked_at_the_prompt(project: Project, monkeypatch: pytest.Monkey
             questions.append(candidate.question())
             return True
 
-    path = asyncio.run(PgmigProject(load_settings()).generate("rename", questioner=Yes()))
+    path = asyncio.run(generate(PgmigProject(load_settings()), GenerateOptions("rename"), Yes()))
+    assert path is not None
     assert questions == ["Was column article.title renamed to article.headline?"]
     assert "rename_column" in path.read_text() and "drop_column" not in path.read_text()
     project.cli("up")

@@ -364,7 +364,7 @@ def test_migrate_change_shows_old_and_new(database_url: str) -> None:
 def test_preview_tree_groups_by_table(database_url: str) -> None:
     from rich.console import Console
 
-    from pgmig.ui import print_plan
+    from pgmig.cli.output import print_plan
 
     migrate(database_url, article(sa.Column("old", sa.Integer)))
     md = article(sa.Column("new", sa.Integer))

@@ -8,7 +8,7 @@ silently picking one would diff the schema with the wrong rules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, List, Optional, Sequence, Type
+from typing import Dict, Iterable, List, Optional, Sequence, Type
 
 from pgmig.config.entrypoints import OBJECT_TYPES_GROUP, Found, find
 from pgmig.errors import PluginError
@@ -76,7 +76,7 @@ def _instantiate(obj: object, name: str) -> ObjectHandler:
 
 
 def _reject_duplicates(loaded: Sequence[LoadedHandler]) -> None:
-    seen: dict = {}
+    seen: Dict[str, LoadedHandler] = {}
     for item in loaded:
         kind = item.handler.kind
         if kind in seen:

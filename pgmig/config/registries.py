@@ -196,8 +196,9 @@ def _metadata_of_value(value: Any, module_name: str) -> Optional[Any]:
     # A model class defined in this module (SQLModel table, declarative class):
     # its MetaData holds the tables the module declared.
     if isinstance(value, type) and getattr(value, "__module__", None) == module_name:
-        if getattr(value, "__table__", None) is not None and isinstance(getattr(value, "metadata", None), MetaData):
-            return value.metadata
+        metadata = getattr(value, "metadata", None)
+        if getattr(value, "__table__", None) is not None and isinstance(metadata, MetaData):
+            return metadata
     return None
 
 

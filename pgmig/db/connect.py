@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import sys
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, AsyncIterator, Callable, Dict, Optional
 from urllib.parse import parse_qs, urlsplit
@@ -29,7 +28,7 @@ def resolve_url(settings: "Settings", notice: Optional[Callable[[str], None]] = 
     if notice is not None:
         notice(
             f"Using the embedded PostgreSQL in {settings.embedded_data_dir} "
-            "(set PGMIG_DATABASE_URL or --database-url to use another server)"
+            "(set database_url, e.g. PGMIG_DATABASE_URL, to use another server)"
         )
     return url
 
@@ -108,10 +107,3 @@ async def connection(url: str) -> AsyncIterator["asyncpg.Connection"]:
         yield conn
     finally:
         await conn.close()
-
-
-def run(coro):  # type: ignore[no-untyped-def]
-    """asyncio.run for the CLI's synchronous edge."""
-    if sys.platform == "win32":  # pragma: no cover
-        asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())  # type: ignore[attr-defined]
-    return asyncio.run(coro)

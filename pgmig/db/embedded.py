@@ -52,4 +52,5 @@ def start_server(data_dir: Path, cleanup_mode: Optional[str] = None) -> Any:
 
 
 def embedded_url(data_dir: Path, database: str = "postgres") -> str:
-    return start_server(data_dir).get_uri(database)
+    """The URL of `database` on the embedded server of `data_dir` (started if need be)."""
+    return str(start_server(data_dir).get_uri(database))

@@ -2,22 +2,54 @@
 
 An `Operation` is one schema change with plain, printable arguments. The same
 object gives the SQL that runs it (`statements`), the line a revision file
-calls (`migrator.actor.<name>(**arguments)`), the preview's summary and its
-hazards. Built-in and plugin operations register by name; the actor exposes
-each registered name as an async method.
+calls (`migrator.actor.<name>(**arguments)`) and its hazards. Built-in and
+plugin operations register by name: the typed actor has one method per
+built-in operation (generated from this registry), and plugin operations are
+run by name or with `actor.run(operation)`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, List, Tuple, Type, TypeVar
+from enum import Enum
+from typing import Any, ClassVar, Dict, List, Mapping, Tuple, Type, TypeVar
 
-from pgmig.errors import PgmigError
+from pgmig.errors import PgmigError, RevisionError
 
 OPERATIONS: Dict[str, Type["Operation"]] = {}
 
 O = TypeVar("O", bound=Type["Operation"])
+Op = TypeVar("Op", bound="Operation")
+
+
+class Hazard(str, Enum):
+    """What running an operation can cost, as shown in the preview, `--json` and revision comments.
+
+    Members are strings (`Hazard.DELETES_DATA == "deletes_data"`), so JSON,
+    the preview and code comparing with the plain strings see the values.
+    """
+
+    DELETES_DATA = "deletes_data"
+    """Rows, columns or values are gone for good (DROP, a narrowing type change, removed enum labels)."""
+    REWRITES_TABLE = "rewrites_table"
+    """Postgres writes a new copy of the table (and its indexes) under ACCESS EXCLUSIVE."""
+    ACCESS_EXCLUSIVE_LOCK = "access_exclusive_lock"
+    """Reads and writes of the table wait while the statement runs."""
+    BLOCKS_WRITES = "blocks_writes"
+    """Writes wait (SHARE or SHARE ROW EXCLUSIVE), reads go on."""
+    FULL_SCAN = "full_scan"
+    """Every row is read (to check a constraint, fill a column or a materialized view)."""
+    INDEX_BUILD = "index_build"
+    """An index is built from every row of an existing table."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        # Python 3.11+ formats a mixed-in enum as `Hazard.FULL_SCAN`; f-strings must show the value.
+        return self.value.__format__(spec)
 
 
 @dataclass(frozen=True)
@@ -30,14 +62,19 @@ class Operation:
     commit_before_use: ClassVar[bool] = False
     """True: what it makes cannot be used in the transaction that made it (an enum label),
     so the runner commits it on its own before the rest of the revision goes on."""
+    argument_types: ClassVar[Mapping[str, Any]] = {}
+    """How a revision file spells a field when that differs from the field's type (a dict for
+    pairs): the typed actor's parameter type. Other fields' lists and tuples are `Sequence`s."""
 
     def statements(self) -> List[str]:
+        """The SQL, one statement an item, as it runs and as `--sql` prints it."""
         raise NotImplementedError
 
-    def summary(self) -> str:
-        return self.name.replace("_", " ")
+    def bound_statements(self) -> List[Tuple[str, Tuple[Any, ...]]]:
+        """What the actor executes: each statement with its `$n` parameters (none unless overridden)."""
+        return [(statement, ()) for statement in self.statements()]
 
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         return ()
 
     def arguments(self) -> Dict[str, Any]:
@@ -47,7 +84,7 @@ class Operation:
             value = getattr(self, f.name)
             if f.default is not dataclasses.MISSING and value == f.default:
                 continue
-            if f.default_factory is not dataclasses.MISSING and value == f.default_factory():  # type: ignore[misc]
+            if f.default_factory is not dataclasses.MISSING and value == f.default_factory():
                 continue
             args[f.name] = list(value) if isinstance(value, tuple) else value
         return args
@@ -57,7 +94,10 @@ class Operation:
 
 
 def register(cls: O) -> O:
-    """Class decorator: make an operation callable as `actor.<cls.name>(...)`."""
+    """Class decorator: make an operation callable as `actor.<cls.name>(...)`.
+
+    Raises `PgmigError` when another module already registered the name.
+    """
     if not cls.name:
         raise TypeError(f"{cls.__qualname__} needs a `name`")
     existing = OPERATIONS.get(cls.name)
@@ -67,13 +107,34 @@ def register(cls: O) -> O:
     return cls
 
 
+class UnknownOperationError(RevisionError, AttributeError):
+    """A revision called `migrator.actor.<name>` and no registered operation has that name.
+
+    An `AttributeError` too, so `getattr(actor, name, default)` and `hasattr` keep working.
+    """
+
+
 def lookup(name: str) -> Type[Operation]:
+    """The operation class registered as `name`.
+
+    Raises `UnknownOperationError` naming the closest registered names
+    (`add_colum` -> "did you mean add_column?").
+    """
     if name not in OPERATIONS:
         # Built-in operations live in pgmig.ops; import them on first need only.
         from pgmig import ops  # noqa: F401
     try:
         return OPERATIONS[name]
     except KeyError:
-        raise AttributeError(
-            f"the actor has no operation {name!r}; is the plugin that provides it installed and imported?"
-        ) from None
+        pass
+    close = difflib.get_close_matches(name, OPERATIONS, n=1)
+    hint = f"did you mean {close[0]}?" if close else "is the plugin that provides it installed and imported?"
+    raise UnknownOperationError(f"the actor has no operation {name!r}: {hint}")
+
+
+def build(operation_class: Type[Op], **arguments: Any) -> Op:
+    """`operation_class(**arguments)`, with a TypeError naming the actor method that was called wrong."""
+    try:
+        return operation_class(**arguments)
+    except TypeError as exc:
+        raise TypeError(f"actor.{operation_class.name}(): {exc}") from None

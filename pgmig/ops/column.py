@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from pgmig.db.quoting import qualified, quote_ident, quote_literal
-from pgmig.ops.base import Operation, register
+from pgmig.ops.base import Hazard, Operation, register
 
 _SERIAL_OF = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
 _IDENTITY = {"always": "ALWAYS", "by default": "BY DEFAULT"}
 
-REWRITES, DELETES, LOCKS = "rewrites_table", "deletes_data", "access_exclusive_lock"
-FULL_SCAN = "full_scan"
+REWRITES, DELETES, LOCKS = Hazard.REWRITES_TABLE, Hazard.DELETES_DATA, Hazard.ACCESS_EXCLUSIVE_LOCK
+FULL_SCAN = Hazard.FULL_SCAN
 
 _NAMEDATALEN = 64
 
@@ -96,7 +96,7 @@ def _widens(old: Tuple[int, ...], new: Tuple[int, ...]) -> Optional[bool]:
     return new[0] >= old[0]
 
 
-def type_change_hazards(old_type: Optional[str], new_type: str) -> Tuple[str, ...]:
+def type_change_hazards(old_type: Optional[str], new_type: str) -> Tuple[Hazard, ...]:
     """What `ALTER COLUMN ... TYPE new_type` costs on a column of `old_type`.
 
     Postgres skips the rewrite only where the new type is binary-coercible and
@@ -206,10 +206,7 @@ class AddColumn(Operation):
             sql += " NOT NULL"
         return [sql]
 
-    def summary(self) -> str:
-        return f"add column {self.column_name}"
-
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         if self.new_table:
             return ()
         # Serial and identity columns number every existing row; so does a volatile default.
@@ -221,6 +218,8 @@ class AddColumn(Operation):
 @register
 @dataclass(frozen=True)
 class DropColumn(Operation):
+    """Drop a column and the data in it; indexes and constraints on it go too."""
+
     name = "drop_column"
     table_name: str
     column_name: str
@@ -229,10 +228,7 @@ class DropColumn(Operation):
     def statements(self) -> List[str]:
         return [f"{_alter(self.schema, self.table_name)} DROP COLUMN {quote_ident(self.column_name)}"]
 
-    def summary(self) -> str:
-        return f"drop column {self.column_name}"
-
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         return (DELETES,)
 
 
@@ -258,10 +254,7 @@ class ModifyColumnType(Operation):
             sql += f" USING {self.using}"
         return [sql]
 
-    def summary(self) -> str:
-        return f"change type of {self.column_name} to {self.data_type}"
-
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         return type_change_hazards(self.old_data_type, self.data_type)
 
 
@@ -314,16 +307,15 @@ class AddNotNull(Operation):
             f"{alter} DROP CONSTRAINT {check}",
         ]
 
-    def summary(self) -> str:
-        return f"make {self.column_name} NOT NULL"
-
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         return (LOCKS,) if self.via_check else (FULL_SCAN, LOCKS)
 
 
 @register
 @dataclass(frozen=True)
 class DropNotNull(Operation):
+    """Let a column hold NULL again (a catalog change, no scan)."""
+
     name = "drop_not_null"
     table_name: str
     column_name: str
@@ -331,9 +323,6 @@ class DropNotNull(Operation):
 
     def statements(self) -> List[str]:
         return [f"{_alter_column(self.schema, self.table_name, self.column_name)} DROP NOT NULL"]
-
-    def summary(self) -> str:
-        return f"make {self.column_name} nullable"
 
 
 @register
@@ -351,13 +340,12 @@ class SetColumnDefault(Operation):
         action = "DROP DEFAULT" if self.default is None else f"SET DEFAULT {self.default}"
         return [f"{_alter_column(self.schema, self.table_name, self.column_name)} {action}"]
 
-    def summary(self) -> str:
-        return f"drop default of {self.column_name}" if self.default is None else f"set default of {self.column_name}"
-
 
 @register
 @dataclass(frozen=True)
 class SetColumnComment(Operation):
+    """Set (or, with `comment=None`, remove) a column's comment."""
+
     name = "set_column_comment"
     table_name: str
     column_name: str
@@ -369,9 +357,6 @@ class SetColumnComment(Operation):
         return [
             f"COMMENT ON COLUMN {qualified(self.schema, self.table_name)}.{quote_ident(self.column_name)} IS {value}"
         ]
-
-    def summary(self) -> str:
-        return f"comment on column {self.column_name}"
 
 
 @register
@@ -403,10 +388,7 @@ class AddColumnSequence(Operation):
             _restart_past_max(regclass, self.schema, self.table_name, self.column_name),
         ]
 
-    def summary(self) -> str:
-        return f"make {self.column_name} serial"
-
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         return (FULL_SCAN, LOCKS)
 
 
@@ -436,9 +418,6 @@ class DropColumnSequence(Operation):
             f"DROP SEQUENCE {sequence}",
         ]
 
-    def summary(self) -> str:
-        return f"make {self.column_name} a plain column (drop its sequence)"
-
 
 @register
 @dataclass(frozen=True)
@@ -462,10 +441,7 @@ class AddColumnIdentity(Operation):
             _restart_past_max(sequence, self.schema, self.table_name, self.column_name),
         ]
 
-    def summary(self) -> str:
-        return f"make {self.column_name} generated {self.identity} as identity"
-
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         return (FULL_SCAN, LOCKS)
 
 
@@ -481,9 +457,6 @@ class DropColumnIdentity(Operation):
 
     def statements(self) -> List[str]:
         return [f"{_alter_column(self.schema, self.table_name, self.column_name)} DROP IDENTITY"]
-
-    def summary(self) -> str:
-        return f"make {self.column_name} a plain column (drop identity)"
 
 
 @register
@@ -502,13 +475,12 @@ class SetColumnIdentity(Operation):
             f"{_alter_column(self.schema, self.table_name, self.column_name)} SET GENERATED {_IDENTITY[self.identity]}"
         ]
 
-    def summary(self) -> str:
-        return f"make {self.column_name} generated {self.identity}"
-
 
 @register
 @dataclass(frozen=True)
 class RenameColumn(Operation):
+    """Rename a column in place; its data, indexes and constraints follow."""
+
     name = "rename_column"
     table_name: str
     column_name: str
@@ -518,6 +490,3 @@ class RenameColumn(Operation):
     def statements(self) -> List[str]:
         names = f"{quote_ident(self.column_name)} TO {quote_ident(self.new_name)}"
         return [f"{_alter(self.schema, self.table_name)} RENAME COLUMN {names}"]
-
-    def summary(self) -> str:
-        return f"rename column {self.column_name} to {self.new_name}"

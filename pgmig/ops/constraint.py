@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import ClassVar, List, Optional, Tuple
 
 from pgmig.db.quoting import ident_list, qualified, quote_ident
-from pgmig.ops.base import Operation, register
+from pgmig.ops.base import Hazard, Operation, register
 
 _ACTIONS = ("NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT")
 _MATCHES = ("SIMPLE", "FULL", "PARTIAL")
@@ -58,9 +58,6 @@ def _phrase(value: str, allowed: Tuple[str, ...], what: str) -> str:
     return phrase
 
 
-FULL_SCAN, BLOCKS_WRITES, ACCESS_EXCLUSIVE = "full_scan", "blocks_writes", "access_exclusive_lock"
-
-
 @dataclass(frozen=True)
 class _AddConstraint(Operation):
     """Shared shape of the `add_*` operations: an ALTER TABLE ... ADD.
@@ -68,14 +65,14 @@ class _AddConstraint(Operation):
     `lock_hazard` names the lock the ADD takes on an existing table.
     """
 
-    lock_hazard: ClassVar[str] = ACCESS_EXCLUSIVE
+    lock_hazard: ClassVar[Hazard] = Hazard.ACCESS_EXCLUSIVE_LOCK
 
     def _add(self, body: str) -> List[str]:
         return [f"{_alter(self.schema, self.table_name)} ADD {_named(self.constraint_name)}{body}"]  # type: ignore[attr-defined]
 
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         # Postgres checks every existing row (and builds an index for PK/unique) under that lock.
-        return () if self.new_table else (FULL_SCAN, self.lock_hazard)  # type: ignore[attr-defined]
+        return () if self.new_table else (Hazard.FULL_SCAN, self.lock_hazard)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -94,10 +91,10 @@ class _ValidatedConstraint(_AddConstraint):
     def _add_validated(self, body: str) -> List[str]:
         if not self.validated_separately:
             return self._add(body)
-        validate = f"{_alter(self.schema, self.table_name)} VALIDATE CONSTRAINT {quote_ident(self.constraint_name)}"  # type: ignore[attr-defined, arg-type]
+        validate = f"{_alter(self.schema, self.table_name)} VALIDATE CONSTRAINT {quote_ident(self.constraint_name)}"  # type: ignore[attr-defined]
         return self._add(body + " NOT VALID") + [validate]
 
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         if self.validated_separately:
             # The ADD checks no row; VALIDATE's scan takes SHARE UPDATE EXCLUSIVE only.
             return (self.lock_hazard,)
@@ -107,6 +104,8 @@ class _ValidatedConstraint(_AddConstraint):
 @register
 @dataclass(frozen=True)
 class AddPrimaryKey(_AddConstraint):
+    """Add a primary key on `columns`, building its unique index (ACCESS EXCLUSIVE on an existing table)."""
+
     name = "add_primary_key"
     table_name: str
     columns: List[str]
@@ -121,13 +120,12 @@ class AddPrimaryKey(_AddConstraint):
             f"PRIMARY KEY ({ident_list(self.columns)})" + _deferrability(self.deferrable, self.initially_deferred)
         )
 
-    def summary(self) -> str:
-        return f"add primary key ({', '.join(self.columns)})"
-
 
 @register
 @dataclass(frozen=True)
 class AddUnique(_AddConstraint):
+    """Add a unique constraint on `columns`, building its index (ACCESS EXCLUSIVE on an existing table)."""
+
     name = "add_unique"
     table_name: str
     columns: List[str]
@@ -144,14 +142,11 @@ class AddUnique(_AddConstraint):
             f"UNIQUE{nulls} ({ident_list(self.columns)})" + _deferrability(self.deferrable, self.initially_deferred)
         )
 
-    def summary(self) -> str:
-        return f"add unique ({', '.join(self.columns)})"
-
 
 @register
 @dataclass(frozen=True)
 class AddForeignKey(_ValidatedConstraint):
-    """`referred_schema=None` means the table's own schema.
+    """Add a foreign key from `columns` to `referred_table` (`referred_schema=None`: the table's own schema).
 
     On an existing table with `constraint_name` given, two statements:
     `ADD CONSTRAINT ... NOT VALID` (SHARE ROW EXCLUSIVE on this table and on the
@@ -159,7 +154,7 @@ class AddForeignKey(_ValidatedConstraint):
     here, ROW SHARE on the referenced table, while every row is checked).
     """
 
-    lock_hazard = BLOCKS_WRITES
+    lock_hazard = Hazard.BLOCKS_WRITES
 
     name = "add_foreign_key"
     table_name: str
@@ -188,16 +183,11 @@ class AddForeignKey(_ValidatedConstraint):
                 body += f" {clause} {phrase}"
         return self._add_validated(body + _deferrability(self.deferrable, self.initially_deferred))
 
-    def summary(self) -> str:
-        return (
-            f"add foreign key ({', '.join(self.columns)}) -> {self.referred_table} ({', '.join(self.referred_columns)})"
-        )
-
 
 @register
 @dataclass(frozen=True)
 class AddCheck(_ValidatedConstraint):
-    """`expression` is SQL (the text inside CHECK (...)), as Postgres prints it where possible.
+    """Add a CHECK constraint; `expression` is SQL (the text inside CHECK (...)) as Postgres prints it.
 
     On an existing table with `constraint_name` given, two statements:
     `ADD CONSTRAINT ... NOT VALID` (ACCESS EXCLUSIVE, for a catalog update
@@ -214,13 +204,12 @@ class AddCheck(_ValidatedConstraint):
     def statements(self) -> List[str]:
         return self._add_validated(f"CHECK ({self.expression})")
 
-    def summary(self) -> str:
-        return f"add check {self.constraint_name or self.expression}"
-
 
 @register
 @dataclass(frozen=True)
 class DropConstraint(Operation):
+    """Drop a constraint of any kind by name (ACCESS EXCLUSIVE, catalog only)."""
+
     name = "drop_constraint"
     table_name: str
     constraint_name: str
@@ -228,6 +217,3 @@ class DropConstraint(Operation):
 
     def statements(self) -> List[str]:
         return [f"{_alter(self.schema, self.table_name)} DROP CONSTRAINT {quote_ident(self.constraint_name)}"]
-
-    def summary(self) -> str:
-        return f"drop constraint {self.constraint_name}"

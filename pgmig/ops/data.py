@@ -1,12 +1,14 @@
-"""Data operations that schema changes need: filling a column before it becomes NOT NULL."""
+"""Data operations: filling a column before it becomes NOT NULL, and a revision's own SQL."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import List, Tuple
+from decimal import Decimal
+from typing import Any, List, Tuple
 
-from pgmig.db.quoting import qualified, quote_ident
-from pgmig.ops.base import Operation, register
+from pgmig.db.quoting import qualified, quote_ident, quote_literal
+from pgmig.ops.base import Hazard, Operation, register
 
 
 @register
@@ -26,8 +28,63 @@ class BackfillColumn(Operation):
             f"UPDATE {qualified(self.schema, self.table_name)} SET {column} = {self.expression} WHERE {column} IS NULL"
         ]
 
-    def summary(self) -> str:
-        return f"fill NULLs of {self.column_name} with {self.expression}"
+    def hazards(self) -> Tuple[Hazard, ...]:
+        return (Hazard.FULL_SCAN, Hazard.BLOCKS_WRITES)
 
-    def hazards(self) -> Tuple[str, ...]:
-        return ("full_scan", "blocks_writes")
+
+# A quoted string or identifier (skipped whole), or a `$n` parameter outside them.
+_PARAMETER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$(\d+)")
+
+
+def sql_literal(value: Any) -> str:
+    """`value` written as SQL, for showing a parameterized statement in `--sql`.
+
+    Numbers and booleans as themselves, bytes as a bytea literal, lists as
+    ARRAY[...], anything else (text, dates, UUIDs) as a string literal of its
+    `str()`, which Postgres casts from `unknown` by context as it would the
+    parameter.
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float, Decimal)):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return f"'\\x{bytes(value).hex()}'::bytea"
+    if isinstance(value, (list, tuple)):
+        return "ARRAY[" + ", ".join(sql_literal(item) for item in value) + "]"
+    return quote_literal(str(value))
+
+
+@register
+@dataclass(frozen=True)
+class ExecuteSQL(Operation):
+    """Run one SQL statement of a revision's own (a data step); `$1`, `$2`... are bound to `parameters`.
+
+    Revision files call it as `await migrator.actor.execute(sql, *args)`. The
+    server binds the parameters when it runs; `--sql` shows the statement
+    with them written in as literals (`sql_literal`).
+    """
+
+    name = "execute_sql"
+    sql: str
+    parameters: Tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parameters", tuple(self.parameters))
+
+    def statements(self) -> List[str]:
+        if not self.parameters:
+            return [self.sql]
+
+        def literal(found: "re.Match[str]") -> str:
+            number = found.group(1)
+            if number is None or not 1 <= int(number) <= len(self.parameters):
+                return found.group(0)
+            return sql_literal(self.parameters[int(number) - 1])
+
+        return [_PARAMETER.sub(literal, self.sql)]
+
+    def bound_statements(self) -> List[Tuple[str, Tuple[Any, ...]]]:
+        return [(self.sql, self.parameters)]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pgmig.db.quoting import qualified, quote_ident, quote_literal
-from pgmig.ops.base import Operation, register
+from pgmig.ops.base import Hazard, Operation, register
 
 SwapColumn = Tuple[str, str, str, bool, Optional[str]]
 """(table schema, table, column, is an array of the type, default expression or None)."""
@@ -52,13 +52,12 @@ class AddType(_EnumOperation):
     def statements(self) -> List[str]:
         return [f"CREATE TYPE {qualified(self.schema, self.type_name)} AS ENUM ({_values(self.values)})"]
 
-    def summary(self) -> str:
-        return f"create enum {self.type_name} ({_values(self.values)})"
-
 
 @register
 @dataclass(frozen=True)
 class DropType(Operation):
+    """Drop an enum type; Postgres refuses while a column still uses it."""
+
     name = "drop_type"
     type_name: str
     schema: str = "public"
@@ -66,11 +65,8 @@ class DropType(Operation):
     def statements(self) -> List[str]:
         return [f"DROP TYPE {qualified(self.schema, self.type_name)}"]
 
-    def summary(self) -> str:
-        return f"drop enum {self.type_name}"
-
-    def hazards(self) -> Tuple[str, ...]:
-        return ("deletes_data",)
+    def hazards(self) -> Tuple[Hazard, ...]:
+        return (Hazard.DELETES_DATA,)
 
 
 @register
@@ -116,14 +112,6 @@ class AddTypeValues(_EnumOperation):
             previous = value
         return statements
 
-    def summary(self) -> str:
-        where = ""
-        if self.before is not None:
-            where = f" before {quote_literal(self.before)}"
-        elif self.after is not None:
-            where = f" after {quote_literal(self.after)}"
-        return f"add {_values(self.values)} to enum {self.type_name}{where}"
-
 
 @register
 @dataclass(frozen=True)
@@ -141,9 +129,6 @@ class RenameTypeValue(Operation):
             f"{_alter(self.schema, self.type_name)} RENAME VALUE "
             f"{quote_literal(self.old_value)} TO {quote_literal(self.new_value)}"
         ]
-
-    def summary(self) -> str:
-        return f"rename {quote_literal(self.old_value)} to {quote_literal(self.new_value)} in enum {self.type_name}"
 
 
 def _swap_column(item: Sequence[Any]) -> SwapColumn:
@@ -196,7 +181,7 @@ class SwapTypeValues(_EnumOperation):
         object.__setattr__(self, "removed_values", tuple(self.removed_values))
         object.__setattr__(self, "columns", tuple(_swap_column(c) for c in self.columns))
 
-    def arguments(self) -> dict:
+    def arguments(self) -> Dict[str, Any]:
         args = super().arguments()
         if "columns" in args:
             args["columns"] = [list(column) for column in self.columns]
@@ -226,16 +211,9 @@ class SwapTypeValues(_EnumOperation):
                 )
         return statements
 
-    def summary(self) -> str:
-        text = f"swap enum {self.type_name} to ({_values(self.values)})"
-        if self.removed_values:
-            text += f", removing {_values(self.removed_values)}"
-        count = len(self.columns)
-        return text + f", converting {count} column{'' if count == 1 else 's'}"
-
-    def hazards(self) -> Tuple[str, ...]:
-        hazards: Tuple[str, ...] = ("rewrites_table",) if self.columns else ()
-        return hazards + ("deletes_data",) if self.removed_values else hazards
+    def hazards(self) -> Tuple[Hazard, ...]:
+        hazards: Tuple[Hazard, ...] = (Hazard.REWRITES_TABLE,) if self.columns else ()
+        return hazards + (Hazard.DELETES_DATA,) if self.removed_values else hazards
 
 
 @register
@@ -248,6 +226,7 @@ class RemapTypeValues(Operation):
     """
 
     name = "remap_type_values"
+    argument_types = {"mapping": Union[Mapping[str, str], Sequence[Tuple[str, str]]]}
     type_name: str
     mapping: Tuple[Tuple[str, str], ...]
     columns: Tuple[Tuple[str, str, str, bool], ...] = ()
@@ -258,7 +237,7 @@ class RemapTypeValues(Operation):
         object.__setattr__(self, "mapping", tuple((str(a), str(b)) for a, b in mapping))
         object.__setattr__(self, "columns", tuple((c[0], c[1], c[2], bool(c[3])) for c in self.columns))
 
-    def arguments(self) -> dict:
+    def arguments(self) -> Dict[str, Any]:
         args = super().arguments()
         args["mapping"] = dict(self.mapping)
         if "columns" in args:
@@ -280,7 +259,3 @@ class RemapTypeValues(Operation):
                 else:
                     statements.append(f"UPDATE {target} SET {col} = {new_value} WHERE {col} = {old_value}")
         return statements
-
-    def summary(self) -> str:
-        pairs = ", ".join(f"{quote_literal(a)} -> {quote_literal(b)}" for a, b in self.mapping)
-        return f"move rows of enum {self.type_name}: {pairs}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import ident_list, qualified, quote_ident, quote_literal
-from pgmig.ops.base import Operation, register
+from pgmig.ops.base import Hazard, Operation, register
 
 # A key written as a bare name is a column name (quoted by the operation);
 # anything else (`"Nick Name"`, `lower((email)::text)`, `a DESC`) is SQL as written.
@@ -129,8 +129,8 @@ class AddIndex(Operation):
         if not self.columns:
             raise ValueError("an index needs at least one column or expression")
 
-    @property  # type: ignore[override]
-    def transactional(self) -> bool:  # CREATE INDEX CONCURRENTLY refuses to run in a transaction block
+    @property
+    def transactional(self) -> bool:  # type: ignore[override]  # CREATE INDEX CONCURRENTLY: no transaction block
         return not self.concurrently
 
     def statements(self) -> List[str]:
@@ -151,34 +151,30 @@ class AddIndex(Operation):
             )
         ]
 
-    def summary(self) -> str:
-        kind = "unique index" if self.unique else "index"
-        return f"create {kind} {self.index_name} on ({', '.join(self.columns)})"
-
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         if self.new_table:
             return ()
         # A plain CREATE INDEX holds SHARE on the table for the whole build;
         # a unique one also checks every existing row for duplicates.
-        hazards: Tuple[str, ...] = ("index_build",) if self.concurrently else ("index_build", "blocks_writes")
-        return hazards + (("full_scan",) if self.unique else ())
+        build: Tuple[Hazard, ...] = (Hazard.INDEX_BUILD,)
+        hazards = build if self.concurrently else build + (Hazard.BLOCKS_WRITES,)
+        return hazards + ((Hazard.FULL_SCAN,) if self.unique else ())
 
 
 @register
 @dataclass(frozen=True)
 class DropIndex(Operation):
+    """Drop an index; `concurrently=True` waits for running queries instead of blocking them."""
+
     name = "drop_index"
     index_name: str
     schema: str = "public"
     concurrently: bool = False
 
-    @property  # type: ignore[override]
-    def transactional(self) -> bool:
+    @property
+    def transactional(self) -> bool:  # type: ignore[override]
         return not self.concurrently
 
     def statements(self) -> List[str]:
         how = "DROP INDEX CONCURRENTLY " if self.concurrently else "DROP INDEX "
         return [how + qualified(self.schema, self.index_name)]
-
-    def summary(self) -> str:
-        return f"drop index {self.index_name}"

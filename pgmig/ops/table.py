@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from pgmig.db.quoting import qualified, quote_ident, quote_literal
-from pgmig.ops.base import Operation, register
+from pgmig.ops.base import Hazard, Operation, register
 
 
 @register
@@ -21,13 +21,12 @@ class AddTable(Operation):
     def statements(self) -> List[str]:
         return [f"CREATE TABLE {qualified(self.schema, self.table_name)} ()"]
 
-    def summary(self) -> str:
-        return f"create table {self.table_name}"
-
 
 @register
 @dataclass(frozen=True)
 class DropTable(Operation):
+    """Drop a table with its rows, indexes and constraints."""
+
     name = "drop_table"
     table_name: str
     schema: str = "public"
@@ -35,16 +34,15 @@ class DropTable(Operation):
     def statements(self) -> List[str]:
         return [f"DROP TABLE {qualified(self.schema, self.table_name)}"]
 
-    def summary(self) -> str:
-        return f"drop table {self.table_name}"
-
-    def hazards(self) -> Tuple[str, ...]:
-        return ("deletes_data",)
+    def hazards(self) -> Tuple[Hazard, ...]:
+        return (Hazard.DELETES_DATA,)
 
 
 @register
 @dataclass(frozen=True)
 class SetTableComment(Operation):
+    """Set (or, with `comment=None`, remove) a table's comment."""
+
     name = "set_table_comment"
     table_name: str
     comment: Optional[str] = None
@@ -53,9 +51,6 @@ class SetTableComment(Operation):
     def statements(self) -> List[str]:
         value = "NULL" if self.comment is None else quote_literal(self.comment)
         return [f"COMMENT ON TABLE {qualified(self.schema, self.table_name)} IS {value}"]
-
-    def summary(self) -> str:
-        return f"comment on table {self.table_name}"
 
 
 @register
@@ -70,6 +65,3 @@ class RenameTable(Operation):
 
     def statements(self) -> List[str]:
         return [f"ALTER TABLE {qualified(self.schema, self.table_name)} RENAME TO {quote_ident(self.new_name)}"]
-
-    def summary(self) -> str:
-        return f"rename table {self.table_name} to {self.new_name}"

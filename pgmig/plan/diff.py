@@ -9,10 +9,11 @@ declaring its dependencies.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 if sys.version_info >= (3, 9):
     from graphlib import CycleError, TopologicalSorter
@@ -21,9 +22,9 @@ else:  # pragma: no cover
 
 from pgmig.config.discovery import HandlerSet
 from pgmig.errors import SchemaError
-from pgmig.ops.actor import DatabaseActions
 from pgmig.ops.base import Operation
-from pgmig.schema.objects import Key, SchemaObject, SchemaState, key_text
+from pgmig.schema.objects import Key, SchemaObject, SchemaState, key_scope, key_text
+from pgmig.schema.protocol import ObjectHandler
 
 CREATE, MIGRATE, DESTROY = "create", "migrate", "destroy"
 SYMBOLS = {CREATE: "+", MIGRATE: "~", DESTROY: "-"}
@@ -139,8 +140,9 @@ def order_changes(changes: Sequence[Change]) -> List[Change]:
 
 
 def _reaches_outside(obj: SchemaObject) -> bool:
-    """Depends on something that is not part of its own table (keys are (kind, schema, table, ...))."""
-    return any(dep[1:3] != obj.group[1:3] for dep in obj.dependencies)
+    """Depends on something that is not part of its own table (or whatever else it is shown under)."""
+    scope = key_scope(obj.group)
+    return any(key_scope(dep) != scope for dep in obj.dependencies)
 
 
 def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change]:
@@ -159,13 +161,13 @@ def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change
             return change
         current = change
         while current.action == DESTROY and current.obj.parent in destroyed:
-            current = dropping[current.obj.parent]  # type: ignore[index]
+            current = dropping[current.obj.parent]
         return current
 
     for change in changes:
         change.implicit = change.action == DESTROY and carrier(change) is not change
 
-    graph: Dict[Tuple[str, Key], set] = {c.node: set() for c in changes}
+    graph: Dict[Tuple[str, Key], Set[Tuple[str, Key]]] = {c.node: set() for c in changes}
     for change in changes:
         if change.action == CREATE and change.key in dropping:  # a replacement: drop, then create
             graph[change.node].add(dropping[change.key].node)
@@ -218,19 +220,34 @@ def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change
     return ordered
 
 
-async def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet) -> Plan:
-    """Diff, order, and ask each kind's handler for the operations of each change."""
+def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet) -> Plan:
+    """Diff, order, and ask each kind's handler for the operations of each change.
+
+    Raises SchemaError when a handler does not return a list of operations
+    (an `async def create`, written for the API where handlers called the actor).
+    """
     ordered = order_changes(diff_states(current, desired))
-    actor = DatabaseActions()
     for change in ordered:
         if change.implicit:
             continue
         handler = handlers.by_kind(change.kind)
         if change.action == CREATE:
-            await handler.create(change.new, actor)
+            operations = handler.create(change.new)
         elif change.action == MIGRATE:
-            await handler.migrate(change.old, change.new, actor)
+            operations = handler.migrate(change.old, change.new)
         else:
-            await handler.destroy(change.old, actor)
-        change.operations = actor.take()
+            operations = handler.destroy(change.old)
+        change.operations = _checked(operations, handler, change)
     return Plan(ordered)
+
+
+def _checked(operations: Any, handler: ObjectHandler, change: Change) -> List[Operation]:
+    """`operations`, when it is a list of operations; a SchemaError naming the handler otherwise."""
+    if isinstance(operations, list) and all(isinstance(op, Operation) for op in operations):
+        return operations
+    if asyncio.iscoroutine(operations):
+        operations.close()  # never awaited: say so here rather than as a RuntimeWarning later
+    raise SchemaError(
+        f"{type(handler).__qualname__}.{change.action}() for {key_text(change.key)} returned "
+        f"{type(operations).__name__}, not a list of operations"
+    )

@@ -7,24 +7,34 @@ embedded in a test suite or a deploy script.
 from __future__ import annotations
 
 import asyncio
-import gc
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from pgmig.config.discovery import HandlerSet
 from pgmig.plan.diff import Plan, build_plan
+from pgmig.plan.normalize import NormalForms, NormalizationWarning, normal_forms, reconcile_unverified
 from pgmig.schema.catalog import Connect, read_all
 from pgmig.schema.objects import Key, SchemaObject, SchemaState
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.timing import NoTimings, Timings
 
 if TYPE_CHECKING:  # pragma: no cover
+    import os
+
     import asyncpg
+
+# What the library entry points take for the normalization cache: a path
+# (kept across runs), a service (tests read its statement log), or None.
+NormalFormsOption = Union[NormalForms, str, "os.PathLike[str]", None]
+
+
+def _service(option: NormalFormsOption) -> NormalForms:
+    return option if isinstance(option, NormalForms) else NormalForms(option)
 
 
 def model_context(tables: Sequence[Any], metadata: Sequence[Any] = (), schema: str = "public") -> ModelContext:
     if not metadata:
-        seen: dict = {}
+        seen: Dict[int, Any] = {}
         for table in tables:
             seen.setdefault(id(table.metadata), table.metadata)
         metadata = list(seen.values())
@@ -128,40 +138,21 @@ async def diff_database(
     version_table: str = "pgmig_revisions",
     timings: Optional[Timings] = None,
     connect: Optional[Connect] = None,
+    normal_forms: NormalFormsOption = None,
 ) -> Plan:
     """The plan that takes the database behind `connection` to the models.
 
     `connect` (an async callable opening another connection to the same
     database) lets the catalog reads run side by side; see introspection.py.
+    `normal_forms`: where what the server said of the models' expressions is
+    kept between runs (a JSON file, e.g. `.pgmig/normal-forms.json`), so an
+    unchanged schema builds no scratch objects on its next diff; see
+    pgmig.normalize. None: nothing is kept.
     """
-    with paused_gc():
-        up, _ = await _plans(connection, models, handlers, schema, version_table, timings, False, connect)
+    up, _ = await _plans(
+        connection, models, handlers, schema, version_table, timings, False, connect, _service(normal_forms)
+    )
     return up
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection while diffing.
-
-    A diff allocates a few objects per column and per catalog row and frees
-    them all at the end; on a large schema the collector would otherwise run
-    full collections over everything the process holds (SQLAlchemy, the
-    models) several times, which cost up to a third of a diff at 1,000 tables.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            # Hand what the diff allocated to the oldest generation at once:
-            # re-enabled as it is, the collector would start with a young
-            # generation of some 200,000 objects to traverse (10-25 ms at
-            # 1,000 tables). Freezing and unfreezing moves lists; it does
-            # not traverse them.
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
 
 
 async def _plans(
@@ -173,6 +164,7 @@ async def _plans(
     timings: Optional[Timings],
     both: bool,
     connect: Optional[Connect],
+    service: Optional[NormalForms] = None,
 ) -> "tuple[Plan, Optional[Plan]]":
     """Both sides, kind by kind, then the plan(s).
 
@@ -185,6 +177,7 @@ async def _plans(
     phases overlap.
     """
     timings = timings or NoTimings()
+    service = service or NormalForms()
     db = DatabaseContext(connection=connection, schema=schema, version_table=version_table)
     by_kind = {handler.kind: handler for handler in handlers.handlers}
 
@@ -232,14 +225,15 @@ async def _plans(
 
     try:
         with timings.phase("introspect"):
-            await read_all(
-                db,
-                handlers.handlers,
-                connect,
-                then=settle,
-                started=start_building,
-                ready=lambda: bool(threads) and threads[0].done(),
-            )
+            async with normal_forms(service):  # one service for every kind and both connections
+                await read_all(
+                    db,
+                    handlers.handlers,
+                    connect,
+                    then=settle,
+                    started=start_building,
+                    ready=lambda: bool(threads) and threads[0].done(),
+                )
         objects, keys, _ = await built()
     finally:
         if threads and not threads[0].done():  # a read failed: let the thread finish before the error goes up
@@ -252,10 +246,20 @@ async def _plans(
             return Plan([]), Plan([]) if both else None
     current = SchemaState.keyed(pair for handler in handlers.handlers for pair in read.get(handler.kind, ()))
     # Objects of a kind no handler reads (a handler's from_models may return other kinds) stay as built.
-    desired = SchemaState.keyed(final.get(id(obj), (key, obj)) for key, obj in zip(keys, objects))
+    pairs = [final.get(id(obj), (key, obj)) for key, obj in zip(keys, objects)]
+    if service is not None and service.refused:
+        pairs, unverified = reconcile_unverified(pairs, dict(current.items()))
+        if unverified:
+            warnings.warn(
+                f"{unverified} model object(s) differ from the database only in spelling, which the server "
+                "could not normalize (see the warning before): not reported as changes",
+                NormalizationWarning,
+                stacklevel=3,
+            )
+    desired = SchemaState.keyed(pairs)
     with timings.phase("compare"):
-        up = await build_plan(current, desired, handlers)
-        down = await build_plan(desired, current, handlers) if both else None
+        up = build_plan(current, desired, handlers)
+        down = build_plan(desired, current, handlers) if both else None
     return up, down
 
 
@@ -278,9 +282,11 @@ async def diff_both_ways(
     version_table: str = "pgmig_revisions",
     timings: Optional[Timings] = None,
     connect: Optional[Connect] = None,
+    normal_forms: NormalFormsOption = None,
 ) -> "tuple[Plan, Plan]":
-    """The plan from the database to the models (`up`) and the one back (`down`)."""
-    with paused_gc():
-        up, down = await _plans(connection, models, handlers, schema, version_table, timings, True, connect)
+    """The plan from the database to the models (`up`) and the one back (`down`); `normal_forms` as for diff_database."""
+    up, down = await _plans(
+        connection, models, handlers, schema, version_table, timings, True, connect, _service(normal_forms)
+    )
     assert down is not None
     return up, down

@@ -10,11 +10,17 @@ constraints and views, and the rest of the diff is computed as usual.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from pgmig.errors import UsageError
 from pgmig.ops.base import Operation
-from pgmig.plan.diff import CREATE, DESTROY, Plan
+from pgmig.ops.column import RenameColumn
+from pgmig.ops.enum import RenameTypeValue
+from pgmig.ops.table import RenameTable
+from pgmig.plan.diff import CREATE, DESTROY, Change, Plan
+from pgmig.schema.handlers.column import Column
+from pgmig.schema.handlers.enum import Enum
+from pgmig.schema.handlers.table import Table
 
 
 @dataclass
@@ -28,15 +34,13 @@ class Renames:
 
     def operations(self, schema: str) -> List[Operation]:
         """The renames in the order they run: labels, then columns (by their table's old name), then tables."""
-        from pgmig.ops.base import lookup
-
         ops: List[Operation] = []
         for enum, old, new in self.enum_values:
-            ops.append(lookup("rename_type_value")(type_name=enum, old_value=old, new_value=new, schema=schema))
+            ops.append(RenameTypeValue(type_name=enum, old_value=old, new_value=new, schema=schema))
         for table, old, new in self.columns:
-            ops.append(lookup("rename_column")(table_name=table, column_name=old, new_name=new, schema=schema))
+            ops.append(RenameColumn(table_name=table, column_name=old, new_name=new, schema=schema))
         for old, new in self.tables:
-            ops.append(lookup("rename_table")(table_name=old, new_name=new, schema=schema))
+            ops.append(RenameTable(table_name=old, new_name=new, schema=schema))
         return ops
 
     def inverse_operations(self, schema: str) -> List[Operation]:
@@ -119,12 +123,12 @@ class Candidate:
 
 def rename_candidates(plan: Plan) -> List[Candidate]:
     """Drop + create pairs that may be renames: tables sharing most column names, same-typed columns, labels."""
-    dropped_tables = {c.key[2]: c for c in plan.changes if c.kind == "table" and c.action == DESTROY}
-    created_tables = {c.key[2]: c for c in plan.changes if c.kind == "table" and c.action == CREATE}
-    columns_of = {}
+    dropped_tables = _tables(plan.changes, DESTROY)
+    created_tables = _tables(plan.changes, CREATE)
+    columns_of: Dict[Tuple[str, str], List[Column]] = {}  # (action, table) -> its columns created or dropped
     for change in plan.changes:
-        if change.kind == "column":
-            columns_of.setdefault((change.action, change.key[2]), []).append(change.obj)
+        if isinstance(change.obj, Column):
+            columns_of.setdefault((change.action, change.obj.table), []).append(change.obj)
     candidates: List[Candidate] = []
     for new in created_tables:
         new_cols = {c.name for c in columns_of.get((CREATE, new), [])}
@@ -134,22 +138,29 @@ def rename_candidates(plan: Plan) -> List[Candidate]:
             if union and len(new_cols & old_cols) / len(union) >= 0.5:
                 candidates.append(Candidate("table", None, old, new))
     for change in plan.changes:
-        if change.kind == "column" and change.action == CREATE and change.key[2] not in created_tables:
-            for gone in columns_of.get((DESTROY, change.key[2]), []):
-                if gone.data_type == change.obj.data_type:  # type: ignore[attr-defined]
-                    candidates.append(Candidate("column", change.key[2], gone.name, change.obj.name))  # type: ignore[attr-defined]
-        if change.kind == "enum" and change.old is not None and change.new is not None:
-            old_labels, new_labels = list(change.old.labels), list(change.new.labels)  # type: ignore[attr-defined]
+        column = change.new
+        if isinstance(column, Column) and change.action == CREATE and column.table not in created_tables:
+            for gone in columns_of.get((DESTROY, column.table), []):
+                if gone.data_type == column.data_type:
+                    candidates.append(Candidate("column", column.table, gone.name, column.name))
+        if isinstance(change.old, Enum) and isinstance(change.new, Enum):
+            old_labels, new_labels = change.old.labels, change.new.labels
             removed = [label for label in old_labels if label not in new_labels]
             added = [label for label in new_labels if label not in old_labels]
             for old, new in zip(removed, added):
-                candidates.append(Candidate("enum_value", change.key[2], old, new))
+                candidates.append(Candidate("enum_value", change.new.name, old, new))
     return candidates
+
+
+def _tables(changes: Sequence[Change], action: str) -> Dict[str, Change]:
+    """Table name -> the change that does `action` to that table."""
+    return {c.obj.name: c for c in changes if isinstance(c.obj, Table) and c.action == action}
 
 
 def without_conflicts(candidates: Iterable[Candidate], chosen: Renames) -> List[Candidate]:
     """Candidates whose old or new name is not already taken by a confirmed rename."""
-    taken = {("table", o) for o, _ in chosen.tables} | {("table", n) for _, n in chosen.tables}
+    taken: Set[Tuple[Optional[str], ...]] = {("table", o) for o, _ in chosen.tables}
+    taken |= {("table", n) for _, n in chosen.tables}
     taken |= {("column", t, o) for t, o, _ in chosen.columns} | {("column", t, n) for t, _, n in chosen.columns}
     taken |= {("enum", e, o) for e, o, _ in chosen.enum_values} | {("enum", e, n) for e, _, n in chosen.enum_values}
     result = []

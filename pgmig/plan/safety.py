@@ -13,7 +13,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Sequence, Tuple
 
 from pgmig.db.quoting import qualified, quote_ident, quote_literal
-from pgmig.ops.base import Operation, lookup
+from pgmig.ops.base import Operation
+from pgmig.ops.column import AddColumn, AddNotNull, SetColumnDefault
+from pgmig.ops.data import BackfillColumn
+from pgmig.ops.enum import RemapTypeValues, SwapTypeValues
 
 
 @dataclass(frozen=True)
@@ -36,40 +39,49 @@ class NotNullNeed:
 
 
 def not_null_needs(ops: Sequence[Operation]) -> List[NotNullNeed]:
+    """The steps of `ops` that make a column NOT NULL on a table that may have rows.
+
+    A column that numbers its rows (serial, identity) or comes with a default
+    fills them; a table the same plan creates has none.
+    """
     needs = []
     for op in ops:
-        args: Any = op
-        if op.name == "add_column" and not args.nullable and args.default is None and not args.new_table:
-            if args.identity is None and not args.autoincrement:
-                needs.append(NotNullNeed(args.schema, args.table_name, args.column_name, True))
-        elif op.name == "add_not_null" and not getattr(args, "new_table", False):
-            needs.append(NotNullNeed(args.schema, args.table_name, args.column_name, False))
+        if isinstance(op, AddColumn):
+            fills_itself = op.nullable or op.default is not None or op.identity is not None or op.autoincrement
+            if not fills_itself and not op.new_table:
+                needs.append(NotNullNeed(op.schema, op.table_name, op.column_name, True))
+        elif isinstance(op, AddNotNull):
+            needs.append(NotNullNeed(op.schema, op.table_name, op.column_name, False))
     return needs
 
 
 def apply_defaults(ops: Sequence[Operation], answers: Dict[Tuple[str, str], str]) -> List[Operation]:
     """Give each NOT NULL step its answer: a default while adding, or a backfill before SET NOT NULL.
 
-    A column added with a constant default is metadata-only on PostgreSQL
-    11+; the default is then dropped again when the models have none.
+    `answers` maps (table, column) to a SQL expression. A column added with a
+    constant default is metadata-only on PostgreSQL 11+; the default is then
+    dropped again when the models have none.
     """
     result: List[Operation] = []
     for op in ops:
-        args: Any = op
-        key = (getattr(args, "table_name", ""), getattr(args, "column_name", ""))
-        expression = answers.get(key)
-        if expression is not None and op.name == "add_column" and args.default is None and not args.nullable:
-            result.append(replace(op, default=expression))  # type: ignore[type-var]
-            result.append(
-                lookup("set_column_default")(table_name=key[0], column_name=key[1], default=None, schema=args.schema)
-            )
-            continue
-        if expression is not None and op.name == "add_not_null":
-            result.append(
-                lookup("backfill_column")(
-                    table_name=key[0], column_name=key[1], expression=expression, schema=args.schema
+        if isinstance(op, AddColumn) and op.default is None and not op.nullable:
+            expression = answers.get((op.table_name, op.column_name))
+            if expression is not None:
+                result.append(replace(op, default=expression))
+                result.append(
+                    SetColumnDefault(
+                        table_name=op.table_name, column_name=op.column_name, default=None, schema=op.schema
+                    )
                 )
-            )
+                continue
+        elif isinstance(op, AddNotNull):
+            expression = answers.get((op.table_name, op.column_name))
+            if expression is not None:
+                result.append(
+                    BackfillColumn(
+                        table_name=op.table_name, column_name=op.column_name, expression=expression, schema=op.schema
+                    )
+                )
         result.append(op)
     return result
 
@@ -100,13 +112,12 @@ async def unmet_not_null(connection: Any, needs: Sequence[NotNullNeed]) -> List[
     return problems
 
 
-async def removed_label_rows(connection: Any, op: Operation) -> Dict[str, int]:
+async def removed_label_rows(connection: Any, op: SwapTypeValues) -> Dict[str, int]:
     """For a swap that drops labels: how many rows hold each removed label."""
-    args: Any = op
     counts: Dict[str, int] = {}
-    for label in args.removed_values:
+    for label in op.removed_values:
         total = 0
-        for schema, table, column, is_array, _default in args.columns:
+        for schema, table, column, is_array, _default in op.columns:
             col = quote_ident(column)
             condition = (
                 f"{quote_literal(label)} = ANY({col}::text[])" if is_array else f"{col}::text = {quote_literal(label)}"
@@ -123,12 +134,13 @@ def add_remaps(ops: Sequence[Operation], mapping: Dict[str, Dict[str, str]]) -> 
     """Put a remap of rows before each swap whose enum has a mapping: {enum: {old: new}}."""
     result: List[Operation] = []
     for op in ops:
-        args: Any = op
-        if op.name == "swap_type_values" and args.type_name in mapping:
-            columns = [[s, t, c, a] for s, t, c, a, _d in args.columns]
+        if isinstance(op, SwapTypeValues) and op.type_name in mapping:
             result.append(
-                lookup("remap_type_values")(
-                    type_name=args.type_name, mapping=mapping[args.type_name], columns=columns, schema=args.schema
+                RemapTypeValues(
+                    type_name=op.type_name,
+                    mapping=tuple(mapping[op.type_name].items()),
+                    columns=tuple((s, t, c, a) for s, t, c, a, _d in op.columns),
+                    schema=op.schema,
                 )
             )
         result.append(op)
@@ -152,7 +164,7 @@ async def preflight(connection: Any, ops: Sequence[Operation]) -> List[str]:
         for problem, need_name in await _with_names(connection, not_null_needs(ops))
     ]
     for op in ops:
-        if op.name == "swap_type_values" and getattr(op, "removed_values", ()):
+        if isinstance(op, SwapTypeValues) and op.removed_values:
             for label, count in (await removed_label_rows(connection, op)).items():
                 enum = op.type_name
                 warnings.append(
@@ -163,7 +175,7 @@ async def preflight(connection: Any, ops: Sequence[Operation]) -> List[str]:
 
 
 async def _with_names(connection: Any, needs: Sequence[NotNullNeed]) -> List[Tuple[str, str]]:
-    out = []
+    out: List[Tuple[str, str]] = []
     for need in needs:
         problems = await unmet_not_null(connection, [need])
         out.extend((problem, need.name) for problem in problems)

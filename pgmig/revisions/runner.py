@@ -9,6 +9,12 @@ Once the advisory lock is held (its own wait must not time out), the session
 and its autocommit side connection get `lock_timeout` and
 `statement_timeout`, so a statement queued behind another transaction's lock
 fails after a few seconds instead of stalling every query on that table.
+
+`up`, `down` and their `--sql` share one path: `plan_run` turns the
+version table and a target into the revisions to run (refusing a target in
+the wrong direction), and one loop (`Runner._walk`) carries each revision
+out through a mode: `_Execute` runs it on the connection, `_Record` writes
+the SQL it would run, with its transaction boundaries (Alembic's `as_sql`).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import hashlib
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional
+from typing import Any, AsyncContextManager, AsyncIterator, Callable, Dict, List, Literal, Optional, Protocol
 
 from pgmig.errors import DatabaseError, RevisionError
 from pgmig.ops.actor import DatabaseActions
@@ -25,7 +31,9 @@ from pgmig.revisions.files import BASE, HEAD, Chain, Revision
 from pgmig.revisions.migrator import Migrator
 from pgmig.revisions.version_table import AppliedRevision, VersionTable
 
-UP, DOWN = "up", "down"
+Direction = Literal["up", "down"]
+UP: Direction = "up"
+DOWN: Direction = "down"
 
 
 @dataclass
@@ -69,6 +77,39 @@ def read_status(chain: Chain, applied: Dict[str, AppliedRevision]) -> Status:
     return Status(chain, applied, current)
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """What one `up` or `down` runs: `revisions` in the order they run."""
+
+    direction: Direction
+    revisions: List[Revision]
+
+
+def plan_run(status: Status, direction: Direction, target: Optional[str] = None) -> RunPlan:
+    """The revisions between the database's current revision and `target`, in the order they run.
+
+    `up`: from the one after the current revision to `target` (default:
+    head); none when the database is at `target` already. `down`: from the
+    current revision back to the one after `target` (default: one revision;
+    `base`: all). Raises RevisionError for an unknown target, an `up` target
+    behind the current revision, a `down` target ahead of it, and a
+    `down` from base other than `down base`.
+    """
+    chain, current = status.chain, status.current_index
+    if direction == UP:
+        target = target or HEAD
+        target_index = chain.index(target)
+        if target_index < current:
+            raise RevisionError(f"{target} is behind the current revision {status.current}; use pgmig down")
+        return RunPlan(direction, chain.revisions[current + 1 : target_index + 1])
+    target_index = current - 1 if target is None else chain.index(target)
+    if current < 0 and target != BASE:
+        raise RevisionError("the database is at base (nothing applied): there is nothing to roll back")
+    if target_index > current:
+        raise RevisionError(f"{target} is ahead of the current revision {status.current}; use pgmig up")
+    return RunPlan(direction, chain.revisions[max(target_index, -1) + 1 : current + 1][::-1])
+
+
 class MigrationTimeoutError(DatabaseError):
     """A statement waited longer than lock_timeout for a lock, or ran longer than statement_timeout."""
 
@@ -83,9 +124,9 @@ def _timeout_cause(exc: BaseException) -> Optional[str]:
     while current is not None and seen < 10:
         state = getattr(current, "sqlstate", None)
         if state == LOCK_NOT_AVAILABLE:
-            return state
+            return LOCK_NOT_AVAILABLE
         if state == QUERY_CANCELED and "statement timeout" in str(current):
-            return state
+            return QUERY_CANCELED
         current = current.__cause__ or current.__context__
         seen += 1
     return None
@@ -180,35 +221,57 @@ class Runner:
         async with connection(self.url) as conn:
             return read_status(self.chain, await self.versions.applied(conn))
 
-    # -- up / down -----------------------------------------------------------------
+    # -- up / down: the range is planned once, then one loop runs or records it -----
 
     async def upgrade(self, target: str = HEAD) -> List[Revision]:
-        target_index = self.chain.index(target)
-        done: List[Revision] = []
-        async with self.session() as conn:
-            status = read_status(self.chain, await self.versions.applied(conn))
-            if target_index < status.current_index:
-                raise RevisionError(f"{target} is behind the current revision {status.current}; use pgmig down")
-            for revision in self.chain.revisions[status.current_index + 1 : target_index + 1]:
-                await self._run(conn, revision, UP)
-                done.append(revision)
-        return done
+        """Apply the pending revisions up to `target`; returns those applied (none at `target` already)."""
+        return await self.run(UP, target)
 
     async def downgrade(self, target: Optional[str] = None) -> List[Revision]:
-        """Roll back one revision, or every revision after `target` (`base`: all)."""
-        done: List[Revision] = []
+        """Roll back one revision, or every revision after `target` (`base`: all); returns those rolled back."""
+        return await self.run(DOWN, target)
+
+    async def run(self, direction: Direction, target: Optional[str] = None) -> List[Revision]:
+        """Run `plan_run(direction, target)` on the database, holding the run's lock.
+
+        Raises RevisionError for a target in the wrong direction (see
+        `plan_run`), DatabaseError / MigrationTimeoutError when a statement fails.
+        """
+        if target is not None:
+            self.chain.index(target)  # an unknown target needs no database to be reported
         async with self.session() as conn:
-            status = read_status(self.chain, await self.versions.applied(conn))
-            target_index = status.current_index - 1 if target is None else self.chain.index(target)
-            if status.current_index < 0 and target != BASE:
-                raise RevisionError("the database is at base (nothing applied): there is nothing to roll back")
-            if target_index > status.current_index:
-                raise RevisionError(f"{target} is ahead of the current revision {status.current}; use pgmig up")
-            for index in range(status.current_index, max(target_index, -1), -1):
-                revision = self.chain.revisions[index]
-                await self._run(conn, revision, DOWN)
-                done.append(revision)
-        return done
+            plan = plan_run(read_status(self.chain, await self.versions.applied(conn)), direction, target)
+            return await self._walk(plan, _Execute(self, conn))
+
+    async def sql(self, direction: Direction, target: Optional[str] = None) -> List[str]:
+        """The SQL `run(direction, target)` would run, with transaction boundaries, without running it.
+
+        The range is planned exactly as `run` plans it, from the version
+        table as it is now, so the same targets are refused with the same
+        errors. A revision that uses `migrator.connection` cannot be shown
+        (RevisionError).
+        """
+        from pgmig.db.connect import connection
+
+        if target is not None:
+            self.chain.index(target)
+        async with connection(self.url) as conn:
+            has_table = await self.versions.exists(conn)
+            plan = plan_run(read_status(self.chain, await self.versions.applied(conn)), direction, target)
+        record = _Record(self.versions, create_version_table=not has_table)
+        await self._walk(plan, record)
+        return record.lines
+
+    async def _walk(self, plan: RunPlan, mode: "_Mode") -> List[Revision]:
+        """The one loop of `up`, `down` and their SQL: each revision's step, then its version-table row."""
+        for revision in plan.revisions:
+            started = time.perf_counter()
+            step = getattr(revision.instance(), plan.direction)
+            async with mode.revision(revision, plan.direction) as migrator:
+                await step(migrator)
+                await mode.bookkeep(revision, plan.direction, time.perf_counter() - started)
+            mode.done(revision, plan.direction, time.perf_counter() - started)
+        return plan.revisions
 
     async def stamp(self, target: str) -> None:
         """Record the chain up to `target` as applied (and nothing after it) without running anything."""
@@ -226,19 +289,40 @@ class Runner:
                     if rid not in self.chain.ids:
                         await self.versions.remove(conn, rid)
 
-    async def _run(self, conn: Any, revision: Revision, direction: str) -> None:
-        actor = DatabaseActions(conn, committed=self._committed)
-        migrator = Migrator(conn, actor)
-        started = time.perf_counter()
-        step = getattr(revision.instance(), direction)
+
+class _Mode(Protocol):
+    """How the loop carries out one revision: on the database, or as SQL text."""
+
+    def revision(self, revision: Revision, direction: Direction) -> AsyncContextManager[Migrator]:
+        """Around one revision's step: the Migrator it gets; errors leaving it are worded here."""
+        ...
+
+    async def bookkeep(self, revision: Revision, direction: Direction, seconds: float) -> None:
+        """The version-table row of a revision that ran (inside its transaction)."""
+        ...
+
+    def done(self, revision: Revision, direction: Direction, seconds: float) -> None:
+        """After a revision (and its row) went through."""
+        ...
+
+
+class _Execute:
+    """Runs each revision on the session's connection, in its own transaction unless it opts out."""
+
+    def __init__(self, runner: Runner, conn: Any) -> None:
+        self.runner = runner
+        self.conn = conn
+
+    @asynccontextmanager
+    async def revision(self, revision: Revision, direction: Direction) -> AsyncIterator[Migrator]:
+        conn = self.conn
+        migrator = Migrator(conn, DatabaseActions(conn, committed=self.runner._committed))
         try:
             if revision.transactional:
                 async with conn.transaction():
-                    await step(migrator)
-                    await self._bookkeep(conn, revision, direction, time.perf_counter() - started)
+                    yield migrator
             else:
-                await step(migrator)
-                await self._bookkeep(conn, revision, direction, time.perf_counter() - started)
+                yield migrator
         except (DatabaseError, RevisionError) as exc:
             if _timeout_cause(exc):
                 raise self._timed_out(exc, str(exc), revision, direction) from exc
@@ -266,22 +350,36 @@ class Runner:
             raise RevisionError(
                 f"revision {revision.path.name} ({direction}) raised {exc.__class__.__name__}: {exc}"
             ) from exc
-        self.progress(direction, revision, time.perf_counter() - started)
 
-    def _timed_out(self, exc: BaseException, detail: str, revision: Revision, direction: str) -> MigrationTimeoutError:
+    async def bookkeep(self, revision: Revision, direction: Direction, seconds: float) -> None:
+        versions = self.runner.versions
+        if direction == UP:
+            # Created here, in the revision's own transaction, so a run that
+            # fails before anything is applied leaves the database untouched.
+            await versions.ensure(self.conn)
+            await versions.record(self.conn, revision.id, revision.checksum, seconds)
+        else:
+            await versions.remove(self.conn, revision.id)
+
+    def done(self, revision: Revision, direction: Direction, seconds: float) -> None:
+        self.runner.progress(direction, revision, seconds)
+
+    def _timed_out(
+        self, exc: BaseException, detail: str, revision: Revision, direction: Direction
+    ) -> MigrationTimeoutError:
         """The error for a statement stopped by lock_timeout or statement_timeout: what, where, what now."""
         command = "pgmig up" if direction == UP else "pgmig down"
         if _timeout_cause(exc) == LOCK_NOT_AVAILABLE:
             what = (
-                f"waited longer than lock_timeout ({self.lock_timeout}) for a lock that another session holds "
-                "(a long transaction or query on the same table)"
+                f"waited longer than lock_timeout ({self.runner.lock_timeout}) for a lock that another session "
+                "holds (a long transaction or query on the same table)"
             )
             retry = (
                 f"run {command} again when the table is quieter, or allow a longer wait with "
                 "PGMIG_LOCK_TIMEOUT (lock_timeout in [tool.pgmig]; 0 waits forever)"
             )
         else:
-            what = f"a statement ran longer than statement_timeout ({self.statement_timeout})"
+            what = f"a statement ran longer than statement_timeout ({self.runner.statement_timeout})"
             retry = (
                 f"run {command} again with a higher limit: PGMIG_STATEMENT_TIMEOUT "
                 "(statement_timeout in [tool.pgmig]; 0 means no limit)"
@@ -295,35 +393,33 @@ class Runner:
             )
         return MigrationTimeoutError(f"revision {revision.path.name} ({direction}) {what}: {detail}; {kept}; {retry}")
 
-    async def _bookkeep(self, conn: Any, revision: Revision, direction: str, seconds: float) -> None:
-        if direction == UP:
-            # Created here, in the revision's own transaction, so a run that
-            # fails before anything is applied leaves the database untouched.
-            await self.versions.ensure(conn)
-            await self.versions.record(conn, revision.id, revision.checksum, seconds)
-        else:
-            await self.versions.remove(conn, revision.id)
 
+class _Record:
+    """Records each revision as SQL text (Alembic's `as_sql`): what `_Execute` would send, in its transactions.
 
-async def render_sql(
-    chain: Chain, revisions: List[Revision], direction: str, versions: VersionTable, create_version_table: bool
-) -> List[str]:
-    """The SQL `up`/`down` would run, with transaction boundaries, without a database."""
-    lines: List[str] = []
-    if create_version_table:
-        lines.append(versions.create_sql() + ";")
-    for revision in revisions:
+    A step that must be committed before it is used (a new enum label) is
+    shown committed on its own, as the runner's side connection commits it.
+    """
+
+    def __init__(self, versions: VersionTable, create_version_table: bool) -> None:
+        self.versions = versions
+        self.lines: List[str] = [versions.create_sql() + ";"] if create_version_table else []
+        self._bookkeeping: List[str] = []
+
+    @asynccontextmanager
+    async def revision(self, revision: Revision, direction: Direction) -> AsyncIterator[Migrator]:
         actor = DatabaseActions(None)
+        self._bookkeeping = []
         try:
-            await getattr(revision.instance(), direction)(Migrator(None, actor))
+            yield Migrator(None, actor)
         except AttributeError as exc:
+            # Without a database, `migrator.connection` is None.
             raise RevisionError(
-                f"revision {revision.path.name} uses migrator.connection, which --sql cannot show: {exc}"
+                f"revision {revision.path.name} uses migrator.connection, which has no database "
+                f"to run on when the SQL is only printed: {exc}"
             ) from exc
+        lines = self.lines
         lines.append(f"-- {direction}: {revision.id} ({revision.path.name})")
-        bookkeeping = (
-            versions.insert_sql(revision.id, revision.checksum) if direction == UP else versions.delete_sql(revision.id)
-        )
         if revision.transactional:
             lines.append("BEGIN;")
         for op in actor.recorded:
@@ -333,8 +429,17 @@ async def render_sql(
                 lines.append("BEGIN;")
             else:
                 lines.extend(s + ";" for s in op.statements())
-        lines.append(bookkeeping + ";")
+        lines.extend(self._bookkeeping)
         if revision.transactional:
             lines.append("COMMIT;")
         lines.append("")
-    return lines
+
+    async def bookkeep(self, revision: Revision, direction: Direction, seconds: float) -> None:
+        versions = self.versions
+        sql = (
+            versions.insert_sql(revision.id, revision.checksum) if direction == UP else versions.delete_sql(revision.id)
+        )
+        self._bookkeeping.append(sql + ";")
+
+    def done(self, revision: Revision, direction: Direction, seconds: float) -> None:
+        pass

@@ -76,24 +76,22 @@ async def read_all(
     # Not READ ONLY: normalizing creates scratch tables (in savepoints, rolled back).
     async with db.connection.transaction(isolation="repeatable_read"):
         # One round trip: SET LOCAL work_mem, and the snapshot the second connection joins.
-        snapshot = (
-            await db.connection.fetchrow(
-                "SELECT pg_catalog.set_config('work_mem', '64MB', true), pg_catalog.pg_export_snapshot()"
-            )
-        )[1]
+        snapshot: str = await db.connection.fetchval(
+            "SELECT pg_catalog.pg_export_snapshot() FROM pg_catalog.set_config('work_mem', '64MB', true)"
+        )
         if started is not None:
             started()
-        workers = [
+        tasks = [
             asyncio.ensure_future(worker.run(db)),
             asyncio.ensure_future(_helper(db, connect, snapshot, worker)),
         ]
         try:
-            await asyncio.gather(*workers)
+            await asyncio.gather(*tasks)
         finally:
-            for worker in workers:
-                worker.cancel()
+            for task in tasks:
+                task.cancel()
             # The helper closes its connection on the way out: wait for it.
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
     return [found if found is not None else [] for found in results]
 
 

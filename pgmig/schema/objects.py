@@ -10,10 +10,62 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, FrozenSet, Iterable, Iterator, Optional, Tuple, TypeVar
+from typing import Any, Callable, ClassVar, Dict, FrozenSet, Iterable, Iterator, Optional, Tuple, Type, TypeVar
 
 Key = Tuple[str, ...]
-"""(kind, schema, name, ...): unique across all kinds in one schema state."""
+"""(kind, schema, name, ...): unique across all kinds in one schema state.
+
+Read its parts with `key_kind`, `key_schema`, `key_name` and `key_scope`,
+not by position, so a reader sees what a comparison means.
+"""
+
+
+def key_kind(key: Key) -> str:
+    """The kind a key names: `column` for ("column", "public", "article", "title")."""
+    return key[0]
+
+
+def key_schema(key: Key) -> str:
+    """The schema of a key: `public` for ("column", "public", "article", "title")."""
+    return key[1]
+
+
+def key_name(key: Key) -> str:
+    """The third part of a key: the name of an object that lives in a schema (a table,
+    an enum, an index, a view: `article` for ("table", "public", "article")), the
+    name of the table an object within a table belongs to (a column, a constraint,
+    a trigger: `article` for ("column", "public", "article", "title"))."""
+    return key[2]
+
+
+def key_scope(key: Key) -> Tuple[str, ...]:
+    """(schema, name) of the schema-level object a key names or lies within:
+    ("public", "article") for the table `article` and for each of its columns and
+    constraints. A key of fewer parts gives what it has (an extension's (kind, name))."""
+    return key[1:3]
+
+
+O = TypeVar("O", bound="SchemaObject")
+
+
+class _Constructor:
+    """`Cls.of(**fields)`: `Cls(**fields)` in half the time.
+
+    A frozen dataclass's `__init__` sets each field through
+    `object.__setattr__`; a diff builds an object per column, constraint and
+    index on both sides (some 40,000 at 1,000 tables), and that was a tenth
+    of its time. `of` is a function generated per class, keyword-only with
+    the same defaults, that hands the instance its `__dict__` whole: Python
+    checks the arguments as it would for `__init__`. Classes with a
+    `__post_init__`, a default factory, init=False fields or `__slots__` get
+    their own `__init__`.
+    """
+
+    def __get__(self, obj: Any, owner: Type[O]) -> Callable[..., O]:
+        built = _CONSTRUCTORS.get(owner)
+        if built is None:
+            built = _CONSTRUCTORS[owner] = _constructor(owner)
+        return built  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -26,8 +78,9 @@ class SchemaObject:
 
     kind: ClassVar[str] = "object"
 
-    # `Cls.of(**fields)`: see _Constructor.
-    of: ClassVar[Any]
+    # `Cls.of(**fields)`, set below the class: the dataclass machinery would call
+    # the descriptor while the class is being made.
+    of: ClassVar[_Constructor]
 
     def evolve(self: O, **changes: Any) -> O:
         """`dataclasses.replace(self, **changes)` for the classes `of` builds fast, as fast."""
@@ -91,34 +144,14 @@ class SchemaObject:
         return {"kind": self.kind, **{k: _jsonable(v) for k, v in data.items()}}
 
 
-O = TypeVar("O", bound=SchemaObject)
 _new = object.__new__
 _set = object.__setattr__
 # Classes `of` builds without __init__ -> their field names (what `evolve` may change).
 _FIELD_NAMES: Dict[type, FrozenSet[str]] = {}
 
 
-class _Constructor:
-    """`Cls.of(**fields)`: `Cls(**fields)` in half the time.
-
-    A frozen dataclass's `__init__` sets each field through
-    `object.__setattr__`; a diff builds an object per column, constraint and
-    index on both sides (some 40,000 at 1,000 tables), and that was a tenth
-    of its time. `of` is a function generated per class, keyword-only with
-    the same defaults, that hands the instance its `__dict__` whole: Python
-    checks the arguments as it would for `__init__`. Classes with a
-    `__post_init__`, a default factory, init=False fields or `__slots__` get
-    their own `__init__`.
-    """
-
-    def __get__(self, obj: Any, owner: type) -> Any:
-        built = _CONSTRUCTORS.get(owner)
-        if built is None:
-            built = _CONSTRUCTORS[owner] = _constructor(owner)
-        return built
-
-
 _CONSTRUCTORS: Dict[type, Any] = {}
+SchemaObject.of = _Constructor()
 
 
 def _constructor(cls: type) -> Any:
@@ -148,9 +181,6 @@ def _constructor(cls: type) -> Any:
     function = namespace["of"]
     function.__qualname__ = f"{cls.__qualname__}.of"
     return function
-
-
-SchemaObject.of = _Constructor()  # type: ignore[misc]
 
 
 def _jsonable(value: Any) -> Any:
@@ -220,6 +250,3 @@ class SchemaState:
 
     def items(self) -> Iterable[Tuple[Key, SchemaObject]]:
         return self._objects.items()
-
-    def of_kind(self, kind: str) -> Iterator[SchemaObject]:
-        return (obj for obj in self._objects.values() if obj.kind == kind)

@@ -1,9 +1,9 @@
 """The object-type handler protocol: one kind of schema object, end to end.
 
-A handler reads its objects from the models and from the database, and says
-through the actor how to create, change and drop one. pgmig's own kinds are
-handlers registered under the `pgmig.object_types` entry point, exactly like
-a plugin's.
+A handler reads its objects from the models and from the database, and
+returns the operations that create, change and drop one. pgmig's own kinds
+are handlers registered under the `pgmig.object_types` entry point, exactly
+like a plugin's.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ClassVar, Dict, Iterable, List, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ClassVar, Dict, Iterable, List, Sequence, TypeVar, cast
 
 from pgmig.errors import DatabaseError
+from pgmig.ops.base import Operation
 from pgmig.schema.objects import SchemaObject
 from pgmig.schema.types import compile_type, type_signature
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import asyncpg
     from sqlalchemy import MetaData, Table
     from sqlalchemy.engine import Dialect
-
-    from pgmig.ops.actor import DatabaseActions
 
 T = TypeVar("T")
 
@@ -35,6 +34,7 @@ class ModelContext:
     tables: Sequence["Table"]
     schema: str = "public"
     # Results several handlers need (compiled types, the column objects): built once per diff.
+    # Filled only through `derived` and `per_type`.
     cache: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
@@ -43,16 +43,21 @@ class ModelContext:
 
         # The named paramstyle leaves `%` alone; the default (pyformat) would
         # write `LIKE 'a%'` as `LIKE 'a%%'` in defaults, checks and predicates.
-        return postgresql.dialect(paramstyle="named")
+        return cast("Dialect", postgresql.dialect(paramstyle="named"))  # type: ignore[no-untyped-call]
 
     def table_schema(self, table: "Table") -> str:
         return table.schema or self.schema
 
-    def memo(self, name: str, build: Callable[[], T]) -> T:
-        """`build()`, once per ModelContext: what one handler computes, another may reuse."""
-        if name not in self.cache:
-            self.cache[name] = build()
-        return self.cache[name]  # type: ignore[no-any-return]
+    def derived(self, build: Callable[["ModelContext"], T]) -> T:
+        """`build(self)`, computed once per ModelContext and kept under `build` itself.
+
+        What one kind computes from the models and another reads (the column
+        handler's `model_columns`, say) is reached through the function that
+        provides it, so its type and its provider are plain to see.
+        """
+        if build not in self.cache:  # per_type's keys are tuples: a function never meets one
+            self.cache[build] = build(self)
+        return cast(T, self.cache[build])
 
     def type_sql(self, sa_type: Any) -> str:
         """A model type as `format_type()` spells it (see `per_type`)."""
@@ -101,7 +106,6 @@ class DatabaseContext:
     connection: "asyncpg.Connection"
     schema: str = "public"
     version_table: str = "pgmig_revisions"
-    cache: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def server_version(self) -> int:
@@ -121,10 +125,13 @@ class DatabaseContext:
 class ObjectHandler:
     """Base class for a kind of schema object.
 
-    Subclasses set `kind` and implement the five methods. `create`, `migrate`
-    and `destroy` call the actor (`await actor.add_table(...)`) rather than
-    return SQL, so the same calls run a revision, print `--sql` and are
-    written into generated revision files.
+    Subclasses set `kind` and implement reading (`from_models`,
+    `from_database`) and changing (`create`, `destroy`, and `migrate` where
+    Postgres can alter in place). The changing methods return operation
+    objects built from the operation classes (`[AddTable(table_name=...)]`):
+    the same objects run a revision, print `--sql`, are written into
+    generated revision files, and are what rewrite passes (defaults,
+    `--concurrently`) select by class.
     """
 
     kind: ClassVar[str] = ""
@@ -158,13 +165,20 @@ class ObjectHandler:
         """
         return False
 
-    async def create(self, obj: Any, actor: "DatabaseActions") -> None:
+    # `obj`, `old` and `new` are objects of this handler's kind (the
+    # SchemaObject subclass its readers return); subclasses annotate them so.
+
+    def create(self, obj: Any) -> List[Operation]:
+        """The operations that create `obj`, in the order they run."""
         raise NotImplementedError
 
-    async def migrate(self, old: Any, new: Any, actor: "DatabaseActions") -> None:
-        """Default: drop and create again. Override where Postgres can alter in place."""
-        await self.destroy(old, actor)
-        await self.create(new, actor)
+    def migrate(self, old: Any, new: Any) -> List[Operation]:
+        """The operations that turn `old` into `new` (same key, different fields).
 
-    async def destroy(self, obj: Any, actor: "DatabaseActions") -> None:
+        Default: drop and create again. Override where Postgres can alter in place.
+        """
+        return self.destroy(old) + self.create(new)
+
+    def destroy(self, obj: Any) -> List[Operation]:
+        """The operations that drop `obj`."""
         raise NotImplementedError

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from pgmig.config.discovery import HandlerSet, handler_set, load_handlers
 from pgmig.ops.base import Operation, lookup
@@ -40,6 +40,8 @@ HandlerList = Union[HandlerSet, Sequence[Union[ObjectHandler, type]], None]
 Catalog = Dict[Key, Dict[str, Any]]
 
 STATES = ("initial", "changed", "removed")
+
+T = TypeVar("T")
 
 
 class ConformanceError(AssertionError):
@@ -62,8 +64,8 @@ def resolve_handlers(handlers: HandlerList) -> HandlerSet:
     return handler_set(handlers)
 
 
-def _run(url: str, work: Callable[[Any], Any]) -> Any:
-    async def go() -> Any:
+def _run(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def go() -> T:
         import asyncpg
 
         connection = await asyncpg.connect(url)

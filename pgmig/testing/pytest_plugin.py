@@ -30,12 +30,14 @@ T = TypeVar("T")
 def pgmig_database_url(pgmig_server: ScratchServer) -> Iterator[str]:  # noqa: F811
     """A database at head: every revision of the project applied by pgmig's runner."""
     from pgmig.config.settings import load_settings
-    from pgmig.project import Project
+    from pgmig.revisions.runner import UP
+    from pgmig.services.project import Project
+    from pgmig.services.run import RunOptions, run
 
     url = pgmig_server.create_database()
     try:
         settings = load_settings({"database_url": url})
-        asyncio.run(Project(settings).upgrade())
+        asyncio.run(run(Project(settings), RunOptions(UP)))
         yield url
     finally:
         pgmig_server.drop_database(url)

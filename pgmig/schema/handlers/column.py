@@ -8,10 +8,26 @@ from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import quote_ident
-from pgmig.ops.column import serial_sequence_name
-from pgmig.schema.objects import Key, SchemaObject
+from pgmig.ops.base import Operation
+from pgmig.ops.column import (
+    AddColumn,
+    AddColumnIdentity,
+    AddColumnSequence,
+    AddNotNull,
+    DropColumn,
+    DropColumnIdentity,
+    DropColumnSequence,
+    DropNotNull,
+    ModifyColumnType,
+    SetColumnComment,
+    SetColumnDefault,
+    SetColumnIdentity,
+    serial_sequence_name,
+)
+from pgmig.plan.normalize import ColumnSpelling, render
+from pgmig.schema.objects import Key, SchemaObject, key_kind
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
-from pgmig.schema.types import canonical_type, enum_of
+from pgmig.schema.types import enum_of
 
 # Types whose values convert to each other without a USING clause.
 _IMPLICIT_FAMILIES = ({"text", "character varying", "character"},)
@@ -55,7 +71,7 @@ class Column(SchemaObject):
     def enum_dependency(self) -> Optional[Key]:
         """The native enum this column's values come from (directly or as array items)."""
         dependency = self.type_dependency
-        return dependency if dependency is not None and dependency[0] == "enum" else None
+        return dependency if dependency is not None and key_kind(dependency) == "enum" else None
 
     @property
     def label(self) -> str:
@@ -139,60 +155,7 @@ class ColumnHandler(ObjectHandler):
     # -- reading -----------------------------------------------------------------
 
     def from_models(self, models: ModelContext) -> Iterable[Column]:
-        return model_columns(models)
-
-    @staticmethod
-    def _build(models: ModelContext) -> List[Column]:
-        from sqlalchemy import Identity
-
-        ddl = models.dialect.ddl_compiler(models.dialect, None)
-        defaults: Dict[Any, Optional[str]] = {}
-        enum_types = models.memo("column.enum_types", list)
-        enum_columns = models.memo("column.enum_columns", list)  # the enum handler's
-        typed = models.memo("column.typed", dict)
-        column_level = models.memo("column.constraints", dict)
-        make, default_schema = Column.of, models.schema
-
-        def describe(sa_type: Any) -> Tuple[str, Optional[Tuple[str, str]], Optional[Key]]:
-            """What a type gives a column: its format_type spelling, its native enum, the type it waits for."""
-            data_type = models.type_sql(sa_type)
-            enum = enum_of(sa_type, default_schema)
-            return data_type, enum, ("enum",) + enum if enum else extension_type(data_type, default_schema)
-
-        built: List[Column] = []
-        for table in models.tables:
-            schema = models.table_schema(table)
-            autoinc = table.autoincrement_column
-            pairs = []
-            for position, col in enumerate(table.columns, start=1):
-                identity = None
-                if isinstance(col.identity, Identity):
-                    identity = "always" if col.identity.always else "by default"
-                serial = col is autoinc and identity is None and col.server_default is None and col.default is None
-                if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
-                    column_level.setdefault(id(table), []).extend(col.constraints)
-                sa_type = col.type
-                data_type, enum, dependency = models.per_type(sa_type, "column", describe)
-                pairs.append((col.name, data_type))
-                column = make(
-                    schema=schema,
-                    table=table.name,
-                    name=col.name,
-                    data_type=data_type,
-                    nullable=bool(col.nullable) and identity is None,
-                    default=None if identity else _default_sql(col, ddl, defaults),
-                    autoincrement=serial,
-                    identity=identity,
-                    comment=col.comment,
-                    type_dependency=dependency,
-                    position=position,
-                )
-                built.append(column)
-                if enum:
-                    enum_types.append(sa_type)
-                    enum_columns.append(column)
-            typed[id(table)] = tuple(pairs)
-        return built
+        return model_columns(models).columns
 
     async def from_database(self, db: DatabaseContext) -> List[Column]:
         rows = await db.fetch(COLUMNS_QUERY, db.schema, db.version_table)
@@ -205,8 +168,8 @@ class ColumnHandler(ObjectHandler):
         """Let Postgres print model types and defaults the way its catalog does.
 
         `'x'` becomes `'x'::character varying`, `VARCHAR(20)` becomes
-        `character varying(20)`: the model is declared in a scratch temporary
-        table inside a transaction that is always rolled back. Columns of
+        `character varying(20)`: the normalization service declares the
+        model's columns in a scratch table (pgmig.normalize.ColumnSpelling). Columns of
         tables the database does not have yet are marked, so that adding them
         is not reported as rewriting a table.
         """
@@ -218,7 +181,7 @@ class ColumnHandler(ObjectHandler):
         out: List[SchemaObject] = []
         for obj in objects:
             if isinstance(obj, Column):
-                changes: dict = {"table_exists": (obj.schema, obj.table) in existing}
+                changes: Dict[str, Any] = {"table_exists": (obj.schema, obj.table) in existing}
                 if id(obj) in rendered:
                     changes["data_type"], changes["default"] = rendered[id(obj)]
                 obj = obj.evolve(**changes)
@@ -247,24 +210,27 @@ class ColumnHandler(ObjectHandler):
 
     # -- changing ----------------------------------------------------------------
 
-    async def create(self, obj: Column, actor) -> None:
-        await actor.add_column(
-            table_name=obj.table,
-            column_name=obj.name,
-            data_type=obj.data_type,
-            nullable=obj.nullable,
-            default=obj.default,
-            autoincrement=obj.autoincrement,
-            identity=obj.identity,
-            schema=obj.schema,
-            new_table=not obj.table_exists,
-        )
-        if obj.comment is not None:
-            await actor.set_column_comment(
-                table_name=obj.table, column_name=obj.name, comment=obj.comment, schema=obj.schema
+    def create(self, obj: Column) -> List[Operation]:
+        ops: List[Operation] = [
+            AddColumn(
+                table_name=obj.table,
+                column_name=obj.name,
+                data_type=obj.data_type,
+                nullable=obj.nullable,
+                default=obj.default,
+                autoincrement=obj.autoincrement,
+                identity=obj.identity,
+                schema=obj.schema,
+                new_table=not obj.table_exists,
             )
+        ]
+        if obj.comment is not None:
+            ops.append(
+                SetColumnComment(table_name=obj.table, column_name=obj.name, comment=obj.comment, schema=obj.schema)
+            )
+        return ops
 
-    async def migrate(self, old: Column, new: Column, actor) -> None:
+    def migrate(self, old: Column, new: Column) -> List[Operation]:
         """Change the column in place, so its values survive.
 
         A sequence or identity the column leaves goes first and one it gains
@@ -272,51 +238,75 @@ class ColumnHandler(ObjectHandler):
         before (identity refuses a default or a nullable column), and a serial
         default only makes way once the old one is gone.
         """
-        where = {"table_name": new.table, "column_name": new.name, "schema": new.schema}
-        await self._leave_generator(old, new, actor, where)
+        table, column, schema = new.table, new.name, new.schema
+        ops = _leave_generator(old, new)
         default_changed = old.default != new.default
         if old.data_type != new.data_type:
             if old.default is not None and default_changed:
                 # The old default may not cast to the new type.
-                await actor.set_column_default(**where, default=None)
-            await actor.modify_column_type(
-                **where, data_type=new.data_type, using=using_clause(old, new), old_data_type=old.data_type
+                ops.append(SetColumnDefault(table_name=table, column_name=column, default=None, schema=schema))
+            ops.append(
+                ModifyColumnType(
+                    table_name=table,
+                    column_name=column,
+                    data_type=new.data_type,
+                    using=using_clause(old, new),
+                    schema=schema,
+                    old_data_type=old.data_type,
+                )
             )
         if default_changed and not (old.data_type != new.data_type and new.default is None):
-            await actor.set_column_default(**where, default=new.default)
+            ops.append(SetColumnDefault(table_name=table, column_name=column, default=new.default, schema=schema))
         if old.nullable and not new.nullable:
-            await actor.add_not_null(**where)
-        await self._enter_generator(old, new, actor, where)
+            ops.append(AddNotNull(table_name=table, column_name=column, schema=schema))
+        ops += _enter_generator(old, new)
         if not old.nullable and new.nullable:
-            await actor.drop_not_null(**where)
+            ops.append(DropNotNull(table_name=table, column_name=column, schema=schema))
         if old.comment != new.comment:
-            await actor.set_column_comment(**where, comment=new.comment)
+            ops.append(SetColumnComment(table_name=table, column_name=column, comment=new.comment, schema=schema))
+        return ops
 
-    @staticmethod
-    async def _leave_generator(old: Column, new: Column, actor, where: dict) -> None:
-        if old.autoincrement and not new.autoincrement:
-            sequence: dict = {}
-            if old.sequence is not None:  # name it only where Postgres's default name is wrong
-                sequence_schema, sequence_name = old.sequence
-                if sequence_name != serial_sequence_name(old.table, old.name):
-                    sequence["sequence_name"] = sequence_name
-                if sequence_schema != old.schema:
-                    sequence["sequence_schema"] = sequence_schema
-            await actor.drop_column_sequence(**where, **sequence)
-        if old.identity is not None and new.identity is None:
-            await actor.drop_column_identity(**where)
+    def destroy(self, obj: Column) -> List[Operation]:
+        return [DropColumn(table_name=obj.table, column_name=obj.name, schema=obj.schema)]
 
-    @staticmethod
-    async def _enter_generator(old: Column, new: Column, actor, where: dict) -> None:
-        if new.autoincrement and not old.autoincrement:
-            await actor.add_column_sequence(**where, data_type=new.data_type)
-        if new.identity is not None and old.identity is None:
-            await actor.add_column_identity(**where, identity=new.identity)
-        elif new.identity is not None and new.identity != old.identity:
-            await actor.set_column_identity(**where, identity=new.identity)
 
-    async def destroy(self, obj: Column, actor) -> None:
-        await actor.drop_column(table_name=obj.table, column_name=obj.name, schema=obj.schema)
+def _leave_generator(old: Column, new: Column) -> List[Operation]:
+    """Dropping the serial sequence or the identity `old` has and `new` lacks."""
+    table, column, schema = new.table, new.name, new.schema
+    ops: List[Operation] = []
+    if old.autoincrement and not new.autoincrement:
+        sequence_name = sequence_schema = None
+        if old.sequence is not None:  # name it only where Postgres's default name is wrong
+            found_schema, found_name = old.sequence
+            if found_name != serial_sequence_name(old.table, old.name):
+                sequence_name = found_name
+            if found_schema != old.schema:
+                sequence_schema = found_schema
+        ops.append(
+            DropColumnSequence(
+                table_name=table,
+                column_name=column,
+                sequence_name=sequence_name,
+                sequence_schema=sequence_schema,
+                schema=schema,
+            )
+        )
+    if old.identity is not None and new.identity is None:
+        ops.append(DropColumnIdentity(table_name=table, column_name=column, schema=schema))
+    return ops
+
+
+def _enter_generator(old: Column, new: Column) -> List[Operation]:
+    """Adding the serial sequence or the identity `new` has and `old` lacks (or changing the identity)."""
+    table, column, schema = new.table, new.name, new.schema
+    ops: List[Operation] = []
+    if new.autoincrement and not old.autoincrement:
+        ops.append(AddColumnSequence(table_name=table, column_name=column, data_type=new.data_type, schema=schema))
+    if new.identity is not None and old.identity is None:
+        ops.append(AddColumnIdentity(table_name=table, column_name=column, identity=new.identity, schema=schema))
+    elif new.identity is not None and new.identity != old.identity:
+        ops.append(SetColumnIdentity(table_name=table, column_name=column, identity=new.identity, schema=schema))
+    return ops
 
 
 def _columns_of(rows: Sequence[Any], schema: str) -> Iterator[Column]:
@@ -375,7 +365,10 @@ def _default_sql(column: Any, ddl: Any, seen: Dict[Any, Optional[str]]) -> Optio
     if isinstance(arg, str):
         key: Any = ("str", arg)
     elif (
-        type(arg).__name__ == "TextClause" and type(arg).__module__ == "sqlalchemy.sql.elements" and not arg._bindparams
+        arg is not None
+        and type(arg).__name__ == "TextClause"
+        and type(arg).__module__ == "sqlalchemy.sql.elements"
+        and not arg._bindparams
     ):
         key = ("text", arg.text)
     else:
@@ -403,21 +396,85 @@ def _literal_casts(data_type: str) -> FrozenSet[str]:
     return frozenset(casts)
 
 
-def model_columns(models: ModelContext) -> List[Column]:
-    """The models' columns, built once per ModelContext (the enum handler reads them too)."""
-    return models.memo("column.objects", lambda: ColumnHandler._build(models))
+@dataclass
+class ModelColumns:
+    """What building the models' columns found, for the kinds that read it (see `model_columns`)."""
+
+    columns: List[Column] = field(default_factory=list)
+    enum_types: List[Any] = field(default_factory=list)
+    """The SQLAlchemy types of the columns of a native enum type (an `Enum`, or an `ARRAY` of one), in column order."""
+    enum_columns: List[Column] = field(default_factory=list)
+    """The columns those types belong to."""
+    _constraints: Dict[int, List[Any]] = field(default_factory=dict)
+    _types: Dict[int, Tuple[Tuple[str, str], ...]] = field(default_factory=dict)
+
+    def column_constraints(self, table: Any) -> List[Any]:
+        """The constraints declared on a model table's columns (`Column(..., CheckConstraint(...))`)
+        rather than on the table itself."""
+        return self._constraints.get(id(table), [])
+
+    def table_types(self, table: Any) -> Tuple[Tuple[str, str], ...]:
+        """(name, type as format_type() prints it) of a model table's columns."""
+        return self._types[id(table)]
 
 
-def column_constraints(models: ModelContext, table: Any) -> List[Any]:
-    """The constraints declared on a model table's columns rather than the table, seen while building its columns."""
-    model_columns(models)
-    return models.memo("column.constraints", dict).get(id(table), [])  # type: ignore[no-any-return]
+def model_columns(models: ModelContext) -> ModelColumns:
+    """The models' columns and what building them found, built once per ModelContext.
+
+    The column handler returns the columns; the enum handler reads the native
+    enum types and their columns, the constraint handler the column-level
+    constraints and the column types a check is rendered against.
+    """
+    return models.derived(_build_model_columns)
 
 
-def table_types(models: ModelContext, table: Any) -> Tuple[Tuple[str, str], ...]:
-    """(name, type as format_type() prints it) of a model table's columns, from the columns built once."""
-    model_columns(models)
-    return models.memo("column.typed", dict)[id(table)]  # type: ignore[no-any-return]
+def _build_model_columns(models: ModelContext) -> ModelColumns:
+    from sqlalchemy import Identity
+
+    ddl = models.dialect.ddl_compiler(models.dialect, None)  # type: ignore[arg-type]
+    defaults: Dict[Any, Optional[str]] = {}
+    found = ModelColumns()
+    make, default_schema = Column.of, models.schema
+
+    def describe(sa_type: Any) -> Tuple[str, Optional[Tuple[str, str]], Optional[Key]]:
+        """What a type gives a column: its format_type spelling, its native enum, the type it waits for."""
+        data_type = models.type_sql(sa_type)
+        enum = enum_of(sa_type, default_schema)
+        return data_type, enum, ("enum",) + enum if enum else extension_type(data_type, default_schema)
+
+    for table in models.tables:
+        schema = models.table_schema(table)
+        autoinc = table.autoincrement_column
+        pairs = []
+        for position, col in enumerate(table.columns, start=1):
+            identity = None
+            if isinstance(col.identity, Identity):
+                identity = "always" if col.identity.always else "by default"
+            serial = col is autoinc and identity is None and col.server_default is None and col.default is None
+            if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
+                found._constraints.setdefault(id(table), []).extend(col.constraints)
+            sa_type = col.type
+            data_type, enum, dependency = models.per_type(sa_type, "column", describe)
+            pairs.append((col.name, data_type))
+            column = make(
+                schema=schema,
+                table=table.name,
+                name=col.name,
+                data_type=data_type,
+                nullable=bool(col.nullable) and identity is None,
+                default=None if identity else _default_sql(col, ddl, defaults),
+                autoincrement=serial,
+                identity=identity,
+                comment=col.comment,
+                type_dependency=dependency,
+                position=position,
+            )
+            found.columns.append(column)
+            if enum:
+                found.enum_types.append(sa_type)
+                found.enum_columns.append(column)
+        found._types[id(table)] = tuple(pairs)
+    return found
 
 
 # Types of pg_catalog as format_type() prints their base names: anything else
@@ -460,70 +517,21 @@ def using_clause(old: Column, new: Column) -> Optional[str]:
     return f"{quote_ident(new.name)}::{new.data_type}"
 
 
-async def render_through_server(db: DatabaseContext, columns: Sequence[Column], chunk: int = 1000) -> dict:
-    """id(column) -> (data_type, default) as the server prints them.
+async def render_through_server(db: DatabaseContext, columns: Sequence[Column]) -> Dict[int, Tuple[str, Optional[str]]]:
+    """id(column) -> (data_type, default) as the server prints them (see pgmig.normalize.ColumnSpelling).
 
-    Columns whose type does not exist yet (an enum the plan will create) are
-    rendered one at a time, and left as the models spell them if that fails.
+    A rendering depends only on the type and the default's text, so each
+    distinct pair renders once (a thousand `text DEFAULT ''` columns are
+    one); a column whose type does not exist yet (an enum the plan will
+    create) is left out and keeps the models' spelling.
     """
-    import asyncpg
-
-    result: dict = {}
-    if not columns:
-        return result
-    # A rendering depends only on the type and the default's text: render
-    # each distinct pair once (a thousand `text DEFAULT ''` columns are one).
-    alike: Dict[Tuple[str, Optional[str]], List[Column]] = {}
+    rendered = await render(db, ColumnSpelling(), [(column.data_type, column.default) for column in columns])
+    result: Dict[int, Tuple[str, Optional[str]]] = {}
     for column in columns:
-        alike.setdefault((column.data_type, column.default), []).append(column)
-    if len(alike) < len(columns):
-        unique = [group[0] for group in alike.values()]
-        rendered = await render_through_server(db, unique, chunk)
-        for group in alike.values():
-            if id(group[0]) in rendered:
-                result.update((id(column), rendered[id(group[0])]) for column in group)
-        return result
-    transaction = db.connection.transaction()
-    await transaction.start()
-    try:
-        for start in range(0, len(columns), chunk):
-            batch = list(columns[start : start + chunk])
-            try:
-                async with db.connection.transaction():
-                    result.update(await _render_batch(db, batch, start))
-            except asyncpg.PostgresError:
-                for offset, column in enumerate(batch):
-                    try:
-                        async with db.connection.transaction():
-                            result.update(await _render_batch(db, [column], start + offset))
-                    except asyncpg.PostgresError:
-                        pass
-    finally:
-        await transaction.rollback()
+        found = rendered.get((column.data_type, column.default))
+        if found is not None:
+            result[id(column)] = (found[0], found[1])
     return result
 
 
-async def _render_batch(db: DatabaseContext, batch: Sequence[Column], start: int) -> dict:
-    table = f"pgmig_normalize_{start}"
-    parts = []
-    for index, column in enumerate(batch):
-        part = f"c{index} {column.data_type}"
-        if column.default is not None:
-            part += f" DEFAULT {column.default}"
-        parts.append(part)
-    await db.connection.execute(f"CREATE TEMPORARY TABLE {quote_ident(table)} ({', '.join(parts)})")
-    rows = await db.connection.fetch(
-        """
-        SELECT a.attnum, pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
-               pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default_expr
-        FROM pg_catalog.pg_attribute a
-        LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0
-        ORDER BY a.attnum
-        """,
-        f"pg_temp.{quote_ident(table)}",
-    )
-    return {id(batch[row["attnum"] - 1]): (row["data_type"], row["default_expr"]) for row in rows}
-
-
-__all__ = ["Column", "ColumnHandler", "canonical_type"]
+__all__ = ["Column", "ColumnHandler", "ModelColumns", "model_columns"]

@@ -20,8 +20,9 @@ from a generated one; renaming such a check is not detected either.
 Check bodies compare as the text `pg_get_expr(conbin, conrelid)` prints (the
 text inside CHECK (...)): the database side reads it from the catalog, and
 `normalize` has the server print the model's expression the same way, by
-adding it to a scratch temporary table with the model's types of the columns
-it reads, inside a transaction that is always rolled back (see render_checks).
+adding it to a scratch table with the model's types of the columns it reads,
+through the normalization service (pgmig.normalize; see CheckSpelling and
+render_checks).
 
 Dependencies are the constrained columns; a foreign key also depends on the
 referenced columns and on the referenced table's PK/unique constraint (which
@@ -34,10 +35,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from pgmig.db.quoting import qualified, quote_ident
-from pgmig.schema.handlers.column import column_constraints, table_types
+from pgmig.ops.base import Operation
+from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint
+from pgmig.plan.normalize import Reads, Renderer, Scratch, render
+from pgmig.schema.handlers.column import model_columns
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 
@@ -260,7 +263,7 @@ class ConstraintHandler(ObjectHandler):
         existing = {row["relname"] for row in await db.fetch(TABLES_QUERY, db.schema)}
         checks = [c for c in constraints if c.constraint_type == CHECK and c.expression]
         rendered = await render_checks(db, checks, existing)
-        taken: Optional[set] = None
+        taken: Optional[Set[str]] = None
         out: List[SchemaObject] = []
         for obj in objects:
             if isinstance(obj, Constraint):
@@ -280,52 +283,77 @@ class ConstraintHandler(ObjectHandler):
 
     # -- changing ------------------------------------------------------------------
 
-    async def create(self, obj: Constraint, actor) -> None:
-        common = dict(
-            table_name=obj.table,
-            constraint_name=obj.name,
-            new_table=not obj.table_exists,
-            schema=obj.schema,
-        )
-        deferrability = dict(deferrable=obj.deferrable, initially_deferred=obj.initially_deferred)
+    def create(self, obj: Constraint) -> List[Operation]:
+        table, name, new_table, schema = obj.table, obj.name, not obj.table_exists, obj.schema
         if obj.constraint_type == PRIMARY_KEY:
-            await actor.add_primary_key(columns=list(obj.columns), **deferrability, **common)
-        elif obj.constraint_type == UNIQUE:
-            await actor.add_unique(
-                columns=list(obj.columns), nulls_not_distinct=obj.nulls_not_distinct, **deferrability, **common
+            return [
+                AddPrimaryKey(
+                    table_name=table,
+                    columns=list(obj.columns),
+                    constraint_name=name,
+                    deferrable=obj.deferrable,
+                    initially_deferred=obj.initially_deferred,
+                    new_table=new_table,
+                    schema=schema,
+                )
+            ]
+        if obj.constraint_type == UNIQUE:
+            return [
+                AddUnique(
+                    table_name=table,
+                    columns=list(obj.columns),
+                    constraint_name=name,
+                    nulls_not_distinct=obj.nulls_not_distinct,
+                    deferrable=obj.deferrable,
+                    initially_deferred=obj.initially_deferred,
+                    new_table=new_table,
+                    schema=schema,
+                )
+            ]
+        if obj.constraint_type == FOREIGN_KEY:
+            return [
+                AddForeignKey(
+                    table_name=table,
+                    columns=list(obj.columns),
+                    referred_table=obj.referred_table or "",
+                    referred_columns=list(obj.referred_columns),
+                    referred_schema=None if obj.referred_schema == obj.schema else obj.referred_schema,
+                    constraint_name=name,
+                    on_delete=obj.on_delete,
+                    on_update=obj.on_update,
+                    match=obj.match,
+                    deferrable=obj.deferrable,
+                    initially_deferred=obj.initially_deferred,
+                    new_table=new_table,
+                    schema=schema,
+                )
+            ]
+        return [
+            AddCheck(
+                table_name=table,
+                expression=obj.source or obj.expression or "",
+                constraint_name=name,
+                new_table=new_table,
+                schema=schema,
             )
-        elif obj.constraint_type == FOREIGN_KEY:
-            await actor.add_foreign_key(
-                columns=list(obj.columns),
-                referred_table=obj.referred_table,
-                referred_columns=list(obj.referred_columns),
-                referred_schema=None if obj.referred_schema == obj.schema else obj.referred_schema,
-                on_delete=obj.on_delete,
-                on_update=obj.on_update,
-                match=obj.match,
-                **deferrability,
-                **common,
-            )
-        else:
-            await actor.add_check(expression=obj.source or obj.expression, **common)
+        ]
 
-    async def destroy(self, obj: Constraint, actor) -> None:
+    def destroy(self, obj: Constraint) -> List[Operation]:
         # A model-side object has no name when Postgres chose it (a `down` plan
         # drops what `up` created): drop it by the name Postgres gives it.
-        await actor.drop_constraint(
-            table_name=obj.table, constraint_name=obj.name or generated_name(obj), schema=obj.schema
-        )
+        return [
+            DropConstraint(table_name=obj.table, constraint_name=obj.name or generated_name(obj), schema=obj.schema)
+        ]
 
-    async def migrate(self, old: Constraint, new: Constraint, actor) -> None:
+    def migrate(self, old: Constraint, new: Constraint) -> List[Operation]:
         """Drop and add again: Postgres cannot alter a constraint's definition in place
         (only an FK's deferrability, which is not worth a path).
 
         A name pgmig chose for the new version gives way to the old one, which the drop frees.
         """
-        await self.destroy(old, actor)
         if new.name_chosen and old.name:
             new = new.evolve(name=old.name)
-        await self.create(new, actor)
+        return self.destroy(old) + self.create(new)
 
 
 _NAMEDATALEN = 64
@@ -368,7 +396,7 @@ def generated_name(obj: Constraint, attempt: int = 0) -> str:
     return _object_name(obj.table, column, "check" + suffix)
 
 
-def _free_generated_name(obj: Constraint, taken: set) -> str:
+def _free_generated_name(obj: Constraint, taken: Set[str]) -> str:
     """The first of Postgres's names for `obj` not in `taken` (which it then joins).
 
     A foreign key or check added to an existing table is added NOT VALID and
@@ -415,21 +443,20 @@ class _ModelReader:
 
     def __init__(self, models: ModelContext) -> None:
         from sqlalchemy import CheckConstraint, ForeignKeyConstraint, PrimaryKeyConstraint, UniqueConstraint
-        from sqlalchemy.dialects import postgresql
 
         self.models = models
-        self.ddl = models.dialect.ddl_compiler(models.dialect, None)
-        # Check text is compiled without the psycopg2 paramstyle, which doubles
-        # every `%`: what reaches the server must be the text as written.
-        literal_dialect = postgresql.dialect(paramstyle="named")
-        self.sql = literal_dialect.statement_compiler(literal_dialect, None)
+        dialect = models.dialect
+        self.ddl = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
+        # Check text is compiled with the named paramstyle, not psycopg2's, which
+        # doubles every `%`: what reaches the server must be the text as written.
+        self.sql = dialect.statement_compiler(dialect, None)
         self.types = (PrimaryKeyConstraint, UniqueConstraint, ForeignKeyConstraint, CheckConstraint)
 
     def read(self, table: Any) -> Iterator[Constraint]:
         primary_key, unique, foreign_key, check = self.types
         schema = self.models.table_schema(table)
         # Column-level checks live on the column, not in table.constraints.
-        column_checks = column_constraints(self.models, table)
+        column_checks = model_columns(self.models).column_constraints(table)
         found = list(table.constraints)
         if column_checks:
             found = list(dict.fromkeys(found + column_checks))
@@ -462,7 +489,7 @@ class _ModelReader:
             elif isinstance(constraint, check):
                 expression = self.sql.process(constraint.sqltext, include_table=False, literal_binds=True)
                 if typed is None:
-                    typed = table_types(self.models, table)
+                    typed = model_columns(self.models).table_types(table)
                 yield Constraint.of(
                     constraint_type=CHECK,
                     expression=expression,
@@ -600,75 +627,103 @@ def _referred_key(table: Any, schema: str, columns: Tuple[str, ...]) -> Optional
     return None
 
 
+# One check to render: its text, the (name, type) columns of the scratch table
+# it is added to, or the (schema, table) whose columns that table copies.
+CheckShape = Tuple[str, Tuple[Tuple[str, str], ...], Optional[Tuple[str, str]]]
+
+
+class CheckSpelling(Renderer[CheckShape]):
+    """A check as `pg_get_expr` prints it and the columns it reads: [body, [column, ...]].
+
+    Shapes whose columns agree share a scratch table (see `_pack`): on a
+    schema of a thousand tables that is tens of scratch tables instead of
+    a thousand.
+    """
+
+    kind = "check"
+    object_kind = "constraint"
+    fields = ("expression",)
+
+    def reads(self, what: CheckShape) -> Reads:
+        return Reads(types=tuple(data_type for _, data_type in what[1]), tables=(what[2],) if what[2] else ())
+
+    def statements(self, items: Sequence[Tuple[int, CheckShape]], scratch: Scratch) -> List[str]:
+        number_of = {(shape[0], shape[1]): number for number, shape in items if shape[2] is None}
+        tables = _pack(list(number_of))
+        tables += [_Scratch({}, [(shape[0], shape[1])], like=shape[2], number=n) for n, shape in items if shape[2]]
+        out: List[str] = []
+        for table in tables:
+            numbers = [table.number] if table.like else [number_of[shape] for shape in table.shapes]
+            name = scratch.name("c", numbers[0])
+            out.append(scratch.create_table(name, [(c, t, None) for c, t in table.columns.items()], like=table.like))
+            for number, shape in zip(numbers, table.shapes):
+                out += AddCheck(
+                    table_name=name,
+                    expression=shape[0],
+                    constraint_name=f"c{number}",
+                    new_table=True,
+                    schema=scratch.schema,
+                ).statements()
+        return out
+
+    async def read(
+        self, items: Sequence[Tuple[int, CheckShape]], scratch: Scratch, db: DatabaseContext
+    ) -> Dict[int, Any]:
+        rows = await db.connection.fetch(RENDERED_CHECKS_QUERY, scratch.namespace, scratch.pattern)
+        return {int(row["name"][1:]): [row["expression"], list(row["columns"] or ())] for row in rows}
+
+
+RENDERED_CHECKS_QUERY = """
+SELECT con.conname AS name, pg_catalog.pg_get_expr(con.conbin, con.conrelid) AS expression,
+       ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+             ORDER BY k.ord)::text[] AS columns
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace
+WHERE con.contype = 'c' AND n.nspname = $1 AND cl.relname LIKE $2
+"""
+
+
 async def render_checks(
     db: DatabaseContext, checks: Sequence[Constraint], existing_tables: Iterable[str]
 ) -> Dict[int, Tuple[str, Tuple[str, ...]]]:
     """id(check) -> (body, columns used) as the server prints them.
 
     How the server prints a check depends only on its text and the types of
-    the columns it reads, so checks are rendered once per distinct (text,
-    columns read) and many of them share one scratch temporary table: on a
-    schema of a thousand tables that is tens of scratch tables instead of a
-    thousand, which is most of what a diff of an unchanged schema would cost
-    (and every scratch table leaves dead rows in the catalog until vacuum).
-
-    If a chunk fails (a type the plan creates does not exist yet, a typo, a
-    column the word scan missed), each shape is tried alone, then against all
-    of the model table's columns, then against a copy of the live table; a
-    check that still fails keeps the model's text.
+    the columns it reads, so checks render once per distinct (text, columns
+    read). A check that does not render that way (a type the plan creates
+    does not exist yet, a typo, a column the word scan missed) is tried
+    against all of the model table's columns, then against a copy of the
+    live table; one that still fails keeps the model's text.
     """
-    import asyncpg
-
     result: Dict[int, Tuple[str, Tuple[str, ...]]] = {}
-    if not checks:
-        return result
     existing = set(existing_tables)
-    shapes: Dict[Tuple[str, Tuple[Tuple[str, str], ...]], List[Constraint]] = {}
-    for check in checks:
-        shape = (check.expression or "", columns_read(check.expression or "", check.table_columns))
-        shapes.setdefault(shape, []).append(check)
-    tables = _pack(list(shapes))
-    made = [0]  # scratch tables of successful attempts stay until the rollback
-
-    async def attempt(batch: List[_Scratch], owners: Optional[List[Constraint]] = None) -> bool:
-        """Render a batch; `owners` (for a batch of one shape) overrides who gets the result."""
-        try:
-            async with db.connection.transaction():
-                rendered = await _render_batch(db, batch, made[0])
-            made[0] += len(batch)
-        except asyncpg.PostgresError:
-            return False
-        for shape, out in rendered.items():
-            for check in shapes[shape] if owners is None else owners:
-                result[id(check)] = out
-        return True
-
-    async def one_by_one(shape: Tuple[str, Tuple[Tuple[str, str], ...]]) -> None:
-        if await attempt([_Scratch(dict(shape[1]), [shape])]):
-            return
-        for check in shapes[shape]:
-            if await attempt([_Scratch(dict(check.table_columns), [shape])], [check]):
-                continue
-            if check.table in existing and check.schema == db.schema:
-                await attempt([_Scratch({}, [shape], like=qualified(check.schema, check.table))], [check])
-
-    # Each chunk gets its own rolled-back transaction: thousands of scratch
-    # tables in one transaction would exhaust the server's lock table.
-    for first in range(0, len(tables), _TABLES_PER_TRANSACTION):
-        chunk = tables[first : first + _TABLES_PER_TRANSACTION]
-        transaction = db.connection.transaction()
-        await transaction.start()
-        try:
-            if not await attempt(chunk):
-                for table in chunk:
-                    for shape in table.shapes:
-                        await one_by_one(shape)
-        finally:
-            await transaction.rollback()
+    renderer = CheckSpelling()
+    passes: List[Any] = [
+        lambda c: (c.expression or "", columns_read(c.expression or "", c.table_columns), None),
+        lambda c: (c.expression or "", tuple(c.table_columns), None),
+        lambda c: (
+            (c.expression or "", (), (c.schema, c.table)) if c.table in existing and c.schema == db.schema else None
+        ),
+    ]
+    left = list(checks)
+    for shape_of in passes:
+        shapes = {id(check): shape_of(check) for check in left}
+        rendered = await render(db, renderer, [shape for shape in shapes.values() if shape is not None])
+        failed = []
+        for check in left:
+            found = rendered.get(shapes[id(check)]) if shapes[id(check)] is not None else None
+            if found is None:
+                failed.append(check)
+            else:
+                result[id(check)] = (found[0], tuple(found[1]))
+        left = failed
+        if not left:
+            break
     return result
 
 
-_TABLES_PER_TRANSACTION = 200
 _COLUMNS_PER_TABLE = 1000  # Postgres allows 1,600
 _WORD = re.compile(r'"((?:[^"]|"")*)"|([^\W\d][\w$]*)')
 
@@ -717,17 +772,13 @@ class _Scratch:
 
     columns: Dict[str, str]
     shapes: List[Tuple[str, Tuple[Tuple[str, str], ...]]]
-    like: Optional[str] = None
+    like: Optional[Tuple[str, str]] = None
+    number: int = 0  # for a copy of a live table (`like`): the one item it holds
 
     def fits(self, shape: Tuple[Tuple[str, str], ...]) -> bool:
         if len(self.columns) + len(shape) > _COLUMNS_PER_TABLE:
             return False
         return all(self.columns.get(name, data_type) == data_type for name, data_type in shape)
-
-    def definition(self) -> str:
-        if self.like:
-            return f"(LIKE {self.like})"
-        return "(" + ", ".join(f"{quote_ident(name)} {data_type}" for name, data_type in self.columns.items()) + ")"
 
 
 def _pack(shapes: Sequence[Tuple[str, Tuple[Tuple[str, str], ...]]]) -> List[_Scratch]:
@@ -742,44 +793,6 @@ def _pack(shapes: Sequence[Tuple[str, Tuple[Tuple[str, str], ...]]]) -> List[_Sc
         home.columns.update(columns)
         home.shapes.append(shape)
     return tables
-
-
-async def _render_batch(
-    db: DatabaseContext, batch: Sequence[_Scratch], start: int
-) -> Dict[Tuple[str, Tuple[Tuple[str, str], ...]], Tuple[str, Tuple[str, ...]]]:
-    script: List[str] = []
-    wanted: Dict[Tuple[str, str], Tuple[str, Tuple[Tuple[str, str], ...]]] = {}
-    tables = [f"pgmig_check_{start + index}" for index in range(len(batch))]
-    for table, scratch in zip(tables, batch):
-        script.append(f"CREATE TEMPORARY TABLE {quote_ident(table)} {scratch.definition()}")
-        adds = []
-        for number, shape in enumerate(scratch.shapes):
-            name = f"c{number}"
-            adds.append(f"ADD CONSTRAINT {quote_ident(name)} CHECK ({shape[0]})")
-            wanted[(table, name)] = shape
-        script.append(f"ALTER TABLE {quote_ident(table)} {', '.join(adds)}")
-    # One simple-protocol round trip for the whole script.
-    await db.connection.execute(";\n".join(script))
-    rows = await db.connection.fetch(
-        """
-        SELECT cl.relname AS table_name, con.conname AS name,
-               pg_catalog.pg_get_expr(con.conbin, con.conrelid) AS expression,
-               ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
-                     JOIN pg_catalog.pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-                     ORDER BY k.ord)::text[] AS columns
-        FROM pg_catalog.pg_constraint con
-        JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
-        WHERE con.contype = 'c' AND cl.relnamespace = pg_catalog.pg_my_temp_schema()
-          AND cl.relname = ANY($1::text[])
-        """,
-        tables,
-    )
-    out: Dict[Tuple[str, Tuple[Tuple[str, str], ...]], Tuple[str, Tuple[str, ...]]] = {}
-    for row in rows:
-        shape = wanted.get((row["table_name"], row["name"]))
-        if shape is not None:
-            out[shape] = (row["expression"], tuple(row["columns"] or ()))
-    return out
 
 
 __all__ = ["Constraint", "ConstraintHandler", "columns_read"]

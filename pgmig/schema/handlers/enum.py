@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from pgmig.errors import SchemaError
-from pgmig.ops.enum import SwapColumn
-from pgmig.schema.objects import Key, SchemaObject
+from pgmig.ops.base import Operation
+from pgmig.ops.enum import AddType, AddTypeValues, DropType, SwapColumn, SwapTypeValues
+from pgmig.schema.handlers.column import model_columns
+from pgmig.schema.objects import Key, SchemaObject, key_name, key_schema
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.schema.types import enum_of
 
@@ -146,10 +148,10 @@ class EnumHandler(ObjectHandler):
 
     # -- changing ----------------------------------------------------------------
 
-    async def create(self, obj: Enum, actor) -> None:
-        await actor.add_type(type_name=obj.name, values=list(obj.labels), schema=obj.schema)
+    def create(self, obj: Enum) -> List[Operation]:
+        return [AddType(type_name=obj.name, values=obj.labels, schema=obj.schema)]
 
-    async def migrate(self, old: Enum, new: Enum, actor) -> None:
+    def migrate(self, old: Enum, new: Enum) -> List[Operation]:
         """Insert labels in place when that is all it takes; otherwise swap the type.
 
         The swap converts the OLD object's columns: those exist when it runs
@@ -160,21 +162,22 @@ class EnumHandler(ObjectHandler):
         holding a removed label make the swap fail.
         """
         if not _insert_only(old.labels, new.labels):
-            await actor.swap_type_values(
-                type_name=new.name,
-                values=list(new.labels),
-                columns=[list(column) for column in old.columns],
-                removed_values=[label for label in old.labels if label not in new.labels],
-                schema=new.schema,
-            )
-            return
-        for values, before, after in insertions(old.labels, new.labels):
-            await actor.add_type_values(
-                type_name=new.name, values=values, before=before, after=after, schema=new.schema
-            )
+            return [
+                SwapTypeValues(
+                    type_name=new.name,
+                    values=new.labels,
+                    columns=old.columns,
+                    removed_values=tuple(label for label in old.labels if label not in new.labels),
+                    schema=new.schema,
+                )
+            ]
+        return [
+            AddTypeValues(type_name=new.name, values=tuple(values), before=before, after=after, schema=new.schema)
+            for values, before, after in insertions(old.labels, new.labels)
+        ]
 
-    async def destroy(self, obj: Enum, actor) -> None:
-        await actor.drop_type(type_name=obj.name, schema=obj.schema)
+    def destroy(self, obj: Enum) -> List[Operation]:
+        return [DropType(type_name=obj.name, schema=obj.schema)]
 
 
 def _model_enums(models: ModelContext) -> Iterator[Any]:
@@ -182,10 +185,7 @@ def _model_enums(models: ModelContext) -> Iterator[Any]:
     from sqlalchemy import Enum as SAEnum
     from sqlalchemy.types import ARRAY
 
-    from pgmig.schema.handlers.column import model_columns
-
-    model_columns(models)  # notes the native enum types of the columns as it builds them
-    for sa_type in models.memo("column.enum_types", list):
+    for sa_type in model_columns(models).enum_types:
         yield sa_type.item_type if isinstance(sa_type, ARRAY) else sa_type
     # `Enum(..., metadata=m)` registers the type with its MetaData
     # (SQLAlchemy 2.1+ lists them; older versions have no public way).
@@ -199,16 +199,13 @@ def _model_enums(models: ModelContext) -> Iterator[Any]:
 
 def _model_columns(models: ModelContext) -> Dict[str, List[SwapColumn]]:
     """Enum name -> the model columns of that type (arrays too), as the column handler reads them."""
-    from pgmig.schema.handlers.column import model_columns
-
     columns: Dict[str, List[SwapColumn]] = defaultdict(list)
-    model_columns(models)  # notes the columns of a native enum type as it builds them
-    for column in models.memo("column.enum_columns", list):
+    for column in model_columns(models).enum_columns:
         dependency = column.enum_dependency
-        if dependency is None or dependency[1] != models.schema:
+        if dependency is None or key_schema(dependency) != models.schema:
             continue
         is_array = column.data_type.rstrip().endswith("]")
-        columns[dependency[2]].append((column.schema, column.table, column.name, is_array, column.default))
+        columns[key_name(dependency)].append((column.schema, column.table, column.name, is_array, column.default))
     return columns
 
 

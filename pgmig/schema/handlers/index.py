@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from pgmig.db.quoting import qualified, quote_ident
-from pgmig.ops.index import create_index_sql
+from pgmig.ops.base import Operation
+from pgmig.ops.index import AddIndex, DropIndex
+from pgmig.plan.normalize import Reads, Renderer, Scratch, render
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 
@@ -183,7 +184,7 @@ FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
 JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
-WHERE ic.relnamespace = pg_catalog.pg_my_temp_schema() AND ic.relname = ANY($1::text[])
+WHERE tn.nspname = $1 AND ic.relname = ANY($2::text[])
 """
 
 EXISTING_TABLES_QUERY = """
@@ -285,7 +286,8 @@ def _parse_definition(tail: str) -> Dict[str, Any]:
 
 
 def _tail(row: Any) -> str:
-    definition, prefix = row["definition"], row["prefix"]
+    definition: str = row["definition"]
+    prefix: str = row["prefix"]
     if definition.startswith(prefix):
         return definition[len(prefix) :]
     # Should not happen; cut at the first USING after ON as a last resort.
@@ -300,22 +302,19 @@ class IndexHandler(ObjectHandler):
     read_weight = 10  # every index, deparsed
 
     def from_models(self, models: ModelContext) -> Iterable[Index]:
-        # ModelContext's dialect writes `%` as `%%` (pyformat escaping), which
-        # would end up verbatim in LIKE patterns; a named-paramstyle one does not.
-        from sqlalchemy.dialects import postgresql
-
-        dialect = postgresql.dialect(paramstyle="named")
+        dialect = models.dialect  # named paramstyle: `%` in a LIKE pattern stays one `%`
         # One compiler for all indexes: building one per statement was half the cost.
-        ddl = dialect.ddl_compiler(dialect, None)
+        ddl = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
         longest = dialect.max_index_name_length or dialect.max_identifier_length
         for table in models.tables:
             schema = models.table_schema(table)
             for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-                name = index.name
-                if type(name) is not str or len(name) > longest:
+                given = index.name
+                if type(given) is str and len(given) <= longest:
+                    name = given  # a plain name is its own, quoted and unquoted again
+                else:
                     # A naming convention's or a truncated name (or one too
-                    # long, which the compiler refuses): the compiler's. A
-                    # plain name is its own, quoted and unquoted again.
+                    # long, which the compiler refuses): the compiler's.
                     name = unquote_ident(ddl._prepared_index_name(index, include_schema=False))
                 plain = plain_definition(index, ddl)
                 if plain is not None:
@@ -359,11 +358,11 @@ class IndexHandler(ObjectHandler):
             out.append(obj)
         return out
 
-    async def create(self, obj: Index, actor) -> None:
-        await actor.add_index(**_create_arguments(obj), new_table=not obj.table_exists)
+    def create(self, obj: Index) -> List[Operation]:
+        return [AddIndex(**_create_arguments(obj), new_table=not obj.table_exists)]
 
-    async def destroy(self, obj: Index, actor) -> None:
-        await actor.drop_index(index_name=obj.name, schema=obj.schema)
+    def destroy(self, obj: Index) -> List[Operation]:
+        return [DropIndex(index_name=obj.name, schema=obj.schema)]
 
 
 def _create_arguments(
@@ -492,9 +491,6 @@ def _model_columns(index: Any) -> Tuple[str, ...]:
     return tuple(found)
 
 
-_TABLES_PER_TRANSACTION = 200
-
-
 def index_of_row(row: Any, schema: str) -> Index:
     """An index from a row of `indexes_query` (or DEPARSED_INDEXES_QUERY)."""
     definition = row["definition"]
@@ -520,77 +516,76 @@ def index_of_row(row: Any, schema: str) -> Index:
     )
 
 
+# One index to render: (schema, table, keys, unique, method, where, include, nulls not distinct, options).
+IndexShape = Tuple[str, str, Tuple[str, ...], bool, str, Optional[str], Tuple[str, ...], bool, Optional[str]]
+
+
+def _shape(ix: Index) -> IndexShape:
+    return (
+        ix.schema,
+        ix.table,
+        tuple(ix.keys),
+        ix.unique,
+        ix.method,
+        ix.where,
+        tuple(ix.include),
+        ix.nulls_not_distinct,
+        ix.options,
+    )
+
+
+class IndexSpelling(Renderer[IndexShape]):
+    """An index as `pg_get_indexdef` prints what follows its table name, built on a copy of its table."""
+
+    kind = "index"
+    object_kind = "index"
+    fields = ("keys", "method", "where", "include", "nulls_not_distinct", "options")
+    relations = 2  # the index, and at most one table copy
+
+    def reads(self, what: IndexShape) -> Reads:
+        return Reads(tables=((what[0], what[1]),))
+
+    def statements(self, items: Sequence[Tuple[int, IndexShape]], scratch: Scratch) -> List[str]:
+        copies: Dict[Tuple[str, str], str] = {}
+        out: List[str] = []
+        for number, (schema, table, *_rest) in items:
+            if (schema, table) not in copies:
+                copies[(schema, table)] = copy = scratch.name("t", number)
+                out.append(scratch.create_table(copy, like=(schema, table)))
+        for number, (schema, table, keys, unique, method, where, include, nulls, options) in items:
+            out += AddIndex(
+                table_name=copies[(schema, table)],
+                index_name=scratch.name("i", number),
+                columns=keys,
+                unique=unique,
+                method=method,
+                where=where,
+                include=include,
+                nulls_not_distinct=nulls,
+                options=options,
+                schema=scratch.schema,
+                new_table=True,
+            ).statements()
+        return out
+
+    async def read(
+        self, items: Sequence[Tuple[int, IndexShape]], scratch: Scratch, db: DatabaseContext
+    ) -> Dict[int, Any]:
+        numbered = {scratch.name("i", number): number for number, _ in items}
+        rows = await db.connection.fetch(RENDERED_QUERY, scratch.namespace, list(numbered))
+        return {numbered[row["name"]]: _tail(row) for row in rows if row["name"] in numbered}
+
+
 async def _render_through_server(db: DatabaseContext, indexes: Sequence[Index]) -> Dict[int, Dict[str, Any]]:
-    """Render in chunks of tables, each in its own rolled-back transaction.
-
-    Thousands of scratch tables in one transaction exhaust the server's lock
-    table, and everything after that point would keep the models' spelling.
-    """
-    by_table: Dict[Tuple[str, str], List[Index]] = {}
+    """id(index) -> its comparable fields as the server prints them; an index that cannot be
+    built (say, it names a column the plan has yet to add) is left out and keeps the models' spelling."""
+    rendered = await render(db, IndexSpelling(), [_shape(ix) for ix in indexes])
+    out: Dict[int, Dict[str, Any]] = {}
     for ix in indexes:
-        by_table.setdefault((ix.schema, ix.table), []).append(ix)
-    groups = list(by_table.values())
-    result: Dict[int, Dict[str, Any]] = {}
-    for first in range(0, len(groups), _TABLES_PER_TRANSACTION):
-        chunk = [ix for group in groups[first : first + _TABLES_PER_TRANSACTION] for ix in group]
-        result.update(await _render_chunk(db, chunk))
-    return result
-
-
-async def _render_chunk(db: DatabaseContext, indexes: Sequence[Index]) -> Dict[int, Dict[str, Any]]:
-    """id(index) -> its comparable fields as the server prints them.
-
-    All tables are copied and all indexes built in one go; if that fails
-    (say, an index names a column the plan has yet to add), each index is
-    tried alone and the ones that still fail keep the models' spelling.
-    """
-    import asyncpg
-
-    if not indexes:
-        return {}
-    scratch_tables: Dict[Tuple[str, str], str] = {}
-    for ix in indexes:
-        scratch_tables.setdefault((ix.schema, ix.table), f"pgmig_index_table_{len(scratch_tables)}")
-    scratch_names = {id(ix): f"pgmig_index_{n}" for n, ix in enumerate(indexes)}
-
-    def build(ix: Index) -> str:
-        return create_index_sql(
-            **_create_arguments(
-                ix, schema="pg_temp", table=scratch_tables[(ix.schema, ix.table)], name=scratch_names[id(ix)]
-            )
-        )
-
-    built: List[Index] = []
-    transaction = db.connection.transaction()
-    await transaction.start()
-    try:
-        try:
-            async with db.connection.transaction():
-                await db.connection.execute(
-                    ";\n".join(
-                        f"CREATE TEMPORARY TABLE {quote_ident(scratch)} (LIKE {qualified(schema, table)})"
-                        for (schema, table), scratch in scratch_tables.items()
-                    )
-                )
-        except asyncpg.PostgresError:
-            return {}
-        try:
-            async with db.connection.transaction():
-                await db.connection.execute(";\n".join(build(ix) for ix in indexes))
-            built = list(indexes)
-        except asyncpg.PostgresError:
-            for ix in indexes:
-                try:
-                    async with db.connection.transaction():
-                        await db.connection.execute(build(ix))
-                    built.append(ix)
-                except asyncpg.PostgresError:
-                    pass
-        rows = await db.connection.fetch(RENDERED_QUERY, [scratch_names[id(ix)] for ix in built])
-    finally:
-        await transaction.rollback()
-    by_name = {row["name"]: parse_definition(_tail(row)) for row in rows}
-    return {id(ix): by_name[scratch_names[id(ix)]] for ix in built if scratch_names[id(ix)] in by_name}
+        tail = rendered.get(_shape(ix))
+        if tail is not None:
+            out[id(ix)] = parse_definition(tail)
+    return out
 
 
 __all__ = ["Index", "IndexHandler", "parse_definition"]

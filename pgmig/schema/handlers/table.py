@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, List, Optional
 
+from pgmig.ops.base import Operation
+from pgmig.ops.table import AddTable, DropTable, SetTableComment
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 
@@ -48,14 +50,16 @@ class TableHandler(ObjectHandler):
         rows = await db.fetch(TABLES_QUERY, db.schema, db.version_table)
         return [Table.of(schema=db.schema, name=row["name"], comment=row["comment"]) for row in rows]
 
-    async def create(self, obj: Table, actor) -> None:
-        await actor.add_table(table_name=obj.name, schema=obj.schema)
+    def create(self, obj: Table) -> List[Operation]:
+        ops: List[Operation] = [AddTable(table_name=obj.name, schema=obj.schema)]
         if obj.comment is not None:
-            await actor.set_table_comment(table_name=obj.name, comment=obj.comment, schema=obj.schema)
+            ops.append(SetTableComment(table_name=obj.name, comment=obj.comment, schema=obj.schema))
+        return ops
 
-    async def migrate(self, old: Table, new: Table, actor) -> None:
-        if old.comment != new.comment:
-            await actor.set_table_comment(table_name=new.name, comment=new.comment, schema=new.schema)
+    def migrate(self, old: Table, new: Table) -> List[Operation]:
+        if old.comment == new.comment:
+            return []
+        return [SetTableComment(table_name=new.name, comment=new.comment, schema=new.schema)]
 
-    async def destroy(self, obj: Table, actor) -> None:
-        await actor.drop_table(table_name=obj.name, schema=obj.schema)
+    def destroy(self, obj: Table) -> List[Operation]:
+        return [DropTable(table_name=obj.name, schema=obj.schema)]

@@ -13,20 +13,24 @@ files that create or drop extensions start with `import pgmig_extensions`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from pgmig.api import (
     DatabaseContext,
+    Hazard,
     Key,
     ModelContext,
     ObjectHandler,
     Operation,
+    Renderer,
     SchemaObject,
+    Scratch,
     declare,
     declared,
     quote_ident,
     quote_literal,
     register,
+    render,
 )
 
 __all__ = ["Extension", "ExtensionDeclaration", "ExtensionHandler", "extension"]
@@ -105,9 +109,6 @@ class CreateExtension(Operation):
             sql += f" VERSION {quote_literal(self.version)}"
         return [sql]
 
-    def summary(self) -> str:
-        return f"create extension {self.extension_name}"
-
 
 @register
 @dataclass(frozen=True)
@@ -120,12 +121,9 @@ class DropExtension(Operation):
     def statements(self) -> List[str]:
         return [f"DROP EXTENSION {quote_ident(self.extension_name)}"]
 
-    def summary(self) -> str:
-        return f"drop extension {self.extension_name}"
-
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         # Its functions, operators and types go with it.
-        return ("deletes_data",)
+        return (Hazard.DELETES_DATA,)
 
 
 @register
@@ -146,9 +144,6 @@ class AlterExtension(Operation):
             out.append(f"ALTER EXTENSION {quote_ident(self.extension_name)} SET SCHEMA {quote_ident(self.schema)}")
         return out
 
-    def summary(self) -> str:
-        return f"alter extension {self.extension_name}"
-
 
 # -- the handler -----------------------------------------------------------------------------
 
@@ -166,36 +161,44 @@ ORDER BY e.extname
 """
 
 
-async def _installed_or_trial(db: DatabaseContext, names: List[str]) -> List[Extension]:
-    """The extensions named, as installed; missing ones installed on trial and rolled back.
+class ExtensionTrial(Renderer[str]):
+    """An extension the database lacks, installed for a moment: [schema, version, types].
 
-    Trial installs use the server's default version, which is what
-    CREATE EXTENSION without VERSION will install; one that cannot be
-    installed (not available, not permitted) is simply left out.
+    Trial installs use the server's default version, which is what CREATE
+    EXTENSION without VERSION will install; one that cannot be installed
+    (not available, not permitted) is simply left out. Not kept in the
+    cache: what an install gives depends on the extension files the server
+    has, which its version does not say.
     """
-    import asyncpg
 
-    connection = db.connection
-    transaction = connection.transaction()
-    await transaction.start()
-    try:
-        installed = {row["extname"] for row in await connection.fetch("SELECT extname FROM pg_catalog.pg_extension")}
-        for name in names:
-            if name in installed:
-                continue
-            try:
-                async with connection.transaction():
-                    await connection.execute(f"CREATE EXTENSION {quote_ident(name)}")
-            except asyncpg.PostgresError:
-                continue
-        rows = await connection.fetch(EXTENSIONS_QUERY)
-    finally:
-        await transaction.rollback()
-    return [
-        Extension(row["name"], row["schema"], row["version"], tuple(row["types"]))
-        for row in rows
-        if row["name"] in names
+    kind = "extension"
+    relations = 50  # an extension creates types, functions, tables...
+    cacheable = False
+
+    def statements(self, items: Sequence[Tuple[int, str]], scratch: Scratch) -> List[str]:
+        return [sql for _, name in items for sql in CreateExtension(extension_name=name).statements()]
+
+    async def read(self, items: Sequence[Tuple[int, str]], scratch: Scratch, db: DatabaseContext) -> Dict[int, Any]:
+        numbered = {name: number for number, name in items}
+        return {
+            numbered[row["name"]]: [row["schema"], row["version"], list(row["types"])]
+            for row in await db.fetch(EXTENSIONS_QUERY)
+            if row["name"] in numbered
+        }
+
+
+async def _installed_or_trial(db: DatabaseContext, names: List[str]) -> List[Extension]:
+    """The extensions named, as installed; missing ones as a trial install gives them (see ExtensionTrial)."""
+    installed = [_extension(row) for row in await db.fetch(EXTENSIONS_QUERY) if row["name"] in names]
+    missing = [name for name in names if name not in {ext.name for ext in installed}]
+    tried = await render(db, ExtensionTrial(), missing) if missing else {}
+    return installed + [
+        Extension(name, found[0], found[1], tuple(found[2])) for name, found in tried.items() if found is not None
     ]
+
+
+def _extension(row: Any) -> Extension:
+    return Extension(row["name"], row["schema"], row["version"], tuple(row["types"]))
 
 
 class ExtensionHandler(ObjectHandler):
@@ -206,8 +209,7 @@ class ExtensionHandler(ObjectHandler):
             yield Extension(name=decl.name, schema=decl.schema or models.schema, version=decl.version)
 
     async def from_database(self, db: DatabaseContext) -> List[Extension]:
-        rows = await db.fetch(EXTENSIONS_QUERY)
-        return [Extension(row["name"], row["schema"], row["version"], tuple(row["types"])) for row in rows]
+        return [_extension(row) for row in await db.fetch(EXTENSIONS_QUERY)]
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
         """Fill in what the models leave open, as the server would decide it.
@@ -229,16 +231,18 @@ class ExtensionHandler(ObjectHandler):
             out.append(obj)
         return out
 
-    async def create(self, obj: Extension, actor: Any) -> None:
-        await actor.create_extension(extension_name=obj.name, schema=obj.schema, version=obj.version)
+    def create(self, obj: Extension) -> List[Operation]:
+        return [CreateExtension(extension_name=obj.name, schema=obj.schema, version=obj.version)]
 
-    async def migrate(self, old: Extension, new: Extension, actor: Any) -> None:
+    def migrate(self, old: Extension, new: Extension) -> List[Operation]:
         """Updates and schema moves happen in place: dropping would take every column of its types with it."""
-        await actor.alter_extension(
-            extension_name=new.name,
-            version=new.version if new.version != old.version else None,
-            schema=new.schema if new.schema != old.schema else None,
-        )
+        return [
+            AlterExtension(
+                extension_name=new.name,
+                version=new.version if new.version != old.version else None,
+                schema=new.schema if new.schema != old.schema else None,
+            )
+        ]
 
-    async def destroy(self, obj: Extension, actor: Any) -> None:
-        await actor.drop_extension(extension_name=obj.name)
+    def destroy(self, obj: Extension) -> List[Operation]:
+        return [DropExtension(extension_name=obj.name)]

@@ -1,10 +1,12 @@
 """Functions and triggers, compared as Postgres prints them.
 
 Both sides go through `pg_get_functiondef` / `pg_get_triggerdef`: the
-database's objects directly, the models' by creating them in the session's
-temporary schema (functions, with body checks off so tables still to come do
-not matter) or on a temporary copy of their table (triggers), inside a
-transaction that is always rolled back. Only what follows the object's own
+database's objects directly, the models' by having pgmig's normalization
+service build them under scratch names (functions, with body checks off so
+tables still to come do not matter; triggers on a scratch copy of their
+table), inside a transaction that is always rolled back: the handler only
+declares what to build and how to read it back (`FunctionSpelling`,
+`TriggerSpelling`). Only what follows the object's own
 name (and, for triggers, its table) is compared, so a definition written
 differently but meaning the same never shows as a change.
 """
@@ -19,14 +21,19 @@ from pgmig.api import (
     Key,
     ModelContext,
     ObjectHandler,
+    Operation,
+    Reads,
+    Renderer,
     SchemaObject,
+    Scratch,
     declared,
     dollar_quote,
     qualified,
-    quote_ident,
+    render,
 )
 
 from .declare import FunctionDeclaration, TriggerDeclaration
+from .ops import CreateFunction, CreateTrigger, DropFunction, DropTrigger
 
 
 @dataclass(frozen=True)
@@ -127,8 +134,6 @@ WHERE n.nspname = $1 AND NOT t.tgisinternal
 ORDER BY c.relname, t.tgname
 """
 
-TEMP_SCHEMA_QUERY = "SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = pg_catalog.pg_my_temp_schema()"
-
 
 async def read_functions(db: DatabaseContext, schema: str, as_schema: str) -> List[Function]:
     """Functions of `schema` (one query), reported as living in `as_schema`."""
@@ -168,35 +173,88 @@ async def read_triggers(db: DatabaseContext, schema: str) -> List[Trigger]:
     return out
 
 
-async def _in_rolled_back_transaction(
-    db: DatabaseContext, statements: Sequence[Sequence[str]], read: Any
-) -> Tuple[List[bool], Any]:
-    """Run each group of statements in its own savepoint, then `read(temp_schema)`; undo everything.
+# -- normal forms: what the server builds, under scratch names, and reads back ------------
 
-    Returns which groups succeeded, so a definition that cannot be built
-    yet keeps the models' spelling instead of failing the whole diff.
+# (arguments, definition after the argument list)
+FunctionShape = Tuple[str, str]
+# (schema, table, timing and events, action)
+TriggerShape = Tuple[str, str, str, str]
+
+
+class FunctionSpelling(Renderer[FunctionShape]):
+    """A function as `pg_get_functiondef` prints it: [identity arguments, arguments, definition].
+
+    Built with body checks off, so tables still to come do not matter.
     """
-    import asyncpg
 
-    connection = db.connection
-    transaction = connection.transaction()
-    await transaction.start()
-    try:
-        await connection.execute("SET LOCAL check_function_bodies = off")
-        ok = []
-        for group in statements:
-            try:
-                async with connection.transaction():
-                    for statement in group:
-                        await connection.execute(statement)
-                ok.append(True)
-            except asyncpg.PostgresError:
-                ok.append(False)
-        temp_schema = await connection.fetchval(TEMP_SCHEMA_QUERY)
-        result = await read(temp_schema) if temp_schema else None
-    finally:
-        await transaction.rollback()
-    return ok, result
+    kind = "function"
+    object_kind = "function"
+    fields = ("definition",)
+    settings = ("SET LOCAL check_function_bodies = off",)
+
+    def reads(self, what: FunctionShape) -> Reads:
+        return Reads(user_types=True)
+
+    def statements(self, items: Sequence[Tuple[int, FunctionShape]], scratch: Scratch) -> List[str]:
+        out: List[str] = []
+        for number, (arguments, definition) in items:
+            name = scratch.name("f", number)
+            out += CreateFunction(
+                function_name=name, parameters=arguments, definition=definition, schema=scratch.schema
+            ).statements()
+        return out
+
+    async def read(
+        self, items: Sequence[Tuple[int, FunctionShape]], scratch: Scratch, db: DatabaseContext
+    ) -> Dict[int, Any]:
+        numbered = {scratch.name("f", number): number for number, _ in items}
+        return {
+            numbered[got.name]: [got.identity, got.arguments, got.definition]
+            for got in await read_functions(db, scratch.namespace, scratch.schema)
+            if got.name in numbered
+        }
+
+
+def _trigger_shape(tr: "Trigger") -> TriggerShape:
+    return (tr.schema, tr.table, tr.timing, tr.action)
+
+
+class TriggerSpelling(Renderer[TriggerShape]):
+    """A trigger as `pg_get_triggerdef` prints it, built on a copy of its table: [timing, action]."""
+
+    kind = "trigger"
+    object_kind = "trigger"
+    fields = ("timing", "action")
+    relations = 2  # the trigger, and at most one table copy
+
+    def reads(self, what: TriggerShape) -> Reads:
+        return Reads(tables=((what[0], what[1]),), user_types=True)
+
+    def statements(self, items: Sequence[Tuple[int, TriggerShape]], scratch: Scratch) -> List[str]:
+        copies: Dict[Tuple[str, str], str] = {}
+        out: List[str] = []
+        for number, (schema, table, timing, action) in items:
+            if (schema, table) not in copies:
+                copies[(schema, table)] = scratch.name("t", number)
+                out.append(scratch.create_table(copies[(schema, table)], like=(schema, table)))
+            out += CreateTrigger(
+                table_name=copies[(schema, table)],
+                trigger_name=scratch.name("g", number),
+                timing=timing,
+                action=action,
+                schema=scratch.schema,
+            ).statements()
+        return out
+
+    async def read(
+        self, items: Sequence[Tuple[int, TriggerShape]], scratch: Scratch, db: DatabaseContext
+    ) -> Dict[int, Any]:
+        numbered = {scratch.name("g", number): number for number, _ in items}
+        return {
+            numbered[got.name]: [got.timing, got.action]
+            for got in await read_triggers(db, scratch.namespace)
+            if got.name in numbered
+        }
 
 
 # -- functions ----------------------------------------------------------------------------
@@ -223,42 +281,33 @@ class FunctionHandler(ObjectHandler):
         return await read_functions(db, db.schema, db.schema)
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
-        """Create each model function in pg_temp under a scratch name and read it back."""
+        """Each model function as the server prints it (see FunctionSpelling); one that cannot be built keeps its spelling."""
         functions = [obj for obj in objects if isinstance(obj, Function)]
         if not functions:
             return objects
-        scratch = {f"pgmig_function_{n}": fn for n, fn in enumerate(functions)}
-        groups = [
-            [f"CREATE FUNCTION {qualified('pg_temp', name)}({fn.arguments}){fn.definition}"]
-            for name, fn in scratch.items()
-        ]
-
-        async def read(temp_schema: str) -> List[Function]:
-            return await read_functions(db, temp_schema, "pg_temp")
-
-        _, rendered = await _in_rolled_back_transaction(db, groups, read)
+        rendered = await render(db, FunctionSpelling(), [(fn.arguments, fn.definition) for fn in functions])
         by_id = {}
-        for got in rendered or ():
-            original = scratch.get(got.name)
-            if original is not None:
-                by_id[id(original)] = replace(
-                    original, identity=got.identity, arguments=got.arguments, definition=got.definition
-                )
+        for fn in functions:
+            got = rendered.get((fn.arguments, fn.definition))
+            if got is not None:
+                by_id[id(fn)] = replace(fn, identity=got[0], arguments=got[1], definition=got[2])
         return [by_id.get(id(obj), obj) for obj in objects]
 
-    async def create(self, obj: Function, actor: Any) -> None:
-        await actor.create_function(
-            function_name=obj.name, parameters=obj.arguments, definition=obj.definition, schema=obj.schema
-        )
+    def create(self, obj: Function) -> List[Operation]:
+        return [
+            CreateFunction(
+                function_name=obj.name, parameters=obj.arguments, definition=obj.definition, schema=obj.schema
+            )
+        ]
 
-    async def migrate(self, old: Function, new: Function, actor: Any) -> None:
+    def migrate(self, old: Function, new: Function) -> List[Operation]:
         """CREATE OR REPLACE keeps triggers and grants; it refuses a new return type, so that one is dropped first."""
         if _returns(old.definition) != _returns(new.definition):
-            await self.destroy(old, actor)
-        await self.create(new, actor)
+            return self.destroy(old) + self.create(new)
+        return self.create(new)
 
-    async def destroy(self, obj: Function, actor: Any) -> None:
-        await actor.drop_function(function_name=obj.name, parameters=obj.identity, schema=obj.schema)
+    def destroy(self, obj: Function) -> List[Operation]:
+        return [DropFunction(function_name=obj.name, parameters=obj.identity, schema=obj.schema)]
 
 
 def _returns(definition: str) -> str:
@@ -294,44 +343,27 @@ class TriggerHandler(ObjectHandler):
         return await read_triggers(db, db.schema)
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
-        """Build each model trigger on a temporary copy of its table and read it back."""
+        """Each model trigger as the server prints it (see TriggerSpelling); one that cannot be built keeps its spelling."""
         triggers = [obj for obj in objects if isinstance(obj, Trigger)]
         if not triggers:
             return objects
-        copies: Dict[Tuple[str, str], str] = {}
-        for tr in triggers:
-            copies.setdefault((tr.schema, tr.table), f"pgmig_trigger_table_{len(copies)}")
-        scratch = {f"pgmig_trigger_{n}": tr for n, tr in enumerate(triggers)}
-        groups = [
-            [f"CREATE TEMPORARY TABLE {quote_ident(copy)} (LIKE {qualified(schema, table)})"]
-            for (schema, table), copy in copies.items()
-        ]
-        groups += [
-            [
-                f"CREATE TRIGGER {quote_ident(name)} {tr.timing} "
-                f"ON {qualified('pg_temp', copies[(tr.schema, tr.table)])} {tr.action}"
-            ]
-            for name, tr in scratch.items()
-        ]
-
-        async def read(temp_schema: str) -> List[Trigger]:
-            return await read_triggers(db, temp_schema)
-
-        _, rendered = await _in_rolled_back_transaction(db, groups, read)
+        rendered = await render(db, TriggerSpelling(), [_trigger_shape(tr) for tr in triggers])
         by_id = {}
-        for got in rendered or ():
-            original = scratch.get(got.name)
-            if original is not None:
-                by_id[id(original)] = replace(original, timing=got.timing, action=got.action)
+        for tr in triggers:
+            got = rendered.get(_trigger_shape(tr))
+            if got is not None:
+                by_id[id(tr)] = replace(tr, timing=got[0], action=got[1])
         return [by_id.get(id(obj), obj) for obj in objects]
 
-    async def create(self, obj: Trigger, actor: Any) -> None:
-        await actor.create_trigger(
-            table_name=obj.table, trigger_name=obj.name, timing=obj.timing, action=obj.action, schema=obj.schema
-        )
+    def create(self, obj: Trigger) -> List[Operation]:
+        return [
+            CreateTrigger(
+                table_name=obj.table, trigger_name=obj.name, timing=obj.timing, action=obj.action, schema=obj.schema
+            )
+        ]
 
-    async def destroy(self, obj: Trigger, actor: Any) -> None:
-        await actor.drop_trigger(table_name=obj.table, trigger_name=obj.name, schema=obj.schema)
+    def destroy(self, obj: Trigger) -> List[Operation]:
+        return [DropTrigger(table_name=obj.table, trigger_name=obj.name, schema=obj.schema)]
 
 
 __all__ = ["Function", "FunctionHandler", "Trigger", "TriggerHandler", "read_functions", "read_triggers"]

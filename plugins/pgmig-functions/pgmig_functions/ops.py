@@ -30,9 +30,6 @@ class CreateFunction(Operation):
             f"{self.definition.rstrip()}"
         ]
 
-    def summary(self) -> str:
-        return f"create function {self.function_name}({self.parameters})"
-
 
 @register
 @dataclass(frozen=True)
@@ -44,9 +41,6 @@ class DropFunction(Operation):
 
     def statements(self) -> List[str]:
         return [f"DROP FUNCTION {qualified(self.schema, self.function_name)}({self.parameters})"]
-
-    def summary(self) -> str:
-        return f"drop function {self.function_name}({self.parameters})"
 
 
 @register
@@ -65,9 +59,6 @@ class CreateTrigger(Operation):
             f"ON {qualified(self.schema, self.table_name)} {self.action}"
         ]
 
-    def summary(self) -> str:
-        return f"create trigger {self.trigger_name} on {self.table_name}"
-
 
 @register
 @dataclass(frozen=True)
@@ -79,6 +70,3 @@ class DropTrigger(Operation):
 
     def statements(self) -> List[str]:
         return [f"DROP TRIGGER {quote_ident(self.trigger_name)} ON {qualified(self.schema, self.table_name)}"]
-
-    def summary(self) -> str:
-        return f"drop trigger {self.trigger_name}"

@@ -1,8 +1,9 @@
 """The view handler: views compared as Postgres prints them, ordered by what they read.
 
 Both sides are read with the same catalog queries. The database's views
-directly; the models' views by creating them in a scratch schema inside a
-transaction that is always rolled back, so `pg_get_viewdef` renders the
+directly; the models' views by having pgmig's normalization service build
+them under scratch names inside a transaction that is always rolled back
+(the handler declares what to build, `ViewSpelling`), so `pg_get_viewdef` renders the
 query and `pg_depend` lists exactly the tables and columns it reads. An
 unchanged view therefore never shows as a change, however it was written.
 
@@ -15,25 +16,45 @@ around it (see the README's "Column type changes").
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Sequence, Tuple
 
 from pgmig.api import (
     DatabaseContext,
     Key,
     ModelContext,
     ObjectHandler,
+    Operation,
+    Reads,
+    Renderer,
     SchemaObject,
+    Scratch,
     declared,
-    qualified,
+    key_kind,
+    key_name,
+    key_schema,
+    normal_types,
     quote_ident,
+    render,
 )
 
 from .declare import ViewDeclaration, ViewIndex
+from .ops import CreateView, CreateViewIndex, DropView, DropViewIndex
 
-# (schema, table, column, type) of one table column a view reads.
-ColumnType = Tuple[str, str, str, str]
+
+class ColumnType(NamedTuple):
+    """One table column a view reads, with its type as `format_type` prints it."""
+
+    schema: str
+    table: str
+    column: str
+    data_type: str
+
+    @property
+    def key(self) -> Key:
+        return ("column", self.schema, self.table, self.column)
+
+
 # (index name, unique, definition after USING).
 IndexSpec = Tuple[str, bool, str]
 
@@ -46,7 +67,8 @@ class View(SchemaObject):
     definition: str
     materialized: bool = False
     indexes: Tuple[IndexSpec, ...] = ()
-    column_types: Tuple[ColumnType, ...] = ()
+    # The ColumnTypes of what it reads (or their plain tuples), sorted.
+    column_types: Tuple[Tuple[str, str, str, str], ...] = ()
     # What the view reads: tables, their columns, other views, functions.
     reads: Tuple[Key, ...] = field(default=(), compare=False)
     # Output columns (name, type): decides whether CREATE OR REPLACE can keep dependents.
@@ -66,13 +88,13 @@ class View(SchemaObject):
     def label(self) -> str:
         return f"{'materialized view' if self.materialized else 'view'} {self.name}"
 
-    def must_replace(self, new: "View") -> bool:
+    def must_replace(self, new: SchemaObject) -> bool:
         """A view over a column whose type changes must be gone before the ALTER and back after it.
 
         Read by a planner that splits such a change into a drop ordered
         before the column's change and a create ordered after it.
         """
-        return self.column_types != new.column_types
+        return isinstance(new, View) and self.column_types != new.column_types
 
     def describe(self) -> str:
         query = " ".join(self.definition.split())
@@ -162,9 +184,10 @@ async def read_views(db: DatabaseContext, schema: str) -> Dict[str, View]:
         found = reads.setdefault(row["view_name"], {})
         ref = _ref_key(row)
         found.setdefault(ref, None)
-        if row["column_name"] is not None and ref[0] == "table":
-            found.setdefault(("column", ref[1], ref[2], row["column_name"]), None)
-            types.setdefault(row["view_name"], []).append((ref[1], ref[2], row["column_name"], row["column_type"]))
+        if row["column_name"] is not None and key_kind(ref) == "table":
+            column = ColumnType(key_schema(ref), key_name(ref), row["column_name"], row["column_type"])
+            found.setdefault(column.key, None)
+            types.setdefault(row["view_name"], []).append(column)
     indexes: Dict[str, List[IndexSpec]] = {}
     materialized = any(row["materialized"] for row in views)
     for row in await db.fetch(VIEW_INDEXES_QUERY, schema) if materialized else ():
@@ -231,6 +254,7 @@ class ViewHandler(ObjectHandler):
     kind = "view"
 
     def from_models(self, models: ModelContext) -> Iterable[View]:
+        # (schema, name) -> the model table
         by_name = {(models.table_schema(t), t.name): t for t in models.tables}
         for decl in declared(models, ViewDeclaration):
             schema = decl.schema or models.schema
@@ -243,26 +267,26 @@ class ViewHandler(ObjectHandler):
                     used[(table.schema or models.schema, table.name)] = table
             for name in decl.depends_on:
                 table_schema, _, table_name = name.rpartition(".")
-                key = (table_schema or schema, table_name)
-                reads.append(("table",) + key)
-                if key in by_name:
-                    used[key] = by_name[key]
-            for key, table in by_name.items():
-                if _mentions(sql, key[1]):
-                    used.setdefault(key, table)
+                where = (table_schema or schema, table_name)
+                reads.append(("table",) + where)
+                if where in by_name:
+                    used[where] = by_name[where]
+            for (table_schema, table_name), table in by_name.items():
+                if _mentions(sql, table_name):
+                    used.setdefault((table_schema, table_name), table)
             candidates = tuple(
-                (key[0], key[1], column.name, column.type.compile(dialect=models.dialect))
-                for key, table in sorted(used.items())
+                ColumnType(table_schema, table_name, column.name, column.type.compile(dialect=models.dialect))
+                for (table_schema, table_name), table in sorted(used.items(), key=lambda item: item[0])
                 for column in table.columns
             )
-            read_columns = {k for k in reads if k[0] == "column"}
+            read_columns = {k for k in reads if key_kind(k) == "column"}
             yield View(
                 schema=schema,
                 name=decl.name,
                 definition=sql,
                 materialized=decl.materialized,
                 indexes=tuple((ix.name, ix.unique, _index_tail(ix)) for ix in decl.indexes),
-                column_types=tuple(c for c in candidates if ("column",) + c[:3] in read_columns),
+                column_types=tuple(c for c in candidates if c.key in read_columns),
                 reads=tuple(dict.fromkeys(reads)),
                 candidates=candidates,
             )
@@ -283,16 +307,14 @@ class ViewHandler(ObjectHandler):
         rendered = await _render_through_server(db, views)
         return [rendered.get(id(obj), obj) for obj in objects]
 
-    async def create(self, obj: View, actor: Any) -> None:
-        await actor.create_view(
-            view_name=obj.name, definition=obj.definition, schema=obj.schema, materialized=obj.materialized
-        )
-        for name, unique, definition in obj.indexes:
-            await actor.create_view_index(
-                view_name=obj.name, index_name=name, index_definition=definition, unique=unique, schema=obj.schema
-            )
+    def create(self, obj: View) -> List[Operation]:
+        ops: List[Operation] = [
+            CreateView(view_name=obj.name, definition=obj.definition, schema=obj.schema, materialized=obj.materialized)
+        ]
+        ops += [_create_index(obj, spec) for spec in obj.indexes]
+        return ops
 
-    async def migrate(self, old: View, new: View, actor: Any) -> None:
+    def migrate(self, old: View, new: View) -> List[Operation]:
         """Indexes alone change in place; a new query replaces the view, in place when Postgres allows it."""
         same_view = (old.definition, old.materialized, old.column_types) == (
             new.definition,
@@ -300,120 +322,108 @@ class ViewHandler(ObjectHandler):
             new.column_types,
         )
         if same_view:
-            for spec in old.indexes:
-                if spec not in new.indexes:
-                    await actor.drop_view_index(index_name=spec[0], schema=old.schema)
-            for name, unique, definition in new.indexes:
-                if (name, unique, definition) not in old.indexes:
-                    await actor.create_view_index(
-                        view_name=new.name,
-                        index_name=name,
-                        index_definition=definition,
-                        unique=unique,
-                        schema=new.schema,
-                    )
-            return
+            ops: List[Operation] = [
+                DropViewIndex(index_name=name, schema=old.schema)
+                for name, unique, definition in old.indexes
+                if (name, unique, definition) not in new.indexes
+            ]
+            ops += [_create_index(new, spec) for spec in new.indexes if spec not in old.indexes]
+            return ops
         keeps_columns = bool(new.outputs) and new.outputs[: len(old.outputs)] == old.outputs
         if not old.materialized and not new.materialized and keeps_columns and old.column_types == new.column_types:
-            await actor.create_view(view_name=new.name, definition=new.definition, schema=new.schema, replace=True)
-            return
-        await self.destroy(old, actor)
-        await self.create(new, actor)
+            return [CreateView(view_name=new.name, definition=new.definition, schema=new.schema, replace=True)]
+        return self.destroy(old) + self.create(new)
 
-    async def destroy(self, obj: View, actor: Any) -> None:
-        await actor.drop_view(view_name=obj.name, schema=obj.schema, materialized=obj.materialized)
+    def destroy(self, obj: View) -> List[Operation]:
+        return [DropView(view_name=obj.name, schema=obj.schema, materialized=obj.materialized)]
+
+
+def _create_index(view: View, spec: IndexSpec) -> CreateViewIndex:
+    name, unique, definition = spec
+    return CreateViewIndex(
+        view_name=view.name, index_name=name, index_definition=definition, unique=unique, schema=view.schema
+    )
+
+
+# (definition, materialized, indexes): one view to render.
+ViewShape = Tuple[str, bool, Tuple[IndexSpec, ...]]
+
+
+def _view_shape(view: View) -> ViewShape:
+    return (view.definition, view.materialized, tuple(view.indexes))
+
+
+class ViewSpelling(Renderer[ViewShape]):
+    """A view as the catalog queries read it back: [definition, indexes, reads, outputs, column types].
+
+    Built in the target schema under a scratch name (a materialized view
+    cannot be temporary), with its indexes.
+    """
+
+    kind = "view"
+    object_kind = "view"
+    fields = ("definition", "indexes", "column_types")
+    temporary = False
+    relations = 4  # the view (its rule, a materialized view's storage) and some indexes
+
+    def reads(self, what: ViewShape) -> Reads:
+        return Reads(user_types=True)
+
+    def statements(self, items: Sequence[Tuple[int, ViewShape]], scratch: Scratch) -> List[str]:
+        out: List[str] = []
+        for number, (definition, materialized, indexes) in items:
+            name = scratch.name("v", number)
+            create = CreateView(view_name=name, definition=definition, schema=scratch.schema, materialized=materialized)
+            out += [create.statements()[0] + (" WITH NO DATA" if materialized else "")]
+            for index_name, unique, index_definition in indexes:
+                out += CreateViewIndex(
+                    view_name=name,
+                    index_name=scratch.name("v", number, index_name),
+                    index_definition=index_definition,
+                    unique=unique,
+                    schema=scratch.schema,
+                ).statements()
+        return out
+
+    async def read(
+        self, items: Sequence[Tuple[int, ViewShape]], scratch: Scratch, db: DatabaseContext
+    ) -> Dict[int, Any]:
+        read = await read_views(db, scratch.namespace)
+        out: Dict[int, Any] = {}
+        for number, (_, _, indexes) in items:
+            got = read.get(scratch.name("v", number))
+            if got is None:
+                continue
+            # The scratch indexes' names back to the model's.
+            names = {scratch.name("v", number, name): name for name, _, _ in indexes}
+            got_indexes = [[names.get(name, name), unique, definition] for name, unique, definition in got.indexes]
+            out[number] = [got.definition, got_indexes, [list(k) for k in got.reads], got.outputs, got.column_types]
+        return out
 
 
 async def _render_through_server(db: DatabaseContext, views: Sequence[View]) -> Dict[int, View]:
     """id(view) -> the view as the server renders it, with the model types of the columns it reads."""
-    import asyncpg
-
-    scratch = f"pgmig_scratch_{secrets.token_hex(4)}"
-    names = {id(v): f"v{n}" for n, v in enumerate(views)}
-    connection = db.connection
+    rendered = await render(db, ViewSpelling(), [_view_shape(v) for v in views])
+    spelled = await normal_types(db, [c[3] for v in views for c in v.candidates])
+    # The models' type of each column a view may read, as format_type prints it.
+    model_types = {(s, t, c): spelled[ty] for v in views for s, t, c, ty in v.candidates}
     out: Dict[int, View] = {}
-    transaction = connection.transaction()
-    await transaction.start()
-    try:
-        await connection.execute(f"CREATE SCHEMA {quote_ident(scratch)}")
-        for view in views:
-            what = "MATERIALIZED VIEW" if view.materialized else "VIEW"
-            statements = [
-                f"CREATE {what} {qualified(scratch, names[id(view)])} AS {view.definition}"
-                + (" WITH NO DATA" if view.materialized else "")
-            ]
-            statements += [
-                f"CREATE {'UNIQUE ' if unique else ''}INDEX {quote_ident(name)} "
-                f"ON {qualified(scratch, names[id(view)])} USING {definition}"
-                for name, unique, definition in view.indexes
-            ]
-            try:
-                async with connection.transaction():
-                    for statement in statements:
-                        await connection.execute(statement)
-            except asyncpg.PostgresError:
-                continue
-        scratch_db = DatabaseContext(connection=connection, schema=scratch)
-        read = await read_views(scratch_db, scratch)
-        model_types = await _render_types(connection, [c for v in views for c in v.candidates])
-        for view in views:
-            got = read.get(names[id(view)])
-            if got is None:
-                continue
-            column_types = tuple(
-                sorted({(s, t, c, model_types.get((s, t, c), db_type)) for s, t, c, db_type in got.column_types})
-            )
-            out[id(view)] = replace(
-                view,
-                definition=got.definition,
-                indexes=got.indexes,
-                column_types=column_types,
-                reads=got.reads,
-                outputs=got.outputs,
-            )
-    finally:
-        await transaction.rollback()
+    for view in views:
+        got = rendered.get(_view_shape(view))
+        if got is None:
+            continue
+        definition, indexes, reads, outputs, column_types = got
+        out[id(view)] = replace(
+            view,
+            definition=definition,
+            indexes=tuple((name, unique, text) for name, unique, text in indexes),
+            column_types=tuple(
+                sorted({(s, t, c, model_types.get((s, t, c), db_type)) for s, t, c, db_type in column_types})
+            ),
+            reads=tuple(tuple(k) for k in reads),
+            outputs=tuple((n, ty) for n, ty in outputs),
+        )
     return out
-
-
-async def _render_types(
-    connection: Any, candidates: Sequence[Tuple[str, str, str, str]]
-) -> Dict[Tuple[str, str, str], str]:
-    """The models' column types as `format_type` prints them (`String(80)` -> `character varying(80)`).
-
-    One temporary table holds every type; if a type cannot be built yet (an
-    enum the plan creates), each is tried alone and that one keeps the
-    models' spelling.
-    """
-    import asyncpg
-
-    unique = list(dict.fromkeys(c[3] for c in candidates))
-    if not unique:
-        return {}
-    rendered: Dict[str, str] = {}
-
-    async def build(types: Sequence[str]) -> None:
-        table = f"pgmig_view_types_{secrets.token_hex(3)}"
-        columns = ", ".join(f"{quote_ident(f'c{i}')} {t}" for i, t in enumerate(types))
-        async with connection.transaction():
-            await connection.execute(f"CREATE TEMPORARY TABLE {quote_ident(table)} ({columns})")
-            rows = await connection.fetch(
-                "SELECT a.attnum, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type "
-                "FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0",
-                f"pg_temp.{quote_ident(table)}",
-            )
-            for row in rows:
-                rendered[types[row["attnum"] - 1]] = row["type"]
-
-    try:
-        await build(unique)
-    except asyncpg.PostgresError:
-        for one in unique:
-            try:
-                await build([one])
-            except asyncpg.PostgresError:
-                rendered[one] = one
-    return {(s, t, c): rendered.get(ty, ty) for s, t, c, ty in candidates}
 
 
 __all__ = ["View", "ViewHandler", "read_views"]

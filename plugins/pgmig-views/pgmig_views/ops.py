@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Tuple
 
-from pgmig.api import Operation, qualified, quote_ident, register
+from pgmig.api import Hazard, Operation, qualified, quote_ident, register
 
 
 def _what(materialized: bool) -> str:
@@ -41,12 +41,9 @@ class CreateView(Operation):
         query = self.definition.strip().rstrip(";")
         return [f"{create} {qualified(self.schema, self.view_name)} AS\n{query}"]
 
-    def summary(self) -> str:
-        return f"{'replace' if self.replace else 'create'} {_what(self.materialized).lower()} {self.view_name}"
-
-    def hazards(self) -> Tuple[str, ...]:
+    def hazards(self) -> Tuple[Hazard, ...]:
         # Filling a materialized view runs its whole query.
-        return ("full_scan",) if self.materialized else ()
+        return (Hazard.FULL_SCAN,) if self.materialized else ()
 
 
 @register
@@ -59,9 +56,6 @@ class DropView(Operation):
 
     def statements(self) -> List[str]:
         return [f"DROP {_what(self.materialized)} {qualified(self.schema, self.view_name)}"]
-
-    def summary(self) -> str:
-        return f"drop {_what(self.materialized).lower()} {self.view_name}"
 
 
 @register
@@ -83,9 +77,6 @@ class CreateViewIndex(Operation):
             f"USING {self.index_definition}"
         ]
 
-    def summary(self) -> str:
-        return f"create {'unique ' if self.unique else ''}index {self.index_name} on {self.view_name}"
-
 
 @register
 @dataclass(frozen=True)
@@ -96,6 +87,3 @@ class DropViewIndex(Operation):
 
     def statements(self) -> List[str]:
         return [f"DROP INDEX {qualified(self.schema, self.index_name)}"]
-
-    def summary(self) -> str:
-        return f"drop index {self.index_name}"

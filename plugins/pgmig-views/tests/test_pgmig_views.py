@@ -172,8 +172,8 @@ def test_revision_imports_the_plugin_and_fails_clearly_without_it(tmp_path: Path
     result = _cli(tmp_path, database_url, "generate", "-m", "items")
     assert result.returncode == 0, result.stdout + result.stderr
     revision = next((tmp_path / "migrations").glob("*.py")).read_text()
-    assert "import pgmig_views" in revision
-    assert "await migrator.actor.create_view(" in revision
+    assert "from pgmig_views.ops import CreateView" in revision
+    assert "await migrator.actor.run(" in revision and "CreateView(" in revision
 
     up = _cli(tmp_path, database_url, "up")
     assert up.returncode == 0, up.stdout + up.stderr

@@ -1,22 +1,77 @@
-"""Rendering for people: the Rich preview of a plan and the plugin listing.
+"""Rendering for people: the consoles, the Rich preview of a plan, the check report, progress, the plugin listing.
 
-Only this module and cli.py import rich; the plan itself stays plain data so
+Only the cli package imports rich; the plan itself stays plain data so
 `--json` and revision files render from the same objects.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+import json
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Sequence, Tuple
 
 from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 from rich.tree import Tree
 
-from pgmig.plan.diff import CREATE, DESTROY, MIGRATE, SYMBOLS, Change, Plan
-from pgmig.schema.objects import Key
+from pgmig.db.urls import redact
+from pgmig.timing import NoTimings, Timings
 
-STYLES = {CREATE: "green", MIGRATE: "yellow", DESTROY: "red"}
+if TYPE_CHECKING:  # pragma: no cover
+    from pgmig.plan.diff import Change, Plan
+    from pgmig.revisions.files import Revision
+    from pgmig.schema.objects import Key
+    from pgmig.services.check import CheckReport
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def notice(message: str) -> None:
+    """A one-line message for the person running pgmig (stderr, dim; passwords redacted)."""
+    err.print(redact(message), markup=False, style="dim")
+
+
+def warn(message: str) -> None:
+    err.print(f"warning: {message}", markup=False, style="yellow")
+
+
+def print_json(data: Any) -> None:
+    out.out(json.dumps(data, indent=2, default=str), highlight=False)
+
+
+def print_timings(timings: Timings) -> None:
+    """`timing: <phase> <seconds>s` lines on stderr, when timings were asked for."""
+    if not isinstance(timings, NoTimings):
+        for line in timings.lines():
+            err.print(line, markup=False, highlight=False)
+
+
+@contextmanager
+def progress(verb: str) -> "Iterator[Callable[[str, Revision, float], None]]":
+    """A Rich progress line on a terminal; plain lines (for logs and CI) otherwise."""
+
+    def line(revision: "Revision", seconds: float) -> str:
+        return f"{verb} {revision.id}  {revision.message}  ({seconds:.2f}s)"
+
+    if not out.is_terminal:
+        yield lambda direction, revision, seconds: out.print(line(revision, seconds), markup=False)
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out, transient=True
+    ) as bar:
+        task = bar.add_task(f"{verb}: 0 revisions", total=None)
+        count = [0]
+
+        def report(direction: str, revision: "Revision", seconds: float) -> None:
+            count[0] += 1
+            bar.console.print(line(revision, seconds), markup=False)
+            bar.update(task, description=f"{verb}: {count[0]} revision{'s' if count[0] != 1 else ''}")
+
+        yield report
 
 
 def _value(value: Any) -> str:
@@ -24,8 +79,12 @@ def _value(value: Any) -> str:
 
 
 def change_line(change: Change) -> Text:
+    """`~ column title of post: type: varchar(100) → varchar(200) [rewrites_table]`."""
+    from pgmig.plan.diff import CREATE, DESTROY, MIGRATE, SYMBOLS
+
+    styles = {CREATE: "green", MIGRATE: "yellow", DESTROY: "red"}
     obj = change.obj
-    line = Text(f"{SYMBOLS[change.action]} ", style=STYLES[change.action])
+    line = Text(f"{SYMBOLS[change.action]} ", style=styles[change.action])
     if change.action == MIGRATE:
         line.append(obj.label)
         diffs = change.differences()
@@ -61,6 +120,8 @@ def plan_tree(plan: Plan, title: str) -> Tree:
 
 
 def summary_counts(plan: Plan) -> str:
+    from pgmig.plan.diff import CREATE, DESTROY, MIGRATE
+
     counts = {CREATE: 0, MIGRATE: 0, DESTROY: 0}
     for change in plan.changes:
         counts[change.action] += 1
@@ -86,7 +147,7 @@ def plugins_table(title: str, columns: Sequence[str], rows: Sequence[Tuple[str, 
     return table
 
 
-def print_check(console: Console, report: Any) -> None:
+def print_check(console: Console, report: "CheckReport") -> None:
     """One line per revision (ok / what failed), then the comparison with the models."""
     for item in report.revisions:
         style = "green" if item.status == "ok" else "bold red"

@@ -1,7 +1,7 @@
 """`pgmig check` and drift: proving the revisions build what the models describe.
 
 Everything runs on a scratch database (a throwaway database on the embedded
-server, or on `--dev-url`'s server); the configured database is only read,
+server, or on the `dev_url` server); the configured database is only read,
 for checksums and drift. Schemas are compared as pgmig's own schema states,
 so plugin objects count exactly like tables and columns.
 """
@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from pgmig.errors import PgmigError
+from pgmig.errors import DatabaseError, PgmigError
 from pgmig.plan.diff import Plan, diff_states
 from pgmig.plan.engine import current_state
 from pgmig.revisions.files import BASE, Chain, Revision
-from pgmig.revisions.runner import Runner
+from pgmig.revisions.runner import Runner, Status
 from pgmig.schema.objects import SchemaState, key_text
 from pgmig.schema.protocol import DatabaseContext
+from pgmig.services.project import Project
 
 OK, FAILED = "ok", "failed"
 
@@ -77,7 +78,7 @@ def describe_differences(expected: SchemaState, actual: SchemaState) -> List[str
 class Checker:
     """Replays a chain on a scratch database and checks every revision's down."""
 
-    def __init__(self, project: Any, scratch_url: str, notice: Optional[Callable[[str], None]] = None) -> None:
+    def __init__(self, project: Project, scratch_url: str, notice: Optional[Callable[[str], None]] = None) -> None:
         self.project = project
         self.url = scratch_url
         self.notice = notice or (lambda message: None)
@@ -97,6 +98,7 @@ class Checker:
             return await current_state(context(own), self.project.handlers, connect=partial(connect, self.url))
 
     def runner(self, chain: Chain) -> Runner:
+        """A runner on the scratch database."""
         return self.project.runner(self.url, chain=chain)
 
     async def run(self, chain: Chain) -> CheckReport:
@@ -149,3 +151,65 @@ class Checker:
                 item.problems.extend(f"up after down differs: {line}" for line in describe_differences(after, again))
             before = again
         return report
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """`dev_url`: the server the scratch database is made on (default: the embedded one)."""
+
+    dev_url: Optional[str] = None
+
+
+async def check(project: Project, options: Optional[CheckOptions] = None) -> CheckReport:
+    """Replay every revision on a scratch database, check each down, and compare with the models.
+
+    Also reports applied files edited since, when a database is configured.
+    Problems are in the report (`ok` is False), not raised; raises
+    ModelsError, DatabaseError when the scratch server cannot be used.
+    """
+    from pgmig.db.connect import connection
+    from pgmig.db.scratch import scratch_database
+    from pgmig.revisions.runner import read_status
+
+    options = options or CheckOptions()
+    chain = project.chain()
+    report = CheckReport()
+    if project.settings.database_url:
+        try:
+            async with connection(project.database_url) as conn:
+                status = read_status(chain, await project.versions.applied(conn))
+            report.problems.extend(
+                f"{revision.path.name} was edited after it was applied to the configured database"
+                for revision in status.edited
+            )
+        except DatabaseError as exc:
+            project.notice(f"skipped the checksum check: {exc}")
+    project.models  # noqa: B018 - import errors before the scratch database is made
+    async with scratch_database(project.settings.embedded_data_dir, options.dev_url) as url:
+        with project.timings.phase("replay"):
+            checked = await Checker(project, url, project.notice).run(chain)
+        report.revisions, report.problems = checked.revisions, report.problems + checked.problems
+        if not checked.problems:
+            async with connection(url) as conn:
+                report.missing_migration = await project.diff_one_way(conn, url)
+    return report
+
+
+async def drift(project: Project) -> "tuple[Status, List[str]]":
+    """The configured database against what its applied revisions should have built, object by object.
+
+    Returns the status and the differences in words (empty: no drift).
+    """
+    from pgmig.db.connect import connection
+    from pgmig.db.scratch import scratch_database
+    from pgmig.revisions.runner import read_status
+
+    chain = project.chain()
+    async with connection(project.database_url) as conn:
+        status = read_status(chain, await project.versions.applied(conn))
+    async with scratch_database(project.settings.embedded_data_dir) as url:
+        if status.current is not None:
+            await project.runner(url, chain=chain).upgrade(status.current)
+        expected = await Checker(project, url).state()
+    actual = await Checker(project, project.database_url).state()
+    return status, describe_differences(expected, actual)

@@ -1,0 +1,143 @@
+"""The Typer app: global options, the commands, and the one place errors become exit codes.
+
+Commands live one module a command (or a small group) and stay thin: parse
+flags into a service's options, call the service, print. `edge` turns a
+`PgmigError` into one line on stderr (its hint worded with flags) and the
+exit code of its class (DESIGN.md section 1).
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from typing import Any, Callable, List, Optional, TypeVar
+
+import typer
+
+from pgmig import __version__
+from pgmig.cli import check, diff, generate, init, plugins, run
+from pgmig.cli.context import CliState, word_hint
+from pgmig.cli.output import err, out
+from pgmig.db.urls import redact
+from pgmig.errors import PgmigError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="pgmig",
+    help="Keep a PostgreSQL schema in step with your SQLModel / SQLAlchemy models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    err.print(f"error: {redact(message)}", markup=False, style="bold red")
+    return typer.Exit(code)
+
+
+def edge(func: F) -> F:
+    """Run a command with pgmig's error edge: one line on stderr and the documented exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = kwargs.get("ctx")
+        debug = bool(getattr(getattr(ctx, "obj", None), "debug", False))
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except PgmigError as exc:
+            if debug:
+                traceback.print_exc()
+            raise fail(exc.describe(word_hint), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except Exception as exc:  # a bug in pgmig or a plugin: still one line unless --debug
+            if debug:
+                traceback.print_exc()
+            raise fail(f"unexpected {exc.__class__.__name__}: {exc} (run with --debug for the traceback)", 1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"pgmig {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    database_url: Optional[str] = typer.Option(
+        None,
+        "--database-url",
+        metavar="URL",
+        help="PostgreSQL URL [env PGMIG_DATABASE_URL; default: the embedded server]",
+        show_default=False,
+    ),
+    models: Optional[List[str]] = typer.Option(
+        None,
+        "--models",
+        metavar="MODELS",
+        help="Models to load: import path, module:attr, or file path (repeatable) [env PGMIG_MODELS]",
+        show_default=False,
+    ),
+    migrations_dir: Optional[str] = typer.Option(
+        None,
+        "--migrations-dir",
+        metavar="DIR",
+        help="Folder of revision files [env PGMIG_MIGRATIONS_DIR; default: migrations]",
+        show_default=False,
+    ),
+    schema: Optional[str] = typer.Option(
+        None,
+        "--schema",
+        metavar="NAME",
+        help="Database schema to manage [env PGMIG_SCHEMA; default: public]",
+        show_default=False,
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Global options go before the command: pgmig --database-url URL --models app/models.py diff"""
+    ctx.obj = CliState(
+        overrides={
+            "database_url": database_url,
+            "models": models,
+            "migrations_dir": migrations_dir,
+            "schema": schema,
+        },
+        debug=debug,
+    )
+
+
+# In the order `pgmig --help` lists them.
+COMMANDS: List[Callable[..., Any]] = [
+    init.init,
+    diff.diff,
+    generate.generate,
+    run.up,
+    run.down,
+    run.status,
+    check.check,
+    run.history,
+    run.stamp,
+    plugins.plugins,
+]
+for _command in COMMANDS:
+    app.command()(edge(_command))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,36 @@
+"""`pgmig check`: the CI gate."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from pgmig.cli.context import TIMINGS, CliState, paused_gc, run
+from pgmig.cli.output import out, print_check, print_json, print_timings
+
+
+def check(
+    ctx: typer.Context,
+    dev_url: Optional[str] = typer.Option(
+        None, "--dev-url", metavar="URL", help="Server for the scratch database (default: the embedded one)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    timings: bool = TIMINGS,
+) -> None:
+    """CI gate: replay every revision on a scratch database, check each down, compare with the models."""
+    from pgmig.services.check import CheckOptions
+    from pgmig.services.check import check as check_service
+
+    state: CliState = ctx.obj
+    project = state.project(timings)
+    with paused_gc():
+        report = run(check_service(project, CheckOptions(dev_url=dev_url)))
+    with project.timings.phase("render"):
+        if as_json:
+            print_json(report.to_json())
+        else:
+            print_check(out, report)
+    print_timings(project.timings)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,72 @@
+"""`pgmig generate`: flags parsed into GenerateOptions, questions asked at a terminal."""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from pgmig.cli.context import TIMINGS, CliState, paused_gc, run
+from pgmig.cli.output import out, print_timings
+
+
+def generate(
+    ctx: typer.Context,
+    message: str = typer.Option(
+        ..., "-m", "--message", help="What the revision does; becomes its docstring and file name."
+    ),
+    empty: bool = typer.Option(False, "--empty", help="Write a blank revision (for data migrations)."),
+    allow_destructive: bool = typer.Option(
+        False, "--allow-destructive", help="Write the revision even if it drops tables, columns or enum labels."
+    ),
+    rename: Optional[List[str]] = typer.Option(
+        None,
+        "--rename",
+        metavar="OLD=NEW",
+        help="A renamed table (old=new) or column (table.old=table.new); repeatable.",
+    ),
+    rename_enum_value: Optional[List[str]] = typer.Option(
+        None, "--rename-enum-value", metavar="ENUM.OLD=NEW", help="A renamed enum label; repeatable."
+    ),
+    map_enum_value: Optional[List[str]] = typer.Option(
+        None, "--map-enum-value", metavar="ENUM.OLD=NEW", help="Move rows off a removed enum label; repeatable."
+    ),
+    default: Optional[List[str]] = typer.Option(
+        None,
+        "--default",
+        metavar="TABLE.COLUMN=SQL",
+        help="Value for existing rows when a column becomes NOT NULL; repeatable.",
+    ),
+    concurrently: bool = typer.Option(
+        False,
+        "--concurrently",
+        help="Build and drop indexes of existing tables CONCURRENTLY (a non-transactional revision).",
+    ),
+    timings: bool = TIMINGS,
+) -> None:
+    """Write the next revision file from the difference between the revisions and the models."""
+    from pgmig.cli.flags import parse_defaults, parse_enum_maps, parse_renames
+    from pgmig.cli.prompts import TerminalQuestioner
+    from pgmig.services.generate import GenerateOptions, Questioner
+    from pgmig.services.generate import generate as generate_service
+
+    state: CliState = ctx.obj
+    options = GenerateOptions(
+        message=message,
+        empty=empty,
+        allow_destructive=allow_destructive,
+        renames=parse_renames(rename or [], rename_enum_value or []),
+        enum_maps=parse_enum_maps(map_enum_value or []),
+        defaults=parse_defaults(default or []),
+        concurrently=concurrently,
+    )
+    project = state.project(timings)
+    questioner = TerminalQuestioner() if sys.stdin.isatty() else Questioner()
+    with paused_gc():
+        path = run(generate_service(project, options, questioner))
+    if path is None:
+        out.print("No changes: the models match the revisions; nothing written.")
+    else:
+        out.print(str(path), markup=False)
+    print_timings(project.timings)

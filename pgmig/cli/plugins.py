@@ -1,0 +1,34 @@
+"""`pgmig plugins`: what is installed, without importing the models."""
+
+from __future__ import annotations
+
+import typer
+
+from pgmig.cli.context import CliState
+from pgmig.cli.output import out, plugins_table, warn
+
+
+def plugins(ctx: typer.Context) -> None:
+    """List discovered model registries and object-type handlers, with the package of each."""
+    from pgmig.config.discovery import load_handlers
+    from pgmig.config.entrypoints import REGISTRIES_GROUP, find
+
+    state: CliState = ctx.obj
+    registries = find(REGISTRIES_GROUP)
+    models = state.overrides.get("models") or []
+    rows = [(r.name, r.value, r.provider) for r in registries] + [(m, m, "--models") for m in models]
+    out.print(plugins_table("Model registries (pgmig.registries)", ("name", "loads", "package"), rows))
+    if not rows:
+        out.print("  none: pass --models or declare a pgmig.registries entry point", style="dim")
+    handlers = load_handlers()
+    handler_rows = [
+        (
+            item.handler.kind,
+            f"{type(item.handler).__module__}:{type(item.handler).__qualname__}",
+            item.provider,
+        )
+        for item in handlers.loaded
+    ]
+    out.print(plugins_table("Object types (pgmig.object_types)", ("kind", "handler", "package"), handler_rows))
+    for failure in handlers.failures:
+        warn(str(failure))

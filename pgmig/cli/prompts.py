@@ -1,0 +1,39 @@
+"""Questions to a person at a terminal, for `generate`: renames, values for NOT NULL columns, consent to lose data.
+
+The questions themselves, and the answers of a run nobody watches, are the
+library's `pgmig.services.generate.Questioner`.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from pgmig.cli.output import err
+from pgmig.plan.renames import Candidate
+from pgmig.plan.safety import NotNullNeed
+from pgmig.services.generate import Questioner
+
+
+class TerminalQuestioner(Questioner):
+    """Django-style questions on stderr."""
+
+    def ask_rename(self, candidate: Candidate) -> bool:
+        return typer.confirm(candidate.question(), default=False, err=True)
+
+    def ask_default(self, need: NotNullNeed) -> Optional[str]:
+        err.print(f"{need.describe()}.", markup=False)
+        answer: str = typer.prompt(
+            f"SQL value for existing rows of {need.name} (empty: leave a TODO in the revision)",
+            default="",
+            show_default=False,
+            err=True,
+        )
+        return answer.strip() or None
+
+    def confirm_destructive(self, changes: List[str]) -> bool:
+        err.print("This revision would delete data:", style="bold red")
+        for change in changes:
+            err.print(f"  - {change}", markup=False)
+        return typer.confirm("Write it anyway?", default=False, err=True)

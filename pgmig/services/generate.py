@@ -1,0 +1,322 @@
+"""`generate`: write the next revision file from the difference between the revisions and the models.
+
+The revisions' schema is read from the configured database when it is at
+head, else from a scratch database the revisions are replayed into, so
+generating never needs production access and never repeats a pending
+revision. Renames are applied (in a rolled-back transaction) before reading,
+NOT NULL steps get the values given, enum labels that rows still hold must be
+mapped, and a revision that deletes data needs consent.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from pgmig.errors import DatabaseError, Hint, UsageError
+from pgmig.ops.base import Operation
+from pgmig.plan.renames import Candidate, Renames
+from pgmig.plan.safety import NotNullNeed
+from pgmig.revisions.files import HEAD, Chain
+from pgmig.services.project import Project
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pgmig.plan.diff import Change
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """What to generate, parsed (the CLI turns `--rename a=b` and the like into these).
+
+    - `renames`: tables, columns and enum labels the models call by a new name.
+    - `enum_maps`: `{enum: {removed_label: label}}`, where rows of a removed label move.
+    - `defaults`: `{(table, column): SQL}`, the value existing rows get when a column becomes NOT NULL.
+    - `allow_destructive`: write a revision that deletes data without asking.
+    - `concurrently`: build and drop indexes of existing tables CONCURRENTLY (a non-transactional revision).
+    - `empty`: write a blank revision (for data migrations) without diffing.
+    """
+
+    message: str
+    empty: bool = False
+    allow_destructive: bool = False
+    renames: Renames = field(default_factory=Renames)
+    enum_maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    defaults: Mapping[Tuple[str, str], str] = field(default_factory=dict)
+    concurrently: bool = False
+
+
+class Questioner:
+    """What `generate` may ask a person: renames, values for NOT NULL columns, consent to lose data.
+
+    This base answers as a non-interactive run must: no rename, no value, no
+    consent. The CLI asks at a terminal; tests and scripts override what they answer.
+    """
+
+    def ask_rename(self, candidate: Candidate) -> bool:
+        """`candidate.question()` reads e.g. "Was column article.title renamed to article.headline?"."""
+        return False
+
+    def ask_default(self, need: NotNullNeed) -> Optional[str]:
+        """An SQL expression for the existing rows of `need.name`, or None to leave a TODO."""
+        return None
+
+    def confirm_destructive(self, changes: List[str]) -> bool:
+        """Consent to write a revision that makes these `changes` (in words), which delete data."""
+        return False
+
+
+ALLOW_DESTRUCTIVE = Hint("review the models, then rerun", "allow_destructive")
+
+
+class DestructiveChangeError(UsageError):
+    """Generating would write a revision that deletes data, and nobody agreed to it.
+
+    `changes` are the destructive changes in words (`drop column bio of author`).
+    """
+
+    def __init__(self, changes: Sequence[str]) -> None:
+        super().__init__(f"the revision would delete data ({'; '.join(changes)})", hint=ALLOW_DESTRUCTIVE)
+        self.changes = list(changes)
+
+
+class UnmappedLabelsError(UsageError):
+    """An enum loses labels that rows still hold, and no mapping says where those rows go.
+
+    `rows` is `{label: number of rows holding it}`.
+    """
+
+    def __init__(self, type_name: str, rows: Mapping[str, int]) -> None:
+        counts = ", ".join(f"{n} row(s) hold {label!r}" for label, n in rows.items())
+        super().__init__(
+            f"enum {type_name} loses labels that rows still use ({counts})",
+            hint=Hint("move them", "enum_maps", tuple(f"{type_name}.{label}=OTHER" for label in rows)),
+        )
+        self.type_name = type_name
+        self.rows = dict(rows)
+
+
+def default_hint(needs: Sequence[NotNullNeed]) -> Hint:
+    """How to give the existing rows of these columns a value."""
+    return Hint("give a value", "defaults", tuple(f"{need.name}=EXPR" for need in needs))
+
+
+async def generate(
+    project: Project, options: GenerateOptions, questioner: Optional[Questioner] = None
+) -> Optional[Path]:
+    """Write the next revision file and return its path; None when the models need no change.
+
+    `questioner` answers what a person would be asked at a terminal; without
+    one, only the options decide and anything unresolved is refused or left
+    as a TODO that stops the revision. Raises DestructiveChangeError and
+    UnmappedLabelsError (usage, with hints), ModelsError, DatabaseError,
+    RevisionError.
+    """
+    from datetime import datetime, timezone
+
+    from pgmig.revisions.files import load_revision_file, new_revision_id, slugify
+    from pgmig.revisions.writer import format_file, render_revision
+
+    questioner = questioner or Questioner()
+    chain = project.chain()
+    work = _Work([], [], [])
+    if not options.empty:
+        async with _history_database(project, chain) as (conn, real, url):
+            found = await _changes(project, conn, url, real, options, questioner)
+        if found is None:
+            return None
+        work = found
+    created = datetime.now(timezone.utc)
+    revision_id = new_revision_id(created)
+    folder = project.settings.migrations_path
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{revision_id}_{slugify(options.message)}.py"
+    with project.timings.phase("render"):
+        transactional = all(op.transactional for op in [*work.up, *work.down])
+        text = render_revision(
+            revision_id,
+            chain.head,
+            options.message,
+            work.up,
+            work.down,
+            created,
+            transactional=transactional,
+            up_preamble=work.preamble,
+        )
+        path.write_text(text, encoding="utf-8")
+        format_file(path)
+        load_revision_file(path)  # what we wrote must load
+    return path
+
+
+@dataclass
+class _Work:
+    up: List[Operation]
+    down: List[Operation]
+    preamble: List[str]
+
+
+async def _changes(
+    project: Project, conn: Any, url: str, real: bool, options: GenerateOptions, questioner: Questioner
+) -> Optional[_Work]:
+    """The revision's operations both ways and the TODO that opens `up`; None when nothing changes."""
+    from pgmig.plan.renames import rename_candidates, without_conflicts
+    from pgmig.plan.safety import add_remaps, apply_defaults, not_null_needs
+
+    schema = project.settings.schema_name
+    given = options.renames
+    # Answers at the prompt are added to a copy: the options stay as given.
+    renames = Renames(list(given.tables), list(given.columns), list(given.enum_values))
+    maps: Dict[str, Dict[str, str]] = {enum: dict(mapping) for enum, mapping in options.enum_maps.items()}
+    answers = dict(options.defaults)
+
+    project.models  # noqa: B018 - loaded (and timed) before the diff
+    async with _renamed(conn, renames, schema):
+        up, down = await project.diff_both_ways(conn, url)
+    asked = False
+    for candidate in without_conflicts(rename_candidates(up), renames):
+        if questioner.ask_rename(candidate):
+            candidate.add_to(renames)
+            asked = True
+    if asked:
+        async with _renamed(conn, renames, schema):
+            up, down = await project.diff_both_ways(conn, url)
+    if up.is_empty and not renames:
+        return None
+
+    up_ops = renames.operations(schema) + add_remaps(up.operations, maps)
+    down_ops = down.operations + renames.inverse_operations(schema)
+
+    needs = not_null_needs(up_ops)
+    for need in needs:
+        if (need.table, need.column) not in answers:
+            answer = questioner.ask_default(need)
+            if answer:
+                answers[(need.table, need.column)] = answer
+    up_ops = apply_defaults(up_ops, answers)
+    unresolved = [need for need in needs if (need.table, need.column) not in answers]
+    preamble = await _todo(project, conn, real, renames, unresolved) if unresolved else []
+
+    if real:
+        async with _renamed(conn, renames, schema):
+            await _refuse_unmapped_labels(conn, up_ops, maps)
+
+    if options.concurrently:
+        up_ops, down_ops = _concurrently(up_ops), _concurrently(down_ops)
+
+    destructive = [describe_change(change) for change in up.changes if "deletes_data" in change.hazards]
+    if destructive and not options.allow_destructive and not questioner.confirm_destructive(destructive):
+        raise DestructiveChangeError(destructive)
+    return _Work(up_ops, down_ops, preamble)
+
+
+async def _todo(project: Project, conn: Any, real: bool, renames: Renames, unresolved: List[NotNullNeed]) -> List[str]:
+    """The lines that stop `up` before it fails on rows: what the rows trip over, and the hint."""
+    from pgmig.plan.safety import todo_lines, unmet_not_null
+
+    problems = [need.describe() for need in unresolved]
+    if real:
+        async with _renamed(conn, renames, project.settings.schema_name):
+            problems = await unmet_not_null(conn, unresolved) or problems
+    hint = project.word_hint(default_hint(unresolved))
+    project.notice(f"warning: the revision stops with a TODO: {'; '.join(problems)} ({hint})")
+    return todo_lines(problems, hint)
+
+
+async def _refuse_unmapped_labels(conn: Any, ops: Sequence[Operation], maps: Mapping[str, Mapping[str, str]]) -> None:
+    """UnmappedLabelsError when a swap removes labels that rows hold and `maps` does not move them."""
+    from pgmig.ops.enum import SwapTypeValues
+    from pgmig.plan.safety import removed_label_rows
+
+    for op in ops:
+        if not isinstance(op, SwapTypeValues):
+            continue
+        held = await removed_label_rows(conn, op)
+        unmapped = {label: n for label, n in held.items() if label not in maps.get(op.type_name, {})}
+        if unmapped:
+            raise UnmappedLabelsError(op.type_name, unmapped)
+
+
+def _concurrently(ops: List[Operation]) -> List[Operation]:
+    """Index builds and drops on existing tables CONCURRENTLY, NOT NULL through a validated check.
+
+    The revision then runs outside a transaction (`transactional = False`), so
+    each statement commits on its own and the lighter locks really are light.
+    """
+    from pgmig.ops.column import AddNotNull
+    from pgmig.ops.index import concurrent
+
+    return [replace(op, via_check=True) if isinstance(op, AddNotNull) else op for op in concurrent(ops)]
+
+
+@asynccontextmanager
+async def _renamed(conn: Any, renames: Renames, schema: str) -> AsyncIterator[None]:
+    """Inside: the database as if the renames had run (a transaction that is always rolled back)."""
+    from pgmig.ops.actor import DatabaseActions
+
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        actor = DatabaseActions(conn)
+        for op in renames.operations(schema) if renames else []:
+            await actor.run(op)
+        yield
+    finally:
+        await transaction.rollback()
+
+
+@asynccontextmanager
+async def _history_database(project: Project, chain: Chain) -> AsyncIterator["tuple[Any, bool, str]"]:
+    """A connection to the schema the revisions produce, whether it holds real data, and its URL.
+
+    The configured database is used when it is at head; otherwise the
+    revisions are replayed into a scratch database.
+    """
+    from pgmig.db.connect import connect
+    from pgmig.db.scratch import scratch_database
+    from pgmig.revisions.runner import read_status
+
+    conn = None
+    try:
+        conn = await connect(project.database_url)
+        status = read_status(chain, await project.versions.applied(conn))
+        if status.current != chain.head:
+            project.notice(
+                f"the database is at {status.current or 'base'}, not at head {chain.head}: "
+                "comparing with a scratch database built from the revisions"
+            )
+            await conn.close()
+            conn = None
+    except DatabaseError as exc:
+        if conn is not None:
+            await conn.close()
+            conn = None
+        if not project.settings.database_url:
+            raise
+        project.notice(f"{exc}; comparing with a scratch database built from the revisions instead")
+    if conn is not None:
+        try:
+            yield conn, True, project.database_url
+        finally:
+            await conn.close()
+        return
+    async with scratch_database(project.settings.embedded_data_dir) as url:
+        with project.timings.phase("replay"):
+            await project.runner(url, chain=chain).upgrade(HEAD)
+        scratch = await connect(url)
+        try:
+            yield scratch, False, url
+        finally:
+            await scratch.close()
+
+
+VERBS = {"create": "create", "migrate": "change", "destroy": "drop"}
+
+
+def describe_change(change: "Change") -> str:
+    """`drop column bio of author`: a change in words, for prompts and errors."""
+    text = f"{VERBS[change.action]} {change.obj.label}"
+    if change.obj.group != change.key:
+        text += f" of {change.obj.group[-1]}"
+    return text

@@ -1,0 +1,127 @@
+"""The configured project: settings plus what they point at (models, handlers, database).
+
+Everything is loaded on first use, so `pgmig plugins` never imports the
+models and `--help` never imports SQLAlchemy. The services (`pgmig.services.*`)
+take a Project and do one job each.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from pgmig.config.discovery import HandlerSet, load_handlers
+from pgmig.config.settings import Settings
+from pgmig.errors import WordHint
+from pgmig.revisions.files import Chain, Revision
+from pgmig.revisions.runner import Runner
+from pgmig.revisions.version_table import VersionTable
+from pgmig.schema.protocol import ModelContext
+from pgmig.timing import NoTimings, Timings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pgmig.plan.diff import Plan
+
+Notice = Callable[[str], None]
+Progress = Callable[[str, Revision, float], None]
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+class Project:
+    """One project's settings and, loaded lazily, its handlers, models, database URL and version table.
+
+    `notice` receives one-line messages for a person (warnings, what the
+    embedded server is doing); `word_hint` words an error's hint where a
+    service writes one into a file or a notice (the CLI: with its flags);
+    `timings` collects phase timings when the caller asked for them.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        handlers: Optional[HandlerSet] = None,
+        notice: Optional[Notice] = None,
+        timings: Optional[Timings] = None,
+        word_hint: WordHint = str,
+    ) -> None:
+        self.settings = settings
+        self._handlers = handlers
+        self.notice: Notice = notice or _silent
+        self.timings: Timings = timings or NoTimings()
+        self.word_hint = word_hint
+
+    @property
+    def handlers(self) -> HandlerSet:
+        """The object-type handlers (the installed ones unless given); plugins that failed are noticed."""
+        if self._handlers is None:
+            self._handlers = load_handlers()
+            for failure in self._handlers.failures:
+                self.notice(f"warning: {failure}")
+        return self._handlers
+
+    @cached_property
+    def models(self) -> ModelContext:
+        """The models' tables; raises ModelsError when they cannot be found or imported."""
+        from pgmig.config.registries import load_models
+        from pgmig.plan.engine import model_context
+
+        with self.timings.phase("load"):
+            loaded = load_models(self.settings.models, self.settings.project_root, self.settings.schema_name)
+            return model_context(loaded.tables, loaded.metadata, self.settings.schema_name)
+
+    @cached_property
+    def database_url(self) -> str:
+        """The configured URL, or the embedded server's (started on first use)."""
+        from pgmig.db.connect import resolve_url
+
+        return resolve_url(self.settings, self.notice)
+
+    @cached_property
+    def versions(self) -> VersionTable:
+        return VersionTable(self.settings.schema_name, self.settings.version_table)
+
+    def chain(self) -> Chain:
+        """The revision files, read now (RevisionError for a broken chain)."""
+        from pgmig.revisions.files import load_chain
+
+        return load_chain(self.settings.migrations_path)
+
+    def runner(
+        self, url: Optional[str] = None, progress: Optional[Progress] = None, chain: Optional[Chain] = None
+    ) -> Runner:
+        """A runner with this project's version table and timeouts (the configured database by default)."""
+        return Runner(
+            url or self.database_url,
+            chain if chain is not None else self.chain(),
+            self.versions,
+            self.notice,
+            progress,
+            lock_timeout=self.settings.lock_timeout,
+            statement_timeout=self.settings.statement_timeout,
+        )
+
+    async def diff_one_way(self, conn: Any, url: str) -> "Plan":
+        """The plan from the database behind `conn` (at `url`) to the models."""
+        from pgmig.plan.engine import diff_database
+
+        return await diff_database(conn, self.models, self.handlers, **self._engine_options(url))
+
+    async def diff_both_ways(self, conn: Any, url: str) -> "tuple[Plan, Plan]":
+        """The plans from the database behind `conn` to the models and back."""
+        from pgmig.plan.engine import diff_both_ways
+
+        return await diff_both_ways(conn, self.models, self.handlers, **self._engine_options(url))
+
+    def _engine_options(self, url: str) -> "dict[str, Any]":
+        from pgmig.db.connect import connect
+
+        return {
+            "schema": self.settings.schema_name,
+            "version_table": self.settings.version_table,
+            "timings": self.timings,
+            # A second connection to the same database, so catalog reads run side by side.
+            "connect": partial(connect, url),
+        }

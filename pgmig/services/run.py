@@ -1,0 +1,55 @@
+"""`up`, `down` (or their SQL), `status` and `stamp` on the configured database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from pgmig.revisions.files import Revision
+from pgmig.revisions.runner import Direction, Status
+from pgmig.services.project import Progress, Project
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """One run of the revisions.
+
+    `direction` is "up" or "down"; `target` is a revision id (or unique
+    prefix), "head" or "base"; None means head for up and one revision for
+    down. `as_sql` records the SQL instead of running it.
+    """
+
+    direction: Direction
+    target: Optional[str] = None
+    as_sql: bool = False
+
+
+@dataclass
+class RunResult:
+    """The revisions applied or rolled back (or that `sql` covers, in order), and the SQL when asked for."""
+
+    revisions: List[Revision] = field(default_factory=list)
+    sql: Optional[List[str]] = None
+
+
+async def run(project: Project, options: RunOptions, progress: Optional[Progress] = None) -> RunResult:
+    """Apply or roll back revisions, or only record their SQL, through the runner's one loop.
+
+    Both ways plan the range alike (see `pgmig.runner.plan_run`): an `up`
+    target behind the current revision, or a `down` target ahead of it,
+    raises RevisionError whether or not SQL is asked for.
+    """
+    runner = project.runner(progress=progress)
+    if options.as_sql:
+        return RunResult(sql=await runner.sql(options.direction, options.target))
+    return RunResult(revisions=await runner.run(options.direction, options.target))
+
+
+async def status(project: Project) -> Status:
+    """The current revision, the pending ones, and applied files edited since."""
+    return await project.runner().status()
+
+
+async def stamp(project: Project, target: str) -> None:
+    """Record `target` (and every revision before it) as applied without running anything."""
+    await project.runner().stamp(target)
