@@ -56,6 +56,14 @@ class PgmigError(Exception):
         return self.describe()
 
 
+class PgmigWarning(UserWarning):
+    """Root of pgmig's warnings: something the user should know that does not stop the command.
+
+    The library issues them with `warnings.warn`; the CLI prints each as one
+    `warning: ...` line on stderr.
+    """
+
+
 class UsageError(PgmigError):
     """Bad usage or configuration: the user must change a flag, env var or key."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Coroutine, Dict, Iterator, TypeVar
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Coroutine, Dict, Iterator, TypeVar
 import typer
 
 from pgmig.cli.output import notice
-from pgmig.errors import Hint
+from pgmig.errors import Hint, PgmigWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     from pgmig.services.project import Project
@@ -23,6 +24,7 @@ TIMINGS = typer.Option(False, "--timings", help="After the output, print 'timing
 
 # The flag of each service option a hint can name.
 FLAGS = {
+    "models": "--models",
     "allow_destructive": "--allow-destructive",
     "defaults": "--default",
     "enum_maps": "--map-enum-value",
@@ -60,10 +62,21 @@ class CliState:
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run for the CLI's synchronous edge."""
+    """asyncio.run for the CLI's synchronous edge; pgmig's warnings become `warning: ...` lines."""
     if sys.platform == "win32":  # pragma: no cover
         asyncio.set_event_loop_policy(asyncio.WindowsSelectorEventLoopPolicy())  # type: ignore[attr-defined]
-    return asyncio.run(coroutine)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PgmigWarning)
+        try:
+            return asyncio.run(coroutine)
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, PgmigWarning):
+                    notice(f"warning: {warning.message}")
+                else:
+                    warnings.showwarning(
+                        warning.message, warning.category, warning.filename, warning.lineno, warning.file, warning.line
+                    )
 
 
 @contextmanager

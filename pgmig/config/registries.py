@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from pgmig.config.entrypoints import REGISTRIES_GROUP, find
-from pgmig.errors import ModelsError
+from pgmig.errors import Hint, ModelsError
 
 
 @dataclass
@@ -45,20 +45,21 @@ class LoadedModels:
 
 
 def load_models(specs: Sequence[str], root: Path, schema: str = "public") -> LoadedModels:
-    """Load `--models` values, or every `pgmig.registries` entry point when none are given."""
+    """Load the configured `models` values, or every `pgmig.registries` entry point when none are given."""
     if str(root) not in sys.path:
         # Like `python -m`, make the project's own packages importable.
         sys.path.insert(0, str(root))
     registries: List[Registry] = []
     if specs:
         for spec in specs:
-            registries.append(Registry(spec, "--models", _metadata_of(_load_spec(spec, root), spec)))
+            registries.append(Registry(spec, "the models setting", _metadata_of(_load_spec(spec, root), spec)))
     else:
         found = find(REGISTRIES_GROUP)
         if not found:
             raise ModelsError(
-                "no models found: pass --models (e.g. --models app/models.py), set PGMIG_MODELS or "
-                '[tool.pgmig] models, or declare a [project.entry-points."pgmig.registries"] entry'
+                "no models found: no models are configured and no installed package declares a "
+                '[project.entry-points."pgmig.registries"] entry',
+                hint=Hint("name them", "models", ("app/models.py",)),
             )
         for entry in found:
             what = f"registry {entry.name!r} of package {entry.package}"

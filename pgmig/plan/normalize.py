@@ -99,6 +99,7 @@ from typing import (
 )
 
 from pgmig.db.quoting import qualified, quote_ident
+from pgmig.errors import PgmigWarning
 from pgmig.schema.protocol import DatabaseContext
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,7 +114,7 @@ _LOCKS_PER_CHUNK = 8
 _MAX_ENTRIES = 100_000  # the oldest entries go first beyond this
 
 
-class NormalizationWarning(UserWarning):
+class NormalizationWarning(PgmigWarning):
     """The server could not normalize some model objects (no privilege to build scratch objects)."""
 
 

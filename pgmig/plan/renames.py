@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from pgmig.errors import UsageError
 from pgmig.ops.base import Operation
 from pgmig.ops.column import RenameColumn
 from pgmig.ops.enum import RenameTypeValue
@@ -49,53 +48,6 @@ class Renames:
         columns = Renames(columns=[(table, new, old) for table, old, new in reversed(self.columns)])
         labels = Renames(enum_values=[(enum, new, old) for enum, old, new in reversed(self.enum_values)])
         return tables.operations(schema) + columns.operations(schema) + labels.operations(schema)
-
-
-def parse_renames(table_or_column: Sequence[str], enum_values: Sequence[str]) -> Renames:
-    renames = Renames()
-    for spec in table_or_column:
-        old, new = _split(spec, "--rename", "old_table=new_table or table.old_column=table.new_column")
-        if "." in old or "." in new:
-            if old.count(".") != 1 or new.count(".") != 1:
-                raise UsageError(f"--rename {spec!r}: use table.old_column=table.new_column")
-            old_table, old_column = old.split(".")
-            new_table, new_column = new.split(".")
-            if old_table != new_table:
-                raise UsageError(
-                    f"--rename {spec!r}: a column is renamed within its table; rename the table with "
-                    f"a separate --rename {old_table}={new_table}"
-                )
-            renames.columns.append((old_table, old_column, new_column))
-        else:
-            renames.tables.append((old, new))
-    for spec in enum_values:
-        old, new = _split(spec, "--rename-enum-value", "enum.OLD=NEW")
-        if old.count(".") != 1 or "." in new:
-            raise UsageError(f"--rename-enum-value {spec!r}: use enum.OLD=NEW")
-        enum, label = old.split(".")
-        renames.enum_values.append((enum, label, new))
-    return renames
-
-
-def parse_pairs(specs: Sequence[str], flag: str, shape: str) -> List[Tuple[str, str, str]]:
-    """`a.b=c` specs as (a, b, c): --map-enum-value color.BLUE=GREEN, --default article.published=false."""
-    pairs = []
-    for spec in specs:
-        left, right = _split(spec, flag, shape)
-        if left.count(".") != 1:
-            raise UsageError(f"{flag} {spec!r}: use {shape}")
-        owner, name = left.split(".")
-        pairs.append((owner, name, right))
-    return pairs
-
-
-def _split(spec: str, flag: str, shape: str) -> Tuple[str, str]:
-    if spec.count("=") < 1:
-        raise UsageError(f"{flag} {spec!r}: use {shape}")
-    left, right = spec.split("=", 1)
-    if not left.strip() or not right.strip():
-        raise UsageError(f"{flag} {spec!r}: use {shape}")
-    return left.strip(), right.strip()
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Sequence, Tuple
 
 from pgmig.db.quoting import qualified, quote_ident, quote_literal
+from pgmig.errors import Hint, WordHint
 from pgmig.ops.base import Operation
 from pgmig.ops.column import AddColumn, AddNotNull, SetColumnDefault
 from pgmig.ops.data import BackfillColumn
@@ -157,19 +158,23 @@ def todo_lines(problems: Sequence[str], hint: str) -> List[str]:
     ]
 
 
-async def preflight(connection: Any, ops: Sequence[Operation]) -> List[str]:
-    """What would fail on this database's data, said before any revision is written (pgmig diff)."""
+async def preflight(connection: Any, ops: Sequence[Operation], word: WordHint = str) -> List[str]:
+    """What would fail on this database's data, said before any revision is written (pgmig diff).
+
+    Each warning ends with what to give `generate` to get past it, worded by
+    `word` (the CLI words a `Hint` with its flags).
+    """
     warnings = [
-        f"{problem}; give a value with pgmig generate --default {need_name}=EXPR"
+        f"{problem}; {word(Hint('give a value', 'defaults', (f'{need_name}=EXPR',)))}"
         for problem, need_name in await _with_names(connection, not_null_needs(ops))
     ]
     for op in ops:
         if isinstance(op, SwapTypeValues) and op.removed_values:
             for label, count in (await removed_label_rows(connection, op)).items():
                 enum = op.type_name
+                hint = Hint("move them", "enum_maps", (f"{enum}.{label}=OTHER",))
                 warnings.append(
-                    f"{count} row(s) hold label {label!r} of enum {enum}, which the models remove; "
-                    f"move them with pgmig generate --map-enum-value {enum}.{label}=OTHER"
+                    f"{count} row(s) hold label {label!r} of enum {enum}, which the models remove; {word(hint)}"
                 )
     return warnings
 
@@ -182,24 +187,11 @@ async def _with_names(connection: Any, needs: Sequence[NotNullNeed]) -> List[Tup
     return out
 
 
-def parse_defaults(pairs: Sequence[Tuple[str, str, str]]) -> Dict[Tuple[str, str], str]:
-    return {(table, column): expression for table, column, expression in pairs}
-
-
-def parse_maps(pairs: Sequence[Tuple[str, str, str]]) -> Dict[str, Dict[str, str]]:
-    mapping: Dict[str, Dict[str, str]] = {}
-    for enum, old, new in pairs:
-        mapping.setdefault(enum, {})[old] = new
-    return mapping
-
-
 __all__ = [
     "NotNullNeed",
     "add_remaps",
     "apply_defaults",
     "not_null_needs",
-    "parse_defaults",
-    "parse_maps",
     "preflight",
     "removed_label_rows",
     "todo_lines",

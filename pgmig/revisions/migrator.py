@@ -68,7 +68,7 @@ class Migrator:
         """The open asyncpg connection (traced); raises `NoConnectionError` under `--sql`."""
         if self._connection is None:
             raise NoConnectionError(
-                "migrator.connection does not exist while SQL is only printed; "
-                "a data step that --sql can show is `await migrator.actor.execute(sql, *args)`"
+                "migrator.connection does not exist while SQL is only printed, not run; "
+                "a data step that the printed SQL can show is `await migrator.actor.execute(sql, *args)`"
             )
         return self._connection

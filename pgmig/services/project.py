@@ -124,4 +124,6 @@ class Project:
             "timings": self.timings,
             # A second connection to the same database, so catalog reads run side by side.
             "connect": partial(connect, url),
+            # What the server said of the models' expressions, kept between runs (see pgmig.plan.normalize).
+            "normal_forms": self.settings.embedded_data_dir / "normal-forms.json",
         }
