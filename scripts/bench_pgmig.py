@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
+import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
@@ -29,6 +32,8 @@ class PgmigApi:
     timings: Callable[[], Any]
     load_handlers: Callable[[], Any]
     handler_set: Callable[[List[Any]], Any]
+    # The CLI pauses the cyclic GC around a diff (earlier versions did it inside diff_database).
+    paused_gc: Callable[[], Any]
 
 
 def _first(candidates: Sequence[Tuple[str, str]]) -> Any:
@@ -43,11 +48,13 @@ def _first(candidates: Sequence[Tuple[str, str]]) -> Any:
 
 def _api() -> PgmigApi:
     return PgmigApi(
-        diff_database=_first([("pgmig.plan.engine", "diff_database")]),
-        model_context=_first([("pgmig.plan.engine", "model_context")]),
+        # The current layout first, then the flat one of earlier versions (a --baseline may be one).
+        diff_database=_first([("pgmig.plan.engine", "diff_database"), ("pgmig.engine", "diff_database")]),
+        model_context=_first([("pgmig.plan.engine", "model_context"), ("pgmig.engine", "model_context")]),
         timings=_first([("pgmig.timing", "Timings")]),
-        load_handlers=_first([("pgmig.config.discovery", "load_handlers")]),
-        handler_set=_first([("pgmig.config.discovery", "HandlerSet")]),
+        load_handlers=_first([("pgmig.config.discovery", "load_handlers"), ("pgmig.plugins", "load_handlers")]),
+        handler_set=_first([("pgmig.config.discovery", "HandlerSet"), ("pgmig.plugins", "HandlerSet")]),
+        paused_gc=_first([("pgmig.cli.context", "paused_gc"), ("contextlib", "nullcontext")]),
     )
 
 
@@ -97,6 +104,7 @@ def diff_runner(url: str, metadata: Any, with_plugins: bool = False) -> Tuple[Ru
     """
     api = _api()
     handler_set = handlers(with_plugins)
+    normal_forms = os.path.join(tempfile.mkdtemp(prefix="pgmig-bench-"), "normal-forms.json")
     tables = [t for t in metadata.sorted_tables if (t.schema or "public") == "public"]
     count = [0]
     sample: List[str] = []
@@ -106,7 +114,12 @@ def diff_runner(url: str, metadata: Any, with_plugins: bool = False) -> Tuple[Ru
         try:
             timings = api.timings()
             models = api.model_context(tables, [metadata], "public")
-            plan = await api.diff_database(conn, models, handler_set, timings=timings, connect=lambda: connect(url))
+            options: Dict[str, Any] = {"timings": timings, "connect": lambda: connect(url)}
+            if "normal_forms" in inspect.signature(api.diff_database).parameters:
+                # As the CLI does: what the server said of the models' expressions is kept between runs.
+                options["normal_forms"] = normal_forms
+            with api.paused_gc():
+                plan = await api.diff_database(conn, models, handler_set, **options)
             count[0] = len(plan.changes)
             sample[:] = [describe(change) for change in plan.changes[:3]]
             return dict(timings.seconds)
