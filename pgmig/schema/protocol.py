@@ -11,7 +11,21 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ClassVar, Dict, Iterable, List, Sequence, TypeVar, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    AsyncIterator,
+    Callable,
+    ClassVar,
+    Dict,
+    Iterable,
+    List,
+    Sequence,
+    Set,
+    Tuple,
+    TypeVar,
+    cast,
+)
 
 from pgmig.errors import DatabaseError
 from pgmig.ops.base import Operation
@@ -120,6 +134,28 @@ class DatabaseContext:
             return await self.connection.fetch(query, *args)
         except asyncpg.PostgresError as exc:
             raise DatabaseError(f"reading the catalog failed: {exc}") from exc
+
+    async def existing_tables(self, tables: Iterable[Tuple[str, str]]) -> Set[Tuple[str, str]]:
+        """Which of the (schema, table) pairs the database has as tables (plain or partitioned, relkind r/p).
+
+        Model objects on a table still to be created are marked by their
+        handlers, so that building them is not reported as a hazard.
+        """
+        wanted = sorted(set(tables))
+        if not wanted:
+            return set()
+        rows = await self.fetch(_EXISTING_TABLES_QUERY, [s for s, _ in wanted], [t for _, t in wanted])
+        return {(row["schema"], row["name"]) for row in rows}
+
+
+_EXISTING_TABLES_QUERY = """
+SELECT n.nspname AS schema, c.relname AS name
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN unnest($1::text[], $2::text[]) AS wanted(schema, name)
+  ON wanted.schema = n.nspname AND wanted.name = c.relname
+WHERE c.relkind IN ('r', 'p')
+"""
 
 
 class ObjectHandler:

@@ -9,7 +9,7 @@ so plugin objects count exactly like tables and columns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from pgmig.errors import DatabaseError, PgmigError
 from pgmig.plan.diff import Plan, diff_states
@@ -108,49 +108,51 @@ class Checker:
             return await self._run(chain, runner, conn)
 
     async def _run(self, chain: Chain, runner: Runner, conn: Any) -> CheckReport:
+        """Each revision: up, down (back to the state before it), up again; the states compared after each."""
         report = CheckReport()
         before = await self.state(conn)
         for index, revision in enumerate(chain.revisions):
             item = RevisionCheck(revision)
             report.revisions.append(item)
             previous = chain.revisions[index - 1].id if index else BASE
-            try:
-                await runner.upgrade(revision.id)
-            except PgmigError as exc:
-                item.status = FAILED
-                message = str(exc)
-                if "55P04" in message or "unsafe use of new value" in message:
-                    message += " (a new enum label is used in the transaction that added it)"
-                item.problems.append(f"up failed: {message}")
-                report.problems.append(f"replay stopped at {revision.path.name}")
-                return report
+            if not await _step(item, "up", runner.upgrade(revision.id)):
+                break
             after = await self.state(conn)
-            try:
-                await runner.downgrade(previous)
-            except PgmigError as exc:
-                item.status = FAILED
-                item.problems.append(f"down failed: {exc}")
-                report.problems.append(f"replay stopped at {revision.path.name}")
-                return report
-            restored = await self.state(conn)
-            if restored != before:
-                item.status = FAILED
-                item.problems.extend(
-                    f"down does not restore: {line}" for line in describe_differences(before, restored)
-                )
-            try:
-                await runner.upgrade(revision.id)
-            except PgmigError as exc:
-                item.status = FAILED
-                item.problems.append(f"up after down failed: {exc}")
-                report.problems.append(f"replay stopped at {revision.path.name}")
-                return report
-            again = await self.state(conn)
-            if again != after:
-                item.status = FAILED
-                item.problems.extend(f"up after down differs: {line}" for line in describe_differences(after, again))
-            before = again
+            if not await _step(item, "down", runner.downgrade(previous)):
+                break
+            _compare(item, "down does not restore", before, await self.state(conn))
+            if not await _step(item, "up after down", runner.upgrade(revision.id)):
+                break
+            before = await self.state(conn)
+            _compare(item, "up after down differs", after, before)
+        else:
+            return report
+        report.problems.append(f"replay stopped at {report.revisions[-1].revision.path.name}")
         return report
+
+
+async def _step(item: RevisionCheck, label: str, step: Awaitable[Any]) -> bool:
+    """Run one step of the replay; False (and the problem noted) when it failed."""
+    try:
+        await step
+    except PgmigError as exc:
+        item.status = FAILED
+        item.problems.append(f"{label} failed: {_explained(str(exc))}")
+        return False
+    return True
+
+
+def _compare(item: RevisionCheck, problem: str, expected: SchemaState, found: SchemaState) -> None:
+    if found != expected:
+        item.status = FAILED
+        item.problems.extend(f"{problem}: {line}" for line in describe_differences(expected, found))
+
+
+def _explained(message: str) -> str:
+    """A step's error, with what 55P04 means in a revision."""
+    if "55P04" in message or "unsafe use of new value" in message:
+        return message + " (a new enum label is used in the transaction that added it)"
+    return message
 
 
 @dataclass(frozen=True)

@@ -138,15 +138,6 @@ ORDER BY c.relname, a.attnum
 
 _IDENTITY_CODES = {"a": "always", "d": "by default"}
 
-EXISTING_TABLES_QUERY = """
-SELECT n.nspname AS schema, c.relname AS name
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN unnest($1::text[], $2::text[]) AS wanted(schema, name)
-  ON wanted.schema = n.nspname AND wanted.name = c.relname
-WHERE c.relkind IN ('r', 'p')
-"""
-
 
 class ColumnHandler(ObjectHandler):
     kind = "column"
@@ -175,9 +166,7 @@ class ColumnHandler(ObjectHandler):
         """
         columns = [obj for obj in objects if isinstance(obj, Column)]
         rendered = await render_through_server(db, columns)
-        tables = sorted({(c.schema, c.table) for c in columns})
-        rows = await db.fetch(EXISTING_TABLES_QUERY, [t[0] for t in tables], [t[1] for t in tables])
-        existing = {(row["schema"], row["name"]) for row in rows}
+        existing = await db.existing_tables((c.schema, c.table) for c in columns)
         out: List[SchemaObject] = []
         for obj in objects:
             if isinstance(obj, Column):

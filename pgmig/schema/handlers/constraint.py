@@ -284,57 +284,25 @@ class ConstraintHandler(ObjectHandler):
     # -- changing ------------------------------------------------------------------
 
     def create(self, obj: Constraint) -> List[Operation]:
-        table, name, new_table, schema = obj.table, obj.name, not obj.table_exists, obj.schema
+        common: Dict[str, Any] = dict(
+            table_name=obj.table, constraint_name=obj.name, new_table=not obj.table_exists, schema=obj.schema
+        )
+        if obj.constraint_type == CHECK:
+            return [AddCheck(expression=obj.source or obj.expression or "", **common)]
+        common.update(columns=list(obj.columns), deferrable=obj.deferrable, initially_deferred=obj.initially_deferred)
         if obj.constraint_type == PRIMARY_KEY:
-            return [
-                AddPrimaryKey(
-                    table_name=table,
-                    columns=list(obj.columns),
-                    constraint_name=name,
-                    deferrable=obj.deferrable,
-                    initially_deferred=obj.initially_deferred,
-                    new_table=new_table,
-                    schema=schema,
-                )
-            ]
+            return [AddPrimaryKey(**common)]
         if obj.constraint_type == UNIQUE:
-            return [
-                AddUnique(
-                    table_name=table,
-                    columns=list(obj.columns),
-                    constraint_name=name,
-                    nulls_not_distinct=obj.nulls_not_distinct,
-                    deferrable=obj.deferrable,
-                    initially_deferred=obj.initially_deferred,
-                    new_table=new_table,
-                    schema=schema,
-                )
-            ]
-        if obj.constraint_type == FOREIGN_KEY:
-            return [
-                AddForeignKey(
-                    table_name=table,
-                    columns=list(obj.columns),
-                    referred_table=obj.referred_table or "",
-                    referred_columns=list(obj.referred_columns),
-                    referred_schema=None if obj.referred_schema == obj.schema else obj.referred_schema,
-                    constraint_name=name,
-                    on_delete=obj.on_delete,
-                    on_update=obj.on_update,
-                    match=obj.match,
-                    deferrable=obj.deferrable,
-                    initially_deferred=obj.initially_deferred,
-                    new_table=new_table,
-                    schema=schema,
-                )
-            ]
+            return [AddUnique(nulls_not_distinct=obj.nulls_not_distinct, **common)]
         return [
-            AddCheck(
-                table_name=table,
-                expression=obj.source or obj.expression or "",
-                constraint_name=name,
-                new_table=new_table,
-                schema=schema,
+            AddForeignKey(
+                referred_table=obj.referred_table or "",
+                referred_columns=list(obj.referred_columns),
+                referred_schema=None if obj.referred_schema == obj.schema else obj.referred_schema,
+                on_delete=obj.on_delete,
+                on_update=obj.on_update,
+                match=obj.match,
+                **common,
             )
         ]
 

@@ -187,15 +187,6 @@ JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
 WHERE tn.nspname = $1 AND ic.relname = ANY($2::text[])
 """
 
-EXISTING_TABLES_QUERY = """
-SELECT n.nspname AS schema, c.relname AS name
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN unnest($1::text[], $2::text[]) AS wanted(schema, name)
-  ON wanted.schema = n.nspname AND wanted.name = c.relname
-WHERE c.relkind IN ('r', 'p')
-"""
-
 
 def _split(text: str, separator: Optional[str]) -> List[Tuple[int, int]]:
     """Spans of `text` between top-level separators (None: whitespace), outside quotes and parentheses."""
@@ -344,9 +335,7 @@ class IndexHandler(ObjectHandler):
         indexes = [obj for obj in objects if isinstance(obj, Index)]
         if not indexes:
             return objects
-        tables = sorted({(ix.schema, ix.table) for ix in indexes})
-        rows = await db.fetch(EXISTING_TABLES_QUERY, [s for s, _ in tables], [t for _, t in tables])
-        existing = {(row["schema"], row["name"]) for row in rows}
+        existing = await db.existing_tables((ix.schema, ix.table) for ix in indexes)
         rendered = await _render_through_server(db, [ix for ix in indexes if (ix.schema, ix.table) in existing])
         out: List[SchemaObject] = []
         for obj in objects:
