@@ -29,7 +29,7 @@ Anything not exported here is internal and may change without notice.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Type, TypeVar
+from typing import TYPE_CHECKING, Any, Iterator, List, Type, TypeVar
 
 from pgmig.db.quoting import ident_list, qualified, quote_ident, quote_literal
 from pgmig.errors import PgmigError
@@ -144,11 +144,3 @@ def dollar_quote(body: str, tag: str = "pgmig") -> str:
         n += 1
         candidate = f"{tag}{n}"
     return f"${candidate}${body}${candidate}$"
-
-
-def schema_or(default: str, schema: Optional[str]) -> str:
-    """The schema a declaration lives in: its own, else the one pgmig manages."""
-    return schema or default
-
-
-__all__.append("schema_or")

@@ -77,11 +77,6 @@ class DatabaseActions(OperationMethods):
             call.__doc__ = op_class.__doc__
             return call
 
-    def take(self) -> List[Operation]:
-        """Return and forget what was recorded since the last call."""
-        taken, self.recorded = self.recorded, []
-        return taken
-
 
 async def execute(connection: Any, statement: str, *args: Any) -> Optional[str]:
     """`connection.execute(statement, *args)`, a Postgres error raised as `DatabaseError` naming the statement."""

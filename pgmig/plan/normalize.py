@@ -106,7 +106,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import asyncpg
 
 W = TypeVar("W", bound=Hashable)
-Item = Tuple[int, Any]
 
 _CACHE_FORMAT = 1
 # A chunk creates at most this many times max_locks_per_transaction relations (see the module docstring).

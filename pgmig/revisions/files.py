@@ -103,9 +103,6 @@ class Chain:
             raise RevisionError(f"{revision_id!r} {what} (see pgmig history)")
         return matches[0]
 
-    def get(self, revision_id: str) -> Revision:
-        return self.revisions[self.index(revision_id)]
-
 
 def file_checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
