@@ -148,8 +148,13 @@ def test_registry_that_fails_to_import_names_its_package(site: Path) -> None:
 def test_no_registry_and_no_models(site: Path) -> None:
     if find(REGISTRIES_GROUP):
         pytest.skip("a pgmig.registries entry point is installed in this environment")
-    with pytest.raises(ModelsError, match="--models"):
+    with pytest.raises(ModelsError, match="no models found") as raised:
         load_models([], site)
+    # The library names the setting; the CLI words it with its flag.
+    from pgmig.cli.context import word_hint
+
+    assert raised.value.hint is not None and raised.value.hint.option == "models"
+    assert "--models app/models.py" in raised.value.describe(word_hint)
 
 
 # -- --models values --------------------------------------------------------------
