@@ -191,7 +191,7 @@ def test_reads_only_what_the_schema_has(database_url: str) -> None:
     import asyncpg
     from pgmig_views import handler as views_module
 
-    from pgmig.schema.protocol import DatabaseContext
+    from pgmig.api import DatabaseContext
 
     async def read() -> "tuple[dict, list]":
         conn = await asyncpg.connect(database_url)
