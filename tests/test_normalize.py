@@ -118,6 +118,16 @@ def test_a_role_that_can_create_nowhere_reports_no_unverified_change(database_ur
         with pytest.warns(NormalizationWarning):
             plan = _diff(_as_role(database_url, role), changed, NormalForms())
         assert [change.key for change in plan.changes] == [("column", "public", "item_0", "extra")]
+        # So is a changed expression: without the server the texts are compared loosely, not ignored.
+        changed = _metadata(2)
+        table = changed.tables["item_1"]
+        for constraint in list(table.constraints):
+            if constraint.name == "ck_item_1_price":
+                table.constraints.remove(constraint)
+        table.append_constraint(CheckConstraint("price >= 5", name="ck_item_1_price"))
+        with pytest.warns(NormalizationWarning):
+            plan = _diff(_as_role(database_url, role), changed, NormalForms())
+        assert [change.key[-1] for change in plan.changes] == ["ck_item_1_price"]
     finally:
         run_sql(database_url, f'DROP OWNED BY "{role}" CASCADE', f'DROP ROLE "{role}"')
 

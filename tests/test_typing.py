@@ -209,6 +209,10 @@ def test_a_misspelt_operation_fails_at_run_time_naming_the_right_one(project: Pr
     assert "Traceback" not in result.stderr
     # The revision ran in one transaction: the table it made first is gone with it.
     assert fetch(project.url, "SELECT to_regclass('public.thing') AS t") == [{"t": None}]
+    # Printing its SQL fails the same way, and does not blame migrator.connection.
+    printed = project.cli("up", "--sql", ok=False)
+    assert printed.returncode == 3, printed.stdout + printed.stderr
+    assert "did you mean add_column?" in printed.stderr and "migrator.connection" not in printed.stderr
 
 
 def test_unknown_operation_error_names_the_closest_registered_operation() -> None:

@@ -251,8 +251,9 @@ async def _plans(
         pairs, unverified = reconcile_unverified(pairs, dict(current.items()))
         if unverified:
             warnings.warn(
-                f"{unverified} model object(s) differ from the database only in spelling, which the server "
-                "could not normalize (see the warning before): not reported as changes",
+                f"{unverified} model object(s) could not be normalized by the server (see the warning "
+                "before) and match the database's but for case, spaces, parentheses and casts: taken as "
+                "unchanged",
                 NormalizationWarning,
                 stacklevel=3,
             )

@@ -74,6 +74,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import secrets
 import warnings
 from contextlib import asynccontextmanager
@@ -593,11 +594,36 @@ def current_service() -> Optional[NormalForms]:
 
 
 def textually_equal(current: Any, desired: Any) -> bool:
-    """True when `desired` differs from `current` at most in fields a renderer spells (`Renderer.fields`)."""
+    """True when `desired` differs from `current` at most in how the fields a renderer spells
+    (`Renderer.fields`) are written, as far as can be told without the server.
+
+    Without the server the normal form is unknown, so the texts are compared
+    loosely (`_loose`: case, white space, parentheses and `::type` casts set
+    aside, `!=` read as `<>`): `qty >= 0 AND qty < 1000` matches the catalog's
+    `((qty >= 0) AND (qty < 1000))`, and `status <> 'v0'` matches
+    `(status <> 'v0'::status)`; `qty < 2000` does not, and stays a change.
+    """
     fields = _TEXTUAL.get(getattr(desired, "kind", ""), ())
     if not fields or type(current) is not type(desired):
         return False
-    return bool(desired.evolve(**{name: getattr(current, name) for name in fields}) == current)
+    if desired.evolve(**{name: getattr(current, name) for name in fields}) != current:
+        return False
+    return all(_loose(getattr(current, name)) == _loose(getattr(desired, name)) for name in fields)
+
+
+# A cast the catalog adds (`::text`, `::character varying(20)`, `::"my type"[]`).
+_CAST = re.compile(
+    r'::\s*(?:"[^"]*"|[a-z_][a-z0-9_$]*)(?:\s*\.\s*(?:"[^"]*"|[a-z_][a-z0-9_$]*))*'
+    r"(?:\s+(?:varying|precision|with(?:out)?\s+time\s+zone))*(?:\s*\(\s*\d+(?:\s*,\s*\d+)?\s*\))?"
+    r"(?:\s*\[\s*\])*",
+    re.IGNORECASE,
+)
+
+
+def _loose(value: Any) -> str:
+    """`value`'s text with what the server may add or drop set aside (see `textually_equal`)."""
+    text = _CAST.sub("", value if isinstance(value, str) else repr(value)).lower().replace("!=", "<>")
+    return "".join(ch for ch in text if not ch.isspace() and ch not in "()")
 
 
 def reconcile_unverified(

@@ -25,10 +25,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, AsyncContextManager, AsyncIterator, Callable, Dict, List, Literal, Optional, Protocol
 
-from pgmig.errors import DatabaseError, RevisionError
+from pgmig.errors import DatabaseError, PgmigError, RevisionError
 from pgmig.ops.actor import DatabaseActions
+from pgmig.ops.base import UnknownOperationError
 from pgmig.revisions.files import BASE, HEAD, Chain, Revision
-from pgmig.revisions.migrator import Migrator
+from pgmig.revisions.migrator import Migrator, NoConnectionError
 from pgmig.revisions.version_table import AppliedRevision, VersionTable
 
 Direction = Literal["up", "down"]
@@ -412,11 +413,18 @@ class _Record:
         self._bookkeeping = []
         try:
             yield Migrator(None, actor)
-        except AttributeError as exc:
-            # Without a database, `migrator.connection` is None.
+        except NoConnectionError as exc:
             raise RevisionError(
                 f"revision {revision.path.name} uses migrator.connection, which has no database "
                 f"to run on when the SQL is only printed: {exc}"
+            ) from exc
+        except UnknownOperationError as exc:
+            raise RevisionError(f"revision {revision.path.name} ({direction}) failed: {exc}") from exc
+        except Exception as exc:  # the revision's own code: reported as its failure, as when it runs
+            if isinstance(exc, PgmigError):
+                raise
+            raise RevisionError(
+                f"revision {revision.path.name} ({direction}) raised {exc.__class__.__name__}: {exc}"
             ) from exc
         lines = self.lines
         lines.append(f"-- {direction}: {revision.id} ({revision.path.name})")
