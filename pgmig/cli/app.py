@@ -39,6 +39,11 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+UNEXPECTED = 3
+"""Exit code of an error pgmig did not foresee (DESIGN.md: 3 is a database or revision error; 1 would
+read as "differences found")."""
+
+
 def edge(func: F) -> F:
     """Run a command with pgmig's error edge: one line on stderr and the documented exit code."""
 
@@ -59,7 +64,10 @@ def edge(func: F) -> F:
         except Exception as exc:  # a bug in pgmig or a plugin: still one line unless --debug
             if debug:
                 traceback.print_exc()
-            raise fail(f"unexpected {exc.__class__.__name__}: {exc} (run with --debug for the traceback)", 1) from None
+            # Not 1: that means "differences found" to `diff --exit-code` and `check` in CI.
+            raise fail(
+                f"unexpected {exc.__class__.__name__}: {exc} (run with --debug for the traceback)", UNEXPECTED
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 
