@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from pgmig.errors import UsageError
 from pgmig.revisions.files import Revision
 from pgmig.revisions.runner import Direction, Status
 from pgmig.services.project import Progress, Project
@@ -16,12 +17,17 @@ class RunOptions:
 
     `direction` is "up" or "down"; `target` is a revision id (or unique
     prefix), "head" or "base"; None means head for up and one revision for
-    down. `as_sql` records the SQL instead of running it.
+    down. `as_sql` records the SQL instead of running it. Raises UsageError
+    for another direction.
     """
 
     direction: Direction
     target: Optional[str] = None
     as_sql: bool = False
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("up", "down"):
+            raise UsageError(f"a run goes up or down, not {self.direction!r}")
 
 
 @dataclass
