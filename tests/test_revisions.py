@@ -417,3 +417,37 @@ def test_destructive_prompt_answer_decides(project: Project, monkeypatch: pytest
     assert len(project.files()) == 1
     path = asyncio.run(generate(PgmigProject(load_settings()), GenerateOptions("drop bio"), Answer(True)))
     assert path is not None and path.exists() and len(project.files()) == 2
+
+
+def test_a_role_owning_its_schema_without_create_on_the_database_applies_the_first_revision(
+    project: Project,
+) -> None:
+    """Least privilege: the version table goes into the existing schema without CREATE SCHEMA,
+    which Postgres refuses to a role lacking CREATE on the database even with IF NOT EXISTS."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    project.models(V1)
+    project.generate("initial schema")
+    parts = urlsplit(project.url)
+    database = parts.path.lstrip("/")
+    role = f"owner_{database}"[:60]
+    run_sql(
+        project.url,
+        f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'secret'",
+        f'REVOKE CREATE, TEMPORARY ON DATABASE "{database}" FROM PUBLIC',
+        f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"',
+        f'ALTER SCHEMA public OWNER TO "{role}"',
+    )
+    owner_url = urlunsplit(parts._replace(netloc=f"{role}:secret@{parts.netloc.rsplit('@', 1)[-1]}"))
+    try:
+        project.url = owner_url
+        project.cli("up")
+        assert project.applied() and project.cli("diff", "--exit-code").returncode == 0
+    finally:
+        project.url = urlunsplit(parts)
+        run_sql(
+            project.url,
+            "ALTER SCHEMA public OWNER TO CURRENT_USER",
+            f'DROP OWNED BY "{role}" CASCADE',
+            f'DROP ROLE "{role}"',
+        )

@@ -49,9 +49,18 @@ class VersionTable:
         return bool(await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{self.qualified}"))
 
     async def ensure(self, connection: Any) -> None:
-        if not await self.exists(connection):
+        """Create the version table (and its schema, when missing) unless it exists.
+
+        `CREATE SCHEMA IF NOT EXISTS` needs the CREATE privilege on the
+        database even when the schema is there (Postgres checks the privilege
+        first: CreateSchemaCommand), which a least-privilege migration role
+        that owns its schema lacks; so the schema is created only when absent.
+        """
+        if await self.exists(connection):
+            return
+        if await connection.fetchval("SELECT to_regnamespace($1) IS NULL", qualified(None, self.schema)):
             await execute(connection, f"CREATE SCHEMA IF NOT EXISTS {qualified(None, self.schema)}")
-            await execute(connection, self.create_sql())
+        await execute(connection, self.create_sql())
 
     async def applied(self, connection: Any) -> Dict[str, AppliedRevision]:
         if not await self.exists(connection):
