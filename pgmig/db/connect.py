@@ -107,3 +107,15 @@ async def connection(url: str) -> AsyncIterator["asyncpg.Connection"]:
         yield conn
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def rolled_back(conn: "asyncpg.Connection") -> AsyncIterator[None]:
+    """A transaction (a savepoint inside one) that is always rolled back, whatever happens inside:
+    for looking at the database as a change would leave it (normalizing, renames) without keeping it."""
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        yield
+    finally:
+        await transaction.rollback()

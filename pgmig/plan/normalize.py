@@ -99,6 +99,7 @@ from typing import (
     Union,
 )
 
+from pgmig.db.connect import rolled_back
 from pgmig.db.quoting import qualified, quote_ident
 from pgmig.errors import PgmigWarning
 from pgmig.schema.protocol import DatabaseContext
@@ -226,17 +227,6 @@ class Renderer(Generic[W]):
 
     async def read(self, items: Sequence[Tuple[int, W]], scratch: Scratch, db: DatabaseContext) -> Dict[int, Any]:
         raise NotImplementedError
-
-
-@asynccontextmanager
-async def rolled_back(connection: "asyncpg.Connection") -> AsyncIterator[None]:
-    """A transaction (a savepoint inside one) that is always rolled back, whatever happens inside."""
-    transaction = connection.transaction()
-    await transaction.start()
-    try:
-        yield
-    finally:
-        await transaction.rollback()
 
 
 class NormalForms:
@@ -734,6 +724,5 @@ __all__ = [
     "normal_types",
     "render",
     "reconcile_unverified",
-    "rolled_back",
     "textually_equal",
 ]

@@ -253,17 +253,14 @@ def _concurrently(ops: List[Operation]) -> List[Operation]:
 @asynccontextmanager
 async def _renamed(conn: Any, renames: Renames, schema: str) -> AsyncIterator[None]:
     """Inside: the database as if the renames had run (a transaction that is always rolled back)."""
+    from pgmig.db.connect import rolled_back
     from pgmig.ops.actor import DatabaseActions
 
-    transaction = conn.transaction()
-    await transaction.start()
-    try:
+    async with rolled_back(conn):
         actor = DatabaseActions(conn)
         for op in renames.operations(schema) if renames else []:
             await actor.run(op)
         yield
-    finally:
-        await transaction.rollback()
 
 
 @asynccontextmanager
