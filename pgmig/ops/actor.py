@@ -10,7 +10,8 @@ operations run with `actor.run(PluginOperation(...))`, or by name
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, List, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, FrozenSet, List, Optional, Sequence, Tuple
 
 from pgmig.errors import DatabaseError
 from pgmig.ops.actor_methods import OperationMethods
@@ -21,37 +22,108 @@ if TYPE_CHECKING:  # pragma: no cover
     import asyncpg
 
 
+@dataclass(frozen=True)
+class SideSteps:
+    """Where a revision's `commit_before_use` steps run, worked out from its recorded steps.
+
+    `first`: the steps to commit before the revision's transaction begins
+    (each rewritten by `Operation.ahead_of`), and `hoisted` the positions of
+    the steps they stand for, which the revision's run then skips. `in_place`:
+    positions of steps that run inside the transaction (what they change is
+    made there). `steps`: the recorded steps the positions refer to.
+    """
+
+    steps: Tuple[Operation, ...]
+    first: Tuple[Operation, ...] = ()
+    hoisted: FrozenSet[int] = frozenset()
+    in_place: FrozenSet[int] = frozenset()
+
+
+def side_steps(steps: Sequence[Operation]) -> SideSteps:
+    """Plan the steps that must be committed before use so that none waits on the revision's transaction.
+
+    Run on an autocommitting side connection while the transaction holds
+    locks, ADD VALUE waits for the lock a RENAME VALUE of the same type took
+    in the transaction, which waits for the revision to end: a deadlock. So
+    each such step is committed before the transaction begins, where it
+    waits on nothing of the revision's.
+    """
+    first: List[Operation] = []
+    hoisted: List[int] = []
+    in_place: List[int] = []
+    for index, step in enumerate(steps):
+        if not step.commit_before_use:
+            continue
+        ahead = step.ahead_of(steps[:index])
+        if ahead is None:
+            in_place.append(index)
+        else:
+            first.append(ahead)
+            hoisted.append(index)
+    return SideSteps(tuple(steps), tuple(first), frozenset(hoisted), frozenset(in_place))
+
+
 class DatabaseActions(OperationMethods):
     """The actor a revision's `migrator.actor` is.
 
     `connection` is None when SQL is only recorded (`pgmig up --sql`).
     `committed` opens (once) a second, autocommitting connection to the same database.
+    `side`: where the revision's commit-before-use steps run (see `side_steps`), when
+    its steps were recorded beforehand. `kept` lists the steps committed on their
+    own, which stay applied whatever happens to the revision's transaction.
     """
 
     def __init__(
         self,
         connection: Optional[asyncpg.Connection[Any]] = None,
         committed: Optional[Callable[[], Awaitable[asyncpg.Connection[Any]]]] = None,
+        side: Optional[SideSteps] = None,
     ) -> None:
         self.connection = connection
         self.recorded: List[Operation] = []
+        self.kept: List[Operation] = []
         self._committed = committed
+        self._side = side
 
     async def run(self, operation: Operation) -> None:
         """Record `operation`, and execute its statements when connected.
 
         An operation whose result cannot be used in the transaction that made
-        it (a new enum label) runs on the autocommitting connection when the
-        main one is inside a transaction, so the rest of the revision can use
-        it while staying in one transaction. Raises `DatabaseError` naming the
-        statement Postgres refused.
+        it (a new enum label) was committed before the transaction began when
+        the revision's steps were planned (`side_steps`); otherwise it runs on
+        the autocommitting connection when the main one is inside a
+        transaction, so the rest of the revision can use it while staying in
+        one transaction. Raises `DatabaseError` naming the statement Postgres refused.
         """
+        index = len(self.recorded)
         self.recorded.append(operation)
         if self.connection is None:
             return
         connection = self.connection
-        if operation.commit_before_use and self._committed is not None and connection.is_in_transaction():
+        side, in_place = self._side, False
+        if side is not None and index < len(side.steps) and side.steps[index] == operation:
+            if index in side.hoisted:
+                return  # committed before the transaction began
+            in_place = index in side.in_place
+        if (
+            not in_place
+            and operation.commit_before_use
+            and self._committed is not None
+            and connection.is_in_transaction()
+        ):
             connection = await self._committed()
+            self.kept.append(operation)
+        await self._execute(connection, operation)
+
+    async def commit_first(self) -> None:
+        """Commit the planned `side.first` steps on the connection, outside any transaction."""
+        if self._side is None or self.connection is None:
+            return
+        for operation in self._side.first:
+            await self._execute(self.connection, operation)
+            self.kept.append(operation)
+
+    async def _execute(self, connection: Any, operation: Operation) -> None:
         for statement, parameters in operation.bound_statements():
             await execute(connection, statement, *parameters)
 

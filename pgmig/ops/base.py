@@ -14,7 +14,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar, Dict, List, Mapping, Tuple, Type, TypeVar
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 from pgmig.errors import PgmigError, RevisionError
 
@@ -69,6 +69,16 @@ class Operation:
     def statements(self) -> List[str]:
         """The SQL, one statement an item, as it runs and as `--sql` prints it."""
         raise NotImplementedError
+
+    def ahead_of(self, earlier: Sequence["Operation"]) -> Optional["Operation"]:
+        """For a `commit_before_use` step: the step to commit before the revision's transaction
+        begins, given the steps `earlier` that precede it in the revision; None when it must
+        run in place, inside the transaction (what it changes is made there).
+
+        Committed first, it cannot wait on a lock the transaction holds (the
+        transaction would wait on it in turn: a deadlock). Default: itself.
+        """
+        return self
 
     def bound_statements(self) -> List[Tuple[str, Tuple[Any, ...]]]:
         """What the actor executes: each statement with its `$n` parameters (none unless overridden)."""

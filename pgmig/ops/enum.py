@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pgmig.db.quoting import qualified, quote_ident, quote_literal
@@ -19,8 +20,10 @@ def _alter(schema: str, type_name: str) -> str:
 
 
 def _names_any_label(expression: str, labels: Tuple[str, ...]) -> bool:
-    """Whether a default such as `'a'::mood` or `ARRAY['a'::mood]` mentions one of `labels`."""
-    return any(quote_literal(label) + "::" in expression for label in labels)
+    """Whether a default such as `'a'::mood`, `'a'` or `ARRAY['a'::mood]` holds one of `labels` as a literal."""
+    return any(
+        re.search(r"(?<!')" + re.escape(quote_literal(label)) + r"(?!')", expression) is not None for label in labels
+    )
 
 
 def _values(values: Tuple[str, ...]) -> str:
@@ -93,6 +96,24 @@ class AddTypeValues(_EnumOperation):
         super().__post_init__()
         if self.before is not None and self.after is not None:
             raise TypeError("give either before= or after=, not both")
+
+    def ahead_of(self, earlier: Sequence[Operation]) -> Optional[Operation]:
+        """These labels added before the revision's transaction: anchors named by a label that an
+        earlier step renames take the label's old name (RENAME VALUE keeps its place); None when
+        an earlier step creates, swaps or drops the type (it is new in the transaction, where
+        Postgres lets its new labels be used at once)."""
+        before, after = self.before, self.after
+        for op in reversed(earlier):
+            if getattr(op, "schema", None) != self.schema or getattr(op, "type_name", None) != self.type_name:
+                continue
+            if isinstance(op, RenameTypeValue):
+                if op.old_value in self.values:
+                    return None  # the name is only free once the rename ran
+                before = op.old_value if before == op.new_value else before
+                after = op.old_value if after == op.new_value else after
+            elif isinstance(op, (AddType, SwapTypeValues, DropType)):
+                return None
+        return replace(self, before=before, after=after)
 
     def statements(self) -> List[str]:
         alter = _alter(self.schema, self.type_name)

@@ -27,6 +27,7 @@ from pgmig.schema.objects import Key, SchemaObject, SchemaState, key_scope, key_
 from pgmig.schema.protocol import ObjectHandler
 
 CREATE, MIGRATE, DESTROY = "create", "migrate", "destroy"
+Node = Tuple[str, Key]
 SYMBOLS = {CREATE: "+", MIGRATE: "~", DESTROY: "-"}
 
 
@@ -125,18 +126,18 @@ def diff_states(current: SchemaState, desired: SchemaState) -> List[Change]:
     return changes
 
 
-def order_changes(changes: Sequence[Change]) -> List[Change]:
+def order_changes(changes: Sequence[Change], edges: Sequence[Tuple[Node, Node]] = ()) -> List[Change]:
     """Sort changes so every dependency holds, keeping each table's work together.
 
     Objects dropped with their table need no statement of their own; but when
     two dropped tables reference each other that would be a cycle, so then
     the objects that reach outside their table (foreign keys) are dropped
-    explicitly first.
+    explicitly first. `edges` are further (first, then) pairs of nodes.
     """
     try:
-        return _order(changes, explicit_cross_table=False)
+        return _order(changes, explicit_cross_table=False, edges=edges)
     except SchemaError:
-        return _order(changes, explicit_cross_table=True)
+        return _order(changes, explicit_cross_table=True, edges=edges)
 
 
 def _reaches_outside(obj: SchemaObject) -> bool:
@@ -145,7 +146,9 @@ def _reaches_outside(obj: SchemaObject) -> bool:
     return any(key_scope(dep) != scope for dep in obj.dependencies)
 
 
-def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change]:
+def _order(
+    changes: Sequence[Change], explicit_cross_table: bool, edges: Sequence[Tuple[Node, Node]] = ()
+) -> List[Change]:
     # A replaced object has two changes under one key: its drop and its create.
     by_key: Dict[Key, Change] = {c.key: c for c in changes if c.action != DESTROY}
     dropping: Dict[Key, Change] = {c.key: c for c in changes if c.action == DESTROY}
@@ -194,6 +197,9 @@ def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change
                     if before is not change:
                         graph[needed.node].add(change.node)
 
+    for first, then in edges:
+        graph[then].add(first)
+
     groups: Dict[Key, int] = {}
     rank: Dict[Tuple[str, Key], Tuple[int, int]] = {}
     for index, change in enumerate(changes):
@@ -226,18 +232,24 @@ def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet)
     Raises SchemaError when a handler does not return a list of operations
     (an `async def create`, written for the API where handlers called the actor).
     """
-    ordered = order_changes(diff_states(current, desired))
+    from pgmig.plan.rebuilds import StateAsOf, carry_dependents
+
+    changes = diff_states(current, desired)
+    ordered = order_changes(changes, carry_dependents(changes, current, desired))
+    moment = StateAsOf(current)  # the objects as each change finds them
     for change in ordered:
         if change.implicit:
+            moment.advance(change)
             continue
         handler = handlers.by_kind(change.kind)
         if change.action == CREATE:
             operations = handler.create(change.new)
         elif change.action == MIGRATE:
-            operations = handler.migrate(change.old, change.new)
+            operations = handler.migrate(moment.of(change.old), change.new)
         else:
             operations = handler.destroy(change.old)
         change.operations = _checked(operations, handler, change)
+        moment.advance(change)
     return Plan(ordered)
 
 

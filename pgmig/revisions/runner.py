@@ -23,11 +23,11 @@ import hashlib
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncContextManager, AsyncIterator, Callable, Dict, List, Literal, Optional, Protocol
+from typing import Any, AsyncContextManager, AsyncIterator, Callable, Dict, List, Literal, Optional, Protocol, Sequence
 
 from pgmig.errors import DatabaseError, PgmigError, RevisionError
-from pgmig.ops.actor import DatabaseActions
-from pgmig.ops.base import UnknownOperationError
+from pgmig.ops.actor import DatabaseActions, SideSteps, side_steps
+from pgmig.ops.base import Operation, UnknownOperationError
 from pgmig.revisions.files import BASE, HEAD, Chain, Revision
 from pgmig.revisions.migrator import Migrator, NoConnectionError
 from pgmig.revisions.version_table import AppliedRevision, VersionTable
@@ -291,6 +291,28 @@ class Runner:
                         await self.versions.remove(conn, rid)
 
 
+async def _side_steps(revision: Revision, direction: Direction) -> Optional[SideSteps]:
+    """Where the revision's commit-before-use steps run, from a recording of its steps; None
+    when it has none, or cannot be recorded (it reads `migrator.connection`): they then run on
+    the side connection as they come."""
+    actor = DatabaseActions(None)
+    try:
+        await getattr(revision.instance(), direction)(Migrator(None, actor))
+    except Exception:  # noqa: BLE001 - the real run reports the revision's own errors
+        return None
+    if not any(op.commit_before_use for op in actor.recorded):
+        return None
+    return side_steps(actor.recorded)
+
+
+def _kept(kept: Sequence[Operation]) -> str:
+    """What stays applied of a failed revision: the steps committed on their own."""
+    if not kept:
+        return ""
+    statements = "; ".join(s for op in kept for s in op.statements())
+    return f"; committed on their own, these steps stay applied: {statements}"
+
+
 class _Mode(Protocol):
     """How the loop carries out one revision: on the database, or as SQL text."""
 
@@ -317,26 +339,30 @@ class _Execute:
     @asynccontextmanager
     async def revision(self, revision: Revision, direction: Direction) -> AsyncIterator[Migrator]:
         conn = self.conn
-        migrator = Migrator(conn, DatabaseActions(conn, committed=self.runner._committed))
+        side = await _side_steps(revision, direction) if revision.transactional else None
+        actor = DatabaseActions(conn, committed=self.runner._committed, side=side)
+        migrator = Migrator(conn, actor)
         try:
             if revision.transactional:
+                await actor.commit_first()
                 async with conn.transaction():
                     yield migrator
             else:
                 yield migrator
         except (DatabaseError, RevisionError) as exc:
             if _timeout_cause(exc):
-                raise self._timed_out(exc, str(exc), revision, direction) from exc
-            raise type(exc)(f"revision {revision.path.name} ({direction}) failed: {exc}") from exc
+                raise self._timed_out(exc, str(exc), revision, direction, actor.kept) from exc
+            raise type(exc)(f"revision {revision.path.name} ({direction}) failed: {exc}{_kept(actor.kept)}") from exc
         except Exception as exc:
             import asyncpg
 
             if conn.is_closed() or isinstance(exc, (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError)):
-                kept = (
-                    "the server rolled the revision back: nothing of it was applied"
-                    if revision.transactional
-                    else "statements of it that ran before stay applied (it is not transactional)"
-                )
+                if not revision.transactional:
+                    kept = "statements of it that ran before stay applied (it is not transactional)"
+                elif actor.kept:
+                    kept = "the server rolled the revision back" + _kept(actor.kept)
+                else:
+                    kept = "the server rolled the revision back: nothing of it was applied"
                 raise DatabaseError(
                     f"lost the connection to the database during revision {revision.path.name} ({direction}): "
                     f"{exc.__class__.__name__}: {exc}; {kept}; run pgmig {direction} again"
@@ -346,10 +372,12 @@ class _Execute:
                 where = f" (while running: {statement})" if isinstance(statement, str) else ""
                 detail = f"{exc.__class__.__name__}: {exc}{where}"
                 if _timeout_cause(exc):
-                    raise self._timed_out(exc, detail, revision, direction) from exc
-                raise DatabaseError(f"revision {revision.path.name} ({direction}) failed: {detail}") from exc
+                    raise self._timed_out(exc, detail, revision, direction, actor.kept) from exc
+                raise DatabaseError(
+                    f"revision {revision.path.name} ({direction}) failed: {detail}{_kept(actor.kept)}"
+                ) from exc
             raise RevisionError(
-                f"revision {revision.path.name} ({direction}) raised {exc.__class__.__name__}: {exc}"
+                f"revision {revision.path.name} ({direction}) raised {exc.__class__.__name__}: {exc}{_kept(actor.kept)}"
             ) from exc
 
     async def bookkeep(self, revision: Revision, direction: Direction, seconds: float) -> None:
@@ -366,7 +394,12 @@ class _Execute:
         self.runner.progress(direction, revision, seconds)
 
     def _timed_out(
-        self, exc: BaseException, detail: str, revision: Revision, direction: Direction
+        self,
+        exc: BaseException,
+        detail: str,
+        revision: Revision,
+        direction: Direction,
+        kept: Sequence[Operation] = (),
     ) -> MigrationTimeoutError:
         """The error for a statement stopped by lock_timeout or statement_timeout: what, where, what now."""
         command = "pgmig up" if direction == UP else "pgmig down"
@@ -385,14 +418,18 @@ class _Execute:
                 f"run {command} again with a higher limit: PGMIG_STATEMENT_TIMEOUT "
                 "(statement_timeout in [tool.pgmig]; 0 means no limit)"
             )
-        if revision.transactional:
-            kept = "the revision was rolled back, nothing of it was applied"
+        if revision.transactional and kept:
+            rolled_back = "the revision was rolled back" + _kept(kept)
+        elif revision.transactional:
+            rolled_back = "the revision was rolled back, nothing of it was applied"
         else:
-            kept = (
+            rolled_back = (
                 "the revision is not transactional: statements before this one stay applied, "
                 "and running it again starts from its first statement"
             )
-        return MigrationTimeoutError(f"revision {revision.path.name} ({direction}) {what}: {detail}; {kept}; {retry}")
+        return MigrationTimeoutError(
+            f"revision {revision.path.name} ({direction}) {what}: {detail}; {rolled_back}; {retry}"
+        )
 
 
 class _Record:
@@ -428,10 +465,16 @@ class _Record:
             ) from exc
         lines = self.lines
         lines.append(f"-- {direction}: {revision.id} ({revision.path.name})")
+        side = side_steps(actor.recorded) if revision.transactional else None
+        if side is not None and side.first:
+            lines.append("-- committed before the transaction, so that they wait on nothing of it")
+            lines.extend(s + ";" for op in side.first for s in op.statements())
         if revision.transactional:
             lines.append("BEGIN;")
-        for op in actor.recorded:
-            if op.commit_before_use and revision.transactional:
+        for index, op in enumerate(actor.recorded):
+            if side is not None and index in side.hoisted:
+                continue
+            if op.commit_before_use and revision.transactional and (side is None or index not in side.in_place):
                 lines.append("COMMIT;  -- the next step must be committed before it is used")
                 lines.extend(s + ";" for s in op.statements())
                 lines.append("BEGIN;")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Dict, FrozenSet, Iterable, Iterator, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, ClassVar, Dict, FrozenSet, Iterable, Iterator, Mapping, Optional, Tuple, Type, TypeVar
 
 Key = Tuple[str, ...]
 """(kind, schema, name, ...): unique across all kinds in one schema state.
@@ -116,6 +116,37 @@ class SchemaObject:
     def must_replace(self, new: "SchemaObject") -> bool:
         """True: changing into `new` is a drop (before what it depends on changes) and a create (after)."""
         return False
+
+    def rebuilds(self, new: "SchemaObject") -> Tuple[Key, ...]:
+        """Keys of objects Postgres rebuilds in place when this object changes into `new`.
+
+        An enum type swap re-types every column of the type; a column type
+        change rewrites the column. Whatever depends on a rebuilt key and is
+        not `rebuilt_with` it is dropped before the change and created again
+        after it (see pgmig.plan.rebuilds).
+        """
+        return ()
+
+    def rebuilt_with(self, key: Key) -> bool:
+        """True when Postgres carries this object through a rebuild of `key` (one of its
+        dependencies) by itself, with the same result as creating it afresh.
+
+        Default False: the planner drops it before and creates it again after.
+        A plain index over a column is rebuilt by ALTER COLUMN TYPE; an index
+        predicate or a CHECK comparing the column with a constant of the old
+        type is not (Postgres re-reads the stored expression against the new
+        type, and fails or prints something else).
+        """
+        return False
+
+    def as_of(self, state: "Mapping[Key, SchemaObject]") -> "SchemaObject":
+        """This object as it stands when its change runs: `state` holds every object
+        after the changes ordered before it. Default: itself.
+
+        An enum's type swap converts the columns that exist at that moment,
+        with the defaults they have then (see EnumHandler.migrate).
+        """
+        return self
 
     @property
     def group(self) -> Key:

@@ -77,6 +77,10 @@ class Column(SchemaObject):
     def label(self) -> str:
         return f"column {self.name}"
 
+    def rebuilds(self, new: SchemaObject) -> Tuple[Key, ...]:
+        """A type change rewrites the column: Postgres re-reads what depends on it against the new type."""
+        return (self.key,) if isinstance(new, Column) and new.data_type != self.data_type else ()
+
     def describe(self) -> str:
         text = f"column {self.name} {self.data_type}"
         if self.autoincrement:

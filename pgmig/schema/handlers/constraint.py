@@ -123,6 +123,11 @@ class Constraint(SchemaObject):
     def parent(self) -> Key:
         return ("table", self.schema, self.table)
 
+    def rebuilt_with(self, key: Key) -> bool:
+        """Keys (primary, unique, foreign) follow their columns' new type; a CHECK's expression is
+        re-read against it, where a constant of the old type fails or prints differently."""
+        return self.constraint_type != CHECK
+
     @property
     def dependencies(self) -> Tuple[Key, ...]:
         deps: List[Key] = [self.parent]

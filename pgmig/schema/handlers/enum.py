@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from pgmig.errors import SchemaError
 from pgmig.ops.base import Operation
 from pgmig.ops.enum import AddType, AddTypeValues, DropType, SwapColumn, SwapTypeValues
-from pgmig.schema.handlers.column import model_columns
+from pgmig.schema.handlers.column import Column, model_columns
 from pgmig.schema.objects import Key, SchemaObject, key_name, key_schema
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.schema.types import enum_of
@@ -45,6 +45,30 @@ class Enum(SchemaObject):
 
     def describe(self) -> str:
         return f"enum {self.name} ({', '.join(self.labels)})"
+
+    def rebuilds(self, new: SchemaObject) -> Tuple[Key, ...]:
+        """A type swap re-types every column it converts: those of the type before and after it."""
+        if not isinstance(new, Enum) or _insert_only(self.labels, new.labels):
+            return ()
+        after = {column[:3] for column in new.columns}
+        return tuple(("column", *column[:3]) for column in self.columns if column[:3] in after)
+
+    def as_of(self, state: Mapping[Key, SchemaObject]) -> "Enum":
+        """The enum with the columns of the type that exist in `state`, with the defaults they have there.
+
+        Columns of tables in other schemas (which `state` does not hold) stay as read.
+        """
+        columns: List[SwapColumn] = []
+        for column in self.columns:
+            schema, table, name = column[:3]
+            if schema != self.schema:
+                columns.append(column)
+                continue
+            found = state.get(("column", schema, table, name))
+            if isinstance(found, Column) and found.enum_dependency == self.key:
+                is_array = found.data_type.rstrip().endswith("]")
+                columns.append((schema, table, name, is_array, found.default))
+        return self.evolve(columns=tuple(columns))
 
 
 ENUMS_QUERY = """
@@ -154,12 +178,13 @@ class EnumHandler(ObjectHandler):
     def migrate(self, old: Enum, new: Enum) -> List[Operation]:
         """Insert labels in place when that is all it takes; otherwise swap the type.
 
-        The swap converts the OLD object's columns: those exist when it runs
-        (columns the same plan adds come after it, since they depend on the enum).
-        A column the same plan drops or retypes is converted too, which only
-        works because the planner happens to put this change first; nothing
-        in the dependency graph guarantees it yet, and rows of such a column
-        holding a removed label make the swap fail.
+        The swap converts the OLD object's columns, which the planner gives as
+        they stand when the swap runs (`Enum.as_of`): columns the same plan
+        drops or moves to another type are gone by then (they stop using the
+        type, so the graph puts them first), columns it adds come after (they
+        need the type), and each default is the one the column has at that
+        moment. What depends on the converted columns is carried around the
+        swap by the planner (`Enum.rebuilds`, pgmig.plan.rebuilds).
         """
         if not _insert_only(old.labels, new.labels):
             return [

@@ -11,6 +11,7 @@ predicate written differently but meaning the same never shows as a change.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -55,6 +56,12 @@ class Index(SchemaObject):
     def label(self) -> str:
         return f"index {self.name}"
 
+    def rebuilt_with(self, key: Key) -> bool:
+        """A plain index (keys that are columns, no predicate) is rebuilt by ALTER COLUMN TYPE as
+        `create_all` would build it; an expression, an operator class or a predicate is re-read
+        against the new type and may fail or print differently."""
+        return self.where is None and all(_PLAIN_KEY.match(k) is not None for k in self.keys)
+
     def describe(self) -> str:
         text = "unique index" if self.unique else "index"
         text += f" {self.name} USING {self.method} ({', '.join(self.keys)})"
@@ -70,6 +77,9 @@ class Index(SchemaObject):
             text += " (invalid)"
         return text
 
+
+# An index key that is a column, as pg_get_indexdef or SQLAlchemy prints it, with its order at most.
+_PLAIN_KEY = re.compile(r'^(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)(?: (?:ASC|DESC))?(?: NULLS (?:FIRST|LAST))?$')
 
 # -- reading Postgres's and SQLAlchemy's index definitions -----------------------
 

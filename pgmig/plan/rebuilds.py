@@ -1,0 +1,169 @@
+"""A rebuild carries its dependents: what Postgres rebuilds in place takes along what depends on it.
+
+Some changes make Postgres rebuild objects in place: an enum type swap
+re-types every column of the type, a column type change rewrites the column
+(`SchemaObject.rebuilds`). Postgres then re-reads whatever depends on the
+rebuilt object from its stored expression, against the new type: an index
+predicate `status <> 'deleted'` still compares with a constant of the old
+enum (`operator does not exist: ws_status__pgmig_new <> ws_status`), a view
+or a trigger naming the column makes ALTER COLUMN TYPE refuse outright.
+
+So every object that depends on a rebuilt key (its `dependencies`, which on
+the database side come from `pg_depend`, on the model side from the
+expressions it reads), and that Postgres does not carry through the rebuild
+by itself (`SchemaObject.rebuilt_with`), is dropped before the rebuild and
+created again after it, from the other side's definition: in `up` from the
+models', in `down` from the database's. Objects that change anyway are split
+into their drop and their create around the rebuild. What is carried is
+itself replaced, so what depends on it is carried too (a view over a view).
+
+Both directions get this for free, since `down` is planned like `up` with
+the sides swapped.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Set, Tuple
+
+from pgmig.plan.diff import CREATE, DESTROY, MIGRATE, Change
+from pgmig.schema.objects import Key, SchemaObject, SchemaState
+
+Node = Tuple[str, Key]
+Edge = Tuple[Node, Node]
+"""(first, then): the change `then` runs after the change `first`."""
+
+
+def carry_dependents(changes: List[Change], current: SchemaState, desired: SchemaState) -> List[Edge]:
+    """Add to `changes` the drops and creates that carry dependents through rebuilds; the ordering edges.
+
+    `changes` is edited in place: a dependent's MIGRATE becomes a DESTROY and
+    a CREATE, and unchanged dependents gain both. Each returned edge puts a
+    dependent's drop before the rebuilding change and its create after it.
+    """
+    rebuilding: List[Tuple[Change, Tuple[Key, ...]]] = []
+    migrating: List[Change] = []
+    for change in changes:
+        if change.action == MIGRATE:
+            assert change.old is not None and change.new is not None
+            migrating.append(change)
+            rebuilt = change.old.rebuilds(change.new)
+            if rebuilt:
+                rebuilding.append((change, rebuilt))
+    if not rebuilding and (not migrating or len(changes) < 2):
+        return []  # nothing rebuilt, and no change for another to wait on
+
+    dependents = _dependents(current, desired)
+    by_key: Dict[Key, List[Change]] = {}
+    for change in changes:
+        by_key.setdefault(change.key, []).append(change)
+    edges: List[Edge] = []
+    for rebuild, rebuilt in rebuilding:
+        # (key, whether each dependent must be carried whatever it says: it depends on something replaced)
+        pending: List[Tuple[Key, bool]] = [(key, False) for key in rebuilt]
+        seen: Set[Key] = set()
+        while pending:
+            key, replaced = pending.pop()
+            for dependent in dependents.get(key, ()):
+                if dependent in seen or dependent == rebuild.key:
+                    continue
+                mine = by_key.get(dependent)
+                if mine is None:
+                    old, new = current.get(dependent), desired.get(dependent)
+                    assert old is not None and new is not None  # unchanged: on both sides
+                    if not replaced and old.rebuilt_with(key):
+                        continue
+                    mine = by_key[dependent] = [Change(DESTROY, old, None), Change(CREATE, None, new)]
+                    changes.extend(mine)
+                elif any(c.action == MIGRATE for c in mine):
+                    (migrate,) = mine
+                    assert migrate.old is not None and migrate.new is not None
+                    split = [Change(DESTROY, migrate.old, None), Change(CREATE, None, migrate.new)]
+                    changes[changes.index(migrate)] = split[0]
+                    changes.append(split[1])
+                    mine = by_key[dependent] = split
+                seen.add(dependent)
+                for change in mine:
+                    if change.action == DESTROY:
+                        edges.append((change.node, rebuild.node))
+                    elif change.action == CREATE:
+                        edges.append((rebuild.node, change.node))
+                if any(c.action == CREATE for c in mine) and any(c.action == DESTROY for c in mine):
+                    pending.append((dependent, True))
+    still = [change for change in migrating if change in changes]  # not split
+    return edges + _through_unchanged(still, dependents, by_key)
+
+
+def _through_unchanged(
+    migrating: List[Change], dependents: Dict[Key, List[Key]], by_key: Dict[Key, List[Change]]
+) -> List[Edge]:
+    """A change of X goes before what is created (or changed) over an unchanged object that depends on X.
+
+    The graph links each change to the changes of its own dependencies only:
+    a CHECK naming a new enum label depends on its column, and the column
+    (unchanged) on the enum, so nothing put the label's ADD VALUE first.
+    """
+    edges: List[Edge] = []
+    for change in migrating:
+        for middle in dependents.get(change.key, ()):
+            if middle in by_key:
+                continue
+            for dependent in dependents.get(middle, ()):
+                for later in by_key.get(dependent, ()):
+                    if later.action != DESTROY and later is not change:
+                        edges.append((change.node, later.node))
+    return edges
+
+
+def _dependents(*states: SchemaState) -> Dict[Key, List[Key]]:
+    """Key -> keys of the objects (on either side) that depend on it, each once."""
+    found: Dict[Key, Dict[Key, None]] = {}
+    for state in states:
+        for key, obj in state.items():
+            for dep in _dependencies(obj):
+                if dep != key:
+                    found.setdefault(dep, {})[key] = None
+    return {key: list(keys) for key, keys in found.items()}
+
+
+def _dependencies(obj: SchemaObject) -> Tuple[Key, ...]:
+    return obj.dependencies
+
+
+class StateAsOf:
+    """The objects as they stand at one point of an ordered plan, for `SchemaObject.as_of`.
+
+    `advance` each change as the plan passes it; `of(obj)` gives the object
+    as it stands there. The state is only built (from the start and the
+    changes passed so far) the first time a kind that reads it asks.
+    """
+
+    def __init__(self, start: SchemaState) -> None:
+        self._start = start
+        self._passed: List[Change] = []
+        self._state: Optional[Dict[Key, SchemaObject]] = None
+
+    def advance(self, change: Change) -> None:
+        if self._state is None:
+            self._passed.append(change)
+        else:
+            _apply(self._state, change)
+
+    def of(self, obj: Optional[SchemaObject]) -> Optional[SchemaObject]:
+        if obj is None or type(obj).as_of is SchemaObject.as_of:
+            return obj
+        if self._state is None:
+            self._state = dict(self._start.items())
+            for change in self._passed:
+                _apply(self._state, change)
+            self._passed = []
+        return obj.as_of(self._state)
+
+
+def _apply(state: Dict[Key, SchemaObject], change: Change) -> None:
+    if change.old is not None:
+        state.pop(change.old.key, None)
+    if change.new is not None:
+        state[change.new.key] = change.new
+
+
+__all__ = ["Edge", "StateAsOf", "carry_dependents"]
