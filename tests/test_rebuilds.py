@@ -393,3 +393,117 @@ def test_a_failed_revision_names_the_labels_that_stayed(database_url: str, tmp_p
     assert "nothing of it was applied" not in message
     assert "running" in message and "job_state" in message
     assert full_snapshot(database_url)["enums"] == {"job_state": ["new", "running", "done"]}
+
+
+# -- 2. objects that depend on a dropped column ------------------------------------------------------
+
+TOUCH_BODY = "BEGIN RETURN NEW; END"
+TRIGGER_B_SQL = (
+    f"CREATE FUNCTION public.account_touch() RETURNS trigger LANGUAGE plpgsql AS $$ {TOUCH_BODY} $$",
+    "CREATE TRIGGER account_provider BEFORE INSERT OR UPDATE OF name ON public.account "
+    "FOR EACH ROW EXECUTE FUNCTION public.account_touch()",
+)
+
+
+def accounts(with_provider: bool, with_trigger: bool = True) -> sa.MetaData:
+    from pgmig_functions import function, trigger
+
+    metadata = sa.MetaData()
+    columns = [sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.Text, nullable=False)]
+    if with_provider:
+        columns.append(sa.Column("provider", sa.Text))
+    sa.Table("account", metadata, *columns)
+    if with_trigger:
+        function(metadata, "account_touch", returns="trigger", language="plpgsql", body=f" {TOUCH_BODY} ")
+        fired_by = "provider" if with_provider else "name"
+        trigger(
+            metadata,
+            "account",
+            "account_provider",
+            function="account_touch",
+            events=["INSERT", f"UPDATE OF {fired_by}"],
+        )
+    return metadata
+
+
+def test_trigger_columns_are_dependencies() -> None:
+    from pgmig_functions.handler import trigger_columns
+
+    assert trigger_columns("BEFORE INSERT OR UPDATE OF provider", "FOR EACH ROW EXECUTE FUNCTION f()") == ("provider",)
+    assert trigger_columns(
+        'AFTER UPDATE OF a, "B" OR DELETE', 'FOR EACH ROW WHEN ((new.c IS DISTINCT FROM OLD."D")) EXECUTE FUNCTION f()'
+    ) == ("a", "B", "c", "D")
+
+
+def test_column_dropped_under_a_modeled_trigger(pgmig_server: Any, database_url: str, tmp_path: Path) -> None:
+    """With pgmig-functions, the trigger names its columns: it changes before the column goes, and after it is back."""
+    up = revision_round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path / "migrations",
+        accounts(with_provider=True),
+        accounts(with_provider=False),
+        ("INSERT INTO account (id, name, provider) VALUES (1, 'a', 'x')",),
+        "SELECT id, name FROM account ORDER BY id",
+        extra_b=TRIGGER_B_SQL,
+    )
+    order = [(c.action, c.kind) for c in up.changes]
+    assert order.index(("migrate", "trigger")) < order.index(("destroy", "column"))
+
+
+def builtin_set() -> HandlerSet:
+    from pgmig.testing.conformance import builtin_handlers, resolve_handlers
+
+    return resolve_handlers(builtin_handlers())
+
+
+TRIGGER_A_SQL = (
+    f"CREATE FUNCTION public.account_touch() RETURNS trigger LANGUAGE plpgsql AS $$ {TOUCH_BODY} $$",
+    "CREATE TRIGGER account_provider BEFORE INSERT OR UPDATE OF provider ON public.account "
+    "FOR EACH ROW EXECUTE FUNCTION public.account_touch()",
+)
+
+
+def test_column_dropped_under_an_unmodeled_trigger_is_named(database_url: str) -> None:
+    """Without the plugin, pg_depend finds the trigger: the plan names it (warning, JSON) instead of failing half-way."""
+    create_all(database_url, accounts(with_provider=True, with_trigger=False))
+    run_sql(database_url, *TRIGGER_A_SQL)
+    plan = diff(database_url, accounts(with_provider=False, with_trigger=False), handler_set=builtin_set())
+    assert [(d.kind, d.name, d.table, d.column) for d in plan.unmodeled] == [
+        ("trigger", "account_provider", "account", "provider")
+    ]
+    assert any("account_provider" in w and "pgmig-functions" in w for w in plan.warnings)
+    assert plan.to_json()["unmodeled_dependents"][0]["name"] == "account_provider"
+    # A plan that drops no such column names nothing.
+    assert (
+        diff(database_url, accounts(with_provider=True, with_trigger=False), handler_set=builtin_set()).unmodeled == []
+    )
+
+
+def test_generate_refuses_a_column_drop_under_an_unmodeled_trigger(
+    project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pgmig.config.settings import load_settings
+    from pgmig.errors import UsageError
+    from pgmig.services.generate import GenerateOptions, UnmodeledDependentsError, generate
+    from pgmig.services.project import Project as PgmigProject
+
+    source = (
+        "import sqlalchemy as sa\n\nmetadata = sa.MetaData()\n"
+        "sa.Table('account', metadata, sa.Column('id', sa.Integer, primary_key=True), "
+        "sa.Column('name', sa.Text, nullable=False){})\n"
+    )
+    project.models(source.format(", sa.Column('provider', sa.Text)"))
+    create_all(project.url, accounts(with_provider=True, with_trigger=False))
+    run_sql(project.url, *TRIGGER_A_SQL)
+    project.models(source.format(""))
+    monkeypatch.chdir(project.root)
+    monkeypatch.setenv("PGMIG_DATABASE_URL", project.url)
+    library = PgmigProject(load_settings(), handlers=builtin_set())
+    with pytest.raises(UnmodeledDependentsError) as refused:
+        asyncio.run(generate(library, GenerateOptions("drop provider", allow_destructive=True)))
+    message = str(refused.value)
+    assert isinstance(refused.value, UsageError) and refused.value.exit_code == 2
+    assert "trigger account_provider" in message and "provider" in message
+    assert "pgmig-functions" in message and "exclude" in message and "--empty" in message
+    assert project.files() == []

@@ -23,6 +23,7 @@ else:  # pragma: no cover
 from pgmig.config.discovery import HandlerSet
 from pgmig.errors import SchemaError
 from pgmig.ops.base import Operation
+from pgmig.schema.catalog import ColumnDependent
 from pgmig.schema.objects import Key, SchemaObject, SchemaState, key_scope, key_text
 from pgmig.schema.protocol import ObjectHandler
 
@@ -90,6 +91,9 @@ class Plan:
     changes: List[Change]
     warnings: List[str] = field(default_factory=list)
     """What would fail on the database's data (a NOT NULL column on a table with rows, ...)."""
+    unmodeled: List[ColumnDependent] = field(default_factory=list)
+    """Objects no installed kind models that depend on a column the plan drops or rebuilds
+    (pgmig.plan.rebuilds): Postgres would refuse the plan's statement."""
 
     @property
     def is_empty(self) -> bool:
@@ -103,7 +107,11 @@ class Plan:
         return [s for op in self.operations for s in op.statements()]
 
     def to_json(self) -> Dict[str, Any]:
-        return {"changes": [c.to_json() for c in self.changes], "warnings": self.warnings}
+        return {
+            "changes": [c.to_json() for c in self.changes],
+            "warnings": self.warnings,
+            "unmodeled_dependents": [d.to_json() for d in self.unmodeled],
+        }
 
 
 def diff_states(current: SchemaState, desired: SchemaState) -> List[Change]:

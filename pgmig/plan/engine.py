@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 from pgmig.config.discovery import HandlerSet
 from pgmig.plan.diff import Plan, build_plan
 from pgmig.plan.normalize import NormalForms, NormalizationWarning, normal_forms, reconcile_unverified
+from pgmig.plan.rebuilds import note_unmodeled_dependents
 from pgmig.schema.catalog import Connect, read_all
 from pgmig.schema.objects import Key, SchemaObject, SchemaState
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
@@ -261,6 +262,8 @@ async def _plans(
     with timings.phase("compare"):
         up = build_plan(current, desired, handlers)
         down = build_plan(desired, current, handlers) if both else None
+    # What no installed kind models, yet blocks a column the plan drops or retypes (pg_depend).
+    await note_unmodeled_dependents(connection, up, by_kind, schema)
     return up, down
 
 

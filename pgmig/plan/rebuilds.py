@@ -23,10 +23,14 @@ the sides swapped.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Collection, Dict, List, Optional, Set, Tuple
 
-from pgmig.plan.diff import CREATE, DESTROY, MIGRATE, Change
-from pgmig.schema.objects import Key, SchemaObject, SchemaState
+from pgmig.plan.diff import CREATE, DESTROY, MIGRATE, Change, Plan
+from pgmig.schema.catalog import ColumnDependent, column_dependents
+from pgmig.schema.objects import Key, SchemaObject, SchemaState, key_kind, key_name, key_schema
+
+if TYPE_CHECKING:  # pragma: no cover
+    import asyncpg
 
 Node = Tuple[str, Key]
 Edge = Tuple[Node, Node]
@@ -166,4 +170,54 @@ def _apply(state: Dict[Key, SchemaObject], change: Change) -> None:
         state[change.new.key] = change.new
 
 
-__all__ = ["Edge", "StateAsOf", "carry_dependents"]
+# The plugin that models a kind pg_depend reports, for the way on.
+PLUGINS = {"trigger": "pgmig-functions", "view": "pgmig-views"}
+
+
+def touched_columns(plan: Plan, schema: str) -> List[Tuple[str, str]]:
+    """(table, column) of `schema` that the plan drops explicitly or rebuilds in place, each once."""
+    found: Dict[Tuple[str, str], None] = {}
+    for change in plan.changes:
+        keys: Tuple[Key, ...] = ()
+        if change.action == DESTROY and not change.implicit and key_kind(change.key) == "column":
+            keys = (change.key,)
+        elif change.action == MIGRATE and change.old is not None and change.new is not None:
+            keys = change.old.rebuilds(change.new)
+        for key in keys:
+            if key_kind(key) == "column" and key_schema(key) == schema:
+                found[(key_name(key), key[3])] = None
+    return list(found)
+
+
+async def note_unmodeled_dependents(
+    connection: "asyncpg.Connection", plan: Plan, kinds: Collection[str], schema: str
+) -> None:
+    """Fill `plan.unmodeled` (and a warning line each) with what depends, in pg_depend, on a column
+    the plan drops or rebuilds and is of a kind no installed handler models: Postgres would refuse
+    the DROP COLUMN or ALTER COLUMN TYPE. Kinds that are modeled carry their objects through
+    their declared dependencies instead (carry_dependents and the graph)."""
+    found = await column_dependents(connection, schema, touched_columns(plan, schema))
+    for dependent in found:
+        if dependent.kind in kinds:
+            continue
+        plan.unmodeled.append(dependent)
+        plan.warnings.append(
+            f"{dependent.description} depends on column {dependent.column} of {dependent.table}, "
+            f"which the plan drops or changes, and no installed plugin models it: "
+            f"{ways_on(dependent)}"
+        )
+
+
+def ways_on(dependent: ColumnDependent) -> str:
+    """What a user can do about an unmodeled dependent, in words."""
+    plugin = PLUGINS.get(dependent.kind)
+    install = (
+        f"install {plugin}, which models {dependent.kind}s" if plugin else f"model {dependent.kind}s with a plugin"
+    )
+    return (
+        f"{install}; or exclude {dependent.name or dependent.description} from what pgmig manages and drop it first; "
+        "or write the step by hand in a blank revision (generate --empty)"
+    )
+
+
+__all__ = ["Edge", "StateAsOf", "carry_dependents", "note_unmodeled_dependents", "touched_columns", "ways_on"]

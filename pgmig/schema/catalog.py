@@ -24,8 +24,8 @@ could not see what that transaction has changed.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import quote_literal
 from pgmig.schema.objects import SchemaObject
@@ -155,4 +155,77 @@ async def _close(conn: Any) -> None:
         conn.terminate()
 
 
-__all__ = ["Connect", "read_all"]
+# -- objects that depend on columns, whatever their kind (pg_depend) ---------------------------
+
+# Everything with a normal dependency on one of the given columns, except what
+# pgmig's own kinds are (indexes and sequences: pg_class; constraints; defaults),
+# named as Postgres describes it. A view depends through its rewrite rule.
+COLUMN_DEPENDENTS_QUERY = """
+SELECT wanted.table_name, wanted.column_name,
+       CASE d.classid
+           WHEN 'pg_catalog.pg_trigger'::regclass THEN 'trigger'
+           WHEN 'pg_catalog.pg_rewrite'::regclass THEN 'view'
+           WHEN 'pg_catalog.pg_policy'::regclass THEN 'policy'
+           WHEN 'pg_catalog.pg_statistic_ext'::regclass THEN 'statistics'
+           ELSE d.classid::regclass::text
+       END AS kind,
+       COALESCE(tg.tgname, vc.relname, pol.polname, st.stxname) AS name,
+       pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS description
+FROM unnest($2::text[], $3::text[]) AS wanted(table_name, column_name)
+JOIN pg_catalog.pg_namespace n ON n.nspname = $1
+JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = wanted.table_name
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = wanted.column_name
+JOIN pg_catalog.pg_depend d
+  ON d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = c.oid AND d.refobjsubid = a.attnum
+ AND d.deptype = 'n'
+LEFT JOIN pg_catalog.pg_trigger tg ON d.classid = 'pg_catalog.pg_trigger'::regclass AND tg.oid = d.objid
+LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid
+LEFT JOIN pg_catalog.pg_class vc ON vc.oid = r.ev_class
+LEFT JOIN pg_catalog.pg_policy pol ON d.classid = 'pg_catalog.pg_policy'::regclass AND pol.oid = d.objid
+LEFT JOIN pg_catalog.pg_statistic_ext st ON d.classid = 'pg_catalog.pg_statistic_ext'::regclass AND st.oid = d.objid
+WHERE d.classid NOT IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_constraint'::regclass,
+                        'pg_catalog.pg_attrdef'::regclass)
+  AND NOT COALESCE(tg.tgisinternal, false)
+  AND (r.oid IS NULL OR r.ev_class <> c.oid)
+ORDER BY 1, 2, 3, 4
+"""
+
+
+@dataclass(frozen=True)
+class ColumnDependent:
+    """An object of the database that depends on a column: `kind` is the pgmig kind that would
+    model it (`trigger`, `view`, `policy`, `statistics`, else the catalog's name)."""
+
+    kind: str
+    name: str
+    table: str
+    column: str
+    description: str
+
+    def to_json(self) -> Dict[str, str]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "table": self.table,
+            "column": self.column,
+            "description": self.description,
+        }
+
+
+async def column_dependents(
+    connection: "asyncpg.Connection", schema: str, columns: Sequence[Tuple[str, str]]
+) -> List[ColumnDependent]:
+    """What depends on each (table, column) of `schema` in `pg_depend` (a normal dependency),
+    apart from indexes, constraints and defaults. One query; none when `columns` is empty."""
+    if not columns:
+        return []
+    rows = await connection.fetch(
+        COLUMN_DEPENDENTS_QUERY, schema, [table for table, _ in columns], [column for _, column in columns]
+    )
+    return [
+        ColumnDependent(row["kind"], row["name"] or "", row["table_name"], row["column_name"], row["description"])
+        for row in rows
+    ]
+
+
+__all__ = ["ColumnDependent", "Connect", "column_dependents", "read_all"]

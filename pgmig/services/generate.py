@@ -24,6 +24,7 @@ from pgmig.services.project import Project
 
 if TYPE_CHECKING:  # pragma: no cover
     from pgmig.plan.diff import Change
+    from pgmig.schema.catalog import ColumnDependent
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,23 @@ class UnmappedLabelsError(UsageError):
         )
         self.type_name = type_name
         self.rows = dict(rows)
+
+
+class UnmodeledDependentsError(UsageError):
+    """The revision would drop or retype a column that objects no installed plugin models depend on.
+
+    Postgres would refuse the DROP COLUMN or ALTER COLUMN TYPE half-way
+    through the revision; `dependents` are those objects (from pg_depend).
+    """
+
+    def __init__(self, dependents: Sequence["ColumnDependent"]) -> None:
+        from pgmig.plan.rebuilds import ways_on
+
+        named = "; ".join(
+            f"{d.description} depends on column {d.column} of {d.table} ({ways_on(d)})" for d in dependents
+        )
+        super().__init__(f"the revision would drop or change columns that objects pgmig does not model use: {named}")
+        self.dependents = list(dependents)
 
 
 def default_hint(needs: Sequence[NotNullNeed]) -> Hint:
@@ -184,6 +202,8 @@ async def _changes(
             up, down = await project.diff_both_ways(conn, url)
     if up.is_empty and not renames:
         return None
+    if up.unmodeled:
+        raise UnmodeledDependentsError(up.unmodeled)
 
     up_ops = renames.operations(schema) + add_remaps(up.operations, maps)
     down_ops = down.operations + renames.inverse_operations(schema)

@@ -13,6 +13,7 @@ differently but meaning the same never shows as a change.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -82,7 +83,10 @@ class Trigger(SchemaObject):
 
     @property
     def dependencies(self) -> Tuple[Key, ...]:
-        return (self.parent,) + ((self.function,) if self.function else ())
+        """The table, the function, and the columns it names: Postgres refuses to drop or
+        retype a column a trigger fires on (`UPDATE OF c`) or reads in its WHEN clause."""
+        columns = tuple(("column", self.schema, self.table, c) for c in trigger_columns(self.timing, self.action))
+        return (self.parent,) + ((self.function,) if self.function else ()) + columns
 
     @property
     def label(self) -> str:
@@ -90,6 +94,31 @@ class Trigger(SchemaObject):
 
     def describe(self) -> str:
         return f"trigger {self.name} {self.timing} ON {self.table} {self.action}"
+
+
+_IDENT = r'"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*'
+_UPDATE_OF = re.compile(r"\bUPDATE\s+OF\s+(.+?)(?=\s+OR\s+|$)", re.IGNORECASE | re.DOTALL)
+_ROW_COLUMN = re.compile(r"\b(?:NEW|OLD)\s*\.\s*(" + _IDENT + ")", re.IGNORECASE)
+
+
+def _unquote(name: str) -> str:
+    name = name.strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        return name[1:-1].replace('""', '"')
+    return name.lower()
+
+
+def trigger_columns(timing: str, action: str) -> Tuple[str, ...]:
+    """The table's columns a trigger names: its `UPDATE OF` list and the NEW./OLD. columns of
+    its WHEN clause (what Postgres records in pg_depend for it), each once, in order."""
+    found: Dict[str, None] = {}
+    for match in _UPDATE_OF.finditer(timing):
+        for name in re.findall(_IDENT, match.group(1)):
+            found.setdefault(_unquote(name), None)
+    when, _, _ = action.partition(" EXECUTE ")
+    for match in _ROW_COLUMN.finditer(when):
+        found.setdefault(_unquote(match.group(1)), None)
+    return tuple(found)
 
 
 # -- catalog queries (on the managed schema, or on the session's temporary one) ----------
