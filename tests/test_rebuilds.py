@@ -249,6 +249,27 @@ def test_column_type_change_carries_a_partial_index_and_a_check(
     assert any("CREATE INDEX" in s for s in statements[retype:])
 
 
+def test_label_removed_under_a_view(pgmig_server: Any, database_url: str, tmp_path: Path) -> None:
+    """A view over the enum column (pgmig-views): ALTER COLUMN TYPE refuses while it exists."""
+    from pgmig_views import view
+
+    def models(labels: Sequence[str]) -> sa.MetaData:
+        metadata = workspace(labels, where="")
+        view(metadata, "live_ws", "SELECT id, name FROM ws WHERE status = 'active'", depends_on=["ws"])
+        return metadata
+
+    revision_round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path / "migrations",
+        models(["active", "archived", "deleted"]),
+        models(["active", "deleted"]),
+        WS_SEED,
+        WS_ROWS,
+        extra_b=("CREATE VIEW live_ws AS SELECT id, name FROM ws WHERE status = 'active'",),
+    )
+
+
 # -- 3. `down` built from the state it runs in (enum parts) --------------------------------------
 
 
