@@ -43,77 +43,93 @@ def carry_dependents(changes: List[Change], current: SchemaState, desired: Schem
     `changes` is edited in place: a dependent's MIGRATE becomes a DESTROY and
     a CREATE, and unchanged dependents gain both. Each returned edge puts a
     dependent's drop before the rebuilding change and its create after it.
+    Finding dependents reads every object's dependencies, so it is done only
+    when some change rebuilds something (rare: a type swap, a type change).
     """
+    by_key: Dict[Key, List[Change]] = {}
     rebuilding: List[Tuple[Change, Tuple[Key, ...]]] = []
-    migrating: List[Change] = []
     for change in changes:
+        by_key.setdefault(change.key, []).append(change)
         if change.action == MIGRATE:
             assert change.old is not None and change.new is not None
-            migrating.append(change)
             rebuilt = change.old.rebuilds(change.new)
             if rebuilt:
                 rebuilding.append((change, rebuilt))
-    if not rebuilding and (not migrating or len(changes) < 2):
-        return []  # nothing rebuilt, and no change for another to wait on
-
-    dependents = _dependents(current, desired)
-    by_key: Dict[Key, List[Change]] = {}
-    for change in changes:
-        by_key.setdefault(change.key, []).append(change)
     edges: List[Edge] = []
-    for rebuild, rebuilt in rebuilding:
-        # (key, whether each dependent must be carried whatever it says: it depends on something replaced)
-        pending: List[Tuple[Key, bool]] = [(key, False) for key in rebuilt]
-        seen: Set[Key] = set()
-        while pending:
-            key, replaced = pending.pop()
-            for dependent in dependents.get(key, ()):
-                if dependent in seen or dependent == rebuild.key:
-                    continue
-                mine = by_key.get(dependent)
-                if mine is None:
-                    old, new = current.get(dependent), desired.get(dependent)
-                    assert old is not None and new is not None  # unchanged: on both sides
-                    if not replaced and old.rebuilt_with(key):
-                        continue
-                    mine = by_key[dependent] = [Change(DESTROY, old, None), Change(CREATE, None, new)]
-                    changes.extend(mine)
-                elif any(c.action == MIGRATE for c in mine):
-                    (migrate,) = mine
-                    assert migrate.old is not None and migrate.new is not None
-                    split = [Change(DESTROY, migrate.old, None), Change(CREATE, None, migrate.new)]
-                    changes[changes.index(migrate)] = split[0]
-                    changes.append(split[1])
-                    mine = by_key[dependent] = split
-                seen.add(dependent)
-                for change in mine:
-                    if change.action == DESTROY:
-                        edges.append((change.node, rebuild.node))
-                    elif change.action == CREATE:
-                        edges.append((rebuild.node, change.node))
-                if any(c.action == CREATE for c in mine) and any(c.action == DESTROY for c in mine):
-                    pending.append((dependent, True))
-    still = [change for change in migrating if change in changes]  # not split
-    return edges + _through_unchanged(still, dependents, by_key)
+    if rebuilding:
+        dependents = _dependents(current, desired)
+        for rebuild, rebuilt in rebuilding:
+            edges += _carry(rebuild, rebuilt, changes, by_key, dependents, current, desired)
+    return edges + _through_unchanged(changes, by_key, desired)
 
 
-def _through_unchanged(
-    migrating: List[Change], dependents: Dict[Key, List[Key]], by_key: Dict[Key, List[Change]]
+def _carry(
+    rebuild: Change,
+    rebuilt: Tuple[Key, ...],
+    changes: List[Change],
+    by_key: Dict[Key, List[Change]],
+    dependents: Dict[Key, List[Key]],
+    current: SchemaState,
+    desired: SchemaState,
 ) -> List[Edge]:
+    """The dependents of `rebuilt` around `rebuild`: drops before it, creates after it (see carry_dependents)."""
+    edges: List[Edge] = []
+    # (key, whether its dependents are carried whatever they say: it is replaced itself)
+    pending: List[Tuple[Key, bool]] = [(key, False) for key in rebuilt]
+    seen: Set[Key] = set()
+    while pending:
+        key, replaced = pending.pop()
+        for dependent in dependents.get(key, ()):
+            if dependent in seen or dependent == rebuild.key:
+                continue
+            mine = by_key.get(dependent)
+            if mine is None:
+                old, new = current.get(dependent), desired.get(dependent)
+                assert old is not None and new is not None  # unchanged: on both sides
+                if not replaced and old.rebuilt_with(key):
+                    continue
+                mine = by_key[dependent] = [Change(DESTROY, old, None), Change(CREATE, None, new)]
+                changes.extend(mine)
+            elif any(c.action == MIGRATE for c in mine):
+                (migrate,) = mine
+                assert migrate.old is not None and migrate.new is not None
+                split = [Change(DESTROY, migrate.old, None), Change(CREATE, None, migrate.new)]
+                changes[changes.index(migrate)] = split[0]
+                changes.append(split[1])
+                mine = by_key[dependent] = split
+            seen.add(dependent)
+            for change in mine:
+                if change.action == DESTROY:
+                    edges.append((change.node, rebuild.node))
+                elif change.action == CREATE:
+                    edges.append((rebuild.node, change.node))
+            if any(c.action == CREATE for c in mine) and any(c.action == DESTROY for c in mine):
+                pending.append((dependent, True))
+    return edges
+
+
+def _through_unchanged(changes: List[Change], by_key: Dict[Key, List[Change]], desired: SchemaState) -> List[Edge]:
     """A change of X goes before what is created (or changed) over an unchanged object that depends on X.
 
     The graph links each change to the changes of its own dependencies only:
     a CHECK naming a new enum label depends on its column, and the column
     (unchanged) on the enum, so nothing put the label's ADD VALUE first.
+    Walked from the changes' side (their dependencies' dependencies), so a
+    plan of a few changes costs a few lookups whatever the schema's size.
     """
     edges: List[Edge] = []
-    for change in migrating:
-        for middle in dependents.get(change.key, ()):
+    for later in changes:
+        if later.new is None:
+            continue
+        for middle in later.new.dependencies:
             if middle in by_key:
+                continue  # changing itself: the graph orders it
+            obj = desired.get(middle)
+            if obj is None:
                 continue
-            for dependent in dependents.get(middle, ()):
-                for later in by_key.get(dependent, ()):
-                    if later.action != DESTROY and later is not change:
+            for dep in obj.dependencies:
+                for change in by_key.get(dep, ()):
+                    if change.action == MIGRATE and change is not later:
                         edges.append((change.node, later.node))
     return edges
 
