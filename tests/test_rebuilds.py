@@ -270,6 +270,32 @@ def test_label_removed_under_a_view(pgmig_server: Any, database_url: str, tmp_pa
     )
 
 
+def test_a_replaced_view_carries_the_view_over_it(pgmig_server: Any, database_url: str, tmp_path: Path) -> None:
+    """A column type change replaces the view over it (pgmig-views), and so the view over that view."""
+    from pgmig_views import view
+
+    def models(kind: Any) -> sa.MetaData:
+        metadata = sa.MetaData()
+        sa.Table("item", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("code", kind))
+        view(metadata, "item_codes", "SELECT id, code FROM item", depends_on=["item"])
+        view(metadata, "big_codes", "SELECT code FROM item_codes WHERE code > 10", depends_on=["item_codes"])
+        return metadata
+
+    revision_round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path / "migrations",
+        models(sa.Integer),
+        models(sa.BigInteger),
+        ("INSERT INTO item (id, code) VALUES (1, 5), (2, 50)",),
+        "SELECT id, code FROM item ORDER BY id",
+        extra_b=(
+            "CREATE VIEW item_codes AS SELECT id, code FROM item",
+            "CREATE VIEW big_codes AS SELECT code FROM item_codes WHERE code > 10",
+        ),
+    )
+
+
 # -- 3. `down` built from the state it runs in (enum parts) --------------------------------------
 
 
@@ -528,3 +554,44 @@ def test_generate_refuses_a_column_drop_under_an_unmodeled_trigger(
     assert "trigger account_provider" in message and "provider" in message
     assert "pgmig-functions" in message and "exclude" in message and "--empty" in message
     assert project.files() == []
+
+
+def test_side_steps_are_committed_first_with_anchors_under_their_old_names() -> None:
+    from pgmig.ops.actor import side_steps
+    from pgmig.ops.enum import AddType, AddTypeValues, RenameTypeValue
+
+    rename = RenameTypeValue(type_name="job_state", old_value="new", new_value="queued")
+    add = AddTypeValues(type_name="job_state", values=("running",), after="queued")
+    other = AddTypeValues(type_name="other", values=("x",))
+    planned = side_steps([rename, add, other])
+    assert planned.first == (AddTypeValues(type_name="job_state", values=("running",), after="new"), other)
+    assert planned.hoisted == {1, 2} and planned.in_place == frozenset()
+    # A type the revision creates takes its labels in place, inside the transaction.
+    created = side_steps([AddType(type_name="t", values=("a",)), AddTypeValues(type_name="t", values=("b",))])
+    assert created.first == () and created.in_place == {1}
+    # A label that takes the name a rename frees waits for the rename.
+    reused = side_steps([rename, AddTypeValues(type_name="job_state", values=("new",), after="queued")])
+    assert reused.first == () and reused.in_place == {1}
+
+
+def test_sql_of_a_revision_shows_side_steps_before_its_transaction(database_url: str, tmp_path: Path) -> None:
+    from pgmig.ops.enum import AddTypeValues, RenameTypeValue
+
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    text = render_revision(
+        "20260101_000001_abcdef",
+        None,
+        "rename and add",
+        [
+            RenameTypeValue(type_name="job_state", old_value="new", new_value="queued"),
+            AddTypeValues(type_name="job_state", values=("running",), after="queued"),
+        ],
+        [],
+        datetime.now(timezone.utc),
+    )
+    (folder / "20260101_000001_abcdef_rename.py").write_text(text)
+    lines = asyncio.run(runner(database_url, folder).sql("up"))
+    add = next(i for i, line in enumerate(lines) if "ADD VALUE" in line)
+    assert "AFTER 'new'" in lines[add]
+    assert add < lines.index("BEGIN;") < next(i for i, line in enumerate(lines) if "RENAME VALUE" in line)

@@ -180,11 +180,13 @@ class SwapTypeValues(_EnumOperation):
     the models must change that default in the same revision (the column's
     own change then sets the new default, after this operation).
 
-    Not handled: views using a column (ALTER COLUMN TYPE refuses), CHECK
-    constraints or index predicates comparing the column with a label
-    (rebuilt against the new type, where `'a'::"mood"` still names the old
-    one), domains, composite types and functions over the type (DROP TYPE
-    refuses). All of these make the swap fail, inside its transaction.
+    Views using a column (ALTER COLUMN TYPE refuses), CHECK constraints and
+    index predicates comparing the column with a label (rebuilt against the
+    new type, where `'a'::"mood"` still names the old one) are dropped
+    before this operation and created again after it by the planner
+    (pgmig.plan.rebuilds); a revision written by hand must do the same.
+    Not handled: domains, composite types and functions over the type (DROP
+    TYPE refuses), which make the swap fail, inside its transaction.
     """
 
     name = "swap_type_values"

@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import asyncpg
 
 Node = Tuple[str, Key]
+
+# Kinds whose objects hold rows: never dropped and created again to carry them (the rows would go).
+_HOLDS_ROWS = frozenset({"table", "column"})
 Edge = Tuple[Node, Node]
 """(first, then): the change `then` runs after the change `first`."""
 
@@ -47,40 +50,48 @@ def carry_dependents(changes: List[Change], current: SchemaState, desired: Schem
     when some change rebuilds something (rare: a type swap, a type change).
     """
     by_key: Dict[Key, List[Change]] = {}
-    rebuilding: List[Tuple[Change, Tuple[Key, ...]]] = []
+    # (the change's drop side, its create side, the keys it rebuilds, whether it replaces them)
+    rebuilding: List[Tuple[Change, Change, Tuple[Key, ...], bool]] = []
     for change in changes:
         by_key.setdefault(change.key, []).append(change)
         if change.action == MIGRATE:
             assert change.old is not None and change.new is not None
             rebuilt = change.old.rebuilds(change.new)
             if rebuilt:
-                rebuilding.append((change, rebuilt))
+                rebuilding.append((change, change, rebuilt, False))
+    for key, pair in by_key.items():
+        if len(pair) == 2:  # replaced (must_replace): whatever depends on it goes and comes back with it
+            drop, create = sorted(pair, key=lambda c: c.action != DESTROY)
+            rebuilding.append((drop, create, (key,), True))
     edges: List[Edge] = []
     if rebuilding:
         dependents = _dependents(current, desired)
-        for rebuild, rebuilt in rebuilding:
-            edges += _carry(rebuild, rebuilt, changes, by_key, dependents, current, desired)
+        for drop, create, rebuilt, replaced in rebuilding:
+            edges += _carry(drop, create, rebuilt, replaced, changes, by_key, dependents, current, desired)
     return edges + _through_unchanged(changes, by_key, desired)
 
 
 def _carry(
-    rebuild: Change,
+    first: Change,
+    then: Change,
     rebuilt: Tuple[Key, ...],
+    replacing: bool,
     changes: List[Change],
     by_key: Dict[Key, List[Change]],
     dependents: Dict[Key, List[Key]],
     current: SchemaState,
     desired: SchemaState,
 ) -> List[Edge]:
-    """The dependents of `rebuilt` around `rebuild`: drops before it, creates after it (see carry_dependents)."""
+    """The dependents of `rebuilt`: drops before `first`, creates after `then` (the same
+    change for a rebuild in place; the drop and the create of a replacement)."""
     edges: List[Edge] = []
     # (key, whether its dependents are carried whatever they say: it is replaced itself)
-    pending: List[Tuple[Key, bool]] = [(key, False) for key in rebuilt]
+    pending: List[Tuple[Key, bool]] = [(key, replacing) for key in rebuilt]
     seen: Set[Key] = set()
     while pending:
         key, replaced = pending.pop()
         for dependent in dependents.get(key, ()):
-            if dependent in seen or dependent == rebuild.key:
+            if dependent in seen or dependent == first.key or key_kind(dependent) in _HOLDS_ROWS:
                 continue
             mine = by_key.get(dependent)
             if mine is None:
@@ -100,9 +111,9 @@ def _carry(
             seen.add(dependent)
             for change in mine:
                 if change.action == DESTROY:
-                    edges.append((change.node, rebuild.node))
+                    edges.append((change.node, first.node))
                 elif change.action == CREATE:
-                    edges.append((rebuild.node, change.node))
+                    edges.append((then.node, change.node))
             if any(c.action == CREATE for c in mine) and any(c.action == DESTROY for c in mine):
                 pending.append((dependent, True))
     return edges
