@@ -595,3 +595,12 @@ def test_sql_of_a_revision_shows_side_steps_before_its_transaction(database_url:
     add = next(i for i, line in enumerate(lines) if "ADD VALUE" in line)
     assert "AFTER 'new'" in lines[add]
     assert add < lines.index("BEGIN;") < next(i for i, line in enumerate(lines) if "RENAME VALUE" in line)
+
+
+def test_a_retyped_column_under_an_unmodeled_view_is_named(database_url: str) -> None:
+    """Without pgmig-views, a view over a column whose type changes (or whose enum is swapped) is named."""
+    create_all(database_url, workspace(["active", "archived", "deleted"], where=""))
+    run_sql(database_url, "CREATE VIEW live_ws AS SELECT id, name FROM ws WHERE status = 'active'")
+    plan = diff(database_url, workspace(["active", "deleted"], where=""), handler_set=builtin_set())
+    assert [(d.kind, d.name, d.column) for d in plan.unmodeled] == [("view", "live_ws", "status")]
+    assert any("pgmig-views" in w for w in plan.warnings)
