@@ -296,17 +296,10 @@ class IndexHandler(ObjectHandler):
         dialect = models.dialect  # named paramstyle: `%` in a LIKE pattern stays one `%`
         # One compiler for all indexes: building one per statement was half the cost.
         ddl = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
-        longest = dialect.max_index_name_length or dialect.max_identifier_length
         for table in models.tables:
             schema = models.table_schema(table)
             for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-                given = index.name
-                if type(given) is str and len(given) <= longest:
-                    name = given  # a plain name is its own, quoted and unquoted again
-                else:
-                    # A naming convention's or a truncated name (or one too
-                    # long, which the compiler refuses): the compiler's.
-                    name = unquote_ident(ddl._prepared_index_name(index, include_schema=False))
+                name = model_index_name(index, ddl)
                 plain = plain_definition(index, ddl)
                 if plain is not None:
                     fields, columns = plain
@@ -352,6 +345,28 @@ class IndexHandler(ObjectHandler):
 
     def destroy(self, obj: Index) -> List[Operation]:
         return [DropIndex(index_name=obj.name, schema=obj.schema)]
+
+
+def model_index_name(index: Any, ddl: Any) -> str:
+    """The name `create_all` gives an SQLAlchemy index, compiled by `ddl` (a DDL compiler)."""
+    dialect = ddl.dialect
+    given = index.name
+    if type(given) is str and len(given) <= (dialect.max_index_name_length or dialect.max_identifier_length):
+        return given  # a plain name is its own, quoted and unquoted again
+    # A naming convention's or a truncated name (or one too long, which the
+    # compiler refuses): the compiler's.
+    return unquote_ident(ddl._prepared_index_name(index, include_schema=False))
+
+
+def referable_index(index: Any) -> bool:
+    """Whether a foreign key can rely on an SQLAlchemy index: unique, over plain columns of its
+    table, without a predicate (Postgres's transformFkeyCheckAttrs)."""
+    sa = _sqlalchemy()
+    return (
+        bool(index.unique)
+        and index.dialect_options["postgresql"]["where"] is None
+        and all(type(e) is sa.Column and e.table is index.table for e in index.expressions)
+    )
 
 
 def _create_arguments(
@@ -577,4 +592,4 @@ async def _render_through_server(db: DatabaseContext, indexes: Sequence[Index]) 
     return out
 
 
-__all__ = ["Index", "IndexHandler", "parse_definition"]
+__all__ = ["Index", "IndexHandler", "model_index_name", "parse_definition", "referable_index"]
