@@ -40,6 +40,7 @@ from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Seq
 from pgmig.ops.base import Operation
 from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
+from pgmig.schema.expressions import canonical, reparsable
 from pgmig.schema.handlers.column import model_columns
 from pgmig.schema.handlers.index import model_index_name, referable_index
 from pgmig.schema.objects import Key, SchemaObject
@@ -137,6 +138,16 @@ class Constraint(SchemaObject):
             if self.referred_key is not None:
                 deps.append(self.referred_key)
         return tuple(dict.fromkeys(d for d in deps if d != self.key))
+
+    @property
+    def names(self) -> Tuple[Key, ...]:
+        """Its name among the table's constraints and, for a key, its index's among the schema's
+        relations (pg_class); unnamed, the name Postgres would give it."""
+        name = self.name or generated_name(self)
+        taken: Tuple[Key, ...] = (("constraint_name", self.schema, self.table, name),)
+        if self.constraint_type in (PRIMARY_KEY, UNIQUE):
+            taken += (("relation", self.schema, name),)
+        return taken
 
     @property
     def label(self) -> str:
@@ -275,7 +286,8 @@ class ConstraintHandler(ObjectHandler):
                 if not (obj.schema == db.schema and obj.table in existing):
                     changes["table_exists"] = False
                 if id(obj) in rendered:
-                    changes["expression"], changes["check_columns"] = rendered[id(obj)]
+                    expression, changes["check_columns"] = rendered[id(obj)]
+                    changes["expression"] = canonical(expression)
                 if changes:
                     obj = obj.evolve(**changes)
                 if obj.table_exists and not obj.name and obj.constraint_type in (FOREIGN_KEY, CHECK):
@@ -535,6 +547,10 @@ def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
         constraint_type = types[contype]
         columns = tuple(columns or ())
         if constraint_type == CHECK:
+            # Compared in one spelling of what it means; re-created from a text that
+            # parses back into it (pgmig.schema.expressions).
+            expression = canonical(expression)
+            source = reparsable(expression)
             yield make(
                 schema=schema,
                 table=table,
@@ -544,6 +560,7 @@ def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
                 initially_deferred=deferred,
                 expression=expression,
                 check_columns=columns,
+                source=source if source != expression else None,
             )
         elif constraint_type == FOREIGN_KEY:
             referred_key = None

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from pgmig.ops.base import Operation
 from pgmig.ops.index import AddIndex, DropIndex
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
+from pgmig.schema.expressions import canonical, reparsable
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 
@@ -50,6 +51,10 @@ class Index(SchemaObject):
     @property
     def dependencies(self) -> Tuple[Key, ...]:
         return (self.parent,) + tuple(("column", self.schema, self.table, c) for c in self.columns)
+
+    @property
+    def names(self) -> Tuple[Key, ...]:
+        return (("relation", self.schema, self.name),)
 
     @property
     def label(self) -> str:
@@ -246,7 +251,7 @@ def _parse_definition(tail: str) -> Dict[str, Any]:
         method, i = words[0], 1
     fields: Dict[str, Any] = {
         "method": unquote_ident(method).lower(),
-        "keys": _items(words[i]),
+        "keys": tuple(canonical(key) for key in _items(words[i])),
         "include": (),
         "nulls_not_distinct": False,
         "options": None,
@@ -269,7 +274,7 @@ def _parse_definition(tail: str) -> Dict[str, Any]:
         elif word == "TABLESPACE":
             i += 2
         elif word == "WHERE":
-            fields["where"] = tail[spans[i + 1][0] :].strip()
+            fields["where"] = canonical(tail[spans[i + 1][0] :].strip())
             break
         else:
             raise ValueError(f"unexpected {words[i]!r} in index definition {tail!r}")
@@ -372,13 +377,14 @@ def referable_index(index: Any) -> bool:
 def _create_arguments(
     obj: Index, *, schema: Optional[str] = None, table: Optional[str] = None, name: Optional[str] = None
 ) -> Dict[str, Any]:
+    # The printed form, spelled to parse back into itself (pgmig.schema.expressions).
     return dict(
         table_name=table or obj.table,
         index_name=name or obj.name,
-        columns=list(obj.keys),
+        columns=[reparsable(key) for key in obj.keys],
         unique=obj.unique,
         method=obj.method,
-        where=obj.where,
+        where=reparsable(obj.where) if obj.where else None,
         include=list(obj.include),
         nulls_not_distinct=obj.nulls_not_distinct,
         options=obj.options,
@@ -505,7 +511,7 @@ def index_of_row(row: Any, schema: str) -> Index:
             "include": (),
             "nulls_not_distinct": row["nulls_not_distinct"],
             "options": None,
-            "where": row["predicate"],
+            "where": canonical(row["predicate"]) if row["predicate"] else None,
         }
     else:
         fields = parse_definition(_tail(row))
