@@ -470,37 +470,51 @@ def test_index_predicate_reprinted_after_a_type_change_is_the_same(database_url:
 # -- 5. cycles among foreign keys --------------------------------------------------------
 
 
-def _ring(size: int, *, present: bool = True, extra: bool = True, self_ref: bool = True) -> MetaData:
-    """Tables t0 -> t1 -> ... -> t0 by foreign keys, each with an index and an enum column."""
+def _ring(size: int, *, present: bool = True, by_code: bool = False, drop_last: bool = False) -> MetaData:
+    """Tables t0 -> t1 -> ... -> t0 by foreign keys (to the id, or to a code under a unique
+    index; create_all adds those last), each referencing itself too, with an index and an enum column; `drop_last`: the
+    last table gone and its predecessor pointing at t0 instead."""
     metadata = MetaData()
     mood = sa.Enum("calm", "busy", name="mood")
+    count = size - 1 if drop_last else size
     if present:
-        for i in range(size):
+        for i in range(count):
+            target = f"t{(i + 1) % count}"
             table = Table(
                 f"t{i}",
                 metadata,
                 Column("id", Integer, primary_key=True),
-                Column("next_id", Integer, ForeignKey(f"t{(i + 1) % size}.id")),
+                Column("code", Integer, nullable=False),
+                Column(
+                    "next_id", Integer, ForeignKey(f"{target}.code" if by_code else f"{target}.id", use_alter=by_code)
+                ),
                 Column("mood", mood),
                 Column("label", Text),
-                *([Column("parent_id", Integer, ForeignKey(f"t{i}.id"))] if self_ref else []),
+                Column("parent_id", Integer, ForeignKey(f"t{i}.id")),
             )
             Index(f"t{i}_label_ix", table.c.label)
-    if extra:
-        other = Table(
-            "other", metadata, Column("id", Integer, primary_key=True), Column("mood", mood), Column("n", Integer)
-        )
-        Index("other_n_ix", other.c.n)
+            Index(f"t{i}_code_uix", table.c.code, unique=True)
+    other = Table(
+        "other", metadata, Column("id", Integer, primary_key=True), Column("mood", mood), Column("n", Integer)
+    )
+    Index("other_n_ix", other.c.n)
     return metadata
 
 
+def _fresh(url: str) -> None:
+    run_sql(url, "DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
+
+
+@pytest.mark.parametrize("by_code", [False, True], ids=["to_pk", "to_unique_index"])
 @pytest.mark.parametrize("size", [1, 2, 3])
-def test_foreign_key_cycles_create_and_drop(pgmig_server: Any, database_url: str, size: int) -> None:
-    revision_round_trip(pgmig_server, database_url, _ring(size, present=False), _ring(size))
-    run_sql(database_url, "DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
-    revision_round_trip(pgmig_server, database_url, _ring(size), _ring(size, present=False))
-    run_sql(database_url, "DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
-    revision_round_trip(pgmig_server, database_url, MetaData(), _ring(size))
+def test_foreign_key_cycles_create_and_drop(pgmig_server: Any, database_url: str, size: int, by_code: bool) -> None:
+    revision_round_trip(pgmig_server, database_url, _ring(size, present=False), _ring(size, by_code=by_code))
+    _fresh(database_url)
+    revision_round_trip(pgmig_server, database_url, MetaData(), _ring(size, by_code=by_code))
+    if size > 1:
+        _fresh(database_url)
+        ring, smaller = _ring(size, by_code=by_code), _ring(size, by_code=by_code, drop_last=True)
+        revision_round_trip(pgmig_server, database_url, ring, smaller, start=pgmig_start)
 
 
 def test_foreign_key_cycle_with_mixed_changes(pgmig_server: Any, database_url: str) -> None:
