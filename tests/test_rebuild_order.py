@@ -591,3 +591,24 @@ def test_order_changes_never_reports_a_cycle_of_foreign_keys() -> None:
     assert len(ordered) == len(changes)
     changes = [Change(CREATE, None, obj) for obj in objects]
     assert len(order_changes(changes)) == len(changes)
+
+
+def test_in_list_spellings() -> None:
+    """The two prints of one IN list compare equal, and the re-created text keeps the first."""
+    from pgmig.schema.expressions import canonical, reparsable
+
+    first = "((k)::text = ANY ((ARRAY['bug'::character varying, 'it''s, x'::character varying])::text[]))"
+    second = "((k)::text = ANY (ARRAY[('bug'::character varying)::text, ('it''s, x'::character varying)::text]))"
+    assert canonical(second) == canonical(first) == first
+    assert reparsable(first) == (
+        "((k)::text = ANY (((ARRAY['bug'::character varying, 'it''s, x'::character varying])"
+        "::character varying[])::text[]))"
+    )
+    # Nothing to do: one type throughout, mixed element types, no literal elements.
+    for same in (
+        "(x = ANY (ARRAY['a'::text, 'b'::text]))",
+        "(n = ANY (ARRAY[1, 2]))",
+        "(x = ANY (ARRAY[('a'::character varying)::text, ('b'::bpchar)::text]))",
+        "(x = ANY (ARRAY[(y)::text, ('b'::bpchar)::text]))",
+    ):
+        assert canonical(same) == same and reparsable(same) == same

@@ -25,9 +25,17 @@ through the normalization service (pgmig.normalize; see CheckSpelling and
 render_checks).
 
 Dependencies are the constrained columns; a foreign key also depends on the
-referenced columns and on the referenced table's PK/unique constraint (which
-Postgres requires to exist), so the graph orders creation (the key of table A
-before the FK of table B) and drops (the FK before the key or table it uses).
+referenced columns and on what Postgres requires to exist on the referenced
+table: its PK, a unique constraint or a unique index without predicate over
+exactly those columns (transformFkeyCheckAttrs; the database side reads the
+one in use from pg_constraint.conindid). So the graph orders creation (the
+key of table A before the FK of table B) and drops (the FK before the key,
+index or table it uses).
+
+A constraint's name, and a PK's or unique constraint's among the schema's
+relations (its index is one), is in `names`: an object taking a name waits
+for the drop of whichever other object holds it (a named constraint whose
+columns change is a new key, dropped and added).
 """
 
 from __future__ import annotations
