@@ -52,7 +52,7 @@ def exact(url: str) -> Dict[str, Any]:
 
 def both_ways(url: str, metadata: MetaData) -> Tuple[Plan, Plan]:
     """`up` and `down` of one diff, as `generate` writes them."""
-    models = model_context(list(metadata.sorted_tables), [metadata], "public")
+    models = model_context(list(metadata.tables.values()), [metadata], "public")
 
     async def go() -> Tuple[Plan, Plan]:
         import asyncpg
@@ -201,6 +201,26 @@ def test_fk_added_to_existing_tables_with_a_unique_index(pgmig_server: Any, data
         seed=["INSERT INTO parent VALUES (1, 'x'), (2, 'y')"],
         rows_query="SELECT * FROM parent ORDER BY 1",
     )
+
+
+def _parent_key(kind: str) -> MetaData:
+    metadata = MetaData()
+    parent = Table("parent", metadata, Column("surrogate", Integer, primary_key=True), Column("code", Text))
+    if kind == "index":
+        Index("parent_code_uix", parent.c.code, unique=True)
+    else:
+        UniqueConstraint(parent.c.code, name="parent_code_uq")
+    Table("a_child", metadata, Column("id", Integer, primary_key=True), Column("code", Text, ForeignKey("parent.code")))
+    return metadata
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an unchanged foreign key is not rebuilt when the key it uses is replaced: the generic "
+    "'rebuild carries its dependents' mechanism of issue 16 kind 1 (another helper's part)",
+)
+def test_unchanged_fk_whose_unique_index_becomes_a_constraint(pgmig_server: Any, database_url: str) -> None:
+    revision_round_trip(pgmig_server, database_url, _parent_key("index"), _parent_key("constraint"))
 
 
 def test_fk_dependency_on_an_index_read_from_the_database(database_url: str) -> None:
@@ -505,6 +525,8 @@ def _fresh(url: str) -> None:
     run_sql(url, "DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
 
 
+# SQLAlchemy warns that it cannot sort tables in a ring; pgmig orders by its own graph.
+@pytest.mark.filterwarnings("ignore:Cannot correctly sort tables")
 @pytest.mark.parametrize("by_code", [False, True], ids=["to_pk", "to_unique_index"])
 @pytest.mark.parametrize("size", [1, 2, 3])
 def test_foreign_key_cycles_create_and_drop(pgmig_server: Any, database_url: str, size: int, by_code: bool) -> None:
@@ -517,6 +539,7 @@ def test_foreign_key_cycles_create_and_drop(pgmig_server: Any, database_url: str
         revision_round_trip(pgmig_server, database_url, ring, smaller, start=pgmig_start)
 
 
+@pytest.mark.filterwarnings("ignore:Cannot correctly sort tables")
 def test_foreign_key_cycle_with_mixed_changes(pgmig_server: Any, database_url: str) -> None:
     def model(step: int) -> MetaData:
         metadata = MetaData()
