@@ -178,10 +178,23 @@ def _order(
     for change in changes:
         change.implicit = change.action == DESTROY and carrier(change) is not change
 
+    # Names in Postgres's namespaces that a drop (or a change's drop-and-add) frees.
+    freeing: Dict[Key, List[Change]] = {}
+    for change in changes:
+        if change.old is not None:
+            for name in change.old.names:
+                freeing.setdefault(name, []).append(change)
+
     graph: Dict[Tuple[str, Key], Set[Tuple[str, Key]]] = {c.node: set() for c in changes}
     for change in changes:
         if change.action == CREATE and change.key in dropping:  # a replacement: drop, then create
             graph[change.node].add(dropping[change.key].node)
+        if change.new is not None and freeing:  # taking a name: after whatever else frees it
+            own = set(change.old.names) if change.old is not None else set()
+            for name in change.new.names:
+                for holder in freeing.get(name, ()):
+                    if name not in own and holder is not change:
+                        graph[change.node].add(carrier(holder).node)
         if change.new is not None:  # create / migrate: after what the new object needs
             for dep in change.new.dependencies:
                 needed = by_key.get(dep)

@@ -113,6 +113,13 @@ class SchemaObject:
         """Keys this object stands in for: objects depending on one of them wait for this one."""
         return ()
 
+    @property
+    def names(self) -> Tuple[Key, ...]:
+        """The names this object takes in Postgres's namespaces, as keys: ("relation", schema, name)
+        for what lives in pg_class, ("constraint_name", schema, table, name) for a constraint.
+        An object taking a name waits for the drop of any other object holding it."""
+        return ()
+
     def must_replace(self, new: "SchemaObject") -> bool:
         """True: changing into `new` is a drop (before what it depends on changes) and a create (after)."""
         return False

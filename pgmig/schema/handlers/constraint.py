@@ -25,9 +25,17 @@ through the normalization service (pgmig.normalize; see CheckSpelling and
 render_checks).
 
 Dependencies are the constrained columns; a foreign key also depends on the
-referenced columns and on the referenced table's PK/unique constraint (which
-Postgres requires to exist), so the graph orders creation (the key of table A
-before the FK of table B) and drops (the FK before the key or table it uses).
+referenced columns and on what Postgres requires to exist on the referenced
+table: its PK, a unique constraint or a unique index without predicate over
+exactly those columns (transformFkeyCheckAttrs; the database side reads the
+one in use from pg_constraint.conindid). So the graph orders creation (the
+key of table A before the FK of table B) and drops (the FK before the key,
+index or table it uses).
+
+A constraint's name, and a PK's or unique constraint's among the schema's
+relations (its index is one), is in `names`: an object taking a name waits
+for the drop of whichever other object holds it (a named constraint whose
+columns change is a new key, dropped and added).
 """
 
 from __future__ import annotations
@@ -40,7 +48,9 @@ from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Seq
 from pgmig.ops.base import Operation
 from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
+from pgmig.schema.expressions import canonical, reparsable
 from pgmig.schema.handlers.column import model_columns
+from pgmig.schema.handlers.index import model_index_name, referable_index
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 
@@ -143,6 +153,16 @@ class Constraint(SchemaObject):
         return tuple(dict.fromkeys(d for d in deps if d != self.key))
 
     @property
+    def names(self) -> Tuple[Key, ...]:
+        """Its name among the table's constraints and, for a key, its index's among the schema's
+        relations (pg_class); unnamed, the name Postgres would give it."""
+        name = self.name or generated_name(self)
+        taken: Tuple[Key, ...] = (("constraint_name", self.schema, self.table, name),)
+        if self.constraint_type in (PRIMARY_KEY, UNIQUE):
+            taken += (("relation", self.schema, name),)
+        return taken
+
+    @property
     def label(self) -> str:
         if self.constraint_type == CHECK:
             return f"check {self.name}" if check_name_is_given(self.name) else f"check {self.expression}"
@@ -202,7 +222,8 @@ SELECT cl.relname AS table_name,
        CASE WHEN cardinality(rc.conkey) = 1 THEN ARRAY[k3.attname::text]
        ELSE ARRAY(SELECT a.attname FROM unnest(rc.conkey) WITH ORDINALITY AS k(attnum, ord)
                   JOIN pg_catalog.pg_attribute a ON a.attrelid = rc.conrelid AND a.attnum = k.attnum
-                  ORDER BY k.ord)::text[] END AS referred_key_columns
+                  ORDER BY k.ord)::text[] END AS referred_key_columns,
+       ri.relname AS referred_index
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace
@@ -212,6 +233,8 @@ LEFT JOIN pg_catalog.pg_constraint rc
        ON con.contype = 'f' AND rc.conrelid = con.confrelid AND rc.conindid = con.conindid
       AND rc.contype IN ('p', 'u')
 LEFT JOIN pg_catalog.pg_index ix ON con.contype = 'u' AND ix.indexrelid = con.conindid
+-- A foreign key on a unique index that no constraint owns (`CREATE UNIQUE INDEX`).
+LEFT JOIN pg_catalog.pg_class ri ON con.contype = 'f' AND rc.oid IS NULL AND ri.oid = con.conindid
 -- Most keys have one column: a join, not a subquery per row (a tenth of the query).
 LEFT JOIN pg_catalog.pg_attribute k1 ON k1.attrelid = con.conrelid AND k1.attnum = con.conkey[1]
 LEFT JOIN pg_catalog.pg_attribute k2 ON k2.attrelid = con.confrelid AND k2.attnum = con.confkey[1]
@@ -276,7 +299,8 @@ class ConstraintHandler(ObjectHandler):
                 if not (obj.schema == db.schema and obj.table in existing):
                     changes["table_exists"] = False
                 if id(obj) in rendered:
-                    changes["expression"], changes["check_columns"] = rendered[id(obj)]
+                    expression, changes["check_columns"] = rendered[id(obj)]
+                    changes["expression"] = canonical(expression)
                 if changes:
                     obj = obj.evolve(**changes)
                 if obj.table_exists and not obj.name and obj.constraint_type in (FOREIGN_KEY, CHECK):
@@ -323,9 +347,14 @@ class ConstraintHandler(ObjectHandler):
         (only an FK's deferrability, which is not worth a path).
 
         A name pgmig chose for the new version gives way to the old one, which the drop frees.
+        The rule holds both ways, so the `down` of one diff drops what its `up` added: there
+        the old version is the model's, whose chosen name `up` gave way to the database's
+        (the new version's here).
         """
         if new.name_chosen and old.name:
             new = new.evolve(name=old.name)
+        elif old.name_chosen and new.name:
+            old = old.evolve(name=new.name)
         return self.destroy(old) + self.create(new)
 
 
@@ -486,7 +515,7 @@ class _ModelReader:
             on_delete=_action(constraint.ondelete),
             on_update=_action(constraint.onupdate),
             match=(constraint.match or "SIMPLE").upper(),
-            referred_key=_referred_key(referred, referred_schema, names),
+            referred_key=_referred_key(referred, referred_schema, names, self.ddl),
             **common,
         )
 
@@ -526,10 +555,15 @@ def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
         referred_columns,
         referred_contype,
         referred_key_columns,
+        referred_index,
     ) in rows:
         constraint_type = types[contype]
         columns = tuple(columns or ())
         if constraint_type == CHECK:
+            # Compared in one spelling of what it means; re-created from a text that
+            # parses back into it (pgmig.schema.expressions).
+            expression = canonical(expression)
+            source = reparsable(expression)
             yield make(
                 schema=schema,
                 table=table,
@@ -539,6 +573,7 @@ def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
                 initially_deferred=deferred,
                 expression=expression,
                 check_columns=columns,
+                source=source if source != expression else None,
             )
         elif constraint_type == FOREIGN_KEY:
             referred_key = None
@@ -546,6 +581,8 @@ def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
                 referred_key = primary_key_key(referred_schema, referred_table)
             elif referred_contype == "u":
                 referred_key = unique_key(referred_schema, referred_table, referred_key_columns)
+            elif referred_index is not None:
+                referred_key = ("index", referred_schema, referred_index)
             yield make(
                 schema=schema,
                 table=table,
@@ -587,8 +624,9 @@ def _action(value: Optional[str]) -> str:
     return " ".join(value.upper().split()) if value else "NO ACTION"
 
 
-def _referred_key(table: Any, schema: str, columns: Tuple[str, ...]) -> Optional[Key]:
-    """The PK or unique constraint of `table` an FK on `columns` relies on (Postgres matches the set)."""
+def _referred_key(table: Any, schema: str, columns: Tuple[str, ...], ddl: Any) -> Optional[Key]:
+    """The PK, unique constraint or unique index of `table` an FK on `columns` relies on
+    (Postgres matches the set of columns; transformFkeyCheckAttrs), preferring a constraint."""
     from sqlalchemy import UniqueConstraint
 
     wanted = set(columns)
@@ -597,6 +635,9 @@ def _referred_key(table: Any, schema: str, columns: Tuple[str, ...]) -> Optional
     for constraint in table.constraints:
         if isinstance(constraint, UniqueConstraint) and {c.name for c in constraint.columns} == wanted:
             return unique_key(schema, table.name, _names(constraint))
+    for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+        if referable_index(index) and {c.name for c in index.expressions} == wanted:
+            return ("index", schema, model_index_name(index, ddl))
     return None
 
 

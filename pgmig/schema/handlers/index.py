@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from pgmig.ops.base import Operation
 from pgmig.ops.index import AddIndex, DropIndex
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
+from pgmig.schema.expressions import canonical, reparsable
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 
@@ -51,6 +52,10 @@ class Index(SchemaObject):
     @property
     def dependencies(self) -> Tuple[Key, ...]:
         return (self.parent,) + tuple(("column", self.schema, self.table, c) for c in self.columns)
+
+    @property
+    def names(self) -> Tuple[Key, ...]:
+        return (("relation", self.schema, self.name),)
 
     @property
     def label(self) -> str:
@@ -256,7 +261,7 @@ def _parse_definition(tail: str) -> Dict[str, Any]:
         method, i = words[0], 1
     fields: Dict[str, Any] = {
         "method": unquote_ident(method).lower(),
-        "keys": _items(words[i]),
+        "keys": tuple(canonical(key) for key in _items(words[i])),
         "include": (),
         "nulls_not_distinct": False,
         "options": None,
@@ -279,7 +284,7 @@ def _parse_definition(tail: str) -> Dict[str, Any]:
         elif word == "TABLESPACE":
             i += 2
         elif word == "WHERE":
-            fields["where"] = tail[spans[i + 1][0] :].strip()
+            fields["where"] = canonical(tail[spans[i + 1][0] :].strip())
             break
         else:
             raise ValueError(f"unexpected {words[i]!r} in index definition {tail!r}")
@@ -306,17 +311,10 @@ class IndexHandler(ObjectHandler):
         dialect = models.dialect  # named paramstyle: `%` in a LIKE pattern stays one `%`
         # One compiler for all indexes: building one per statement was half the cost.
         ddl = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
-        longest = dialect.max_index_name_length or dialect.max_identifier_length
         for table in models.tables:
             schema = models.table_schema(table)
             for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-                given = index.name
-                if type(given) is str and len(given) <= longest:
-                    name = given  # a plain name is its own, quoted and unquoted again
-                else:
-                    # A naming convention's or a truncated name (or one too
-                    # long, which the compiler refuses): the compiler's.
-                    name = unquote_ident(ddl._prepared_index_name(index, include_schema=False))
+                name = model_index_name(index, ddl)
                 plain = plain_definition(index, ddl)
                 if plain is not None:
                     fields, columns = plain
@@ -364,16 +362,39 @@ class IndexHandler(ObjectHandler):
         return [DropIndex(index_name=obj.name, schema=obj.schema)]
 
 
+def model_index_name(index: Any, ddl: Any) -> str:
+    """The name `create_all` gives an SQLAlchemy index, compiled by `ddl` (a DDL compiler)."""
+    dialect = ddl.dialect
+    given = index.name
+    if type(given) is str and len(given) <= (dialect.max_index_name_length or dialect.max_identifier_length):
+        return given  # a plain name is its own, quoted and unquoted again
+    # A naming convention's or a truncated name (or one too long, which the
+    # compiler refuses): the compiler's.
+    return unquote_ident(ddl._prepared_index_name(index, include_schema=False))
+
+
+def referable_index(index: Any) -> bool:
+    """Whether a foreign key can rely on an SQLAlchemy index: unique, over plain columns of its
+    table, without a predicate (Postgres's transformFkeyCheckAttrs)."""
+    sa = _sqlalchemy()
+    return (
+        bool(index.unique)
+        and index.dialect_options["postgresql"]["where"] is None
+        and all(type(e) is sa.Column and e.table is index.table for e in index.expressions)
+    )
+
+
 def _create_arguments(
     obj: Index, *, schema: Optional[str] = None, table: Optional[str] = None, name: Optional[str] = None
 ) -> Dict[str, Any]:
+    # The printed form, spelled to parse back into itself (pgmig.schema.expressions).
     return dict(
         table_name=table or obj.table,
         index_name=name or obj.name,
-        columns=list(obj.keys),
+        columns=[reparsable(key) for key in obj.keys],
         unique=obj.unique,
         method=obj.method,
-        where=obj.where,
+        where=reparsable(obj.where) if obj.where else None,
         include=list(obj.include),
         nulls_not_distinct=obj.nulls_not_distinct,
         options=obj.options,
@@ -500,7 +521,7 @@ def index_of_row(row: Any, schema: str) -> Index:
             "include": (),
             "nulls_not_distinct": row["nulls_not_distinct"],
             "options": None,
-            "where": row["predicate"],
+            "where": canonical(row["predicate"]) if row["predicate"] else None,
         }
     else:
         fields = parse_definition(_tail(row))
@@ -587,4 +608,4 @@ async def _render_through_server(db: DatabaseContext, indexes: Sequence[Index]) 
     return out
 
 
-__all__ = ["Index", "IndexHandler", "parse_definition"]
+__all__ = ["Index", "IndexHandler", "model_index_name", "parse_definition", "referable_index"]
