@@ -87,19 +87,23 @@ async def _normal_forms(
     Objects already equal to the database's (`current`), or that their
     handler finds `equivalent` to it, are in normal form by definition and
     skip the server round trip: on an unchanged schema that is nearly all of
-    them, and normalizing is the costly part of a diff. They are replaced by
-    the database's object itself: equal objects are
-    interchangeable to the planner (fields outside equality, such as a
-    check's model spelling, matter only to a change, and equal objects have
-    none), and the planner then need not compare them a second time.
+    them, and normalizing is the costly part of a diff. Those found only
+    `equivalent` are replaced by the database's object, which is their normal
+    form; equal ones stay the model's, whose dependencies are the models'.
     """
     final: Dict[int, Tuple[Key, SchemaObject]] = {}
     pending: Dict[str, List[SchemaObject]] = {}
     same: Set[Key] = set()
     for key, obj in zip(keys, objects):
         old = current(key)
-        if old is not None and (old == obj or _equivalent(handlers, old, obj)):
-            final[id(obj)] = (key, old)
+        if old is not None and old == obj:
+            # The model's own object, not the database's equal one: what depends on what can
+            # differ between the sides (a foreign key on a unique index the models turn into a
+            # constraint), and a dependent carried through a rebuild is created from the models.
+            final[id(obj)] = (key, obj)
+            same.add(key)
+        elif old is not None and _equivalent(handlers, old, obj):
+            final[id(obj)] = (key, old)  # equal only once normalized: the database's object is the normal form
             same.add(key)
         else:
             final[id(obj)] = (key, obj)

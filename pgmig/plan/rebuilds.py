@@ -50,24 +50,31 @@ def carry_dependents(changes: List[Change], current: SchemaState, desired: Schem
     when some change rebuilds something (rare: a type swap, a type change).
     """
     by_key: Dict[Key, List[Change]] = {}
-    # (the change's drop side, its create side, the keys it rebuilds, whether it replaces them)
-    rebuilding: List[Tuple[Change, Change, Tuple[Key, ...], bool]] = []
+    # (the change's drop side, its create side, the keys it rebuilds, whether it replaces them,
+    # whether dependents that change anyway are split around it too)
+    rebuilding: List[Tuple[Change, Change, Tuple[Key, ...], bool, bool]] = []
     for change in changes:
         by_key.setdefault(change.key, []).append(change)
         if change.action == MIGRATE:
             assert change.old is not None and change.new is not None
             rebuilt = change.old.rebuilds(change.new)
             if rebuilt:
-                rebuilding.append((change, change, rebuilt, False))
+                rebuilding.append((change, change, rebuilt, False, True))
     for key, pair in by_key.items():
         if len(pair) == 2:  # replaced (must_replace): whatever depends on it goes and comes back with it
             drop, create = sorted(pair, key=lambda c: c.action != DESTROY)
-            rebuilding.append((drop, create, (key,), True))
+            rebuilding.append((drop, create, (key,), True, True))
+        elif pair[0].action == DESTROY:
+            # Dropped for good while an object that stays still depends on it (a foreign key on a
+            # unique index that becomes a constraint): Postgres refuses the drop, so the dependent
+            # goes first and comes back after, over what it depends on now. One that changes
+            # anyway stops depending on it, and the graph already puts its change first.
+            rebuilding.append((pair[0], pair[0], (key,), True, False))
     edges: List[Edge] = []
     if rebuilding:
         dependents = _dependents(current, desired)
-        for drop, create, rebuilt, replaced in rebuilding:
-            edges += _carry(drop, create, rebuilt, replaced, changes, by_key, dependents, current, desired)
+        for drop, create, rebuilt, replaced, split in rebuilding:
+            edges += _carry(drop, create, rebuilt, replaced, split, changes, by_key, dependents, current, desired)
     return edges + _through_unchanged(changes, by_key, desired)
 
 
@@ -76,6 +83,7 @@ def _carry(
     then: Change,
     rebuilt: Tuple[Key, ...],
     replacing: bool,
+    split_changed: bool,
     changes: List[Change],
     by_key: Dict[Key, List[Change]],
     dependents: Dict[Key, List[Key]],
@@ -83,7 +91,8 @@ def _carry(
     desired: SchemaState,
 ) -> List[Edge]:
     """The dependents of `rebuilt`: drops before `first`, creates after `then` (the same
-    change for a rebuild in place; the drop and the create of a replacement)."""
+    change for a rebuild in place; the drop and the create of a replacement).
+    Dependents that change anyway are split into a drop and a create only when `split_changed`."""
     edges: List[Edge] = []
     # (key, whether its dependents are carried whatever they say: it is replaced itself)
     pending: List[Tuple[Key, bool]] = [(key, replacing) for key in rebuilt]
@@ -102,6 +111,8 @@ def _carry(
                 mine = by_key[dependent] = [Change(DESTROY, old, None), Change(CREATE, None, new)]
                 changes.extend(mine)
             elif any(c.action == MIGRATE for c in mine):
+                if not split_changed:
+                    continue
                 (migrate,) = mine
                 assert migrate.old is not None and migrate.new is not None
                 split = [Change(DESTROY, migrate.old, None), Change(CREATE, None, migrate.new)]
