@@ -185,7 +185,7 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
     """
     from pgmig.db.connect import connection
     from pgmig.db.scratch import scratch_database
-    from pgmig.services.proof import copy_objects
+    from pgmig.services.proof import Source, scratch_from
 
     options = options or CheckOptions()
     chain = project.chain()
@@ -215,9 +215,7 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
         f"the revisions do not build from an empty database ({stopped.problems[0]} in {stopped.revision.path.name}); "
         f"checking from the configured database's objects at {status.current}"
     )
-    async with scratch_database(project.settings.embedded_data_dir, dev_url) as url:
-        await copy_objects(project, project.database_url, url)
-        await project.runner(url, chain=chain).stamp(status.current)
+    async with scratch_from(project, chain, Source(project.database_url, status.current), dev_url) as url:
         with project.timings.phase("replay"):
             checked = await Checker(project, url, project.notice).run(chain, start=status.current_index + 1)
         skipped = [

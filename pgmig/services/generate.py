@@ -170,14 +170,16 @@ async def generate(
 
 async def _prove(project: Project, chain: Chain, file_name: str, text: str, scratch_url: Optional[str]) -> None:
     """Prove `text` on `scratch_url` (the history's scratch database, at head), or, when the configured
-    database is at head (None), on a scratch database built at head (see pgmig.services.proof)."""
-    from pgmig.services.proof import Source, prove, scratch_at
+    database is at head (None), on a scratch database built from its objects (see pgmig.services.proof)."""
+    from pgmig.services.proof import Source, prove, scratch_from
 
     if scratch_url is not None:
         with project.timings.phase("proof"):
             await prove(project, chain, file_name, text, scratch_url)
         return
-    async with scratch_at(project, chain, chain.head, Source(project.database_url, chain.head)) as url:
+    # The revision was computed against the database's objects: they are its exact starting point
+    # (even where the history does not build from empty, or the database drifted from it).
+    async with scratch_from(project, chain, Source(project.database_url, chain.head)) as url:
         with project.timings.phase("proof"):
             await prove(project, chain, file_name, text, url)
 

@@ -16,12 +16,18 @@ loaded as a revision module and run by the runner, so the file that is
 written is the file that passed. A failure raises `ProofError` naming the
 step and what Postgres refused (the statement) or the differences.
 
-Where the history does not build from an empty database (a database adopted
-mid-history: its first revision assumes tables that already exist, or `stamp`
-recorded revisions that never ran), `scratch_at` builds the scratch database
-from the configured database's current objects instead: pgmig's own plan
-from an empty state to those objects, applied, and the revisions the
-database has applied stamped. `generate`, `check` and drift share it.
+The starting point: when the configured database is at head, the revision
+was computed against its objects, so the scratch database is built from
+them (`scratch_from`: pgmig's own plan from an empty state to those objects,
+applied, and head stamped); this also covers a database adopted
+mid-history, one with objects and no revisions yet, and one that drifted.
+Otherwise `generate` already replayed the history into a scratch database
+and the proof runs there. Where the history does not build from an empty
+database (a database adopted mid-history: its first revision assumes tables
+that already exist, or `stamp` recorded revisions that never ran),
+`scratch_at` builds from the configured database's objects at the revision
+it has applied, then replays the rest. `generate`, `check` and drift share
+these.
 """
 
 from __future__ import annotations
@@ -124,17 +130,32 @@ async def scratch_at(
         f"the revisions do not build from an empty database ({failure}); the scratch database starts from "
         f"the configured database's objects at {source.at or 'base'} instead"
     )
-    async with scratch_database(settings.embedded_data_dir, settings.dev_url) as url:
-        await copy_objects(project, source.url, url)
-        runner = project.runner(url, chain=chain)
-        if source.at is not None:
-            await runner.stamp(source.at)
+    async with scratch_from(project, chain, source) as url:
         later = await _replayed(project, url, chain, target)
         if later is not None:
             raise HistoryError(
                 f"replaying the revisions after {source.at or 'base'} on a scratch database built from "
                 f"the configured database's objects failed: {later}"
             ) from later
+        yield url
+
+
+@asynccontextmanager
+async def scratch_from(
+    project: Project, chain: Chain, source: Source, dev_url: Optional[str] = None
+) -> AsyncIterator[str]:
+    """The URL of a scratch database holding `source`'s current objects, with `source.at` stamped; dropped after.
+
+    Made on `dev_url`'s server (default: the project's dev_url, else the embedded server).
+    """
+    from pgmig.db.scratch import scratch_database
+
+    server = dev_url or project.settings.dev_url
+    async with scratch_database(project.settings.embedded_data_dir, server) as url:
+        with project.timings.phase("copy"):
+            await copy_objects(project, source.url, url)
+        if source.at is not None:
+            await project.runner(url, chain=chain).stamp(source.at)
         yield url
 
 
