@@ -165,6 +165,14 @@ def test_a_normal_change_is_proven_then_written(project: Project) -> None:
     assert project.cli("check").returncode == 0
 
 
+def test_a_non_transactional_revision_is_proven_as_written(project: Project) -> None:
+    at_v1(project)
+    project.models(AUTHOR.replace("Field(max_length=80)", "Field(max_length=80, index=True)"))
+    result = project.cli("generate", "-m", "index", "--concurrently", "--timings")
+    assert "timing: proof" in result.stderr
+    assert "transactional = False" in project.files()[-1].read_text()
+
+
 def test_a_revision_with_a_todo_is_proven_without_it_and_written(project: Project) -> None:
     at_v1(project)
     run_sql(project.url, "INSERT INTO author (name) VALUES ('ann')")
