@@ -121,6 +121,7 @@ async def generate(
 
     from pgmig.revisions.files import load_revision_file, new_revision_id, slugify
     from pgmig.revisions.writer import format_file, render_revision
+    from pgmig.services.proof import load_text
 
     questioner = questioner or Questioner()
     chain = project.chain()
@@ -155,6 +156,7 @@ async def generate(
                 proven = text if not work.preamble else render(work, [])
                 await _prove(project, chain, file_name, proven, None if real else url)
                 if work.preamble:
+                    load_text(file_name, text)  # the file as written, TODO included, must load too
                     project.notice(
                         "the revision was proven without its TODO, which stops it until you edit it; "
                         "run pgmig check after editing"

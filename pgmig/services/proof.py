@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, List, Optional
 
 from pgmig.errors import Hint, PgmigError, RevisionError
-from pgmig.revisions.files import BASE, Chain, load_revision_file
+from pgmig.revisions.files import BASE, Chain, Revision, load_revision_file
 from pgmig.services.project import Project
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,7 +90,7 @@ async def copy_objects(project: Project, source_url: str, target_url: str) -> No
     holds is exactly what pgmig sees in the source. Raises DatabaseError.
     """
     from pgmig.db.connect import connection
-    from pgmig.ops.actor import DatabaseActions
+    from pgmig.ops.actor import execute
     from pgmig.plan.diff import build_plan
     from pgmig.schema.objects import SchemaState
     from pgmig.services.check import Checker
@@ -98,10 +98,47 @@ async def copy_objects(project: Project, source_url: str, target_url: str) -> No
     state = await Checker(project, source_url).state()
     plan = build_plan(SchemaState(), state, project.handlers)
     async with connection(target_url) as conn:
-        # No transaction: a new enum label is committed before a later step uses it.
-        actor = DatabaseActions(conn)
+        # Thousands of statements: sent as scripts of CHUNK, each one round trip and one commit
+        # (one transaction for all would hold a lock per new relation, past the lock table's size).
+        script: List[str] = []
         for op in plan.operations:
-            await actor.run(op)
+            for statement, parameters in op.bound_statements():
+                if parameters:
+                    await _run_script(conn, script)
+                    await execute(conn, statement, *parameters)
+                else:
+                    script.append(statement)
+                    if len(script) >= CHUNK:
+                        await _run_script(conn, script)
+        await _run_script(conn, script)
+
+
+CHUNK = 300
+
+
+async def _run_script(conn: Any, script: List[str]) -> None:
+    """Send `script`'s statements as one script (one transaction) and empty it.
+
+    A chunk that fails is rolled back whole and run again statement by
+    statement, so the DatabaseError names the statement Postgres refused.
+    """
+    from pgmig.ops.actor import execute
+
+    if not script:
+        return
+    statements = list(script)
+    script.clear()
+    if len(statements) == 1:
+        await execute(conn, statements[0])
+        return
+    try:
+        async with conn.transaction():  # a savepoint: a failed chunk is retried statement by statement
+            await conn.execute(";\n".join(statements))
+        return
+    except Exception:  # noqa: BLE001 - the statement at fault is named below
+        pass
+    for statement in statements:
+        await execute(conn, statement)
 
 
 @asynccontextmanager
@@ -169,6 +206,15 @@ async def _replayed(project: Project, url: str, chain: Chain, target: Optional[s
     return None
 
 
+def load_text(file_name: str, text: str) -> Revision:
+    """`text` loaded as the revision file `file_name` would be (from a temporary folder); RevisionError
+    when it does not load, before anything is written."""
+    with tempfile.TemporaryDirectory(prefix="pgmig-proof-") as folder:
+        path = Path(folder) / file_name
+        path.write_text(text, encoding="utf-8")
+        return load_revision_file(path)
+
+
 async def prove(project: Project, chain: Chain, file_name: str, text: str, url: str) -> None:
     """Prove the revision `text` (to be saved as `file_name`, following `chain`'s head) on the scratch at `url`.
 
@@ -178,10 +224,7 @@ async def prove(project: Project, chain: Chain, file_name: str, text: str, url: 
     from pgmig.revisions.files import build_chain
     from pgmig.services.check import Checker, describe_differences
 
-    with tempfile.TemporaryDirectory(prefix="pgmig-proof-") as folder:
-        path = Path(folder) / file_name
-        path.write_text(text, encoding="utf-8")
-        revision = load_revision_file(path)
+    revision = load_text(file_name, text)
     proven = build_chain([*chain.revisions, revision])
     checker = Checker(project, url)
     runner = project.runner(url, chain=proven)
