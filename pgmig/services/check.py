@@ -136,13 +136,15 @@ class Checker:
 
 
 def _adopted(checked: CheckReport, status: Optional[Status]) -> bool:
-    """Whether the replay from empty stopped at an `up` of a revision the configured database has applied
-    (a database adopted mid-history: that revision assumes objects an empty database lacks)."""
+    """Whether the replay from empty stopped at an `up` of a revision the configured database has applied,
+    unedited since (a database adopted mid-history: that revision assumes objects an empty database
+    lacks); a file edited after it was applied may be what fails, so it is reported as it is."""
     if status is None or not checked.problems or not checked.revisions:
         return False
     stopped = checked.revisions[-1]
     failed_up = stopped.status == FAILED and stopped.problems[:1] != [] and stopped.problems[0].startswith("up failed")
-    return failed_up and status.chain.index(stopped.revision.id) <= status.current_index
+    applied = status.chain.index(stopped.revision.id) <= status.current_index
+    return failed_up and applied and stopped.revision not in status.edited
 
 
 async def _step(item: RevisionCheck, label: str, step: Awaitable[Any]) -> bool:
@@ -219,7 +221,9 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
         with project.timings.phase("replay"):
             checked = await Checker(project, url, project.notice).run(chain, start=status.current_index + 1)
         skipped = [
-            RevisionCheck(revision, SKIPPED, [f"not replayed: the database was adopted at {status.current}"])
+            RevisionCheck(
+                revision, SKIPPED, [f"not replayed: the check starts from the database's objects at {status.current}"]
+            )
             for revision in chain.revisions[: status.current_index + 1]
         ]
         checked.revisions = skipped + checked.revisions
