@@ -59,7 +59,10 @@ def library_generate(project: Project, monkeypatch: pytest.MonkeyPatch, message:
     monkeypatch.setenv("PGMIG_DEV_URL", project.url)
     notices: List[str] = []
     library = PgmigProject(load_settings(), notice=notices.append)
-    return asyncio.run(generate(library, GenerateOptions(message, verify=verify))), notices
+    try:
+        return asyncio.run(generate(library, GenerateOptions(message, verify=verify))), notices
+    finally:
+        SQLModel.metadata.clear()  # nor may ours stay for the next test
 
 
 def inject(monkeypatch: pytest.MonkeyPatch, cls: type, statement: str) -> None:

@@ -221,6 +221,7 @@ async def prove(project: Project, chain: Chain, file_name: str, text: str, url: 
     The scratch database must stand at `chain.head`. Raises ProofError
     naming the failed step; leaves the scratch database changed.
     """
+    from pgmig.db.connect import connection
     from pgmig.revisions.files import build_chain
     from pgmig.services.check import Checker, describe_differences
 
@@ -232,7 +233,9 @@ async def prove(project: Project, chain: Chain, file_name: str, text: str, url: 
     async with runner.session() as conn:
         before = await checker.state(conn)
         await _step(UP, runner.upgrade(revision.id))
-        leftover = await project.diff_one_way(conn, url)
+        # On a connection of its own, as `pgmig diff` would read it (not the run's session, with its timeouts).
+        async with connection(url) as fresh:
+            leftover = await project.diff_one_way(fresh, url)
         if not leftover.is_empty:
             raise ProofError(DIFF_AFTER_UP, _described(leftover))
         await _step(DOWN, runner.downgrade(start))
