@@ -84,6 +84,18 @@ def bench_models() -> Any:
     return bench_shapes.build_metadata(os.environ.get(SHAPE_ENV, MIXED), int(os.environ[SIZES_ENV]))
 
 
+PROOF_TABLE = "bench_proof_new"
+
+
+def proof_models() -> Any:
+    """The `--models` target of the proof's `pgmig generate`: bench_models() and one new table to create."""
+    import sqlalchemy as sa
+
+    metadata = bench_models()
+    sa.Table(PROOF_TABLE, metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("note", sa.Text))
+    return metadata
+
+
 def ddl_script(metadata: Any) -> List[str]:
     """Everything `metadata.create_all` would send, in order (run as a few big scripts, not thousands of round trips)."""
     import sqlalchemy as sa
@@ -451,6 +463,75 @@ def time_up(server: Any, repeat: int, workdir: Path) -> UpRun:
         finally:
             server.drop_database(url)
     return result
+
+
+# -- the proof: what it adds to `pgmig generate` (--proof) -------------------------------
+
+
+@dataclass
+class ProofRun:
+    tables: int
+    proven: Result
+    unproven: Result
+
+
+def time_generate_proof(server: Any, tables: int, repeat: int, workdir: Path) -> ProofRun:
+    """`pgmig generate` of one new table on the mixed shape at `tables`, with its proof and with --no-verify.
+
+    The proof's scratch databases are made on the benchmark's server
+    (PGMIG_DEV_URL), as a project with a dev server would; the written file
+    is removed after each run so the next one generates it again.
+    """
+    project = workdir / f"proof_project_{tables}"
+    (project / "migrations").mkdir(parents=True)
+    models = f"{Path(__file__).resolve()}:proof_models"
+    env = {**_cli_env(tables), "PGMIG_DEV_URL": server.admin_url}
+    run = ProofRun(tables, Result(), Result())
+    url = server.create_database(f"pgmig_bench_proof_{tables}")
+    try:
+        asyncio.run(_execute_script(url, ddl_script(bench_shapes.build_metadata(MIXED, tables))))
+        for attempt in range(repeat + 1):  # the first round warms caches and is not counted
+            for result, extra in ((run.proven, ()), (run.unproven, ("--no-verify",))):
+                command = pgmig_command(url, "--models", models, "generate", "-m", "bench", "--timings", *extra)
+                code, stdout, stderr, wall, _ = _run_with_rusage(command, env, str(project))
+                for written in (project / "migrations").glob("*.py"):
+                    written.unlink()
+                if code != 0:
+                    result.error = f"exit {code}: {(stderr.strip().splitlines() or ['?'])[-1][:160]}"
+                    return run
+                if attempt:
+                    result.runs.append(wall)
+                    for line in stderr.splitlines():
+                        if line.startswith("timing: "):
+                            _, phase, seconds = line.split()
+                            result.parts.setdefault(phase, []).append(float(seconds.rstrip("s")))
+    finally:
+        server.drop_database(url)
+    return run
+
+
+def render_proof(runs: List[ProofRun]) -> List[str]:
+    """The proof's cost side by side: generate with it, with --no-verify, the difference and its phases."""
+    lines = [
+        "pgmig generate, one new table on the mixed shape: with its proof and with --no-verify (wall, median)",
+        f"{'tables':>8}  {'--no-verify':>12}  {'with proof':>12}  {'proof adds':>12}  {'copy':>8}  {'proof':>8}",
+    ]
+    for run in runs:
+        error = run.proven.error or run.unproven.error
+        if error:
+            lines.append(f"{run.tables:>8,}  {error}")
+            continue
+        with_proof, without = run.proven.median, run.unproven.median
+        added = with_proof - without if with_proof is not None and without is not None else None
+        share = f" ({added / without:+.0%})" if added is not None and without else ""
+        lines.append(
+            f"{run.tables:>8,}  {fmt(without):>12}  {fmt(with_proof):>12}  {(fmt(added) + share):>12}  "
+            f"{fmt(run.proven.part('copy')):>8}  {fmt(run.proven.part('proof')):>8}"
+        )
+    lines.append(
+        "copy: the scratch database built from the database's objects; proof: up, diff, down, schema read, up again."
+    )
+    return lines
 
 
 # -- profiling ---------------------------------------------------------------------------
@@ -850,6 +931,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         metavar="N",
         help="also cProfile pgmig at the largest size of the mixed shape and print the top N lines",
     )
+    parser.add_argument(
+        "--proof",
+        action="store_true",
+        help="also time `pgmig generate` with its proof and with --no-verify on the mixed shape at --sizes",
+    )
     parser.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--tables", type=int, help=argparse.SUPPRESS)
@@ -902,6 +988,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     server = ScratchServer(given)
     reports: List[CaseReport] = []
     up: Optional[UpRun] = None
+    proofs: List[ProofRun] = []
     profile = ""
     try:
         with tempfile.TemporaryDirectory(prefix="pgmig-bench-") as workdir:
@@ -921,6 +1008,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if "up" in tools and MIXED in shapes:
                 log(f"pgmig up over {UP_CHAIN} revisions...")
                 up = time_up(server, min(repeat, 3), Path(workdir))
+            for n in sizes if args.proof else []:
+                log(f"[{MIXED}, {n} tables] pgmig generate with and without its proof...")
+                proofs.append(time_generate_proof(server, n, min(plan.repeat_of(n), 3), Path(workdir)))
     finally:
         server.close()
 
@@ -933,6 +1023,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     at_size = [r for r in reports if r.tables == shape_tables]
     lines += [""] + render_shapes(at_size)
     lines += notes(reports)
+    if proofs:
+        lines += [""] + render_proof(proofs)
     lines += [""] + goal_check(at_size)
     lines.append(
         "Timings are medians on this machine at this moment; a busy host slows pgmig (two cores) more than Alembic."

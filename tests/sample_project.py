@@ -68,7 +68,8 @@ class Project:
         (self.root / "models.py").write_text(source)
 
     def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        result = pgmig_cli(*args, cwd=self.root, env={"PGMIG_DATABASE_URL": self.url})
+        # Scratch databases (generate's proof, check, drift) on the test server, not a new embedded one.
+        result = pgmig_cli(*args, cwd=self.root, env={"PGMIG_DATABASE_URL": self.url, "PGMIG_DEV_URL": self.url})
         if ok:
             assert result.returncode == 0, f"pgmig {' '.join(args)}: {result.stdout}{result.stderr}"
         return result

@@ -76,3 +76,11 @@ def test_a_changed_schema_is_seen(database_url: str) -> None:
 
     found = bench_pgmig.changes(database_url, metadata)
     assert len(found) == 1 and "ix_x00001_lower_name" in found[0]
+
+
+def test_the_proof_section_runs_generate_both_ways(pgmig_server: Any, tmp_path: Path) -> None:
+    """`--proof`: generate with its proof and with --no-verify both write the new table's revision."""
+    run = bench.time_generate_proof(pgmig_server, 3, 1, tmp_path)
+    assert run.proven.error is None and run.unproven.error is None, (run.proven.error, run.unproven.error)
+    assert len(run.proven.runs) == 1 and "proof" in run.proven.parts and "proof" not in run.unproven.parts
+    assert "with proof" in "\n".join(bench.render_proof([run]))

@@ -120,7 +120,7 @@ def data_steps(text: str, k: int) -> str:
 
 def cli_env(url: str) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
-    env["PGMIG_DATABASE_URL"] = url
+    env["PGMIG_DATABASE_URL"] = env["PGMIG_DEV_URL"] = url  # scratch databases on the test server
     return env
 
 
@@ -137,7 +137,8 @@ def spawn(root: Path, url: str, *args: str) -> subprocess.Popen:
 
 
 def cli(root: Path, url: str, *args: str, code: Optional[int] = 0) -> subprocess.CompletedProcess:
-    result = pgmig_cli(*args, cwd=root, env={"PGMIG_DATABASE_URL": url})
+    # Scratch databases (generate's proof, check) on the test server, not a new embedded one.
+    result = pgmig_cli(*args, cwd=root, env={"PGMIG_DATABASE_URL": url, "PGMIG_DEV_URL": url})
     if code is not None:
         assert result.returncode == code, (
             f"pgmig {' '.join(args)} -> {result.returncode}\n{result.stdout}{result.stderr}"

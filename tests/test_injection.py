@@ -141,7 +141,8 @@ def assert_canary_alive(url: str) -> None:
 
 
 def cli(root: Path, url: str, *args: str, code: int = 0) -> Any:
-    result = pgmig_cli(*args, cwd=root, env={"PGMIG_DATABASE_URL": url})
+    # Scratch databases (generate's proof, check) on the test server, not a new embedded one.
+    result = pgmig_cli(*args, cwd=root, env={"PGMIG_DATABASE_URL": url, "PGMIG_DEV_URL": url})
     assert result.returncode == code, f"pgmig {' '.join(args)} -> {result.returncode}\n{result.stdout}{result.stderr}"
     assert "Traceback" not in result.stderr
     return result
@@ -231,7 +232,7 @@ def test_password_never_shown(tmp_path: Path, database_url: str, pgmig_server: A
     outputs: List[str] = []
 
     def run(*args: str, code: int = 0, using: str = url) -> Any:
-        result = pgmig_cli(*args, cwd=root, env={"PGMIG_DATABASE_URL": using})
+        result = pgmig_cli(*args, cwd=root, env={"PGMIG_DATABASE_URL": using, "PGMIG_DEV_URL": url})
         outputs.append(result.stdout + result.stderr)
         assert result.returncode == code, f"pgmig {' '.join(args)} -> {result.returncode}\n{outputs[-1]}"
         return result

@@ -28,6 +28,7 @@ FLAGS = {
     "allow_destructive": "--allow-destructive",
     "defaults": "--default",
     "enum_maps": "--map-enum-value",
+    "verify": "--no-verify",
 }
 
 

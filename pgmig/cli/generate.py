@@ -43,6 +43,11 @@ def generate(
         "--concurrently",
         help="Build and drop indexes of existing tables CONCURRENTLY (a non-transactional revision).",
     ),
+    no_verify: bool = typer.Option(
+        False,
+        "--no-verify",
+        help="Write the revision without proving it first on a scratch database (up, diff, down, schema back).",
+    ),
     timings: bool = TIMINGS,
 ) -> None:
     """Write the next revision file from the difference between the revisions and the models."""
@@ -60,6 +65,7 @@ def generate(
         enum_maps=parse_enum_maps(map_enum_value or []),
         defaults=parse_defaults(default or []),
         concurrently=concurrently,
+        verify=not no_verify,
     )
     project = state.project(timings)
     questioner = TerminalQuestioner() if sys.stdin.isatty() else Questioner()

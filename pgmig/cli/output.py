@@ -150,10 +150,10 @@ def plugins_table(title: str, columns: Sequence[str], rows: Sequence[Tuple[str, 
 def print_check(console: Console, report: "CheckReport") -> None:
     """One line per revision (ok / what failed), then the comparison with the models."""
     for item in report.revisions:
-        style = "green" if item.status == "ok" else "bold red"
-        console.print(Text.assemble((f"{item.status:>6} ", style), f"{item.revision.id}  {item.revision.message}"))
+        style = {"ok": "green", "skipped": "yellow"}.get(item.status, "bold red")
+        console.print(Text.assemble((f"{item.status:>7} ", style), f"{item.revision.id}  {item.revision.message}"))
         for problem in item.problems:
-            console.print(Text(f"         {problem}", style="red"))
+            console.print(Text(f"          {problem}", style="yellow" if item.status == "skipped" else "red"))
     for problem in report.problems:
         console.print(Text(f"failed: {problem}", style="bold red"))
     plan = report.missing_migration

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
@@ -66,8 +66,9 @@ def status(
 
     state: CliState = ctx.obj
     project = state.project()
+    drift: Optional[List[str]] = None
     if no_drift:
-        current, drift = run(status_service(project)), None
+        current = run(status_service(project))
     else:
         current, drift = run(drift_service(project))
     head = current.chain.head
@@ -81,9 +82,11 @@ def status(
         out.print("pending: none", markup=False)
     for revision in current.edited:
         err.print(f"warning: {revision.path.name} was edited after it was applied", markup=False, style="yellow")
-    if drift is None:
+    if no_drift:
         return
-    if drift:
+    if drift is None:
+        out.print("drift: not measured (the revisions do not build from an empty database)", markup=False)
+    elif drift:
         out.print(f"drift: the database differs from what its revisions build ({len(drift)}):", markup=False)
         for line in drift:
             out.print(f"  {line}", markup=False)

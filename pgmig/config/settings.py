@@ -62,6 +62,8 @@ class Settings(_SchemaField):
     )
 
     database_url: Optional[str] = None
+    # The server scratch databases are made on (check, generate's replay and proof, drift); None: the embedded one.
+    dev_url: Optional[str] = None
     models: Annotated[List[str], NoDecode] = Field(default_factory=list)
     migrations_dir: str = "migrations"
     version_table: str = "pgmig_revisions"

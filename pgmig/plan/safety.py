@@ -154,7 +154,8 @@ def todo_lines(problems: Sequence[str], hint: str) -> List[str]:
     return [
         f"# TODO: {text}.",
         f"# {hint}",
-        f"raise NotImplementedError({text!r} + ' (edit this revision: {hint})')",
+        # One Python literal for the whole message: a name with a quote must not end the string.
+        f"raise NotImplementedError({f'{text} (edit this revision: {hint})'!r})",
     ]
 
 

@@ -15,12 +15,12 @@ from pgmig.errors import DatabaseError, PgmigError
 from pgmig.plan.diff import Plan, diff_states
 from pgmig.plan.engine import current_state
 from pgmig.revisions.files import BASE, Chain, Revision
-from pgmig.revisions.runner import Runner, Status
+from pgmig.revisions.runner import Runner, Status, read_status
 from pgmig.schema.objects import SchemaState, key_text
 from pgmig.schema.protocol import DatabaseContext
 from pgmig.services.project import Project
 
-OK, FAILED = "ok", "failed"
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
 
 @dataclass
@@ -48,7 +48,7 @@ class CheckReport:
     def ok(self) -> bool:
         return (
             not self.problems
-            and all(r.status == OK for r in self.revisions)
+            and all(r.status in (OK, SKIPPED) for r in self.revisions)
             and (self.missing_migration is None or self.missing_migration.is_empty)
         )
 
@@ -101,17 +101,21 @@ class Checker:
         """A runner on the scratch database."""
         return self.project.runner(self.url, chain=chain)
 
-    async def run(self, chain: Chain) -> CheckReport:
-        """One session for the whole replay: every step reuses its connection and lock."""
+    async def run(self, chain: Chain, start: int = 0) -> CheckReport:
+        """One session for the whole replay: every step reuses its connection and lock.
+
+        `start`: the index of the first revision to check; the scratch
+        database must stand at the one before it.
+        """
         runner = self.runner(chain)
         async with runner.session() as conn:
-            return await self._run(chain, runner, conn)
+            return await self._run(chain, runner, conn, start)
 
-    async def _run(self, chain: Chain, runner: Runner, conn: Any) -> CheckReport:
+    async def _run(self, chain: Chain, runner: Runner, conn: Any, start: int) -> CheckReport:
         """Each revision: up, down (back to the state before it), up again; the states compared after each."""
         report = CheckReport()
         before = await self.state(conn)
-        for index, revision in enumerate(chain.revisions):
+        for index, revision in enumerate(chain.revisions[start:], start):
             item = RevisionCheck(revision)
             report.revisions.append(item)
             previous = chain.revisions[index - 1].id if index else BASE
@@ -129,6 +133,18 @@ class Checker:
             return report
         report.problems.append(f"replay stopped at {report.revisions[-1].revision.path.name}")
         return report
+
+
+def _adopted(checked: CheckReport, status: Optional[Status]) -> bool:
+    """Whether the replay from empty stopped at an `up` of a revision the configured database has applied,
+    unedited since (a database adopted mid-history: that revision assumes objects an empty database
+    lacks); a file edited after it was applied may be what fails, so it is reported as it is."""
+    if status is None or not checked.problems or not checked.revisions:
+        return False
+    stopped = checked.revisions[-1]
+    failed_up = stopped.status == FAILED and stopped.problems[:1] != [] and stopped.problems[0].startswith("up failed")
+    applied = status.chain.index(stopped.revision.id) <= status.current_index
+    return failed_up and applied and stopped.revision not in status.edited
 
 
 async def _step(item: RevisionCheck, label: str, step: Awaitable[Any]) -> bool:
@@ -171,11 +187,12 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
     """
     from pgmig.db.connect import connection
     from pgmig.db.scratch import scratch_database
-    from pgmig.revisions.runner import read_status
+    from pgmig.services.proof import Source, scratch_from
 
     options = options or CheckOptions()
     chain = project.chain()
     report = CheckReport()
+    status: Optional[Status] = None
     if project.settings.database_url:
         try:
             async with connection(project.database_url) as conn:
@@ -187,31 +204,64 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
         except DatabaseError as exc:
             project.notice(f"skipped the checksum check: {exc}")
     project.models  # noqa: B018 - import errors before the scratch database is made
-    async with scratch_database(project.settings.embedded_data_dir, options.dev_url) as url:
+    dev_url = options.dev_url or project.settings.dev_url
+    async with scratch_database(project.settings.embedded_data_dir, dev_url) as url:
         with project.timings.phase("replay"):
             checked = await Checker(project, url, project.notice).run(chain)
-        report.revisions, report.problems = checked.revisions, report.problems + checked.problems
-        if not checked.problems:
-            async with connection(url) as conn:
-                report.missing_migration = await project.diff_one_way(conn, url)
+        if not _adopted(checked, status):
+            return await _finish(project, report, checked, url)
+    assert status is not None and status.current is not None
+    # The history does not build from empty: start from the configured database's objects instead.
+    stopped = checked.revisions[-1]
+    project.notice(
+        f"the revisions do not build from an empty database ({stopped.problems[0]} in {stopped.revision.path.name}); "
+        f"checking from the configured database's objects at {status.current}"
+    )
+    async with scratch_from(project, chain, Source(project.database_url, status.current), dev_url) as url:
+        with project.timings.phase("replay"):
+            checked = await Checker(project, url, project.notice).run(chain, start=status.current_index + 1)
+        skipped = [
+            RevisionCheck(
+                revision, SKIPPED, [f"not replayed: the check starts from the database's objects at {status.current}"]
+            )
+            for revision in chain.revisions[: status.current_index + 1]
+        ]
+        checked.revisions = skipped + checked.revisions
+        return await _finish(project, report, checked, url)
+
+
+async def _finish(project: Project, report: CheckReport, checked: CheckReport, url: str) -> CheckReport:
+    """`report` with the replay's results, and (when the replay went through) what the models still need."""
+    from pgmig.db.connect import connection
+
+    report.revisions, report.problems = checked.revisions, report.problems + checked.problems
+    if not checked.problems:
+        async with connection(url) as conn:
+            report.missing_migration = await project.diff_one_way(conn, url)
     return report
 
 
-async def drift(project: Project) -> "tuple[Status, List[str]]":
+async def drift(project: Project) -> "tuple[Status, Optional[List[str]]]":
     """The configured database against what its applied revisions should have built, object by object.
 
-    Returns the status and the differences in words (empty: no drift).
+    Returns the status and the differences in words (empty: no drift), or
+    None when drift cannot be measured: the revisions do not build from an
+    empty database (a database adopted mid-history), so no schema built
+    from the history exists to compare with; a notice says why. Comparing
+    with a copy of the database's own objects (generate's and check's
+    fallback) would always read "no drift", which would be a lie.
     """
     from pgmig.db.connect import connection
-    from pgmig.db.scratch import scratch_database
-    from pgmig.revisions.runner import read_status
+    from pgmig.services.proof import HistoryError, scratch_at
 
     chain = project.chain()
     async with connection(project.database_url) as conn:
         status = read_status(chain, await project.versions.applied(conn))
-    async with scratch_database(project.settings.embedded_data_dir) as url:
-        if status.current is not None:
-            await project.runner(url, chain=chain).upgrade(status.current)
-        expected = await Checker(project, url).state()
+    try:
+        async with scratch_at(project, chain, status.current) as url:
+            expected = await Checker(project, url).state()
+    except HistoryError as exc:
+        project.notice(f"warning: drift not measured: {exc}")
+        return status, None
     actual = await Checker(project, project.database_url).state()
     return status, describe_differences(expected, actual)

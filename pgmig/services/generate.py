@@ -19,7 +19,7 @@ from pgmig.errors import DatabaseError, Hint, UsageError
 from pgmig.ops.base import Operation
 from pgmig.plan.renames import Candidate, Renames
 from pgmig.plan.safety import NotNullNeed
-from pgmig.revisions.files import HEAD, Chain
+from pgmig.revisions.files import Chain
 from pgmig.services.project import Project
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +37,8 @@ class GenerateOptions:
     - `allow_destructive`: write a revision that deletes data without asking.
     - `concurrently`: build and drop indexes of existing tables CONCURRENTLY (a non-transactional revision).
     - `empty`: write a blank revision (for data migrations) without diffing.
+    - `verify`: prove the revision on a scratch database before writing it (see pgmig.services.proof);
+      False writes it unproven (`--no-verify`).
     """
 
     message: str
@@ -46,6 +48,7 @@ class GenerateOptions:
     enum_maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     defaults: Mapping[Tuple[str, str], str] = field(default_factory=dict)
     concurrently: bool = False
+    verify: bool = True
 
 
 class Questioner:
@@ -129,43 +132,76 @@ async def generate(
     one, only the options decide and anything unresolved is refused or left
     as a TODO that stops the revision. Raises DestructiveChangeError and
     UnmappedLabelsError (usage, with hints), ModelsError, DatabaseError,
-    RevisionError.
+    RevisionError; ProofError (a RevisionError) when the revision fails its
+    proof, in which case nothing is written.
     """
     from datetime import datetime, timezone
 
     from pgmig.revisions.files import load_revision_file, new_revision_id, slugify
     from pgmig.revisions.writer import format_file, render_revision
+    from pgmig.services.proof import load_text
 
     questioner = questioner or Questioner()
     chain = project.chain()
-    work = _Work([], [], [])
-    if not options.empty:
-        async with _history_database(project, chain) as (conn, real, url):
-            found = await _changes(project, conn, url, real, options, questioner)
-        if found is None:
-            return None
-        work = found
     created = datetime.now(timezone.utc)
     revision_id = new_revision_id(created)
+    file_name = f"{revision_id}_{slugify(options.message)}.py"
+
+    def render(work: _Work, preamble: Sequence[str]) -> str:
+        with project.timings.phase("render"):
+            transactional = all(op.transactional for op in [*work.up, *work.down])
+            return render_revision(
+                revision_id,
+                chain.head,
+                options.message,
+                work.up,
+                work.down,
+                created,
+                transactional=transactional,
+                up_preamble=preamble,
+            )
+
+    if options.empty:
+        text = render(_Work([], [], []), [])
+    else:
+        async with _history_database(project, chain) as (conn, real, url):
+            work = await _changes(project, conn, url, real, options, questioner)
+            if work is None:
+                return None
+            text = render(work, work.preamble)
+            if options.verify:
+                # A TODO stops `up` until a person edits it: what can be proven is the rest, as written.
+                proven = text if not work.preamble else render(work, [])
+                await _prove(project, chain, file_name, proven, None if real else url)
+                if work.preamble:
+                    load_text(file_name, text)  # the file as written, TODO included, must load too
+                    project.notice(
+                        "the revision was proven without its TODO, which stops it until you edit it; "
+                        "run pgmig check after editing"
+                    )
     folder = project.settings.migrations_path
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{revision_id}_{slugify(options.message)}.py"
-    with project.timings.phase("render"):
-        transactional = all(op.transactional for op in [*work.up, *work.down])
-        text = render_revision(
-            revision_id,
-            chain.head,
-            options.message,
-            work.up,
-            work.down,
-            created,
-            transactional=transactional,
-            up_preamble=work.preamble,
-        )
-        path.write_text(text, encoding="utf-8")
-        format_file(path)
-        load_revision_file(path)  # what we wrote must load
+    path = folder / file_name
+    path.write_text(text, encoding="utf-8")
+    format_file(path)
+    load_revision_file(path)  # what we wrote must load
     return path
+
+
+async def _prove(project: Project, chain: Chain, file_name: str, text: str, scratch_url: Optional[str]) -> None:
+    """Prove `text` on `scratch_url` (the history's scratch database, at head), or, when the configured
+    database is at head (None), on a scratch database built from its objects (see pgmig.services.proof)."""
+    from pgmig.services.proof import Source, prove, scratch_from
+
+    if scratch_url is not None:
+        with project.timings.phase("proof"):
+            await prove(project, chain, file_name, text, scratch_url)
+        return
+    # The revision was computed against the database's objects: they are its exact starting point
+    # (even where the history does not build from empty, or the database drifted from it).
+    async with scratch_from(project, chain, Source(project.database_url, chain.head)) as url:
+        with project.timings.phase("proof"):
+            await prove(project, chain, file_name, text, url)
 
 
 @dataclass
@@ -288,13 +324,15 @@ async def _history_database(project: Project, chain: Chain) -> AsyncIterator["tu
     """A connection to the schema the revisions produce, whether it holds real data, and its URL.
 
     The configured database is used when it is at head; otherwise the
-    revisions are replayed into a scratch database.
+    revisions are replayed into a scratch database (from the configured
+    database's objects where the history does not build from empty).
     """
     from pgmig.db.connect import connect
-    from pgmig.db.scratch import scratch_database
     from pgmig.revisions.runner import read_status
+    from pgmig.services.proof import Source, scratch_at
 
     conn = None
+    source = None
     try:
         conn = await connect(project.database_url)
         status = read_status(chain, await project.versions.applied(conn))
@@ -303,6 +341,7 @@ async def _history_database(project: Project, chain: Chain) -> AsyncIterator["tu
                 f"the database is at {status.current or 'base'}, not at head {chain.head}: "
                 "comparing with a scratch database built from the revisions"
             )
+            source = Source(project.database_url, status.current)
             await conn.close()
             conn = None
     except DatabaseError as exc:
@@ -318,9 +357,7 @@ async def _history_database(project: Project, chain: Chain) -> AsyncIterator["tu
         finally:
             await conn.close()
         return
-    async with scratch_database(project.settings.embedded_data_dir) as url:
-        with project.timings.phase("replay"):
-            await project.runner(url, chain=chain).upgrade(HEAD)
+    async with scratch_at(project, chain, chain.head, source) as url:
         scratch = await connect(url)
         try:
             yield scratch, False, url
