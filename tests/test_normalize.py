@@ -213,3 +213,32 @@ def test_no_path_no_file(database_url: str, tmp_path: Path, cached: bool) -> Non
     create_all(database_url, metadata)
     _diff(database_url, metadata, NormalForms(tmp_path / "nf.json" if cached else None))
     assert (tmp_path / "nf.json").exists() is cached
+
+
+def test_the_user_types_print_reads_every_user_type_once(database_url: str) -> None:
+    """Renderers that read user types (views) get a cache key; a failed print query never aborts the reading transaction.
+
+    The print's subquery has a `pg_type t` of its own: an outer `t` made its
+    WHERE always true, so with two user types the query failed ("more than one
+    row returned by a subquery"), the views' cache was off, and the snapshot
+    transaction of the catalog read was left aborted.
+    """
+    from pgmig.plan.normalize import _stamp, _user_types
+
+    run_sql(database_url, "CREATE TYPE mood AS ENUM ('a', 'b')", "CREATE TYPE pair AS (x int, y text)")
+
+    async def go() -> "tuple[Optional[str], Optional[str], int]":
+        import asyncpg
+
+        conn = await asyncpg.connect(database_url)
+        try:
+            async with conn.transaction(isolation="repeatable_read"):
+                db = DatabaseContext(connection=conn, schema="public", version_table="pgmig_revisions")
+                before = await _user_types(db)
+                stamp = await _stamp(db)
+                return before, stamp, int(await conn.fetchval("SELECT 1"))  # the transaction still works
+        finally:
+            await conn.close()
+
+    user_types, stamp, one = asyncio.run(go())
+    assert user_types is not None and stamp is not None and one == 1

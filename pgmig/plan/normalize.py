@@ -526,7 +526,8 @@ async def _stamp(db: DatabaseContext) -> Optional[str]:
     import asyncpg
 
     try:
-        row = await db.connection.fetchrow(STAMP_QUERY)
+        async with db.connection.transaction():  # a failure must not abort the reading transaction
+            row = await db.connection.fetchrow(STAMP_QUERY)
     except asyncpg.PostgresError:
         return None
     return None if row is None else "|".join(str(value) for value in row)
@@ -535,10 +536,10 @@ async def _stamp(db: DatabaseContext) -> Optional[str]:
 # Every user-defined type but tables' row types and arrays.
 USER_TYPES_QUERY = (
     "SELECT pg_catalog.md5(COALESCE(pg_catalog.string_agg(p, ';' ORDER BY p), '')) FROM (SELECT "
-    + _TYPE_PRINT.format(oid="t.oid")
+    + _TYPE_PRINT.format(oid="u.oid")  # `u`: the print's subquery has its own `t`
     + """ AS p
-FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
-WHERE t.oid >= 16384 AND NOT (t.typelem <> 0 AND t.typlen = -1) AND (c.oid IS NULL OR c.relkind = 'c')) AS prints"""
+FROM pg_catalog.pg_type u LEFT JOIN pg_catalog.pg_class c ON c.oid = u.typrelid
+WHERE u.oid >= 16384 AND NOT (u.typelem <> 0 AND u.typlen = -1) AND (c.oid IS NULL OR c.relkind = 'c')) AS prints"""
 )
 
 
@@ -546,7 +547,8 @@ async def _user_types(db: DatabaseContext) -> Optional[str]:
     import asyncpg
 
     try:
-        return str(await db.connection.fetchval(USER_TYPES_QUERY))
+        async with db.connection.transaction():  # a failure must not abort the reading transaction
+            return str(await db.connection.fetchval(USER_TYPES_QUERY))
     except asyncpg.PostgresError:
         return None
 
