@@ -29,7 +29,17 @@ from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUniq
 from pgmig.ops.data import BackfillColumn, ExecuteSQL
 from pgmig.ops.enum import AddType, AddTypeValues, DropType, RemapTypeValues, RenameTypeValue, SwapTypeValues
 from pgmig.ops.index import AddIndex, DropIndex
-from pgmig.ops.table import AddTable, DropTable, RenameTable, SetTableComment
+from pgmig.ops.table import (
+    AddTable,
+    Check,
+    Column,
+    CreateTable,
+    DropTable,
+    PrimaryKey,
+    RenameTable,
+    SetTableComment,
+    Unique,
+)
 
 
 class OperationMethods:
@@ -391,6 +401,32 @@ class OperationMethods:
                 table_name=table_name,
                 column_name=column_name,
                 expression=expression,
+                schema=schema,
+            )
+        )
+
+    async def create_table(
+        self,
+        *,
+        table_name: str,
+        columns: Sequence[Column] = (),
+        constraints: Sequence[Union[PrimaryKey, Unique, Check]] = (),
+        comment: Optional[str] = None,
+        schema: str = "public",
+    ) -> None:
+        """Create a table whole: its columns and constraints in one CREATE TABLE, then its comments.
+
+        Constraints keep their order: Postgres numbers the names it generates
+        (`t_a_check`, `t_a_check1`) in the order it meets them. No hazards: the
+        table is new and empty.
+        """
+        await self.run(
+            build(
+                CreateTable,
+                table_name=table_name,
+                columns=columns,
+                constraints=constraints,
+                comment=comment,
                 schema=schema,
             )
         )

@@ -38,7 +38,12 @@ class Change:
     old: Optional[SchemaObject]
     new: Optional[SchemaObject]
     operations: List[Operation] = field(default_factory=list)
-    implicit: bool = False  # dropped by Postgres along with its parent: no statement of its own
+    implicit: bool = False
+    """No statement of its own: dropped by Postgres along with its parent, or created by the
+    parent's own statement (a new table's columns and keys, in its CREATE TABLE)."""
+    parts: List["Change"] = field(default_factory=list)
+    """The creates of new children this create makes in its own statement (see
+    `SchemaObject.creates_with_itself`); each of them is `implicit`."""
 
     @property
     def obj(self) -> SchemaObject:
@@ -131,12 +136,18 @@ def order_changes(changes: Sequence[Change]) -> List[Change]:
     Objects dropped with their table need no statement of their own; but when
     two dropped tables reference each other that would be a cycle, so then
     the objects that reach outside their table (foreign keys) are dropped
-    explicitly first.
+    explicitly first. Likewise a new table's columns and keys are created in
+    its CREATE TABLE; should that ever close a cycle (a column whose type
+    needs what needs the table), they are created one by one after it.
     """
-    try:
-        return _order(changes, explicit_cross_table=False)
-    except SchemaError:
-        return _order(changes, explicit_cross_table=True)
+    attempts = ((False, True), (True, True), (True, False))
+    for number, (explicit_cross_table, fold) in enumerate(attempts):
+        try:
+            return _order(changes, explicit_cross_table=explicit_cross_table, fold=fold)
+        except SchemaError:
+            if number == len(attempts) - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _reaches_outside(obj: SchemaObject) -> bool:
@@ -145,7 +156,24 @@ def _reaches_outside(obj: SchemaObject) -> bool:
     return any(key_scope(dep) != scope for dep in obj.dependencies)
 
 
-def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change]:
+def _absorbed(changes: Sequence[Change], by_key: Dict[Key, Change]) -> Dict[Tuple[str, Key], Change]:
+    """Creates made by their new parent's own statement -> that parent's create."""
+    out: Dict[Tuple[str, Key], Change] = {}
+    for change in changes:
+        parent = change.obj.parent if change.action == CREATE else None
+        owner = by_key.get(parent) if parent is not None else None
+        if (
+            owner is not None
+            and owner.action == CREATE
+            and owner.key == parent
+            and owner.obj.parent is None
+            and owner.obj.creates_with_itself(change.obj)
+        ):
+            out[change.node] = owner
+    return out
+
+
+def _order(changes: Sequence[Change], explicit_cross_table: bool, fold: bool = True) -> List[Change]:
     # A replaced object has two changes under one key: its drop and its create.
     by_key: Dict[Key, Change] = {c.key: c for c in changes if c.action != DESTROY}
     dropping: Dict[Key, Change] = {c.key: c for c in changes if c.action == DESTROY}
@@ -164,8 +192,10 @@ def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change
             current = dropping[current.obj.parent]
         return current
 
+    absorbed = _absorbed(changes, by_key) if fold else {}
     for change in changes:
-        change.implicit = change.action == DESTROY and carrier(change) is not change
+        change.implicit = (change.action == DESTROY and carrier(change) is not change) or change.node in absorbed
+        change.parts = []
 
     graph: Dict[Tuple[str, Key], Set[Tuple[str, Key]]] = {c.node: set() for c in changes}
     for change in changes:
@@ -194,6 +224,16 @@ def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change
                     if before is not change:
                         graph[needed.node].add(change.node)
 
+    # A create made by its parent's statement is ordered as that statement: it waits for what the
+    # child needs, and whatever needs the child waits for the parent.
+    for node, owner in absorbed.items():
+        graph[owner.node] |= graph.pop(node)
+    for node, needs in graph.items():
+        graph[node] = {absorbed[n].node if n in absorbed else n for n in needs} - {node}
+    for change in changes:
+        if change.node in absorbed:
+            absorbed[change.node].parts.append(change)
+
     groups: Dict[Key, int] = {}
     rank: Dict[Tuple[str, Key], Tuple[int, int]] = {}
     for index, change in enumerate(changes):
@@ -216,6 +256,7 @@ def _order(changes: Sequence[Change], explicit_cross_table: bool) -> List[Change
             heapq.heappush(ready, (rank[node], node))
         _, node = heapq.heappop(ready)
         ordered.append(by_node[node])
+        ordered.extend(by_node[node].parts)
         sorter.done(node)
     return ordered
 
@@ -231,7 +272,13 @@ def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet)
         if change.implicit:
             continue
         handler = handlers.by_kind(change.kind)
-        if change.action == CREATE:
+        if change.action == CREATE and change.parts:
+            parts: List[Operation] = []
+            for part in change.parts:
+                part_handler = handlers.by_kind(part.kind)
+                parts += _checked(part_handler.create(part.new), part_handler, part)
+            operations = handler.create_with(change.new, parts)
+        elif change.action == CREATE:
             operations = handler.create(change.new)
         elif change.action == MIGRATE:
             operations = handler.migrate(change.old, change.new)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Type
 
 from pgmig.ops.base import Hazard, Operation
+from pgmig.ops.table import TablePart
 
 LINE_LIMIT = 99
 INDENT = " " * 8
@@ -35,7 +36,30 @@ def literal(value: Any) -> str:
         return "[" + ", ".join(literal(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, TablePart):
+        return f"{type(value).__name__}({', '.join(_part_arguments(value))})"
     raise TypeError(f"cannot write {type(value).__name__} into a revision file")
+
+
+def _part_arguments(part: TablePart) -> List[str]:
+    positional, keywords = part.call_arguments()
+    return [literal(v) for v in positional] + [f"{name}={literal(v)}" for name, v in keywords.items()]
+
+
+def _wrapped(head: str, value: Any, indent: str, tail: str) -> List[str]:
+    """`head + literal(value) + tail` on one line when it fits in LINE_LIMIT; otherwise a list
+    or a `create_table` part split one item a line (as ruff or black would), recursively."""
+    one_line = f"{indent}{head}{literal(value)}{tail}"
+    if len(one_line) <= LINE_LIMIT:
+        return [one_line]
+    if isinstance(value, (list, tuple)) and value:
+        items = [line for item in value for line in _wrapped("", item, indent + "    ", ",")]
+        return [f"{indent}{head}[", *items, f"{indent}]{tail}"]
+    if isinstance(value, TablePart):
+        inner = indent + "    "
+        items = [f"{inner}{argument}," for argument in _part_arguments(value)]
+        return [f"{indent}{head}{type(value).__name__}(", *items, f"{indent}){tail}"]
+    return [one_line]
 
 
 def is_builtin(operation_class: Type[Operation]) -> bool:
@@ -65,9 +89,11 @@ def render_call(op: Operation) -> List[str]:
         one_line = f"migrator.actor.run({one_line})"
     if len(INDENT) + len("await ") + len(one_line) <= LINE_LIMIT:
         return lines + [f"{INDENT}await {one_line}"]
-    inner = [f"{call}(", *(f"    {arg}," for arg in args), ")"]
+    pad = INDENT + ("    " * (1 if builtin else 2))
+    arg_lines = [line for name, value in op.arguments().items() for line in _wrapped(f"{name}=", value, pad, ",")]
+    inner = [f"{call}(", *(line[len(INDENT) :] for line in arg_lines), ")"]
     if not builtin:
-        inner = ["migrator.actor.run(", *(f"    {line}" for line in inner), ")"]
+        inner = ["migrator.actor.run(", *(f"    {line}" for line in inner[:1]), *inner[1:-1], "    )", ")"]
     return lines + [f"{INDENT}await {inner[0]}", *(f"{INDENT}{line}" for line in inner[1:])]
 
 
@@ -87,6 +113,24 @@ def plugin_imports(ops: Iterable[Operation]) -> List[str]:
         if not is_builtin(cls):
             names.setdefault(cls.__module__, set()).add(cls.__name__)
     return [f"from {module} import {', '.join(sorted(names[module]))}" for module in sorted(names)]
+
+
+def part_names(ops: Iterable[Operation]) -> Set[str]:
+    """Names of the `create_table` parts (`Column`, `PrimaryKey`, ...) the arguments of `ops` use:
+    revision files import them from `pgmig`."""
+    found: Set[str] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, TablePart):
+            found.add(type(value).__name__)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+
+    for op in ops:
+        for value in op.arguments().values():
+            visit(value)
+    return found
 
 
 def render_revision(
@@ -111,7 +155,8 @@ def render_revision(
         "",
     ]
     # One sorted block, as isort (ruff's I001) orders third-party imports.
-    header.extend(sorted(["from pgmig import MigrationRevisionBase, Migrator", *plugin_imports([*up, *down])]))
+    pgmig_names = sorted({"MigrationRevisionBase", "Migrator", *part_names([*up, *down])})
+    header.extend(sorted([f"from pgmig import {', '.join(pgmig_names)}", *plugin_imports([*up, *down])]))
     body = [
         "",
         "",

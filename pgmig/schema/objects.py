@@ -113,6 +113,15 @@ class SchemaObject:
         """Keys this object stands in for: objects depending on one of them wait for this one."""
         return ()
 
+    def creates_with_itself(self, child: "SchemaObject") -> bool:
+        """True: when both are new, `child` (whose `parent` is this object) is created by this
+        object's own statement (a table's columns and keys in its CREATE TABLE), not after it.
+
+        The plan then orders the two as one (the child's dependencies are the
+        parent's) and asks the parent's handler for both (`ObjectHandler.create_with`).
+        """
+        return False
+
     def must_replace(self, new: "SchemaObject") -> bool:
         """True: changing into `new` is a drop (before what it depends on changes) and a create (after)."""
         return False
