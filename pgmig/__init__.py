@@ -25,6 +25,7 @@ _LAZY = {
     "PrimaryKey": "pgmig.ops.table",
     "Unique": "pgmig.ops.table",
     "Check": "pgmig.ops.table",
+    "ForeignKey": "pgmig.ops.table",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pgmig.ops.base import Operation as Operation
     from pgmig.ops.table import Check as Check
     from pgmig.ops.table import Column as Column
+    from pgmig.ops.table import ForeignKey as ForeignKey
     from pgmig.ops.table import PrimaryKey as PrimaryKey
     from pgmig.ops.table import Unique as Unique
     from pgmig.revisions.files import MigrationRevisionBase as MigrationRevisionBase

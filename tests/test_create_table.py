@@ -213,9 +213,11 @@ def test_every_column_feature_in_one_create_table(pgmig_server: Any, database_ur
     (owner,) = [op for op in up.operations if isinstance(op, CreateTable) and op.table_name == "feature_owner"]
     assert owner.comment == "people who own things"
     assert [c.comment for c in owner.columns if c.name == "email"] == ["where to write"]
-    # The foreign key and the index follow the tables, after both exist.
+    # The foreign key to the table created before joins the CREATE TABLE; the index follows it.
     names = [op.name for op in up.operations]
-    assert names.index("add_foreign_key") > max(i for i, n in enumerate(names) if n == "create_table")
+    assert "add_foreign_key" not in names
+    (thing,) = [op for op in up.operations if isinstance(op, CreateTable) and op.table_name == "feature_thing"]
+    assert [type(c).__name__ for c in thing.constraints] == ["PrimaryKey", "Check", "ForeignKey"]
     assert "add_index" in names and "add_type" in names
     assert names.index("add_type") < names.index("create_table")
     # Every step of the plan is on the table's change; its columns and keys are shown but run nothing.
@@ -231,7 +233,10 @@ def test_tables_referencing_each_other_are_created_and_dropped_both_ways(pgmig_s
     # still "a cycle" (issue 16 point 4, on main as well), which is not what this test is about.
     up, down = up_down_up(pgmig_server, database_url, sa.MetaData(), cycle_models(enum=False))
     created_whole(up, ["cyc_a", "cyc_b"])
-    assert [op.name for op in up.operations].count("add_foreign_key") == 2
+    # The second table's foreign key joins its CREATE TABLE; the first one's cannot, it follows.
+    assert [op.name for op in up.operations].count("add_foreign_key") == 1
+    (b,) = [op for op in up.operations if isinstance(op, CreateTable) and op.table_name == "cyc_b"]
+    assert [type(c).__name__ for c in b.constraints] == ["PrimaryKey", "ForeignKey"]
     other = pgmig_server.create_database()
     try:
         up_back, down_back = up_down_up(pgmig_server, other, cycle_models(enum=False), sa.MetaData())
@@ -242,7 +247,7 @@ def test_tables_referencing_each_other_are_created_and_dropped_both_ways(pgmig_s
 
 def test_a_new_table_and_its_parts_are_ordered_as_one_statement() -> None:
     """No database: the columns and keys of a new table wait with it for what they need (an enum),
-    foreign keys do not join it, and an existing table's new column is still its own step."""
+    and an existing table's new column is still its own step."""
     enum_key = ("enum", "public", "mood")
     from pgmig.schema.handlers.enum import Enum
 
@@ -269,11 +274,12 @@ def test_a_new_table_and_its_parts_are_ordered_as_one_statement() -> None:
     keys = [c.key for c in ordered]
     assert keys.index(enum_key) < keys.index(("table", "public", "t"))
     table = next(c for c in ordered if c.key == ("table", "public", "t"))
-    assert [p.kind for p in table.parts] == ["column", "column", "constraint"]
+    # The foreign key to a table that exists already joins too, after the parts that always do.
+    assert [p.kind for p in table.parts] == ["column", "column", "constraint", "constraint"]
+    assert table.parts[-1].obj.constraint_type == "foreign_key"  # type: ignore[attr-defined]
     at = keys.index(table.key)
-    assert [c.key for c in ordered[at + 1 : at + 4]] == [p.key for p in table.parts]
-    fk = next(c for c in ordered if c.kind == "constraint" and c not in table.parts)
-    assert not fk.implicit and keys.index(fk.key) > at
+    assert [c.key for c in ordered[at + 1 : at + 5]] == [p.key for p in table.parts]
+    assert all(p.implicit for p in table.parts)
     extra = next(c for c in ordered if c.key == added.key)
     assert not extra.implicit and not extra.parts
 

@@ -35,6 +35,7 @@ from pgmig.ops.table import (
     Column,
     CreateTable,
     DropTable,
+    ForeignKey,
     PrimaryKey,
     RenameTable,
     SetTableComment,
@@ -410,7 +411,7 @@ class OperationMethods:
         *,
         table_name: str,
         columns: Sequence[Column] = (),
-        constraints: Sequence[Union[PrimaryKey, Unique, Check]] = (),
+        constraints: Sequence[Union[PrimaryKey, Unique, Check, ForeignKey]] = (),
         comment: Optional[str] = None,
         schema: str = "public",
     ) -> None:

@@ -72,6 +72,29 @@ def unique_body(
     return f"UNIQUE{nulls} ({ident_list(columns)})" + _deferrability(deferrable, initially_deferred)
 
 
+def foreign_key_body(
+    columns: Sequence[str],
+    referred: str,
+    referred_columns: Sequence[str],
+    on_delete: str = "NO ACTION",
+    on_update: str = "NO ACTION",
+    match: str = "SIMPLE",
+    deferrable: bool = False,
+    initially_deferred: bool = False,
+) -> str:
+    """`FOREIGN KEY (...) REFERENCES referred (...) ...` (`referred`: the quoted, qualified table),
+    as ALTER TABLE ... ADD and CREATE TABLE both spell it. Raises ValueError for an unknown action."""
+    body = f"FOREIGN KEY ({ident_list(columns)}) REFERENCES {referred} ({ident_list(referred_columns)})"
+    phrase = _phrase(match, _MATCHES, "match")
+    if phrase != "SIMPLE":
+        body += f" MATCH {phrase}"
+    for clause, action in (("ON UPDATE", on_update), ("ON DELETE", on_delete)):
+        phrase = _phrase(action, _ACTIONS, clause.lower())
+        if phrase != "NO ACTION":
+            body += f" {clause} {phrase}"
+    return body + _deferrability(deferrable, initially_deferred)
+
+
 def check_body(expression: str) -> str:
     """`CHECK (expression)`, as ALTER TABLE ... ADD and CREATE TABLE both spell it."""
     return f"CHECK ({expression})"
@@ -186,16 +209,18 @@ class AddForeignKey(_ValidatedConstraint):
     schema: str = "public"
 
     def statements(self) -> List[str]:
-        referred = qualified(self.referred_schema or self.schema, self.referred_table)
-        body = f"FOREIGN KEY ({ident_list(self.columns)}) REFERENCES {referred} ({ident_list(self.referred_columns)})"
-        match = _phrase(self.match, _MATCHES, "match")
-        if match != "SIMPLE":
-            body += f" MATCH {match}"
-        for clause, action in (("ON UPDATE", self.on_update), ("ON DELETE", self.on_delete)):
-            phrase = _phrase(action, _ACTIONS, clause.lower())
-            if phrase != "NO ACTION":
-                body += f" {clause} {phrase}"
-        return self._add_validated(body + _deferrability(self.deferrable, self.initially_deferred))
+        return self._add_validated(
+            foreign_key_body(
+                self.columns,
+                qualified(self.referred_schema or self.schema, self.referred_table),
+                self.referred_columns,
+                self.on_delete,
+                self.on_update,
+                self.match,
+                self.deferrable,
+                self.initially_deferred,
+            )
+        )
 
 
 @register

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 from pgmig.db.quoting import qualified, quote_ident, quote_literal
 from pgmig.ops.base import Hazard, Operation, register
 from pgmig.ops.column import SetColumnComment, column_definition
-from pgmig.ops.constraint import check_body, named, primary_key_body, unique_body
+from pgmig.ops.constraint import check_body, foreign_key_body, named, primary_key_body, unique_body
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,8 @@ class TablePart:
             if isinstance(value, list):
                 object.__setattr__(self, f.name, tuple(value))
 
-    def sql(self) -> str:
-        """The part's text inside CREATE TABLE (...)."""
+    def sql(self, schema: str) -> str:
+        """The part's text inside CREATE TABLE (...) of a table in `schema`."""
         raise NotImplementedError
 
     def call_arguments(self) -> Tuple[List[Any], Dict[str, Any]]:
@@ -80,7 +80,7 @@ class Column(TablePart):
     identity: Optional[str] = None
     comment: Optional[str] = None
 
-    def sql(self) -> str:
+    def sql(self, schema: str) -> str:
         return column_definition(
             self.name, self.data_type, self.nullable, self.default, self.autoincrement, self.identity
         )
@@ -97,7 +97,7 @@ class PrimaryKey(TablePart):
     deferrable: bool = False
     initially_deferred: bool = False
 
-    def sql(self) -> str:
+    def sql(self, schema: str) -> str:
         return named(self.name) + primary_key_body(self.columns, self.deferrable, self.initially_deferred)
 
 
@@ -113,7 +113,7 @@ class Unique(TablePart):
     deferrable: bool = False
     initially_deferred: bool = False
 
-    def sql(self) -> str:
+    def sql(self, schema: str) -> str:
         body = unique_body(self.columns, self.nulls_not_distinct, self.deferrable, self.initially_deferred)
         return named(self.name) + body
 
@@ -127,12 +127,48 @@ class Check(TablePart):
     expression: str
     name: Optional[str] = None
 
-    def sql(self) -> str:
+    def sql(self, schema: str) -> str:
         return named(self.name) + check_body(self.expression)
 
 
-TableConstraint = Union[PrimaryKey, Unique, Check]
-TABLE_PARTS: Tuple[type, ...] = (Column, PrimaryKey, Unique, Check)
+@dataclass(frozen=True)
+class ForeignKey(TablePart):
+    """A foreign key of a `create_table`, to a table created before it (or existing).
+
+    `referred_schema=None`: the table's own schema. `name=None`: Postgres's `<table>_<columns>_fkey`.
+    """
+
+    positional = 3
+    part_kind = "foreign_key"
+
+    columns: Sequence[str]
+    referred_table: str
+    referred_columns: Sequence[str]
+    referred_schema: Optional[str] = None
+    name: Optional[str] = None
+    on_delete: str = "NO ACTION"
+    on_update: str = "NO ACTION"
+    match: str = "SIMPLE"
+    deferrable: bool = False
+    initially_deferred: bool = False
+
+    def sql(self, schema: str) -> str:
+        referred = qualified(self.referred_schema or schema, self.referred_table)
+        body = foreign_key_body(
+            self.columns,
+            referred,
+            self.referred_columns,
+            self.on_delete,
+            self.on_update,
+            self.match,
+            self.deferrable,
+            self.initially_deferred,
+        )
+        return named(self.name) + body
+
+
+TableConstraint = Union[PrimaryKey, Unique, Check, ForeignKey]
+TABLE_PARTS: Tuple[type, ...] = (Column, PrimaryKey, Unique, Check, ForeignKey)
 
 
 @register
@@ -157,7 +193,7 @@ class CreateTable(Operation):
         object.__setattr__(self, "constraints", tuple(self.constraints))
 
     def statements(self) -> List[str]:
-        parts = [part.sql() for part in (*self.columns, *self.constraints)]
+        parts = [part.sql(self.schema) for part in (*self.columns, *self.constraints)]
         body = "".join(f"\n    {part}," for part in parts).rstrip(",") + ("\n" if parts else "")
         statements = [f"CREATE TABLE {qualified(self.schema, self.table_name)} ({body})"]
         if self.comment is not None:
@@ -241,7 +277,7 @@ def create_table_with(
     `AddPrimaryKey`, `AddUnique`, `AddCheck`).
     """
     from pgmig.ops.column import AddColumn
-    from pgmig.ops.constraint import AddCheck, AddPrimaryKey, AddUnique
+    from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique
 
     columns: List[Column] = []
     constraints: List[TableConstraint] = []
@@ -283,6 +319,21 @@ def create_table_with(
             )
         elif isinstance(op, AddCheck):
             constraints.append(Check(op.expression, name=op.constraint_name))
+        elif isinstance(op, AddForeignKey):
+            constraints.append(
+                ForeignKey(
+                    op.columns,
+                    op.referred_table,
+                    op.referred_columns,
+                    referred_schema=op.referred_schema,
+                    name=op.constraint_name,
+                    on_delete=op.on_delete,
+                    on_update=op.on_update,
+                    match=op.match,
+                    deferrable=op.deferrable,
+                    initially_deferred=op.initially_deferred,
+                )
+            )
         else:
             rest.append(op)
     # The primary key first, as create_all writes it; the others keep their order (see CreateTable).

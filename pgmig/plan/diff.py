@@ -156,20 +156,58 @@ def _reaches_outside(obj: SchemaObject) -> bool:
     return any(key_scope(dep) != scope for dep in obj.dependencies)
 
 
+def _new_parent(change: Change, by_key: Dict[Key, Change]) -> Optional[Change]:
+    """The create of `change`'s parent, when both are new (and the parent has no parent itself)."""
+    parent = change.obj.parent if change.action == CREATE else None
+    owner = by_key.get(parent) if parent is not None else None
+    if owner is None or owner.action != CREATE or owner.key != parent or owner.obj.parent is not None:
+        return None
+    return owner
+
+
 def _absorbed(changes: Sequence[Change], by_key: Dict[Key, Change]) -> Dict[Tuple[str, Key], Change]:
     """Creates made by their new parent's own statement -> that parent's create."""
     out: Dict[Tuple[str, Key], Change] = {}
     for change in changes:
-        parent = change.obj.parent if change.action == CREATE else None
-        owner = by_key.get(parent) if parent is not None else None
-        if (
-            owner is not None
-            and owner.action == CREATE
-            and owner.key == parent
-            and owner.obj.parent is None
-            and owner.obj.creates_with_itself(change.obj)
-        ):
+        owner = _new_parent(change, by_key)
+        if owner is not None and owner.obj.creates_with_itself(change.obj):
             out[change.node] = owner
+    return out
+
+
+def _join_ready(
+    ordered: List[Change],
+    by_key: Dict[Key, Change],
+    graph: Dict[Tuple[str, Key], Set[Tuple[str, Key]]],
+    dropping: Dict[Key, Change],
+) -> List[Change]:
+    """`ordered`, with each create its new parent `may_create_with_itself` moved into the parent's
+    statement when everything it waits for already comes before that statement.
+
+    Moving a create earlier keeps every dependency: what it waits for is
+    before its new place, and what waits for it was after its old one. So
+    tables referencing each other cannot cycle: the first table's foreign
+    key stays an ALTER TABLE after the second table, the second one's joins it.
+    """
+    position = {change.node: index for index, change in enumerate(ordered)}
+    moved = False
+    for change in ordered:
+        if change.implicit or change.key in dropping:
+            continue
+        owner = _new_parent(change, by_key)
+        if owner is None or not owner.obj.may_create_with_itself(change.obj):
+            continue
+        at = position[owner.node]
+        if all(node == owner.node or position.get(node, at) < at for node in graph[change.node]):
+            owner.parts.append(change)
+            change.implicit = moved = True
+    if not moved:
+        return ordered
+    out: List[Change] = []
+    for change in ordered:
+        if not (change.implicit and change.action == CREATE):
+            out.append(change)
+            out.extend(change.parts)
     return out
 
 
@@ -258,7 +296,7 @@ def _order(changes: Sequence[Change], explicit_cross_table: bool, fold: bool = T
         ordered.append(by_node[node])
         ordered.extend(by_node[node].parts)
         sorter.done(node)
-    return ordered
+    return _join_ready(ordered, by_key, graph, dropping) if fold else ordered
 
 
 def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet) -> Plan:

@@ -122,6 +122,12 @@ class SchemaObject:
         """
         return False
 
+    def may_create_with_itself(self, child: "SchemaObject") -> bool:
+        """True: a new `child` joins this new object's own statement when everything it needs is
+        created before that statement (a foreign key to a table created earlier), and is created
+        on its own, after, otherwise (tables referencing each other)."""
+        return False
+
     def must_replace(self, new: "SchemaObject") -> bool:
         """True: changing into `new` is a drop (before what it depends on changes) and a create (after)."""
         return False

@@ -36,6 +36,10 @@ class Table(SchemaObject):
             return True
         return isinstance(child, Constraint) and child.constraint_type != FOREIGN_KEY
 
+    def may_create_with_itself(self, child: SchemaObject) -> bool:
+        """A foreign key goes into the CREATE TABLE when its referenced table (and key) come first."""
+        return isinstance(child, Constraint) and child.constraint_type == FOREIGN_KEY
+
 
 TABLES_QUERY = """
 SELECT c.relname AS name, dsc.description AS comment
