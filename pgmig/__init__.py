@@ -26,6 +26,7 @@ _LAZY = {
     "Unique": "pgmig.ops.table",
     "Check": "pgmig.ops.table",
     "ForeignKey": "pgmig.ops.table",
+    "Index": "pgmig.ops.table",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pgmig.ops.table import Check as Check
     from pgmig.ops.table import Column as Column
     from pgmig.ops.table import ForeignKey as ForeignKey
+    from pgmig.ops.table import Index as Index
     from pgmig.ops.table import PrimaryKey as PrimaryKey
     from pgmig.ops.table import Unique as Unique
     from pgmig.revisions.files import MigrationRevisionBase as MigrationRevisionBase

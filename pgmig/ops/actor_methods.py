@@ -36,6 +36,7 @@ from pgmig.ops.table import (
     CreateTable,
     DropTable,
     ForeignKey,
+    Index,
     PrimaryKey,
     RenameTable,
     SetTableComment,
@@ -412,14 +413,16 @@ class OperationMethods:
         table_name: str,
         columns: Sequence[Column] = (),
         constraints: Sequence[Union[PrimaryKey, Unique, Check, ForeignKey]] = (),
+        indexes: Sequence[Index] = (),
         comment: Optional[str] = None,
         schema: str = "public",
     ) -> None:
-        """Create a table whole: its columns and constraints in one CREATE TABLE, then its comments.
+        """Create a table whole: its columns and constraints in one CREATE TABLE, then its indexes
+        (CREATE INDEX each) and comments.
 
         Constraints keep their order: Postgres numbers the names it generates
-        (`t_a_check`, `t_a_check1`) in the order it meets them. No hazards: the
-        table is new and empty.
+        (`t_a_check`, `t_a_check1`) in the order it meets them. Foreign keys name
+        tables that exist already. No hazards: the table is new and empty.
         """
         await self.run(
             build(
@@ -427,6 +430,7 @@ class OperationMethods:
                 table_name=table_name,
                 columns=columns,
                 constraints=constraints,
+                indexes=indexes,
                 comment=comment,
                 schema=schema,
             )

@@ -20,6 +20,7 @@ from pgmig.db.quoting import qualified, quote_ident, quote_literal
 from pgmig.ops.base import Hazard, Operation, register
 from pgmig.ops.column import SetColumnComment, column_definition
 from pgmig.ops.constraint import check_body, foreign_key_body, named, primary_key_body, unique_body
+from pgmig.ops.index import create_index_sql
 
 
 @dataclass(frozen=True)
@@ -167,30 +168,68 @@ class ForeignKey(TablePart):
         return named(self.name) + body
 
 
+@dataclass(frozen=True)
+class Index(TablePart):
+    """An index of a `create_table`, built by its own CREATE INDEX right after the table.
+
+    `columns` are keys as for `add_index` (a bare name is a column, anything
+    else SQL); `where`, `options` are SQL; `include` names columns.
+    """
+
+    positional = 2
+    part_kind = "index"
+
+    name: str
+    columns: Sequence[str]
+    unique: bool = False
+    method: str = "btree"
+    where: Optional[str] = None
+    include: Sequence[str] = ()
+    nulls_not_distinct: bool = False
+    options: Optional[str] = None
+
+    def statement(self, schema: str, table_name: str) -> str:
+        return create_index_sql(
+            schema=schema,
+            table_name=table_name,
+            index_name=self.name,
+            columns=self.columns,
+            unique=self.unique,
+            method=self.method,
+            where=self.where,
+            include=self.include,
+            nulls_not_distinct=self.nulls_not_distinct,
+            options=self.options,
+        )
+
+
 TableConstraint = Union[PrimaryKey, Unique, Check, ForeignKey]
-TABLE_PARTS: Tuple[type, ...] = (Column, PrimaryKey, Unique, Check, ForeignKey)
+TABLE_PARTS: Tuple[type, ...] = (Column, PrimaryKey, Unique, Check, ForeignKey, Index)
 
 
 @register
 @dataclass(frozen=True)
 class CreateTable(Operation):
-    """Create a table whole: its columns and constraints in one CREATE TABLE, then its comments.
+    """Create a table whole: its columns and constraints in one CREATE TABLE, then its indexes
+    (CREATE INDEX each) and comments.
 
     Constraints keep their order: Postgres numbers the names it generates
-    (`t_a_check`, `t_a_check1`) in the order it meets them. No hazards: the
-    table is new and empty.
+    (`t_a_check`, `t_a_check1`) in the order it meets them. Foreign keys name
+    tables that exist already. No hazards: the table is new and empty.
     """
 
     name = "create_table"
     table_name: str
     columns: Sequence[Column] = ()
     constraints: Sequence[TableConstraint] = ()
+    indexes: Sequence[Index] = ()
     comment: Optional[str] = None
     schema: str = "public"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", tuple(self.columns))
         object.__setattr__(self, "constraints", tuple(self.constraints))
+        object.__setattr__(self, "indexes", tuple(self.indexes))
 
     def statements(self) -> List[str]:
         parts = [part.sql(self.schema) for part in (*self.columns, *self.constraints)]
@@ -200,6 +239,7 @@ class CreateTable(Operation):
             statements += SetTableComment(
                 table_name=self.table_name, comment=self.comment, schema=self.schema
             ).statements()
+        statements += [index.statement(self.schema, self.table_name) for index in self.indexes]
         for column in self.columns:
             if column.comment is not None:
                 statements += SetColumnComment(
@@ -266,77 +306,101 @@ class RenameTable(Operation):
         return [f"ALTER TABLE {qualified(self.schema, self.table_name)} RENAME TO {quote_ident(self.new_name)}"]
 
 
+# How an operation on the new table becomes a part of its create_table: the part's class and the
+# names of the operation's fields the part's take (the table's own fields, and `new_table`, drop out).
+_AS_PART: Dict[str, Tuple[type, Dict[str, str]]] = {
+    "add_column": (
+        Column,
+        {n: n for n in ("data_type", "nullable", "default", "autoincrement", "identity")} | {"column_name": "name"},
+    ),
+    "add_primary_key": (
+        PrimaryKey,
+        {
+            "columns": "columns",
+            "constraint_name": "name",
+            "deferrable": "deferrable",
+            "initially_deferred": "initially_deferred",
+        },
+    ),
+    "add_unique": (
+        Unique,
+        {
+            "columns": "columns",
+            "constraint_name": "name",
+            "nulls_not_distinct": "nulls_not_distinct",
+            "deferrable": "deferrable",
+            "initially_deferred": "initially_deferred",
+        },
+    ),
+    "add_check": (Check, {"expression": "expression", "constraint_name": "name"}),
+    "add_foreign_key": (
+        ForeignKey,
+        {n: n for n in ("columns", "referred_table", "referred_columns", "referred_schema", "on_delete", "on_update")}
+        | {n: n for n in ("match", "deferrable", "initially_deferred")}
+        | {"constraint_name": "name"},
+    ),
+    "add_index": (
+        Index,
+        {n: n for n in ("columns", "unique", "method", "where", "include", "nulls_not_distinct", "options")}
+        | {"index_name": "name"},
+    ),
+}
+_TABLE_FIELDS = {"table_name", "schema", "new_table"}
+
+
+def _as_part(op: Operation) -> Optional[TablePart]:
+    """The part of a create_table that does what `op` does, or None when no part can (an
+    argument no part takes: a concurrent index build, a field a later version added)."""
+    found = _AS_PART.get(op.name)
+    if found is None:
+        return None
+    cls, names = found
+    arguments = {name: value for name, value in op.arguments().items() if name not in _TABLE_FIELDS}
+    if not arguments.keys() <= names.keys():
+        return None
+    part: TablePart = cls(**{names[name]: value for name, value in arguments.items()})
+    return part
+
+
 def create_table_with(
     table_name: str, parts: Sequence[Operation], comment: Optional[str] = None, schema: str = "public"
 ) -> List[Operation]:
-    """One `CreateTable` holding the columns, keys, checks and column comments that `parts` add to
-    the new table `schema.table_name`; the operations it cannot hold follow it, in their order.
+    """One `CreateTable` holding what `parts` add to the new table `schema.table_name`: its columns
+    (with their comments), keys, checks, foreign keys and indexes; the operations it cannot hold
+    follow it, in their order.
 
-    `parts` are the operations the column and constraint handlers return for
-    the table's new columns and constraints (`AddColumn`, `SetColumnComment`,
-    `AddPrimaryKey`, `AddUnique`, `AddCheck`).
+    `parts` are the operations the handlers return for the table's new
+    columns, constraints and indexes (`AddColumn`, `SetColumnComment`,
+    `AddPrimaryKey`, `AddUnique`, `AddCheck`, `AddForeignKey`, `AddIndex`).
     """
-    from pgmig.ops.column import AddColumn
-    from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique
-
     columns: List[Column] = []
     constraints: List[TableConstraint] = []
+    indexes: List[Index] = []
     rest: List[Operation] = []
     for op in parts:
-        if getattr(op, "table_name", None) != table_name or getattr(op, "schema", None) != schema:
-            rest.append(op)
-        elif isinstance(op, AddColumn):
-            columns.append(
-                Column(
-                    op.column_name,
-                    op.data_type,
-                    nullable=op.nullable,
-                    default=op.default,
-                    autoincrement=op.autoincrement,
-                    identity=op.identity,
-                )
-            )
-        elif isinstance(op, SetColumnComment) and any(c.name == op.column_name for c in columns):
+        part = (
+            _as_part(op)
+            if (getattr(op, "table_name", None), getattr(op, "schema", None)) == (table_name, schema)
+            else None
+        )
+        if isinstance(part, Column):
+            columns.append(part)
+        elif isinstance(part, Index):
+            indexes.append(part)
+        elif isinstance(part, (PrimaryKey, Unique, Check, ForeignKey)):
+            constraints.append(part)
+        elif (
+            isinstance(op, SetColumnComment)
+            and op.table_name == table_name
+            and op.schema == schema
+            and any(c.name == op.column_name for c in columns)
+        ):
             columns = [replace(c, comment=op.comment) if c.name == op.column_name else c for c in columns]
-        elif isinstance(op, AddPrimaryKey):
-            constraints.append(
-                PrimaryKey(
-                    op.columns,
-                    name=op.constraint_name,
-                    deferrable=op.deferrable,
-                    initially_deferred=op.initially_deferred,
-                )
-            )
-        elif isinstance(op, AddUnique):
-            constraints.append(
-                Unique(
-                    op.columns,
-                    name=op.constraint_name,
-                    nulls_not_distinct=op.nulls_not_distinct,
-                    deferrable=op.deferrable,
-                    initially_deferred=op.initially_deferred,
-                )
-            )
-        elif isinstance(op, AddCheck):
-            constraints.append(Check(op.expression, name=op.constraint_name))
-        elif isinstance(op, AddForeignKey):
-            constraints.append(
-                ForeignKey(
-                    op.columns,
-                    op.referred_table,
-                    op.referred_columns,
-                    referred_schema=op.referred_schema,
-                    name=op.constraint_name,
-                    on_delete=op.on_delete,
-                    on_update=op.on_update,
-                    match=op.match,
-                    deferrable=op.deferrable,
-                    initially_deferred=op.initially_deferred,
-                )
-            )
         else:
             rest.append(op)
     # The primary key first, as create_all writes it; the others keep their order (see CreateTable).
     constraints.sort(key=lambda part: not isinstance(part, PrimaryKey))
-    table = CreateTable(table_name=table_name, columns=columns, constraints=constraints, comment=comment, schema=schema)
+    table = CreateTable(
+        table_name=table_name, columns=columns, constraints=constraints, indexes=indexes, comment=comment, schema=schema
+    )
     return [table, *rest]

@@ -175,6 +175,45 @@ def _absorbed(changes: Sequence[Change], by_key: Dict[Key, Change]) -> Dict[Tupl
     return out
 
 
+def _group_ranks(changes: Sequence[Change], by_key: Dict[Key, Change]) -> Dict[Key, int]:
+    """The order in which to prefer each group's (table's) changes, where dependencies leave a choice.
+
+    Groups come in the order the changes name them, except that a group comes
+    after the groups whose creates its creates need (a table after the tables
+    its foreign keys reference and the enum its column uses), so a foreign
+    key can join its CREATE TABLE, as create_all sorts tables; a cycle among
+    them keeps the first-named order.
+    """
+    first: Dict[Key, None] = {}
+    after: Dict[Key, List[Key]] = {}
+    for change in changes:
+        group = change.obj.group
+        first.setdefault(group, None)
+        if change.action == CREATE:
+            for dep in change.obj.dependencies:
+                needed = by_key.get(dep)
+                if needed is not None and needed.action == CREATE and needed.obj.group != group:
+                    after.setdefault(group, []).append(needed.obj.group)
+    ranks: Dict[Key, int] = {}
+    for start in first:
+        if start in ranks:
+            continue
+        # Depth first, without recursion (a chain of a thousand tables), each group after its needs.
+        visiting = {start}
+        stack = [(start, iter(after.get(start, ())))]
+        while stack:
+            group, needs = stack[-1]
+            following = next((g for g in needs if g not in ranks and g not in visiting), None)
+            if following is None:
+                stack.pop()
+                visiting.discard(group)
+                ranks[group] = len(ranks)
+            else:
+                visiting.add(following)
+                stack.append((following, iter(after.get(following, ()))))
+    return ranks
+
+
 def _join_ready(
     ordered: List[Change],
     by_key: Dict[Key, Change],
@@ -272,7 +311,7 @@ def _order(changes: Sequence[Change], explicit_cross_table: bool, fold: bool = T
         if change.node in absorbed:
             absorbed[change.node].parts.append(change)
 
-    groups: Dict[Key, int] = {}
+    groups = _group_ranks(changes, by_key) if fold else {}
     rank: Dict[Tuple[str, Key], Tuple[int, int]] = {}
     for index, change in enumerate(changes):
         group = groups.setdefault(change.obj.group, len(groups))

@@ -9,6 +9,7 @@ from pgmig.ops.base import Operation
 from pgmig.ops.table import DropTable, SetTableComment, create_table_with
 from pgmig.schema.handlers.column import Column
 from pgmig.schema.handlers.constraint import FOREIGN_KEY, Constraint
+from pgmig.schema.handlers.index import Index
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 
@@ -37,8 +38,9 @@ class Table(SchemaObject):
         return isinstance(child, Constraint) and child.constraint_type != FOREIGN_KEY
 
     def may_create_with_itself(self, child: SchemaObject) -> bool:
-        """A foreign key goes into the CREATE TABLE when its referenced table (and key) come first."""
-        return isinstance(child, Constraint) and child.constraint_type == FOREIGN_KEY
+        """A foreign key goes into the CREATE TABLE, and an index right after it, when what they
+        need comes first (the referenced table and key; the function an expression calls)."""
+        return isinstance(child, Index) or (isinstance(child, Constraint) and child.constraint_type == FOREIGN_KEY)
 
 
 TABLES_QUERY = """
