@@ -231,6 +231,27 @@ class CreateTable(Operation):
         object.__setattr__(self, "constraints", tuple(self.constraints))
         object.__setattr__(self, "indexes", tuple(self.indexes))
 
+    def steps(self) -> List[Operation]:
+        """The same work as one operation a step (`add_table`, `add_column`, `add_primary_key`, ...,
+        each with `new_table=True`), in the order CREATE TABLE does it: for tools and tests that
+        look at a plan part by part. Running them one by one evaluates column defaults (ADD COLUMN)."""
+        from pgmig.ops.base import lookup
+
+        steps: List[Operation] = [AddTable(table_name=self.table_name, schema=self.schema)]
+        if self.comment is not None:
+            steps.append(SetTableComment(table_name=self.table_name, comment=self.comment, schema=self.schema))
+        table = {"table_name": self.table_name, "schema": self.schema}
+        for part in (*self.columns, *self.constraints, *self.indexes):
+            name = next(n for n, (cls, _) in _AS_PART.items() if isinstance(part, cls))
+            operation_class = lookup(name)
+            arguments = {field: getattr(part, attribute) for field, attribute in _AS_PART[name][1].items()}
+            if "new_table" in {f.name for f in fields(operation_class)}:
+                arguments["new_table"] = True
+            steps.append(operation_class(**table, **arguments))
+            if isinstance(part, Column) and part.comment is not None:
+                steps.append(SetColumnComment(column_name=part.name, comment=part.comment, **table))
+        return steps
+
     def statements(self) -> List[str]:
         parts = [part.sql(self.schema) for part in (*self.columns, *self.constraints)]
         body = "".join(f"\n    {part}," for part in parts).rstrip(",") + ("\n" if parts else "")
