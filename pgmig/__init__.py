@@ -20,6 +20,13 @@ _LAZY = {
     "SchemaObject": "pgmig.schema.objects",
     "Operation": "pgmig.ops.base",
     "Hazard": "pgmig.ops.base",
+    # The parts of `actor.create_table(...)`, as generated revisions import them.
+    "Column": "pgmig.ops.table",
+    "PrimaryKey": "pgmig.ops.table",
+    "Unique": "pgmig.ops.table",
+    "Check": "pgmig.ops.table",
+    "ForeignKey": "pgmig.ops.table",
+    "Index": "pgmig.ops.table",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -29,6 +36,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from pgmig.ops.actor import DatabaseActions as DatabaseActions
     from pgmig.ops.base import Hazard as Hazard
     from pgmig.ops.base import Operation as Operation
+    from pgmig.ops.table import Check as Check
+    from pgmig.ops.table import Column as Column
+    from pgmig.ops.table import ForeignKey as ForeignKey
+    from pgmig.ops.table import Index as Index
+    from pgmig.ops.table import PrimaryKey as PrimaryKey
+    from pgmig.ops.table import Unique as Unique
     from pgmig.revisions.files import MigrationRevisionBase as MigrationRevisionBase
     from pgmig.revisions.migrator import Migrator as Migrator
     from pgmig.schema.objects import SchemaObject as SchemaObject

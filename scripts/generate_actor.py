@@ -19,7 +19,7 @@ import inspect
 import sys
 import typing
 from pathlib import Path
-from typing import Any, Dict, List, Set, Type
+from typing import Any, Dict, List, Optional, Set, Type
 
 from pgmig.ops.base import OPERATIONS, Operation
 from pgmig.revisions.writer import literal
@@ -60,12 +60,16 @@ def builtin_operations() -> List[Type[Operation]]:
     return sorted((c for c in OPERATIONS.values() if c.__module__.startswith(BUILTIN_PREFIX)), key=lambda c: c.name)
 
 
-def spell(annotation: Any, typing_names: Set[str]) -> str:
+def spell(annotation: Any, typing_names: Set[str], classes: Optional[Dict[str, Set[str]]] = None) -> str:
     """`annotation` as a revision file passes it: tuples and lists become `Sequence`s of their items.
 
     A fixed-length tuple (`Tuple[str, bool]`) becomes a sequence of the union
-    of its item types, because revision files write it as a list.
+    of its item types, because revision files write it as a list. A class of
+    pgmig.ops (a `create_table`'s `Column`) is spelt by its name and added to
+    `classes` (module -> names) for the imports.
     """
+    if classes is None:
+        classes = {}
     if annotation is type(None):
         return "None"
     if annotation is Any:
@@ -73,27 +77,30 @@ def spell(annotation: Any, typing_names: Set[str]) -> str:
         return "Any"
     if isinstance(annotation, type) and annotation.__module__ == "builtins":
         return annotation.__name__
+    if isinstance(annotation, type) and annotation.__module__.startswith(BUILTIN_PREFIX):
+        classes.setdefault(annotation.__module__, set()).add(annotation.__name__)
+        return annotation.__name__
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Union:
         members = [a for a in args if a is not type(None)]
-        inner = spell(members[0], typing_names) if len(members) == 1 else None
+        inner = spell(members[0], typing_names, classes) if len(members) == 1 else None
         if inner is None:
             typing_names.add("Union")
-            inner = f"Union[{', '.join(spell(m, typing_names) for m in members)}]"
+            inner = f"Union[{', '.join(spell(m, typing_names, classes) for m in members)}]"
         if len(members) < len(args):
             typing_names.add("Optional")
             return f"Optional[{inner}]"
         return inner
     if origin in (tuple, list, collections.abc.Sequence):
         if origin is not tuple or (len(args) == 2 and args[1] is Ellipsis):
-            item = spell(args[0], typing_names)
+            item = spell(args[0], typing_names, classes)
         else:
-            item = spell(typing.Union[args], typing_names)
+            item = spell(typing.Union[args], typing_names, classes)
         typing_names.add("Sequence")
         return f"Sequence[{item}]"
     if origin in (dict, collections.abc.Mapping):
         typing_names.add("Mapping")
-        return f"Mapping[{spell(args[0], typing_names)}, {spell(args[1], typing_names)}]"
+        return f"Mapping[{spell(args[0], typing_names, classes)}, {spell(args[1], typing_names, classes)}]"
     raise TypeError(f"scripts/generate_actor.py cannot spell the annotation {annotation!r}")
 
 
@@ -113,14 +120,14 @@ def docstring(cls: Type[Operation]) -> List[str]:
     return [f'        """{lines[0]}', *body, '        """']
 
 
-def method(cls: Type[Operation], typing_names: Set[str]) -> List[str]:
+def method(cls: Type[Operation], typing_names: Set[str], classes: Dict[str, Set[str]]) -> List[str]:
     hints: Dict[str, Any] = typing.get_type_hints(cls)
     params: List[str] = []
     passes: List[str] = []
     for field in dataclasses.fields(cls):
         if field.default_factory is not dataclasses.MISSING:
             raise TypeError(f"{cls.__name__}.{field.name}: a default_factory cannot be written as a parameter default")
-        annotation = spell(cls.argument_types.get(field.name, hints[field.name]), typing_names)
+        annotation = spell(cls.argument_types.get(field.name, hints[field.name]), typing_names, classes)
         default = "" if field.default is dataclasses.MISSING else f" = {default_text(field.default)}"
         params.append(f"        {field.name}: {annotation}{default},")
         passes.append(f"                {field.name}={field.name},")
@@ -145,12 +152,15 @@ def render() -> str:
     """The text of pgmig/ops/actor_methods.py for the operations registered now."""
     operations = builtin_operations()
     typing_names: Set[str] = set()
+    classes: Dict[str, Set[str]] = {}
     methods: List[str] = []
     for cls in operations:
-        methods += method(cls, typing_names)
+        methods += method(cls, typing_names, classes)
     by_module: Dict[str, List[str]] = {}
     for cls in operations:
         by_module.setdefault(cls.__module__[len(BUILTIN_PREFIX) :], []).append(cls.__name__)
+    for module, names in classes.items():
+        by_module.setdefault(module[len(BUILTIN_PREFIX) :], []).extend(names)
     imports: List[str] = []
     if typing_names:
         imports.append(f"from typing import {', '.join(sorted(typing_names))}")

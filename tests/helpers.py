@@ -75,6 +75,14 @@ def migrate(url: str, metadata: Any, schema: str = "public") -> Plan:
     return plan
 
 
+def steps(plan: Plan) -> List[Any]:
+    """The plan's operations with each new table's `create_table` as its steps (`add_table`,
+    `add_column`, `add_primary_key`, ...): for tests about the order of a plan's parts."""
+    from pgmig.ops.table import CreateTable
+
+    return [step for op in plan.operations for step in (op.steps() if isinstance(op, CreateTable) else [op])]
+
+
 SNAPSHOT_QUERY = """
 SELECT c.relname AS table_name, a.attnum, a.attname,
        format_type(a.atttypid, a.atttypmod) AS data_type, a.attnotnull,

@@ -56,7 +56,12 @@ def test_diff_sql_then_apply_then_no_changes(project: Path, database_url: str) -
 
     sql = pgmig_cli("--models", "app/models.py", "diff", "--sql", cwd=project, env=env)
     assert sql.returncode == 0, sql.stderr
-    assert sql.stdout.startswith('CREATE TABLE "public"."customer" ();')
+    # One CREATE TABLE with the columns and key, as create_all writes it.
+    assert sql.stdout.startswith(
+        'CREATE TABLE "public"."customer" (\n    "id" serial NOT NULL,\n'
+        '    "name" character varying(80) NOT NULL,\n    PRIMARY KEY ("id")\n);'
+    ), sql.stdout
+    assert "ADD COLUMN" not in sql.stdout
     run_sql(database_url, sql.stdout)
 
     again = pgmig_cli("--models", "app/models.py", "diff", "--exit-code", cwd=project, env=env)
@@ -74,7 +79,24 @@ def test_diff_json(project: Path, database_url: str) -> None:
     plan = json.loads(result.stdout)
     first = plan["changes"][0]
     assert (first["kind"], first["action"], first["key"]) == ("table", "create", ["table", "public", "customer"])
-    assert first["sql"] == ['CREATE TABLE "public"."customer" ()']
+    assert first["sql"] == [
+        'CREATE TABLE "public"."customer" (\n    "id" serial NOT NULL,\n'
+        '    "name" character varying(80) NOT NULL,\n    PRIMARY KEY ("id")\n)'
+    ]
+    (operation,) = first["operations"]
+    assert operation["operation"] == "create_table"
+    assert operation["arguments"]["columns"][0] == {
+        "part": "column",
+        "name": "id",
+        "data_type": "integer",
+        "nullable": False,
+        "default": None,
+        "autoincrement": True,
+        "identity": None,
+        "comment": None,
+    }
+    # The columns are shown under their table, done by its statement.
+    assert [c["implicit"] for c in plan["changes"][1:3]] == [True, True]
 
 
 def test_registry_entry_point_on_the_embedded_default(tmp_path: Path, project: Path) -> None:

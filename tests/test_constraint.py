@@ -26,7 +26,7 @@ from sqlmodel import Field, SQLModel
 
 from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint
 from pgmig.schema.handlers.constraint import Constraint, ConstraintHandler
-from tests.helpers import create_all, diff, fetch, migrate, run_sql, snapshot
+from tests.helpers import create_all, diff, fetch, migrate, run_sql, snapshot, steps
 
 CONSTRAINTS_QUERY = """
 SELECT cl.relname AS table_name, con.conname AS name, con.contype::text AS contype,
@@ -89,7 +89,7 @@ def round_trip(
 
 
 def constraint_ops(plan) -> List[Any]:
-    return [op for op in plan.operations if op.name in _CONSTRAINT_OPS]
+    return [op for op in steps(plan) if op.name in _CONSTRAINT_OPS]
 
 
 _CONSTRAINT_OPS = {"add_primary_key", "add_unique", "add_foreign_key", "add_check", "drop_constraint"}
@@ -210,7 +210,7 @@ def _models(metadata: MetaData):
 def test_migrate_every_form_from_empty_matches_create_all(pgmig_server: Any, database_url: str) -> None:
     empty = MetaData()
     plan, back = round_trip(pgmig_server, database_url, empty, every_form(MetaData()))
-    names = [op.name for op in plan.operations]
+    names = [op.name for op in steps(plan)]
     # Keys a foreign key relies on come first.
     assert names.index("add_primary_key") < names.index("add_foreign_key")
     assert all(not op.hazards() for op in constraint_ops(plan))
@@ -342,7 +342,7 @@ def test_drop_referenced_table_with_its_fk(pgmig_server: Any, database_url: str)
     names = [op.name for op in plan.operations]
     assert names.index("drop_constraint") < names.index("drop_table")
     assert plan.operations[names.index("drop_constraint")].constraint_name == "child_parent_id_fkey"
-    back_names = [op.name for op in back.operations]
+    back_names = [op.name for op in steps(back)]
     assert back_names.index("add_primary_key") < back_names.index("add_foreign_key")
 
 
@@ -444,7 +444,7 @@ def _a_and_b(with_b: bool) -> MetaData:
 
 def test_tables_from_empty_b_references_a(pgmig_server: Any, database_url: str) -> None:
     plan, back = round_trip(pgmig_server, database_url, MetaData(), _a_and_b(True))
-    ops = plan.operations
+    ops = steps(plan)
     position = {(op.name, op.table_name, tuple(getattr(op, "columns", ()))): i for i, op in enumerate(ops)}
     fk_id = position[("add_foreign_key", "alpha", ("zeta_id",))]
     fk_code = position[("add_foreign_key", "alpha", ("zeta_code",))]

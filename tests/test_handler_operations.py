@@ -27,7 +27,7 @@ from pgmig.ops.constraint import AddCheck, DropConstraint
 from pgmig.ops.data import BackfillColumn
 from pgmig.ops.enum import AddType, AddTypeValues, RemapTypeValues, SwapTypeValues
 from pgmig.ops.index import AddIndex, DropIndex, concurrent
-from pgmig.ops.table import AddTable, DropTable, RenameTable, SetTableComment
+from pgmig.ops.table import AddTable, CreateTable, DropTable, RenameTable
 from pgmig.plan.diff import build_plan
 from pgmig.plan.renames import Renames
 from pgmig.plan.safety import add_remaps, apply_defaults, not_null_needs
@@ -46,10 +46,7 @@ def column(name: str = "title", **fields: Any) -> Column:
 
 def test_each_builtin_handler_returns_operation_objects() -> None:
     table = Table("public", "article", comment="posts")
-    assert TableHandler().create(table) == [
-        AddTable(table_name="article"),
-        SetTableComment(table_name="article", comment="posts"),
-    ]
+    assert TableHandler().create(table) == [CreateTable(table_name="article", comment="posts")]
     assert TableHandler().migrate(table, table) == []
     assert TableHandler().destroy(table) == [DropTable(table_name="article")]
 

@@ -22,10 +22,11 @@ from pgmig.ops.actor import DatabaseActions
 from pgmig.ops.column import AddNotNull, not_null_check_name
 from pgmig.ops.constraint import AddCheck, AddForeignKey
 from pgmig.ops.index import AddIndex, DropIndex, concurrent, drop_invalid_index_sql
+from pgmig.ops.table import CreateTable
 from pgmig.revisions.files import load_chain
 from pgmig.revisions.runner import MigrationTimeoutError, Runner
 from pgmig.revisions.version_table import VersionTable
-from tests.helpers import assert_roundtrip, create_all, diff, fetch, migrate, run_sql, snapshot
+from tests.helpers import assert_roundtrip, create_all, diff, fetch, migrate, run_sql, snapshot, steps
 
 
 async def _on(url: str, fn: Any) -> Any:
@@ -235,7 +236,7 @@ def test_fk_and_checks_on_existing_tables_validated_separately(pgmig_server: Any
     )
     adds = {
         (op.table_name, op.name, getattr(op, "constraint_name", None)): op
-        for op in plan.operations
+        for op in steps(plan)
         if op.name in ("add_foreign_key", "add_check")
     }
     existing = {key: op for key, op in adds.items() if key[0] == "child"}
@@ -254,6 +255,9 @@ def test_fk_and_checks_on_existing_tables_validated_separately(pgmig_server: Any
     assert len(fresh) == 2
     assert all(op.new_table and len(op.statements()) == 1 and "NOT VALID" not in op.statements()[0] for op in fresh)
     assert all(op.hazards() == () for op in fresh)
+    # ... which is one CREATE TABLE holding them.
+    (note,) = [op for op in plan.operations if isinstance(op, CreateTable) and op.table_name == "note"]
+    assert "NOT VALID" not in note.statements()[0] and not note.hazards()
 
     # Forward again (assert_roundtrip ended at A) and look at the catalog.
     migrate(database_url, _shop(True, extra_table=True))

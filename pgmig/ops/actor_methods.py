@@ -29,7 +29,19 @@ from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUniq
 from pgmig.ops.data import BackfillColumn, ExecuteSQL
 from pgmig.ops.enum import AddType, AddTypeValues, DropType, RemapTypeValues, RenameTypeValue, SwapTypeValues
 from pgmig.ops.index import AddIndex, DropIndex
-from pgmig.ops.table import AddTable, DropTable, RenameTable, SetTableComment
+from pgmig.ops.table import (
+    AddTable,
+    Check,
+    Column,
+    CreateTable,
+    DropTable,
+    ForeignKey,
+    Index,
+    PrimaryKey,
+    RenameTable,
+    SetTableComment,
+    Unique,
+)
 
 
 class OperationMethods:
@@ -391,6 +403,35 @@ class OperationMethods:
                 table_name=table_name,
                 column_name=column_name,
                 expression=expression,
+                schema=schema,
+            )
+        )
+
+    async def create_table(
+        self,
+        *,
+        table_name: str,
+        columns: Sequence[Column] = (),
+        constraints: Sequence[Union[PrimaryKey, Unique, Check, ForeignKey]] = (),
+        indexes: Sequence[Index] = (),
+        comment: Optional[str] = None,
+        schema: str = "public",
+    ) -> None:
+        """Create a table whole: its columns and constraints in one CREATE TABLE, then its indexes
+        (CREATE INDEX each) and comments.
+
+        Constraints keep their order: Postgres numbers the names it generates
+        (`t_a_check`, `t_a_check1`) in the order it meets them. Foreign keys name
+        tables that exist already. No hazards: the table is new and empty.
+        """
+        await self.run(
+            build(
+                CreateTable,
+                table_name=table_name,
+                columns=columns,
+                constraints=constraints,
+                indexes=indexes,
+                comment=comment,
                 schema=schema,
             )
         )
@@ -757,11 +798,13 @@ class OperationMethods:
         the models must change that default in the same revision (the column's
         own change then sets the new default, after this operation).
 
-        Not handled: views using a column (ALTER COLUMN TYPE refuses), CHECK
-        constraints or index predicates comparing the column with a label
-        (rebuilt against the new type, where `'a'::"mood"` still names the old
-        one), domains, composite types and functions over the type (DROP TYPE
-        refuses). All of these make the swap fail, inside its transaction.
+        Views using a column (ALTER COLUMN TYPE refuses), CHECK constraints and
+        index predicates comparing the column with a label (rebuilt against the
+        new type, where `'a'::"mood"` still names the old one) are dropped
+        before this operation and created again after it by the planner
+        (pgmig.plan.rebuilds); a revision written by hand must do the same.
+        Not handled: domains, composite types and functions over the type (DROP
+        TYPE refuses), which make the swap fail, inside its transaction.
         """
         await self.run(
             build(

@@ -100,7 +100,16 @@ class Operation:
         return args
 
     def to_json(self) -> Dict[str, Any]:
-        return {"operation": self.name, "arguments": self.arguments(), "sql": self.statements()}
+        arguments = {name: _json_value(value) for name, value in self.arguments().items()}
+        return {"operation": self.name, "arguments": arguments, "sql": self.statements()}
+
+
+def _json_value(value: Any) -> Any:
+    """A plain JSON value for an argument: parts of an operation (a `create_table`'s columns) as their dicts."""
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item) for item in value]
+    to_json = getattr(value, "to_json", None)
+    return to_json() if callable(to_json) else value
 
 
 def register(cls: O) -> O:

@@ -179,6 +179,27 @@ def volatile_default(expression: Optional[str]) -> bool:
     return any(name.lower().rsplit(".", 1)[-1] not in _STABLE_FUNCTIONS for name in _CALL.findall(text))
 
 
+def column_definition(
+    name: str,
+    data_type: str,
+    nullable: bool = True,
+    default: Optional[str] = None,
+    autoincrement: bool = False,
+    identity: Optional[str] = None,
+) -> str:
+    """`"name" type [DEFAULT ...] [GENERATED ... AS IDENTITY] [NOT NULL]`: a column as
+    ALTER TABLE ... ADD COLUMN and CREATE TABLE both spell it (`serial` for an autoincrement integer)."""
+    data_type = _SERIAL_OF.get(data_type, data_type) if autoincrement else data_type
+    sql = f"{quote_ident(name)} {data_type}"
+    if default is not None:
+        sql += f" DEFAULT {default}"
+    if identity is not None:
+        sql += f" GENERATED {_IDENTITY[identity]} AS IDENTITY"
+    if not nullable:
+        sql += " NOT NULL"
+    return sql
+
+
 @register
 @dataclass(frozen=True)
 class AddColumn(Operation):
@@ -196,15 +217,10 @@ class AddColumn(Operation):
     new_table: bool = False
 
     def statements(self) -> List[str]:
-        data_type = _SERIAL_OF.get(self.data_type, self.data_type) if self.autoincrement else self.data_type
-        sql = f"{_alter(self.schema, self.table_name)} ADD COLUMN {quote_ident(self.column_name)} {data_type}"
-        if self.default is not None:
-            sql += f" DEFAULT {self.default}"
-        if self.identity is not None:
-            sql += f" GENERATED {_IDENTITY[self.identity]} AS IDENTITY"
-        if not self.nullable:
-            sql += " NOT NULL"
-        return [sql]
+        definition = column_definition(
+            self.column_name, self.data_type, self.nullable, self.default, self.autoincrement, self.identity
+        )
+        return [f"{_alter(self.schema, self.table_name)} ADD COLUMN {definition}"]
 
     def hazards(self) -> Tuple[Hazard, ...]:
         if self.new_table:

@@ -27,7 +27,7 @@ transaction the pair costs what the plain form costs and changes nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, List, Optional, Tuple
+from typing import ClassVar, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import ident_list, qualified, quote_ident
 from pgmig.ops.base import Hazard, Operation, register
@@ -40,7 +40,8 @@ def _alter(schema: str, table: str) -> str:
     return f"ALTER TABLE {qualified(schema, table)}"
 
 
-def _named(constraint_name: Optional[str]) -> str:
+def named(constraint_name: Optional[str]) -> str:
+    """`CONSTRAINT "name" ` before a constraint's body, or nothing when Postgres chooses the name."""
     return f"CONSTRAINT {quote_ident(constraint_name)} " if constraint_name else ""
 
 
@@ -58,6 +59,47 @@ def _phrase(value: str, allowed: Tuple[str, ...], what: str) -> str:
     return phrase
 
 
+def primary_key_body(columns: Sequence[str], deferrable: bool = False, initially_deferred: bool = False) -> str:
+    """`PRIMARY KEY (...)`, as ALTER TABLE ... ADD and CREATE TABLE both spell it."""
+    return f"PRIMARY KEY ({ident_list(columns)})" + _deferrability(deferrable, initially_deferred)
+
+
+def unique_body(
+    columns: Sequence[str], nulls_not_distinct: bool = False, deferrable: bool = False, initially_deferred: bool = False
+) -> str:
+    """`UNIQUE [NULLS NOT DISTINCT] (...)`, as ALTER TABLE ... ADD and CREATE TABLE both spell it."""
+    nulls = " NULLS NOT DISTINCT" if nulls_not_distinct else ""
+    return f"UNIQUE{nulls} ({ident_list(columns)})" + _deferrability(deferrable, initially_deferred)
+
+
+def foreign_key_body(
+    columns: Sequence[str],
+    referred: str,
+    referred_columns: Sequence[str],
+    on_delete: str = "NO ACTION",
+    on_update: str = "NO ACTION",
+    match: str = "SIMPLE",
+    deferrable: bool = False,
+    initially_deferred: bool = False,
+) -> str:
+    """`FOREIGN KEY (...) REFERENCES referred (...) ...` (`referred`: the quoted, qualified table),
+    as ALTER TABLE ... ADD and CREATE TABLE both spell it. Raises ValueError for an unknown action."""
+    body = f"FOREIGN KEY ({ident_list(columns)}) REFERENCES {referred} ({ident_list(referred_columns)})"
+    phrase = _phrase(match, _MATCHES, "match")
+    if phrase != "SIMPLE":
+        body += f" MATCH {phrase}"
+    for clause, action in (("ON UPDATE", on_update), ("ON DELETE", on_delete)):
+        phrase = _phrase(action, _ACTIONS, clause.lower())
+        if phrase != "NO ACTION":
+            body += f" {clause} {phrase}"
+    return body + _deferrability(deferrable, initially_deferred)
+
+
+def check_body(expression: str) -> str:
+    """`CHECK (expression)`, as ALTER TABLE ... ADD and CREATE TABLE both spell it."""
+    return f"CHECK ({expression})"
+
+
 @dataclass(frozen=True)
 class _AddConstraint(Operation):
     """Shared shape of the `add_*` operations: an ALTER TABLE ... ADD.
@@ -68,7 +110,7 @@ class _AddConstraint(Operation):
     lock_hazard: ClassVar[Hazard] = Hazard.ACCESS_EXCLUSIVE_LOCK
 
     def _add(self, body: str) -> List[str]:
-        return [f"{_alter(self.schema, self.table_name)} ADD {_named(self.constraint_name)}{body}"]  # type: ignore[attr-defined]
+        return [f"{_alter(self.schema, self.table_name)} ADD {named(self.constraint_name)}{body}"]  # type: ignore[attr-defined]
 
     def hazards(self) -> Tuple[Hazard, ...]:
         # Postgres checks every existing row (and builds an index for PK/unique) under that lock.
@@ -116,9 +158,7 @@ class AddPrimaryKey(_AddConstraint):
     schema: str = "public"
 
     def statements(self) -> List[str]:
-        return self._add(
-            f"PRIMARY KEY ({ident_list(self.columns)})" + _deferrability(self.deferrable, self.initially_deferred)
-        )
+        return self._add(primary_key_body(self.columns, self.deferrable, self.initially_deferred))
 
 
 @register
@@ -137,10 +177,7 @@ class AddUnique(_AddConstraint):
     schema: str = "public"
 
     def statements(self) -> List[str]:
-        nulls = " NULLS NOT DISTINCT" if self.nulls_not_distinct else ""
-        return self._add(
-            f"UNIQUE{nulls} ({ident_list(self.columns)})" + _deferrability(self.deferrable, self.initially_deferred)
-        )
+        return self._add(unique_body(self.columns, self.nulls_not_distinct, self.deferrable, self.initially_deferred))
 
 
 @register
@@ -172,16 +209,18 @@ class AddForeignKey(_ValidatedConstraint):
     schema: str = "public"
 
     def statements(self) -> List[str]:
-        referred = qualified(self.referred_schema or self.schema, self.referred_table)
-        body = f"FOREIGN KEY ({ident_list(self.columns)}) REFERENCES {referred} ({ident_list(self.referred_columns)})"
-        match = _phrase(self.match, _MATCHES, "match")
-        if match != "SIMPLE":
-            body += f" MATCH {match}"
-        for clause, action in (("ON UPDATE", self.on_update), ("ON DELETE", self.on_delete)):
-            phrase = _phrase(action, _ACTIONS, clause.lower())
-            if phrase != "NO ACTION":
-                body += f" {clause} {phrase}"
-        return self._add_validated(body + _deferrability(self.deferrable, self.initially_deferred))
+        return self._add_validated(
+            foreign_key_body(
+                self.columns,
+                qualified(self.referred_schema or self.schema, self.referred_table),
+                self.referred_columns,
+                self.on_delete,
+                self.on_update,
+                self.match,
+                self.deferrable,
+                self.initially_deferred,
+            )
+        )
 
 
 @register
@@ -202,7 +241,7 @@ class AddCheck(_ValidatedConstraint):
     schema: str = "public"
 
     def statements(self) -> List[str]:
-        return self._add_validated(f"CHECK ({self.expression})")
+        return self._add_validated(check_body(self.expression))
 
 
 @register

@@ -40,7 +40,12 @@ class Change:
     old: Optional[SchemaObject]
     new: Optional[SchemaObject]
     operations: List[Operation] = field(default_factory=list)
-    implicit: bool = False  # dropped by Postgres along with its parent: no statement of its own
+    implicit: bool = False
+    """No statement of its own: dropped by Postgres along with its parent, or created by the
+    parent's own statement (a new table's columns and keys, in its CREATE TABLE)."""
+    parts: List["Change"] = field(default_factory=list)
+    """The creates of new children this create makes in its own statement (see
+    `SchemaObject.creates_with_itself`); each of them is `implicit`."""
 
     @property
     def obj(self) -> SchemaObject:
@@ -140,12 +145,19 @@ def order_changes(changes: Sequence[Change], edges: Sequence[Tuple[Node, Node]] 
     Objects dropped with their table need no statement of their own; but when
     two dropped tables reference each other that would be a cycle, so then
     the objects that reach outside their table (foreign keys) are dropped
-    explicitly first. `edges` are further (first, then) pairs of nodes.
+    explicitly first. Likewise a new table's columns and keys are created in
+    its CREATE TABLE; should that ever close a cycle (a column whose type
+    needs what needs the table), they are created one by one after it.
+    `edges` are further (first, then) pairs of nodes.
     """
-    try:
-        return _order(changes, explicit_cross_table=False, edges=edges)
-    except SchemaError:
-        return _order(changes, explicit_cross_table=True, edges=edges)
+    attempts = ((False, True), (True, True), (True, False))
+    for number, (explicit_cross_table, fold) in enumerate(attempts):
+        try:
+            return _order(changes, explicit_cross_table=explicit_cross_table, fold=fold, edges=edges)
+        except SchemaError:
+            if number == len(attempts) - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _reaches_outside(obj: SchemaObject) -> bool:
@@ -154,8 +166,102 @@ def _reaches_outside(obj: SchemaObject) -> bool:
     return any(key_scope(dep) != scope for dep in obj.dependencies)
 
 
+def _new_parent(change: Change, by_key: Dict[Key, Change]) -> Optional[Change]:
+    """The create of `change`'s parent, when both are new (and the parent has no parent itself)."""
+    parent = change.obj.parent if change.action == CREATE else None
+    owner = by_key.get(parent) if parent is not None else None
+    if owner is None or owner.action != CREATE or owner.key != parent or owner.obj.parent is not None:
+        return None
+    return owner
+
+
+def _absorbed(changes: Sequence[Change], by_key: Dict[Key, Change]) -> Dict[Tuple[str, Key], Change]:
+    """Creates made by their new parent's own statement -> that parent's create."""
+    out: Dict[Tuple[str, Key], Change] = {}
+    for change in changes:
+        owner = _new_parent(change, by_key)
+        if owner is not None and owner.obj.creates_with_itself(change.obj):
+            out[change.node] = owner
+    return out
+
+
+def _group_ranks(changes: Sequence[Change], by_key: Dict[Key, Change]) -> Dict[Key, int]:
+    """The order in which to prefer each group's (table's) changes, where dependencies leave a choice.
+
+    Groups come in the order the changes name them, except that a group comes
+    after the groups whose creates its creates need (a table after the tables
+    its foreign keys reference and the enum its column uses), so a foreign
+    key can join its CREATE TABLE, as create_all sorts tables; a cycle among
+    them keeps the first-named order.
+    """
+    first: Dict[Key, None] = {}
+    after: Dict[Key, List[Key]] = {}
+    for change in changes:
+        group = change.obj.group
+        first.setdefault(group, None)
+        if change.action == CREATE:
+            for dep in change.obj.dependencies:
+                needed = by_key.get(dep)
+                if needed is not None and needed.action == CREATE and needed.obj.group != group:
+                    after.setdefault(group, []).append(needed.obj.group)
+    ranks: Dict[Key, int] = {}
+    for start in first:
+        if start in ranks:
+            continue
+        # Depth first, without recursion (a chain of a thousand tables), each group after its needs.
+        visiting = {start}
+        stack = [(start, iter(after.get(start, ())))]
+        while stack:
+            group, needs = stack[-1]
+            following = next((g for g in needs if g not in ranks and g not in visiting), None)
+            if following is None:
+                stack.pop()
+                visiting.discard(group)
+                ranks[group] = len(ranks)
+            else:
+                visiting.add(following)
+                stack.append((following, iter(after.get(following, ()))))
+    return ranks
+
+
+def _join_ready(
+    ordered: List[Change],
+    by_key: Dict[Key, Change],
+    graph: Dict[Tuple[str, Key], Set[Tuple[str, Key]]],
+    dropping: Dict[Key, Change],
+) -> List[Change]:
+    """`ordered`, with each create its new parent `may_create_with_itself` moved into the parent's
+    statement when everything it waits for already comes before that statement.
+
+    Moving a create earlier keeps every dependency: what it waits for is
+    before its new place, and what waits for it was after its old one. So
+    tables referencing each other cannot cycle: the first table's foreign
+    key stays an ALTER TABLE after the second table, the second one's joins it.
+    """
+    position = {change.node: index for index, change in enumerate(ordered)}
+    moved = False
+    for change in ordered:
+        if change.implicit or change.key in dropping:
+            continue
+        owner = _new_parent(change, by_key)
+        if owner is None or not owner.obj.may_create_with_itself(change.obj):
+            continue
+        at = position[owner.node]
+        if all(node == owner.node or position.get(node, at) < at for node in graph[change.node]):
+            owner.parts.append(change)
+            change.implicit = moved = True
+    if not moved:
+        return ordered
+    out: List[Change] = []
+    for change in ordered:
+        if not (change.implicit and change.action == CREATE):
+            out.append(change)
+            out.extend(change.parts)
+    return out
+
+
 def _order(
-    changes: Sequence[Change], explicit_cross_table: bool, edges: Sequence[Tuple[Node, Node]] = ()
+    changes: Sequence[Change], explicit_cross_table: bool, fold: bool = True, edges: Sequence[Tuple[Node, Node]] = ()
 ) -> List[Change]:
     # A replaced object has two changes under one key: its drop and its create.
     by_key: Dict[Key, Change] = {c.key: c for c in changes if c.action != DESTROY}
@@ -175,8 +281,10 @@ def _order(
             current = dropping[current.obj.parent]
         return current
 
+    absorbed = _absorbed(changes, by_key) if fold else {}
     for change in changes:
-        change.implicit = change.action == DESTROY and carrier(change) is not change
+        change.implicit = (change.action == DESTROY and carrier(change) is not change) or change.node in absorbed
+        change.parts = []
 
     # Names in Postgres's namespaces that a drop (or a change's drop-and-add) frees.
     freeing: Dict[Key, List[Change]] = {}
@@ -221,7 +329,17 @@ def _order(
     for first, then in edges:
         graph[then].add(first)
 
-    groups: Dict[Key, int] = {}
+    # A create made by its parent's statement is ordered as that statement: it waits for what the
+    # child needs, and whatever needs the child waits for the parent.
+    for node, owner in absorbed.items():
+        graph[owner.node] |= graph.pop(node)
+    for node, needs in graph.items():
+        graph[node] = {absorbed[n].node if n in absorbed else n for n in needs} - {node}
+    for change in changes:
+        if change.node in absorbed:
+            absorbed[change.node].parts.append(change)
+
+    groups = _group_ranks(changes, by_key) if fold else {}
     rank: Dict[Tuple[str, Key], Tuple[int, int]] = {}
     for index, change in enumerate(changes):
         group = groups.setdefault(change.obj.group, len(groups))
@@ -243,8 +361,9 @@ def _order(
             heapq.heappush(ready, (rank[node], node))
         _, node = heapq.heappop(ready)
         ordered.append(by_node[node])
+        ordered.extend(by_node[node].parts)
         sorter.done(node)
-    return ordered
+    return _join_ready(ordered, by_key, graph, dropping) if fold else ordered
 
 
 def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet) -> Plan:
@@ -263,7 +382,13 @@ def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet)
             moment.advance(change)
             continue
         handler = handlers.by_kind(change.kind)
-        if change.action == CREATE:
+        if change.action == CREATE and change.parts:
+            parts: List[Operation] = []
+            for part in change.parts:
+                part_handler = handlers.by_kind(part.kind)
+                parts += _checked(part_handler.create(part.new), part_handler, part)
+            operations = handler.create_with(change.new, parts)
+        elif change.action == CREATE:
             operations = handler.create(change.new)
         elif change.action == MIGRATE:
             operations = handler.migrate(moment.of(change.old), change.new)

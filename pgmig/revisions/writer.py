@@ -15,9 +15,10 @@ import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Type
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Type
 
 from pgmig.ops.base import Hazard, Operation
+from pgmig.ops.table import TablePart
 
 LINE_LIMIT = 99
 INDENT = " " * 8
@@ -35,7 +36,39 @@ def literal(value: Any) -> str:
         return "[" + ", ".join(literal(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, TablePart):
+        return f"{type(value).__name__}({', '.join(_part_arguments(value))})"
     raise TypeError(f"cannot write {type(value).__name__} into a revision file")
+
+
+def _part_arguments(part: TablePart) -> List[str]:
+    positional, keywords = part.call_arguments()
+    return [literal(v) for v in positional] + [f"{name}={literal(v)}" for name, v in keywords.items()]
+
+
+def _wrapped(head: str, value: Any, indent: str, tail: str) -> List[str]:
+    """`head + literal(value) + tail` laid out as ruff or black would lay it out: on one line when it
+    fits in LINE_LIMIT; else a list's items or a `create_table` part's arguments on one indented line
+    between the brackets; else one a line, each laid out the same way."""
+    if isinstance(value, (list, tuple)) and value:
+        return _bracketed(f"{head}[", [("", item) for item in value], "]", indent, tail)
+    if isinstance(value, TablePart):
+        positional, keywords = value.call_arguments()
+        items = [("", v) for v in positional] + [(f"{name}=", v) for name, v in keywords.items()]
+        return _bracketed(f"{head}{type(value).__name__}(", items, ")", indent, tail)
+    return [f"{indent}{head}{literal(value)}{tail}"]
+
+
+def _bracketed(opening: str, items: Sequence[Tuple[str, Any]], closing: str, indent: str, tail: str) -> List[str]:
+    """`opening` + the (prefix, value) items, comma separated, + `closing`: see `_wrapped`."""
+    flat = ", ".join(f"{prefix}{literal(value)}" for prefix, value in items)
+    if len(indent) + len(opening) + len(flat) + len(closing) + len(tail) <= LINE_LIMIT:
+        return [f"{indent}{opening}{flat}{closing}{tail}"]
+    inner = indent + "    "
+    if len(inner) + len(flat) <= LINE_LIMIT:
+        return [f"{indent}{opening}", f"{inner}{flat}", f"{indent}{closing}{tail}"]
+    lines = [line for prefix, value in items for line in _wrapped(prefix, value, inner, ",")]
+    return [f"{indent}{opening}", *lines, f"{indent}{closing}{tail}"]
 
 
 def is_builtin(operation_class: Type[Operation]) -> bool:
@@ -45,36 +78,41 @@ def is_builtin(operation_class: Type[Operation]) -> bool:
     return callable(getattr(OperationMethods, operation_class.name, None))
 
 
-def render_call(op: Operation) -> List[str]:
-    """`await migrator.actor.<name>(...)` for a built-in operation, `...actor.run(Class(...))` for a plugin's.
-
-    One line when it fits in LINE_LIMIT, else one argument a line (as ruff or
-    black would format it), under a comment naming its hazards.
-    """
-    args = [f"{name}={literal(value)}" for name, value in op.arguments().items()]
-    lines: List[str] = []
+def hazard_comment(op: Operation) -> Optional[str]:
+    """The comment a revision writes above an operation with hazards, or None."""
     hazards = op.hazards()
     if Hazard.DELETES_DATA in hazards:
-        lines.append(f"{INDENT}# destructive: {', '.join(hazards)}")
-    elif hazards:
-        lines.append(f"{INDENT}# hazards: {', '.join(hazards)}")
-    builtin = is_builtin(type(op))
-    call = f"migrator.actor.{op.name}" if builtin else type(op).__name__
-    one_line = f"{call}({', '.join(args)})"
-    if not builtin:
-        one_line = f"migrator.actor.run({one_line})"
-    if len(INDENT) + len("await ") + len(one_line) <= LINE_LIMIT:
-        return lines + [f"{INDENT}await {one_line}"]
-    inner = [f"{call}(", *(f"    {arg}," for arg in args), ")"]
-    if not builtin:
-        inner = ["migrator.actor.run(", *(f"    {line}" for line in inner), ")"]
-    return lines + [f"{INDENT}await {inner[0]}", *(f"{INDENT}{line}" for line in inner[1:])]
+        return f"{INDENT}# destructive: {', '.join(hazards)}"
+    if hazards:
+        return f"{INDENT}# hazards: {', '.join(hazards)}"
+    return None
+
+
+def render_call(op: Operation, comment: bool = True) -> List[str]:
+    """`await migrator.actor.<name>(...)` for a built-in operation, `...actor.run(Class(...))` for a plugin's.
+
+    Laid out as ruff or black would (see `_wrapped`), under a comment naming
+    its hazards (unless `comment` is False: the call before had the same one).
+    """
+    note = hazard_comment(op) if comment else None
+    lines = [note] if note else []
+    items = [(f"{name}=", value) for name, value in op.arguments().items()]
+    if is_builtin(type(op)):
+        return lines + _bracketed(f"await migrator.actor.{op.name}(", items, ")", INDENT, "")
+    inner = _bracketed(f"{type(op).__name__}(", items, ")", INDENT + "    ", "")
+    if len(inner) == 1 and len(INDENT) + len("await migrator.actor.run()") + len(inner[0].strip()) <= LINE_LIMIT:
+        return lines + [f"{INDENT}await migrator.actor.run({inner[0].strip()})"]
+    return lines + [f"{INDENT}await migrator.actor.run(", *inner, f"{INDENT})"]
 
 
 def render_body(ops: Sequence[Operation], extra: Sequence[str] = (), preamble: Sequence[str] = ()) -> List[str]:
     lines: List[str] = [f"{INDENT}{line}" for line in preamble]
+    previous: Optional[str] = None
     for op in ops:
-        lines.extend(render_call(op))
+        # One comment over a run of calls with the same hazards (the drops of a `down`).
+        comment = hazard_comment(op)
+        lines.extend(render_call(op, comment=comment != previous))
+        previous = comment
     lines.extend(f"{INDENT}{line}" for line in extra)
     return lines or [f"{INDENT}pass"]
 
@@ -87,6 +125,24 @@ def plugin_imports(ops: Iterable[Operation]) -> List[str]:
         if not is_builtin(cls):
             names.setdefault(cls.__module__, set()).add(cls.__name__)
     return [f"from {module} import {', '.join(sorted(names[module]))}" for module in sorted(names)]
+
+
+def part_names(ops: Iterable[Operation]) -> Set[str]:
+    """Names of the `create_table` parts (`Column`, `PrimaryKey`, ...) the arguments of `ops` use:
+    revision files import them from `pgmig`."""
+    found: Set[str] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, TablePart):
+            found.add(type(value).__name__)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+
+    for op in ops:
+        for value in op.arguments().values():
+            visit(value)
+    return found
 
 
 def render_revision(
@@ -111,7 +167,8 @@ def render_revision(
         "",
     ]
     # One sorted block, as isort (ruff's I001) orders third-party imports.
-    header.extend(sorted(["from pgmig import MigrationRevisionBase, Migrator", *plugin_imports([*up, *down])]))
+    pgmig_names = sorted({"MigrationRevisionBase", "Migrator", *part_names([*up, *down])})
+    header.extend(sorted([f"from pgmig import {', '.join(pgmig_names)}", *plugin_imports([*up, *down])]))
     body = [
         "",
         "",

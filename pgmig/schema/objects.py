@@ -120,6 +120,21 @@ class SchemaObject:
         An object taking a name waits for the drop of any other object holding it."""
         return ()
 
+    def creates_with_itself(self, child: "SchemaObject") -> bool:
+        """True: when both are new, `child` (whose `parent` is this object) is created by this
+        object's own statement (a table's columns and keys in its CREATE TABLE), not after it.
+
+        The plan then orders the two as one (the child's dependencies are the
+        parent's) and asks the parent's handler for both (`ObjectHandler.create_with`).
+        """
+        return False
+
+    def may_create_with_itself(self, child: "SchemaObject") -> bool:
+        """True: a new `child` joins this new object's own statement when everything it needs is
+        created before that statement (a foreign key to a table created earlier), and is created
+        on its own, after, otherwise (tables referencing each other)."""
+        return False
+
     def must_replace(self, new: "SchemaObject") -> bool:
         """True: changing into `new` is a drop (before what it depends on changes) and a create (after)."""
         return False

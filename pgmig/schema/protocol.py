@@ -208,6 +208,15 @@ class ObjectHandler:
         """The operations that create `obj`, in the order they run."""
         raise NotImplementedError
 
+    def create_with(self, obj: Any, parts: List[Operation]) -> List[Operation]:
+        """The operations that create `obj` together with the children it creates itself.
+
+        `parts` are the `create` operations of the new children for which
+        `obj.creates_with_itself(child)` is True, in plan order, as their own
+        handlers made them. Default: `obj`'s own operations, then the parts.
+        """
+        return self.create(obj) + parts
+
     def migrate(self, old: Any, new: Any) -> List[Operation]:
         """The operations that turn `old` into `new` (same key, different fields).
 

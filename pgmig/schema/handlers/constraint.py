@@ -440,6 +440,11 @@ def _is_ddl_mark(rule: Any) -> bool:
     return isinstance(getattr(rule, "__self__", None), _CreateDropBase)
 
 
+def _creation_order(constraint: Any) -> int:
+    """The order SQLAlchemy made a constraint in, which create_all writes them in."""
+    return int(getattr(constraint, "_creation_order", 0))
+
+
 class _ModelReader:
     """Turns SQLAlchemy constraints into `Constraint`s the way `create_all` would emit them."""
 
@@ -457,11 +462,11 @@ class _ModelReader:
     def read(self, table: Any) -> Iterator[Constraint]:
         primary_key, unique, foreign_key, check = self.types
         schema = self.models.table_schema(table)
-        # Column-level checks live on the column, not in table.constraints.
+        # Column-level checks live on the column, not in table.constraints. In create_all's order
+        # (column checks, then the table's by creation: `table.constraints` is a set), since
+        # Postgres numbers the check names it generates (`t_a_check`, `t_a_check1`) in that order.
         column_checks = model_columns(self.models).column_constraints(table)
-        found = list(table.constraints)
-        if column_checks:
-            found = list(dict.fromkeys(found + column_checks))
+        found = list(dict.fromkeys([*column_checks, *sorted(table.constraints, key=_creation_order)]))
         typed: Optional[Tuple[Tuple[str, str], ...]] = None  # the table's (name, type) pairs, for its checks
         for constraint in found:
             if not _emitted_by_create_all(constraint, self.ddl):

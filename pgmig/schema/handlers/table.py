@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional
 
 from pgmig.ops.base import Operation
-from pgmig.ops.table import AddTable, DropTable, SetTableComment
+from pgmig.ops.table import DropTable, SetTableComment, create_table_with
+from pgmig.schema.handlers.column import Column
+from pgmig.schema.handlers.constraint import FOREIGN_KEY, Constraint
+from pgmig.schema.handlers.index import Index
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 
@@ -25,6 +28,19 @@ class Table(SchemaObject):
     @property
     def label(self) -> str:
         return f"table {self.name}"
+
+    def creates_with_itself(self, child: SchemaObject) -> bool:
+        """Its columns, primary key, unique and check constraints go into its CREATE TABLE, as
+        `create_all` writes it (ADD COLUMN would evaluate each default on its own). Foreign keys
+        follow as ALTER TABLE, so tables referencing each other are created one after the other."""
+        if isinstance(child, Column):
+            return True
+        return isinstance(child, Constraint) and child.constraint_type != FOREIGN_KEY
+
+    def may_create_with_itself(self, child: SchemaObject) -> bool:
+        """A foreign key goes into the CREATE TABLE, and an index right after it, when what they
+        need comes first (the referenced table and key; the function an expression calls)."""
+        return isinstance(child, Index) or (isinstance(child, Constraint) and child.constraint_type == FOREIGN_KEY)
 
 
 TABLES_QUERY = """
@@ -51,10 +67,11 @@ class TableHandler(ObjectHandler):
         return [Table.of(schema=db.schema, name=row["name"], comment=row["comment"]) for row in rows]
 
     def create(self, obj: Table) -> List[Operation]:
-        ops: List[Operation] = [AddTable(table_name=obj.name, schema=obj.schema)]
-        if obj.comment is not None:
-            ops.append(SetTableComment(table_name=obj.name, comment=obj.comment, schema=obj.schema))
-        return ops
+        return self.create_with(obj, [])
+
+    def create_with(self, obj: Table, parts: List[Operation]) -> List[Operation]:
+        """One CREATE TABLE with the new table's columns and keys (`parts`), see `create_table_with`."""
+        return create_table_with(obj.name, parts, comment=obj.comment, schema=obj.schema)
 
     def migrate(self, old: Table, new: Table) -> List[Operation]:
         if old.comment == new.comment:
