@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -634,3 +635,35 @@ def test_in_list_spellings() -> None:
         "(x = ANY (ARRAY[(y)::text, ('b'::bpchar)::text]))",
     ):
         assert canonical(same) == same and reparsable(same) == same
+
+
+def _ring_over_an_enum(present: bool) -> MetaData:
+    """Two tables referencing each other, each with a column of one enum (and an index on it)."""
+    metadata = MetaData()
+    if not present:
+        return metadata
+    kind = Enum("x", "y", name="ring_kind")
+    Table(
+        "ring_a",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("kind", kind),
+        Column("b_id", Integer, ForeignKey("ring_b.id", use_alter=True)),
+    )
+    ring_b = Table(
+        "ring_b",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("kind", kind),
+        Column("a_id", Integer, ForeignKey("ring_a.id")),
+    )
+    Index("ix_ring_b_kind", ring_b.c.kind)
+    return metadata
+
+
+def test_a_ring_of_tables_dropped_with_the_enum_their_columns_use(pgmig_server: Any, database_url: str) -> None:
+    """Columns of an enum go with their table: only the foreign keys between dropped tables are dropped first
+    (a dependency on a type made the enum column explicit, and the index on it closed a cycle)."""
+    up, down = revision_round_trip(pgmig_server, database_url, _ring_over_an_enum(True), _ring_over_an_enum(False))
+    explicit = [(c.action, c.kind) for c in up.changes if not c.implicit]
+    assert ("destroy", "column") not in explicit

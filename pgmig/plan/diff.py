@@ -160,10 +160,12 @@ def order_changes(changes: Sequence[Change], edges: Sequence[Tuple[Node, Node]] 
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _reaches_outside(obj: SchemaObject) -> bool:
-    """Depends on something that is not part of its own table (or whatever else it is shown under)."""
+def _reaches_outside(obj: SchemaObject, dropped: Set[Tuple[str, ...]]) -> bool:
+    """Depends on a part of another table (or whatever else has parts) that is dropped too: a
+    foreign key between two dropped tables. A dependency on a type does not count: the type
+    is dropped after every table using it, so a column of an enum goes with its table."""
     scope = key_scope(obj.group)
-    return any(key_scope(dep) != scope for dep in obj.dependencies)
+    return any(key_scope(dep) != scope and key_scope(dep) in dropped for dep in obj.dependencies)
 
 
 def _new_parent(change: Change, by_key: Dict[Key, Change]) -> Optional[Change]:
@@ -270,11 +272,13 @@ def _order(
         for provided in change.obj.provides:
             (by_key if change.action != DESTROY else dropping).setdefault(provided, change)
     destroyed = set(dropping)
+    # Scopes of dropped objects that have parts (tables): what a foreign key between them reaches.
+    dropped_scopes = {key_scope(c.obj.parent) for c in dropping.values() if c.obj.parent in destroyed}
 
     # A drop whose parent is dropped too happens implicitly; its ordering
     # constraints pass to the parent's drop, which is what really removes it.
     def carrier(change: Change) -> Change:
-        if explicit_cross_table and change.action == DESTROY and _reaches_outside(change.obj):
+        if explicit_cross_table and change.action == DESTROY and _reaches_outside(change.obj, dropped_scopes):
             return change
         current = change
         while current.action == DESTROY and current.obj.parent in destroyed:
