@@ -397,11 +397,19 @@ def _sqlalchemy() -> Any:
 
     return SimpleNamespace(
         Column=Column,
+        ClauseElement=elements.ClauseElement,
         ColumnClause=elements.ColumnClause,
         quoted_name=elements.quoted_name,
         coercions=coercions,
         roles=roles,
         visitors=visitors,
+    )
+
+
+def _unannotated(expression: Any, sa: Any) -> bool:
+    """Whether `expression` is a Core clause with no ORM annotations anywhere in it."""
+    return isinstance(expression, sa.ClauseElement) and not any(
+        element._annotations for element in _walk(expression, sa.visitors)
     )
 
 
@@ -468,9 +476,12 @@ def plain_definition(index: Any, ddl: Any) -> Optional[Tuple[Dict[str, Any], Tup
             columns[where.name] = None
         else:
             walk = True
-        where = ddl.sql_compiler.process(
-            sa.coercions.expect(sa.roles.DDLExpressionRole, where), include_table=False, literal_binds=True
-        ).strip()
+        if not _unannotated(where, sa):
+            # The coercion visit_create_index applies: it copies the whole expression to strip
+            # ORM annotations, which was a third of reading a partial index; without any, it
+            # would copy the expression as it is.
+            where = sa.coercions.expect(sa.roles.DDLExpressionRole, where)
+        where = ddl.sql_compiler.process(where, include_table=False, literal_binds=True).strip()
     if walk:
         columns = dict.fromkeys(_model_columns(index))
     fields = {
