@@ -784,6 +784,41 @@ def test_operations_quote_every_identifier() -> None:
     assert fk.arguments()["columns"] == ["a b"]
 
 
+def test_check_text_is_what_the_compiler_writes() -> None:
+    """A check written as a string is taken as written only where the compiler would write it so:
+    `:name` binds, `\\:` escapes and `%` (doubled by the pyformat paramstyle) go through it."""
+    from sqlalchemy import text
+
+    from pgmig.plan.engine import model_context
+    from pgmig.schema.handlers.constraint import _ModelReader
+
+    metadata = MetaData()
+    table = Table("spelled", metadata, Column("a", Integer), Column("b", String(20)))
+    checks = [
+        "a > 0",
+        "b LIKE 'x%'",
+        "b ~ '^a:b$'",
+        "a::text <> ''",
+        "b <> E'\\\\n'",
+        "b <> '\\:x'",
+        "a > :floor",
+        "b = 'it''s'",
+        "a BETWEEN 1 AND 3",
+    ]
+    constraints = [CheckConstraint(body) for body in checks]
+    constraints += [
+        CheckConstraint(text("a < 10")),
+        CheckConstraint(table.c.a > 5),
+        CheckConstraint(table.c.b.like("a%")),
+    ]
+    for constraint in constraints:
+        table.append_constraint(constraint)
+    reader = _ModelReader(model_context([table], [metadata]))
+    for constraint in constraints:
+        compiled = reader.sql.process(constraint.sqltext, include_table=False, literal_binds=True)
+        assert reader.check_text(constraint.sqltext) == compiled, constraint.sqltext
+
+
 def test_keys_ignore_names() -> None:
     a = Constraint(schema="public", table="t", constraint_type="primary_key", columns=("id",), name="t_pkey")
     b = Constraint(schema="public", table="t", constraint_type="primary_key", columns=("id",), name="pk_t")

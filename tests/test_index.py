@@ -179,8 +179,9 @@ def test_every_form_from_scratch_matches_create_all(pgmig_server: Any, database_
 
 
 def test_plain_indexes_read_as_the_compiler_writes_them() -> None:
-    """The shortcut for btree-over-columns indexes gives exactly what parsing CREATE INDEX gives,
-    and leaves every other form to the compiler."""
+    """The shortcut for btree indexes over columns and expressions gives exactly what parsing
+    CREATE INDEX gives, and leaves every other form (operator classes, another method, INCLUDE,
+    NULLS, WITH) to the compiler."""
     from pgmig.schema.handlers.index import _model_columns, compiled_definition, plain_definition
 
     dialect = postgresql.dialect(paramstyle="named")
@@ -214,13 +215,53 @@ def test_plain_indexes_read_as_the_compiler_writes_them() -> None:
         "ix_flagged_not_on",
         "ix_pgmig_test_indexed_hero_name",
         "ix_pgmig_test_indexed_hero_secret_name",
+        # Expressions: compiled key by key, as visit_create_index writes them.
+        "ix_users_lower_email",
+        "ix_users_coalesce",
+        "ix_users_nullslast",
+        "ix_users_text_expr",
+        "ix_users_desc",
     }
+
+
+def test_orm_annotated_index_expressions_read_as_the_compiler_writes_them() -> None:
+    """Keys and predicates written with mapped attributes carry ORM annotations, which the
+    compiler strips (by copying the predicate) before writing CREATE INDEX: the shortcut reads
+    them as it does, and finds the same columns."""
+    from pgmig.schema.handlers.index import _model_columns, compiled_definition, plain_definition
+
+    class Hero:
+        pass
+
+    mapper = registry()
+    table = sa.Table(
+        "orm_hero",
+        mapper.metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.Text),
+        sa.Column("age", sa.Integer),
+        sa.Column("Status", postgresql.ENUM("on", "off", name="orm_status")),
+    )
+    mapper.map_imperatively(Hero, table)
+    hero: Any = Hero
+    sa.Index("ix_orm_hero_adult", hero.name, postgresql_where=(hero.age > 5) & (hero.Status != "off"))
+    sa.Index("ix_orm_hero_lower", func.lower(hero.name), hero.age.desc(), postgresql_where=hero.age.is_not(None))
+    sa.Index("ix_orm_hero_flag", table.c.age, postgresql_where=~(hero.Status == "on"))
+    dialect = postgresql.dialect(paramstyle="named")
+    ddl = dialect.ddl_compiler(dialect, None)
+    assert len(table.indexes) == 3
+    for index in table.indexes:
+        plain = plain_definition(index, ddl)
+        assert plain is not None, index.name
+        assert plain == (compiled_definition(index, ddl), _model_columns(index)), index.name
+        assert plain[0]["where"] is not None
 
 
 def test_index_names_read_as_the_compiler_writes_them() -> None:
     """Plain names are taken as they are; what a convention makes or truncates, and a name too
     long for Postgres, go through the compiler as create_all's do."""
     from sqlalchemy.exc import IdentifierError
+    from sqlalchemy.sql.elements import quoted_name
 
     from pgmig.plan.engine import model_context
     from pgmig.schema.handlers.index import unquote_ident
@@ -232,9 +273,11 @@ def test_index_names_read_as_the_compiler_writes_them() -> None:
     sa.Index("Plain Name", table.c.Id)
     sa.Index(None, table.c.Id, table.c["x" * 60])  # the convention's name, truncated
     sa.Index("ix_" + "y" * 60, table.c.Id)  # 63 characters: still taken
+    sa.Index(quoted_name("Forced", True), table.c.Id)  # quote=True: the name as it is
+    sa.Index(quoted_name("Bare", False), table.c.Id)  # quote=False: printed as is (the compiler's way)
     built = {ix.name for ix in IndexHandler().from_models(model_context([table], [metadata]))}
     assert built == {unquote_ident(ddl._prepared_index_name(ix, include_schema=False)) for ix in table.indexes}
-    assert "Plain Name" in built and "ix_" + "y" * 60 in built and len(built) == 3
+    assert {"Plain Name", "ix_" + "y" * 60, "Forced", "Bare"} <= built and len(built) == 5
     sa.Index("ix_" + "z" * 61, table.c.Id)  # 64 characters: refused, as create_all refuses it
     with pytest.raises(IdentifierError):
         list(IndexHandler().from_models(model_context([table], [metadata])))

@@ -440,18 +440,23 @@ class NormalForms:
             table_prints = await _table_prints(db, tables) if tables else {}
         except asyncpg.PostgresError:  # e.g. to_regtype refusing a malformed name (before PostgreSQL 16)
             return {}
+        # The key hashes "\x00".join([stamp, kind, version, key(what), types..., tables..., user types]);
+        # the first three are the same for every `what`: hashed once, the hash copied.
+        common = hashlib.sha256("\x00".join([stamp, renderer.kind, str(renderer.version), ""]).encode())
+        types_of = {name: f"type {name}={type_prints.get(name)}" for name in types}
+        tables_of = {table: f"table {table[0]}.{table[1]}={table_prints.get(table)}" for table in tables}
+        user = f"user types={user_types}"
         out: Dict[W, Optional[str]] = {}
         for what, read in reads.items():
             parts = [
-                stamp,
-                renderer.kind,
-                str(renderer.version),
                 renderer.key(what),
-                *(f"type {name}={type_prints.get(name)}" for name in read.types),
-                *(f"table {s}.{t}={table_prints.get((s, t))}" for s, t in read.tables),
-                f"user types={user_types}" if read.user_types else "",
+                *(types_of[name] for name in read.types),
+                *(tables_of[table] for table in read.tables),
+                user if read.user_types else "",
             ]
-            out[what] = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+            digest = common.copy()
+            digest.update("\x00".join(parts).encode())
+            out[what] = digest.hexdigest()
         return out
 
 

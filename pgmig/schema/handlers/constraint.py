@@ -458,6 +458,19 @@ class _ModelReader:
         # doubles every `%`: what reaches the server must be the text as written.
         self.sql = dialect.statement_compiler(dialect, None)
         self.types = (PrimaryKeyConstraint, UniqueConstraint, ForeignKeyConstraint, CheckConstraint)
+        from sqlalchemy.sql.elements import TextClause
+
+        # A check given as a string is a text() the compiler returns as written, unless it
+        # has `:name` binds or `\:` escapes to rewrite, or the paramstyle doubles `%`.
+        self.text_clause = None if self.sql.preparer._double_percents else TextClause
+
+    def check_text(self, sqltext: Any) -> str:
+        """A check's SQL as the compiler writes it (`compile` with literal binds, no table names)."""
+        if type(sqltext) is self.text_clause:
+            text: str = sqltext.text
+            if ":" not in text and "\\" not in text:
+                return text
+        return str(self.sql.process(sqltext, include_table=False, literal_binds=True))
 
     def read(self, table: Any) -> Iterator[Constraint]:
         primary_key, unique, foreign_key, check = self.types
@@ -468,6 +481,7 @@ class _ModelReader:
         column_checks = model_columns(self.models).column_constraints(table)
         found = list(dict.fromkeys([*column_checks, *sorted(table.constraints, key=_creation_order)]))
         typed: Optional[Tuple[Tuple[str, str], ...]] = None  # the table's (name, type) pairs, for its checks
+        names: Tuple[str, ...] = ()
         for constraint in found:
             if not _emitted_by_create_all(constraint, self.ddl):
                 continue
@@ -494,14 +508,15 @@ class _ModelReader:
             elif isinstance(constraint, foreign_key):
                 yield self.foreign_key(constraint, common)
             elif isinstance(constraint, check):
-                expression = self.sql.process(constraint.sqltext, include_table=False, literal_binds=True)
+                expression = self.check_text(constraint.sqltext)
                 if typed is None:
                     typed = model_columns(self.models).table_types(table)
+                    names = tuple(name for name, _ in typed)
                 yield Constraint.of(
                     constraint_type=CHECK,
                     expression=expression,
                     source=expression,
-                    check_columns=tuple(name for name, _ in typed),
+                    check_columns=names,
                     table_columns=typed,
                     **common,
                 )

@@ -12,9 +12,10 @@ predicate written differently but meaning the same never shows as a change.
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from pgmig.ops.base import Operation
 from pgmig.ops.index import AddIndex, DropIndex
@@ -22,6 +23,9 @@ from pgmig.plan.normalize import Reads, Renderer, Scratch, render
 from pgmig.schema.expressions import canonical, reparsable
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import TypeGuard
 
 
 @dataclass(frozen=True)
@@ -366,7 +370,7 @@ def model_index_name(index: Any, ddl: Any) -> str:
     """The name `create_all` gives an SQLAlchemy index, compiled by `ddl` (a DDL compiler)."""
     dialect = ddl.dialect
     given = index.name
-    if type(given) is str and len(given) <= (dialect.max_index_name_length or dialect.max_identifier_length):
+    if _plain_name(given) and len(given) <= (dialect.max_index_name_length or dialect.max_identifier_length):
         return given  # a plain name is its own, quoted and unquoted again
     # A naming convention's or a truncated name (or one too long, which the
     # compiler refuses): the compiler's.
@@ -420,9 +424,33 @@ def _sqlalchemy() -> Any:
     from types import SimpleNamespace
 
     from sqlalchemy import Column
-    from sqlalchemy.sql import coercions, roles, visitors
+    from sqlalchemy.sql import coercions, elements, roles, visitors
 
-    return SimpleNamespace(Column=Column, coercions=coercions, roles=roles, visitors=visitors)
+    return SimpleNamespace(
+        Column=Column,
+        ClauseElement=elements.ClauseElement,
+        ColumnClause=elements.ColumnClause,
+        quoted_name=elements.quoted_name,
+        coercions=coercions,
+        roles=roles,
+        visitors=visitors,
+    )
+
+
+def _unannotated(expression: Any, sa: Any) -> bool:
+    """Whether `expression` is a Core clause with no ORM annotations anywhere in it."""
+    return isinstance(expression, sa.ClauseElement) and not any(
+        element._annotations for element in _walk(expression, sa.visitors)
+    )
+
+
+def _plain_name(given: Any) -> "TypeGuard[str]":
+    """Whether an index's name is what the compiler would print (unquoted again): a `str`, or a
+    `quoted_name` that is neither truncated nor a convention's (those are subclasses) nor marked
+    `quote=False` (printed as is, then folded by the server)."""
+    if type(given) is str:
+        return True
+    return type(given) is _sqlalchemy().quoted_name and given.quote is not False and not given.startswith('"')
 
 
 def compiled_definition(index: Any, ddl: Any) -> Dict[str, Any]:
@@ -439,11 +467,13 @@ def plain_definition(index: Any, ddl: Any) -> Optional[Tuple[Dict[str, Any], Tup
     """`compiled_definition` and `_model_columns` for the common index, without compiling
     the whole statement or walking its expressions; else None.
 
-    Most indexes are btree over columns of their table, perhaps with a
-    WHERE: their fields are the quoted column names and the compiled
-    predicate, which is what `visit_create_index` writes for them (a tenth
-    of the time). Anything else (expressions, operator classes, another
-    method, INCLUDE, WITH, NULLS, a tablespace) is left to the compiler.
+    Most indexes are btree over columns of their table or expressions,
+    perhaps with a WHERE: their fields are the quoted column names, the
+    compiled expressions and the compiled predicate, which is what
+    `visit_create_index` writes for them (without formatting the index and
+    table names, nor parsing the statement back). Anything else (operator
+    classes, another method, INCLUDE, WITH, NULLS, a tablespace) is left to
+    the compiler.
     """
     sa = _sqlalchemy()
     options = index.dialect_options["postgresql"]
@@ -459,11 +489,16 @@ def plain_definition(index: Any, ddl: Any) -> Optional[Tuple[Dict[str, Any], Tup
     table = index.table
     keys = []
     columns: Dict[str, None] = {}
+    walk = False  # an expression (a key or the predicate) whose columns _model_columns must find
     for expression in index.expressions:
-        if type(expression) is not sa.Column or expression.table is not table:
-            return None
-        keys.append(ddl.preparer.quote(expression.name))
-        columns[expression.name] = None
+        if type(expression) is sa.Column and expression.table is table:
+            keys.append(ddl.preparer.quote(expression.name))
+            columns[expression.name] = None
+        else:
+            # As visit_create_index writes a key; no operator class (options["ops"] is empty).
+            grouped = expression if isinstance(expression, sa.ColumnClause) else expression.self_group()
+            keys.append(ddl.sql_compiler.process(grouped, include_table=False, literal_binds=True))
+            walk = True
     if not keys:
         return None
     where = options["where"]
@@ -471,19 +506,72 @@ def plain_definition(index: Any, ddl: Any) -> Optional[Tuple[Dict[str, Any], Tup
         if type(where) is sa.Column and where.table is table:
             columns[where.name] = None
         else:
-            columns = dict.fromkeys(_model_columns(index))
-        where = ddl.sql_compiler.process(
-            sa.coercions.expect(sa.roles.DDLExpressionRole, where), include_table=False, literal_binds=True
-        ).strip()
+            walk = True
+        if not _unannotated(where, sa):
+            # The coercion visit_create_index applies: it copies the whole expression to strip
+            # ORM annotations, which was a third of reading a partial index; without any, it
+            # would copy the expression as it is.
+            where = sa.coercions.expect(sa.roles.DDLExpressionRole, where)
+        where = ddl.sql_compiler.process(where, include_table=False, literal_binds=True).strip()
+    if walk:
+        columns = dict.fromkeys(_model_columns(index))
     fields = {
         "method": "btree",
-        "keys": tuple(keys),
+        # Compiled keys are split as parse_definition splits the statement's list (a text() may hold several).
+        "keys": _key_items(", ".join(keys)) if walk else tuple(keys),
         "include": (),
         "nulls_not_distinct": False,
         "options": None,
         "where": where or None,
     }
     return fields, tuple(columns)
+
+
+@lru_cache(maxsize=4096)  # key lists repeat across tables (`lower(name)`)
+def _key_items(keys: str) -> Tuple[str, ...]:
+    return _items("(" + keys + ")")
+
+
+@lru_cache(maxsize=None)
+def _child_fields() -> Dict[type, Tuple[str, ...]]:
+    """Element class -> the attributes holding its children, in get_children's order, for the
+    classes index expressions are mostly made of (their `_traverse_internals`' clause elements)."""
+    from sqlalchemy.sql import elements, functions
+
+    return {
+        functions.Function: ("clause_expr",),
+        elements.Grouping: ("element",),
+        elements.ClauseList: ("*clauses",),
+        elements.BooleanClauseList: ("*clauses",),
+        elements.BinaryExpression: ("left", "right"),
+        elements.UnaryExpression: ("element",),
+        elements.Cast: ("clause",),
+        elements.Label: ("_element",),
+        elements.BindParameter: (),
+        _sqlalchemy().Column: (),
+    }
+
+
+def _walk(root: Any, visitors: Any) -> Iterator[Any]:
+    """`visitors.iterate(root)` (breadth first, the same order), reading the children of the
+    common element classes straight from their attributes: iterate's generic get_children
+    was most of the cost of reading an expression index."""
+    fields = _child_fields()
+    queue = deque([root])
+    while queue:
+        element = queue.popleft()
+        yield element
+        names = fields.get(type(element))
+        if names is None:
+            queue.extend(element.get_children())
+            continue
+        for name in names:
+            if name[0] == "*":
+                queue.extend(getattr(element, name[1:]))
+            else:
+                child = getattr(element, name)
+                if child is not None:
+                    queue.append(child)
 
 
 def _model_columns(index: Any) -> Tuple[str, ...]:
@@ -497,7 +585,7 @@ def _model_columns(index: Any) -> Tuple[str, ...]:
     if options["where"] is not None and hasattr(options["where"], "get_children"):
         roots.append(options["where"])
     for root in roots:
-        for element in visitors.iterate(root):
+        for element in _walk(root, visitors):
             if isinstance(element, Column) and element.table is table:
                 found.setdefault(element.name, None)
             elif isinstance(getattr(element, "text", None), str):
