@@ -603,7 +603,8 @@ def test_deduplicated_checks_render_right_for_each_column_type(database_url: str
 
 
 def test_checks_pack_into_scratch_tables_by_column_type() -> None:
-    from pgmig.schema.handlers.constraint import _pack, columns_read
+    from pgmig.schema.expressions import columns_read
+    from pgmig.schema.handlers.constraint import _pack
 
     columns = (("id", "integer"), ("price", "numeric(10,2)"), ("Name", "text"), ("note", "character varying(5)[]"))
     assert columns_read("price >= 0 AND PRICE < 10", columns) == (("price", "numeric"),)
@@ -674,7 +675,7 @@ def test_check_text_does_not_depend_on_type_modifiers(database_url: str) -> None
 
     import asyncpg
 
-    from pgmig.schema.handlers.constraint import columns_read
+    from pgmig.schema.expressions import columns_read
 
     async def render(conn: Any, data_type: str, expression: str) -> str:
         transaction = conn.transaction()

@@ -190,8 +190,9 @@ def test_chunks_stay_within_the_lock_budget(database_url: str) -> None:
     from pgmig.schema.handlers.index import IndexSpelling
 
     run_sql(database_url, "CREATE TABLE t (a integer, b text)")
-    shapes: List[Any] = [("public", "t", (f"(a + {n})",), False, "btree", None, (), False, None) for n in range(7)] + [
-        ("public", "t", ("nope",), False, "btree", None, (), False, None)
+    on_t = ("public", "t")
+    shapes: List[Any] = [(on_t, (), (f"(a + {n})",), False, "btree", None, (), False, None) for n in range(7)] + [
+        (on_t, (), ("nope",), False, "btree", None, (), False, None)
     ]
 
     async def work(db: DatabaseContext) -> Any:

@@ -35,7 +35,7 @@ from pgmig.plan.diff import CREATE, DESTROY, Change, Plan, order_changes
 from pgmig.plan.engine import apply_plan, diff_both_ways, model_context
 from pgmig.schema.handlers.constraint import Constraint
 from pgmig.schema.objects import SchemaObject
-from tests.helpers import create_all, diff, fetch, handlers, run_sql, snapshot
+from tests.helpers import create_all, diff, fetch, handlers, run_sql, snapshot, steps
 
 NAMED_QUERY = """
 SELECT c.relname AS table_name, k.conname AS name, k.contype::text AS type,
@@ -174,7 +174,7 @@ def test_fk_waits_for_the_unique_index_it_references(pgmig_server: Any, database
     up, down = revision_round_trip(
         pgmig_server, database_url, _sqlmodel(_keep), _sqlmodel(_child, _parent, _keep), start=start
     )
-    names = [op.name for op in up.operations]
+    names = [op.name for op in steps(up)]
     assert names.index("add_index") < names.index("add_foreign_key")
 
 

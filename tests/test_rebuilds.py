@@ -249,6 +249,41 @@ def test_column_type_change_carries_a_partial_index_and_a_check(
     assert any("CREATE INDEX" in s for s in statements[retype:])
 
 
+@pytest.mark.parametrize(
+    "before, after",
+    [(sa.Text, sa.String(10)), (sa.String(10), sa.Text), (sa.String(10), sa.CHAR(10))],
+    ids=["text-varchar", "varchar-text", "varchar-char"],
+)
+def test_a_retyped_column_under_a_partial_and_an_expression_index(
+    pgmig_server: Any, database_url: str, tmp_path: Path, before: Any, after: Any
+) -> None:
+    """A predicate and an expression print differently over another type (`code <> 'x'::text` on text,
+    `(code)::text <> 'x'::text` on varchar): the re-created indexes are rendered over the models' type,
+    as `create_all` builds them, in both directions."""
+
+    def models(kind: Any) -> sa.MetaData:
+        metadata = sa.MetaData()
+        table = sa.Table(
+            "item",
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("code", kind, nullable=False),
+        )
+        sa.Index("item_code_live", table.c.id, postgresql_where=sa.text("code <> 'x'"))
+        sa.Index("item_code_lower", sa.func.lower(table.c.code))
+        return metadata
+
+    revision_round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path / "migrations",
+        models(before),
+        models(after),
+        ("INSERT INTO item (id, code) VALUES (1, 'a'), (2, 'x')",),
+        "SELECT id, rtrim(code) AS code FROM item ORDER BY id",
+    )
+
+
 def test_label_removed_under_a_view(pgmig_server: Any, database_url: str, tmp_path: Path) -> None:
     """A view over the enum column (pgmig-views): ALTER COLUMN TYPE refuses while it exists."""
     from pgmig_views import view

@@ -42,13 +42,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from pgmig.ops.base import Operation
 from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
-from pgmig.schema.expressions import canonical, reparsable
+from pgmig.schema.expressions import canonical, columns_read, reparsable
 from pgmig.schema.handlers.column import model_columns
 from pgmig.schema.handlers.index import model_index_name, referable_index
 from pgmig.schema.objects import Key, SchemaObject
@@ -759,45 +758,6 @@ async def render_checks(
 
 
 _COLUMNS_PER_TABLE = 1000  # Postgres allows 1,600
-_WORD = re.compile(r'"((?:[^"]|"")*)"|([^\W\d][\w$]*)')
-
-
-_TYPMOD = re.compile(r"\(\d+(?:,\d+)?\)")
-
-
-def columns_read(expression: str, table_columns: Sequence[Tuple[str, str]]) -> Tuple[Tuple[str, str], ...]:
-    """The (name, type without modifiers) pairs of `table_columns` that `expression` may read.
-
-    A column counts when its name appears as a quoted identifier or, folded
-    to lower case, as a bare word anywhere in the text (string literals
-    included): a word too many only adds a column to a scratch table, and a
-    column missed makes the server refuse the check, which falls back to
-    all of the table's columns.
-
-    Type modifiers are left out (`numeric(10,2)` reads as `numeric`): the
-    server prints a check the same whatever the lengths and precisions of
-    the columns it reads (operators take unmodified types; a cast written in
-    the check keeps its own), which tests/test_constraint.py checks on every
-    server the suite runs on. Checks on `price numeric(8,2)` and `price
-    numeric(12,4)` then share one rendering.
-    """
-    words = _words(expression)
-    return tuple((name, _unmodified(data_type)) for name, data_type in table_columns if name in words)
-
-
-@lru_cache(maxsize=4096)  # a check text often repeats across tables
-def _words(expression: str) -> FrozenSet[str]:
-    words = set()
-    for quoted, bare in _WORD.findall(expression):
-        words.add(quoted.replace('""', '"') if quoted else bare.lower())
-        if quoted:
-            words.add(quoted)
-    return frozenset(words)
-
-
-@lru_cache(maxsize=4096)
-def _unmodified(data_type: str) -> str:
-    return data_type if '"' in data_type else _TYPMOD.sub("", data_type)
 
 
 @dataclass

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional,
 from pgmig.ops.base import Operation
 from pgmig.ops.index import AddIndex, DropIndex
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
-from pgmig.schema.expressions import canonical, reparsable
+from pgmig.schema.expressions import canonical, columns_read, reparsable
+from pgmig.schema.handlers.column import model_columns
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 
@@ -44,6 +45,9 @@ class Index(SchemaObject):
     valid: bool = True  # an interrupted CREATE INDEX CONCURRENTLY leaves an invalid index: rebuild it
     columns: Tuple[str, ...] = field(default=(), compare=False)
     table_exists: bool = field(default=True, compare=False)
+    # (name, type as format_type prints it) of the model table's columns, for an index with an
+    # expression or a predicate: it is rendered against the models' types, not the table's.
+    table_columns: Tuple[Tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> Key:
@@ -317,6 +321,7 @@ class IndexHandler(ObjectHandler):
         ddl = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
         for table in models.tables:
             schema = models.table_schema(table)
+            typed: Optional[Tuple[Tuple[str, str], ...]] = None
             for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
                 name = model_index_name(index, ddl)
                 plain = plain_definition(index, ddl)
@@ -324,6 +329,10 @@ class IndexHandler(ObjectHandler):
                     fields, columns = plain
                 else:
                     fields, columns = compiled_definition(index, ddl), _model_columns(index)
+                if fields.get("where") is not None or not all(_PLAIN_KEY.match(k) for k in fields["keys"]):
+                    if typed is None:
+                        typed = model_columns(models).table_types(table)
+                    fields["table_columns"] = typed
                 yield Index.of(
                     schema=schema,
                     table=table.name,
@@ -624,14 +633,26 @@ def index_of_row(row: Any, schema: str) -> Index:
     )
 
 
-# One index to render: (schema, table, keys, unique, method, where, include, nulls not distinct, options).
-IndexShape = Tuple[str, str, Tuple[str, ...], bool, str, Optional[str], Tuple[str, ...], bool, Optional[str]]
+# One index to render: (the (schema, table) it is built on a copy of, or None; else the
+# (name, type) columns of the scratch table it is built on), then keys, unique, method, where,
+# include, nulls not distinct, options.
+IndexShape = Tuple[
+    Optional[Tuple[str, str]],
+    Tuple[Tuple[str, str], ...],
+    Tuple[str, ...],
+    bool,
+    str,
+    Optional[str],
+    Tuple[str, ...],
+    bool,
+    Optional[str],
+]
 
 
-def _shape(ix: Index) -> IndexShape:
+def _shape(ix: Index, like: Optional[Tuple[str, str]], columns: Tuple[Tuple[str, str], ...] = ()) -> IndexShape:
     return (
-        ix.schema,
-        ix.table,
+        like,
+        columns,
         tuple(ix.keys),
         ix.unique,
         ix.method,
@@ -642,27 +663,40 @@ def _shape(ix: Index) -> IndexShape:
     )
 
 
+def _read_columns(ix: Index) -> Optional[IndexShape]:
+    """The shape built on a table of just the model columns the index reads, with the models' types:
+    what `create_all` builds it over, and shared by every index of the same text over the same types
+    (a `lower(name)` index on a thousand tables renders once). None without the models' types."""
+    if not ix.table_columns:
+        return None
+    text = " ".join((*ix.keys, ix.where or "", *ix.include))
+    return _shape(ix, None, columns_read(text, ix.table_columns))
+
+
 class IndexSpelling(Renderer[IndexShape]):
-    """An index as `pg_get_indexdef` prints what follows its table name, built on a copy of its table."""
+    """An index as `pg_get_indexdef` prints what follows its table name, built on a scratch table
+    of the columns it reads, or on a copy of its table."""
 
     kind = "index"
     object_kind = "index"
+    version = 2  # shapes name the columns read (version 1: always a copy of the table)
     fields = ("keys", "method", "where", "include", "nulls_not_distinct", "options")
-    relations = 2  # the index, and at most one table copy
+    relations = 2  # the index, and at most one table
 
     def reads(self, what: IndexShape) -> Reads:
-        return Reads(tables=((what[0], what[1]),))
+        return Reads(types=tuple(data_type for _, data_type in what[1]), tables=(what[0],) if what[0] else ())
 
     def statements(self, items: Sequence[Tuple[int, IndexShape]], scratch: Scratch) -> List[str]:
-        copies: Dict[Tuple[str, str], str] = {}
+        tables: Dict[Any, str] = {}
         out: List[str] = []
-        for number, (schema, table, *_rest) in items:
-            if (schema, table) not in copies:
-                copies[(schema, table)] = copy = scratch.name("t", number)
-                out.append(scratch.create_table(copy, like=(schema, table)))
-        for number, (schema, table, keys, unique, method, where, include, nulls, options) in items:
+        for number, (like, columns, *_rest) in items:
+            table_of = like if like is not None else columns
+            if table_of not in tables:
+                tables[table_of] = copy = scratch.name("t", number)
+                out.append(scratch.create_table(copy, [(c, t, None) for c, t in columns], like=like))
+        for number, (like, columns, keys, unique, method, where, include, nulls, options) in items:
             out += AddIndex(
-                table_name=copies[(schema, table)],
+                table_name=tables[like if like is not None else columns],
                 index_name=scratch.name("i", number),
                 columns=keys,
                 unique=unique,
@@ -685,14 +719,33 @@ class IndexSpelling(Renderer[IndexShape]):
 
 
 async def _render_through_server(db: DatabaseContext, indexes: Sequence[Index]) -> Dict[int, Dict[str, Any]]:
-    """id(index) -> its comparable fields as the server prints them; an index that cannot be
-    built (say, it names a column the plan has yet to add) is left out and keeps the models' spelling."""
-    rendered = await render(db, IndexSpelling(), [_shape(ix) for ix in indexes])
+    """id(index) -> its comparable fields as the server prints them.
+
+    An index with an expression or a predicate is built first over the
+    model columns it reads, with the models' types (after a type change the
+    table still has the old ones, and a predicate prints against the type
+    its column is given); one that cannot be built so (a type the plan has
+    yet to create, a column the word scan missed), and every plain index, is
+    built on a copy of its table. One that still fails (say, it names a
+    column the plan has yet to add) is left out and keeps the models' spelling.
+    """
+    renderer = IndexSpelling()
     out: Dict[int, Dict[str, Any]] = {}
-    for ix in indexes:
-        tail = rendered.get(_shape(ix))
-        if tail is not None:
-            out[id(ix)] = parse_definition(tail)
+    left = list(indexes)
+    for shape_of in (_read_columns, lambda ix: _shape(ix, (ix.schema, ix.table))):
+        shapes = {id(ix): shape_of(ix) for ix in left}
+        rendered = await render(db, renderer, [shape for shape in shapes.values() if shape is not None])
+        failed = []
+        for ix in left:
+            shape = shapes[id(ix)]
+            tail = rendered.get(shape) if shape is not None else None
+            if tail is None:
+                failed.append(ix)
+            else:
+                out[id(ix)] = parse_definition(tail)
+        left = failed
+        if not left:
+            break
     return out
 
 
