@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from pgmig.config.discovery import HandlerSet, load_handlers
 from pgmig.plan.diff import Plan
-from pgmig.plan.engine import apply_plan, diff_database, model_context
+from pgmig.plan.engine import apply_plan, diff_both_ways, diff_database, model_context
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,14 +64,31 @@ def diff(url: str, metadata: Any, schema: str = "public", handler_set: Optional[
     return asyncio.run(_with_conn(url, go))
 
 
-def migrate(url: str, metadata: Any, schema: str = "public") -> Plan:
-    """Diff and apply; return the plan that was applied."""
-    plan = diff(url, metadata, schema)
+def both_ways(url: str, metadata: Any) -> "tuple[Plan, Plan]":
+    """`up` and `down` of one diff, as `generate` writes them (a second diff would hide a wrong `down`)."""
+    models = model_context(list(metadata.sorted_tables), [metadata], "public")
+
+    async def go(conn: Any) -> "tuple[Plan, Plan]":
+        import asyncpg
+
+        return await diff_both_ways(conn, models, handlers(), connect=lambda: asyncpg.connect(url))
+
+    return asyncio.run(_with_conn(url, go))  # type: ignore[no-any-return]
+
+
+def apply(url: str, plan: Plan) -> None:
+    """Run `plan`'s operations in one transaction."""
 
     async def go(conn: Any) -> None:
         await apply_plan(conn, plan)
 
     asyncio.run(_with_conn(url, go))
+
+
+def migrate(url: str, metadata: Any, schema: str = "public") -> Plan:
+    """Diff and apply; return the plan that was applied."""
+    plan = diff(url, metadata, schema)
+    apply(url, plan)
     return plan
 
 

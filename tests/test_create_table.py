@@ -9,7 +9,6 @@ from the database's objects), and compares every step with `create_all`.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any, Dict, List, Tuple
 
@@ -21,12 +20,11 @@ from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUniq
 from pgmig.ops.index import AddIndex
 from pgmig.ops.table import AddTable, CreateTable
 from pgmig.plan.diff import CREATE, Plan, diff_states, order_changes
-from pgmig.plan.engine import apply_plan, diff_both_ways, model_context
 from pgmig.schema.handlers.column import Column
 from pgmig.schema.handlers.constraint import Constraint
 from pgmig.schema.handlers.table import Table
 from pgmig.schema.objects import SchemaState
-from tests.helpers import create_all, diff, fetch, handlers, run_sql, snapshot
+from tests.helpers import apply, both_ways, create_all, diff, fetch, run_sql, snapshot
 from tests.sample_project import V1, Project
 
 TENANT_DEFAULT = "current_setting('app.current_tenant')::text"
@@ -121,36 +119,6 @@ def catalog(url: str) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     return snapshot(url), constraint_names(url)
 
 
-def plans(url: str, metadata: sa.MetaData) -> Tuple[Plan, Plan]:
-    """(up, down) from the database to `metadata` and back, as `generate` writes them."""
-    tables = list(metadata.sorted_tables)
-    models = model_context(tables, [metadata], "public")
-
-    async def go() -> Tuple[Plan, Plan]:
-        import asyncpg
-
-        conn = await asyncpg.connect(url)
-        try:
-            return await diff_both_ways(conn, models, handlers(), connect=lambda: asyncpg.connect(url))
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
-
-
-def apply(url: str, plan: Plan) -> None:
-    async def go() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(url)
-        try:
-            await apply_plan(conn, plan)
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
-
-
 def built_by_create_all(server: Any, metadata: sa.MetaData) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     scratch = server.create_database()
     try:
@@ -165,7 +133,7 @@ def up_down_up(server: Any, url: str, before: sa.MetaData, after: sa.MetaData) -
     `before` again); up again. Returns the (up, down) plans."""
     create_all(url, before)
     start = catalog(url)
-    up, down = plans(url, after)
+    up, down = both_ways(url, after)
     apply(url, up)
     assert diff(url, after).is_empty, [c.to_json() for c in diff(url, after).changes]
     reached = catalog(url)

@@ -9,7 +9,6 @@ from the wrong state, so these use `diff_both_ways`.
 No `from __future__ import annotations`: this module defines SQLModel tables.
 """
 
-import asyncio
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -32,10 +31,9 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from pgmig.plan.diff import CREATE, DESTROY, Change, Plan, order_changes
-from pgmig.plan.engine import apply_plan, diff_both_ways, model_context
 from pgmig.schema.handlers.constraint import Constraint
 from pgmig.schema.objects import SchemaObject
-from tests.helpers import create_all, diff, fetch, handlers, run_sql, snapshot, steps
+from tests.helpers import apply, both_ways, create_all, diff, fetch, run_sql, snapshot, steps
 
 NAMED_QUERY = """
 SELECT c.relname AS table_name, k.conname AS name, k.contype::text AS type,
@@ -49,35 +47,6 @@ INDEX_QUERY = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'pu
 def exact(url: str) -> Dict[str, Any]:
     """The catalog with every constraint's and index's name: what `down` must give back."""
     return {**snapshot(url), "named": fetch(url, NAMED_QUERY), "all_indexes": fetch(url, INDEX_QUERY)}
-
-
-def both_ways(url: str, metadata: MetaData) -> Tuple[Plan, Plan]:
-    """`up` and `down` of one diff, as `generate` writes them."""
-    models = model_context(list(metadata.tables.values()), [metadata], "public")
-
-    async def go() -> Tuple[Plan, Plan]:
-        import asyncpg
-
-        conn = await asyncpg.connect(url)
-        try:
-            return await diff_both_ways(conn, models, handlers(), connect=lambda: asyncpg.connect(url))
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
-
-
-def apply(url: str, plan: Plan) -> None:
-    async def go() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(url)
-        try:
-            await apply_plan(conn, plan)
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
 
 
 def from_scratch(server: Any, metadata: MetaData) -> Dict[str, Any]:

@@ -424,13 +424,11 @@ def status_models(labels: Sequence[str]) -> sa.MetaData:
     return metadata
 
 
-def test_rename_and_add_a_label_in_one_revision(database_url: str, tmp_path: Path) -> None:
-    """RENAME VALUE (main transaction) next to ADD VALUE (side connection) must not wait on each other."""
+def write_rename_and_add(folder: Path) -> None:
+    """A revision renaming job_state's 'new' to 'queued' and adding 'running' after it."""
     from pgmig.ops.enum import AddTypeValues, RenameTypeValue
 
-    folder = tmp_path / "migrations"
-    migrate(database_url, status_models(["new", "done"]))
-    run_sql(database_url, "INSERT INTO job VALUES (1, 'new'), (2, 'done')")
+    folder.mkdir()
     text = render_revision(
         "20260101_000001_abcdef",
         None,
@@ -442,8 +440,15 @@ def test_rename_and_add_a_label_in_one_revision(database_url: str, tmp_path: Pat
         [],
         datetime.now(timezone.utc),
     )
-    folder.mkdir()
     (folder / "20260101_000001_abcdef_rename.py").write_text(text)
+
+
+def test_rename_and_add_a_label_in_one_revision(database_url: str, tmp_path: Path) -> None:
+    """RENAME VALUE (main transaction) next to ADD VALUE (side connection) must not wait on each other."""
+    folder = tmp_path / "migrations"
+    migrate(database_url, status_models(["new", "done"]))
+    run_sql(database_url, "INSERT INTO job VALUES (1, 'new'), (2, 'done')")
+    write_rename_and_add(folder)
     asyncio.run(asyncio.wait_for(runner(database_url, folder).upgrade(), timeout=60))
     assert full_snapshot(database_url)["enums"] == {"job_state": ["queued", "running", "done"]}
     assert fetch(database_url, "SELECT state::text FROM job ORDER BY id") == [{"state": "queued"}, {"state": "done"}]
@@ -610,22 +615,8 @@ def test_side_steps_are_committed_first_with_anchors_under_their_old_names() -> 
 
 
 def test_sql_of_a_revision_shows_side_steps_before_its_transaction(database_url: str, tmp_path: Path) -> None:
-    from pgmig.ops.enum import AddTypeValues, RenameTypeValue
-
     folder = tmp_path / "migrations"
-    folder.mkdir()
-    text = render_revision(
-        "20260101_000001_abcdef",
-        None,
-        "rename and add",
-        [
-            RenameTypeValue(type_name="job_state", old_value="new", new_value="queued"),
-            AddTypeValues(type_name="job_state", values=("running",), after="queued"),
-        ],
-        [],
-        datetime.now(timezone.utc),
-    )
-    (folder / "20260101_000001_abcdef_rename.py").write_text(text)
+    write_rename_and_add(folder)
     lines = asyncio.run(runner(database_url, folder).sql("up"))
     add = next(i for i, line in enumerate(lines) if "ADD VALUE" in line)
     assert "AFTER 'new'" in lines[add]
