@@ -7,10 +7,11 @@ from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
 from tests.sample_project import project  # noqa: F401  (fixture)
 
 # Property tests hit the real server for every example: "ci" keeps the suite
-# quick, "long" (pytest --hypothesis-profile=long) is for hunting bugs.
+# quick, "long" (pytest --hypothesis-profile=long) is for hunting bugs;
+# PGMIG_LONG_EXAMPLES sets how many examples "long" tries (a run that fits an hour: 300).
 _SHARED = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.register_profile("ci", max_examples=15, **_SHARED)
-settings.register_profile("long", max_examples=2000, **_SHARED)
+settings.register_profile("long", max_examples=int(os.environ.get("PGMIG_LONG_EXAMPLES", "2000")), **_SHARED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

@@ -636,3 +636,63 @@ def test_a_ring_of_tables_dropped_with_the_enum_their_columns_use(pgmig_server: 
     up, down = revision_round_trip(pgmig_server, database_url, _ring_over_an_enum(True), _ring_over_an_enum(False))
     explicit = [(c.action, c.kind) for c in up.changes if not c.implicit]
     assert ("destroy", "column") not in explicit
+
+
+def _renamed_keys(version: int) -> MetaData:
+    """v1: keys named *_old; v2: the same keys named *_new, and another table takes the old names."""
+    suffix = "old" if version == 1 else "new"
+    metadata = MetaData()
+    Table(
+        "tenant",
+        metadata,
+        Column("id", Integer),
+        Column("email", Text),
+        sa.PrimaryKeyConstraint("id", name=f"pk_tenant_{suffix}"),
+        UniqueConstraint("email", name=f"uq_email_{suffix}"),
+    )
+    Table(
+        "member",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("tenant_id", Integer),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenant.id"], name=f"fk_member_tenant_{suffix}"),
+        CheckConstraint("id > 0", name=f"ck_member_id_{suffix}"),
+    )
+    if version == 2:
+        Table(
+            "other",
+            metadata,
+            Column("id", Integer),
+            Column("x", Integer),
+            Column("tenant_id", Integer),
+            sa.PrimaryKeyConstraint("id", name="pk_tenant_old"),
+            UniqueConstraint("x", name="uq_email_old"),
+            sa.ForeignKeyConstraint(["tenant_id"], ["tenant.id"], name="fk_member_tenant_old"),
+        )
+    return metadata
+
+
+def test_keys_renamed_and_their_old_names_taken_again(pgmig_server: Any, database_url: str) -> None:
+    """A primary key, unique constraint, foreign key and check renamed in the models are renamed in
+    place (rows and indexes stay); another table may then take the old names, in the same revision."""
+    up, down = revision_round_trip(
+        pgmig_server,
+        database_url,
+        _renamed_keys(1),
+        _renamed_keys(2),
+        seed=["INSERT INTO tenant VALUES (1, 'a@x')", "INSERT INTO member VALUES (1, 1)"],
+        rows_query="SELECT t.id, t.email, m.id AS member FROM tenant t JOIN member m ON m.tenant_id = t.id",
+    )
+    renames = [s for s in up.statements() if "RENAME CONSTRAINT" in s]
+    assert len(renames) == 3, up.statements()  # pk, unique, fk; the named check's name is its key
+    names = fetch(
+        database_url,
+        "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+        "WHERE n.nspname = 'public' AND c.contype IN ('p', 'u', 'f', 'c') ORDER BY conname",
+    )
+    assert [r["conname"] for r in names] == sorted(  # at B again: renamed, and the old names on `other`
+        [
+            *("ck_member_id_new", "fk_member_tenant_new", "member_pkey", "pk_tenant_new", "uq_email_new"),
+            *("fk_member_tenant_old", "pk_tenant_old", "uq_email_old"),
+        ]
+    )

@@ -25,7 +25,7 @@ from pgmig.ops.column import (
     SetColumnDefault,
     SetColumnIdentity,
 )
-from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint
+from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint, RenameConstraint
 from pgmig.ops.data import BackfillColumn, ExecuteSQL
 from pgmig.ops.enum import AddType, AddTypeValues, DropType, RemapTypeValues, RenameTypeValue, SwapTypeValues
 from pgmig.ops.index import AddIndex, DropIndex
@@ -659,6 +659,27 @@ class OperationMethods:
                 RenameColumn,
                 table_name=table_name,
                 column_name=column_name,
+                new_name=new_name,
+                schema=schema,
+            )
+        )
+
+    async def rename_constraint(
+        self,
+        *,
+        table_name: str,
+        constraint_name: str,
+        new_name: str,
+        schema: str = "public",
+    ) -> None:
+        """Rename a constraint (a primary key's or unique constraint's index is renamed with it);
+        ACCESS EXCLUSIVE, catalog only (ALTER TABLE ... RENAME CONSTRAINT).
+        """
+        await self.run(
+            build(
+                RenameConstraint,
+                table_name=table_name,
+                constraint_name=constraint_name,
                 new_name=new_name,
                 schema=schema,
             )

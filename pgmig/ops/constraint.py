@@ -256,3 +256,22 @@ class DropConstraint(Operation):
 
     def statements(self) -> List[str]:
         return [f"{_alter(self.schema, self.table_name)} DROP CONSTRAINT {quote_ident(self.constraint_name)}"]
+
+
+@register
+@dataclass(frozen=True)
+class RenameConstraint(Operation):
+    """Rename a constraint (a primary key's or unique constraint's index is renamed with it);
+    ACCESS EXCLUSIVE, catalog only (ALTER TABLE ... RENAME CONSTRAINT)."""
+
+    name = "rename_constraint"
+    table_name: str
+    constraint_name: str
+    new_name: str
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [
+            f"{_alter(self.schema, self.table_name)} RENAME CONSTRAINT {quote_ident(self.constraint_name)}"
+            f" TO {quote_ident(self.new_name)}"
+        ]

@@ -40,12 +40,20 @@ columns change is a new key, dropped and added).
 
 from __future__ import annotations
 
+import operator
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from pgmig.ops.base import Operation
-from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint
+from pgmig.ops.constraint import (
+    AddCheck,
+    AddForeignKey,
+    AddPrimaryKey,
+    AddUnique,
+    DropConstraint,
+    RenameConstraint,
+)
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
 from pgmig.schema.expressions import canonical, columns_read, reparsable
 from pgmig.schema.handlers.column import model_columns
@@ -109,6 +117,38 @@ class Constraint(SchemaObject):
     table_exists: bool = field(default=True, compare=False)
     # True when `name` is the one pgmig chose for Postgres (see _free_generated_name).
     name_chosen: bool = field(default=False, compare=False)
+    # True when the models give the name (explicitly or through a naming convention): then a
+    # database constraint of another name is not this one (see __eq__).
+    name_given: bool = field(default=False, compare=False)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal definitions, and equal names where the models give one: an unnamed model constraint
+        takes whatever name Postgres generated, a named one is renamed when the names differ."""
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Constraint)
+        if _compared(self) != _compared(other):
+            return False
+        return _same_name(self.name, other.name) or not (self.name_given or other.name_given)
+
+    def __hash__(self) -> int:  # what dataclass would make of the compared fields (names left out)
+        return hash(_compared(self))
+
+    def differences(self, other: "SchemaObject") -> Dict[str, Tuple[Any, Any]]:
+        found = super().differences(other)
+        given = isinstance(other, Constraint) and (self.name_given or other.name_given)
+        if isinstance(other, Constraint) and given and not _same_name(self.name, other.name):
+            found["name"] = (self.name, other.name)
+        return found
+
+    def renamed_only(self, new: "Constraint") -> bool:
+        """The same definition under another name the models give: RENAME CONSTRAINT does it."""
+        return (
+            _compared(self) == _compared(new)
+            and self.name is not None
+            and new.name is not None
+            and not _same_name(self.name, new.name)
+        )
 
     @property
     def key(self) -> Key:
@@ -183,6 +223,14 @@ class Constraint(SchemaObject):
         elif self.deferrable:
             text += " DEFERRABLE"
         return text
+
+
+def _same_name(a: Optional[str], b: Optional[str]) -> bool:
+    """Names as Postgres keeps them: cut to NAMEDATALEN - 1 bytes (a longer model name is truncated)."""
+    return a == b or (a is not None and b is not None and _clip(a, _NAMEDATALEN - 1) == _clip(b, _NAMEDATALEN - 1))
+
+
+_compared = operator.attrgetter(*(f.name for f in fields(Constraint) if f.compare))
 
 
 def constraints_query(server_version: int = 150000) -> str:
@@ -350,6 +398,11 @@ class ConstraintHandler(ObjectHandler):
         the old version is the model's, whose chosen name `up` gave way to the database's
         (the new version's here).
         """
+        if old.renamed_only(new):
+            assert old.name is not None and new.name is not None
+            return [
+                RenameConstraint(table_name=old.table, constraint_name=old.name, new_name=new.name, schema=old.schema)
+            ]
         if new.name_chosen and old.name:
             new = new.evolve(name=old.name)
         elif old.name_chosen and new.name:
@@ -485,10 +538,12 @@ class _ModelReader:
             if not _emitted_by_create_all(constraint, self.ddl):
                 continue
             deferred = _deferred(constraint)
+            name = self.name_of(constraint)
             common: Dict[str, Any] = {
                 "schema": schema,
                 "table": table.name,
-                "name": self.name_of(constraint),
+                "name": name,
+                "name_given": name is not None,
                 "deferrable": bool(constraint.deferrable) or deferred,
                 "initially_deferred": deferred,
             }
