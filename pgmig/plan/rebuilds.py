@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Collection, Dict, List, Optional, Set, Tuple
 
 from pgmig.plan.diff import CREATE, DESTROY, MIGRATE, Change, Plan
-from pgmig.schema.catalog import ColumnDependent, column_dependents
+from pgmig.schema.catalog import ColumnDependent, column_dependents, type_dependents
 from pgmig.schema.objects import Key, SchemaObject, SchemaState, key_kind, key_name, key_schema
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -209,7 +209,7 @@ def _apply(state: Dict[Key, SchemaObject], change: Change) -> None:
 
 
 # The plugin that models a kind pg_depend reports, for the way on.
-PLUGINS = {"trigger": "pgmig-functions", "view": "pgmig-views"}
+PLUGINS = {"trigger": "pgmig-functions", "function": "pgmig-functions", "view": "pgmig-views"}
 
 
 def touched_columns(plan: Plan, schema: str) -> List[Tuple[str, str]]:
@@ -235,27 +235,59 @@ async def note_unmodeled_dependents(
     the DROP COLUMN or ALTER COLUMN TYPE. Kinds that are modeled carry their objects through
     their declared dependencies instead (carry_dependents and the graph)."""
     found = await column_dependents(connection, schema, touched_columns(plan, schema))
+    found += await type_dependents(connection, schema, touched_types(plan, schema))
+    seen: Set[Tuple[str, str]] = set()
     for dependent in found:
-        if dependent.kind in kinds:
-            continue
+        if dependent.kind in kinds or (dependent.kind, dependent.name) in seen:
+            continue  # modeled; or named already (a view over a column of the type, and its constants)
+        seen.add((dependent.kind, dependent.name))
         plan.unmodeled.append(dependent)
         plan.warnings.append(
-            f"{dependent.description} depends on column {dependent.column} of {dependent.table}, "
-            f"which the plan drops or changes, and no installed plugin models it: "
+            f"{described(dependent)} depends on {dependent.depends_on}, "
+            f"which the plan drops or replaces, and no installed plugin models it: "
             f"{ways_on(dependent)}"
         )
+
+
+def touched_types(plan: Plan, schema: str) -> List[str]:
+    """Names of the types of `schema` that the plan drops, or replaces (an enum's type swap)."""
+    from pgmig.ops.enum import SwapTypeValues
+
+    found: Dict[str, None] = {}
+    for change in plan.changes:
+        if key_kind(change.key) != "enum" or key_schema(change.key) != schema:
+            continue
+        if change.action == DESTROY or any(isinstance(op, SwapTypeValues) for op in change.operations):
+            found[key_name(change.key)] = None
+    return list(found)
+
+
+def described(dependent: ColumnDependent) -> str:
+    """`trigger account_provider on table account`; a view by its name, not by its rewrite rule."""
+    if dependent.kind == "view":
+        return f"view {dependent.name}"
+    return dependent.description
 
 
 def ways_on(dependent: ColumnDependent) -> str:
     """What a user can do about an unmodeled dependent, in words."""
     plugin = PLUGINS.get(dependent.kind)
-    install = (
-        f"install {plugin}, which models {dependent.kind}s" if plugin else f"model {dependent.kind}s with a plugin"
+    name = described(dependent)
+    first = f"install {plugin}, which models {dependent.kind}s, and declare it in the models" if plugin else ""
+    by_hand = (
+        f"drop {name} before this change and create it again after, by hand, in a blank revision "
+        "(generate --empty) applied first"
     )
-    return (
-        f"{install}; or exclude {dependent.name or dependent.description} from what pgmig manages and drop it first; "
-        "or write the step by hand in a blank revision (generate --empty)"
-    )
+    # Issue 20's `exclude` will be the third way: leaving the object out of what pgmig reads.
+    return (f"{first}; or {by_hand}" if first else by_hand) + " (excluding objects from pgmig is not available yet)"
 
 
-__all__ = ["Edge", "StateAsOf", "carry_dependents", "note_unmodeled_dependents", "touched_columns", "ways_on"]
+__all__ = [
+    "Edge",
+    "StateAsOf",
+    "carry_dependents",
+    "note_unmodeled_dependents",
+    "touched_columns",
+    "touched_types",
+    "ways_on",
+]

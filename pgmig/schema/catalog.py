@@ -191,16 +191,52 @@ ORDER BY 1, 2, 3, 4
 """
 
 
+# Objects that depend on a type the plan drops or replaces (an enum's type swap), other than
+# the columns of tables and views (the swap converts those; views over them are found through
+# their columns) and the type's own array type (an internal dependency).
+TYPE_DEPENDENTS_QUERY = """
+SELECT wanted.type_name,
+       CASE d.classid
+           WHEN 'pg_catalog.pg_proc'::regclass THEN 'function'
+           WHEN 'pg_catalog.pg_type'::regclass THEN 'type'
+           WHEN 'pg_catalog.pg_class'::regclass THEN 'type'
+           WHEN 'pg_catalog.pg_rewrite'::regclass THEN 'view'
+           ELSE d.classid::regclass::text
+       END AS kind,
+       COALESCE(p.proname, t.typname, c.relname, vc.relname) AS name,
+       pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS description
+FROM unnest($2::text[]) AS wanted(type_name)
+JOIN pg_catalog.pg_namespace n ON n.nspname = $1
+JOIN pg_catalog.pg_type ty ON ty.typnamespace = n.oid AND ty.typname = wanted.type_name
+JOIN pg_catalog.pg_depend d
+  ON d.refclassid = 'pg_catalog.pg_type'::regclass AND d.refobjid = ty.oid AND d.deptype = 'n'
+LEFT JOIN pg_catalog.pg_proc p ON d.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = d.objid
+LEFT JOIN pg_catalog.pg_type t ON d.classid = 'pg_catalog.pg_type'::regclass AND t.oid = d.objid
+LEFT JOIN pg_catalog.pg_class c ON d.classid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objid
+LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid
+LEFT JOIN pg_catalog.pg_class vc ON vc.oid = r.ev_class
+WHERE NOT (d.classid = 'pg_catalog.pg_class'::regclass AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))
+  AND d.classid NOT IN ('pg_catalog.pg_constraint'::regclass, 'pg_catalog.pg_attrdef'::regclass)
+ORDER BY 1, 2, 3, 4
+"""
+
+
 @dataclass(frozen=True)
 class ColumnDependent:
-    """An object of the database that depends on a column: `kind` is the pgmig kind that would
-    model it (`trigger`, `view`, `policy`, `statistics`, else the catalog's name)."""
+    """An object of the database that depends on a column, or on a type (`column` empty, `table`
+    the type's name): `kind` is the pgmig kind that would model it (`trigger`, `view`, `policy`,
+    `statistics`, `function`, `type`, else the catalog's name)."""
 
     kind: str
     name: str
     table: str
     column: str
     description: str
+
+    @property
+    def depends_on(self) -> str:
+        """What it depends on, in words: `column provider of account`, `type ws_status`."""
+        return f"column {self.column} of {self.table}" if self.column else f"type {self.table}"
 
     def to_json(self) -> Dict[str, str]:
         return {
@@ -228,4 +264,14 @@ async def column_dependents(
     ]
 
 
-__all__ = ["ColumnDependent", "Connect", "column_dependents", "read_all"]
+async def type_dependents(connection: "asyncpg.Connection", schema: str, types: Sequence[str]) -> List[ColumnDependent]:
+    """What depends on each type of `schema` named in `types` in `pg_depend` (a normal dependency),
+    apart from table and view columns: functions, domains, composite types. One query; none when
+    `types` is empty."""
+    if not types:
+        return []
+    rows = await connection.fetch(TYPE_DEPENDENTS_QUERY, schema, list(types))
+    return [ColumnDependent(row["kind"], row["name"] or "", row["type_name"], "", row["description"]) for row in rows]
+
+
+__all__ = ["ColumnDependent", "Connect", "column_dependents", "read_all", "type_dependents"]

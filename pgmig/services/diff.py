@@ -18,5 +18,5 @@ async def diff(project: Project) -> Plan:
     project.models  # noqa: B018 - import errors before any connection attempt
     async with connection(project.database_url) as conn:
         plan = await project.diff_one_way(conn, project.database_url)
-        plan.warnings = await preflight(conn, plan.operations, project.word_hint)
+        plan.warnings += await preflight(conn, plan.operations, project.word_hint)
         return plan

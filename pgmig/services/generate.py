@@ -102,19 +102,20 @@ class UnmappedLabelsError(UsageError):
 
 
 class UnmodeledDependentsError(UsageError):
-    """The revision would drop or retype a column that objects no installed plugin models depend on.
+    """The revision would drop or retype a column, or drop or replace a type, that objects no
+    installed plugin models depend on.
 
-    Postgres would refuse the DROP COLUMN or ALTER COLUMN TYPE half-way
+    Postgres would refuse the DROP COLUMN, ALTER COLUMN TYPE or DROP TYPE half-way
     through the revision; `dependents` are those objects (from pg_depend).
     """
 
     def __init__(self, dependents: Sequence["ColumnDependent"]) -> None:
-        from pgmig.plan.rebuilds import ways_on
+        from pgmig.plan.rebuilds import described, ways_on
 
-        named = "; ".join(
-            f"{d.description} depends on column {d.column} of {d.table} ({ways_on(d)})" for d in dependents
+        named = "; ".join(f"{described(d)} depends on {d.depends_on} ({ways_on(d)})" for d in dependents)
+        super().__init__(
+            f"the revision would drop or replace columns or types that objects pgmig does not model use: {named}"
         )
-        super().__init__(f"the revision would drop or change columns that objects pgmig does not model use: {named}")
         self.dependents = list(dependents)
 
 

@@ -47,11 +47,12 @@ class Enum(SchemaObject):
         return f"enum {self.name} ({', '.join(self.labels)})"
 
     def rebuilds(self, new: SchemaObject) -> Tuple[Key, ...]:
-        """A type swap re-types every column it converts: those of the type before and after it."""
+        """A type swap re-types every column it converts (those of the type before and after it) and
+        replaces the type itself: what names the type (a function's argument) goes and comes back."""
         if not isinstance(new, Enum) or _insert_only(self.labels, new.labels):
             return ()
         after = {column[:3] for column in new.columns}
-        return tuple(("column", *column[:3]) for column in self.columns if column[:3] in after)
+        return (self.key,) + tuple(("column", *column[:3]) for column in self.columns if column[:3] in after)
 
     def as_of(self, state: Mapping[Key, SchemaObject]) -> "Enum":
         """The enum with the columns of the type that exist in `state`, with the defaults they have there.

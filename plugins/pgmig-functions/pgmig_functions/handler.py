@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from pgmig.api import (
     DatabaseContext,
@@ -135,7 +135,13 @@ SELECT p.proname AS name,
              JOIN pg_catalog.pg_class rc ON rc.oid = d.refobjid
              WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
                AND d.refclassid = 'pg_catalog.pg_class'::regclass AND rc.relnamespace = n.oid
-               AND rc.relkind IN ('r', 'p'))::text[] AS tables
+               AND rc.relkind IN ('r', 'p'))::text[] AS tables,
+       -- enums its arguments or result name: a type swap must drop it before and create it after
+       ARRAY(SELECT DISTINCT tn.nspname || '.' || ty.typname FROM pg_catalog.pg_depend d
+             JOIN pg_catalog.pg_type ty ON ty.oid = d.refobjid
+             JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace
+             WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
+               AND d.refclassid = 'pg_catalog.pg_type'::regclass AND ty.typtype = 'e')::text[] AS enums
 FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = $1 AND p.prokind = 'f'
@@ -178,10 +184,40 @@ async def read_functions(db: DatabaseContext, schema: str, as_schema: str) -> Li
                 identity=row["identity"],
                 arguments=arguments,
                 definition=tail,
-                reads=tuple(("table", as_schema, t) for t in row["tables"]),
+                reads=tuple(("table", as_schema, t) for t in row["tables"]) + _enum_keys(row["enums"]),
             )
         )
     return out
+
+
+_SIGNATURE_WORD = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)')
+
+
+def _signature_words(signature: str) -> List[str]:
+    """Identifiers of a signature (`s ws_status, n "Mood"[]`): quoted as written, bare folded to lower case."""
+    words = (
+        quoted.replace('""', '"') if quoted else bare.lower() for quoted, bare in _SIGNATURE_WORD.findall(signature)
+    )
+    return list(dict.fromkeys(words))
+
+
+def _model_enums(models: ModelContext) -> Set[Tuple[str, str]]:
+    """(schema, name) of the native enums the models' columns use (arrays of them too)."""
+    import sqlalchemy as sa
+
+    found: Set[Tuple[str, str]] = set()
+    for table in models.tables:
+        for column in table.columns:
+            kind = column.type
+            kind = getattr(kind, "item_type", kind)  # ARRAY(Enum)
+            if isinstance(kind, sa.Enum) and kind.native_enum and kind.name:
+                found.add((kind.schema or models.table_schema(table), str(kind.name)))
+    return found
+
+
+def _enum_keys(qualified_names: Sequence[str]) -> Tuple[Key, ...]:
+    """("enum", schema, name) of each `schema.name`."""
+    return tuple(("enum", *name.split(".", 1)) for name in sorted(qualified_names))
 
 
 def _split_trigger(row: Any) -> Tuple[str, str]:
@@ -218,6 +254,7 @@ class FunctionSpelling(Renderer[FunctionShape]):
 
     kind = "function"
     object_kind = "function"
+    version = 2  # the enums it names (version 1: identity, arguments, definition)
     fields = ("definition",)
     settings = ("SET LOCAL check_function_bodies = off",)
 
@@ -238,7 +275,12 @@ class FunctionSpelling(Renderer[FunctionShape]):
     ) -> Dict[int, Any]:
         numbered = {scratch.name("f", number): number for number, _ in items}
         return {
-            numbered[got.name]: [got.identity, got.arguments, got.definition]
+            numbered[got.name]: [
+                got.identity,
+                got.arguments,
+                got.definition,
+                [list(k) for k in got.reads if k[0] == "enum"],
+            ]
             for got in await read_functions(db, scratch.namespace, scratch.schema)
             if got.name in numbered
         }
@@ -298,12 +340,19 @@ class FunctionHandler(ObjectHandler):
     kind = "function"
 
     def from_models(self, models: ModelContext) -> Iterable[Function]:
+        enums: Optional[Set[Tuple[str, str]]] = None
         for decl in declared(models, FunctionDeclaration):
             schema = decl.schema or models.schema
             reads = []
             for name in decl.depends_on:
                 table_schema, _, table = name.rpartition(".")
                 reads.append(("table", table_schema or schema, table))
+            # Enums its signature names, before the server says (a type the plan creates cannot be
+            # rendered yet): a word that names no enum is no dependency of anything.
+            if enums is None:
+                enums = _model_enums(models)
+            words = _signature_words(f"{decl.arguments} {decl.returns}")
+            reads += [("enum", schema, word) for word in words if (schema, word) in enums]
             yield Function(schema, decl.name, decl.arguments, decl.arguments, _function_tail(decl), tuple(reads))
 
     async def from_database(self, db: DatabaseContext) -> List[Function]:
@@ -319,7 +368,14 @@ class FunctionHandler(ObjectHandler):
         for fn in functions:
             got = rendered.get((fn.arguments, fn.definition))
             if got is not None:
-                by_id[id(fn)] = replace(fn, identity=got[0], arguments=got[1], definition=got[2])
+                enums = tuple(tuple(k) for k in got[3]) if len(got) > 3 else ()
+                by_id[id(fn)] = replace(
+                    fn,
+                    identity=got[0],
+                    arguments=got[1],
+                    definition=got[2],
+                    reads=tuple(dict.fromkeys(fn.reads + enums)),
+                )
         return [by_id.get(id(obj), obj) for obj in objects]
 
     def create(self, obj: Function) -> List[Operation]:
