@@ -163,4 +163,8 @@ def print_check(console: Console, report: "CheckReport") -> None:
     elif plan is not None:
         console.print(Text("ok: the revisions build exactly what the models describe", style="green"))
     if report.ok:
-        console.print(Text(f"check passed ({len(report.revisions)} revisions)", style="bold green"))
+        skipped = sum(1 for item in report.revisions if item.status == "skipped")
+        counted = f"{len(report.revisions)} revisions" + (
+            f", {skipped} of them not replayed (see above)" if skipped else ""
+        )
+        console.print(Text(f"check passed ({counted})", style="bold green"))
