@@ -161,14 +161,10 @@ def _dependents(*states: SchemaState) -> Dict[Key, List[Key]]:
     found: Dict[Key, Dict[Key, None]] = {}
     for state in states:
         for key, obj in state.items():
-            for dep in _dependencies(obj):
+            for dep in obj.dependencies:
                 if dep != key:
                     found.setdefault(dep, {})[key] = None
     return {key: list(keys) for key, keys in found.items()}
-
-
-def _dependencies(obj: SchemaObject) -> Tuple[Key, ...]:
-    return obj.dependencies
 
 
 class StateAsOf:
@@ -288,6 +284,7 @@ __all__ = [
     "carry_dependents",
     "note_unmodeled_dependents",
     "touched_columns",
+    "described",
     "touched_types",
     "ways_on",
 ]

@@ -136,8 +136,9 @@ class Constraint(SchemaObject):
 
     def differences(self, other: "SchemaObject") -> Dict[str, Tuple[Any, Any]]:
         found = super().differences(other)
-        given = isinstance(other, Constraint) and (self.name_given or other.name_given)
-        if isinstance(other, Constraint) and given and not _same_name(self.name, other.name):
+        if not isinstance(other, Constraint):
+            return found
+        if (self.name_given or other.name_given) and not _same_name(self.name, other.name):
             found["name"] = (self.name, other.name)
         return found
 
