@@ -193,7 +193,8 @@ ORDER BY 1, 2, 3, 4
 
 # Objects that depend on a type the plan drops or replaces (an enum's type swap), other than
 # the columns of tables and views (the swap converts those; views over them are found through
-# their columns) and the type's own array type (an internal dependency).
+# their columns), indexes and constraints (a predicate's constant of the type: modeled, and
+# carried around the swap) and the type's own array type (an internal dependency).
 TYPE_DEPENDENTS_QUERY = """
 SELECT wanted.type_name,
        CASE d.classid
@@ -215,7 +216,7 @@ LEFT JOIN pg_catalog.pg_type t ON d.classid = 'pg_catalog.pg_type'::regclass AND
 LEFT JOIN pg_catalog.pg_class c ON d.classid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objid
 LEFT JOIN pg_catalog.pg_rewrite r ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid
 LEFT JOIN pg_catalog.pg_class vc ON vc.oid = r.ev_class
-WHERE NOT (d.classid = 'pg_catalog.pg_class'::regclass AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))
+WHERE NOT (d.classid = 'pg_catalog.pg_class'::regclass AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'i', 'I'))
   AND d.classid NOT IN ('pg_catalog.pg_constraint'::regclass, 'pg_catalog.pg_attrdef'::regclass)
 ORDER BY 1, 2, 3, 4
 """
