@@ -473,11 +473,16 @@ def test_changed_check_and_renamed_named_check(pgmig_server: Any, database_url: 
     # Anonymous checks are keyed by their body: a new body is a new check, the old one goes.
     plan, _ = round_trip(pgmig_server, database_url, model("price > 0", None), model("price >= 1", None))
     assert sorted(op.name for op in constraint_ops(plan)) == ["add_check", "drop_constraint"]
-    # A named check is keyed by its name: renaming it replaces it.
-    plan, _ = round_trip(
+    # A named check whose body stays is renamed in place, both ways (issue 17: it was dropped and added).
+    plan, back = round_trip(
         pgmig_server, database_url, model("price > 0", "positive"), model("price > 0", "positive_price")
     )
-    assert sorted(op.name for op in constraint_ops(plan)) == ["add_check", "drop_constraint"]
+    assert [(op.name, op.constraint_name, op.new_name) for op in steps(plan)] == [
+        ("rename_constraint", "positive", "positive_price")
+    ]
+    assert [(op.name, op.constraint_name, op.new_name) for op in steps(back)] == [
+        ("rename_constraint", "positive_price", "positive")
+    ]
     # Same name, new body: dropped and added again under that name.
     plan, _ = round_trip(pgmig_server, database_url, model("price > 0", "positive"), model("price > 1", "positive"))
     ops = constraint_ops(plan)

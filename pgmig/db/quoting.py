@@ -9,6 +9,25 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+NAMEDATALEN = 64
+"""Postgres's NAMEDATALEN: a name keeps at most NAMEDATALEN - 1 bytes (pg_config_manual.h)."""
+
+
+def stored_name(name: str) -> str:
+    """`name` as Postgres keeps it: cut to NAMEDATALEN - 1 = 63 bytes of UTF-8, never inside a character.
+
+    Postgres truncates every identifier it is given (scansup.c truncate_identifier,
+    which cuts with pg_mbcliplen); `create_all` sends a long table, column or enum name
+    as written, so the catalog holds this prefix. Comparing in this form keeps a long
+    model name from differing from itself.
+    """
+    if len(name) < 16:  # at most 4 bytes a character: nothing shorter is cut (the common case)
+        return name
+    encoded = name.encode("utf-8")
+    if len(encoded) < NAMEDATALEN:
+        return name
+    return encoded[: NAMEDATALEN - 1].decode("utf-8", errors="ignore")
+
 
 def quote_ident(name: str) -> str:
     if "\x00" in name:

@@ -28,7 +28,7 @@ from pgmig.ops.column import (
 from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint, RenameConstraint
 from pgmig.ops.data import BackfillColumn, ExecuteSQL
 from pgmig.ops.enum import AddType, AddTypeValues, DropType, RemapTypeValues, RenameTypeValue, SwapTypeValues
-from pgmig.ops.index import AddIndex, DropIndex
+from pgmig.ops.index import AddIndex, DropIndex, RenameIndex
 from pgmig.ops.table import (
     AddTable,
     Check,
@@ -680,6 +680,23 @@ class OperationMethods:
                 RenameConstraint,
                 table_name=table_name,
                 constraint_name=constraint_name,
+                new_name=new_name,
+                schema=schema,
+            )
+        )
+
+    async def rename_index(
+        self,
+        *,
+        index_name: str,
+        new_name: str,
+        schema: str = "public",
+    ) -> None:
+        """Rename an index; ACCESS EXCLUSIVE on the index, catalog only (ALTER INDEX ... RENAME TO)."""
+        await self.run(
+            build(
+                RenameIndex,
+                index_name=index_name,
                 new_name=new_name,
                 schema=schema,
             )

@@ -178,3 +178,17 @@ class DropIndex(Operation):
     def statements(self) -> List[str]:
         how = "DROP INDEX CONCURRENTLY " if self.concurrently else "DROP INDEX "
         return [how + qualified(self.schema, self.index_name)]
+
+
+@register
+@dataclass(frozen=True)
+class RenameIndex(Operation):
+    """Rename an index; ACCESS EXCLUSIVE on the index, catalog only (ALTER INDEX ... RENAME TO)."""
+
+    name = "rename_index"
+    index_name: str
+    new_name: str
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [f"ALTER INDEX {qualified(self.schema, self.index_name)} RENAME TO {quote_ident(self.new_name)}"]

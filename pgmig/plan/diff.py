@@ -136,7 +136,45 @@ def diff_states(current: SchemaState, desired: SchemaState) -> List[Change]:
     for key, obj in current.items():
         if key not in desired:
             changes.append(Change(DESTROY, obj, None))
-    return changes
+    return _paired_by_definition(changes)
+
+
+def _paired_by_definition(changes: List[Change]) -> List[Change]:
+    """`changes` with each drop and create of one definition (`SchemaObject.definition_key`) made one:
+    nothing when the two are equal, else a change from the dropped to the created object (a rename).
+
+    Pairs are made in the order the changes come in; a drop and a create under
+    one key (a replacement) are left as they are.
+    """
+    created: Dict[Any, List[Change]] = {}
+    for change in changes:
+        if change.action == CREATE:
+            definition = change.obj.definition_key
+            if definition is not None:
+                created.setdefault(definition, []).append(change)
+    if not created:
+        return changes
+    becomes: Dict[int, Optional[Change]] = {}  # id(change) -> what takes its place
+    for change in changes:
+        if change.action != DESTROY:
+            continue
+        definition = change.obj.definition_key
+        waiting = created.get(definition) if definition is not None else None
+        match = next((c for c in waiting or () if c.key != change.key), None)
+        if match is None:
+            continue
+        assert waiting is not None and match.new is not None and change.old is not None
+        waiting.remove(match)
+        becomes[id(change)] = None
+        becomes[id(match)] = None if change.old == match.new else Change(MIGRATE, change.old, match.new)
+    if not becomes:
+        return changes
+    out: List[Change] = []
+    for change in changes:
+        instead = becomes.get(id(change), change)
+        if instead is not None:
+            out.append(instead)
+    return out
 
 
 def order_changes(changes: Sequence[Change], edges: Sequence[Tuple[Node, Node]] = ()) -> List[Change]:

@@ -135,6 +135,19 @@ class SchemaObject:
         on its own, after, otherwise (tables referencing each other)."""
         return False
 
+    @property
+    def definition_key(self) -> Optional[Tuple[Any, ...]]:
+        """What the object is apart from its own name, for kinds whose name does not identify them
+        (constraints, indexes); None (the default) for the others.
+
+        The diff pairs a dropped object with a created one of the same
+        definition key: equal, they are the same object (a constraint the models
+        leave unnamed takes whatever name the database has); else the handler's
+        `migrate` turns one into the other (renames it: RENAME CONSTRAINT,
+        ALTER INDEX ... RENAME TO), in both directions.
+        """
+        return None
+
     def must_replace(self, new: "SchemaObject") -> bool:
         """True: changing into `new` is a drop (before what it depends on changes) and a create (after)."""
         return False

@@ -27,7 +27,8 @@ from typing import (
     cast,
 )
 
-from pgmig.errors import DatabaseError
+from pgmig.db.quoting import NAMEDATALEN, stored_name
+from pgmig.errors import DatabaseError, ModelsError
 from pgmig.ops.base import Operation
 from pgmig.schema.objects import SchemaObject
 from pgmig.schema.types import compile_type, type_signature
@@ -50,6 +51,8 @@ class ModelContext:
     # Results several handlers need (compiled types, the column objects): built once per diff.
     # Filled only through `derived` and `per_type`.
     cache: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    # (namespace..., name as Postgres keeps it) -> (the model's name, what it names), for long names.
+    long_names: Dict[Tuple[str, ...], Tuple[str, str]] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def dialect(self) -> "Dialect":
@@ -59,8 +62,65 @@ class ModelContext:
         # write `LIKE 'a%'` as `LIKE 'a%%'` in defaults, checks and predicates.
         return cast("Dialect", postgresql.dialect(paramstyle="named"))  # type: ignore[no-untyped-call]
 
+    @cached_property
+    def ddl(self) -> Any:
+        """One DDL compiler of `dialect` (no statement): what `create_all`'s decisions are asked of."""
+        dialect = self.dialect
+        return dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
+
     def table_schema(self, table: "Table") -> str:
         return table.schema or self.schema
+
+    def table_name(self, table: "Table") -> str:
+        """A model table's name as the catalog keeps it (cut to 63 bytes, see `stored_name`).
+
+        Raises ModelsError when another table or index of its schema keeps the same name.
+        """
+        schema = self.table_schema(table)
+        return self.stored(table.name, ("relation", schema), f"table {schema}.{table.name}")
+
+    def stored(self, name: str, namespace: Tuple[str, ...], what: str) -> str:
+        """`stored_name(name)`: the name as Postgres keeps it, for the model object `what` in
+        `namespace` (("relation", schema) for tables and indexes, ("column", schema, table), ...).
+
+        Raises ModelsError naming both objects when another model object of the
+        namespace has a different name that Postgres keeps the same: the
+        second CREATE would fail, or the diff would take one object for the other.
+        """
+        kept = stored_name(name)
+        # Only a name near the limit can meet a cut one (a cut name is 60 to 63 bytes).
+        if len(kept) >= 15 and len(kept.encode("utf-8")) >= NAMEDATALEN - 4:
+            first = self.long_names.setdefault((*namespace, kept), (name, what))
+            if first[0] != name:
+                raise ModelsError(
+                    f"{first[1]} and {what} have one name to Postgres, which keeps the first "
+                    f"{NAMEDATALEN - 1} bytes of a name ({kept!r}); rename one of them"
+                )
+        return kept
+
+    def creates(self, item: Any) -> bool:
+        """Whether `create_all` on PostgreSQL emits `item` (a Table, an Index or a constraint).
+
+        False when its `.ddl_if(dialect=..., callable_=...)` rules PostgreSQL out:
+        SQLAlchemy asks DDLIf._should_execute before each CREATE TABLE, CREATE INDEX
+        and constraint; here it is asked with the compiler and no connection, as
+        SQLAlchemy asks it of a constraint inside CREATE TABLE.
+        """
+        condition = getattr(item, "_ddl_if", None)
+        if condition is None:
+            return True
+        from sqlalchemy import Index, Table
+        from sqlalchemy.schema import CreateIndex, CreateTable
+        from sqlalchemy.sql.ddl import CreateConstraint
+
+        statement: Any
+        if isinstance(item, Table):
+            statement = CreateTable(item)
+        elif isinstance(item, Index):
+            statement = CreateIndex(item)
+        else:
+            statement = CreateConstraint(item)
+        return bool(condition._should_execute(statement, item, None, compiler=self.ddl))
 
     def derived(self, build: Callable[["ModelContext"], T]) -> T:
         """`build(self)`, computed once per ModelContext and kept under `build` itself.

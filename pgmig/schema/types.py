@@ -13,6 +13,8 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
+from pgmig.db.quoting import stored_name
+
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy.engine import Dialect
 
@@ -130,20 +132,36 @@ def _is_plain_type(cls: type) -> bool:
     )
 
 
-def enum_of(sa_type: Any, default_schema: str) -> Optional[Tuple[str, str]]:
-    """(schema, name) of the native Postgres enum a model type uses, directly or as array items."""
-    array, enum = _sqlalchemy_types()
-    if isinstance(sa_type, array):
-        sa_type = sa_type.item_type
+def enum_of(sa_type: Any, default_schema: str, dialect: Optional["Dialect"] = None) -> Optional[Tuple[str, str]]:
+    """(schema, name) of the native Postgres enum a model type uses, directly, as array items or
+    behind a TypeDecorator (see `native_enum`); the name as Postgres keeps it (`stored_name`)."""
+    enum = native_enum(sa_type, dialect)
+    if enum is None:
+        return None
+    return (enum.schema or default_schema, stored_name(enum.name))
+
+
+def native_enum(sa_type: Any, dialect: Optional["Dialect"] = None) -> Optional[Any]:
+    """The native `sa.Enum` a model type compiles to, if any: the type itself, the item type of an
+    ARRAY, or what a TypeDecorator stands for on `dialect` (its `load_dialect_impl`, which by default
+    is its `impl`; without a dialect, its `impl`), unwrapped as often as they nest."""
+    array, enum, decorator = _sqlalchemy_types()
+    for _ in range(8):  # decorators of arrays of decorators: a few levels at most
+        if isinstance(sa_type, decorator):
+            sa_type = sa_type.load_dialect_impl(dialect) if dialect is not None else sa_type.impl_instance
+        elif isinstance(sa_type, array):
+            sa_type = sa_type.item_type
+        else:
+            break
     if isinstance(sa_type, enum) and sa_type.native_enum and sa_type.name:
-        return (sa_type.schema or default_schema, sa_type.name)
+        return sa_type
     return None
 
 
 @lru_cache(maxsize=None)
-def _sqlalchemy_types() -> Tuple[Any, Any]:
-    """(ARRAY, Enum), imported on first use: `pgmig --help` must not import SQLAlchemy,
+def _sqlalchemy_types() -> Tuple[Any, Any, Any]:
+    """(ARRAY, Enum, TypeDecorator), imported on first use: `pgmig --help` must not import SQLAlchemy,
     and an import statement in a function called once per column costs more than the rest of it."""
-    from sqlalchemy.types import ARRAY, Enum
+    from sqlalchemy.types import ARRAY, Enum, TypeDecorator
 
-    return ARRAY, Enum
+    return ARRAY, Enum, TypeDecorator

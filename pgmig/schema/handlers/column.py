@@ -432,12 +432,13 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
     def describe(sa_type: Any) -> Tuple[str, Optional[Tuple[str, str]], Optional[Key]]:
         """What a type gives a column: its format_type spelling, its native enum, the type it waits for."""
         data_type = models.type_sql(sa_type)
-        enum = enum_of(sa_type, default_schema)
+        enum = enum_of(sa_type, default_schema, models.dialect)
         return data_type, enum, ("enum",) + enum if enum else extension_type(data_type, default_schema)
 
     for table in models.tables:
         schema = models.table_schema(table)
         autoinc = table.autoincrement_column
+        table_name = models.table_name(table)
         pairs = []
         for position, col in enumerate(table.columns, start=1):
             identity = None
@@ -448,11 +449,13 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
                 found._constraints.setdefault(id(table), []).extend(col.constraints)
             sa_type = col.type
             data_type, enum, dependency = models.per_type(sa_type, "column", describe)
-            pairs.append((col.name, data_type))
+            # As Postgres keeps it (63 bytes); two columns it keeps alike are refused.
+            name = models.stored(col.name, ("column", schema, table_name), f"column {schema}.{table.name}.{col.name}")
+            pairs.append((name, data_type))
             column = make(
                 schema=schema,
-                table=table.name,
-                name=col.name,
+                table=table_name,
+                name=name,
                 data_type=data_type,
                 nullable=bool(col.nullable) and identity is None,
                 default=None if identity else _default_sql(col, ddl, defaults),

@@ -45,6 +45,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
+from pgmig.db.quoting import NAMEDATALEN, stored_name
 from pgmig.ops.base import Operation
 from pgmig.ops.constraint import (
     AddCheck,
@@ -57,7 +58,7 @@ from pgmig.ops.constraint import (
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
 from pgmig.schema.expressions import canonical, columns_read, reparsable
 from pgmig.schema.handlers.column import model_columns
-from pgmig.schema.handlers.index import model_index_name, referable_index
+from pgmig.schema.handlers.index import model_index_name, name_too_long, referable_index
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 
@@ -141,6 +142,12 @@ class Constraint(SchemaObject):
         if (self.name_given or other.name_given) and not _same_name(self.name, other.name):
             found["name"] = (self.name, other.name)
         return found
+
+    @property
+    def definition_key(self) -> Tuple[Any, ...]:
+        """Its table and definition: a check named otherwise (a check's key is its name where the
+        models give one) is this one renamed, or the same one where neither side's name is given."""
+        return (self.kind, self.schema, self.table, *_compared(self))
 
     def renamed_only(self, new: "Constraint") -> bool:
         """The same definition under another name the models give: RENAME CONSTRAINT does it."""
@@ -227,8 +234,8 @@ class Constraint(SchemaObject):
 
 
 def _same_name(a: Optional[str], b: Optional[str]) -> bool:
-    """Names as Postgres keeps them: cut to NAMEDATALEN - 1 bytes (a longer model name is truncated)."""
-    return a == b or (a is not None and b is not None and _clip(a, _NAMEDATALEN - 1) == _clip(b, _NAMEDATALEN - 1))
+    """Names as Postgres keeps them (`stored_name`: a longer model name is truncated)."""
+    return a == b or (a is not None and b is not None and stored_name(a) == stored_name(b))
 
 
 _compared = operator.attrgetter(*(f.name for f in fields(Constraint) if f.compare))
@@ -411,7 +418,7 @@ class ConstraintHandler(ObjectHandler):
         return self.destroy(old) + self.create(new)
 
 
-_NAMEDATALEN = 64
+_NAMEDATALEN = NAMEDATALEN
 
 
 def _clip(text: str, size: int) -> str:
@@ -468,8 +475,9 @@ def _free_generated_name(obj: Constraint, taken: Set[str]) -> str:
     return name
 
 
-def _emitted_by_create_all(constraint: Any, ddl: Any) -> bool:
-    """SQLAlchemy's own test, minus the mark `AddConstraint` leaves behind.
+def _emitted_by_create_all(constraint: Any, models: ModelContext) -> bool:
+    """SQLAlchemy's own test (its create rule, then its `ddl_if`), minus the mark `AddConstraint`
+    leaves behind.
 
     `create_all` emits a use_alter foreign key through `AddConstraint`, which
     sets the constraint's `_create_rule` to "never inline" on the shared
@@ -477,14 +485,9 @@ def _emitted_by_create_all(constraint: Any, ddl: Any) -> bool:
     belongs in the schema.
     """
     rule = getattr(constraint, "_create_rule", None)
-    if rule is not None and _is_ddl_mark(rule):
-        ddl_if = getattr(constraint, "_ddl_if", None)
-        if ddl_if is None:
-            return True
-        from sqlalchemy.sql.ddl import CreateConstraint
-
-        return bool(ddl_if._should_execute(CreateConstraint(constraint), constraint, None, compiler=ddl))
-    return bool(constraint._should_create_for_compiler(ddl))
+    if rule is not None and not _is_ddl_mark(rule) and not rule(models.ddl):
+        return False
+    return models.creates(constraint)
 
 
 def _is_ddl_mark(rule: Any) -> bool:
@@ -535,14 +538,20 @@ class _ModelReader:
         found = list(dict.fromkeys([*column_checks, *sorted(table.constraints, key=_creation_order)]))
         typed: Optional[Tuple[Tuple[str, str], ...]] = None  # the table's (name, type) pairs, for its checks
         names: Tuple[str, ...] = ()
+        table_name = self.models.table_name(table)
+        read: List[Constraint] = []
         for constraint in found:
-            if not _emitted_by_create_all(constraint, self.ddl):
+            if not _emitted_by_create_all(constraint, self.models):
                 continue
             deferred = _deferred(constraint)
-            name = self.name_of(constraint)
+            name = self.name_of(constraint, table_name)
+            if name is not None:
+                name = self.models.stored(
+                    name, ("constraint", schema, table_name), f"constraint {name} of table {schema}.{table.name}"
+                )
             common: Dict[str, Any] = {
                 "schema": schema,
-                "table": table.name,
+                "table": table_name,
                 "name": name,
                 "name_given": name is not None,
                 "deferrable": bool(constraint.deferrable) or deferred,
@@ -551,41 +560,46 @@ class _ModelReader:
             if isinstance(constraint, primary_key):
                 if len(constraint.columns) == 0:
                     continue
-                yield Constraint.of(constraint_type=PRIMARY_KEY, columns=_names(constraint), **common)
+                read.append(Constraint.of(constraint_type=PRIMARY_KEY, columns=_names(constraint), **common))
             elif isinstance(constraint, unique):
                 options = constraint.dialect_options["postgresql"]
-                yield Constraint.of(
-                    constraint_type=UNIQUE,
-                    columns=_names(constraint),
-                    nulls_not_distinct=bool(options.get("nulls_not_distinct")),
-                    **common,
+                read.append(
+                    Constraint.of(
+                        constraint_type=UNIQUE,
+                        columns=_names(constraint),
+                        nulls_not_distinct=bool(options.get("nulls_not_distinct")),
+                        **common,
+                    )
                 )
             elif isinstance(constraint, foreign_key):
-                yield self.foreign_key(constraint, common)
+                read.append(self.foreign_key(constraint, common))
             elif isinstance(constraint, check):
                 expression = self.check_text(constraint.sqltext)
                 if typed is None:
                     typed = model_columns(self.models).table_types(table)
                     names = tuple(name for name, _ in typed)
-                yield Constraint.of(
-                    constraint_type=CHECK,
-                    expression=expression,
-                    source=expression,
-                    check_columns=names,
-                    table_columns=typed,
-                    **common,
+                read.append(
+                    Constraint.of(
+                        constraint_type=CHECK,
+                        expression=expression,
+                        source=expression,
+                        check_columns=names,
+                        table_columns=typed,
+                        **common,
+                    )
                 )
+        return iter(_folded_keys(read))
 
     def foreign_key(self, constraint: Any, common: Dict[str, Any]) -> Constraint:
         referred_columns = [element.column for element in constraint.elements]
         referred = referred_columns[0].table
         referred_schema = self.models.table_schema(referred)
-        names = tuple(c.name for c in referred_columns)
+        names = tuple(stored_name(c.name) for c in referred_columns)
         return Constraint.of(
             constraint_type=FOREIGN_KEY,
-            columns=tuple(element.parent.name for element in constraint.elements),
+            columns=tuple(stored_name(element.parent.name) for element in constraint.elements),
             referred_schema=referred_schema,
-            referred_table=referred.name,
+            referred_table=self.models.table_name(referred),
             referred_columns=names,
             on_delete=_action(constraint.ondelete),
             on_update=_action(constraint.onupdate),
@@ -594,19 +608,31 @@ class _ModelReader:
             **common,
         )
 
-    def name_of(self, constraint: Any) -> Optional[str]:
-        """The name `create_all` gives the constraint (naming conventions, truncation), if any."""
+    def name_of(self, constraint: Any, table: str) -> Optional[str]:
+        """The name `create_all` gives the constraint (naming conventions, SQLAlchemy's truncation of
+        a convention's name), if any; Postgres keeps its first 63 bytes (`ModelContext.stored`).
+
+        Raises ModelsError for a name SQLAlchemy refuses (one given longer than
+        max_identifier_length characters: `create_all` raises IdentifierError).
+        """
         name = constraint.name
         if type(name) is str:
             # A plain name: no convention rewrites it (one that would has made
             # it a `conv`) and none is truncated, so it is what the compiler
-            # returns, or what the fallback below returns when it refuses it.
+            # returns, unless it is too long for it.
+            if len(name) > self.ddl.dialect.max_identifier_length:
+                raise name_too_long("constraint", name, table, self.ddl.dialect.max_identifier_length)
             return name
+        from sqlalchemy.exc import IdentifierError
+
         try:
-            return self.ddl.preparer.format_constraint(constraint, _alembic_quote=False)
+            name = self.ddl.preparer.format_constraint(constraint, _alembic_quote=False)
+        except IdentifierError:
+            raise name_too_long("constraint", str(name), table, self.ddl.dialect.max_identifier_length) from None
         except Exception:  # a convention that needs a name the constraint lacks
             name = constraint.name
-            return name if isinstance(name, str) else None
+            name = name if isinstance(name, str) else None
+        return name or None
 
 
 def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
@@ -688,7 +714,56 @@ def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
 
 
 def _names(constraint: Any) -> Tuple[str, ...]:
-    return tuple(c.name for c in constraint.columns)
+    return tuple(stored_name(c.name) for c in constraint.columns)
+
+
+def _folded_keys(read: List[Constraint]) -> List[Constraint]:
+    """A model table's constraints as its CREATE TABLE leaves them: a unique constraint saying what
+    the primary key or an earlier unique constraint says is dropped by Postgres.
+
+    Postgres's transformIndexConstraints keeps the primary key first, then each
+    unique constraint unless one already kept has the same columns (in order),
+    NULLS NOT DISTINCT and deferrability; an unnamed kept one takes the dropped
+    one's name. So `Column(..., primary_key=True, unique=True)` (SQLModel's
+    `Field(primary_key=True, unique=True)`) is a primary key only, as `create_all`
+    leaves it. Only a CREATE TABLE folds; but the models describe the table as
+    `create_all` builds it, so the model side is folded always.
+    """
+    keys = [c for c in read if c.constraint_type == PRIMARY_KEY] + [c for c in read if c.constraint_type == UNIQUE]
+    if len(keys) < 2:
+        return read
+    kept: List[Constraint] = []
+    final: Dict[int, Optional[Constraint]] = {}  # id(read constraint) -> what stays of it
+    origin: Dict[int, int] = {}  # id(kept constraint) -> id of the read one it stands for
+    for key in keys:
+        prior = next((k for k in kept if _same_index(k, key)), None)
+        if prior is None:
+            kept.append(key)
+            origin[id(key)] = id(key)
+            final[id(key)] = key
+            continue
+        final[id(key)] = None
+        if prior.name is None and key.name is not None:
+            renamed = prior.evolve(name=key.name, name_given=True)
+            kept[kept.index(prior)] = renamed
+            origin[id(renamed)] = origin[id(prior)]
+            final[origin[id(prior)]] = renamed
+    out: List[Constraint] = []
+    for constraint in read:
+        stays = final.get(id(constraint), constraint)
+        if stays is not None:
+            out.append(stays)
+    return out
+
+
+def _same_index(kept: Constraint, other: Constraint) -> bool:
+    """Whether Postgres takes `other` for the same index as `kept` (transformIndexConstraints)."""
+    return (
+        kept.columns == other.columns
+        and kept.nulls_not_distinct == other.nulls_not_distinct
+        and kept.deferrable == other.deferrable
+        and kept.initially_deferred == other.initially_deferred
+    )
 
 
 def _deferred(constraint: Any) -> bool:
@@ -704,14 +779,15 @@ def _referred_key(table: Any, schema: str, columns: Tuple[str, ...], ddl: Any) -
     (Postgres matches the set of columns; transformFkeyCheckAttrs), preferring a constraint."""
     from sqlalchemy import UniqueConstraint
 
-    wanted = set(columns)
-    if table.primary_key is not None and {c.name for c in table.primary_key.columns} == wanted:
-        return primary_key_key(schema, table.name)
+    wanted = set(columns)  # as Postgres keeps them (stored_name)
+    name = stored_name(table.name)
+    if table.primary_key is not None and set(_names(table.primary_key)) == wanted:
+        return primary_key_key(schema, name)
     for constraint in table.constraints:
-        if isinstance(constraint, UniqueConstraint) and {c.name for c in constraint.columns} == wanted:
-            return unique_key(schema, table.name, _names(constraint))
+        if isinstance(constraint, UniqueConstraint) and set(_names(constraint)) == wanted:
+            return unique_key(schema, name, _names(constraint))
     for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-        if referable_index(index) and {c.name for c in index.expressions} == wanted:
+        if referable_index(index) and {stored_name(c.name) for c in index.expressions} == wanted:
             return ("index", schema, model_index_name(index, ddl))
     return None
 

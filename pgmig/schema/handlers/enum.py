@@ -19,7 +19,7 @@ from pgmig.ops.enum import AddType, AddTypeValues, DropType, SwapColumn, SwapTyp
 from pgmig.schema.handlers.column import Column, model_columns
 from pgmig.schema.objects import Key, SchemaObject, key_name, key_schema
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
-from pgmig.schema.types import enum_of
+from pgmig.schema.types import enum_of, native_enum
 
 
 @dataclass(frozen=True)
@@ -136,10 +136,10 @@ class EnumHandler(ObjectHandler):
         columns = _model_columns(models)
         found: Dict[Key, Enum] = {}
         for sa_enum in _model_enums(models):
-            where = enum_of(sa_enum, models.schema)
+            where = enum_of(sa_enum, models.schema, models.dialect)
             if where is None or where[0] != models.schema:
                 continue
-            name = str(where[1])
+            name = models.stored(str(sa_enum.name), ("type", where[0]), f"enum {where[0]}.{sa_enum.name}")
             obj = Enum.of(
                 schema=where[0],
                 name=name,
@@ -207,12 +207,14 @@ class EnumHandler(ObjectHandler):
 
 
 def _model_enums(models: ModelContext) -> Iterator[Any]:
-    """sa.Enum objects from the tables' columns (also array items), then those bound to a MetaData."""
+    """sa.Enum objects from the tables' columns (also array items, and behind a TypeDecorator:
+    `native_enum`), then those bound to a MetaData."""
     from sqlalchemy import Enum as SAEnum
-    from sqlalchemy.types import ARRAY
 
     for sa_type in model_columns(models).enum_types:
-        yield sa_type.item_type if isinstance(sa_type, ARRAY) else sa_type
+        enum = native_enum(sa_type, models.dialect)
+        if enum is not None:
+            yield enum
     # `Enum(..., metadata=m)` registers the type with its MetaData
     # (SQLAlchemy 2.1+ lists them; older versions have no public way).
     for metadata in models.metadata:

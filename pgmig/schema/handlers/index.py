@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from pgmig.db.quoting import stored_name
+from pgmig.errors import ModelsError
 from pgmig.ops.base import Operation
-from pgmig.ops.index import AddIndex, DropIndex
+from pgmig.ops.index import AddIndex, DropIndex, RenameIndex
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
 from pgmig.schema.expressions import canonical, columns_read, reparsable
 from pgmig.schema.handlers.column import model_columns
@@ -64,6 +66,23 @@ class Index(SchemaObject):
     @property
     def names(self) -> Tuple[Key, ...]:
         return (("relation", self.schema, self.name),)
+
+    @property
+    def definition_key(self) -> Tuple[Any, ...]:
+        """Its table and definition: an index of the models named otherwise is this one renamed."""
+        return (
+            self.kind,
+            self.schema,
+            self.table,
+            self.keys,
+            self.unique,
+            self.method,
+            self.include,
+            self.where,
+            self.nulls_not_distinct,
+            self.options,
+            self.valid,
+        )
 
     @property
     def label(self) -> str:
@@ -321,9 +340,18 @@ class IndexHandler(ObjectHandler):
         ddl = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
         for table in models.tables:
             schema = models.table_schema(table)
+            table_name = models.table_name(table)
             typed: Optional[Tuple[Tuple[str, str], ...]] = None
             for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-                name = model_index_name(index, ddl)
+                if not models.creates(index):
+                    continue
+                given = created_index_name(index, ddl)
+                name = models.stored(given, ("relation", schema), f"index {given} on table {schema}.{table.name}")
+                if not index.expressions:
+                    raise ModelsError(
+                        f"index {name} on table {schema}.{table_name} has no column or expression; "
+                        f"give it one (sa.Index({name!r}, column, ...)) or remove it"
+                    )
                 plain = plain_definition(index, ddl)
                 if plain is not None:
                     fields, columns = plain
@@ -335,10 +363,10 @@ class IndexHandler(ObjectHandler):
                     fields["table_columns"] = typed
                 yield Index.of(
                     schema=schema,
-                    table=table.name,
+                    table=table_name,
                     name=name,
                     unique=bool(index.unique),
-                    columns=columns,
+                    columns=tuple(stored_name(column) for column in columns),
                     **fields,
                 )
 
@@ -374,16 +402,50 @@ class IndexHandler(ObjectHandler):
     def destroy(self, obj: Index) -> List[Operation]:
         return [DropIndex(index_name=obj.name, schema=obj.schema)]
 
+    def migrate(self, old: Index, new: Index) -> List[Operation]:
+        """A rename in place when only the name differs (the diff pairs such indexes by
+        `Index.definition_key`); otherwise drop and create again."""
+        if old.definition_key == new.definition_key and old.name != new.name:
+            return [RenameIndex(index_name=old.name, new_name=new.name, schema=old.schema)]
+        return self.destroy(old) + self.create(new)
+
 
 def model_index_name(index: Any, ddl: Any) -> str:
-    """The name `create_all` gives an SQLAlchemy index, compiled by `ddl` (a DDL compiler)."""
+    """The name `create_all` gives an SQLAlchemy index, compiled by `ddl` (a DDL compiler), as
+    Postgres keeps it (`stored_name`: 63 bytes; SQLAlchemy counts characters).
+
+    Raises ModelsError for a name the compiler refuses (given longer than
+    max_identifier_length characters: `create_all` raises IdentifierError).
+    """
+    return stored_name(created_index_name(index, ddl))
+
+
+def created_index_name(index: Any, ddl: Any) -> str:
+    """The name `create_all` sends for an SQLAlchemy index (before Postgres cuts it to 63 bytes).
+
+    Raises ModelsError for a name the compiler refuses.
+    """
     dialect = ddl.dialect
     given = index.name
-    if _plain_name(given) and len(given) <= (dialect.max_index_name_length or dialect.max_identifier_length):
+    limit = dialect.max_index_name_length or dialect.max_identifier_length
+    if _plain_name(given) and len(given) <= limit:
         return given  # a plain name is its own, quoted and unquoted again
     # A naming convention's or a truncated name (or one too long, which the
     # compiler refuses): the compiler's.
-    return unquote_ident(ddl._prepared_index_name(index, include_schema=False))
+    from sqlalchemy.exc import IdentifierError
+
+    try:
+        return unquote_ident(ddl._prepared_index_name(index, include_schema=False))
+    except IdentifierError:
+        raise name_too_long("index", str(given), stored_name(index.table.name), limit) from None
+
+
+def name_too_long(what: str, name: str, table: str, limit: int) -> ModelsError:
+    """The error for a constraint's or index's name SQLAlchemy refuses (longer than `limit` characters)."""
+    return ModelsError(
+        f"{what} {name} on table {table}: its name is {len(name)} characters long and SQLAlchemy's "
+        f"create_all refuses names longer than {limit} (IdentifierError); give it a shorter name"
+    )
 
 
 def referable_index(index: Any) -> bool:
