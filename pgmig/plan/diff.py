@@ -143,19 +143,39 @@ def _paired_by_definition(changes: List[Change]) -> List[Change]:
     """`changes` with each drop and create of one definition (`SchemaObject.definition_key`) made one:
     nothing when the two are equal, else a change from the dropped to the created object (a rename).
 
-    Pairs are made in the order the changes come in; a drop and a create under
-    one key (a replacement) are left as they are.
+    A change of definition under one name (index `b` on other columns) takes
+    part as its drop and its create: when the old `b`'s definition is created
+    under another name, `b` is renamed to it and the new `b` created; when the
+    new `b`'s definition is dropped under another name, that one is renamed to
+    `b` once the old `b` is dropped. Pairs are made in the order the changes
+    come in; a drop and a create under one key (a replacement) stay as they are.
     """
-    created: Dict[Any, List[Change]] = {}
+    halves: List[Change] = []  # the changes, with each change of definition split into a drop and a create
+    split: Dict[int, Change] = {}  # id(half) -> the change of definition it was split from
     for change in changes:
+        old, new = change.old, change.new
+        if (
+            change.action == MIGRATE
+            and old is not None
+            and new is not None
+            and old.definition_key is not None
+            and old.definition_key != new.definition_key
+        ):
+            for half in (Change(DESTROY, old, None), Change(CREATE, None, new)):
+                split[id(half)] = change
+                halves.append(half)
+        else:
+            halves.append(change)
+    created: Dict[Any, List[Change]] = {}
+    for change in halves:
         if change.action == CREATE:
             definition = change.obj.definition_key
             if definition is not None:
                 created.setdefault(definition, []).append(change)
     if not created:
         return changes
-    becomes: Dict[int, Optional[Change]] = {}  # id(change) -> what takes its place
-    for change in changes:
+    becomes: Dict[int, Optional[Change]] = {}  # id(half) -> what takes its place
+    for change in halves:
         if change.action != DESTROY:
             continue
         definition = change.obj.definition_key
@@ -169,8 +189,16 @@ def _paired_by_definition(changes: List[Change]) -> List[Change]:
         becomes[id(match)] = None if change.old == match.new else Change(MIGRATE, change.old, match.new)
     if not becomes:
         return changes
+    paired = {id(split[half]) for half in becomes if half in split}  # changes of definition taken apart
     out: List[Change] = []
-    for change in changes:
+    whole: Set[int] = set()  # changes of definition kept whole (neither half paired)
+    for change in halves:
+        original = split.get(id(change))
+        if original is not None and id(original) not in paired:
+            if id(original) not in whole:
+                whole.add(id(original))
+                out.append(original)
+            continue
         instead = becomes.get(id(change), change)
         if instead is not None:
             out.append(instead)
