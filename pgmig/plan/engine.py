@@ -39,10 +39,7 @@ def model_context(tables: Sequence[Any], metadata: Sequence[Any] = (), schema: s
         for table in tables:
             seen.setdefault(id(table.metadata), table.metadata)
         metadata = list(seen.values())
-    context = ModelContext(metadata=list(metadata), tables=[], schema=schema)
-    # A table whose ddl_if rules PostgreSQL out is not created by create_all: not in the models.
-    context.tables = [table for table in tables if context.creates(table)]
-    return context
+    return ModelContext(metadata=list(metadata), tables=list(tables), schema=schema)
 
 
 def desired_objects(models: ModelContext, handlers: HandlerSet) -> List[SchemaObject]:

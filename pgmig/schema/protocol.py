@@ -99,27 +99,22 @@ class ModelContext:
         return kept
 
     def creates(self, item: Any) -> bool:
-        """Whether `create_all` on PostgreSQL emits `item` (a Table, an Index or a constraint).
+        """Whether `create_all` on PostgreSQL emits `item` (an Index or a constraint: what has
+        `.ddl_if`; a Table has none in SQLAlchemy 2.0 and 2.1).
 
         False when its `.ddl_if(dialect=..., callable_=...)` rules PostgreSQL out:
-        SQLAlchemy asks DDLIf._should_execute before each CREATE TABLE, CREATE INDEX
-        and constraint; here it is asked with the compiler and no connection, as
+        SQLAlchemy asks DDLIf._should_execute before each CREATE INDEX and
+        constraint; here it is asked with the compiler and no connection, as
         SQLAlchemy asks it of a constraint inside CREATE TABLE.
         """
         condition = getattr(item, "_ddl_if", None)
         if condition is None:
             return True
-        from sqlalchemy import Index, Table
-        from sqlalchemy.schema import CreateIndex, CreateTable
+        from sqlalchemy import Index
+        from sqlalchemy.schema import CreateIndex
         from sqlalchemy.sql.ddl import CreateConstraint
 
-        statement: Any
-        if isinstance(item, Table):
-            statement = CreateTable(item)
-        elif isinstance(item, Index):
-            statement = CreateIndex(item)
-        else:
-            statement = CreateConstraint(item)
+        statement = CreateIndex(item) if isinstance(item, Index) else CreateConstraint(item)
         return bool(condition._should_execute(statement, item, None, compiler=self.ddl))
 
     def derived(self, build: Callable[["ModelContext"], T]) -> T:

@@ -60,8 +60,7 @@ class TableHandler(ObjectHandler):
 
     def from_models(self, models: ModelContext) -> Iterable[Table]:
         for table in models.tables:
-            if models.creates(table):  # ddl_if may rule PostgreSQL out
-                yield Table.of(schema=models.table_schema(table), name=models.table_name(table), comment=table.comment)
+            yield Table.of(schema=models.table_schema(table), name=models.table_name(table), comment=table.comment)
 
     async def from_database(self, db: DatabaseContext) -> List[Table]:
         rows = await db.fetch(TABLES_QUERY, db.schema, db.version_table)
