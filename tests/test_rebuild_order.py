@@ -686,7 +686,7 @@ def test_keys_renamed_and_their_old_names_taken_again(pgmig_server: Any, databas
         rows_query="SELECT t.id, t.email, m.id AS member FROM tenant t JOIN member m ON m.tenant_id = t.id",
     )
     renames = [s for s in up.statements() if "RENAME CONSTRAINT" in s]
-    assert len(renames) == 3, up.statements()  # pk, unique, fk; the named check's name is its key
+    assert len(renames) == 4, up.statements()  # pk, unique, fk and check (issue 17: one rule for all)
     names = fetch(
         database_url,
         "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
