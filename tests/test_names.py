@@ -222,3 +222,10 @@ def test_explicit_constraint_name_longer_than_sqlalchemy_allows_is_refused() -> 
     sa.Table("t", metadata, sa.Column("id", sa.Integer), sa.CheckConstraint("id > 0", name="n" * 64))
     with pytest.raises(ModelsError, match="constraint n{64} on table t: its name is 64 characters"):
         _objects(metadata)
+
+
+def test_long_names_written_as_a_revision_file(pgmig_server: Any, database_url: str, tmp_path: Any) -> None:
+    """A revision adding the long column and index to the long tables: up, down, up again."""
+    from tests.test_rebuilds import revision_round_trip
+
+    revision_round_trip(pgmig_server, database_url, tmp_path, long_models(), long_models(extra=True))

@@ -120,3 +120,25 @@ def test_a_renamed_index_takes_the_name_another_one_gives_up(pgmig_server: Any, 
     # Back: ix_b (on x) is renamed ix_a, then the new ix_b (on y) takes the name it gave up.
     assert [op.name for op in steps(down)] == ["rename_index", "add_index"]
     assert {row["indexname"] for row in catalog(database_url)["indexes"]} == {"ix_a", "ix_b"}
+
+
+def test_renames_written_as_a_revision_file(pgmig_server: Any, database_url: str, tmp_path: Any) -> None:
+    """The revision file generate writes calls rename_index / rename_constraint; up, down, up again."""
+    from tests.test_rebuilds import revision_round_trip
+
+    before, after = _shop(lambda k: f"{k}_old"), _shop(lambda k: f"{k}_new")
+    up = revision_round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path,
+        before,
+        after,
+        seed=[
+            "INSERT INTO account (id, email) VALUES (1, 'a@example.org')",
+            "INSERT INTO purchase (id, account_id, price) VALUES (1, 1, 9.5)",
+        ],
+        rows_query="SELECT p.id, a.email FROM purchase p JOIN account a ON a.id = p.account_id",
+    )
+    written = "\n".join(path.read_text() for path in tmp_path.glob("*.py"))
+    assert "rename_index(" in written and "rename_constraint(" in written
+    assert {op.name for op in steps(up)} == {"rename_index", "rename_constraint"}
