@@ -214,3 +214,38 @@ def test_an_index_without_columns_exits_2_from_the_cli(tmp_path: Any, database_u
     assert result.returncode == 2, result.stderr
     assert "ix_thing_nothing" in result.stderr and "thing" in result.stderr
     assert "unexpected" not in result.stderr
+
+
+def _decorated_labels(*labels: str) -> sa.MetaData:
+    class Decorated(sa.types.TypeDecorator):  # type: ignore[type-arg]
+        impl = sa.Enum(*labels, name="stage")
+        cache_ok = True
+
+    metadata = sa.MetaData()
+    sa.Table(
+        "job",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("stage", Decorated(), nullable=False, server_default=labels[0]),
+    )
+    return metadata
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [(("todo", "done"), ("todo", "doing", "done")), (("todo", "doing", "done"), ("todo", "done"))],
+    ids=["label-added", "label-removed-swap"],
+)
+def test_labels_of_an_enum_behind_a_type_decorator_change(
+    pgmig_server: Any, database_url: str, before: Any, after: Any
+) -> None:
+    from tests.helpers import assert_roundtrip
+
+    assert_roundtrip(
+        pgmig_server,
+        database_url,
+        _decorated_labels(*before),
+        _decorated_labels(*after),
+        seed=["INSERT INTO job (id, stage) VALUES (1, 'todo'), (2, 'done')"],
+        rows_query="SELECT id, stage::text FROM job ORDER BY id",
+    )
