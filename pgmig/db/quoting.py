@@ -23,10 +23,16 @@ def stored_name(name: str) -> str:
     """
     if len(name) < 16:  # at most 4 bytes a character: nothing shorter is cut (the common case)
         return name
-    encoded = name.encode("utf-8")
-    if len(encoded) < NAMEDATALEN:
-        return name
-    return encoded[: NAMEDATALEN - 1].decode("utf-8", errors="ignore")
+    return clip_bytes(name, NAMEDATALEN - 1)
+
+
+def clip_bytes(text: str, size: int) -> str:
+    """The longest prefix of `text` fitting in `size` bytes of UTF-8, never splitting a character
+    (Postgres's pg_mbcliplen, which truncate_identifier and makeObjectName cut names with)."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= size:
+        return text
+    return encoded[:size].decode("utf-8", errors="ignore")
 
 
 def quote_ident(name: str) -> str:

@@ -45,7 +45,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from pgmig.db.quoting import NAMEDATALEN, stored_name
+from pgmig.db.quoting import NAMEDATALEN, clip_bytes, stored_name
 from pgmig.ops.base import Operation
 from pgmig.ops.constraint import (
     AddCheck,
@@ -421,11 +421,6 @@ class ConstraintHandler(ObjectHandler):
 _NAMEDATALEN = NAMEDATALEN
 
 
-def _clip(text: str, size: int) -> str:
-    """The longest prefix of `text` fitting in `size` bytes, never splitting a character."""
-    return text.encode("utf-8")[:size].decode("utf-8", errors="ignore")
-
-
 def _object_name(name1: str, name2: Optional[str], label: str) -> str:
     """Postgres's makeObjectName: shorten the longer part until `name1_name2_label` fits."""
     size1, size2 = len(name1.encode()), len(name2.encode()) if name2 else 0
@@ -436,9 +431,9 @@ def _object_name(name1: str, name2: Optional[str], label: str) -> str:
             size1 -= 1
         else:
             size2 -= 1
-    parts = [_clip(name1, size1)]
+    parts = [clip_bytes(name1, size1)]
     if name2:
-        parts.append(_clip(name2, size2))
+        parts.append(clip_bytes(name2, size2))
     return "_".join(parts + [label])
 
 
@@ -452,7 +447,7 @@ def generated_name(obj: Constraint, attempt: int = 0) -> str:
     if obj.constraint_type == PRIMARY_KEY:
         return _object_name(obj.table, None, "pkey" + suffix)
     if obj.constraint_type in (UNIQUE, FOREIGN_KEY):
-        columns = _clip("_".join(obj.columns), _NAMEDATALEN - 1)
+        columns = clip_bytes("_".join(obj.columns), _NAMEDATALEN - 1)
         return _object_name(obj.table, columns, ("key" if obj.constraint_type == UNIQUE else "fkey") + suffix)
     column = obj.check_columns[0] if len(obj.check_columns) == 1 else None
     return _object_name(obj.table, column, "check" + suffix)
