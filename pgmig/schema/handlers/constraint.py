@@ -11,11 +11,18 @@ drop and re-add constraints that never changed. Keys are therefore:
 - check:       ("constraint", schema, table, "named_check", name) when the model names it,
                else ("constraint", schema, table, "check", <body in Postgres's normal form>).
 
-The name is carried with compare=False: it is what DROP CONSTRAINT needs, but
-renaming a PK/unique/FK in the model alone is not a change. A check name that
-looks like one Postgres generates (ending in `_check` or `_checkN`) is treated
-as no name on both sides, because the database side cannot tell such a name
-from a generated one; renaming such a check is not detected either.
+One rule for every kind (issue 17): a constraint whose definition is unchanged
+and whose name the models give (explicitly or through a naming convention) is
+renamed in place (RENAME CONSTRAINT, both ways); one the models leave unnamed
+is the database's of that definition, whatever Postgres called it. The name is
+carried with compare=False and compared in `__eq__` only where the models give
+it; a named check, keyed by its name, is paired with the database's check of
+the same body under another key by the diff (`definition_key`). A check name
+that looks like one Postgres generates (ending in `_check` or `_checkN`) keys
+the check by its body on both sides, because the database side cannot tell
+such a name from a generated one. Names are compared as Postgres keeps them
+(63 bytes, `stored_name`); on the model side the unique constraint Postgres
+folds into the primary key in CREATE TABLE is left out (`_folded_keys`).
 
 Check bodies compare as the text `pg_get_expr(conbin, conrelid)` prints (the
 text inside CHECK (...)): the database side reads it from the catalog, and

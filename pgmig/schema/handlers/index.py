@@ -7,6 +7,12 @@ their table inside a transaction that is always rolled back. Only what follows t
 (method, keys, INCLUDE, NULLS NOT DISTINCT, WITH, WHERE) is compared, so the
 index's and the table's own names never get in the way, and an expression or
 predicate written differently but meaning the same never shows as a change.
+
+Indexes are keyed by name; an index the models name otherwise over the same
+definition is paired with the database's by the diff (`Index.definition_key`)
+and renamed in place (ALTER INDEX ... RENAME TO). Names are read as Postgres
+keeps them (63 bytes, `ModelContext.stored`); an index whose `ddl_if` rules
+PostgreSQL out is not in the models, as `create_all` does not build it.
 """
 
 from __future__ import annotations
