@@ -576,3 +576,46 @@ class TestSequenceConformance(ConformanceSuite):
 
     def removed(self) -> sa.MetaData:
         return _conformance_models(3)
+
+
+# -- through the command line: generate (with its proof), up, down ----------------------------------
+
+TICKETS = """
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+number_seq = sa.Sequence("ticket_number_seq", start=1000{options})
+
+
+class Ticket(SQLModel, table=True):
+    id: int = Field(sa_column=sa.Column(sa.Integer, sa.Sequence("ticket_id_seq"), primary_key=True))
+    number: int = Field(sa_column=sa.Column(sa.Integer, number_seq, server_default=number_seq.next_value(), nullable=False))
+"""
+
+
+def test_generate_up_down_with_sequences(project: Any) -> None:
+    project.models(TICKETS.format(options=""))
+    first = project.generate("tickets")
+    text = first.read_text()
+    assert 'add_sequence(sequence_name="ticket_number_seq", start=1000)' in text, text
+    assert text.index("add_sequence") < text.index("create_table")
+    project.cli("up")
+    assert "No changes" in project.cli("diff").stdout
+    run_sql(project.url, "INSERT INTO ticket (id) VALUES (nextval('ticket_id_seq'))")
+    before = full_snapshot(project.url)
+
+    project.models(TICKETS.format(options=", increment=10, cycle=True, maxvalue=100000"))
+    preview = project.cli("diff").stdout
+    assert "~ sequence ticket_number_seq: increment: 1 → 10" in preview, preview
+    second = project.generate("step by ten")
+    assert "alter_sequence(" in second.read_text()
+    project.cli("up")
+    run_sql(project.url, "INSERT INTO ticket (id) VALUES (nextval('ticket_id_seq'))")
+    assert [r["number"] for r in fetch(project.url, "SELECT number FROM ticket ORDER BY id")] == [1000, 1010]
+    project.cli("down")
+    assert {k: v for k, v in full_snapshot(project.url).items() if k != "sequences"} == {
+        k: v for k, v in before.items() if k != "sequences"
+    }
+    assert [r["seqincrement"] for r in sequence_rows(project.url)] == [1, 1]
+    project.cli("down", "base")
+    assert sequence_rows(project.url) == []
