@@ -619,3 +619,36 @@ def test_generate_up_down_with_sequences(project: Any) -> None:
     assert [r["seqincrement"] for r in sequence_rows(project.url)] == [1, 1]
     project.cli("down", "base")
     assert sequence_rows(project.url) == []
+
+
+@pytest.mark.parametrize("generator", ["serial", "identity"])
+def test_a_default_calling_a_columns_own_sequence_waits_for_that_column(database_url: str, generator: str) -> None:
+    """`alpha.id DEFAULT nextval('zeta_id_seq')`, the sequence of zeta's serial (or identity) key:
+    zeta is created first (create_all, going by name, would create alpha first and fail), and
+    dropped after alpha's default stops calling it."""
+    md = sa.MetaData()
+    own = sa.Identity() if generator == "identity" else None
+    sa.Table("zeta", md, sa.Column("id", sa.Integer, *([own] if own else []), primary_key=True))
+    sa.Table(
+        "alpha",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, server_default=sa.text("nextval('zeta_id_seq')")),
+    )
+    plan = migrate(database_url, md)
+    assert position(plan, "create", ("table", "public", "zeta")) < position(
+        plan, "create", ("table", "public", "alpha")
+    )
+    assert diff(database_url, md).is_empty
+    run_sql(database_url, "INSERT INTO zeta DEFAULT VALUES", "INSERT INTO alpha DEFAULT VALUES")
+    assert fetch(database_url, "SELECT id FROM alpha") == [{"id": 2}]
+    plain = sa.MetaData()
+    sa.Table("alpha", plain, sa.Column("id", sa.Integer, primary_key=True, autoincrement=False))
+    up, down = both_ways(database_url, plain)
+    alpha_id, zeta = ("column", "public", "alpha", "id"), ("table", "public", "zeta")
+    assert position(up, "migrate", alpha_id) < position(up, "destroy", zeta)
+    assert position(down, "create", zeta) < position(down, "migrate", alpha_id)
+    before = full_snapshot(database_url)
+    apply(database_url, up)
+    assert diff(database_url, plain).is_empty
+    apply(database_url, down)
+    assert full_snapshot(database_url) == before

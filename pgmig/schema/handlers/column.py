@@ -71,12 +71,24 @@ class Column(SchemaObject):
 
     @property
     def names(self) -> Tuple[Key, ...]:
-        """A serial or identity column's sequence takes a relation name (`<table>_<column>_seq`
-        unless read otherwise): it waits for the drop of a sequence of that name."""
+        """A serial or identity column's sequence takes a relation name: it waits for the drop of
+        a sequence of that name."""
+        own = self.own_sequence
+        return (("relation", own[0], own[1]),) if own is not None else ()
+
+    @property
+    def provides(self) -> Tuple[Key, ...]:
+        """A serial or identity column's sequence, for the defaults elsewhere that call nextval() on it."""
+        own = self.own_sequence
+        return (("sequence", own[0], own[1]),) if own is not None else ()
+
+    @property
+    def own_sequence(self) -> Optional[Tuple[str, str]]:
+        """(schema, name) of the sequence a serial or identity column owns: as read, else the
+        name Postgres gives it (`<table>_<column>_seq`)."""
         if not self.autoincrement and self.identity is None:
-            return ()
-        schema, name = self.sequence or (self.schema, serial_sequence_name(self.table, self.name))
-        return (("relation", schema, name),)
+            return None
+        return self.sequence or (self.schema, serial_sequence_name(self.table, self.name))
 
     @property
     def enum_dependency(self) -> Optional[Key]:
