@@ -436,7 +436,8 @@ class OperationMethods:
         `start` only changes the value a later `ALTER SEQUENCE ... RESTART` goes
         back to; nothing here restarts the counter. Changing the data type moves
         a bound that was the old type's limit to the new type's (ALTER SEQUENCE
-        AS), so pass both bounds with a new type.
+        AS), so pass both bounds with a new type. Concurrent nextval() calls wait
+        until the transaction ends.
         """
         await self.run(
             build(

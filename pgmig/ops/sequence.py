@@ -101,7 +101,8 @@ class AlterSequence(Operation):
     `start` only changes the value a later `ALTER SEQUENCE ... RESTART` goes
     back to; nothing here restarts the counter. Changing the data type moves
     a bound that was the old type's limit to the new type's (ALTER SEQUENCE
-    AS), so pass both bounds with a new type.
+    AS), so pass both bounds with a new type. Concurrent nextval() calls wait
+    until the transaction ends.
     """
 
     name = "alter_sequence"
@@ -122,3 +123,7 @@ class AlterSequence(Operation):
         if not options:
             return []
         return [f"ALTER SEQUENCE {qualified(self.schema, self.sequence_name)}{options}"]
+
+    def hazards(self) -> Tuple[Hazard, ...]:
+        # Docs, "ALTER SEQUENCE": it blocks concurrent nextval() (inserts drawing numbers) until commit.
+        return (Hazard.BLOCKS_WRITES,)
