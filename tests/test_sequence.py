@@ -277,6 +277,18 @@ def test_quoted_and_mixed_case_names(database_url: str, other_url: str) -> None:
     )
 
 
+@pytest.mark.parametrize("name", ["n" * 70, "番号" * 25], ids=["ascii", "cjk"])
+def test_names_longer_than_postgres_keeps(database_url: str, other_url: str, name: str) -> None:
+    """Postgres keeps the first 63 bytes of the name (in CREATE SEQUENCE and in nextval's text)."""
+    md = sa.MetaData()
+    seq = sa.Sequence(name, start=2)
+    sa.Table("ticket", md, sa.Column("number", sa.Integer, seq, server_default=seq.next_value(), primary_key=True))
+    plan = assert_like_create_all(database_url, other_url, md)
+    (created,) = kinds(plan, "sequence")
+    assert len(created.key[-1].encode()) <= 63
+    assert position(plan, "create", created.key) < position(plan, "create", ("table", "public", "ticket"))
+
+
 def test_declared_twice_differently_is_an_error(database_url: str) -> None:
     md = sa.MetaData()
     sa.Table("a", md, sa.Column("id", sa.Integer, sa.Sequence("s", start=1), primary_key=True))

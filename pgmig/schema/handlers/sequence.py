@@ -34,9 +34,14 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from pgmig.errors import SchemaError
 from pgmig.ops.base import Operation
+from pgmig.ops.column import _clip
 from pgmig.ops.sequence import SEQUENCE_TYPES, AddSequence, AlterSequence, DropSequence
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
+
+# Postgres keeps the first 63 bytes of a longer name (NAMEDATALEN - 1), in CREATE SEQUENCE as in
+# nextval('...'): compared so, the way create_all's sequence ends up.
+_NAME_BYTES = 63
 
 # The range of each sequence type: what MINVALUE/MAXVALUE default to (the docs' "the minimum/maximum
 # value of the data type" for a descending/ascending sequence).
@@ -193,7 +198,7 @@ class SequenceHandler(ObjectHandler):
             data_type = sa_sequence.data_type
             obj = normalized(
                 schema,
-                sa_sequence.name,
+                _clip(sa_sequence.name, _NAME_BYTES),
                 models.type_sql(data_type) if data_type is not None else "bigint",
                 increment=sa_sequence.increment,
                 minvalue=sa_sequence.minvalue,
@@ -301,6 +306,7 @@ def sequences_called(default: Optional[str], schema: str) -> Tuple[Key, ...]:
             part.group(1).replace('""', '"') if part.group(1) is not None else part.group(2).strip().lower()
             for part in _NAME_PART.finditer(match.group(1).replace("''", "'"))
         ]
+        parts = [_clip(part, _NAME_BYTES) for part in parts]
         if len(parts) == 1:
             keys.append(("sequence", schema, parts[0]))
         elif len(parts) == 2:
