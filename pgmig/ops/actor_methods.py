@@ -29,6 +29,7 @@ from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUniq
 from pgmig.ops.data import BackfillColumn, ExecuteSQL
 from pgmig.ops.enum import AddType, AddTypeValues, DropType, RemapTypeValues, RenameTypeValue, SwapTypeValues
 from pgmig.ops.index import AddIndex, DropIndex, RenameIndex
+from pgmig.ops.sequence import AddSequence, AlterSequence, DropSequence
 from pgmig.ops.table import (
     AddTable,
     Check,
@@ -301,6 +302,35 @@ class OperationMethods:
             )
         )
 
+    async def add_sequence(
+        self,
+        *,
+        sequence_name: str,
+        data_type: Optional[str] = None,
+        increment: Optional[int] = None,
+        minvalue: Optional[int] = None,
+        maxvalue: Optional[int] = None,
+        start: Optional[int] = None,
+        cache: Optional[int] = None,
+        cycle: bool = False,
+        schema: str = "public",
+    ) -> None:
+        """Create a sequence; options left out take Postgres's defaults (bigint, from 1 by 1, no cycle)."""
+        await self.run(
+            build(
+                AddSequence,
+                sequence_name=sequence_name,
+                data_type=data_type,
+                increment=increment,
+                minvalue=minvalue,
+                maxvalue=maxvalue,
+                start=start,
+                cache=cache,
+                cycle=cycle,
+                schema=schema,
+            )
+        )
+
     async def add_table(
         self,
         *,
@@ -384,6 +414,42 @@ class OperationMethods:
                 deferrable=deferrable,
                 initially_deferred=initially_deferred,
                 new_table=new_table,
+                schema=schema,
+            )
+        )
+
+    async def alter_sequence(
+        self,
+        *,
+        sequence_name: str,
+        data_type: Optional[str] = None,
+        increment: Optional[int] = None,
+        minvalue: Optional[int] = None,
+        maxvalue: Optional[int] = None,
+        start: Optional[int] = None,
+        cache: Optional[int] = None,
+        cycle: Optional[bool] = None,
+        schema: str = "public",
+    ) -> None:
+        """Change a sequence's options in place (None: unchanged); its current value is kept.
+
+        `start` only changes the value a later `ALTER SEQUENCE ... RESTART` goes
+        back to; nothing here restarts the counter. Changing the data type moves
+        a bound that was the old type's limit to the new type's (ALTER SEQUENCE
+        AS), so pass both bounds with a new type. Concurrent nextval() calls wait
+        until the transaction ends.
+        """
+        await self.run(
+            build(
+                AlterSequence,
+                sequence_name=sequence_name,
+                data_type=data_type,
+                increment=increment,
+                minvalue=minvalue,
+                maxvalue=maxvalue,
+                start=start,
+                cache=cache,
+                cycle=cycle,
                 schema=schema,
             )
         )
@@ -542,6 +608,24 @@ class OperationMethods:
                 DropNotNull,
                 table_name=table_name,
                 column_name=column_name,
+                schema=schema,
+            )
+        )
+
+    async def drop_sequence(
+        self,
+        *,
+        sequence_name: str,
+        schema: str = "public",
+    ) -> None:
+        """Drop a sequence: its counter is lost (a sequence created again starts over).
+
+        Postgres refuses while a column default still calls nextval() on it.
+        """
+        await self.run(
+            build(
+                DropSequence,
+                sequence_name=sequence_name,
                 schema=schema,
             )
         )

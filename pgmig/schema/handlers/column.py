@@ -25,6 +25,7 @@ from pgmig.ops.column import (
     serial_sequence_name,
 )
 from pgmig.plan.normalize import ColumnSpelling, render
+from pgmig.schema.handlers.sequence import sequences_called
 from pgmig.schema.objects import Key, SchemaObject, key_kind
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
 from pgmig.schema.types import enum_of
@@ -65,7 +66,29 @@ class Column(SchemaObject):
         deps: Tuple[Key, ...] = (self.parent,)
         if self.type_dependency:
             deps += (self.type_dependency,)
-        return deps
+        # A default calling nextval('s') needs the sequence: created before, dropped after.
+        return deps + sequences_called(self.default, self.schema)
+
+    @property
+    def names(self) -> Tuple[Key, ...]:
+        """A serial or identity column's sequence takes a relation name: it waits for the drop of
+        a sequence of that name."""
+        own = self.own_sequence
+        return (("relation", own[0], own[1]),) if own is not None else ()
+
+    @property
+    def provides(self) -> Tuple[Key, ...]:
+        """A serial or identity column's sequence, for the defaults elsewhere that call nextval() on it."""
+        own = self.own_sequence
+        return (("sequence", own[0], own[1]),) if own is not None else ()
+
+    @property
+    def own_sequence(self) -> Optional[Tuple[str, str]]:
+        """(schema, name) of the sequence a serial or identity column owns: as read, else the
+        name Postgres gives it (`<table>_<column>_seq`)."""
+        if not self.autoincrement and self.identity is None:
+            return None
+        return self.sequence or (self.schema, serial_sequence_name(self.table, self.name))
 
     @property
     def enum_dependency(self) -> Optional[Key]:
@@ -422,7 +445,7 @@ def model_columns(models: ModelContext) -> ModelColumns:
 
 
 def _build_model_columns(models: ModelContext) -> ModelColumns:
-    from sqlalchemy import Identity
+    from sqlalchemy import Identity, Sequence
 
     ddl = models.dialect.ddl_compiler(models.dialect, None)  # type: ignore[arg-type]
     defaults: Dict[Any, Optional[str]] = {}
@@ -444,7 +467,9 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
             identity = None
             if isinstance(col.identity, Identity):
                 identity = "always" if col.identity.always else "by default"
-            serial = col is autoinc and identity is None and col.server_default is None and col.default is None
+            # As the dialect's get_column_specification: an optional Sequence makes it SERIAL too.
+            generated = col.default is None or (isinstance(col.default, Sequence) and col.default.optional)
+            serial = col is autoinc and identity is None and col.server_default is None and generated
             if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
                 found._constraints.setdefault(id(table), []).extend(col.constraints)
             sa_type = col.type
