@@ -357,7 +357,6 @@ for _label, _type in TYPES.items():
 
 # Parts other work of issue 17 adds now: xfail until it lands (the lead flips them at merge).
 PENDING = {
-    "unique_and_primary_key_include": "INCLUDE on constraints: being added",
     "identity_options": "issue 17: identity options",
     "computed": "issue 17: Computed",
     "collation": "issue 17: collation",

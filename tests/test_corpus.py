@@ -278,3 +278,34 @@ def test_diff_and_generate_print_the_warnings_and_json_lists_them(project: Any) 
     project.cli("up")
     after = project.cli("diff")
     assert "No changes" in after.stdout and expected[0] in after.stderr
+
+
+@pytest.mark.parametrize("kind", ["unique", "primary_key"])
+def test_include_of_a_constraint_is_compared_and_migrated_both_ways(
+    kind: str, database_url: str, pgmig_server: Any
+) -> None:
+    """A corpus finding: INCLUDE on a primary key or unique constraint was dropped, and a change never seen."""
+    import sqlalchemy as sa
+
+    from tests.helpers import assert_roundtrip
+
+    def models(include: List[str]) -> sa.MetaData:
+        md = sa.MetaData()
+        options = {"postgresql_include": include} if include else {}
+        key = (
+            sa.UniqueConstraint("code", name="t_code_key", **options)
+            if kind == "unique"
+            else sa.PrimaryKeyConstraint("id", name="t_pkey", **options)
+        )
+        sa.Table("t", md, sa.Column("id", sa.Integer), sa.Column("code", sa.Text), sa.Column("note", sa.Text), key)
+        return md
+
+    plan = assert_roundtrip(
+        pgmig_server,
+        database_url,
+        models([]),
+        models(["note"]),
+        seed=["INSERT INTO t (id, code, note) VALUES (1, 'a', 'x')"],
+        rows_query="SELECT * FROM t ORDER BY id",
+    )
+    assert any('INCLUDE ("note")' in s for s in plan.statements()), plan.statements()

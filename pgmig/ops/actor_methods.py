@@ -286,6 +286,7 @@ class OperationMethods:
         initially_deferred: bool = False,
         new_table: bool = False,
         schema: str = "public",
+        include: Sequence[str] = (),
     ) -> None:
         """Add a primary key on `columns`, building its unique index (ACCESS EXCLUSIVE on an existing table)."""
         await self.run(
@@ -298,6 +299,7 @@ class OperationMethods:
                 initially_deferred=initially_deferred,
                 new_table=new_table,
                 schema=schema,
+                include=include,
             )
         )
 
@@ -372,6 +374,7 @@ class OperationMethods:
         initially_deferred: bool = False,
         new_table: bool = False,
         schema: str = "public",
+        include: Sequence[str] = (),
     ) -> None:
         """Add a unique constraint on `columns`, building its index (ACCESS EXCLUSIVE on an existing table)."""
         await self.run(
@@ -385,6 +388,7 @@ class OperationMethods:
                 initially_deferred=initially_deferred,
                 new_table=new_table,
                 schema=schema,
+                include=include,
             )
         )
 
