@@ -83,6 +83,54 @@ def _server_defaults(md: sa.MetaData) -> None:
     )
 
 
+@case("server_default_expressions")
+def _default_expressions(md: sa.MetaData) -> None:
+    mood = sa.Enum("happy", "sad", name="default_mood")
+    sa.Table(
+        "default_expressions",
+        md,
+        pk(),
+        sa.Column("literal", sa.Text, server_default=sa.literal("lit's")),
+        sa.Column("cast", sa.Integer, server_default=sa.cast("5", sa.Integer)),
+        sa.Column("coalesce", sa.Integer, server_default=sa.func.coalesce(None, 3)),
+        sa.Column("clock", sa.DateTime(timezone=True), server_default=sa.func.clock_timestamp()),
+        sa.Column("mood", mood, server_default="happy"),
+        sa.Column("moods", pg.ARRAY(mood), server_default=sa.text("'{sad}'")),
+        sa.Column("ints", pg.ARRAY(sa.Integer), server_default=sa.text("ARRAY[1, 2]")),
+        sa.Column("range", pg.INT4RANGE, server_default=sa.text("'[1,5)'")),
+        sa.Column("inet", pg.INET, server_default="127.0.0.1"),
+        sa.Column("money", pg.MONEY, server_default=sa.text("0")),
+        sa.Column("bits", pg.BIT(3), server_default=sa.text("B'101'")),
+    )
+
+
+@case("quoted_names")
+def _quoted(md: sa.MetaData) -> None:
+    t = sa.Table(
+        "MixedCase Table",
+        md,
+        sa.Column("Id", sa.Integer, primary_key=True),
+        sa.Column("select", sa.Text, unique=True),
+        sa.Column('Weird "Name"', sa.Integer, sa.CheckConstraint('"Weird ""Name""" > 0')),
+        sa.Column("parent", sa.Integer, sa.ForeignKey("MixedCase Table.Id")),
+    )
+    sa.Index("Ix Mixed", t.c.select, sa.func.lower(t.c.select))
+
+
+@case("column_checks_and_unique_index")
+def _column_checks(md: sa.MetaData) -> None:
+    sa.Table(
+        "column_checks",
+        md,
+        pk(),
+        sa.Column("positive", sa.Integer, sa.CheckConstraint("positive > 0")),
+        sa.Column("named", sa.Integer, sa.CheckConstraint("named < 10", name="named_small")),
+        sa.Column("unique_col", sa.Text, unique=True),
+        sa.Column("indexed", sa.Text, index=True),
+        sa.Column("unique_indexed", sa.Text, unique=True, index=True),
+    )
+
+
 @case("column_comments_and_nullability")
 def _comments(md: sa.MetaData) -> None:
     sa.Table(
@@ -191,6 +239,48 @@ def _long_names(md: sa.MetaData) -> None:
 @case("schema_not_public", prepare=("CREATE SCHEMA audit",))
 def _other_schema(md: sa.MetaData) -> None:
     sa.Table("entry", md, pk(), schema="audit")
+
+
+# -- SQLModel's own spellings -----------------------------------------------------------
+
+
+def _sqlmodel_metadata() -> sa.MetaData:
+    """SQLModel models on a registry of their own (SQLModel.metadata is the process's)."""
+    import datetime
+    import decimal
+    import uuid
+    from typing import Optional
+
+    from sqlalchemy.orm import registry
+    from sqlmodel import Field, SQLModel
+
+    class Base(SQLModel, registry=registry()):
+        pass
+
+    class Team(Base, table=True):
+        id: Optional[int] = Field(default=None, primary_key=True)
+        name: str = Field(max_length=80, unique=True, index=True)
+        slug: str = Field(sa_column_kwargs={"server_default": "team", "comment": "the url part"})
+
+    class Hero(Base, table=True):
+        id: Optional[int] = Field(default=None, primary_key=True)
+        name: str = Field(index=True)
+        secret_name: str
+        age: Optional[int] = Field(default=None, index=True)
+        mood: Mood = Field(default=Mood.happy)
+        power: decimal.Decimal = Field(default=0, max_digits=8, decimal_places=2)
+        born: Optional[datetime.date] = None
+        seen: datetime.datetime = Field(
+            sa_type=sa.DateTime(timezone=True), sa_column_kwargs={"server_default": sa.func.now()}
+        )
+        token: uuid.UUID = Field(default_factory=uuid.uuid4)
+        team_id: Optional[int] = Field(default=None, foreign_key="team.id", ondelete="SET NULL")
+        tags: Optional[list] = Field(default=None, sa_column=sa.Column(pg.ARRAY(sa.Text)))  # type: ignore[type-arg]
+
+    return Base.metadata
+
+
+CASES.append(Case("sqlmodel_models", _sqlmodel_metadata))
 
 
 # -- constraints ---------------------------------------------------------------------
