@@ -60,7 +60,8 @@ def _index_tablespaces(table: Any, models: ModelContext) -> Iterator[Use]:
 
 def _server_onupdate(table: Any, models: ModelContext) -> Iterator[Use]:
     for column in table.columns:
-        if column.server_onupdate is not None:
+        # A Computed column sets its server_onupdate to itself: the generated column's own entry.
+        if column.server_onupdate is not None and not _modeled_default(column.server_onupdate):
             yield column.name, "server_onupdate (the trigger that sets it is not in the models)"
 
 
