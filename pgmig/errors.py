@@ -64,6 +64,26 @@ class PgmigWarning(UserWarning):
     """
 
 
+class UnmodeledWarning(PgmigWarning):
+    """The models use a construct pgmig does not compare or migrate yet (pgmig.schema.unmodeled).
+
+    `create_all` would build it and pgmig's plans leave it out: said for every
+    diff and generate, named by `construct`, `table` (schema-qualified) and
+    `column` (None for the table's), with `what` the models declare.
+    """
+
+    def __init__(self, construct: str, table: str, column: Optional[str], what: str) -> None:
+        self.construct = construct
+        self.table = table
+        self.column = column
+        self.what = what
+        where = f"{table}.{column}" if column else table
+        super().__init__(
+            f"{construct} is not modeled by pgmig: {where} declares {what}; create_all builds it, pgmig's plans "
+            "leave it out and do not compare it (write it in a revision by hand)"
+        )
+
+
 class UsageError(PgmigError):
     """Bad usage or configuration: the user must change a flag, env var or key."""
 

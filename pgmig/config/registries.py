@@ -173,7 +173,17 @@ def _metadata_of(obj: Any, what: str) -> List[Any]:
             if md is not None:
                 found.setdefault(id(md), md)
         if not found:
-            raise ModelsError(f"models {what}: module {obj.__name__} defines no tables or MetaData")
+            found = _imported_metadata(obj)
+        if not found:
+            raise ModelsError(
+                f"models {what}: module {obj.__name__} defines no tables or MetaData, and neither do the "
+                "modules it imports nor SQLModel.metadata",
+                hint=Hint(
+                    "name the MetaData or the declarative base that holds the tables",
+                    "models",
+                    (f"{obj.__name__}:metadata", f"{obj.__name__}:Base"),
+                ),
+            )
         return list(found.values())
     if isinstance(getattr(obj, "metadata", None), MetaData):
         return [obj.metadata]
@@ -201,6 +211,66 @@ def _metadata_of_value(value: Any, module_name: str) -> Optional[Any]:
         if getattr(value, "__table__", None) is not None and isinstance(metadata, MetaData):
             return metadata
     return None
+
+
+def _imported_metadata(module: ModuleType) -> Dict[int, Any]:
+    """The MetaData a module that only imports its models filled: id -> MetaData, with tables.
+
+    The "import everything so metadata fills up" module (`all_models.py`)
+    defines nothing itself. Looked for, in order: model classes, MetaData and
+    bases (a class whose `.metadata` has tables: SQLModel, a declarative
+    base) it holds, then the same in the project's modules it imports
+    (`import app.models.user`, `from app import orders`: modules in its own
+    folder tree, not libraries), then `SQLModel.metadata` when SQLModel is
+    imported by those modules and has tables (`import sqlmodel` then the
+    model modules imported in a loop, binding nothing).
+    """
+    from sqlalchemy import MetaData
+
+    found: Dict[int, Any] = {}
+    home = Path(getattr(module, "__file__", "") or ".").resolve().parent
+    while (home / "__init__.py").is_file():
+        home = home.parent  # the folder the top package lives in
+    seen = {id(module)}
+    queue = [module]
+    reached_modules: List[ModuleType] = []
+    while queue:
+        current = queue.pop(0)
+        reached_modules.append(current)
+        for value in list(vars(current).values()):
+            if isinstance(value, ModuleType):
+                if id(value) not in seen and _project_module(value, home):
+                    seen.add(id(value))
+                    queue.append(value)
+                continue
+            md = value if isinstance(value, MetaData) else getattr(value, "metadata", None)
+            if isinstance(value, (MetaData, type)) and isinstance(md, MetaData) and md.tables:
+                found.setdefault(id(md), md)
+    sqlmodel = sys.modules.get("sqlmodel")
+    if not found and sqlmodel is not None and any(_uses_sqlmodel(reached) for reached in reached_modules):
+        md = getattr(getattr(sqlmodel, "SQLModel", None), "metadata", None)
+        if isinstance(md, MetaData) and md.tables:
+            found[id(md)] = md
+    return found
+
+
+def _uses_sqlmodel(module: ModuleType) -> bool:
+    """Whether a module imported sqlmodel or something of it: SQLModel.metadata is the process's,
+    so it stands for this registry only when the registry's own modules use SQLModel."""
+    for value in list(vars(module).values()):
+        name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
+        if isinstance(name, str) and name.split(".")[0] == "sqlmodel":
+            return True
+    return False
+
+
+def _project_module(module: ModuleType, home: Path) -> bool:
+    """Whether `module` is a file of the project under `home`, not an installed library (a venv may live there)."""
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    path = Path(file).resolve()
+    return path.is_relative_to(home) and not {"site-packages", "dist-packages"} & set(path.parts)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -287,6 +287,7 @@ class OperationMethods:
         initially_deferred: bool = False,
         new_table: bool = False,
         schema: str = "public",
+        include: Sequence[str] = (),
     ) -> None:
         """Add a primary key on `columns`, building its unique index (ACCESS EXCLUSIVE on an existing table)."""
         await self.run(
@@ -299,6 +300,7 @@ class OperationMethods:
                 initially_deferred=initially_deferred,
                 new_table=new_table,
                 schema=schema,
+                include=include,
             )
         )
 
@@ -402,6 +404,7 @@ class OperationMethods:
         initially_deferred: bool = False,
         new_table: bool = False,
         schema: str = "public",
+        include: Sequence[str] = (),
     ) -> None:
         """Add a unique constraint on `columns`, building its index (ACCESS EXCLUSIVE on an existing table)."""
         await self.run(
@@ -415,6 +418,7 @@ class OperationMethods:
                 initially_deferred=initially_deferred,
                 new_table=new_table,
                 schema=schema,
+                include=include,
             )
         )
 

@@ -59,17 +59,28 @@ def _phrase(value: str, allowed: Tuple[str, ...], what: str) -> str:
     return phrase
 
 
-def primary_key_body(columns: Sequence[str], deferrable: bool = False, initially_deferred: bool = False) -> str:
-    """`PRIMARY KEY (...)`, as ALTER TABLE ... ADD and CREATE TABLE both spell it."""
-    return f"PRIMARY KEY ({ident_list(columns)})" + _deferrability(deferrable, initially_deferred)
+def primary_key_body(
+    columns: Sequence[str], deferrable: bool = False, initially_deferred: bool = False, include: Sequence[str] = ()
+) -> str:
+    """`PRIMARY KEY (...) [INCLUDE (...)]`, as ALTER TABLE ... ADD and CREATE TABLE both spell it."""
+    return f"PRIMARY KEY ({ident_list(columns)})" + _include(include) + _deferrability(deferrable, initially_deferred)
 
 
 def unique_body(
-    columns: Sequence[str], nulls_not_distinct: bool = False, deferrable: bool = False, initially_deferred: bool = False
+    columns: Sequence[str],
+    nulls_not_distinct: bool = False,
+    deferrable: bool = False,
+    initially_deferred: bool = False,
+    include: Sequence[str] = (),
 ) -> str:
-    """`UNIQUE [NULLS NOT DISTINCT] (...)`, as ALTER TABLE ... ADD and CREATE TABLE both spell it."""
+    """`UNIQUE [NULLS NOT DISTINCT] (...) [INCLUDE (...)]`, as ALTER TABLE ... ADD and CREATE TABLE both spell it."""
     nulls = " NULLS NOT DISTINCT" if nulls_not_distinct else ""
-    return f"UNIQUE{nulls} ({ident_list(columns)})" + _deferrability(deferrable, initially_deferred)
+    return f"UNIQUE{nulls} ({ident_list(columns)})" + _include(include) + _deferrability(deferrable, initially_deferred)
+
+
+def _include(columns: Sequence[str]) -> str:
+    """The index parameter INCLUDE (covered columns), which comes before DEFERRABLE (CREATE TABLE's grammar)."""
+    return f" INCLUDE ({ident_list(columns)})" if columns else ""
 
 
 def foreign_key_body(
@@ -157,8 +168,10 @@ class AddPrimaryKey(_AddConstraint):
     new_table: bool = False
     schema: str = "public"
 
+    include: Tuple[str, ...] = ()
+
     def statements(self) -> List[str]:
-        return self._add(primary_key_body(self.columns, self.deferrable, self.initially_deferred))
+        return self._add(primary_key_body(self.columns, self.deferrable, self.initially_deferred, self.include))
 
 
 @register
@@ -176,8 +189,13 @@ class AddUnique(_AddConstraint):
     new_table: bool = False
     schema: str = "public"
 
+    include: Tuple[str, ...] = ()
+
     def statements(self) -> List[str]:
-        return self._add(unique_body(self.columns, self.nulls_not_distinct, self.deferrable, self.initially_deferred))
+        body = unique_body(
+            self.columns, self.nulls_not_distinct, self.deferrable, self.initially_deferred, self.include
+        )
+        return self._add(body)
 
 
 @register

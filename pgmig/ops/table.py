@@ -97,9 +97,10 @@ class PrimaryKey(TablePart):
     name: Optional[str] = None
     deferrable: bool = False
     initially_deferred: bool = False
+    include: Sequence[str] = ()
 
     def sql(self, schema: str) -> str:
-        return named(self.name) + primary_key_body(self.columns, self.deferrable, self.initially_deferred)
+        return named(self.name) + primary_key_body(self.columns, self.deferrable, self.initially_deferred, self.include)
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,12 @@ class Unique(TablePart):
     nulls_not_distinct: bool = False
     deferrable: bool = False
     initially_deferred: bool = False
+    include: Sequence[str] = ()
 
     def sql(self, schema: str) -> str:
-        body = unique_body(self.columns, self.nulls_not_distinct, self.deferrable, self.initially_deferred)
+        body = unique_body(
+            self.columns, self.nulls_not_distinct, self.deferrable, self.initially_deferred, self.include
+        )
         return named(self.name) + body
 
 
@@ -341,6 +345,7 @@ _AS_PART: Dict[str, Tuple[type, Dict[str, str]]] = {
             "constraint_name": "name",
             "deferrable": "deferrable",
             "initially_deferred": "initially_deferred",
+            "include": "include",
         },
     ),
     "add_unique": (
@@ -351,6 +356,7 @@ _AS_PART: Dict[str, Tuple[type, Dict[str, str]]] = {
             "nulls_not_distinct": "nulls_not_distinct",
             "deferrable": "deferrable",
             "initially_deferred": "initially_deferred",
+            "include": "include",
         },
     ),
     "add_check": (Check, {"expression": "expression", "constraint_name": "name"}),

@@ -95,7 +95,8 @@ class Change:
 class Plan:
     changes: List[Change]
     warnings: List[str] = field(default_factory=list)
-    """What would fail on the database's data (a NOT NULL column on a table with rows, ...)."""
+    """What would fail on the database's data (a NOT NULL column on a table with rows, ...), and what
+    the models declare that no kind carries (pgmig.schema.unmodeled: said with every plan)."""
     unmodeled: List[ColumnDependent] = field(default_factory=list)
     """Objects no installed kind models that depend on a column the plan drops or rebuilds
     (pgmig.plan.rebuilds): Postgres would refuse the plan's statement."""

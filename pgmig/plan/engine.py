@@ -17,6 +17,7 @@ from pgmig.plan.rebuilds import note_unmodeled_dependents
 from pgmig.schema.catalog import Connect, read_all
 from pgmig.schema.objects import Key, SchemaObject, SchemaState
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
+from pgmig.schema.unmodeled import unmodeled_warnings
 from pgmig.timing import NoTimings, Timings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -243,12 +244,14 @@ async def _plans(
     finally:
         if threads and not threads[0].done():  # a read failed: let the thread finish before the error goes up
             await asyncio.gather(threads[0], return_exceptions=True)
+    # What the models declare and no kind carries: said with every plan, changes or not.
+    unmodeled = [str(warning) for warning in models.derived(unmodeled_warnings)]
     with timings.phase("compare"):
         if tally["same"] == len(objects) == tally["read"] == tally["distinct"]:
             # Each model object equals the database's object under its key, no
             # two share a key, and the database has no other object: no change.
             # The common case (a check, a diff right after `up`) needs no states.
-            return Plan([]), Plan([]) if both else None
+            return Plan([], warnings=list(unmodeled)), Plan([]) if both else None
     current = SchemaState.keyed(pair for handler in handlers.handlers for pair in read.get(handler.kind, ()))
     # Objects of a kind no handler reads (a handler's from_models may return other kinds) stay as built.
     pairs = [final.get(id(obj), (key, obj)) for key, obj in zip(keys, objects)]
@@ -266,6 +269,7 @@ async def _plans(
     with timings.phase("compare"):
         up = build_plan(current, desired, handlers)
         down = build_plan(desired, current, handlers) if both else None
+    up.warnings += unmodeled
     # What no installed kind models, yet blocks a column the plan drops or retypes (pg_depend).
     await note_unmodeled_dependents(connection, up, by_kind, schema)
     return up, down

@@ -56,11 +56,8 @@ class ModelContext:
 
     @cached_property
     def dialect(self) -> "Dialect":
-        from sqlalchemy.dialects import postgresql
-
-        # The named paramstyle leaves `%` alone; the default (pyformat) would
-        # write `LIKE 'a%'` as `LIKE 'a%%'` in defaults, checks and predicates.
-        return cast("Dialect", postgresql.dialect(paramstyle="named"))  # type: ignore[no-untyped-call]
+        """The PostgreSQL dialect compiled with, set up as `create_all`'s connected engine has it (see `connected_dialect`)."""
+        return connected_dialect()
 
     @cached_property
     def ddl(self) -> Any:
@@ -153,6 +150,25 @@ class ModelContext:
             self.cache[(what, signature)] = (value,)
         self.cache[(what, id(sa_type))] = (sa_type, value)
         return value
+
+
+def connected_dialect() -> "Dialect":
+    """SQLAlchemy's PostgreSQL dialect as a connected engine sets it up, without connecting.
+
+    An engine's first connection runs `initialize`, which reads the server's
+    `standard_conforming_strings` (on since PostgreSQL 9.1 and in every
+    server pgmig supports): SQLAlchemy 2.0's unconnected dialect assumes it
+    off and writes the literal `'\\'` as `'\\\\'` (two backslashes in the
+    data), where `create_all` writes `'\\'`; 2.1 assumes it on. The named
+    paramstyle leaves `%` alone; the default (pyformat) would write
+    `LIKE 'a%'` as `LIKE 'a%%'` in defaults, checks and predicates.
+    """
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
+    # What PGDialect._set_backslash_escapes finds on a server with standard_conforming_strings on.
+    dialect._backslash_escapes = False
+    return cast("Dialect", dialect)
 
 
 async def in_chunks(rows: Sequence[T], size: int = 2000) -> AsyncIterator[Sequence[T]]:

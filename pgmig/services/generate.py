@@ -237,6 +237,8 @@ async def _changes(
     if asked:
         async with _renamed(conn, renames, schema):
             up, down = await project.diff_both_ways(conn, url)
+    for message in up.warnings:  # what the models declare and the revision leaves out (pgmig.schema.unmodeled)
+        project.notice(f"warning: {message}")
     if up.is_empty and not renames:
         return None
     if up.unmodeled:

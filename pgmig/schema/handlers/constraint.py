@@ -109,6 +109,8 @@ class Constraint(SchemaObject):
     match: str = "SIMPLE"
     expression: Optional[str] = None
     nulls_not_distinct: bool = False
+    # A primary key's or unique constraint's covered columns (INCLUDE), in their order.
+    include: Tuple[str, ...] = ()
     deferrable: bool = False
     initially_deferred: bool = False
     name: Optional[str] = field(default=None, compare=False)
@@ -269,6 +271,11 @@ SELECT cl.relname AS table_name,
        con.confupdtype::text AS on_update,
        con.confmatchtype::text AS match,
        {nulls_not_distinct} AS nulls_not_distinct,
+       -- INCLUDE columns: the index's attributes after its key ones (int2vector subscripts start at 0).
+       CASE WHEN ix.indnatts > ix.indnkeyatts THEN
+            ARRAY(SELECT a.attname FROM unnest(ix.indkey[ix.indnkeyatts:ix.indnatts - 1]) WITH ORDINALITY AS k(attnum, ord)
+                  JOIN pg_catalog.pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum
+                  ORDER BY k.ord)::text[] END AS include,
        CASE WHEN con.contype = 'c' THEN pg_catalog.pg_get_expr(con.conbin, con.conrelid) END AS expression,
        CASE WHEN cardinality(con.conkey) = 1 THEN ARRAY[k1.attname::text]
        ELSE ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
@@ -294,7 +301,7 @@ LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rcl.relnamespace
 LEFT JOIN pg_catalog.pg_constraint rc
        ON con.contype = 'f' AND rc.conrelid = con.confrelid AND rc.conindid = con.conindid
       AND rc.contype IN ('p', 'u')
-LEFT JOIN pg_catalog.pg_index ix ON con.contype = 'u' AND ix.indexrelid = con.conindid
+LEFT JOIN pg_catalog.pg_index ix ON con.contype IN ('u', 'p') AND ix.indexrelid = con.conindid
 -- A foreign key on a unique index that no constraint owns (`CREATE UNIQUE INDEX`).
 LEFT JOIN pg_catalog.pg_class ri ON con.contype = 'f' AND rc.oid IS NULL AND ri.oid = con.conindid
 -- Most keys have one column: a join, not a subquery per row (a tenth of the query).
@@ -382,9 +389,9 @@ class ConstraintHandler(ObjectHandler):
             return [AddCheck(expression=obj.source or obj.expression or "", **common)]
         common.update(columns=list(obj.columns), deferrable=obj.deferrable, initially_deferred=obj.initially_deferred)
         if obj.constraint_type == PRIMARY_KEY:
-            return [AddPrimaryKey(**common)]
+            return [AddPrimaryKey(include=obj.include, **common)]
         if obj.constraint_type == UNIQUE:
-            return [AddUnique(nulls_not_distinct=obj.nulls_not_distinct, **common)]
+            return [AddUnique(nulls_not_distinct=obj.nulls_not_distinct, include=obj.include, **common)]
         return [
             AddForeignKey(
                 referred_table=obj.referred_table or "",
@@ -562,7 +569,11 @@ class _ModelReader:
             if isinstance(constraint, primary_key):
                 if len(constraint.columns) == 0:
                     continue
-                read.append(Constraint.of(constraint_type=PRIMARY_KEY, columns=_names(constraint), **common))
+                read.append(
+                    Constraint.of(
+                        constraint_type=PRIMARY_KEY, columns=_names(constraint), include=_included(constraint), **common
+                    )
+                )
             elif isinstance(constraint, unique):
                 options = constraint.dialect_options["postgresql"]
                 read.append(
@@ -570,6 +581,7 @@ class _ModelReader:
                         constraint_type=UNIQUE,
                         columns=_names(constraint),
                         nulls_not_distinct=bool(options.get("nulls_not_distinct")),
+                        include=_included(constraint),
                         **common,
                     )
                 )
@@ -651,6 +663,7 @@ def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
         on_update,
         match,
         nulls_not_distinct,
+        include,
         expression,
         columns,
         referred_schema,
@@ -712,6 +725,7 @@ def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
                 initially_deferred=deferred,
                 columns=columns,
                 nulls_not_distinct=nulls_not_distinct,
+                include=tuple(include or ()),
             )
 
 
@@ -762,10 +776,17 @@ def _same_index(kept: Constraint, other: Constraint) -> bool:
     """Whether Postgres takes `other` for the same index as `kept` (transformIndexConstraints)."""
     return (
         kept.columns == other.columns
+        and kept.include == other.include
         and kept.nulls_not_distinct == other.nulls_not_distinct
         and kept.deferrable == other.deferrable
         and kept.initially_deferred == other.initially_deferred
     )
+
+
+def _included(constraint: Any) -> Tuple[str, ...]:
+    """`postgresql_include` of a primary key or unique constraint: column names (given as names or columns)."""
+    given = constraint.dialect_options["postgresql"].get("include") or ()
+    return tuple(stored_name(c if isinstance(c, str) else c.name) for c in given)
 
 
 def _deferred(constraint: Any) -> bool:
