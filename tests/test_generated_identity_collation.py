@@ -18,13 +18,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from pgmig.errors import ModelsError
 from pgmig.ops.column import (
     AddColumn,
+    AddColumnIdentity,
     DropColumn,
     DropColumnExpression,
+    ModifyColumnType,
     SetColumnExpression,
+    SetColumnIdentityOptions,
 )
 from pgmig.plan.diff import Plan
 
@@ -97,7 +101,7 @@ def round_trip(
     write_revision(folder, up, down)
     asyncio.run(runner(url, folder).upgrade())
     leftover = diff(url, models_b)
-    assert leftover.is_empty, [c.to_json() for c in leftover.changes]
+    assert leftover.is_empty, [(c.key, c.old and c.new and c.old.differences(c.new)) for c in leftover.changes]
     snap_b = catalog(url)
     scratch = server.create_database()
     try:
@@ -256,3 +260,135 @@ def test_generated_column_and_the_column_it_reads_dropped_and_added(
     plan = round_trip(pgmig_server, database_url, tmp_path, line_items(total(), label()), metadata)
     dropped = [op.column_name for op in ops_of(plan, DropColumn)]
     assert dropped.index("total") < dropped.index("quantity") and "label" in dropped
+
+
+# -- identity options ----------------------------------------------------------------------------------
+
+
+def tickets(identity: Optional[sa.Identity], id_type: Any = sa.Integer) -> sa.MetaData:
+    metadata = sa.MetaData()
+    # Without an identity, a plain integer key (not serial).
+    args: Sequence[Any] = (identity,) if identity is not None else ()
+    options: Dict[str, Any] = {} if identity is not None else {"autoincrement": False}
+    sa.Table(
+        "ticket",
+        metadata,
+        sa.Column("id", id_type, *args, primary_key=True, **options),
+        sa.Column("title", sa.Text, nullable=False),
+    )
+    return metadata
+
+
+TICKETS = ("INSERT INTO ticket (id, title) OVERRIDING SYSTEM VALUE VALUES (1, 'a'), (2, 'b')",)
+TICKET_ROWS = "SELECT id, title FROM ticket ORDER BY id"
+OPTIONS = sa.Identity(start=1000, increment=5, minvalue=10, maxvalue=100000, cycle=True, cache=20)
+
+
+@pytest.mark.parametrize(
+    "identity, id_type",
+    [
+        (sa.Identity(start=1000, increment=5), sa.Integer),
+        (sa.Identity(), sa.BigInteger),
+        (sa.Identity(), sa.SmallInteger),
+        (sa.Identity(always=True, increment=-1), sa.Integer),
+        (OPTIONS, sa.BigInteger),
+    ],
+)
+def test_identity_options_from_empty_equal_create_all(
+    pgmig_server: Any, database_url: str, identity: sa.Identity, id_type: Any
+) -> None:
+    from_empty(pgmig_server, database_url, tickets(identity, id_type))
+
+
+def test_identity_options_changed_both_ways(pgmig_server: Any, tmp_path: Path, database_url: str) -> None:
+    plan = round_trip(
+        pgmig_server, database_url, tmp_path, tickets(sa.Identity()), tickets(OPTIONS), TICKETS, TICKET_ROWS
+    )
+    (change,) = ops_of(plan, SetColumnIdentityOptions)
+    assert (change.start, change.increment, change.maxvalue, change.cache, change.cycle) == (1000, 5, 100000, 20, True)
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        (sa.Identity(), sa.Identity()),
+        (sa.Identity(start=1000, increment=5), sa.Identity(start=1000, increment=5, maxvalue=2**31 - 1)),
+    ],
+)
+def test_identity_through_a_type_change(
+    pgmig_server: Any, tmp_path: Path, database_url: str, before: sa.Identity, after: sa.Identity
+) -> None:
+    """int -> bigint keeps the identity; a default maxvalue follows the type, a given one stays."""
+    plan = round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path,
+        tickets(before),
+        tickets(after, sa.BigInteger),
+        TICKETS,
+        TICKET_ROWS,
+    )
+    assert ops_of(plan, ModifyColumnType)
+    assert bool(ops_of(plan, SetColumnIdentityOptions)) == (after.maxvalue is not None)
+
+
+def test_plain_column_becomes_identity_with_options(pgmig_server: Any, tmp_path: Path, database_url: str) -> None:
+    plan = round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path,
+        tickets(None),
+        tickets(sa.Identity(start=1000, increment=5)),
+        TICKETS,
+        TICKET_ROWS,
+    )
+    (added,) = ops_of(plan, AddColumnIdentity)
+    assert added.identity_options == "INCREMENT BY 5 START WITH 1000"
+    run_sql(database_url, "INSERT INTO ticket (title) VALUES ('c')")
+    assert fetch(database_url, "SELECT max(id) AS id FROM ticket") == [{"id": 1000}]
+
+
+# -- collations ----------------------------------------------------------------------------------------
+
+
+def people(collation: Optional[str], index: bool = True) -> sa.MetaData:
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "person",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(40, collation=collation)),
+        sa.Column("bio", sa.Text(collation=collation)),
+        sa.Column("tags", postgresql.ARRAY(sa.String(collation=collation))),
+    )
+    if index:
+        sa.Index("ix_person_name", table.c.name)
+    return metadata
+
+
+PEOPLE = ("INSERT INTO person (id, name, bio, tags) VALUES (1, 'b', 'x', '{a,B}'), (2, 'A', 'y', NULL)",)
+PEOPLE_ROWS = "SELECT id, name, bio, tags FROM person ORDER BY id"
+
+
+def icu_collation(url: str) -> Optional[str]:
+    found = fetch(url, "SELECT collname FROM pg_collation WHERE collname = 'en-US-x-icu'")
+    return found[0]["collname"] if found else None
+
+
+def test_collations_from_empty_equal_create_all(pgmig_server: Any, database_url: str) -> None:
+    from_empty(pgmig_server, database_url, people("C"))
+    more = {(row["attname"], row["collation"]) for row in catalog(database_url)["columns_more"]}
+    assert {("name", "C"), ("bio", "C"), ("tags", "C")} <= more
+
+
+def test_collation_changed_both_ways(pgmig_server: Any, tmp_path: Path, database_url: str) -> None:
+    """ALTER COLUMN TYPE ... COLLATE; Postgres rebuilds the index on the column itself."""
+    plan = round_trip(pgmig_server, database_url, tmp_path, people(None), people("C"), PEOPLE, PEOPLE_ROWS)
+    changes = ops_of(plan, ModifyColumnType)
+    assert {op.column_name for op in changes} == {"name", "bio", "tags"} and all(op.collation == "C" for op in changes)
+    assert fetch(database_url, "SELECT name FROM person ORDER BY name") == [{"name": "A"}, {"name": "b"}]
+
+
+def test_collation_from_one_to_another(pgmig_server: Any, tmp_path: Path, database_url: str) -> None:
+    other = icu_collation(database_url) or "POSIX"
+    round_trip(pgmig_server, database_url, tmp_path, people("C"), people(other), PEOPLE, PEOPLE_ROWS)

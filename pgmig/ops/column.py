@@ -553,7 +553,19 @@ class SetColumnIdentityOptions(Operation):
             f"SET INCREMENT BY {self.increment} SET MINVALUE {self.minvalue} SET MAXVALUE {self.maxvalue} "
             f"SET START WITH {self.start} SET CACHE {self.cache} SET {'' if self.cycle else 'NO '}CYCLE"
         )
-        return [f"{_alter_column(self.schema, self.table_name, self.column_name)} {options}"]
+        # Postgres refuses new bounds that leave the sequence's current value outside: it is moved to
+        # the nearest value inside both the old bounds and the new first (unchanged when inside).
+        sequence = (
+            f"pg_catalog.pg_get_serial_sequence({quote_literal(qualified(self.schema, self.table_name))}, "
+            f"{quote_literal(self.column_name)})::regclass"
+        )
+        last = "pg_catalog.pg_sequence_last_value(q.seq)"
+        clamp = (
+            f"SELECT pg_catalog.setval(q.seq, GREATEST(LEAST(COALESCE({last}, p.seqstart), {self.maxvalue}, "
+            f"p.seqmax), {self.minvalue}, p.seqmin), {last} IS NOT NULL) "
+            f"FROM (SELECT {sequence} AS seq) q JOIN pg_catalog.pg_sequence p ON p.seqrelid = q.seq"
+        )
+        return [clamp, f"{_alter_column(self.schema, self.table_name, self.column_name)} {options}"]
 
 
 @register
