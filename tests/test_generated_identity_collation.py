@@ -392,3 +392,99 @@ def test_collation_changed_both_ways(pgmig_server: Any, tmp_path: Path, database
 def test_collation_from_one_to_another(pgmig_server: Any, tmp_path: Path, database_url: str) -> None:
     other = icu_collation(database_url) or "POSIX"
     round_trip(pgmig_server, database_url, tmp_path, people("C"), people(other), PEOPLE, PEOPLE_ROWS)
+
+
+def test_collation_and_type_changed_together(pgmig_server: Any, tmp_path: Path, database_url: str) -> None:
+    def notes(data_type: Any) -> sa.MetaData:
+        metadata = sa.MetaData()
+        table = sa.Table("note", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("body", data_type))
+        sa.Index("ix_note_body", table.c.body)
+        return metadata
+
+    rows = ("INSERT INTO note (id, body) VALUES (1, 'b'), (2, 'A')",)
+    plan = round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path,
+        notes(sa.String(20, collation="C")),
+        notes(sa.Text()),
+        rows,
+        "SELECT id, body FROM note ORDER BY id",
+    )
+    (change,) = ops_of(plan, ModifyColumnType)
+    assert change.collation is None and change.data_type == "text"
+
+
+# -- more generated columns: virtual ones (PostgreSQL 18), indexes on them, quoted names -----------------
+
+
+def virtual_only(url: str) -> None:
+    if server_version(url) < 180000:
+        pytest.skip("VIRTUAL generated columns are PostgreSQL 18+")
+
+
+@pytest.mark.parametrize(
+    "before, after, replaced",
+    [
+        (total(persisted=False), total("quantity * price * 2", persisted=False), False),
+        (total(), total(persisted=False), True),
+        (total(persisted=False), lambda: sa.Column("total", sa.Numeric(12, 2)), True),
+    ],
+    ids=["virtual-expression", "stored-to-virtual", "virtual-to-plain"],
+)
+def test_virtual_generated_column_changes(
+    pgmig_server: Any, tmp_path: Path, database_url: str, before: Any, after: Any, replaced: bool
+) -> None:
+    """SET EXPRESSION on a virtual column rewrites nothing; what ALTER cannot do (stored <-> virtual,
+    virtual -> plain: DROP EXPRESSION is for stored columns) drops and adds the column."""
+    virtual_only(database_url)
+    plan = round_trip(pgmig_server, database_url, tmp_path, line_items(before), line_items(after), SEED, ROWS)
+    assert bool(ops_of(plan, DropColumn)) == replaced
+    for change in ops_of(plan, SetColumnExpression):
+        assert "rewrites_table" not in change.hazards()
+
+
+def test_index_on_a_generated_column_survives_an_expression_change(
+    pgmig_server: Any, tmp_path: Path, database_url: str
+) -> None:
+    def indexed(expression: str) -> sa.MetaData:
+        metadata = line_items(total(expression))
+        table = metadata.tables["line_item"]
+        sa.Index("ix_line_item_total", table.c.total)
+        sa.Index("ix_line_item_big", table.c.id, postgresql_where=table.c.total > 100)
+        return metadata
+
+    round_trip(
+        pgmig_server, database_url, tmp_path, indexed("quantity * price"), indexed("quantity + price"), SEED, ROWS
+    )
+
+
+def test_generated_column_reading_quoted_names(pgmig_server: Any, tmp_path: Path, database_url: str) -> None:
+    def orders(expression: Optional[str]) -> sa.MetaData:
+        metadata = sa.MetaData()
+        extra = (
+            [sa.Column("Line Total", sa.Numeric(14, 2), sa.Computed(expression, persisted=True))] if expression else []
+        )
+        sa.Table(
+            "Order",
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("Unit Price", sa.Numeric(10, 2)),
+            sa.Column("qty", sa.SmallInteger),
+            *extra,
+        )
+        return metadata
+
+    metadata = orders('"Unit Price" * qty')
+    from_empty(pgmig_server, database_url, metadata)
+    run_sql(database_url, 'DROP TABLE "Order"')
+    round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path,
+        orders(None),
+        metadata,
+        ('INSERT INTO "Order" (id, "Unit Price", qty) VALUES (1, 2.5, 4)',),
+        'SELECT id, "Unit Price", qty FROM "Order"',
+    )
+    assert fetch(database_url, 'SELECT "Line Total"::text AS t FROM "Order"') == [{"t": "10.00"}]
