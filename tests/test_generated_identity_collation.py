@@ -386,6 +386,8 @@ def test_collation_changed_both_ways(pgmig_server: Any, tmp_path: Path, database
     plan = round_trip(pgmig_server, database_url, tmp_path, people(None), people("C"), PEOPLE, PEOPLE_ROWS)
     changes = ops_of(plan, ModifyColumnType)
     assert {op.column_name for op in changes} == {"name", "bio", "tags"} and all(op.collation == "C" for op in changes)
+    (name,) = [op for op in changes if op.column_name == "name"]
+    assert "index_build" in name.hazards() and "rewrites_table" not in name.hazards()
     assert fetch(database_url, "SELECT name FROM person ORDER BY name") == [{"name": "A"}, {"name": "b"}]
 
 

@@ -645,10 +645,12 @@ class OperationMethods:
         schema: str = "public",
         old_data_type: Optional[str] = None,
         collation: Optional[str] = None,
+        old_collation: Optional[str] = None,
     ) -> None:
-        """Change a column's type; `using` is the cast expression Postgres needs, if any.
+        """Change a column's type (and collation: None is the new type's default); `using` is the
+        cast expression Postgres needs, if any.
 
-        `old_data_type` is only read to tell whether the change rewrites the table.
+        `old_data_type` and `old_collation` are only read to tell what the change costs.
         """
         await self.run(
             build(
@@ -660,6 +662,7 @@ class OperationMethods:
                 schema=schema,
                 old_data_type=old_data_type,
                 collation=collation,
+                old_collation=old_collation,
             )
         )
 

@@ -285,9 +285,10 @@ class DropColumn(Operation):
 @register
 @dataclass(frozen=True)
 class ModifyColumnType(Operation):
-    """Change a column's type; `using` is the cast expression Postgres needs, if any.
+    """Change a column's type (and collation: None is the new type's default); `using` is the
+    cast expression Postgres needs, if any.
 
-    `old_data_type` is only read to tell whether the change rewrites the table.
+    `old_data_type` and `old_collation` are only read to tell what the change costs.
     """
 
     name = "modify_column_type"
@@ -298,6 +299,7 @@ class ModifyColumnType(Operation):
     schema: str = "public"
     old_data_type: Optional[str] = None
     collation: Optional[str] = None
+    old_collation: Optional[str] = None
 
     def statements(self) -> List[str]:
         sql = f"{_alter_column(self.schema, self.table_name, self.column_name)} TYPE {self.data_type}"
@@ -309,9 +311,12 @@ class ModifyColumnType(Operation):
         return [sql]
 
     def hazards(self) -> Tuple[Hazard, ...]:
-        # A collation change alone keeps the values (no rewrite), but Postgres rebuilds every index
-        # on the column under ACCESS EXCLUSIVE (ALTER TABLE, "SET DATA TYPE": indexes are rebuilt).
-        return type_change_hazards(self.old_data_type, self.data_type)
+        hazards = type_change_hazards(self.old_data_type, self.data_type)
+        if self.collation != self.old_collation and REWRITES not in hazards:
+            # A new collation keeps the values (no rewrite), but the indexes on the column cannot
+            # be kept: Postgres builds them again (ALTER TABLE, SET DATA TYPE).
+            hazards += (Hazard.INDEX_BUILD,)
+        return hazards
 
 
 def not_null_check_name(column: str) -> str:

@@ -398,6 +398,7 @@ class ColumnHandler(ObjectHandler):
                     schema=schema,
                     old_data_type=old.data_type,
                     collation=new.collation,
+                    old_collation=old.collation,
                 )
             )
         if old.generated is not None and new.generated is not None and old.generated != new.generated:
