@@ -33,7 +33,7 @@ from pgmig.plan.normalize import ColumnShape, ColumnSpelling, render
 from pgmig.schema.expressions import columns_read
 from pgmig.schema.objects import Key, SchemaObject, key_kind
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
-from pgmig.schema.types import enum_of
+from pgmig.schema.types import canonical_type, enum_of
 
 IdentityValues = Tuple[int, int, int, int, int, bool]
 """An identity sequence's (start, increment, minvalue, maxvalue, cache, cycle)."""
@@ -551,24 +551,17 @@ def _columns_of(rows: Sequence[Any], schema: str, pg_version: int = 0) -> Iterat
         )
 
 
-def _generated_tables(columns: Sequence[Column]) -> Dict[Tuple[str, str], List[Tuple[str, str]]]:
-    """(schema, table) -> (name, type) of its columns, for the tables with a generated column."""
+def with_reads(columns: List[Column]) -> List[Column]:
+    """`columns` with each generated column's `reads`: the columns of its table its expression names."""
     tables: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
     for column in columns:
         if column.generated is not None:
             tables.setdefault((column.schema, column.table), [])
-    if tables:
-        for column in columns:
-            if (column.schema, column.table) in tables:
-                tables[(column.schema, column.table)].append((column.name, column.data_type))
-    return tables
-
-
-def with_reads(columns: List[Column]) -> List[Column]:
-    """`columns` with each generated column's `reads`: the columns of its table its expression names."""
-    tables = _generated_tables(columns)
     if not tables:
         return columns
+    for column in columns:
+        if (column.schema, column.table) in tables:
+            tables[(column.schema, column.table)].append((column.name, column.data_type))
     return [
         column.evolve(reads=columns_read(column.generated, tables[(column.schema, column.table)]))
         if column.generated is not None
@@ -662,11 +655,16 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
     found = ModelColumns()
     make, default_schema = Column.of, models.schema
 
-    def describe(sa_type: Any) -> Tuple[str, Optional[Tuple[str, str]], Optional[Key]]:
-        """What a type gives a column: its format_type spelling, its native enum, the type it waits for."""
-        data_type = models.type_sql(sa_type)
+    def describe(sa_type: Any) -> Tuple[str, str, Optional[str], Optional[Tuple[str, str]], Optional[Key]]:
+        """What a type gives a column: the type as compiled, its format_type spelling and its
+        collation apart (`String(collation="C")` compiles to `VARCHAR COLLATE "C"`), its native
+        enum, the type it waits for."""
+        compiled = models.type_sql(sa_type)
+        base, collation = split_collation(compiled)
+        data_type = canonical_type(base)
         enum = enum_of(sa_type, default_schema)
-        return data_type, enum, ("enum",) + enum if enum else extension_type(data_type, default_schema)
+        dependency = ("enum",) + enum if enum else extension_type(data_type, default_schema)
+        return compiled, data_type, collation, enum, dependency
 
     for table in models.tables:
         schema = models.table_schema(table)
@@ -681,8 +679,7 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
             if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
                 found._constraints.setdefault(id(table), []).extend(col.constraints)
             sa_type = col.type
-            compiled, enum, dependency = models.per_type(sa_type, "column", describe)
-            data_type, collation = split_collation(compiled)
+            compiled, data_type, collation, enum, dependency = models.per_type(sa_type, "column", describe)
             pairs.append((col.name, compiled))
             values = _identity_values_of(col.identity, data_type) if identity else None
             computed = col.computed
