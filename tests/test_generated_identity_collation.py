@@ -490,3 +490,40 @@ def test_generated_column_reading_quoted_names(pgmig_server: Any, tmp_path: Path
         'SELECT id, "Unit Price", qty FROM "Order"',
     )
     assert fetch(database_url, 'SELECT "Line Total"::text AS t FROM "Order"') == [{"t": "10.00"}]
+
+
+def test_identity_kind_and_options_changed_together(pgmig_server: Any, tmp_path: Path, database_url: str) -> None:
+    round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path,
+        tickets(sa.Identity(always=True, start=10)),
+        tickets(sa.Identity(always=False, start=10, increment=-2, minvalue=-1000, maxvalue=10)),
+        TICKETS,
+        TICKET_ROWS,
+    )
+
+
+def test_generated_column_carried_through_a_collation_change_of_a_column_it_reads(
+    pgmig_server: Any, tmp_path: Path, database_url: str
+) -> None:
+    def names(collation: Optional[str]) -> sa.MetaData:
+        metadata = sa.MetaData()
+        sa.Table(
+            "person",
+            metadata,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("name", sa.Text(collation=collation)),
+            sa.Column("shout", sa.Text, sa.Computed("upper(name)", persisted=True)),
+        )
+        return metadata
+
+    round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path,
+        names(None),
+        names("C"),
+        ("INSERT INTO person (id, name) VALUES (1, 'ann')",),
+        "SELECT id, name, shout FROM person",
+    )
