@@ -94,6 +94,10 @@ def test_diff_json(project: Path, database_url: str) -> None:
         "autoincrement": True,
         "identity": None,
         "comment": None,
+        "generated": None,
+        "virtual": False,
+        "collation": None,
+        "identity_options": None,
     }
     # The columns are shown under their table, done by its statement.
     assert [c["implicit"] for c in plan["changes"][1:3]] == [True, True]

@@ -16,6 +16,7 @@ from pgmig.ops.column import (
     AddColumnSequence,
     AddNotNull,
     DropColumn,
+    DropColumnExpression,
     DropColumnIdentity,
     DropColumnSequence,
     DropNotNull,
@@ -23,7 +24,9 @@ from pgmig.ops.column import (
     RenameColumn,
     SetColumnComment,
     SetColumnDefault,
+    SetColumnExpression,
     SetColumnIdentity,
+    SetColumnIdentityOptions,
 )
 from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint, RenameConstraint
 from pgmig.ops.data import BackfillColumn, ExecuteSQL
@@ -94,6 +97,10 @@ class OperationMethods:
         identity: Optional[str] = None,
         schema: str = "public",
         new_table: bool = False,
+        generated: Optional[str] = None,
+        virtual: bool = False,
+        collation: Optional[str] = None,
+        identity_options: Optional[str] = None,
     ) -> None:
         """Add a column. `data_type` and `default` are SQL as Postgres prints them."""
         await self.run(
@@ -108,6 +115,10 @@ class OperationMethods:
                 identity=identity,
                 schema=schema,
                 new_table=new_table,
+                generated=generated,
+                virtual=virtual,
+                collation=collation,
+                identity_options=identity_options,
             )
         )
 
@@ -118,8 +129,12 @@ class OperationMethods:
         column_name: str,
         identity: str = "by default",
         schema: str = "public",
+        identity_options: Optional[str] = None,
     ) -> None:
-        """Make an existing NOT NULL column an identity column, numbering on past its largest value."""
+        """Make an existing NOT NULL column an identity column, numbering on past its largest value.
+
+        `identity_options` are its sequence options (`START WITH 1000 INCREMENT BY 5`).
+        """
         await self.run(
             build(
                 AddColumnIdentity,
@@ -127,6 +142,7 @@ class OperationMethods:
                 column_name=column_name,
                 identity=identity,
                 schema=schema,
+                identity_options=identity_options,
             )
         )
 
@@ -512,11 +528,34 @@ class OperationMethods:
         table_name: str,
         column_name: str,
         schema: str = "public",
+        derived: bool = False,
     ) -> None:
-        """Drop a column and the data in it; indexes and constraints on it go too."""
+        """Drop a column and the data in it; indexes and constraints on it go too.
+
+        `derived=True` for a generated column: its values are computed from other
+        columns, so nothing is lost that adding it again does not give back.
+        """
         await self.run(
             build(
                 DropColumn,
+                table_name=table_name,
+                column_name=column_name,
+                schema=schema,
+                derived=derived,
+            )
+        )
+
+    async def drop_column_expression(
+        self,
+        *,
+        table_name: str,
+        column_name: str,
+        schema: str = "public",
+    ) -> None:
+        """Make a stored generated column plain (`DROP EXPRESSION`): its values stay, no longer computed."""
+        await self.run(
+            build(
+                DropColumnExpression,
                 table_name=table_name,
                 column_name=column_name,
                 schema=schema,
@@ -693,10 +732,13 @@ class OperationMethods:
         using: Optional[str] = None,
         schema: str = "public",
         old_data_type: Optional[str] = None,
+        collation: Optional[str] = None,
+        old_collation: Optional[str] = None,
     ) -> None:
-        """Change a column's type; `using` is the cast expression Postgres needs, if any.
+        """Change a column's type (and collation: None is the new type's default); `using` is the
+        cast expression Postgres needs, if any.
 
-        `old_data_type` is only read to tell whether the change rewrites the table.
+        `old_data_type` and `old_collation` are only read to tell what the change costs.
         """
         await self.run(
             build(
@@ -707,6 +749,8 @@ class OperationMethods:
                 using=using,
                 schema=schema,
                 old_data_type=old_data_type,
+                collation=collation,
+                old_collation=old_collation,
             )
         )
 
@@ -864,6 +908,32 @@ class OperationMethods:
             )
         )
 
+    async def set_column_expression(
+        self,
+        *,
+        table_name: str,
+        column_name: str,
+        expression: str,
+        virtual: bool = False,
+        schema: str = "public",
+    ) -> None:
+        """Change the expression of a generated column (PostgreSQL 17+: `SET EXPRESSION AS`).
+
+        A stored column is computed again for every row: the table is rewritten.
+        Before PostgreSQL 17 the column is dropped and added instead (its values
+        are derived, so none are lost; it moves to the end of the table).
+        """
+        await self.run(
+            build(
+                SetColumnExpression,
+                table_name=table_name,
+                column_name=column_name,
+                expression=expression,
+                virtual=virtual,
+                schema=schema,
+            )
+        )
+
     async def set_column_identity(
         self,
         *,
@@ -879,6 +949,40 @@ class OperationMethods:
                 table_name=table_name,
                 column_name=column_name,
                 identity=identity,
+                schema=schema,
+            )
+        )
+
+    async def set_column_identity_options(
+        self,
+        *,
+        table_name: str,
+        column_name: str,
+        start: int,
+        increment: int,
+        minvalue: int,
+        maxvalue: int,
+        cache: int = 1,
+        cycle: bool = False,
+        schema: str = "public",
+    ) -> None:
+        """Set every sequence option of an identity column (`ALTER COLUMN ... SET START WITH ...`).
+
+        All six are written, so the result does not depend on what the options were
+        before (`down` restores the old ones the same way). The sequence's current
+        value stays where it is; START WITH only says where RESTART goes.
+        """
+        await self.run(
+            build(
+                SetColumnIdentityOptions,
+                table_name=table_name,
+                column_name=column_name,
+                start=start,
+                increment=increment,
+                minvalue=minvalue,
+                maxvalue=maxvalue,
+                cache=cache,
+                cycle=cycle,
                 schema=schema,
             )
         )

@@ -186,15 +186,29 @@ def column_definition(
     default: Optional[str] = None,
     autoincrement: bool = False,
     identity: Optional[str] = None,
+    generated: Optional[str] = None,
+    virtual: bool = False,
+    collation: Optional[str] = None,
+    identity_options: Optional[str] = None,
 ) -> str:
-    """`"name" type [DEFAULT ...] [GENERATED ... AS IDENTITY] [NOT NULL]`: a column as
-    ALTER TABLE ... ADD COLUMN and CREATE TABLE both spell it (`serial` for an autoincrement integer)."""
+    """`"name" type [COLLATE c] [DEFAULT ...] [GENERATED ...] [NOT NULL]`: a column as
+    ALTER TABLE ... ADD COLUMN and CREATE TABLE both spell it (`serial` for an autoincrement integer).
+
+    `generated` is the expression of a generated column (STORED, or VIRTUAL on PostgreSQL 18+);
+    `identity_options` the sequence options of an identity column (`START WITH 1000 INCREMENT BY 5`).
+    """
     data_type = _SERIAL_OF.get(data_type, data_type) if autoincrement else data_type
     sql = f"{quote_ident(name)} {data_type}"
+    if collation is not None:
+        sql += f" COLLATE {quote_ident(collation)}"
     if default is not None:
         sql += f" DEFAULT {default}"
     if identity is not None:
         sql += f" GENERATED {_IDENTITY[identity]} AS IDENTITY"
+        if identity_options:
+            sql += f" ({identity_options})"
+    if generated is not None:
+        sql += f" GENERATED ALWAYS AS ({generated}) {'VIRTUAL' if virtual else 'STORED'}"
     if not nullable:
         sql += " NOT NULL"
     return sql
@@ -215,18 +229,33 @@ class AddColumn(Operation):
     identity: Optional[str] = None
     schema: str = "public"
     new_table: bool = False
+    generated: Optional[str] = None
+    virtual: bool = False
+    collation: Optional[str] = None
+    identity_options: Optional[str] = None
 
     def statements(self) -> List[str]:
         definition = column_definition(
-            self.column_name, self.data_type, self.nullable, self.default, self.autoincrement, self.identity
+            self.column_name,
+            self.data_type,
+            self.nullable,
+            self.default,
+            self.autoincrement,
+            self.identity,
+            self.generated,
+            self.virtual,
+            self.collation,
+            self.identity_options,
         )
         return [f"{_alter(self.schema, self.table_name)} ADD COLUMN {definition}"]
 
     def hazards(self) -> Tuple[Hazard, ...]:
         if self.new_table:
             return ()
-        # Serial and identity columns number every existing row; so does a volatile default.
-        if self.autoincrement or self.identity is not None or volatile_default(self.default):
+        # Serial and identity columns number every existing row; so does a volatile default, and a
+        # stored generated column computes every row (a virtual one is computed when read).
+        stored = self.generated is not None and not self.virtual
+        if self.autoincrement or self.identity is not None or stored or volatile_default(self.default):
             return (REWRITES,)
         return ()
 
@@ -234,26 +263,32 @@ class AddColumn(Operation):
 @register
 @dataclass(frozen=True)
 class DropColumn(Operation):
-    """Drop a column and the data in it; indexes and constraints on it go too."""
+    """Drop a column and the data in it; indexes and constraints on it go too.
+
+    `derived=True` for a generated column: its values are computed from other
+    columns, so nothing is lost that adding it again does not give back.
+    """
 
     name = "drop_column"
     table_name: str
     column_name: str
     schema: str = "public"
+    derived: bool = False
 
     def statements(self) -> List[str]:
         return [f"{_alter(self.schema, self.table_name)} DROP COLUMN {quote_ident(self.column_name)}"]
 
     def hazards(self) -> Tuple[Hazard, ...]:
-        return (DELETES,)
+        return () if self.derived else (DELETES,)
 
 
 @register
 @dataclass(frozen=True)
 class ModifyColumnType(Operation):
-    """Change a column's type; `using` is the cast expression Postgres needs, if any.
+    """Change a column's type (and collation: None is the new type's default); `using` is the
+    cast expression Postgres needs, if any.
 
-    `old_data_type` is only read to tell whether the change rewrites the table.
+    `old_data_type` and `old_collation` are only read to tell what the change costs.
     """
 
     name = "modify_column_type"
@@ -263,15 +298,25 @@ class ModifyColumnType(Operation):
     using: Optional[str] = None
     schema: str = "public"
     old_data_type: Optional[str] = None
+    collation: Optional[str] = None
+    old_collation: Optional[str] = None
 
     def statements(self) -> List[str]:
         sql = f"{_alter_column(self.schema, self.table_name, self.column_name)} TYPE {self.data_type}"
+        if self.collation is not None:
+            # Without COLLATE the column takes the new type's default collation.
+            sql += f" COLLATE {quote_ident(self.collation)}"
         if self.using:
             sql += f" USING {self.using}"
         return [sql]
 
     def hazards(self) -> Tuple[Hazard, ...]:
-        return type_change_hazards(self.old_data_type, self.data_type)
+        hazards = type_change_hazards(self.old_data_type, self.data_type)
+        if self.collation != self.old_collation and REWRITES not in hazards:
+            # A new collation keeps the values (no rewrite), but the indexes on the column cannot
+            # be kept: Postgres builds them again (ALTER TABLE, SET DATA TYPE).
+            hazards += (Hazard.INDEX_BUILD,)
+        return hazards
 
 
 def not_null_check_name(column: str) -> str:
@@ -438,13 +483,17 @@ class DropColumnSequence(Operation):
 @register
 @dataclass(frozen=True)
 class AddColumnIdentity(Operation):
-    """Make an existing NOT NULL column an identity column, numbering on past its largest value."""
+    """Make an existing NOT NULL column an identity column, numbering on past its largest value.
+
+    `identity_options` are its sequence options (`START WITH 1000 INCREMENT BY 5`).
+    """
 
     name = "add_column_identity"
     table_name: str
     column_name: str
     identity: str = "by default"
     schema: str = "public"
+    identity_options: Optional[str] = None
 
     def statements(self) -> List[str]:
         sequence = (
@@ -452,10 +501,18 @@ class AddColumnIdentity(Operation):
             f"{quote_literal(self.column_name)})"
         )
         add = f"ADD GENERATED {_IDENTITY[self.identity]} AS IDENTITY"
-        return [
-            f"{_alter_column(self.schema, self.table_name, self.column_name)} {add}",
-            _restart_past_max(sequence, self.schema, self.table_name, self.column_name),
-        ]
+        if self.identity_options:
+            add += f" ({self.identity_options})"
+            # Not below its START WITH (nor its MINVALUE, which setval would refuse).
+            start = f"(SELECT s.seqstart FROM pg_catalog.pg_sequence s WHERE s.seqrelid = {sequence}::regclass)"
+            table = qualified(self.schema, self.table_name)
+            restart = (
+                f"SELECT pg_catalog.setval({sequence}, GREATEST(COALESCE(max({quote_ident(self.column_name)}) + 1, "
+                f"{start}), {start}), false) FROM {table}"
+            )
+        else:
+            restart = _restart_past_max(sequence, self.schema, self.table_name, self.column_name)
+        return [f"{_alter_column(self.schema, self.table_name, self.column_name)} {add}", restart]
 
     def hazards(self) -> Tuple[Hazard, ...]:
         return (FULL_SCAN, LOCKS)
@@ -473,6 +530,90 @@ class DropColumnIdentity(Operation):
 
     def statements(self) -> List[str]:
         return [f"{_alter_column(self.schema, self.table_name, self.column_name)} DROP IDENTITY"]
+
+
+@register
+@dataclass(frozen=True)
+class SetColumnIdentityOptions(Operation):
+    """Set every sequence option of an identity column (`ALTER COLUMN ... SET START WITH ...`).
+
+    All six are written, so the result does not depend on what the options were
+    before (`down` restores the old ones the same way). The sequence's current
+    value stays where it is; START WITH only says where RESTART goes.
+    """
+
+    name = "set_column_identity_options"
+    table_name: str
+    column_name: str
+    start: int
+    increment: int
+    minvalue: int
+    maxvalue: int
+    cache: int = 1
+    cycle: bool = False
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        options = (
+            f"SET INCREMENT BY {self.increment} SET MINVALUE {self.minvalue} SET MAXVALUE {self.maxvalue} "
+            f"SET START WITH {self.start} SET CACHE {self.cache} SET {'' if self.cycle else 'NO '}CYCLE"
+        )
+        # Postgres refuses new bounds that leave the sequence's current value outside: it is moved to
+        # the nearest value inside both the old bounds and the new first (unchanged when inside).
+        sequence = (
+            f"pg_catalog.pg_get_serial_sequence({quote_literal(qualified(self.schema, self.table_name))}, "
+            f"{quote_literal(self.column_name)})::regclass"
+        )
+        last = "pg_catalog.pg_sequence_last_value(q.seq)"
+        clamp = (
+            f"SELECT pg_catalog.setval(q.seq, GREATEST(LEAST(COALESCE({last}, p.seqstart), {self.maxvalue}, "
+            f"p.seqmax), {self.minvalue}, p.seqmin), {last} IS NOT NULL) "
+            f"FROM (SELECT {sequence} AS seq) q JOIN pg_catalog.pg_sequence p ON p.seqrelid = q.seq"
+        )
+        return [clamp, f"{_alter_column(self.schema, self.table_name, self.column_name)} {options}"]
+
+
+@register
+@dataclass(frozen=True)
+class SetColumnExpression(Operation):
+    """Change the expression of a generated column (PostgreSQL 17+: `SET EXPRESSION AS`).
+
+    A stored column is computed again for every row: the table is rewritten.
+    Before PostgreSQL 17 the column is dropped and added instead (its values
+    are derived, so none are lost; it moves to the end of the table).
+    """
+
+    name = "set_column_expression"
+    table_name: str
+    column_name: str
+    expression: str
+    virtual: bool = False
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [
+            f"{_alter_column(self.schema, self.table_name, self.column_name)} SET EXPRESSION AS ({self.expression})"
+        ]
+
+    def hazards(self) -> Tuple[Hazard, ...]:
+        return (LOCKS,) if self.virtual else (REWRITES, LOCKS)
+
+
+@register
+@dataclass(frozen=True)
+class DropColumnExpression(Operation):
+    """Make a stored generated column plain (`DROP EXPRESSION`): its values stay, no longer computed."""
+
+    name = "drop_column_expression"
+    table_name: str
+    column_name: str
+    schema: str = "public"
+
+    def statements(self) -> List[str]:
+        return [f"{_alter_column(self.schema, self.table_name, self.column_name)} DROP EXPRESSION"]
+
+    def hazards(self) -> Tuple[Hazard, ...]:
+        return (LOCKS,)
 
 
 @register

@@ -67,7 +67,9 @@ class Column(TablePart):
     """A column of a `create_table`; `data_type` and `default` are SQL as Postgres prints them.
 
     `autoincrement=True` on smallint/integer/bigint makes it serial; `identity` is
-    "always" or "by default".
+    "always" or "by default", with `identity_options` its sequence options; `generated`
+    is a generated column's expression (STORED, or VIRTUAL with `virtual=True`);
+    `collation` a collation other than the type's default.
     """
 
     positional = 2
@@ -80,10 +82,23 @@ class Column(TablePart):
     autoincrement: bool = False
     identity: Optional[str] = None
     comment: Optional[str] = None
+    generated: Optional[str] = None
+    virtual: bool = False
+    collation: Optional[str] = None
+    identity_options: Optional[str] = None
 
     def sql(self, schema: str) -> str:
         return column_definition(
-            self.name, self.data_type, self.nullable, self.default, self.autoincrement, self.identity
+            self.name,
+            self.data_type,
+            self.nullable,
+            self.default,
+            self.autoincrement,
+            self.identity,
+            self.generated,
+            self.virtual,
+            self.collation,
+            self.identity_options,
         )
 
 
@@ -336,7 +351,21 @@ class RenameTable(Operation):
 _AS_PART: Dict[str, Tuple[type, Dict[str, str]]] = {
     "add_column": (
         Column,
-        {n: n for n in ("data_type", "nullable", "default", "autoincrement", "identity")} | {"column_name": "name"},
+        {
+            n: n
+            for n in (
+                "data_type",
+                "nullable",
+                "default",
+                "autoincrement",
+                "identity",
+                "generated",
+                "virtual",
+                "collation",
+                "identity_options",
+            )
+        }
+        | {"column_name": "name"},
     ),
     "add_primary_key": (
         PrimaryKey,

@@ -669,31 +669,47 @@ async def render(db: DatabaseContext, renderer: Renderer[W], whats: Iterable[W])
 # -- types and defaults: the rendering every kind may need ----------------------------------
 
 
-class ColumnSpelling(Renderer[Tuple[str, Optional[str]]]):
+ColumnShape = Union[Tuple[str, Optional[str]], Tuple[str, None, str, Tuple[Tuple[str, str], ...]]]
+"""(type, default) of a column; or (type, None, generation expression, (name, type) of the columns it reads)."""
+
+
+class ColumnSpelling(Renderer[ColumnShape]):
     """(type, default or None) -> [type as format_type prints it, default as pg_get_expr prints it].
 
     Built as columns of scratch tables (up to 1,000 a table; Postgres allows 1,600).
+    A generated column, (type, None, expression, columns read), gets a scratch
+    table of its own holding the columns its expression reads (under their own
+    names, which may be anything), and renders as [type, expression].
     """
 
     kind = "column"
+    version = 2
     object_kind = "column"
-    fields = ("data_type", "default")
+    fields = ("data_type", "default", "generated")
     relations = 0.001
     per_table: ClassVar[int] = 1000
 
-    def reads(self, what: Tuple[str, Optional[str]]) -> Reads:
+    def reads(self, what: ColumnShape) -> Reads:
+        if len(what) == 4:
+            return Reads(types=(what[0], *(data_type for _, data_type in what[3])))
         return Reads(types=(what[0],))
 
-    def statements(self, items: Sequence[Tuple[int, Tuple[str, Optional[str]]]], scratch: Scratch) -> List[str]:
+    def statements(self, items: Sequence[Tuple[int, ColumnShape]], scratch: Scratch) -> List[str]:
         out = []
-        for start in range(0, len(items), self.per_table):
-            part = items[start : start + self.per_table]
-            columns = [(f"c{number}", data_type, default) for number, (data_type, default) in part]
+        plain = [(number, what) for number, what in items if len(what) == 2]
+        for start in range(0, len(plain), self.per_table):
+            part = plain[start : start + self.per_table]
+            columns = [(f"c{number}", what[0], what[1]) for number, what in part]
             out.append(scratch.create_table(scratch.name("t", part[0][0]), columns))
+        for number, what in items:
+            if len(what) == 4:
+                generated = f"{what[0]} GENERATED ALWAYS AS ({what[2]}) STORED"
+                read = [(name, data_type, None) for name, data_type in what[3] if name != f"c{number}"]
+                out.append(scratch.create_table(scratch.name("g", number), [*read, (f"c{number}", generated, None)]))
         return out
 
     async def read(
-        self, items: Sequence[Tuple[int, Tuple[str, Optional[str]]]], scratch: Scratch, db: DatabaseContext
+        self, items: Sequence[Tuple[int, ColumnShape]], scratch: Scratch, db: DatabaseContext
     ) -> Dict[int, Any]:
         rows = await db.connection.fetch(
             """
@@ -703,10 +719,13 @@ class ColumnSpelling(Renderer[Tuple[str, Optional[str]]]):
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
             LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            -- A generated column's table also holds the columns it reads: only its own column counts.
             WHERE n.nspname = $1 AND c.relname LIKE $2
+              AND (a.attgenerated <> '' OR c.relname NOT LIKE $3)
             """,
             scratch.namespace,
             scratch.pattern,
+            scratch.name("g", "").replace("_", "\\_") + "%",
         )
         return {int(row["attname"][1:]): [row["data_type"], row["default_expr"]] for row in rows}
 
@@ -715,11 +734,13 @@ async def normal_types(db: DatabaseContext, types: Iterable[str]) -> Dict[str, s
     """`{type: as format_type prints it}` (`varchar(80)` -> `character varying(80)`); a type the
     server cannot build yet (an enum the plan creates) keeps its spelling."""
     wanted = list(dict.fromkeys(types))
-    rendered = await render(db, ColumnSpelling(), [(t, None) for t in wanted])
+    shapes: List[ColumnShape] = [(t, None) for t in wanted]
+    rendered = await render(db, ColumnSpelling(), shapes)
     return {t: (rendered.get((t, None)) or [t])[0] for t in wanted}
 
 
 __all__ = [
+    "ColumnShape",
     "ColumnSpelling",
     "NormalForms",
     "NormalizationWarning",

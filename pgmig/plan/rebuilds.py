@@ -34,8 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Node = Tuple[str, Key]
 
-# Kinds whose objects hold rows: never dropped and created again to carry them (the rows would go).
-_HOLDS_ROWS = frozenset({"table", "column"})
 Edge = Tuple[Node, Node]
 """(first, then): the change `then` runs after the change `first`."""
 
@@ -100,7 +98,7 @@ def _carry(
     while pending:
         key, replaced = pending.pop()
         for dependent in dependents.get(key, ()):
-            if dependent in seen or dependent == first.key or key_kind(dependent) in _HOLDS_ROWS:
+            if dependent in seen or dependent == first.key or _holds_rows(dependent, current, desired):
                 continue
             mine = by_key.get(dependent)
             if mine is None:
@@ -128,6 +126,13 @@ def _carry(
             if any(c.action == CREATE for c in mine) and any(c.action == DESTROY for c in mine):
                 pending.append((dependent, True))
     return edges
+
+
+def _holds_rows(key: Key, current: SchemaState, desired: SchemaState) -> bool:
+    """Whether the object holds rows (a table, a column; not a generated column): never dropped
+    and created again to carry it, the rows would go."""
+    obj = current.get(key) or desired.get(key)
+    return obj.holds_rows if obj is not None else False
 
 
 def _through_unchanged(changes: List[Change], by_key: Dict[Key, List[Change]], desired: SchemaState) -> List[Edge]:

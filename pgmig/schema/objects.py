@@ -148,6 +148,12 @@ class SchemaObject:
         """
         return None
 
+    @property
+    def holds_rows(self) -> bool:
+        """True for objects holding rows (tables, columns): never dropped and created again to
+        carry them through a rebuild, their rows would go (a generated column holds none)."""
+        return self.kind in ("table", "column")
+
     def must_replace(self, new: "SchemaObject") -> bool:
         """True: changing into `new` is a drop (before what it depends on changes) and a create (after)."""
         return False

@@ -1,4 +1,5 @@
-"""Columns: type, nullability, server default, serial/identity, comment."""
+"""Columns: type, collation, nullability, server default, serial/identity (and its options),
+generated expression, comment."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import quote_ident
+from pgmig.errors import ModelsError
 from pgmig.ops.base import Operation
 from pgmig.ops.column import (
     AddColumn,
@@ -15,20 +17,95 @@ from pgmig.ops.column import (
     AddColumnSequence,
     AddNotNull,
     DropColumn,
+    DropColumnExpression,
     DropColumnIdentity,
     DropColumnSequence,
     DropNotNull,
     ModifyColumnType,
     SetColumnComment,
     SetColumnDefault,
+    SetColumnExpression,
     SetColumnIdentity,
+    SetColumnIdentityOptions,
     serial_sequence_name,
 )
-from pgmig.plan.normalize import ColumnSpelling, render
+from pgmig.plan.normalize import ColumnShape, ColumnSpelling, render
+from pgmig.schema.expressions import columns_read
 from pgmig.schema.handlers.sequence import sequences_called
 from pgmig.schema.objects import Key, SchemaObject, key_kind
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
-from pgmig.schema.types import enum_of
+from pgmig.schema.types import canonical_type, enum_of
+
+IdentityValues = Tuple[int, int, int, int, int, bool]
+"""An identity sequence's (start, increment, minvalue, maxvalue, cache, cycle)."""
+
+# The range of each type an identity column may have (pg_sequence's bounds for `AS type`).
+_IDENTITY_BOUNDS = {
+    "smallint": (-(2**15), 2**15 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "bigint": (-(2**63), 2**63 - 1),
+}
+
+
+def identity_values(
+    data_type: str,
+    start: Optional[int] = None,
+    increment: Optional[int] = None,
+    minvalue: Optional[int] = None,
+    maxvalue: Optional[int] = None,
+    cache: Optional[int] = None,
+    cycle: Optional[bool] = None,
+) -> IdentityValues:
+    """Every option of an identity sequence, the ones not given as Postgres fills them in.
+
+    CREATE SEQUENCE: increment 1; ascending, minvalue 1 and maxvalue the type's
+    largest, descending, minvalue the type's smallest and maxvalue -1; start at
+    minvalue ascending, maxvalue descending; cache 1; no cycle. The bounds are
+    the column type's (an identity sequence is `AS` its column's type).
+    """
+    low, high = _IDENTITY_BOUNDS.get(data_type, _IDENTITY_BOUNDS["bigint"])
+    step = increment or 1
+    least = minvalue if minvalue is not None else (1 if step > 0 else low)
+    most = maxvalue if maxvalue is not None else (high if step > 0 else -1)
+    first = start if start is not None else (least if step > 0 else most)
+    return (first, step, least, most, cache or 1, bool(cycle))
+
+
+def identity_options(data_type: str, values: IdentityValues) -> Optional[str]:
+    """The options of `values` that differ from the defaults they imply, as CREATE SEQUENCE spells
+    them (`START WITH 1000 INCREMENT BY 5`); None when all are defaults. Both sides of a diff
+    spell their identities this way, so an `Identity()` equals a database identity with defaults
+    whatever the column's type (bigint's maxvalue is not integer's)."""
+    start, increment, minvalue, maxvalue, cache, cycle = values
+    defaults = identity_values(data_type, increment=increment)
+    parts = []
+    if increment != 1:
+        parts.append(f"INCREMENT BY {increment}")
+    if minvalue != defaults[2]:
+        parts.append(f"MINVALUE {minvalue}")
+    if maxvalue != defaults[3]:
+        parts.append(f"MAXVALUE {maxvalue}")
+    if start != (minvalue if increment > 0 else maxvalue):
+        parts.append(f"START WITH {start}")
+    if cache != 1:
+        parts.append(f"CACHE {cache}")
+    if cycle:
+        parts.append("CYCLE")
+    return " ".join(parts) or None
+
+
+_COLLATE = re.compile(r'\s+COLLATE\s+("(?:[^"]|"")*"|[^\s"]+)\s*\Z', re.IGNORECASE)
+
+
+def split_collation(data_type: str) -> Tuple[str, Optional[str]]:
+    """`VARCHAR(20) COLLATE "C"` (a compiled type with a collation) -> (`VARCHAR(20)`, `C`)."""
+    found = _COLLATE.search(data_type)
+    if found is None:
+        return data_type, None
+    name = found.group(1)
+    name = name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+    return data_type[: found.start()], name
+
 
 # Types whose values convert to each other without a USING clause.
 _IMPLICIT_FAMILIES = ({"text", "character varying", "character"},)
@@ -46,6 +123,22 @@ class Column(SchemaObject):
     autoincrement: bool = False
     identity: Optional[str] = None
     comment: Optional[str] = None
+    # The collation when it is not the type's default (`C`); None: the type's default.
+    collation: Optional[str] = None
+    # A generated column's expression as pg_get_expr prints it; `virtual`: computed when read (PG 18+).
+    generated: Optional[str] = None
+    virtual: bool = False
+    # An identity's sequence options that differ from Postgres's defaults for the column's type
+    # (`START WITH 1000 INCREMENT BY 5`), see `identity_options`.
+    identity_options: Optional[str] = None
+    # All of them: (start, increment, minvalue, maxvalue, cache, cycle), to set them on a change.
+    identity_values: Optional[IdentityValues] = field(default=None, compare=False)
+    # (name, type without modifiers) of the columns of its table a generated column's expression reads.
+    reads: Tuple[Tuple[str, str], ...] = field(default=(), compare=False)
+    # server_version_num of the server the column was read from or normalized against (0: unknown).
+    pg_version: int = field(default=0, compare=False)
+    # A model's Computed(persisted=None): stored or virtual as the server's default decides.
+    storage_unspecified: bool = field(default=False, compare=False)
     type_dependency: Optional[Key] = field(default=None, compare=False)
     position: int = field(default=0, compare=False)
     # (schema, name) of the sequence a serial column owns, as the database has it.
@@ -66,6 +159,8 @@ class Column(SchemaObject):
         deps: Tuple[Key, ...] = (self.parent,)
         if self.type_dependency:
             deps += (self.type_dependency,)
+        # A generated column is added after, and dropped before, the columns it reads.
+        deps += tuple(("column", self.schema, self.table, name) for name, _ in self.reads if name != self.name)
         # A default calling nextval('s') needs the sequence: created before, dropped after.
         return deps + sequences_called(self.default, self.schema)
 
@@ -91,6 +186,11 @@ class Column(SchemaObject):
         return self.sequence or (self.schema, serial_sequence_name(self.table, self.name))
 
     @property
+    def holds_rows(self) -> bool:
+        """A generated column's values are derived: it can be dropped and added again to carry it."""
+        return self.generated is None
+
+    @property
     def enum_dependency(self) -> Optional[Key]:
         """The native enum this column's values come from (directly or as array items)."""
         dependency = self.type_dependency
@@ -101,15 +201,41 @@ class Column(SchemaObject):
         return f"column {self.name}"
 
     def rebuilds(self, new: SchemaObject) -> Tuple[Key, ...]:
-        """A type change rewrites the column: Postgres re-reads what depends on it against the new type."""
-        return (self.key,) if isinstance(new, Column) and new.data_type != self.data_type else ()
+        """A type (or collation) change rewrites the column: Postgres re-reads what depends on it
+        against the new type, and refuses it under a generated column reading it."""
+        if not isinstance(new, Column):
+            return ()
+        return (self.key,) if (new.data_type, new.collation) != (self.data_type, self.collation) else ()
+
+    def must_replace(self, new: SchemaObject) -> bool:
+        """Changes of a generated column ALTER cannot make: dropped and added again.
+
+        Plain to generated (no ALTER makes a column generated), virtual to plain
+        (DROP EXPRESSION takes stored columns only), stored to virtual and back,
+        and a new expression before PostgreSQL 17 (SET EXPRESSION is 17+).
+        """
+        if not isinstance(new, Column) or (self.generated is None and new.generated is None):
+            return False
+        if self.generated is None:
+            return True
+        if new.generated is None:
+            return self.virtual
+        if self.virtual != new.virtual:
+            return True
+        return self.generated != new.generated and min(self.pg_version, new.pg_version) < 170000
 
     def describe(self) -> str:
         text = f"column {self.name} {self.data_type}"
+        if self.collation is not None:
+            text += f" COLLATE {quote_ident(self.collation)}"
         if self.autoincrement:
             text += " (serial)"
         if self.identity:
             text += f" generated {self.identity} as identity"
+            if self.identity_options:
+                text += f" ({self.identity_options})"
+        if self.generated is not None:
+            text += f" GENERATED ALWAYS AS ({self.generated}) {'VIRTUAL' if self.virtual else 'STORED'}"
         if not self.nullable:
             text += " NOT NULL"
         if self.default is not None:
@@ -133,7 +259,10 @@ SELECT c.relname AS table_name,
        etn.nspname AS item_type_schema,
        et.typname AS item_type_name,
        seq.sequence_schema,
-       seq.sequence_name
+       seq.sequence_name,
+       a.attgenerated::text AS generated,
+       CASE WHEN a.attcollation <> t.typcollation THEN co.collname END AS collation,
+       ids.seqstart, ids.seqincrement, ids.seqmin, ids.seqmax, ids.seqcache, ids.seqcycle
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -158,6 +287,16 @@ LEFT JOIN (
     WHERE s.relkind = 'S'
     ORDER BY dep.refobjid, dep.refobjsubid, s.oid
 ) seq ON seq.refobjid = c.oid AND seq.refobjsubid = a.attnum
+LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+-- An identity column's sequence (an internal dependency) and its options.
+LEFT JOIN (
+    SELECT dep.refobjid, dep.refobjsubid, ps.seqstart, ps.seqincrement, ps.seqmin, ps.seqmax, ps.seqcache,
+           ps.seqcycle
+    FROM pg_catalog.pg_depend dep
+    JOIN pg_catalog.pg_sequence ps ON ps.seqrelid = dep.objid
+    WHERE dep.classid = 'pg_catalog.pg_class'::regclass AND dep.refclassid = 'pg_catalog.pg_class'::regclass
+      AND dep.deptype = 'i'
+) ids ON ids.refobjid = c.oid AND ids.refobjsubid = a.attnum AND a.attidentity <> ''
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND c.relname <> $2 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY c.relname, a.attnum
@@ -178,9 +317,10 @@ class ColumnHandler(ObjectHandler):
     async def from_database(self, db: DatabaseContext) -> List[Column]:
         rows = await db.fetch(COLUMNS_QUERY, db.schema, db.version_table)
         found: List[Column] = []
+        version = db.server_version
         async for chunk in in_chunks(rows):
-            found.extend(_columns_of(chunk, db.schema))
-        return found
+            found.extend(_columns_of(chunk, db.schema, version))
+        return with_reads(found)
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
         """Let Postgres print model types and defaults the way its catalog does.
@@ -194,12 +334,17 @@ class ColumnHandler(ObjectHandler):
         columns = [obj for obj in objects if isinstance(obj, Column)]
         rendered = await render_through_server(db, columns)
         existing = await db.existing_tables((c.schema, c.table) for c in columns)
+        version = db.server_version
         out: List[SchemaObject] = []
         for obj in objects:
             if isinstance(obj, Column):
-                changes: Dict[str, Any] = {"table_exists": (obj.schema, obj.table) in existing}
+                changes: Dict[str, Any] = {"table_exists": (obj.schema, obj.table) in existing, "pg_version": version}
                 if id(obj) in rendered:
-                    changes["data_type"], changes["default"] = rendered[id(obj)]
+                    data_type, spelled = rendered[id(obj)]
+                    changes["data_type"] = data_type
+                    changes["generated" if obj.generated is not None else "default"] = spelled
+                if obj.generated is not None:
+                    changes["virtual"] = _virtual(obj, version)
                 obj = obj.evolve(**changes)
             out.append(obj)
         return out
@@ -238,6 +383,10 @@ class ColumnHandler(ObjectHandler):
                 identity=obj.identity,
                 schema=obj.schema,
                 new_table=not obj.table_exists,
+                generated=obj.generated,
+                virtual=obj.virtual,
+                collation=obj.collation,
+                identity_options=obj.identity_options,
             )
         ]
         if obj.comment is not None:
@@ -256,8 +405,10 @@ class ColumnHandler(ObjectHandler):
         """
         table, column, schema = new.table, new.name, new.schema
         ops = _leave_generator(old, new)
+        if old.generated is not None and new.generated is None:  # stored (virtual is replaced)
+            ops.append(DropColumnExpression(table_name=table, column_name=column, schema=schema))
         default_changed = old.default != new.default
-        if old.data_type != new.data_type:
+        if (old.data_type, old.collation) != (new.data_type, new.collation):
             if old.default is not None and default_changed:
                 # The old default may not cast to the new type.
                 ops.append(SetColumnDefault(table_name=table, column_name=column, default=None, schema=schema))
@@ -269,6 +420,14 @@ class ColumnHandler(ObjectHandler):
                     using=using_clause(old, new),
                     schema=schema,
                     old_data_type=old.data_type,
+                    collation=new.collation,
+                    old_collation=old.collation,
+                )
+            )
+        if old.generated is not None and new.generated is not None and old.generated != new.generated:
+            ops.append(
+                SetColumnExpression(
+                    table_name=table, column_name=column, expression=new.generated, virtual=new.virtual, schema=schema
                 )
             )
         if default_changed and not (old.data_type != new.data_type and new.default is None):
@@ -283,7 +442,8 @@ class ColumnHandler(ObjectHandler):
         return ops
 
     def destroy(self, obj: Column) -> List[Operation]:
-        return [DropColumn(table_name=obj.table, column_name=obj.name, schema=obj.schema)]
+        derived = obj.generated is not None
+        return [DropColumn(table_name=obj.table, column_name=obj.name, schema=obj.schema, derived=derived)]
 
 
 def _leave_generator(old: Column, new: Column) -> List[Operation]:
@@ -319,15 +479,42 @@ def _enter_generator(old: Column, new: Column) -> List[Operation]:
     if new.autoincrement and not old.autoincrement:
         ops.append(AddColumnSequence(table_name=table, column_name=column, data_type=new.data_type, schema=schema))
     if new.identity is not None and old.identity is None:
-        ops.append(AddColumnIdentity(table_name=table, column_name=column, identity=new.identity, schema=schema))
-    elif new.identity is not None and new.identity != old.identity:
+        ops.append(
+            AddColumnIdentity(
+                table_name=table,
+                column_name=column,
+                identity=new.identity,
+                schema=schema,
+                identity_options=new.identity_options,
+            )
+        )
+        return ops
+    if new.identity is not None and new.identity != old.identity:
         ops.append(SetColumnIdentity(table_name=table, column_name=column, identity=new.identity, schema=schema))
+    if new.identity is not None and new.identity_options != old.identity_options:
+        start, increment, minvalue, maxvalue, cache, cycle = new.identity_values or identity_values(new.data_type)
+        ops.append(
+            SetColumnIdentityOptions(
+                table_name=table,
+                column_name=column,
+                start=start,
+                increment=increment,
+                minvalue=minvalue,
+                maxvalue=maxvalue,
+                cache=cache,
+                cycle=cycle,
+                schema=schema,
+            )
+        )
     return ops
 
 
-def _columns_of(rows: Sequence[Any], schema: str) -> Iterator[Column]:
+def _columns_of(rows: Sequence[Any], schema: str, pg_version: int = 0) -> Iterator[Column]:
     """Catalog rows (COLUMNS_QUERY) to columns, unpacked in the query's column order:
-    a tenth of the time of looking each field up by name, 12,000 times at 1,000 tables."""
+    a tenth of the time of looking each field up by name, 12,000 times at 1,000 tables.
+
+    A generated column's expression is pg_attrdef's too: it is the column's
+    `generated`, not its default."""
     make, identities = Column.of, _IDENTITY_CODES
     for (
         table,
@@ -343,8 +530,22 @@ def _columns_of(rows: Sequence[Any], schema: str) -> Iterator[Column]:
         item_type_name,
         sequence_schema,
         sequence_name,
+        generated,
+        collation,
+        seq_start,
+        seq_increment,
+        seq_min,
+        seq_max,
+        seq_cache,
+        seq_cycle,
     ) in rows:
+        expression = None
+        if generated:
+            expression, default = default, None
         serial = sequence_name is not None and bool(default) and default.startswith("nextval(")
+        values: Optional[IdentityValues] = None
+        if identity and seq_start is not None:
+            values = (seq_start, seq_increment, seq_min, seq_max, seq_cache, seq_cycle)
         type_dependency = None
         if item_typtype == "e":
             type_dependency = ("enum", item_type_schema, item_type_name)
@@ -361,10 +562,35 @@ def _columns_of(rows: Sequence[Any], schema: str) -> Iterator[Column]:
             autoincrement=serial,
             identity=identities.get(identity or ""),
             comment=comment,
+            collation=collation,
+            generated=expression,
+            virtual=generated == "v",
+            identity_options=identity_options(data_type, values) if values is not None else None,
+            identity_values=values,
+            pg_version=pg_version,
             type_dependency=type_dependency,
             position=position,
             sequence=(sequence_schema, sequence_name) if serial else None,
         )
+
+
+def with_reads(columns: List[Column]) -> List[Column]:
+    """`columns` with each generated column's `reads`: the columns of its table its expression names."""
+    tables: Dict[Tuple[str, str], List[Tuple[str, str]]] = {}
+    for column in columns:
+        if column.generated is not None:
+            tables.setdefault((column.schema, column.table), [])
+    if not tables:
+        return columns
+    for column in columns:
+        if (column.schema, column.table) in tables:
+            tables[(column.schema, column.table)].append((column.name, column.data_type))
+    return [
+        column.evolve(reads=columns_read(column.generated, tables[(column.schema, column.table)]))
+        if column.generated is not None
+        else column
+        for column in columns
+    ]
 
 
 def _default_sql(column: Any, ddl: Any, seen: Dict[Any, Optional[str]]) -> Optional[str]:
@@ -452,31 +678,43 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
     found = ModelColumns()
     make, default_schema = Column.of, models.schema
 
-    def describe(sa_type: Any) -> Tuple[str, Optional[Tuple[str, str]], Optional[Key]]:
-        """What a type gives a column: its format_type spelling, its native enum, the type it waits for."""
-        data_type = models.type_sql(sa_type)
+    def describe(sa_type: Any) -> Tuple[str, str, Optional[str], Optional[Tuple[str, str]], Optional[Key]]:
+        """What a type gives a column: the type as compiled, its format_type spelling and its
+        collation apart (`String(collation="C")` compiles to `VARCHAR COLLATE "C"`), its native
+        enum, the type it waits for."""
+        compiled = models.type_sql(sa_type)
+        base, collation = split_collation(compiled)
+        data_type = canonical_type(base)
         enum = enum_of(sa_type, default_schema, models.dialect)
-        return data_type, enum, ("enum",) + enum if enum else extension_type(data_type, default_schema)
+        dependency = ("enum",) + enum if enum else extension_type(data_type, default_schema)
+        return compiled, data_type, collation, enum, dependency
 
     for table in models.tables:
         schema = models.table_schema(table)
         autoinc = table.autoincrement_column
         table_name = models.table_name(table)
         pairs = []
+        generated: List[int] = []
         for position, col in enumerate(table.columns, start=1):
             identity = None
             if isinstance(col.identity, Identity):
                 identity = "always" if col.identity.always else "by default"
             # As the dialect's get_column_specification: an optional Sequence makes it SERIAL too.
-            generated = col.default is None or (isinstance(col.default, Sequence) and col.default.optional)
-            serial = col is autoinc and identity is None and col.server_default is None and generated
+            no_default = col.default is None or (isinstance(col.default, Sequence) and col.default.optional)
+            serial = col is autoinc and identity is None and col.server_default is None and no_default
             if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
                 found._constraints.setdefault(id(table), []).extend(col.constraints)
             sa_type = col.type
-            data_type, enum, dependency = models.per_type(sa_type, "column", describe)
+            compiled, data_type, collation, enum, dependency = models.per_type(sa_type, "column", describe)
             # As Postgres keeps it (63 bytes); two columns it keeps alike are refused.
             name = models.stored(col.name, ("column", schema, table_name), f"column {schema}.{table.name}.{col.name}")
-            pairs.append((name, data_type))
+            pairs.append((name, compiled))
+            values = _identity_values_of(col.identity, data_type) if identity else None
+            computed = col.computed
+            expression = None
+            if computed is not None:
+                expression = ddl.sql_compiler.process(computed.sqltext, include_table=False, literal_binds=True)
+                generated.append(len(found.columns))
             column = make(
                 schema=schema,
                 table=table_name,
@@ -487,6 +725,12 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
                 autoincrement=serial,
                 identity=identity,
                 comment=col.comment,
+                collation=collation,
+                generated=expression,
+                virtual=computed is not None and computed.persisted is False,
+                storage_unspecified=computed is not None and computed.persisted is None,
+                identity_options=identity_options(data_type, values) if values is not None else None,
+                identity_values=values,
                 type_dependency=dependency,
                 position=position,
             )
@@ -495,7 +739,24 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
                 found.enum_types.append(sa_type)
                 found.enum_columns.append(column)
         found._types[id(table)] = tuple(pairs)
+        for index in generated:
+            column = found.columns[index]
+            assert column.generated is not None
+            found.columns[index] = column.evolve(reads=columns_read(column.generated, pairs))
     return found
+
+
+def _identity_values_of(identity: Any, data_type: str) -> IdentityValues:
+    """A model `Identity(...)`'s sequence options, those it leaves out as Postgres fills them in."""
+    return identity_values(
+        data_type,
+        start=identity.start,
+        increment=identity.increment,
+        minvalue=None if identity.nominvalue else identity.minvalue,
+        maxvalue=None if identity.nomaxvalue else identity.maxvalue,
+        cache=identity.cache,
+        cycle=identity.cycle,
+    )
 
 
 # Types of pg_catalog as format_type() prints their base names: anything else
@@ -538,18 +799,48 @@ def using_clause(old: Column, new: Column) -> Optional[str]:
     return f"{quote_ident(new.name)}::{new.data_type}"
 
 
+def _virtual(column: Column, version: int) -> bool:
+    """Whether a model's generated column is VIRTUAL on a server of `version`, as `create_all` makes it.
+
+    SQLAlchemy 2.1 writes no keyword for `Computed(persisted=None)` on
+    PostgreSQL 18+, whose default is VIRTUAL, and STORED before 18 (as
+    SQLAlchemy 2.0 always does); `persisted=False` is VIRTUAL, which only
+    PostgreSQL 18 has (SQLAlchemy refuses to compile it before).
+    """
+    if column.virtual and version < 180000:
+        raise ModelsError(
+            f"column {column.table}.{column.name} is Computed(persisted=False), a VIRTUAL generated column, "
+            f"which PostgreSQL {version // 10000} does not have (18+ does): use persisted=True for STORED"
+        )
+    if column.storage_unspecified:
+        from sqlalchemy.dialects.postgresql.base import PGDialect
+
+        return version >= 180000 and hasattr(PGDialect, "supports_virtual_generated_columns")
+    return column.virtual
+
+
+def _shape(column: Column) -> ColumnShape:
+    """What the server renders of `column` (see ColumnSpelling): a generated column with the
+    (name, type) of the columns of its table that its expression reads."""
+    if column.generated is None:
+        return (column.data_type, column.default)
+    return (column.data_type, None, column.generated, column.reads)
+
+
 async def render_through_server(db: DatabaseContext, columns: Sequence[Column]) -> Dict[int, Tuple[str, Optional[str]]]:
-    """id(column) -> (data_type, default) as the server prints them (see pgmig.normalize.ColumnSpelling).
+    """id(column) -> (data_type, default or generation expression) as the server prints them
+    (see pgmig.normalize.ColumnSpelling).
 
     A rendering depends only on the type and the default's text, so each
     distinct pair renders once (a thousand `text DEFAULT ''` columns are
     one); a column whose type does not exist yet (an enum the plan will
     create) is left out and keeps the models' spelling.
     """
-    rendered = await render(db, ColumnSpelling(), [(column.data_type, column.default) for column in columns])
+    shapes = {id(column): _shape(column) for column in columns}
+    rendered = await render(db, ColumnSpelling(), list(shapes.values()))
     result: Dict[int, Tuple[str, Optional[str]]] = {}
     for column in columns:
-        found = rendered.get((column.data_type, column.default))
+        found = rendered.get(shapes[id(column)])
         if found is not None:
             result[id(column)] = (found[0], found[1])
     return result
