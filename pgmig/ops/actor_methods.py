@@ -29,6 +29,7 @@ from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUniq
 from pgmig.ops.data import BackfillColumn, ExecuteSQL
 from pgmig.ops.enum import AddType, AddTypeValues, DropType, RemapTypeValues, RenameTypeValue, SwapTypeValues
 from pgmig.ops.index import AddIndex, DropIndex
+from pgmig.ops.schema import AddSchema, DropSchema
 from pgmig.ops.table import (
     AddTable,
     Check,
@@ -301,6 +302,26 @@ class OperationMethods:
             )
         )
 
+    async def add_schema(
+        self,
+        *,
+        schema_name: str,
+        if_not_exists: bool = False,
+    ) -> None:
+        """Create a schema.
+
+        `if_not_exists` is for the schema that holds the version table: pgmig
+        keeps it (with the table) when the revisions go down to base, so the
+        first revision finds it there when it runs again.
+        """
+        await self.run(
+            build(
+                AddSchema,
+                schema_name=schema_name,
+                if_not_exists=if_not_exists,
+            )
+        )
+
     async def add_table(
         self,
         *,
@@ -543,6 +564,24 @@ class OperationMethods:
                 table_name=table_name,
                 column_name=column_name,
                 schema=schema,
+            )
+        )
+
+    async def drop_schema(
+        self,
+        *,
+        schema_name: str,
+    ) -> None:
+        """Drop an empty schema; Postgres refuses while anything is left in it (no CASCADE).
+
+        What the plan drops in the schema is dropped before it, so what makes
+        Postgres refuse is what pgmig does not model: it is named in the error,
+        never dropped along with the schema.
+        """
+        await self.run(
+            build(
+                DropSchema,
+                schema_name=schema_name,
             )
         )
 
