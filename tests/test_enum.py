@@ -232,7 +232,7 @@ def test_enum_created_before_the_column_and_dropped_after_the_table(database_url
     statements = sql_of(migrate(database_url, metadata))
     # Each table is created whole, its enum column in its CREATE TABLE, after the type.
     assert index_of(statements, 'CREATE TYPE "public"."status"') < index_of(statements, '    "status" public.status,')
-    assert index_of(statements, 'CREATE TYPE "public"."tag"') < index_of(statements, '    "tags" tag[],')
+    assert index_of(statements, 'CREATE TYPE "public"."tag"') < index_of(statements, '    "tags" public.tag[],')
     assert diff(database_url, metadata).is_empty
     assert full_snapshot(database_url) == expected_snapshot(other_url, metadata)
     run_sql(database_url, "INSERT INTO ticket (id, status) VALUES (1, 'open')")
