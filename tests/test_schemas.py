@@ -20,7 +20,7 @@ from pgmig.config.settings import load_settings
 from pgmig.errors import ModelsError
 from pgmig.plan.diff import Plan
 from pgmig.plan.engine import diff_both_ways, diff_database, model_context
-from tests.helpers import apply, create_all, fetch, handlers, run_sql, snapshot
+from tests.helpers import apply, create_all, fetch, handlers, pgmig_cli, run_sql, snapshot
 from tests.sample_project import V1, V2, Project
 
 # -- helpers: the engine over several schemas --------------------------------------------------
@@ -245,14 +245,21 @@ def test_schema_app_from_a_fresh_database(project: Project) -> None:
     ) == [{"nspname": "app"}]
     assert _schemas(project.url, ["public", "app"]) == ["app", "public"]
     project.cli("check")
-    status = project.cli("status").stdout
-    assert "drift" in status.lower() and "drifted" not in status.lower().replace("not drifted", "")
+    assert "drift: none" in project.cli("status", "--exit-code").stdout
+    # Drift in app is seen (read from app, compared with what the revisions build there).
+    run_sql(project.url, "ALTER TABLE app.author ADD COLUMN extra text")
+    drifted = project.cli("status", "--exit-code", ok=False)
+    assert drifted.returncode == 1 and "extra" in drifted.stdout
+    run_sql(project.url, "ALTER TABLE app.author DROP COLUMN extra")
 
     # Down to base: the tables and the type go; the schema stays with the version table.
     project.cli("down", "base")
     rows = fetch(project.url, "SELECT relname FROM pg_class WHERE relnamespace = 'app'::regnamespace AND relkind = 'r'")
     assert rows == [{"relname": "pgmig_revisions"}]
-    assert fetch(project.url, "SELECT typname FROM pg_type WHERE typnamespace = 'app'::regnamespace AND typtype = 'e'") == []
+    assert (
+        fetch(project.url, "SELECT typname FROM pg_type WHERE typnamespace = 'app'::regnamespace AND typtype = 'e'")
+        == []
+    )
     project.cli("up")
     assert "No changes" in project.cli("diff").stdout
 
@@ -328,7 +335,9 @@ def test_enum_columns_get_their_own_schema_whatever_the_search_path(legacy_first
     assert fetch(url, f"SELECT color::text AS c FROM {schema}.paint") == [{"c": "red"}]
     run_sql(url, f"DELETE FROM {schema}.paint")
     apply(url, down)
-    assert diff(url, sa.MetaData(), schemas).statements() == ([] if schema == "public" else ['CREATE SCHEMA IF NOT EXISTS "app"'])
+    assert diff(url, sa.MetaData(), schemas).statements() == (
+        [] if schema == "public" else ['CREATE SCHEMA IF NOT EXISTS "app"']
+    )
 
 
 def test_a_column_of_the_other_enum_is_a_change(legacy_first: str) -> None:
@@ -391,9 +400,12 @@ def test_schema_flag_is_repeatable(project: Project) -> None:
     result = project.cli("diff", ok=False)
     assert result.returncode == 2
     assert "table audit.b" in result.stderr and "--schema public --schema audit" in result.stderr
-    assert "table audit.b" in project.cli("--schema", "public", "--schema", "audit", "diff").stdout.replace(
-        "table b", "table audit.b"
+    preview = project.cli("--schema", "public", "--schema", "audit", "diff").stdout
+    assert "+ schema audit" in preview and "table b" in preview and "table a" in preview
+    env_preview = pgmig_cli(
+        "diff", cwd=project.root, env={"PGMIG_DATABASE_URL": project.url, "PGMIG_SCHEMA": "public,audit"}
     )
+    assert env_preview.returncode == 0 and env_preview.stdout == preview
 
 
 def test_a_table_in_an_unmanaged_schema_is_an_error() -> None:
@@ -405,3 +417,26 @@ def test_a_table_in_an_unmanaged_schema_is_an_error() -> None:
         merge_tables([registry], ["public"])
     assert info.value.hint is not None and info.value.hint.option == "schemas"
     assert [t.name for t in merge_tables([registry], ["public", "other"])] == ["a", "b"]
+
+
+def test_schema_app_sql_output_runs_in_psql(project: Project) -> None:
+    import shutil
+    import subprocess
+
+    psql = shutil.which("psql") or (
+        Path("/usr/lib/postgresql/15/bin/psql") if Path("/usr/lib/postgresql/15/bin/psql").exists() else None
+    )
+    if psql is None:
+        pytest.skip("psql is not installed")
+    _configure(project, 'schema = "app"')
+    project.models(V2)
+    project.generate("initial")
+    sql = project.cli("up", "--sql").stdout
+    # The schema first, the version table with the first revision's row (after the schema exists).
+    assert sql.index('CREATE SCHEMA IF NOT EXISTS "app"') < sql.index('"app"."pgmig_revisions"')
+    ran = subprocess.run(
+        [str(psql), "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", project.url], input=sql, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert project.cli("diff", "--exit-code").returncode == 0
+    assert "pending: none" in project.cli("status").stdout

@@ -44,9 +44,7 @@ class LoadedModels:
         return list(seen.values())
 
 
-def load_models(
-    specs: Sequence[str], root: Path, schema: str = "public", schemas: Sequence[str] = ()
-) -> LoadedModels:
+def load_models(specs: Sequence[str], root: Path, schema: str = "public", schemas: Sequence[str] = ()) -> LoadedModels:
     """Load the configured `models` values, or every `pgmig.registries` entry point when none are given.
 
     `schemas` are the managed schemas (default: `schema` alone); see `merge_tables`.

@@ -160,7 +160,14 @@ async def diff_database(
     pgmig.normalize. None: nothing is kept.
     """
     up, _ = await _plans(
-        connection, models, handlers, managed_schemas(schema, schemas), version_table, timings, False, connect,
+        connection,
+        models,
+        handlers,
+        managed_schemas(schema, schemas),
+        version_table,
+        timings,
+        False,
+        connect,
         _service(normal_forms),
     )
     return up
@@ -301,7 +308,14 @@ async def diff_both_ways(
 ) -> "tuple[Plan, Plan]":
     """The plan from the database to the models (`up`) and the one back (`down`); `normal_forms` as for diff_database."""
     up, down = await _plans(
-        connection, models, handlers, managed_schemas(schema, schemas), version_table, timings, True, connect,
+        connection,
+        models,
+        handlers,
+        managed_schemas(schema, schemas),
+        version_table,
+        timings,
+        True,
+        connect,
         _service(normal_forms),
     )
     assert down is not None

@@ -795,9 +795,7 @@ async def render_checks(
     passes: List[Any] = [
         lambda c: (c.expression or "", columns_read(c.expression or "", c.table_columns), None),
         lambda c: (c.expression or "", tuple(c.table_columns), None),
-        lambda c: (
-            (c.expression or "", (), (c.schema, c.table)) if (c.schema, c.table) in existing else None
-        ),
+        lambda c: (c.expression or "", (), (c.schema, c.table)) if (c.schema, c.table) in existing else None,
     ]
     left = list(checks)
     for shape_of in passes:

@@ -232,7 +232,9 @@ def _model_columns(models: ModelContext) -> Dict[Tuple[str, str], List[SwapColum
         if dependency is None or key_schema(dependency) not in models.schemas:
             continue
         is_array = column.data_type.rstrip().endswith("]")
-        columns[(key_schema(dependency), key_name(dependency))].append((column.schema, column.table, column.name, is_array, column.default))
+        columns[(key_schema(dependency), key_name(dependency))].append(
+            (column.schema, column.table, column.name, is_array, column.default)
+        )
     return columns
 
 

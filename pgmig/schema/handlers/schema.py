@@ -65,9 +65,7 @@ class SchemaHandler(ObjectHandler):
     kind = "schema"
 
     def from_models(self, models: ModelContext) -> List[Schema]:
-        return [
-            Schema.of(name=name, home=name == models.schema) for name in models.schemas if name != UNMANAGED
-        ]
+        return [Schema.of(name=name, home=name == models.schema) for name in models.schemas if name != UNMANAGED]
 
     async def from_database(self, db: DatabaseContext) -> List[Schema]:
         rows = await db.fetch(SCHEMAS_QUERY, list(db.schemas), db.version_table)
