@@ -159,16 +159,9 @@ async def diff_database(
     unchanged schema builds no scratch objects on its next diff; see
     pgmig.normalize. None: nothing is kept.
     """
+    managed = managed_schemas(schema, schemas)
     up, _ = await _plans(
-        connection,
-        models,
-        handlers,
-        managed_schemas(schema, schemas),
-        version_table,
-        timings,
-        False,
-        connect,
-        _service(normal_forms),
+        connection, models, handlers, managed, version_table, timings, False, connect, _service(normal_forms)
     )
     return up
 
@@ -307,16 +300,9 @@ async def diff_both_ways(
     normal_forms: NormalFormsOption = None,
 ) -> "tuple[Plan, Plan]":
     """The plan from the database to the models (`up`) and the one back (`down`); `normal_forms` as for diff_database."""
+    managed = managed_schemas(schema, schemas)
     up, down = await _plans(
-        connection,
-        models,
-        handlers,
-        managed_schemas(schema, schemas),
-        version_table,
-        timings,
-        True,
-        connect,
-        _service(normal_forms),
+        connection, models, handlers, managed, version_table, timings, True, connect, _service(normal_forms)
     )
     assert down is not None
     return up, down

@@ -140,8 +140,8 @@ TYPE_SQL = """CASE WHEN et.typtype = 'e'
             THEN pg_catalog.quote_ident(etn.nspname) || '.' || pg_catalog.quote_ident(et.typname)
                  || CASE WHEN et.oid <> t.oid THEN '[]' ELSE '' END
             ELSE pg_catalog.format_type(a.atttypid, a.atttypmod) END"""
-# The joins TYPE_SQL reads, from `a`.
-TYPE_JOINS = """JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+# The joins TYPE_SQL reads, from `a` (which may be outer-joined: the type is then NULL).
+TYPE_JOINS = """LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_type et
        ON et.oid = CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END
 LEFT JOIN pg_catalog.pg_namespace etn ON etn.oid = et.typnamespace"""
