@@ -370,10 +370,12 @@ def _order(
 
 def _needs(obj: SchemaObject, key: Key) -> Tuple[Key, ...]:
     """`obj`'s dependencies and, for an object within a schema, that schema's object (see
-    pgmig.schema.handlers.schema): created before anything in it, dropped after."""
-    if len(key) < 3 or key_kind(key) == "schema":  # a kind of fewer parts names no schema (an extension)
+    pgmig.schema.handlers.schema): created before anything in it, dropped after. A key of fewer
+    parts names no schema (an extension's, unique per database): its object's `schema` field does."""
+    if key_kind(key) == "schema":
         return obj.dependencies
-    return obj.dependencies + (("schema", key_schema(key)),)
+    schema = key_schema(key) if len(key) >= 3 else getattr(obj, "schema", None)
+    return obj.dependencies + (("schema", schema),) if isinstance(schema, str) else obj.dependencies
 
 
 def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet) -> Plan:

@@ -75,11 +75,6 @@ class Extension(SchemaObject):
         return ("extension", self.name)
 
     @property
-    def dependencies(self) -> Tuple[Key, ...]:
-        """The schema it installs its objects in, when that is a managed one (pgmig's `schema` kind)."""
-        return (("schema", self.schema),)
-
-    @property
     def provides(self) -> Tuple[Key, ...]:
         """Keys of the types it creates, for a planner that orders columns after their type's provider."""
         return tuple(("type", self.schema, t) for t in self.types)
