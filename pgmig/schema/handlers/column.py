@@ -380,6 +380,11 @@ _UNMODIFIED_BY_TYPMOD = re.compile(r"(character varying|bit varying)\(\d+\)")
 def _literal_casts(data_type: str) -> FrozenSet[str]:
     """`::<type>` suffixes Postgres may print after a string literal default of a `data_type` column."""
     casts = {"::" + data_type}
+    if "." in data_type and "(" not in data_type and '"' not in data_type:
+        # An enum, always qualified here (pgmig.schema.types.TYPE_SQL), that pg_get_expr prints
+        # without its schema when the search_path finds it: a default of another type of the same
+        # name could not be the default of this column (enums convert to no other enum).
+        casts.add("::" + data_type.split(".", 1)[1])
     if "(" in data_type:
         unmodified = _UNMODIFIED_BY_TYPMOD.sub(r"\1", data_type)
         if "(" in unmodified:  # numeric(p,s), timestamp(p), character(n): values depend on the typmod
