@@ -440,3 +440,50 @@ def test_schema_app_sql_output_runs_in_psql(project: Project) -> None:
     assert ran.returncode == 0, ran.stderr
     assert project.cli("diff", "--exit-code").returncode == 0
     assert "pending: none" in project.cli("status").stdout
+
+
+def _billing(labels: Sequence[str], wide: bool) -> sa.MetaData:
+    """A schema whose name needs quoting, with an enum, a check, a unique constraint and an index."""
+    metadata = sa.MetaData()
+    kind = sa.Enum(*labels, name="Kind", schema="Billing")
+    sa.Table("customer", metadata, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "Invoice",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("number", sa.String(40 if wide else 20), nullable=False),
+        sa.Column("kind", kind, nullable=False, server_default=labels[0]),
+        sa.Column("customer_id", sa.Integer, sa.ForeignKey("customer.id")),
+        sa.Column("total", sa.Numeric(10, 2), sa.CheckConstraint("total >= 0", name="total_positive")),
+        sa.UniqueConstraint("number"),
+        sa.Index("ix_invoice_kind", "kind", postgresql_where=sa.text(f"kind <> '{labels[-1]}'")),
+        schema="Billing",
+    )
+    return metadata
+
+
+def test_changes_inside_a_second_schema_round_trip(pgmig_server: Any, database_url: str) -> None:
+    schemas = ["public", "Billing"]
+    before = _billing(["draft", "sent", "void"], wide=False)
+    after = _billing(["draft", "sent", "paid", "void"], wide=True)
+    migrate(database_url, before, schemas)
+    assert diff(database_url, before, schemas).is_empty
+    assert catalog(database_url, schemas) == built_by_create_all(pgmig_server, before, schemas)
+    run_sql(
+        database_url,
+        "INSERT INTO customer (id) VALUES (1)",
+        """INSERT INTO "Billing"."Invoice" (id, number, kind, customer_id, total) VALUES (1, 'A-1', 'sent', 1, 5)""",
+    )
+    rows = 'SELECT id, number, kind::text AS kind, customer_id, total FROM "Billing"."Invoice"'
+    kept = fetch(database_url, rows)
+    catalog_a = catalog(database_url, schemas)
+    up, down = both_ways(database_url, after, schemas)
+    assert not any("SCHEMA" in s for s in up.statements())
+    apply(database_url, up)
+    assert diff(database_url, after, schemas).is_empty
+    assert catalog(database_url, schemas) == built_by_create_all(pgmig_server, after, schemas)
+    assert fetch(database_url, rows) == kept
+    apply(database_url, down)  # the label back out (a type swap), the column narrower again
+    assert diff(database_url, before, schemas).is_empty
+    assert catalog(database_url, schemas) == catalog_a
+    assert fetch(database_url, rows) == kept
