@@ -487,3 +487,27 @@ def test_changes_inside_a_second_schema_round_trip(pgmig_server: Any, database_u
     assert diff(database_url, before, schemas).is_empty
     assert catalog(database_url, schemas) == catalog_a
     assert fetch(database_url, rows) == kept
+
+
+def test_two_schemas_neither_public_through_the_cli(project: Project) -> None:
+    _configure(project, 'schemas = ["app", "audit"]')
+    project.models(
+        V1
+        + "\n\nclass Event(SQLModel, table=True):\n"
+        + "    __table_args__ = {'schema': 'audit'}\n"
+        + "    id: Optional[int] = Field(default=None, primary_key=True)\n"
+        + "    post_id: Optional[int] = Field(default=None, foreign_key='post.id')\n"
+        + "    status: Status = Field(sa_column=sa.Column(sa.Enum(Status, schema='audit'), nullable=False))\n"
+    )
+    text = project.generate("init").read_text()
+    assert 'add_schema(schema_name="app", if_not_exists=True)' in text and 'add_schema(schema_name="audit")' in text
+    project.cli("up")
+    assert "No changes" in project.cli("diff").stdout
+    project.cli("check")
+    assert "drift: none" in project.cli("status").stdout
+    project.cli("down", "base")
+    # audit is gone; app stays, holding the version table alone.
+    assert _schemas(project.url, ["app", "audit"]) == ["app"]
+    project.cli("up")
+    assert "No changes" in project.cli("diff").stdout
+    assert _schemas(project.url, ["app", "audit"]) == ["app", "audit"]
