@@ -38,6 +38,7 @@ from pgmig.ops.base import Hazard, Operation, register
 from pgmig.plan.normalize import Reads, Renderer, Scratch, normal_types, render
 from pgmig.schema.objects import Key, SchemaObject, key_kind, key_name, key_schema, key_scope, key_text
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
+from pgmig.schema.types import TYPE_JOINS, TYPE_SQL
 
 if TYPE_CHECKING:  # pragma: no cover
     from sqlalchemy import MetaData
@@ -56,6 +57,8 @@ __all__ = [
     "Renderer",
     "SchemaObject",
     "Scratch",
+    "TYPE_JOINS",
+    "TYPE_SQL",
     "declare",
     "declared",
     "dollar_quote",

@@ -208,13 +208,15 @@ def test_models_errors(site: Path, spec: str, content: str, message: str) -> Non
     assert info.value.exit_code == 2
 
 
-def test_tables_of_other_schemas_are_left_out(site: Path) -> None:
-    # Tables without a schema belong to the managed schema (--schema); others are not ours.
+def test_tables_of_other_schemas_are_an_error(site: Path) -> None:
+    # Tables without a schema belong to the first managed schema; one in a schema that is not
+    # managed is an error naming it (reading that schema would drop what the models lack there).
     (site / "schemas_x.py").write_text(
         "import sqlalchemy as sa\nmetadata = sa.MetaData()\n"
         "sa.Table('a', metadata, sa.Column('id', sa.Integer))\n"
         "sa.Table('b', metadata, sa.Column('id', sa.Integer), schema='other')\n"
     )
-    assert [t.name for t in load_models(["schemas_x"], site).tables] == ["a"]
+    with pytest.raises(ModelsError, match=r"table other\.b .* not manage"):
+        load_models(["schemas_x"], site)
     assert [t.name for t in load_models(["schemas_x"], site, schema="other").tables] == ["a", "b"]
-    assert [t.name for t in load_models(["schemas_x"], site, schema="third").tables] == ["a"]
+    assert [t.name for t in load_models(["schemas_x"], site, schemas=["third", "other"]).tables] == ["a", "b"]

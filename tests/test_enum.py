@@ -231,8 +231,8 @@ def test_enum_created_before_the_column_and_dropped_after_the_table(database_url
 
     statements = sql_of(migrate(database_url, metadata))
     # Each table is created whole, its enum column in its CREATE TABLE, after the type.
-    assert index_of(statements, 'CREATE TYPE "public"."status"') < index_of(statements, '    "status" status,')
-    assert index_of(statements, 'CREATE TYPE "public"."tag"') < index_of(statements, '    "tags" tag[],')
+    assert index_of(statements, 'CREATE TYPE "public"."status"') < index_of(statements, '    "status" public.status,')
+    assert index_of(statements, 'CREATE TYPE "public"."tag"') < index_of(statements, '    "tags" public.tag[],')
     assert diff(database_url, metadata).is_empty
     assert full_snapshot(database_url) == expected_snapshot(other_url, metadata)
     run_sql(database_url, "INSERT INTO ticket (id, status) VALUES (1, 'open')")
@@ -628,7 +628,7 @@ def test_sqlmodel_enum_field(database_url: str, other_url: str) -> None:
     plan = migrate(database_url, before)
     # SQLModel names the type after the lowercased class and stores member names.
     assert enum_labels(database_url) == {"mood": ["happy", "sad"]}
-    assert index_of(sql_of(plan), 'CREATE TYPE "public"."mood"') < index_of(sql_of(plan), '"mood" mood NOT NULL')
+    assert index_of(sql_of(plan), 'CREATE TYPE "public"."mood"') < index_of(sql_of(plan), '"mood" public.mood NOT NULL')
     assert diff(database_url, before).is_empty
     run_sql(database_url, "INSERT INTO person (id, mood) VALUES (1, 'sad')")
 

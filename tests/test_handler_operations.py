@@ -177,6 +177,6 @@ def test_kinds_read_what_the_column_build_found_through_model_columns() -> None:
     assert [c.name for c in found.enum_columns] == ["mood"]
     assert [type(t).__name__ for t in found.enum_types] == ["Enum"]
     assert [c.name for c in found.column_constraints(table)] == ["positive"]
-    assert found.table_types(table) == (("id", "integer"), ("mood", "mood"), ("n", "integer"))
+    assert found.table_types(table) == (("id", "integer"), ("mood", "public.mood"), ("n", "integer"))
     (enum,) = EnumHandler().from_models(models)
     assert enum.labels == ("a", "b") and [c[2] for c in enum.columns] == ["mood"]

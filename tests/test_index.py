@@ -612,12 +612,12 @@ async def _both_reads(url: str) -> "tuple[Dict[str, Any], Dict[str, Any], Dict[s
     conn = await asyncpg.connect(url)
     try:
         db = DatabaseContext(connection=conn)
-        fast_rows = await conn.fetch(indexes_query(db.server_version), "public", "pgmig_revisions")
-        slow_rows = await conn.fetch(DEPARSED_INDEXES_QUERY, "public", "pgmig_revisions")
+        fast_rows = await conn.fetch(indexes_query(db.server_version), ["public"], "pgmig_revisions")
+        slow_rows = await conn.fetch(DEPARSED_INDEXES_QUERY, ["public"], "pgmig_revisions")
     finally:
         await conn.close()
-    fast = {row["name"]: index_of_row(row, "public") for row in fast_rows}
-    slow = {row["name"]: index_of_row(row, "public") for row in slow_rows}
+    fast = {row["name"]: index_of_row(row) for row in fast_rows}
+    slow = {row["name"]: index_of_row(row) for row in slow_rows}
     simple = {row["name"]: row["definition"] is None for row in fast_rows}
     return fast, slow, simple
 

@@ -102,11 +102,12 @@ def main_options(
         help="Folder of revision files [env PGMIG_MIGRATIONS_DIR; default: migrations]",
         show_default=False,
     ),
-    schema: Optional[str] = typer.Option(
+    schema: Optional[List[str]] = typer.Option(
         None,
         "--schema",
         metavar="NAME",
-        help="Database schema to manage [env PGMIG_SCHEMA; default: public]",
+        help="Database schema to manage (repeatable; the first holds the version table and tables "
+        "without a schema) [env PGMIG_SCHEMA, comma-separated; default: public]",
         show_default=False,
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),

@@ -25,6 +25,7 @@ TIMINGS = typer.Option(False, "--timings", help="After the output, print 'timing
 # The flag of each service option a hint can name.
 FLAGS = {
     "models": "--models",
+    "schemas": "--schema",
     "allow_destructive": "--allow-destructive",
     "defaults": "--default",
     "enum_maps": "--map-enum-value",

@@ -19,7 +19,7 @@ def init(ctx: typer.Context) -> None:
         Path.cwd(),
         migrations_dir=state.overrides.get("migrations_dir") or "migrations",
         models=state.overrides.get("models") or [],
-        schema=state.overrides.get("schema") or "public",
+        schema=",".join(state.overrides.get("schema") or ["public"]),  # several: read back as a list
     )
     for line in init_project(options):
         out.print(line, markup=False)

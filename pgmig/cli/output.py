@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from rich.console import Console
 from rich.table import Table as RichTable
@@ -101,22 +101,52 @@ def change_line(change: Change) -> Text:
 
 
 def plan_tree(plan: Plan, title: str) -> Tree:
-    """Changes grouped by table: the table's own change heads its group."""
+    """Changes grouped by table: the table's own change heads its group.
+
+    When the plan reaches into a schema other than `public`, the tables are
+    grouped by schema too (the schema's own change, if any, heading its group),
+    so the preview says where each table is.
+    """
     root = Tree(Text(title, style="bold"))
     groups: Dict[Key, List[Change]] = {}
     for change in plan.changes:
         groups.setdefault(change.obj.group, []).append(change)
+    schema_of = {group: _schema_of(group) for group in groups}
+    named = {schema for schema in schema_of.values() if schema is not None}
+    parents: Dict[str, Tree] = {}
+
+    def parent(group: Key) -> Tree:
+        schema = schema_of[group]
+        if schema is None or named <= {"public"}:
+            return root
+        if schema not in parents:
+            own = groups.get(("schema", schema), [])
+            head = next((c for c in own if c.key == ("schema", schema)), None)
+            parents[schema] = root.add(change_line(head) if head else Text(f"schema {schema}", style="bold"))
+        return parents[schema]
+
     for group, changes in groups.items():
+        if group[0] == "schema" and len(group) == 2:  # heads its schema's group instead
+            parent(group)
+            continue
         head = next((c for c in changes if c.key == group), None)
         if head is not None:
-            branch = root.add(change_line(head))
+            branch = parent(group).add(change_line(head))
         else:
             kind, *names = group
-            branch = root.add(Text(f"{kind} {names[-1]}", style="bold"))
+            branch = parent(group).add(Text(f"{kind} {names[-1]}", style="bold"))
         for change in changes:
             if change is not head:
                 branch.add(change_line(change))
     return root
+
+
+def _schema_of(group: Key) -> Optional[str]:
+    """The schema a preview group lies in: a schema's own, or the second part of a key of three
+    or more (kind, schema, name, ...); None for kinds whose keys name no schema (an extension)."""
+    if group[0] == "schema" and len(group) == 2:
+        return group[1]
+    return group[1] if len(group) >= 3 else None
 
 
 def summary_counts(plan: Plan) -> str:

@@ -15,7 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from pgmig.config.entrypoints import REGISTRIES_GROUP, find
 from pgmig.errors import Hint, ModelsError
@@ -44,8 +44,11 @@ class LoadedModels:
         return list(seen.values())
 
 
-def load_models(specs: Sequence[str], root: Path, schema: str = "public") -> LoadedModels:
-    """Load the configured `models` values, or every `pgmig.registries` entry point when none are given."""
+def load_models(specs: Sequence[str], root: Path, schema: str = "public", schemas: Sequence[str] = ()) -> LoadedModels:
+    """Load the configured `models` values, or every `pgmig.registries` entry point when none are given.
+
+    `schemas` are the managed schemas (default: `schema` alone); see `merge_tables`.
+    """
     if str(root) not in sys.path:
         # Like `python -m`, make the project's own packages importable.
         sys.path.insert(0, str(root))
@@ -68,23 +71,37 @@ def load_models(specs: Sequence[str], root: Path, schema: str = "public") -> Loa
             except Exception as exc:
                 raise ModelsError(f"{what} ({entry.value}) failed to import: {_one_line(exc)}") from exc
             registries.append(Registry(entry.name, entry.package, _metadata_of(loaded, what)))
-    tables = merge_tables(registries, schema)
+    managed = tuple(schemas) or (schema,)
+    tables = merge_tables(registries, managed)
     if not tables:
         names = ", ".join(r.name for r in registries)
-        raise ModelsError(f"the models ({names}) define no tables in schema {schema!r}")
+        where = f"schema {managed[0]!r}" if len(managed) == 1 else f"schemas {', '.join(map(repr, managed))}"
+        raise ModelsError(f"the models ({names}) define no tables in {where}")
     return LoadedModels(registries, tables)
 
 
-def merge_tables(registries: Sequence[Registry], schema: str) -> List[Any]:
-    """Tables of every registry in `schema`; the same table from two MetaData is an error."""
+def merge_tables(registries: Sequence[Registry], schemas: Union[str, Sequence[str]]) -> List[Any]:
+    """Tables of every registry; a table without a schema goes to the first of `schemas`.
+
+    Raises ModelsError for the same table from two MetaData, and for a table
+    in a schema that is not managed: reading that schema would make every
+    table there the models do not declare a table to drop, and leaving the
+    table out would build a database other than `create_all`'s. The error
+    names the table and the setting that manages its schema.
+    """
+    managed = (schemas,) if isinstance(schemas, str) else tuple(schemas)
     owners: Dict[Tuple[str, str], Tuple[int, str]] = {}
     tables: List[Any] = []
     for registry in registries:
         for md in registry.metadata:
             for table in md.tables.values():
-                table_schema = table.schema or schema
-                if table_schema != schema:
-                    continue
+                table_schema = table.schema or managed[0]
+                if table_schema not in managed:
+                    raise ModelsError(
+                        f"table {table_schema}.{table.name} (in {registry.name}) is in schema {table_schema!r}, "
+                        f"which pgmig does not manage (schemas: {', '.join(managed)})",
+                        hint=Hint("manage that schema too", "schemas", tuple(dict.fromkeys(managed + (table_schema,)))),
+                    )
                 key = (table_schema, table.name)
                 owner = owners.get(key)
                 if owner is not None:

@@ -49,7 +49,10 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*shadows an attribute.*")
 
     class _SchemaField(BaseSettings):
-        schema: str = "public"  # type: ignore[assignment]
+        # The managed schemas, the first one the default for tables without a schema and the
+        # version table's home. `schema = "app"` (a string), `schemas = ["public", "audit"]`
+        # (pyproject), `--schema` (repeatable) and PGMIG_SCHEMA (comma-separated) all fill it.
+        schema: Annotated[List[str], NoDecode] = Field(default_factory=lambda: ["public"])  # type: ignore[assignment]
 
 
 class Settings(_SchemaField):
@@ -90,11 +93,38 @@ class Settings(_SchemaField):
 
         return check_duration(value)
 
+    @field_validator("schema", mode="before")
+    @classmethod
+    def _split_schemas(cls, value: Any) -> Any:
+        # `schema = "app"` and PGMIG_SCHEMA="public,audit" are strings; `schemas` and flags give lists.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",")]
+        return value
+
+    @field_validator("schema")
+    @classmethod
+    def _schemas(cls, value: List[str]) -> List[str]:
+        if not value:
+            raise ValueError("name at least one schema")
+        for name in value:
+            if not name.strip():
+                raise ValueError("a schema name must not be empty")
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(f"schema {twice[0]!r} is named twice")
+        return value
+
     @property
     def schema_name(self) -> str:
-        return self.schema
+        """The first managed schema: where tables without a schema go, and the version table."""
+        return self.schema[0]
 
-    @field_validator("schema", "version_table", "migrations_dir")
+    @property
+    def schema_names(self) -> Tuple[str, ...]:
+        """Every managed schema, the first one first."""
+        return tuple(self.schema)
+
+    @field_validator("version_table", "migrations_dir")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
@@ -113,7 +143,7 @@ class Settings(_SchemaField):
         sources: List[PydanticBaseSettingsSource] = [init_settings, env_settings]
         # A path that does not exist reads as an empty table.
         pyproject = _PYPROJECT_FOR_LOAD.get("path") or Path(os.devnull).with_name("pgmig-no-pyproject.toml")
-        sources.append(PyprojectTomlConfigSettingsSource(settings_cls, toml_file=pyproject))
+        sources.append(_PyprojectSource(settings_cls, toml_file=pyproject))
         return tuple(sources)
 
     @property
@@ -123,6 +153,24 @@ class Settings(_SchemaField):
     @property
     def embedded_data_dir(self) -> Path:
         return self.project_root / ".pgmig"
+
+
+class _PyprojectSource(PyprojectTomlConfigSettingsSource):
+    """[tool.pgmig], its `schemas` (the list) taken as `schema`: one setting, two spellings."""
+
+    def __call__(self) -> Dict[str, Any]:
+        return with_schemas_key(super().__call__())
+
+
+def with_schemas_key(values: Dict[str, Any]) -> Dict[str, Any]:
+    """`values` with a `schemas` entry renamed to `schema`; both given is an error."""
+    if "schemas" not in values:
+        return values
+    if values.get("schema") is not None:
+        raise ConfigError("give either schema or schemas, not both")
+    renamed = {k: v for k, v in values.items() if k != "schemas"}
+    renamed["schema"] = values["schemas"]
+    return renamed
 
 
 # pydantic-settings builds sources from the class; the pyproject path of one
@@ -139,7 +187,7 @@ def load_settings(overrides: Dict[str, Any] | None = None, cwd: Path | None = No
     """Build the settings for one run; `overrides` are the flags given (None means not given)."""
     pyproject = find_pyproject(cwd)
     root = pyproject.parent if pyproject else (cwd or Path.cwd()).resolve()
-    given = {k: v for k, v in (overrides or {}).items() if v is not None and v != []}
+    given = with_schemas_key({k: v for k, v in (overrides or {}).items() if v is not None and v != []})
     _PYPROJECT_FOR_LOAD["path"] = pyproject
     try:
         settings = Settings(**given)

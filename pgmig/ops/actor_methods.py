@@ -32,6 +32,7 @@ from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUniq
 from pgmig.ops.data import BackfillColumn, ExecuteSQL
 from pgmig.ops.enum import AddType, AddTypeValues, DropType, RemapTypeValues, RenameTypeValue, SwapTypeValues
 from pgmig.ops.index import AddIndex, DropIndex, RenameIndex
+from pgmig.ops.schema import AddSchema, DropSchema
 from pgmig.ops.sequence import AddSequence, AlterSequence, DropSequence
 from pgmig.ops.table import (
     AddTable,
@@ -317,6 +318,26 @@ class OperationMethods:
                 new_table=new_table,
                 schema=schema,
                 include=include,
+            )
+        )
+
+    async def add_schema(
+        self,
+        *,
+        schema_name: str,
+        if_not_exists: bool = False,
+    ) -> None:
+        """Create a schema.
+
+        `if_not_exists` is for the schema that holds the version table: pgmig
+        keeps it (with the table) when the revisions go down to base, so the
+        first revision finds it there when it runs again.
+        """
+        await self.run(
+            build(
+                AddSchema,
+                schema_name=schema_name,
+                if_not_exists=if_not_exists,
             )
         )
 
@@ -652,6 +673,24 @@ class OperationMethods:
                 table_name=table_name,
                 column_name=column_name,
                 schema=schema,
+            )
+        )
+
+    async def drop_schema(
+        self,
+        *,
+        schema_name: str,
+    ) -> None:
+        """Drop an empty schema; Postgres refuses while anything is left in it (no CASCADE).
+
+        What the plan drops in the schema is dropped before it, so what makes
+        Postgres refuse is what pgmig does not model: it is named in the error,
+        never dropped along with the schema.
+        """
+        await self.run(
+            build(
+                DropSchema,
+                schema_name=schema_name,
             )
         )
 

@@ -24,7 +24,7 @@ from pgmig.config.discovery import HandlerSet
 from pgmig.errors import SchemaError
 from pgmig.ops.base import Operation
 from pgmig.schema.catalog import ColumnDependent
-from pgmig.schema.objects import Key, SchemaObject, SchemaState, key_scope, key_text
+from pgmig.schema.objects import Key, SchemaObject, SchemaState, key_kind, key_schema, key_scope, key_text
 from pgmig.schema.protocol import ObjectHandler
 
 CREATE, MIGRATE, DESTROY = "create", "migrate", "destroy"
@@ -373,13 +373,13 @@ def _order(
                     if name not in own and holder is not change:
                         graph[change.node].add(carrier(holder).node)
         if change.new is not None:  # create / migrate: after what the new object needs
-            for dep in change.new.dependencies:
+            for dep in _needs(change.new, change.key):
                 needed = by_key.get(dep)
                 if needed is not None and needed.action != DESTROY:
                     graph[change.node].add(needed.node)
         if change.old is not None:  # migrate / destroy: before dropping what the old object needed
             still_needed = set(change.new.dependencies) if change.new is not None else set()
-            for dep in change.old.dependencies:
+            for dep in _needs(change.old, change.key):
                 needed = dropping.get(dep) or by_key.get(dep)
                 if needed is not None and needed.action == MIGRATE and dep not in still_needed:
                     # An object that stops using X goes first, so X's change
@@ -433,6 +433,16 @@ def _order(
         ordered.extend(by_node[node].parts)
         sorter.done(node)
     return _join_ready(ordered, by_key, graph, dropping) if fold else ordered
+
+
+def _needs(obj: SchemaObject, key: Key) -> Tuple[Key, ...]:
+    """`obj`'s dependencies and, for an object within a schema, that schema's object (see
+    pgmig.schema.handlers.schema): created before anything in it, dropped after. A key of fewer
+    parts names no schema (an extension's, unique per database): its object's `schema` field does."""
+    if key_kind(key) == "schema":
+        return obj.dependencies
+    schema = key_schema(key) if len(key) >= 3 else getattr(obj, "schema", None)
+    return obj.dependencies + (("schema", schema),) if isinstance(schema, str) else obj.dependencies
 
 
 def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet) -> Plan:

@@ -16,7 +16,7 @@ from pgmig.plan.normalize import NormalForms, NormalizationWarning, normal_forms
 from pgmig.plan.rebuilds import note_unmodeled_dependents
 from pgmig.schema.catalog import Connect, read_all
 from pgmig.schema.objects import Key, SchemaObject, SchemaState
-from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
+from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, managed_schemas
 from pgmig.schema.unmodeled import unmodeled_warnings
 from pgmig.timing import NoTimings, Timings
 
@@ -34,13 +34,17 @@ def _service(option: NormalFormsOption) -> NormalForms:
     return option if isinstance(option, NormalForms) else NormalForms(option)
 
 
-def model_context(tables: Sequence[Any], metadata: Sequence[Any] = (), schema: str = "public") -> ModelContext:
+def model_context(
+    tables: Sequence[Any], metadata: Sequence[Any] = (), schema: str = "public", schemas: Sequence[str] = ()
+) -> ModelContext:
+    """The models' context: `tables` of `metadata` (default: the tables' own), in the managed
+    `schemas` (default: `schema` alone; the first is where a table without a schema goes)."""
     if not metadata:
         seen: Dict[int, Any] = {}
         for table in tables:
             seen.setdefault(id(table.metadata), table.metadata)
         metadata = list(seen.values())
-    return ModelContext(metadata=list(metadata), tables=list(tables), schema=schema)
+    return ModelContext(metadata=list(metadata), tables=list(tables), schema=schema, schemas=tuple(schemas))
 
 
 def desired_objects(models: ModelContext, handlers: HandlerSet) -> List[SchemaObject]:
@@ -141,6 +145,7 @@ async def diff_database(
     handlers: HandlerSet,
     *,
     schema: str = "public",
+    schemas: Sequence[str] = (),
     version_table: str = "pgmig_revisions",
     timings: Optional[Timings] = None,
     connect: Optional[Connect] = None,
@@ -155,8 +160,9 @@ async def diff_database(
     unchanged schema builds no scratch objects on its next diff; see
     pgmig.normalize. None: nothing is kept.
     """
+    managed = managed_schemas(schema, schemas)
     up, _ = await _plans(
-        connection, models, handlers, schema, version_table, timings, False, connect, _service(normal_forms)
+        connection, models, handlers, managed, version_table, timings, False, connect, _service(normal_forms)
     )
     return up
 
@@ -165,7 +171,7 @@ async def _plans(
     connection: "asyncpg.Connection",
     models: ModelContext,
     handlers: HandlerSet,
-    schema: str,
+    schemas: Sequence[str],
     version_table: str,
     timings: Optional[Timings],
     both: bool,
@@ -184,7 +190,7 @@ async def _plans(
     """
     timings = timings or NoTimings()
     service = service or NormalForms()
-    db = DatabaseContext(connection=connection, schema=schema, version_table=version_table)
+    db = DatabaseContext(connection=connection, schemas=schemas, version_table=version_table)
     by_kind = {handler.kind: handler for handler in handlers.handlers}
 
     def build() -> "tuple[List[SchemaObject], List[Key], Dict[str, tuple[List[SchemaObject], List[Key]]]]":
@@ -271,7 +277,7 @@ async def _plans(
         down = build_plan(desired, current, handlers) if both else None
     up.warnings += unmodeled
     # What no installed kind models, yet blocks a column the plan drops or retypes (pg_depend).
-    await note_unmodeled_dependents(connection, up, by_kind, schema)
+    await note_unmodeled_dependents(connection, up, by_kind, schemas)
     return up, down
 
 
@@ -291,14 +297,16 @@ async def diff_both_ways(
     handlers: HandlerSet,
     *,
     schema: str = "public",
+    schemas: Sequence[str] = (),
     version_table: str = "pgmig_revisions",
     timings: Optional[Timings] = None,
     connect: Optional[Connect] = None,
     normal_forms: NormalFormsOption = None,
 ) -> "tuple[Plan, Plan]":
     """The plan from the database to the models (`up`) and the one back (`down`); `normal_forms` as for diff_database."""
+    managed = managed_schemas(schema, schemas)
     up, down = await _plans(
-        connection, models, handlers, schema, version_table, timings, True, connect, _service(normal_forms)
+        connection, models, handlers, managed, version_table, timings, True, connect, _service(normal_forms)
     )
     assert down is not None
     return up, down

@@ -103,6 +103,7 @@ from pgmig.db.connect import rolled_back
 from pgmig.db.quoting import qualified, quote_ident
 from pgmig.errors import PgmigWarning
 from pgmig.schema.protocol import DatabaseContext
+from pgmig.schema.types import TYPE_JOINS, TYPE_SQL
 
 if TYPE_CHECKING:  # pragma: no cover
     import asyncpg
@@ -712,12 +713,13 @@ class ColumnSpelling(Renderer[ColumnShape]):
         self, items: Sequence[Tuple[int, ColumnShape]], scratch: Scratch, db: DatabaseContext
     ) -> Dict[int, Any]:
         rows = await db.connection.fetch(
-            """
-            SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+            f"""
+            SELECT a.attname, {TYPE_SQL} AS data_type,
                    pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default_expr
             FROM pg_catalog.pg_class c
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            {TYPE_JOINS}
             LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
             -- A generated column's table also holds the columns it reads: only its own column counts.
             WHERE n.nspname = $1 AND c.relname LIKE $2

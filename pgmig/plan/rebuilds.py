@@ -23,7 +23,7 @@ the sides swapped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Collection, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Collection, Dict, List, Optional, Sequence, Set, Tuple
 
 from pgmig.plan.diff import CREATE, DESTROY, MIGRATE, Change, Plan
 from pgmig.schema.catalog import ColumnDependent, column_dependents, type_dependents
@@ -229,14 +229,16 @@ def touched_columns(plan: Plan, schema: str) -> List[Tuple[str, str]]:
 
 
 async def note_unmodeled_dependents(
-    connection: "asyncpg.Connection", plan: Plan, kinds: Collection[str], schema: str
+    connection: "asyncpg.Connection", plan: Plan, kinds: Collection[str], schemas: Sequence[str]
 ) -> None:
     """Fill `plan.unmodeled` (and a warning line each) with what depends, in pg_depend, on a column
     the plan drops or rebuilds and is of a kind no installed handler models: Postgres would refuse
     the DROP COLUMN or ALTER COLUMN TYPE. Kinds that are modeled carry their objects through
     their declared dependencies instead (carry_dependents and the graph)."""
-    found = await column_dependents(connection, schema, touched_columns(plan, schema))
-    found += await type_dependents(connection, schema, touched_types(plan, schema))
+    found: List[ColumnDependent] = []
+    for schema in schemas:  # the managed schemas, one query each only where the plan touches them
+        found += await column_dependents(connection, schema, touched_columns(plan, schema))
+        found += await type_dependents(connection, schema, touched_types(plan, schema))
     seen: Set[Tuple[str, str]] = set()
     for dependent in found:
         if dependent.kind in kinds or (dependent.kind, dependent.name) in seen:

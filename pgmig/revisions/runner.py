@@ -441,7 +441,10 @@ class _Record:
 
     def __init__(self, versions: VersionTable, create_version_table: bool) -> None:
         self.versions = versions
-        self.lines: List[str] = [versions.create_sql() + ";"] if create_version_table else []
+        self.lines: List[str] = []
+        # Created with the first revision's row, in its transaction, as `_Execute` creates it:
+        # after the revision's steps, which may create the schema the table lives in.
+        self._create_version_table = create_version_table
         self._bookkeeping: List[str] = []
 
     @asynccontextmanager
@@ -487,6 +490,9 @@ class _Record:
 
     async def bookkeep(self, revision: Revision, direction: Direction, seconds: float) -> None:
         versions = self.versions
+        if direction == UP and self._create_version_table:
+            self._bookkeeping.append(versions.create_sql() + ";")
+            self._create_version_table = False
         sql = (
             versions.insert_sql(revision.id, revision.checksum) if direction == UP else versions.delete_sql(revision.id)
         )

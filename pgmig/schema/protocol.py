@@ -41,9 +41,18 @@ if TYPE_CHECKING:  # pragma: no cover
 T = TypeVar("T")
 
 
+def managed_schemas(schema: str, schemas: Sequence[str]) -> Tuple[str, ...]:
+    """The managed schemas of a context given `schema` (one) or `schemas` (several, which win)."""
+    return tuple(schemas) if schemas else (schema,)
+
+
 @dataclass
 class ModelContext:
-    """What handlers read the desired state from."""
+    """What handlers read the desired state from.
+
+    `schemas` are the managed schemas (given alone, `schema` is the only one);
+    `schema` is the first of them: where a table or enum without a schema goes.
+    """
 
     metadata: Sequence["MetaData"]
     tables: Sequence["Table"]
@@ -53,6 +62,11 @@ class ModelContext:
     cache: Dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
     # (namespace..., name as Postgres keeps it) -> (the model's name, what it names), for long names.
     long_names: Dict[Tuple[str, ...], Tuple[str, str]] = field(default_factory=dict, repr=False, compare=False)
+    schemas: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        self.schemas = managed_schemas(self.schema, self.schemas)
+        self.schema = self.schemas[0]
 
     @cached_property
     def dialect(self) -> "Dialect":
@@ -186,11 +200,21 @@ async def in_chunks(rows: Sequence[T], size: int = 2000) -> AsyncIterator[Sequen
 
 @dataclass
 class DatabaseContext:
-    """What handlers read the current state from: one open connection and the target schema."""
+    """What handlers read the current state from: one open connection and the managed schemas.
+
+    Catalog queries filter with `nspname = ANY($1)` on `schemas`; `schema`
+    is the first of them, where the version table lives (given alone, the
+    only one).
+    """
 
     connection: "asyncpg.Connection"
     schema: str = "public"
     version_table: str = "pgmig_revisions"
+    schemas: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        self.schemas = managed_schemas(self.schema, self.schemas)
+        self.schema = self.schemas[0]
 
     @property
     def server_version(self) -> int:

@@ -132,6 +132,40 @@ def _is_plain_type(cls: type) -> bool:
     )
 
 
+# A column's type as pgmig compares and writes it: format_type()'s spelling, but an enum (or an
+# array of one) always schema-qualified. format_type() qualifies a type only when it is not
+# visible on the session's search_path, so the same column would read `color` in one session
+# and `app.color` in another, and an unqualified name written into a revision resolves to
+# whichever `color` comes first on the search_path of the session that runs it.
+# Reads `a` (pg_attribute), `t` (its pg_type), `et` (t's element type, or t) and `etn` (et's namespace).
+TYPE_SQL = """CASE WHEN et.typtype = 'e'
+            THEN pg_catalog.quote_ident(etn.nspname) || '.' || pg_catalog.quote_ident(et.typname)
+                 || CASE WHEN et.oid <> t.oid THEN '[]' ELSE '' END
+            ELSE pg_catalog.format_type(a.atttypid, a.atttypmod) END"""
+# The joins TYPE_SQL reads, from `a` (which may be outer-joined: the type is then NULL).
+TYPE_JOINS = """LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_type et
+       ON et.oid = CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END
+LEFT JOIN pg_catalog.pg_namespace etn ON etn.oid = et.typnamespace"""
+
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*\Z")
+
+
+def server_quoted(name: str) -> str:
+    """`name` quoted as Postgres's quote_ident() quotes it: only when it is not a plain
+    lower-case name or is a reserved word (SQLAlchemy's list of PostgreSQL's)."""
+    from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
+
+    if _PLAIN_NAME.match(name) and name not in RESERVED_WORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def enum_type_sql(schema: str, name: str, array_suffix: str = "") -> str:
+    """The enum type `schema.name` (`array_suffix`: "[]" for an array of it) as TYPE_SQL reads it."""
+    return f"{server_quoted(schema)}.{server_quoted(name)}{array_suffix}"
+
+
 def enum_of(sa_type: Any, default_schema: str, dialect: Optional["Dialect"] = None) -> Optional[Tuple[str, str]]:
     """(schema, name) of the native Postgres enum a model type uses, directly, as array items or
     behind a TypeDecorator (see `native_enum`); the name as Postgres keeps it (`stored_name`)."""

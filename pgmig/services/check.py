@@ -91,7 +91,7 @@ class Checker:
         from pgmig.db.connect import connect, connection
 
         settings = self.project.settings
-        context = partial(DatabaseContext, schema=settings.schema_name, version_table=settings.version_table)
+        context = partial(DatabaseContext, schemas=settings.schema_names, version_table=settings.version_table)
         if conn is not None:
             return await current_state(context(conn), self.project.handlers)
         async with connection(self.url) as own:

@@ -69,8 +69,9 @@ class Project:
         from pgmig.plan.engine import model_context
 
         with self.timings.phase("load"):
-            loaded = load_models(self.settings.models, self.settings.project_root, self.settings.schema_name)
-            return model_context(loaded.tables, loaded.metadata, self.settings.schema_name)
+            schemas = self.settings.schema_names
+            loaded = load_models(self.settings.models, self.settings.project_root, schemas=schemas)
+            return model_context(loaded.tables, loaded.metadata, schemas=schemas)
 
     @cached_property
     def database_url(self) -> str:
@@ -119,7 +120,7 @@ class Project:
         from pgmig.db.connect import connect
 
         return {
-            "schema": self.settings.schema_name,
+            "schemas": self.settings.schema_names,
             "version_table": self.settings.version_table,
             "timings": self.timings,
             # A second connection to the same database, so catalog reads run side by side.

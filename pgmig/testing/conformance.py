@@ -337,10 +337,11 @@ def builtin_handlers() -> List[type]:
     from pgmig.schema.handlers.constraint import ConstraintHandler
     from pgmig.schema.handlers.enum import EnumHandler
     from pgmig.schema.handlers.index import IndexHandler
+    from pgmig.schema.handlers.schema import SchemaHandler
     from pgmig.schema.handlers.sequence import SequenceHandler
     from pgmig.schema.handlers.table import TableHandler
 
-    return [TableHandler, ColumnHandler, EnumHandler, ConstraintHandler, IndexHandler, SequenceHandler]
+    return [SchemaHandler, TableHandler, ColumnHandler, EnumHandler, ConstraintHandler, IndexHandler, SequenceHandler]
 
 
 __all__ = [

@@ -34,7 +34,7 @@ from pgmig.schema.expressions import columns_read
 from pgmig.schema.handlers.sequence import sequences_called
 from pgmig.schema.objects import Key, SchemaObject, key_kind
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
-from pgmig.schema.types import canonical_type, enum_of
+from pgmig.schema.types import TYPE_JOINS, TYPE_SQL, canonical_type, enum_of, enum_type_sql
 
 IdentityValues = Tuple[int, int, int, int, int, bool]
 """An identity sequence's (start, increment, minvalue, maxvalue, cache, cycle)."""
@@ -243,11 +243,12 @@ class Column(SchemaObject):
         return text
 
 
-COLUMNS_QUERY = """
-SELECT c.relname AS table_name,
+COLUMNS_QUERY = f"""
+SELECT n.nspname AS table_schema,
+       c.relname AS table_name,
        a.attname AS name,
        a.attnum AS position,
-       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       {TYPE_SQL} AS data_type,
        a.attnotnull AS not_null,
        -- A default cannot refer to columns: deparsed without the table, which spares opening
        -- each table (a quarter of the query on a new connection); generated columns can.
@@ -266,10 +267,7 @@ SELECT c.relname AS table_name,
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_catalog.pg_type et
-       ON et.oid = CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END
-LEFT JOIN pg_catalog.pg_namespace etn ON etn.oid = et.typnamespace
+{TYPE_JOINS}
 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 -- A join, not col_description(): that looks each column up on its own (a quarter of the query).
 LEFT JOIN pg_catalog.pg_description dsc
@@ -297,9 +295,9 @@ LEFT JOIN (
     WHERE dep.classid = 'pg_catalog.pg_class'::regclass AND dep.refclassid = 'pg_catalog.pg_class'::regclass
       AND dep.deptype = 'i'
 ) ids ON ids.refobjid = c.oid AND ids.refobjsubid = a.attnum AND a.attidentity <> ''
-WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-  AND c.relname <> $2 AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY c.relname, a.attnum
+WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND (n.nspname <> $1[1] OR c.relname <> $2) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY n.nspname, c.relname, a.attnum
 """
 
 _IDENTITY_CODES = {"a": "always", "d": "by default"}
@@ -315,11 +313,11 @@ class ColumnHandler(ObjectHandler):
         return model_columns(models).columns
 
     async def from_database(self, db: DatabaseContext) -> List[Column]:
-        rows = await db.fetch(COLUMNS_QUERY, db.schema, db.version_table)
+        rows = await db.fetch(COLUMNS_QUERY, list(db.schemas), db.version_table)
         found: List[Column] = []
         version = db.server_version
         async for chunk in in_chunks(rows):
-            found.extend(_columns_of(chunk, db.schema, version))
+            found.extend(_columns_of(chunk, version))
         return with_reads(found)
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
@@ -509,7 +507,7 @@ def _enter_generator(old: Column, new: Column) -> List[Operation]:
     return ops
 
 
-def _columns_of(rows: Sequence[Any], schema: str, pg_version: int = 0) -> Iterator[Column]:
+def _columns_of(rows: Sequence[Any], pg_version: int = 0) -> Iterator[Column]:
     """Catalog rows (COLUMNS_QUERY) to columns, unpacked in the query's column order:
     a tenth of the time of looking each field up by name, 12,000 times at 1,000 tables.
 
@@ -517,6 +515,7 @@ def _columns_of(rows: Sequence[Any], schema: str, pg_version: int = 0) -> Iterat
     `generated`, not its default."""
     make, identities = Column.of, _IDENTITY_CODES
     for (
+        schema,
         table,
         name,
         position,
@@ -630,6 +629,11 @@ _UNMODIFIED_BY_TYPMOD = re.compile(r"(character varying|bit varying)\(\d+\)")
 def _literal_casts(data_type: str) -> FrozenSet[str]:
     """`::<type>` suffixes Postgres may print after a string literal default of a `data_type` column."""
     casts = {"::" + data_type}
+    if "." in data_type and "(" not in data_type and '"' not in data_type:
+        # An enum, always qualified here (pgmig.schema.types.TYPE_SQL), that pg_get_expr prints
+        # without its schema when the search_path finds it: a default of another type of the same
+        # name could not be the default of this column (enums convert to no other enum).
+        casts.add("::" + data_type.split(".", 1)[1])
     if "(" in data_type:
         unmodified = _UNMODIFIED_BY_TYPMOD.sub(r"\1", data_type)
         if "(" in unmodified:  # numeric(p,s), timestamp(p), character(n): values depend on the typmod
@@ -686,6 +690,8 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
         base, collation = split_collation(compiled)
         data_type = canonical_type(base)
         enum = enum_of(sa_type, default_schema, models.dialect)
+        if enum:  # qualified whatever the search_path (see pgmig.schema.types.TYPE_SQL)
+            data_type = enum_type_sql(*enum, array_suffix=data_type[len(data_type.rstrip("[]")) :])
         dependency = ("enum",) + enum if enum else extension_type(data_type, default_schema)
         return compiled, data_type, collation, enum, dependency
 

@@ -292,7 +292,8 @@ SELECT cl.relname AS table_name,
        ELSE ARRAY(SELECT a.attname FROM unnest(rc.conkey) WITH ORDINALITY AS k(attnum, ord)
                   JOIN pg_catalog.pg_attribute a ON a.attrelid = rc.conrelid AND a.attnum = k.attnum
                   ORDER BY k.ord)::text[] END AS referred_key_columns,
-       ri.relname AS referred_index
+       ri.relname AS referred_index,
+       n.nspname AS table_schema
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_class cl ON cl.oid = con.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace
@@ -308,17 +309,18 @@ LEFT JOIN pg_catalog.pg_class ri ON con.contype = 'f' AND rc.oid IS NULL AND ri.
 LEFT JOIN pg_catalog.pg_attribute k1 ON k1.attrelid = con.conrelid AND k1.attnum = con.conkey[1]
 LEFT JOIN pg_catalog.pg_attribute k2 ON k2.attrelid = con.confrelid AND k2.attnum = con.confkey[1]
 LEFT JOIN pg_catalog.pg_attribute k3 ON k3.attrelid = rc.conrelid AND k3.attnum = rc.conkey[1]
-WHERE n.nspname = $1 AND cl.relkind IN ('r', 'p') AND NOT cl.relispartition AND cl.relname <> $2
+WHERE n.nspname = ANY($1::text[]) AND cl.relkind IN ('r', 'p') AND NOT cl.relispartition
+  AND (n.nspname <> $1[1] OR cl.relname <> $2)
   AND con.contype IN ('p', 'u', 'f', 'c') AND con.conislocal AND con.conparentid = 0
-ORDER BY cl.relname, con.conname
+ORDER BY n.nspname, cl.relname, con.conname
 """
 
 CONSTRAINTS_QUERY = constraints_query()
 
 TABLES_QUERY = """
-SELECT c.relname FROM pg_catalog.pg_class c
+SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p')
 """
 
 # Postgres keeps the names it generates unique across the schema, not just the table.
@@ -343,10 +345,10 @@ class ConstraintHandler(ObjectHandler):
     # -- reading the database ------------------------------------------------------
 
     async def from_database(self, db: DatabaseContext) -> List[Constraint]:
-        rows = await db.fetch(constraints_query(db.server_version), db.schema, db.version_table)
+        rows = await db.fetch(constraints_query(db.server_version), list(db.schemas), db.version_table)
         found: List[Constraint] = []
         async for chunk in in_chunks(rows):
-            found.extend(_constraints_of(chunk, db.schema))
+            found.extend(_constraints_of(chunk))
         return found
 
     # -- normal form ---------------------------------------------------------------
@@ -357,15 +359,15 @@ class ConstraintHandler(ObjectHandler):
         constraints = [obj for obj in objects if isinstance(obj, Constraint)]
         if not constraints:
             return objects
-        existing = {row["relname"] for row in await db.fetch(TABLES_QUERY, db.schema)}
+        existing = {(row["nspname"], row["relname"]) for row in await db.fetch(TABLES_QUERY, list(db.schemas))}
         checks = [c for c in constraints if c.constraint_type == CHECK and c.expression]
         rendered = await render_checks(db, checks, existing)
-        taken: Optional[Set[str]] = None
+        taken: Dict[str, Set[str]] = {}  # per schema
         out: List[SchemaObject] = []
         for obj in objects:
             if isinstance(obj, Constraint):
                 changes: Dict[str, Any] = {}
-                if not (obj.schema == db.schema and obj.table in existing):
+                if (obj.schema, obj.table) not in existing:
                     changes["table_exists"] = False
                 if id(obj) in rendered:
                     expression, changes["check_columns"] = rendered[id(obj)]
@@ -373,9 +375,9 @@ class ConstraintHandler(ObjectHandler):
                 if changes:
                     obj = obj.evolve(**changes)
                 if obj.table_exists and not obj.name and obj.constraint_type in (FOREIGN_KEY, CHECK):
-                    if taken is None:
-                        taken = {row["conname"] for row in await db.fetch(NAMES_QUERY, db.schema)}
-                    obj = obj.evolve(name=_free_generated_name(obj, taken), name_chosen=True)
+                    if obj.schema not in taken:
+                        taken[obj.schema] = {row["conname"] for row in await db.fetch(NAMES_QUERY, obj.schema)}
+                    obj = obj.evolve(name=_free_generated_name(obj, taken[obj.schema]), name_chosen=True)
             out.append(obj)
         return out
 
@@ -649,7 +651,7 @@ class _ModelReader:
         return name or None
 
 
-def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
+def _constraints_of(rows: Sequence[Any]) -> Iterator[Constraint]:
     """Catalog rows (constraints_query) to constraints, unpacked in the query's column order
     (looking fields up by name was a third of the time)."""
     make, types, actions = Constraint.of, _TYPE_CODES, _ACTION_CODES
@@ -672,6 +674,7 @@ def _constraints_of(rows: Sequence[Any], schema: str) -> Iterator[Constraint]:
         referred_contype,
         referred_key_columns,
         referred_index,
+        schema,
     ) in rows:
         constraint_type = types[contype]
         columns = tuple(columns or ())
@@ -874,7 +877,7 @@ WHERE con.contype = 'c' AND n.nspname = $1 AND cl.relname LIKE $2
 
 
 async def render_checks(
-    db: DatabaseContext, checks: Sequence[Constraint], existing_tables: Iterable[str]
+    db: DatabaseContext, checks: Sequence[Constraint], existing_tables: Iterable[Tuple[str, str]]
 ) -> Dict[int, Tuple[str, Tuple[str, ...]]]:
     """id(check) -> (body, columns used) as the server prints them.
 
@@ -891,9 +894,7 @@ async def render_checks(
     passes: List[Any] = [
         lambda c: (c.expression or "", columns_read(c.expression or "", c.table_columns), None),
         lambda c: (c.expression or "", tuple(c.table_columns), None),
-        lambda c: (
-            (c.expression or "", (), (c.schema, c.table)) if c.table in existing and c.schema == db.schema else None
-        ),
+        lambda c: (c.expression or "", (), (c.schema, c.table)) if (c.schema, c.table) in existing else None,
     ]
     left = list(checks)
     for shape_of in passes:

@@ -57,12 +57,12 @@ class Enum(SchemaObject):
     def as_of(self, state: Mapping[Key, SchemaObject]) -> "Enum":
         """The enum with the columns of the type that exist in `state`, with the defaults they have there.
 
-        Columns of tables in other schemas (which `state` does not hold) stay as read.
+        Columns of tables in schemas that are not managed (which `state` does not hold) stay as read.
         """
         columns: List[SwapColumn] = []
         for column in self.columns:
             schema, table, name = column[:3]
-            if schema != self.schema:
+            if schema != self.schema and ("table", schema, table) not in state:
                 columns.append(column)
                 continue
             found = state.get(("column", schema, table, name))
@@ -73,7 +73,8 @@ class Enum(SchemaObject):
 
 
 ENUMS_QUERY = """
-SELECT t.typname AS name,
+SELECT n.nspname AS schema,
+       t.typname AS name,
        COALESCE(
            array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FILTER (WHERE e.enumlabel IS NOT NULL),
            '{}'::text[]
@@ -81,16 +82,16 @@ SELECT t.typname AS name,
 FROM pg_catalog.pg_type t
 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 LEFT JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid
-WHERE n.nspname = $1 AND t.typtype = 'e'
+WHERE n.nspname = ANY($1::text[]) AND t.typtype = 'e'
   AND NOT EXISTS (
       SELECT 1 FROM pg_catalog.pg_depend d
       WHERE d.classid = 'pg_catalog.pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e'
   )
-GROUP BY t.typname
-ORDER BY t.typname
+GROUP BY n.nspname, t.typname
+ORDER BY n.nspname, t.typname
 """
 
-# Columns of every enum of the schema, from tables of any schema. Inherited
+# Columns of every enum of the managed schemas, from tables of any schema. Inherited
 # columns (partitions, inheritance children) are left out: ALTER TABLE on
 # their parent converts them. Any default of such a column has the enum's type.
 ENUM_COLUMNS_QUERY = """
@@ -98,15 +99,16 @@ WITH enum_types AS (
     -- Each enum and its array type as rows of their own, so pg_attribute is
     -- joined by plain equality (a hash join) rather than `IN (oid, typarray)`,
     -- which made Postgres loop over every column once per enum.
-    SELECT t.oid AS type_oid, t.typname, false AS is_array
+    SELECT t.oid AS type_oid, n.nspname, t.typname, false AS is_array
     FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-    WHERE n.nspname = $1 AND t.typtype = 'e'
+    WHERE n.nspname = ANY($1::text[]) AND t.typtype = 'e'
     UNION ALL
-    SELECT t.typarray, t.typname, true
+    SELECT t.typarray, n.nspname, t.typname, true
     FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-    WHERE n.nspname = $1 AND t.typtype = 'e'
+    WHERE n.nspname = ANY($1::text[]) AND t.typtype = 'e'
 )
-SELECT e.typname AS enum_name,
+SELECT e.nspname AS enum_schema,
+       e.typname AS enum_name,
        cn.nspname AS table_schema,
        c.relname AS table_name,
        a.attname AS column_name,
@@ -118,7 +120,7 @@ JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND a.attinhcount = 0
-ORDER BY e.typname, cn.nspname, c.relname, a.attnum
+ORDER BY e.nspname, e.typname, cn.nspname, c.relname, a.attnum
 """
 
 
@@ -128,23 +130,23 @@ class EnumHandler(ObjectHandler):
     # -- reading -----------------------------------------------------------------
 
     def from_models(self, models: ModelContext) -> List[Enum]:
-        """Every native enum the models use, once; only those of the target schema.
+        """Every native enum the models use, once; only those of the managed schemas.
 
-        The database side reads one schema, so an enum living elsewhere would
-        otherwise be "created" on every diff.
+        The database side reads the managed schemas, so an enum living
+        elsewhere would otherwise be "created" on every diff.
         """
         columns = _model_columns(models)
         found: Dict[Key, Enum] = {}
         for sa_enum in _model_enums(models):
             where = enum_of(sa_enum, models.schema, models.dialect)
-            if where is None or where[0] != models.schema:
+            if where is None or where[0] not in models.schemas:
                 continue
             name = models.stored(str(sa_enum.name), ("type", where[0]), f"enum {where[0]}.{sa_enum.name}")
             obj = Enum.of(
                 schema=where[0],
                 name=name,
                 labels=tuple(str(v) for v in sa_enum.enums),
-                columns=tuple(columns.get(name, ())),
+                columns=tuple(columns.get((where[0], name), ())),
             )
             existing = found.setdefault(obj.key, obj)
             if existing.labels != obj.labels:
@@ -155,18 +157,18 @@ class EnumHandler(ObjectHandler):
         return list(found.values())
 
     async def from_database(self, db: DatabaseContext) -> List[Enum]:
-        rows = await db.fetch(ENUMS_QUERY, db.schema)
-        columns: Dict[str, List[SwapColumn]] = defaultdict(list)
-        for row in await db.fetch(ENUM_COLUMNS_QUERY, db.schema):
-            columns[row["enum_name"]].append(
+        rows = await db.fetch(ENUMS_QUERY, list(db.schemas))
+        columns: Dict[Tuple[str, str], List[SwapColumn]] = defaultdict(list)
+        for row in await db.fetch(ENUM_COLUMNS_QUERY, list(db.schemas)):
+            columns[(row["enum_schema"], row["enum_name"])].append(
                 (row["table_schema"], row["table_name"], row["column_name"], row["is_array"], row["default_expr"])
             )
         return [
             Enum.of(
-                schema=db.schema,
+                schema=row["schema"],
                 name=row["name"],
                 labels=tuple(row["labels"]),
-                columns=tuple(columns.get(row["name"], ())),
+                columns=tuple(columns.get((row["schema"], row["name"]), ())),
             )
             for row in rows
         ]
@@ -221,19 +223,21 @@ def _model_enums(models: ModelContext) -> Iterator[Any]:
         get_objects = getattr(metadata, "get_schema_objects", None)
         if get_objects is None:
             continue
-        for schema in (None, models.schema):
+        for schema in (None, *models.schemas):
             yield from get_objects(SAEnum, schema=schema)
 
 
-def _model_columns(models: ModelContext) -> Dict[str, List[SwapColumn]]:
-    """Enum name -> the model columns of that type (arrays too), as the column handler reads them."""
-    columns: Dict[str, List[SwapColumn]] = defaultdict(list)
+def _model_columns(models: ModelContext) -> Dict[Tuple[str, str], List[SwapColumn]]:
+    """(schema, name) of an enum -> the model columns of that type (arrays too), as the column handler reads them."""
+    columns: Dict[Tuple[str, str], List[SwapColumn]] = defaultdict(list)
     for column in model_columns(models).enum_columns:
         dependency = column.enum_dependency
-        if dependency is None or key_schema(dependency) != models.schema:
+        if dependency is None or key_schema(dependency) not in models.schemas:
             continue
         is_array = column.data_type.rstrip().endswith("]")
-        columns[key_name(dependency)].append((column.schema, column.table, column.name, is_array, column.default))
+        columns[(key_schema(dependency), key_name(dependency))].append(
+            (column.schema, column.table, column.name, is_array, column.default)
+        )
     return columns
 
 

@@ -139,12 +139,13 @@ JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
 JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace"""
 _INDEXES_WHERE = """
-WHERE tn.nspname = $1 AND tc.relkind IN ('r', 'p') AND NOT tc.relispartition AND tc.relname <> $2
+WHERE tn.nspname = ANY($1::text[]) AND tc.relkind IN ('r', 'p') AND NOT tc.relispartition
+  AND (tn.nspname <> $1[1] OR tc.relname <> $2)
   AND NOT EXISTS (
       SELECT 1 FROM pg_catalog.pg_constraint con
       WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
   )
-ORDER BY tc.relname, ic.relname"""
+ORDER BY tn.nspname, tc.relname, ic.relname"""
 _INDEX_COLUMNS = """
        ARRAY(
            SELECT a.attname FROM pg_catalog.pg_depend d
@@ -192,7 +193,7 @@ WITH coercible_defaults AS MATERIALIZED (
     GROUP BY c.castsource, x.opcmethod
     HAVING count(*) = 1
 )
-SELECT ic.relname AS name, tc.relname AS table_name, i.indisunique AS is_unique,
+SELECT ic.relname AS name, tn.nspname AS table_schema, tc.relname AS table_name, i.indisunique AS is_unique,
        i.indisvalid AS is_valid,{_INDEX_COLUMNS}
        CASE WHEN s.simple THEN am.amname::text END AS method,
        CASE WHEN s.simple THEN pg_catalog.quote_ident(a.attname) END AS key,
@@ -222,7 +223,7 @@ INDEXES_QUERY = indexes_query()
 
 # Every index deparsed: what `indexes_query` agrees with (tests).
 DEPARSED_INDEXES_QUERY = f"""
-SELECT ic.relname AS name, tc.relname AS table_name, i.indisunique AS is_unique,
+SELECT ic.relname AS name, tn.nspname AS table_schema, tc.relname AS table_name, i.indisunique AS is_unique,
        i.indisvalid AS is_valid,{_INDEX_COLUMNS}{_DEFINITION_COLUMNS}{_INDEXES_FROM}{_INDEXES_WHERE}
 """
 
@@ -377,8 +378,8 @@ class IndexHandler(ObjectHandler):
                 )
 
     async def from_database(self, db: DatabaseContext) -> List[Index]:
-        rows = await db.fetch(indexes_query(db.server_version), db.schema, db.version_table)
-        return [index_of_row(row, db.schema) for row in rows]
+        rows = await db.fetch(indexes_query(db.server_version), list(db.schemas), db.version_table)
+        return [index_of_row(row) for row in rows]
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
         """Rebuild each model index on a copy of its table and read it back as the server prints it.
@@ -676,7 +677,7 @@ def _model_columns(index: Any) -> Tuple[str, ...]:
     return tuple(found)
 
 
-def index_of_row(row: Any, schema: str) -> Index:
+def index_of_row(row: Any) -> Index:
     """An index from a row of `indexes_query` (or DEPARSED_INDEXES_QUERY)."""
     definition = row["definition"]
     if definition is None:
@@ -691,7 +692,7 @@ def index_of_row(row: Any, schema: str) -> Index:
     else:
         fields = parse_definition(_tail(row))
     return Index.of(
-        schema=schema,
+        schema=row["table_schema"],
         table=row["table_name"],
         name=row["name"],
         unique=row["is_unique"],

@@ -124,7 +124,8 @@ def trigger_columns(timing: str, action: str) -> Tuple[str, ...]:
 # -- catalog queries (on the managed schema, or on the session's temporary one) ----------
 
 FUNCTIONS_QUERY = """
-SELECT p.proname AS name,
+SELECT n.nspname AS schema,
+       p.proname AS name,
        pg_catalog.pg_get_function_identity_arguments(p.oid) AS identity,
        pg_catalog.pg_get_function_arguments(p.oid) AS arguments,
        pg_catalog.pg_get_functiondef(p.oid) AS definition,
@@ -144,15 +145,15 @@ SELECT p.proname AS name,
                AND d.refclassid = 'pg_catalog.pg_type'::regclass AND ty.typtype = 'e')::text[] AS enums
 FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname = $1 AND p.prokind = 'f'
+WHERE n.nspname = ANY($1::text[]) AND p.prokind = 'f'
   AND NOT EXISTS (  -- functions an extension installed belong to the extension
       SELECT 1 FROM pg_catalog.pg_depend e
       WHERE e.classid = 'pg_catalog.pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e')
-ORDER BY p.proname, 2
+ORDER BY n.nspname, p.proname, 3
 """
 
 TRIGGERS_QUERY = """
-SELECT c.relname AS table_name, t.tgname AS name,
+SELECT n.nspname AS schema, c.relname AS table_name, t.tgname AS name,
        pg_catalog.pg_get_triggerdef(t.oid) AS definition,
        'CREATE ' || CASE WHEN t.tgconstraint <> 0 THEN 'CONSTRAINT ' ELSE '' END || 'TRIGGER '
          || pg_catalog.quote_ident(t.tgname) || ' ' AS prefix,
@@ -165,26 +166,29 @@ JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
 JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
-WHERE n.nspname = $1 AND NOT t.tgisinternal
-ORDER BY c.relname, t.tgname
+WHERE n.nspname = ANY($1::text[]) AND NOT t.tgisinternal
+ORDER BY n.nspname, c.relname, t.tgname
 """
 
 
-async def read_functions(db: DatabaseContext, schema: str, as_schema: str) -> List[Function]:
-    """Functions of `schema` (one query), reported as living in `as_schema`."""
+async def read_functions(
+    db: DatabaseContext, schemas: Sequence[str], as_schema: Optional[str] = None
+) -> List[Function]:
+    """Functions of `schemas` (one query), reported as living in `as_schema` (default: their own)."""
     out = []
-    for row in await db.fetch(FUNCTIONS_QUERY, schema):
+    for row in await db.fetch(FUNCTIONS_QUERY, list(schemas)):
+        schema = as_schema or row["schema"]
         definition, prefix, arguments = row["definition"], row["prefix"], row["arguments"]
         head = prefix + arguments + ")"
         tail = definition[len(head) :] if definition.startswith(head) else definition.split(")", 1)[1]
         out.append(
             Function(
-                schema=as_schema,
+                schema=schema,
                 name=row["name"],
                 identity=row["identity"],
                 arguments=arguments,
                 definition=tail,
-                reads=tuple(("table", as_schema, t) for t in row["tables"]) + _enum_keys(row["enums"]),
+                reads=tuple(("table", schema, t) for t in row["tables"]) + _enum_keys(row["enums"]),
             )
         )
     return out
@@ -229,12 +233,13 @@ def _split_trigger(row: Any) -> Tuple[str, str]:
     return timing.strip(), action.strip()
 
 
-async def read_triggers(db: DatabaseContext, schema: str) -> List[Trigger]:
+async def read_triggers(db: DatabaseContext, schemas: Sequence[str]) -> List[Trigger]:
+    """Triggers on the tables of `schemas` (one query)."""
     out = []
-    for row in await db.fetch(TRIGGERS_QUERY, schema):
+    for row in await db.fetch(TRIGGERS_QUERY, list(schemas)):
         timing, action = _split_trigger(row)
         function = ("function", row["function_schema"], row["function_name"], row["function_identity"])
-        out.append(Trigger(schema, row["table_name"], row["name"], timing, action, function))
+        out.append(Trigger(row["schema"], row["table_name"], row["name"], timing, action, function))
     return out
 
 
@@ -281,7 +286,7 @@ class FunctionSpelling(Renderer[FunctionShape]):
                 got.definition,
                 [list(k) for k in got.reads if k[0] == "enum"],
             ]
-            for got in await read_functions(db, scratch.namespace, scratch.schema)
+            for got in await read_functions(db, [scratch.namespace], scratch.schema)
             if got.name in numbered
         }
 
@@ -323,7 +328,7 @@ class TriggerSpelling(Renderer[TriggerShape]):
         numbered = {scratch.name("g", number): number for number, _ in items}
         return {
             numbered[got.name]: [got.timing, got.action]
-            for got in await read_triggers(db, scratch.namespace)
+            for got in await read_triggers(db, [scratch.namespace])
             if got.name in numbered
         }
 
@@ -356,7 +361,7 @@ class FunctionHandler(ObjectHandler):
             yield Function(schema, decl.name, decl.arguments, decl.arguments, _function_tail(decl), tuple(reads))
 
     async def from_database(self, db: DatabaseContext) -> List[Function]:
-        return await read_functions(db, db.schema, db.schema)
+        return await read_functions(db, db.schemas)
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
         """Each model function as the server prints it (see FunctionSpelling); one that cannot be built keeps its spelling."""
@@ -425,7 +430,7 @@ class TriggerHandler(ObjectHandler):
             )
 
     async def from_database(self, db: DatabaseContext) -> List[Trigger]:
-        return await read_triggers(db, db.schema)
+        return await read_triggers(db, db.schemas)
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
         """Each model trigger as the server prints it (see TriggerSpelling); one that cannot be built keeps its spelling."""

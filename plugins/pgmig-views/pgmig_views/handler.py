@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, List, NamedTuple, Sequence, Tuple
 
 from pgmig.api import (
+    TYPE_JOINS,
+    TYPE_SQL,
     DatabaseContext,
     Key,
     ModelContext,
@@ -107,7 +109,7 @@ class View(SchemaObject):
 # -- catalog queries, used on the real schema and on the scratch one -------------------
 
 VIEWS_QUERY = """
-SELECT c.relname AS name, c.relkind = 'm' AS materialized,
+SELECT n.nspname AS schema, c.relname AS name, c.relkind = 'm' AS materialized,
        pg_catalog.pg_get_viewdef(c.oid) AS definition,
        ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)::text[] AS output_names,
@@ -115,20 +117,20 @@ SELECT c.relname AS name, c.relkind = 'm' AS materialized,
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS output_types
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relkind IN ('v', 'm')
-ORDER BY c.relname
+WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('v', 'm')
+ORDER BY n.nspname, c.relname
 """
 
 # Everything each view's rewrite rule depends on: relations (with the
 # column when refobjsubid > 0) and functions.
-READS_QUERY = """
-SELECT v.relname AS view_name,
+READS_QUERY = f"""
+SELECT vn.nspname AS view_schema, v.relname AS view_name,
        CASE WHEN d.refclassid = 'pg_catalog.pg_class'::regclass THEN rc.relkind::text ELSE 'f' END AS ref_kind,
        COALESCE(rn.nspname, pn.nspname) AS ref_schema,
        COALESCE(rc.relname, p.proname) AS ref_name,
        pg_catalog.pg_get_function_identity_arguments(p.oid) AS ref_arguments,
        a.attname AS column_name,
-       pg_catalog.format_type(a.atttypid, a.atttypmod) AS column_type
+       {TYPE_SQL} AS column_type
 FROM pg_catalog.pg_class v
 JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace
 JOIN pg_catalog.pg_rewrite r ON r.ev_class = v.oid
@@ -136,18 +138,19 @@ JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND
 LEFT JOIN pg_catalog.pg_class rc ON d.refclassid = 'pg_catalog.pg_class'::regclass AND rc.oid = d.refobjid
 LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = rc.oid AND a.attnum = d.refobjsubid AND d.refobjsubid > 0
+{TYPE_JOINS}
 LEFT JOIN pg_catalog.pg_proc p ON d.refclassid = 'pg_catalog.pg_proc'::regclass AND p.oid = d.refobjid
 LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-WHERE vn.nspname = $1 AND v.relkind IN ('v', 'm') AND d.refobjid <> v.oid
+WHERE vn.nspname = ANY($1::text[]) AND v.relkind IN ('v', 'm') AND d.refobjid <> v.oid
   AND (rc.oid IS NOT NULL OR p.oid IS NOT NULL)
   AND COALESCE(rn.nspname, pn.nspname) NOT IN ('pg_catalog', 'information_schema')
-ORDER BY v.relname, 2, 3, 4, a.attnum
+ORDER BY vn.nspname, v.relname, 3, 4, 5, a.attnum
 """
 
 # Indexes of materialized views, cut after USING the same way pgmig's own
 # index handler does: the prefix is rebuilt with the server's quoting.
 VIEW_INDEXES_QUERY = """
-SELECT tc.relname AS view_name, ic.relname AS name, i.indisunique AS is_unique,
+SELECT tn.nspname AS view_schema, tc.relname AS view_name, ic.relname AS name, i.indisunique AS is_unique,
        pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
        'CREATE ' || CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END || 'INDEX '
          || pg_catalog.quote_ident(ic.relname) || ' ON '
@@ -157,8 +160,8 @@ FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
 JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
-WHERE tn.nspname = $1 AND tc.relkind = 'm'
-ORDER BY tc.relname, ic.relname
+WHERE tn.nspname = ANY($1::text[]) AND tc.relkind = 'm'
+ORDER BY tn.nspname, tc.relname, ic.relname
 """
 
 
@@ -171,38 +174,39 @@ def _ref_key(row: Any) -> Key:
     return ("table", schema, name)
 
 
-async def read_views(db: DatabaseContext, schema: str) -> Dict[str, View]:
-    """Every view of `schema` as the catalog has it: three queries for the whole schema
-    (one when it has no views, two without materialized ones: each costs a new
+async def read_views(db: DatabaseContext, schemas: Sequence[str]) -> Dict[Tuple[str, str], View]:
+    """Every view of `schemas` as the catalog has it, by (schema, name): three queries for
+    them all (one when there are no views, two without materialized ones: each costs a new
     connection a few milliseconds of catalog lookups)."""
-    views = await db.fetch(VIEWS_QUERY, schema)
+    views = await db.fetch(VIEWS_QUERY, list(schemas))
     if not views:
         return {}
-    reads: Dict[str, Dict[Key, None]] = {}
-    types: Dict[str, List[ColumnType]] = {}
-    for row in await db.fetch(READS_QUERY, schema):
-        found = reads.setdefault(row["view_name"], {})
+    reads: Dict[Tuple[str, str], Dict[Key, None]] = {}
+    types: Dict[Tuple[str, str], List[ColumnType]] = {}
+    for row in await db.fetch(READS_QUERY, list(schemas)):
+        view = (row["view_schema"], row["view_name"])
+        found = reads.setdefault(view, {})
         ref = _ref_key(row)
         found.setdefault(ref, None)
         if row["column_name"] is not None and key_kind(ref) == "table":
             column = ColumnType(key_schema(ref), key_name(ref), row["column_name"], row["column_type"])
             found.setdefault(column.key, None)
-            types.setdefault(row["view_name"], []).append(column)
-    indexes: Dict[str, List[IndexSpec]] = {}
+            types.setdefault(view, []).append(column)
+    indexes: Dict[Tuple[str, str], List[IndexSpec]] = {}
     materialized = any(row["materialized"] for row in views)
-    for row in await db.fetch(VIEW_INDEXES_QUERY, schema) if materialized else ():
+    for row in await db.fetch(VIEW_INDEXES_QUERY, list(schemas)) if materialized else ():
         definition, prefix = row["definition"], row["prefix"]
         tail = definition[len(prefix) :] if definition.startswith(prefix) else definition.split(" USING ", 1)[1]
-        indexes.setdefault(row["view_name"], []).append((row["name"], row["is_unique"], tail))
+        indexes.setdefault((row["view_schema"], row["view_name"]), []).append((row["name"], row["is_unique"], tail))
     return {
-        row["name"]: View(
-            schema=schema,
+        (row["schema"], row["name"]): View(
+            schema=row["schema"],
             name=row["name"],
             definition=row["definition"],
             materialized=row["materialized"],
-            indexes=tuple(indexes.get(row["name"], ())),
-            column_types=tuple(sorted(set(types.get(row["name"], ())))),
-            reads=tuple(reads.get(row["name"], {})),
+            indexes=tuple(indexes.get((row["schema"], row["name"]), ())),
+            column_types=tuple(sorted(set(types.get((row["schema"], row["name"]), ())))),
+            reads=tuple(reads.get((row["schema"], row["name"]), {})),
             outputs=tuple(zip(row["output_names"], row["output_types"])),
         )
         for row in views
@@ -292,7 +296,7 @@ class ViewHandler(ObjectHandler):
             )
 
     async def from_database(self, db: DatabaseContext) -> List[View]:
-        return list((await read_views(db, db.schema)).values())
+        return list((await read_views(db, db.schemas)).values())
 
     async def normalize(self, objects: List[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
         """Create every model view in a scratch schema and read it back with the catalog queries.
@@ -388,10 +392,10 @@ class ViewSpelling(Renderer[ViewShape]):
     async def read(
         self, items: Sequence[Tuple[int, ViewShape]], scratch: Scratch, db: DatabaseContext
     ) -> Dict[int, Any]:
-        read = await read_views(db, scratch.namespace)
+        read = await read_views(db, [scratch.namespace])
         out: Dict[int, Any] = {}
         for number, (_, _, indexes) in items:
-            got = read.get(scratch.name("v", number))
+            got = read.get((scratch.namespace, scratch.name("v", number)))
             if got is None:
                 continue
             # The scratch indexes' names back to the model's.

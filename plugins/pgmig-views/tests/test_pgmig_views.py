@@ -205,7 +205,7 @@ def test_reads_only_what_the_schema_has(database_url: str) -> None:
 
         db.fetch = counting  # type: ignore[method-assign]
         try:
-            return await views_module.read_views(db, "public"), queries
+            return await views_module.read_views(db, ["public"]), queries
         finally:
             await conn.close()
 
@@ -213,9 +213,9 @@ def test_reads_only_what_the_schema_has(database_url: str) -> None:
     assert found == {} and queries == [views_module.VIEWS_QUERY]
     _run_sql(database_url, "CREATE TABLE t (id int, name text)", "CREATE VIEW v AS SELECT id, name FROM t")
     found, queries = asyncio.run(read())
-    assert list(found) == ["v"] and views_module.VIEW_INDEXES_QUERY not in queries
-    assert found["v"].reads and found["v"].outputs == (("id", "integer"), ("name", "text"))
+    assert list(found) == [("public", "v")] and views_module.VIEW_INDEXES_QUERY not in queries
+    assert found["public", "v"].reads and found["public", "v"].outputs == (("id", "integer"), ("name", "text"))
     _run_sql(database_url, "CREATE MATERIALIZED VIEW m AS SELECT id FROM t", "CREATE INDEX m_id ON m (id)")
     found, queries = asyncio.run(read())
-    assert sorted(found) == ["m", "v"] and views_module.VIEW_INDEXES_QUERY in queries
-    assert [name for name, _, _ in found["m"].indexes] == ["m_id"]
+    assert sorted(found) == [("public", "m"), ("public", "v")] and views_module.VIEW_INDEXES_QUERY in queries
+    assert [name for name, _, _ in found["public", "m"].indexes] == ["m_id"]

@@ -1,0 +1,45 @@
+"""Operations on schemas (namespaces): CREATE SCHEMA and DROP SCHEMA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List
+
+from pgmig.db.quoting import quote_ident
+from pgmig.ops.base import Operation, register
+
+
+@register
+@dataclass(frozen=True)
+class AddSchema(Operation):
+    """Create a schema.
+
+    `if_not_exists` is for the schema that holds the version table: pgmig
+    keeps it (with the table) when the revisions go down to base, so the
+    first revision finds it there when it runs again.
+    """
+
+    name = "add_schema"
+    schema_name: str
+    if_not_exists: bool = False
+
+    def statements(self) -> List[str]:
+        guard = " IF NOT EXISTS" if self.if_not_exists else ""
+        return [f"CREATE SCHEMA{guard} {quote_ident(self.schema_name)}"]
+
+
+@register
+@dataclass(frozen=True)
+class DropSchema(Operation):
+    """Drop an empty schema; Postgres refuses while anything is left in it (no CASCADE).
+
+    What the plan drops in the schema is dropped before it, so what makes
+    Postgres refuse is what pgmig does not model: it is named in the error,
+    never dropped along with the schema.
+    """
+
+    name = "drop_schema"
+    schema_name: str
+
+    def statements(self) -> List[str]:
+        return [f"DROP SCHEMA {quote_ident(self.schema_name)}"]
