@@ -50,28 +50,45 @@ def fetch(url: str, query: str, *args: Any) -> List[Dict[str, Any]]:
     return asyncio.run(_with_conn(url, go))
 
 
-def diff(url: str, metadata: Any, schema: str = "public", handler_set: Optional[HandlerSet] = None) -> Plan:
-    tables = [t for t in metadata.sorted_tables if (t.schema or schema) == schema]
-    models = model_context(tables, [metadata], schema)
+def schemas_of(metadata: Any) -> List[str]:
+    """`public`, then every other schema `metadata`'s tables name: what a project of these models manages."""
+    return ["public", *sorted({t.schema for t in metadata.tables.values() if t.schema not in (None, "public")})]
+
+
+def diff(
+    url: str,
+    metadata: Any,
+    schema: str = "public",
+    handler_set: Optional[HandlerSet] = None,
+    schemas: Sequence[str] = (),
+) -> Plan:
+    """Diff `url` against `metadata`'s tables of the managed `schemas` (default: `schema` alone)."""
+    managed = list(schemas) or [schema]
+    tables = [t for t in metadata.sorted_tables if (t.schema or managed[0]) in managed]
+    models = model_context(tables, [metadata], managed[0], managed)
     kinds = handler_set or handlers()
 
     async def go(conn: Any) -> Plan:
         import asyncpg
 
         # As the CLI does: the catalog is read on two connections sharing a snapshot.
-        return await diff_database(conn, models, kinds, schema=schema, connect=lambda: asyncpg.connect(url))
+        return await diff_database(
+            conn, models, kinds, schema=managed[0], schemas=managed, connect=lambda: asyncpg.connect(url)
+        )
 
     return asyncio.run(_with_conn(url, go))
 
 
 def both_ways(url: str, metadata: Any) -> "tuple[Plan, Plan]":
-    """`up` and `down` of one diff, as `generate` writes them (a second diff would hide a wrong `down`)."""
-    models = model_context(list(metadata.sorted_tables), [metadata], "public")
+    """`up` and `down` of one diff, as `generate` writes them (a second diff would hide a wrong `down`),
+    managing every schema the models' tables name (`schemas_of`)."""
+    managed = schemas_of(metadata)
+    models = model_context(list(metadata.sorted_tables), [metadata], "public", managed)
 
     async def go(conn: Any) -> "tuple[Plan, Plan]":
         import asyncpg
 
-        return await diff_both_ways(conn, models, handlers(), connect=lambda: asyncpg.connect(url))
+        return await diff_both_ways(conn, models, handlers(), schemas=managed, connect=lambda: asyncpg.connect(url))
 
     return asyncio.run(_with_conn(url, go))  # type: ignore[no-any-return]
 
