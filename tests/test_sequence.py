@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-from pgmig.errors import SchemaError
+from pgmig.errors import ModelsError, SchemaError
 from pgmig.ops.base import Hazard
 from pgmig.ops.sequence import AddSequence, AlterSequence, DropSequence
 from pgmig.plan.diff import Plan
@@ -254,6 +254,42 @@ def test_sequences_of_another_managed_schema(database_url: str, other_url: str) 
     assert full_snapshot(database_url, "app") == full_snapshot(other_url, "app")
     run_sql(database_url, "INSERT INTO app.ticket DEFAULT VALUES")
     assert fetch(database_url, "SELECT number FROM app.ticket")[0]["number"] == 5
+
+
+def test_unqualified_sequence_of_another_managed_schema_is_called_there(database_url: str) -> None:
+    """`--schema app` with `Sequence("s")` (no schema): the sequence is made in `app` and the
+    default calls `app.s`, whatever sequence of that name the search_path finds first."""
+    run_sql(
+        database_url,
+        "CREATE SCHEMA app",
+        "CREATE SCHEMA legacy",
+        "CREATE SEQUENCE public.number_seq START 900",
+        "CREATE SEQUENCE legacy.number_seq START 700",
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = legacy, public', current_database()); END $$",
+    )
+    md = sa.MetaData()
+    seq = sa.Sequence("number_seq", start=5)
+    sa.Table("ticket", md, sa.Column("number", sa.Integer, seq, server_default=seq.next_value(), primary_key=True))
+    plan = migrate(database_url, md, schema="app")
+    assert position(plan, "create", ("sequence", "app", "number_seq")) < position(
+        plan, "create", ("table", "app", "ticket")
+    )
+    assert diff(database_url, md, schema="app").is_empty
+    run_sql(database_url, "INSERT INTO app.ticket DEFAULT VALUES")
+    assert fetch(database_url, "SELECT number FROM app.ticket")[0]["number"] == 5
+    called = fetch(
+        database_url,
+        "SELECT pg_get_expr(adbin, adrelid, true) AS d FROM pg_attrdef WHERE adrelid = 'app.ticket'::regclass",
+    )
+    assert "app.number_seq" in called[0]["d"]
+
+
+def test_a_sequence_in_an_unmanaged_schema_is_an_error(database_url: str) -> None:
+    md = sa.MetaData()
+    seq = sa.Sequence("number_seq", schema="elsewhere")
+    sa.Table("ticket", md, sa.Column("number", sa.Integer, seq, server_default=seq.next_value(), primary_key=True))
+    with pytest.raises(ModelsError, match="elsewhere.number_seq"):
+        diff(database_url, md)
 
 
 def test_sequence_shared_by_several_columns(database_url: str, other_url: str) -> None:

@@ -35,6 +35,24 @@ def clip_bytes(text: str, size: int) -> str:
     return encoded[:size].decode("utf-8", errors="ignore")
 
 
+def object_name(name1: str, name2: Optional[str], label: str) -> str:
+    """The name Postgres makes for an object it names itself (`<name1>_<name2>_<label>`: a serial's
+    `t_id_seq`, a constraint's `t_a_key`): makeObjectName (src/backend/commands/indexcmds.c) shortens
+    the longer of the two names, a byte at a time and never inside a character, until it fits in 63 bytes.
+    """
+    size1, size2 = len(name1.encode()), len(name2.encode()) if name2 else 0
+    available = NAMEDATALEN - 1 - len(label) - 1 - (1 if name2 else 0)
+    while size1 + size2 > available:
+        if size1 > size2:
+            size1 -= 1
+        else:
+            size2 -= 1
+    parts = [clip_bytes(name1, size1)]
+    if name2:
+        parts.append(clip_bytes(name2, size2))
+    return "_".join(parts + [label])
+
+
 def quote_ident(name: str) -> str:
     if "\x00" in name:
         raise ValueError("an identifier cannot contain a NUL character")

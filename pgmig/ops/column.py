@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from pgmig.db.quoting import qualified, quote_ident, quote_literal
+from pgmig.db.quoting import clip_bytes, object_name, qualified, quote_ident, quote_literal
 from pgmig.ops.base import Hazard, Operation, register
 
 _SERIAL_OF = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
@@ -14,8 +14,6 @@ _IDENTITY = {"always": "ALWAYS", "by default": "BY DEFAULT"}
 
 REWRITES, DELETES, LOCKS = Hazard.REWRITES_TABLE, Hazard.DELETES_DATA, Hazard.ACCESS_EXCLUSIVE_LOCK
 FULL_SCAN = Hazard.FULL_SCAN
-
-_NAMEDATALEN = 64
 
 
 def _alter(schema: str, table: str) -> str:
@@ -26,12 +24,6 @@ def _alter_column(schema: str, table: str, column: str) -> str:
     return f"{_alter(schema, table)} ALTER COLUMN {quote_ident(column)}"
 
 
-def _clip(name: str, limit: int) -> str:
-    """The longest prefix of `name` within `limit` bytes that does not split a character."""
-    encoded = name.encode("utf-8")[:limit]
-    return encoded.decode("utf-8", errors="ignore")
-
-
 def serial_sequence_name(table: str, column: str) -> str:
     """The name Postgres gives a serial (or identity) column's sequence.
 
@@ -39,14 +31,7 @@ def serial_sequence_name(table: str, column: str) -> str:
     names shortened first so the whole fits in 63 bytes. The numbered variant
     Postgres picks when that name is taken is not reproduced.
     """
-    available = _NAMEDATALEN - 1 - len("_seq") - 1
-    table_len, column_len = len(table.encode("utf-8")), len(column.encode("utf-8"))
-    while table_len + column_len > available:
-        if table_len > column_len:
-            table_len -= 1
-        else:
-            column_len -= 1
-    return f"{_clip(table, table_len)}_{_clip(column, column_len)}_seq"
+    return object_name(table, column, "seq")
 
 
 def _restart_past_max(sequence_sql: str, schema: str, table: str, column: str) -> str:
@@ -328,7 +313,7 @@ def not_null_check_name(column: str) -> str:
     import hashlib
 
     digest = hashlib.sha256(column.encode("utf-8")).hexdigest()[:8]
-    return f"{_clip(column, 36)}_pgmig_not_null_{digest}"
+    return f"{clip_bytes(column, 36)}_pgmig_not_null_{digest}"
 
 
 @register

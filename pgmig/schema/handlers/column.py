@@ -592,17 +592,21 @@ def with_reads(columns: List[Column]) -> List[Column]:
     ]
 
 
-def _default_sql(column: Any, ddl: Any, seen: Dict[Any, Optional[str]]) -> Optional[str]:
+def _default_sql(column: Any, ddl: Any, seen: Dict[Any, Optional[str]], schema: str) -> Optional[str]:
     """`ddl.get_column_default_string(column)`, compiled once per distinct default.
 
     A string or a `text()` without bound parameters compiles the same
     wherever it appears, and a schema repeats a handful of them (`''`,
-    `now()`, `0`) over thousands of columns.
+    `now()`, `0`) over thousands of columns. `schema` is where a sequence
+    without one lives (see `_next_value_sql`).
     """
     server_default = column.server_default
     if server_default is None:
         return None
     arg = getattr(server_default, "arg", None)
+    sequence = getattr(arg, "sequence", None)
+    if sequence is not None and type(arg).__name__ == "next_value":
+        return _next_value_sql(sequence, ddl, schema)
     if isinstance(arg, str):
         key: Any = ("str", arg)
     elif (
@@ -617,6 +621,22 @@ def _default_sql(column: Any, ddl: Any, seen: Dict[Any, Optional[str]]) -> Optio
     if key not in seen:
         seen[key] = ddl.get_column_default_string(column)
     return seen[key]
+
+
+def _next_value_sql(sequence: Any, ddl: Any, schema: str) -> str:
+    """`Sequence.next_value()` as a default: `nextval('<schema>.<name>')`, schema-qualified always.
+
+    SQLAlchemy writes `nextval('name')` for a sequence without a schema, and
+    Postgres resolves that name when the default is created, through the
+    search_path of the session running the revision: under another managed
+    schema, or a search_path like `legacy, public`, the default would call
+    some other sequence of that name. The sequence kind places such a
+    sequence in the first managed schema: the default names it there.
+    """
+    preparer = ddl.preparer
+    name = preparer.format_sequence(sequence, use_schema=False)
+    target = f"{preparer.quote_schema(sequence.schema or schema)}.{name}"
+    return "nextval('" + target.replace("'", "''") + "')"
 
 
 # 'text' with quotes doubled; no backslash, whose meaning depends on standard_conforming_strings.
@@ -660,7 +680,8 @@ class ModelColumns:
         return self._constraints.get(id(table), [])
 
     def table_types(self, table: Any) -> Tuple[Tuple[str, str], ...]:
-        """(name, type as format_type() prints it) of a model table's columns."""
+        """(name, type as format_type() prints it, with `COLLATE "x"` where the column has one) of a
+        model table's columns."""
         return self._types[id(table)]
 
 
@@ -682,18 +703,17 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
     found = ModelColumns()
     make, default_schema = Column.of, models.schema
 
-    def describe(sa_type: Any) -> Tuple[str, str, Optional[str], Optional[Tuple[str, str]], Optional[Key]]:
-        """What a type gives a column: the type as compiled, its format_type spelling and its
+    def describe(sa_type: Any) -> Tuple[str, Optional[str], Optional[Tuple[str, str]], Optional[Key]]:
+        """What a type gives a column: its format_type spelling (an enum schema-qualified) and its
         collation apart (`String(collation="C")` compiles to `VARCHAR COLLATE "C"`), its native
         enum, the type it waits for."""
-        compiled = models.type_sql(sa_type)
-        base, collation = split_collation(compiled)
+        base, collation = split_collation(models.type_sql(sa_type))
         data_type = canonical_type(base)
         enum = enum_of(sa_type, default_schema, models.dialect)
         if enum:  # qualified whatever the search_path (see pgmig.schema.types.TYPE_SQL)
             data_type = enum_type_sql(*enum, array_suffix=data_type[len(data_type.rstrip("[]")) :])
         dependency = ("enum",) + enum if enum else extension_type(data_type, default_schema)
-        return compiled, data_type, collation, enum, dependency
+        return data_type, collation, enum, dependency
 
     for table in models.tables:
         schema = models.table_schema(table)
@@ -711,10 +731,11 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
             if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
                 found._constraints.setdefault(id(table), []).extend(col.constraints)
             sa_type = col.type
-            compiled, data_type, collation, enum, dependency = models.per_type(sa_type, "column", describe)
+            data_type, collation, enum, dependency = models.per_type(sa_type, "column", describe)
             # As Postgres keeps it (63 bytes); two columns it keeps alike are refused.
             name = models.stored(col.name, ("column", schema, table_name), f"column {schema}.{table.name}.{col.name}")
-            pairs.append((name, compiled))
+            # The collation goes with the type: a scratch table of these columns sorts as the model's.
+            pairs.append((name, f"{data_type} COLLATE {quote_ident(collation)}" if collation else data_type))
             values = _identity_values_of(col.identity, data_type) if identity else None
             computed = col.computed
             expression = None
@@ -727,7 +748,7 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
                 name=name,
                 data_type=data_type,
                 nullable=bool(col.nullable) and identity is None,
-                default=None if identity else _default_sql(col, ddl, defaults),
+                default=None if identity else _default_sql(col, ddl, defaults, default_schema),
                 autoincrement=serial,
                 identity=identity,
                 comment=col.comment,

@@ -52,7 +52,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from pgmig.db.quoting import NAMEDATALEN, clip_bytes, stored_name
+from pgmig.db.quoting import NAMEDATALEN, clip_bytes, object_name, stored_name
 from pgmig.ops.base import Operation
 from pgmig.ops.constraint import (
     AddCheck,
@@ -434,25 +434,6 @@ class ConstraintHandler(ObjectHandler):
         return self.destroy(old) + self.create(new)
 
 
-_NAMEDATALEN = NAMEDATALEN
-
-
-def _object_name(name1: str, name2: Optional[str], label: str) -> str:
-    """Postgres's makeObjectName: shorten the longer part until `name1_name2_label` fits."""
-    size1, size2 = len(name1.encode()), len(name2.encode()) if name2 else 0
-    overhead = len(label) + 1 + (1 if name2 else 0)
-    available = _NAMEDATALEN - 1 - overhead
-    while size1 + size2 > available:
-        if size1 > size2:
-            size1 -= 1
-        else:
-            size2 -= 1
-    parts = [clip_bytes(name1, size1)]
-    if name2:
-        parts.append(clip_bytes(name2, size2))
-    return "_".join(parts + [label])
-
-
 def generated_name(obj: Constraint, attempt: int = 0) -> str:
     """The name Postgres chooses for `obj` when it is added without one.
 
@@ -461,12 +442,12 @@ def generated_name(obj: Constraint, attempt: int = 0) -> str:
     """
     suffix = str(attempt) if attempt else ""
     if obj.constraint_type == PRIMARY_KEY:
-        return _object_name(obj.table, None, "pkey" + suffix)
+        return object_name(obj.table, None, "pkey" + suffix)
     if obj.constraint_type in (UNIQUE, FOREIGN_KEY):
-        columns = clip_bytes("_".join(obj.columns), _NAMEDATALEN - 1)
-        return _object_name(obj.table, columns, ("key" if obj.constraint_type == UNIQUE else "fkey") + suffix)
+        columns = clip_bytes("_".join(obj.columns), NAMEDATALEN - 1)
+        return object_name(obj.table, columns, ("key" if obj.constraint_type == UNIQUE else "fkey") + suffix)
     column = obj.check_columns[0] if len(obj.check_columns) == 1 else None
-    return _object_name(obj.table, column, "check" + suffix)
+    return object_name(obj.table, column, "check" + suffix)
 
 
 def _free_generated_name(obj: Constraint, taken: Set[str]) -> str:

@@ -32,16 +32,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from pgmig.errors import SchemaError
+from pgmig.db.quoting import stored_name
+from pgmig.errors import Hint, ModelsError, SchemaError
 from pgmig.ops.base import Operation
-from pgmig.ops.column import _clip
 from pgmig.ops.sequence import SEQUENCE_TYPES, AddSequence, AlterSequence, DropSequence
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
-
-# Postgres keeps the first 63 bytes of a longer name (NAMEDATALEN - 1), in CREATE SEQUENCE as in
-# nextval('...'): compared so, the way create_all's sequence ends up.
-_NAME_BYTES = 63
 
 # The range of each sequence type: what MINVALUE/MAXVALUE default to (the docs' "the minimum/maximum
 # value of the data type" for a descending/ascending sequence).
@@ -163,20 +159,20 @@ def normalized(
 
 
 SEQUENCES_QUERY = """
-SELECT c.relname AS name,
+SELECT n.nspname AS schema, c.relname AS name,
        pg_catalog.format_type(s.seqtypid, NULL) AS data_type,
        s.seqincrement AS increment, s.seqmin AS minvalue, s.seqmax AS maxvalue,
        s.seqstart AS start, s.seqcache AS cache, s.seqcycle AS cycle
 FROM pg_catalog.pg_sequence s
 JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relkind = 'S'
+WHERE n.nspname = ANY($1::text[]) AND c.relkind = 'S'
   AND NOT EXISTS (
       -- owned by a column (serial, OWNED BY: 'a'), an identity column's ('i'), an extension's ('e')
       SELECT 1 FROM pg_catalog.pg_depend d
       WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i', 'e')
   )
-ORDER BY c.relname
+ORDER BY n.nspname, c.relname
 """
 
 
@@ -186,19 +182,26 @@ class SequenceHandler(ObjectHandler):
     # -- reading -----------------------------------------------------------------
 
     def from_models(self, models: ModelContext) -> List[Sequence]:
-        """The sequences `create_all` would create in the target schema, once each.
+        """The sequences `create_all` would create, once each; one without a schema goes to the
+        first managed schema, as a table without one does.
 
-        Raises SchemaError when one name is declared twice with different options.
+        Raises SchemaError when one name is declared twice with different options, ModelsError
+        when it is in a schema pgmig does not manage (left out, `up` would fail on the nextval()
+        that calls it).
         """
         found: Dict[Key, Sequence] = {}
         for sa_sequence in model_sequences(models):
             schema = sa_sequence.schema or models.schema
-            if schema != models.schema:  # the database side reads one schema
-                continue
+            if schema not in models.schemas:
+                raise ModelsError(
+                    f"sequence {schema}.{sa_sequence.name} is in schema {schema!r}, which pgmig does not manage "
+                    f"(schemas: {', '.join(models.schemas)})",
+                    hint=Hint("manage that schema too", "schemas", (*models.schemas, schema)),
+                )
             data_type = sa_sequence.data_type
             obj = normalized(
                 schema,
-                _clip(sa_sequence.name, _NAME_BYTES),
+                stored_name(sa_sequence.name),
                 models.type_sql(data_type) if data_type is not None else "bigint",
                 increment=sa_sequence.increment,
                 minvalue=sa_sequence.minvalue,
@@ -216,10 +219,10 @@ class SequenceHandler(ObjectHandler):
         return list(found.values())
 
     async def from_database(self, db: DatabaseContext) -> List[Sequence]:
-        rows = await db.fetch(SEQUENCES_QUERY, db.schema)
+        rows = await db.fetch(SEQUENCES_QUERY, list(db.schemas))
         return [
             Sequence.of(
-                schema=db.schema,
+                schema=row["schema"],
                 name=row["name"],
                 data_type=row["data_type"],
                 increment=row["increment"],
@@ -306,7 +309,7 @@ def sequences_called(default: Optional[str], schema: str) -> Tuple[Key, ...]:
             part.group(1).replace('""', '"') if part.group(1) is not None else part.group(2).strip().lower()
             for part in _NAME_PART.finditer(match.group(1).replace("''", "'"))
         ]
-        parts = [_clip(part, _NAME_BYTES) for part in parts]
+        parts = [stored_name(part) for part in parts]
         if len(parts) == 1:
             keys.append(("sequence", schema, parts[0]))
         elif len(parts) == 2:
