@@ -142,3 +142,34 @@ def test_renames_written_as_a_revision_file(pgmig_server: Any, database_url: str
     written = "\n".join(path.read_text() for path in tmp_path.glob("*.py"))
     assert "rename_index(" in written and "rename_constraint(" in written
     assert {op.name for op in steps(up)} == {"rename_index", "rename_constraint"}
+
+
+def _over_an_enum(version: int) -> sa.MetaData:
+    """v1: labels a, b, c; a named check and an index over the enum column. v2: label b removed
+    (a type swap), the check unnamed, the index renamed: both are carried around the swap."""
+    labels = ("a", "b", "c") if version == 1 else ("a", "c")
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "task",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("stage", sa.Enum(*labels, name="stage"), nullable=False),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.CheckConstraint("length(title) > 0", name="title_not_empty" if version == 1 else None),
+    )
+    sa.Index("ix_task_stage" if version == 1 else "ix_task_stage_renamed", table.c.stage, table.c.title)
+    return metadata
+
+
+def test_renamed_and_unnamed_dependents_of_a_type_swap(pgmig_server: Any, database_url: str) -> None:
+    from tests.test_rebuild_order import revision_round_trip
+
+    up, down = revision_round_trip(
+        pgmig_server,
+        database_url,
+        _over_an_enum(1),
+        _over_an_enum(2),
+        seed=["INSERT INTO task VALUES (1, 'a', 'x'), (2, 'c', 'y')"],
+        rows_query="SELECT id, stage::text, title FROM task ORDER BY id",
+    )
+    assert "swap_type_values" in {op.name for op in steps(up)}

@@ -863,7 +863,9 @@ class OperationMethods:
         new_name: str,
         schema: str = "public",
     ) -> None:
-        """Rename an index; ACCESS EXCLUSIVE on the index, catalog only (ALTER INDEX ... RENAME TO)."""
+        """Rename an index; SHARE UPDATE EXCLUSIVE on the index (PostgreSQL 12+: reads and writes go
+        on), catalog only (ALTER INDEX ... RENAME TO).
+        """
         await self.run(
             build(
                 RenameIndex,

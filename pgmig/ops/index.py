@@ -183,7 +183,8 @@ class DropIndex(Operation):
 @register
 @dataclass(frozen=True)
 class RenameIndex(Operation):
-    """Rename an index; ACCESS EXCLUSIVE on the index, catalog only (ALTER INDEX ... RENAME TO)."""
+    """Rename an index; SHARE UPDATE EXCLUSIVE on the index (PostgreSQL 12+: reads and writes go
+    on), catalog only (ALTER INDEX ... RENAME TO)."""
 
     name = "rename_index"
     index_name: str

@@ -70,6 +70,11 @@ def carry_dependents(changes: List[Change], current: SchemaState, desired: Schem
             rebuilding.append((pair[0], pair[0], (key,), True, False))
     edges: List[Edge] = []
     if rebuilding:
+        # A renamed object (the diff pairs a drop and a create of one definition) is one change
+        # under both of its keys, where a dependent may name either.
+        for change in list(changes):
+            if change.action == MIGRATE and change.old is not None and change.old.key not in by_key:
+                by_key[change.old.key] = by_key[change.key]
         dependents = _dependents(current, desired)
         for drop, create, rebuilt, replaced, split in rebuilding:
             edges += _carry(drop, create, rebuilt, replaced, split, changes, by_key, dependents, current, desired)
@@ -102,11 +107,13 @@ def _carry(
                 continue
             mine = by_key.get(dependent)
             if mine is None:
-                old, new = current.get(dependent), desired.get(dependent)
-                assert old is not None and new is not None  # unchanged: on both sides
+                old, new = _unchanged(dependent, current, desired)
                 if not replaced and old.rebuilt_with(key):
                     continue
-                mine = by_key[dependent] = [Change(DESTROY, old, None), Change(CREATE, None, new)]
+                mine = by_key[dependent] = by_key[old.key] = by_key[new.key] = [
+                    Change(DESTROY, old, None),
+                    Change(CREATE, None, new),
+                ]
                 changes.extend(mine)
             elif any(c.action == MIGRATE for c in mine):
                 if not split_changed:
@@ -116,7 +123,7 @@ def _carry(
                 split = [Change(DESTROY, migrate.old, None), Change(CREATE, None, migrate.new)]
                 changes[changes.index(migrate)] = split[0]
                 changes.append(split[1])
-                mine = by_key[dependent] = split
+                mine[:] = split  # in place: a renamed object's list stands under both its keys
             seen.add(dependent)
             for change in mine:
                 if change.action == DESTROY:
@@ -159,6 +166,27 @@ def _through_unchanged(changes: List[Change], by_key: Dict[Key, List[Change]], d
                     if change.action == MIGRATE and change is not later:
                         edges.append((change.node, later.node))
     return edges
+
+
+def _unchanged(key: Key, current: SchemaState, desired: SchemaState) -> Tuple[SchemaObject, SchemaObject]:
+    """(old, new) of an object no change names: under `key` on both sides, or, where the diff
+    found it under another key on the other side (an unnamed model constraint and the database's
+    named one: the same `definition_key`), that one."""
+    old, new = current.get(key), desired.get(key)
+    if old is None and new is not None:
+        old = _by_definition(current, new)
+    elif new is None and old is not None:
+        new = _by_definition(desired, old)
+    assert old is not None and new is not None  # unchanged: on both sides
+    return old, new
+
+
+def _by_definition(state: SchemaState, obj: SchemaObject) -> Optional[SchemaObject]:
+    """The object of `state` of `obj`'s kind and definition (a scan: rare, only for a rebuild)."""
+    definition = obj.definition_key
+    if definition is None:
+        return None
+    return next((o for o in state if o.kind == obj.kind and o.definition_key == definition), None)
 
 
 def _dependents(*states: SchemaState) -> Dict[Key, List[Key]]:

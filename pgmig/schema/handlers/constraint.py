@@ -501,7 +501,7 @@ class _ModelReader:
 
         self.models = models
         dialect = models.dialect
-        self.ddl = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
+        self.ddl = models.ddl
         # Check text is compiled with the named paramstyle, not psycopg2's, which
         # doubles every `%`: what reaches the server must be the text as written.
         self.sql = dialect.statement_compiler(dialect, None)
