@@ -101,12 +101,17 @@ SQLMODEL_METADATA = MetaData()
 _registry = registry(metadata=SQLMODEL_METADATA)
 
 
-class Team(SQLModel, table=True, registry=_registry):
+class _Base(SQLModel, registry=_registry):
+    """SQLModel's way to a MetaData of one's own: a base on the registry, tables deriving from it
+    (`table=True` with `registry=` on the table class itself leaves the class without a table)."""
+
+
+class Team(_Base, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
 
 
-class Hero(SQLModel, table=True, registry=_registry):
+class Hero(_Base, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     team_id: Optional[int] = Field(default=None, foreign_key="team.id", ondelete="CASCADE")
 
@@ -513,6 +518,7 @@ def test_renamed_table_keeps_old_constraint_names_without_changes(database_url: 
 
 
 def test_sqlmodel_models_diff_empty(pgmig_server: Any, database_url: str) -> None:
+    assert sorted(SQLMODEL_METADATA.tables) == ["hero", "team"]
     create_all(database_url, SQLMODEL_METADATA)
     assert diff(database_url, SQLMODEL_METADATA).is_empty
     round_trip(pgmig_server, database_url, MetaData(), SQLMODEL_METADATA)
