@@ -11,7 +11,6 @@ test says so.
 No `from __future__ import annotations` here: table models are defined in this module.
 """
 
-import asyncio
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -33,7 +32,7 @@ from pgmig.ops.column import (
 from pgmig.plan.diff import Plan
 
 from .helpers import create_all, diff, fetch, migrate, run_sql, snapshot, steps
-from .test_rebuilds import plans, runner, write_revision
+from .test_rebuilds import plans, revision_round_trip
 
 # SQLAlchemy 2.1 compiles VIRTUAL generated columns for PostgreSQL 18; 2.0 writes STORED or refuses.
 SQLALCHEMY_VIRTUAL = hasattr(postgresql.dialect, "supports_virtual_generated_columns")
@@ -91,38 +90,8 @@ def round_trip(
     seed: Sequence[str] = (),
     rows_query: Optional[str] = None,
 ) -> Plan:
-    """A (pgmig, rows) -> revision up to B: diff empty, catalog = create_all(B), rows kept;
-    down: catalog = A exactly, rows kept; up again. Returns the A -> B plan."""
-    migrate(url, models_a)
-    assert diff(url, models_a).is_empty, "models A did not apply cleanly"
-    run_sql(url, *seed)
-    rows = fetch(url, rows_query) if rows_query else None
-    snap_a = catalog(url)
-
-    up, down = plans(url, models_b)
-    assert not up.is_empty and not down.is_empty
-    write_revision(folder, up, down)
-    asyncio.run(runner(url, folder).upgrade())
-    leftover = diff(url, models_b)
-    assert leftover.is_empty, [(c.key, c.old and c.new and c.old.differences(c.new)) for c in leftover.changes]
-    snap_b = catalog(url)
-    scratch = server.create_database()
-    try:
-        create_all(scratch, models_b)
-        assert snap_b == catalog(scratch)
-    finally:
-        server.drop_database(scratch)
-    if rows_query:
-        assert fetch(url, rows_query) == rows
-
-    asyncio.run(runner(url, folder).downgrade())
-    assert catalog(url) == snap_a
-    assert diff(url, models_a).is_empty
-    if rows_query:
-        assert fetch(url, rows_query) == rows
-    asyncio.run(runner(url, folder).upgrade())
-    assert catalog(url) == snap_b
-    return up
+    """test_rebuilds' revision round trip, comparing this module's `catalog`. Returns the A -> B plan."""
+    return revision_round_trip(server, url, folder, models_a, models_b, seed, rows_query, snapshot_of=catalog)
 
 
 def ops_of(plan: Plan, kind: type) -> List[Any]:
