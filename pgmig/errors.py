@@ -67,7 +67,8 @@ class PgmigWarning(UserWarning):
 class UnmodeledWarning(PgmigWarning):
     """The models use a construct pgmig does not compare or migrate yet (pgmig.schema.unmodeled).
 
-    `create_all` would build it and pgmig's plans leave it out: said for every
+    pgmig's plans leave it out (whether `create_all` builds it, as a partition key, or only
+    assumes it, as a `FetchedValue()` default some trigger sets): said for every
     diff and generate, named by `construct`, `table` (schema-qualified) and
     `column` (None for the table's), with `what` the models declare.
     """
@@ -79,8 +80,8 @@ class UnmodeledWarning(PgmigWarning):
         self.what = what
         where = f"{table}.{column}" if column else table
         super().__init__(
-            f"{construct} is not modeled by pgmig: {where} declares {what}; create_all builds it, pgmig's plans "
-            "leave it out and do not compare it (write it in a revision by hand)"
+            f"{construct} is not modeled by pgmig: {where} declares {what}; pgmig's plans leave it out and "
+            "do not compare it (write what it needs in a revision by hand)"
         )
 
 

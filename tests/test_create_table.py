@@ -24,7 +24,7 @@ from pgmig.schema.handlers.column import Column
 from pgmig.schema.handlers.constraint import Constraint
 from pgmig.schema.handlers.table import Table
 from pgmig.schema.objects import SchemaState
-from tests.helpers import apply, both_ways, create_all, diff, fetch, run_sql, snapshot
+from tests.helpers import apply, both_ways, create_all, diff, fetch, migrate, run_sql, snapshot
 from tests.sample_project import V1, Project
 
 TENANT_DEFAULT = "current_setting('app.current_tenant')::text"
@@ -288,3 +288,18 @@ def test_the_initial_revision_creates_each_table_in_one_call(project: Project) -
     project.cli("up")
     project.cli("down")
     assert snapshot(project.url) == before
+
+
+def test_preview_says_a_new_tables_parts_are_created_with_it(database_url: str) -> None:
+    """The parts a CREATE TABLE carries read "(created with its table)", never "(dropped with its table)"."""
+    from pgmig.cli.output import change_line
+
+    md = sa.MetaData()
+    sa.Table("article", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("title", sa.Text, index=True))
+    plan = diff(database_url, md)
+    lines = [change_line(c).plain for c in plan.changes]
+    carried = [line for line in lines if "with its table" in line]
+    assert carried and all(line.endswith("(created with its table)") for line in carried), lines
+    migrate(database_url, md)
+    dropped = [change_line(c).plain for c in diff(database_url, sa.MetaData()).changes]
+    assert any(line.endswith("(dropped with its table)") for line in dropped), dropped

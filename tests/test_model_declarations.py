@@ -249,3 +249,17 @@ def test_labels_of_an_enum_behind_a_type_decorator_change(
         seed=["INSERT INTO job (id, stage) VALUES (1, 'todo'), (2, 'done')"],
         rows_query="SELECT id, stage::text FROM job ORDER BY id",
     )
+
+
+@pytest.mark.parametrize("typed", [True, False])
+def test_a_foreign_key_to_a_table_the_models_lack_names_it(typed: bool) -> None:
+    """`create_all` says NoReferencedTableError; pgmig said "unexpected CompileError" without naming anything."""
+    md = sa.MetaData()
+    column = (
+        sa.Column("owner_id", sa.Integer, sa.ForeignKey("owner.id"))
+        if typed
+        else sa.Column("owner_id", sa.ForeignKey("owner.id"))
+    )
+    sa.Table("pet", md, sa.Column("id", sa.Integer, primary_key=True), column)
+    with pytest.raises(ModelsError, match="pet.owner_id.*owner"):
+        desired_objects(model_context(list(md.tables.values()), [md]), handlers())

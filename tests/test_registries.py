@@ -95,6 +95,19 @@ def test_a_module_that_only_imports_the_models_is_a_registry(
         assert sorted(t.name for t in loaded.tables) == sorted(names.values())
 
 
+@pytest.mark.parametrize("style", ["sqlmodel", "declarative"])
+@pytest.mark.parametrize("where", ["in_the_folder", "at_the_root"])
+def test_model_folders_without_init_py(tmp_path: Path, fresh_modules: None, style: str, where: str) -> None:
+    """A folder without `__init__.py` is a namespace package (no `__file__`): `import app.users` still
+    reaches the models, from an all_models.py in that folder or beside it."""
+    root, pkg, names = project(tmp_path, style)
+    (root / pkg / "__init__.py").unlink()
+    module = f"{pkg}/all_models.py" if where == "in_the_folder" else "all_models.py"
+    write(root, {module: IMPORT_STYLES["dotted_import"].format(pkg=pkg)})
+    loaded = load_models([module], root)
+    assert {t.name for t in loaded.tables} >= set(names.values())
+
+
 def test_sqlmodel_imports_in_a_loop_find_sqlmodel_metadata(tmp_path: Path, fresh_modules: None) -> None:
     root, pkg, names = project(tmp_path, "sqlmodel")
     write(
@@ -123,7 +136,7 @@ def test_imports_that_bind_nothing_name_the_attribute_to_give(tmp_path: Path, fr
     with pytest.raises(ModelsError, match="neither do the modules it imports") as raised:
         load_models([f"{pkg}/all_models.py"], root)
     assert raised.value.hint is not None and raised.value.hint.option == "models"
-    assert f"{pkg}.all_models:Base" in raised.value.hint.values
+    assert f"{pkg}/all_models.py:Base" in raised.value.hint.values  # as the user named the module
 
 
 def test_library_modules_an_all_models_file_imports_are_not_searched(tmp_path: Path, fresh_modules: None) -> None:

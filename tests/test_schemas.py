@@ -213,6 +213,7 @@ def test_preview_and_json_name_the_schema(project: Project) -> None:
     entry_line = next(i for i, line in enumerate(lines) if "table entry" in line)
     indent = len(lines[schema_line]) - len(lines[schema_line].lstrip("│├└─ +"))
     assert entry_line > schema_line and lines[entry_line].index("table entry") > indent
+    assert "-> public.account (id)" in preview  # a foreign key into another schema names it
     changes = json.loads(project.cli("diff", "--json").stdout)["changes"]
     assert ["schema", "audit"] in [change["key"] for change in changes]
     assert ["table", "audit", "entry"] in [change["key"] for change in changes]

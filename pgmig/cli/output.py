@@ -93,8 +93,10 @@ def change_line(change: Change) -> Text:
             line.append(": " + "; ".join(parts))
     else:
         line.append(obj.describe())
-    if change.implicit:
-        line.append(" (dropped with its table)", style="dim")
+    if change.implicit:  # a part its table's CREATE TABLE or DROP TABLE carries
+        line.append(
+            " (created with its table)" if change.action == CREATE else " (dropped with its table)", style="dim"
+        )
     for hazard in change.hazards:
         line.append(f" [{hazard}]", style="bold red")
     return line

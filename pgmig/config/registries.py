@@ -192,13 +192,15 @@ def _metadata_of(obj: Any, what: str) -> List[Any]:
         if not found:
             found = _imported_metadata(obj)
         if not found:
+            # As the user named it (`app/all_models.py`), or the module an entry point names.
+            target = what.partition(":")[0] if " " not in what else obj.__name__
             raise ModelsError(
                 f"models {what}: module {obj.__name__} defines no tables or MetaData, and neither do the "
                 "modules it imports nor SQLModel.metadata",
                 hint=Hint(
-                    "name the MetaData or the declarative base that holds the tables",
+                    "name the MetaData or the declarative base that holds the tables (attribute names are examples)",
                     "models",
-                    (f"{obj.__name__}:metadata", f"{obj.__name__}:Base"),
+                    tuple(f"{target}:{attr}" for attr in ("metadata", "Base")),
                 ),
             )
         return list(found.values())
@@ -282,12 +284,18 @@ def _uses_sqlmodel(module: ModuleType) -> bool:
 
 
 def _project_module(module: ModuleType, home: Path) -> bool:
-    """Whether `module` is a file of the project under `home`, not an installed library (a venv may live there)."""
+    """Whether `module` is a file of the project under `home`, not an installed library (a venv may live there).
+
+    A folder without `__init__.py` is a namespace package: no `__file__`, its folders in `__path__`
+    (`import app.hero` binds `app`, and reaches `hero` through it).
+    """
     file = getattr(module, "__file__", None)
-    if not file:
-        return False
-    path = Path(file).resolve()
-    return path.is_relative_to(home) and not {"site-packages", "dist-packages"} & set(path.parts)
+    places = [file] if file else list(getattr(module, "__path__", None) or ())
+    for place in places:
+        path = Path(place).resolve()
+        if path.is_relative_to(home) and not {"site-packages", "dist-packages"} & set(path.parts):
+            return True
+    return False
 
 
 def _one_line(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from pgmig.config.discovery import HandlerSet
+from pgmig.errors import ModelsError
 from pgmig.plan.diff import Plan, build_plan
 from pgmig.plan.normalize import NormalForms, NormalizationWarning, normal_forms, reconcile_unverified
 from pgmig.plan.rebuilds import note_unmodeled_dependents
@@ -48,9 +49,19 @@ def model_context(
 
 
 def desired_objects(models: ModelContext, handlers: HandlerSet) -> List[SchemaObject]:
+    """Every handler's objects read from the models.
+
+    Raises ModelsError where SQLAlchemy finds the models inconsistent while they are read (a
+    foreign key to a table or column the models lack: what `create_all` reports too).
+    """
+    from sqlalchemy.exc import NoReferencedColumnError, NoReferencedTableError
+
     objects: List[SchemaObject] = []
     for handler in handlers.handlers:
-        objects.extend(handler.from_models(models))
+        try:
+            objects.extend(handler.from_models(models))
+        except (NoReferencedTableError, NoReferencedColumnError) as exc:
+            raise ModelsError(f"the models reference what they do not define: {exc}") from exc
     return objects
 
 

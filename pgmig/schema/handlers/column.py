@@ -731,7 +731,10 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
             if col.constraints:  # a CHECK declared on the column (Column(..., CheckConstraint(...)))
                 found._constraints.setdefault(id(table), []).extend(col.constraints)
             sa_type = col.type
-            data_type, collation, enum, dependency = models.per_type(sa_type, "column", describe)
+            try:
+                data_type, collation, enum, dependency = models.per_type(sa_type, "column", describe)
+            except Exception as exc:  # SQLAlchemy's CompileError, or a type's own failure
+                raise ModelsError(_type_failure(f"{schema}.{table.name}.{col.name}", col, exc)) from exc
             # As Postgres keeps it (63 bytes); two columns it keeps alike are refused.
             name = models.stored(col.name, ("column", schema, table_name), f"column {schema}.{table.name}.{col.name}")
             # The collation goes with the type: a scratch table of these columns sorts as the model's.
@@ -771,6 +774,19 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
             assert column.generated is not None
             found.columns[index] = column.evolve(reads=columns_read(column.generated, pairs))
     return found
+
+
+def _type_failure(where: str, column: Any, exc: Exception) -> str:
+    """Why a model column's type does not compile, naming the column: a column typed by its
+    foreign key (`Column("x", ForeignKey("t.id"))`) whose target the models lack has no type
+    (NullType), which `create_all` reports as NoReferencedTableError."""
+    if type(column.type).__name__ == "NullType" and column.foreign_keys:
+        targets = ", ".join(str(fk.target_fullname) for fk in column.foreign_keys)
+        return (
+            f"column {where} has no type: it takes the type of the column its foreign key references "
+            f"({targets}), which the models do not define; give the column a type, or add that table to the models"
+        )
+    return f"column {where}: its type does not compile for PostgreSQL: {type(exc).__name__}: {exc}"
 
 
 def _identity_values_of(identity: Any, data_type: str) -> IdentityValues:

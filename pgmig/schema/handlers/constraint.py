@@ -226,7 +226,13 @@ class Constraint(SchemaObject):
             return f"primary key ({', '.join(self.columns)})"
         if self.constraint_type == UNIQUE:
             return f"unique ({', '.join(self.columns)})"
-        return f"foreign key ({', '.join(self.columns)}) -> {self.referred_table} ({', '.join(self.referred_columns)})"
+        # The referenced table's schema is said where it is not the constraint's own.
+        target = (
+            self.referred_table
+            if self.referred_schema in (None, self.schema)
+            else (f"{self.referred_schema}.{self.referred_table}")
+        )
+        return f"foreign key ({', '.join(self.columns)}) -> {target} ({', '.join(self.referred_columns)})"
 
     def describe(self) -> str:
         text = self.label
