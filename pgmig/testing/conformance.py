@@ -335,13 +335,23 @@ def builtin_handlers() -> List[type]:
     """pgmig's own handlers, for a plugin's handler list (tables and columns are what most kinds need)."""
     from pgmig.schema.handlers.column import ColumnHandler
     from pgmig.schema.handlers.constraint import ConstraintHandler
+    from pgmig.schema.handlers.domain import DomainHandler
     from pgmig.schema.handlers.enum import EnumHandler
     from pgmig.schema.handlers.index import IndexHandler
     from pgmig.schema.handlers.schema import SchemaHandler
     from pgmig.schema.handlers.sequence import SequenceHandler
     from pgmig.schema.handlers.table import TableHandler
 
-    return [SchemaHandler, TableHandler, ColumnHandler, EnumHandler, ConstraintHandler, IndexHandler, SequenceHandler]
+    return [
+        SchemaHandler,
+        TableHandler,
+        ColumnHandler,
+        EnumHandler,
+        ConstraintHandler,
+        IndexHandler,
+        SequenceHandler,
+        DomainHandler,
+    ]
 
 
 __all__ = [
