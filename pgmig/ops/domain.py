@@ -33,6 +33,12 @@ class AddDomain(Operation):
     checks: Tuple[Tuple[str, str], ...] = ()
     schema: str = "public"
 
+    def __post_init__(self) -> None:
+        # A revision file writes the checks as lists: the operation keeps (name, expression) tuples.
+        if isinstance(self.checks, str):
+            raise TypeError("checks must be a list of (name, expression) pairs, not a string")
+        object.__setattr__(self, "checks", tuple((str(name), str(text)) for name, text in self.checks))
+
     def statements(self) -> List[str]:
         sql = f"CREATE DOMAIN {qualified(self.schema, self.domain_name)} AS {self.data_type}"
         if self.collation is not None:
