@@ -228,3 +228,43 @@ def test_qualified_whatever_the_search_path(database_url: str) -> None:
     # A column the decoy holds is a change, not "no changes".
     run_sql(database_url, "ALTER TABLE item ALTER COLUMN amount TYPE legacy.positive USING amount::text")
     assert not diff(database_url, md).is_empty
+
+
+# -- through the command line: generate (with its proof), up, down ----------------------------------
+
+PRICES = """
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlmodel import Field, SQLModel
+
+positive = pg.DOMAIN("positive", sa.Integer, check="{check}", not_null=True, default="1")
+
+
+class Price(SQLModel, table=True):
+    id: int = Field(primary_key=True)
+    amount: int = Field(sa_column=sa.Column(positive))
+"""
+
+
+def test_generate_up_down_through_the_cli(project: Any) -> None:
+    project.models(PRICES.format(check="VALUE > 0"))
+    first = project.generate("prices")
+    text = first.read_text()
+    assert "add_domain(" in text, text
+    assert text.index("add_domain(") < text.index("create_table(")
+    project.cli("up")
+    assert "No changes" in project.cli("diff").stdout
+    run_sql(project.url, "INSERT INTO price (id, amount) VALUES (1, 5)")
+    before = catalog(project.url, ["public"])
+
+    project.models(PRICES.format(check="VALUE < 1000"))
+    second = project.generate("cap")
+    assert "drop_domain_check(" in second.read_text() and "add_domain_check(" in second.read_text()
+    project.cli("up")
+    assert "No changes" in project.cli("diff").stdout
+    with pytest.raises(Exception, match="positive_check"):
+        run_sql(project.url, "INSERT INTO price (id, amount) VALUES (2, 5000)")
+    project.cli("down")
+    assert catalog(project.url, ["public"]) == before
+    project.cli("down", "base")
+    assert catalog(project.url, ["public"])["domains"] == []
