@@ -268,3 +268,44 @@ def test_generate_up_down_through_the_cli(project: Any) -> None:
     assert catalog(project.url, ["public"]) == before
     project.cli("down", "base")
     assert catalog(project.url, ["public"])["domains"] == []
+
+
+def test_column_moves_to_a_domain_and_back(database_url: str, other_url: str) -> None:
+    """integer -> domain: the domain is created before the column changes type; down changes the
+    column back before dropping the domain."""
+    plain = sa.MetaData()
+    sa.Table("item", plain, sa.Column("id", sa.Integer, primary_key=True), sa.Column("amount", sa.Integer))
+    migrate(database_url, plain)
+    run_sql(database_url, "INSERT INTO item VALUES (1, 5), (2, 7)")
+    before = catalog(database_url, ["public"])
+    typed = models(positive(), array=False)
+    up, down = both_ways(database_url, typed)
+    keys = [(c.action, c.key) for c in up.changes]
+    assert keys.index(("create", ("domain", "public", "positive"))) < keys.index(
+        ("migrate", ("column", "public", "item", "amount"))
+    )
+    apply(database_url, up)
+    assert diff(database_url, typed).is_empty
+    create_all(other_url, typed)
+    assert catalog(database_url, ["public"]) == catalog(other_url, ["public"])
+    assert fetch(database_url, "SELECT amount FROM item ORDER BY id") == [{"amount": 5}, {"amount": 7}]
+    apply(database_url, down)
+    assert diff(database_url, plain).is_empty
+    assert catalog(database_url, ["public"]) == before
+
+
+def test_domain_over_an_enum(database_url: str) -> None:
+    """A domain over a native enum waits for the enum (and is spelled with it schema-qualified).
+    create_all creates the enum only for a column of its own type (one is here), and may then
+    create the domain first and fail: pgmig orders them."""
+    mood = sa.Enum("sad", "ok", name="mood")
+    md = models(pg.DOMAIN("cheerful", mood, check="VALUE <> 'sad'"), array=False)
+    md.tables["item"].append_column(sa.Column("mood", mood))
+    plan = migrate(database_url, md)
+    assert diff(database_url, md).is_empty
+    keys = [c.key for c in plan.changes]
+    assert keys.index(("enum", "public", "mood")) < keys.index(("domain", "public", "cheerful"))
+    down = diff(database_url, sa.MetaData())
+    keys = [c.key for c in down.changes]
+    assert keys.index(("domain", "public", "cheerful")) < keys.index(("enum", "public", "mood"))
+    apply(database_url, down)
