@@ -170,8 +170,8 @@ def test_change_both_ways_with_rows(database_url: str, before: Any, after: Any, 
 
 
 def test_scanning_changes_are_marked(database_url: str) -> None:
-    migrate(database_url, models(positive(check=None, not_null=False)))
-    plan = diff(database_url, models(positive()))
+    migrate(database_url, models(positive(check=None, not_null=False), array=False))
+    plan = diff(database_url, models(positive(), array=False))
     hazards = {h for op in plan.operations for h in op.hazards()}
     assert Hazard.FULL_SCAN in hazards
 
@@ -309,3 +309,31 @@ def test_domain_over_an_enum(database_url: str) -> None:
     keys = [c.key for c in down.changes]
     assert keys.index(("domain", "public", "cheerful")) < keys.index(("enum", "public", "mood"))
     apply(database_url, down)
+
+
+def test_under_an_array_column_a_check_stays_not_valid(database_url: str) -> None:
+    """Postgres cannot validate a domain's check while an array column has the domain as its element
+    type: the check is added NOT VALID (new values checked), both ways, and the diff then settles."""
+    models_a, models_b = models(positive(check=None)), models(positive(check="VALUE < 1000"))
+    migrate(database_url, models_a)
+    run_sql(database_url, "INSERT INTO item (id, amount, amounts) VALUES (1, 5, '{3}')")
+    before = catalog(database_url, ["public"])
+    up, down = both_ways(database_url, models_b)
+    [add] = [op for op in up.operations if isinstance(op, AddDomainCheck)]
+    assert not add.validate and Hazard.FULL_SCAN not in add.hazards()
+    apply(database_url, up)
+    assert diff(database_url, models_b).is_empty
+    with pytest.raises(Exception, match="positive_check"):
+        run_sql(database_url, "INSERT INTO item (id, amounts) VALUES (2, '{5000}')")
+    apply(database_url, down)
+    assert catalog(database_url, ["public"]) == before
+    # The way back adds the check again under the array column: NOT VALID as well.
+    migrate(database_url, models_b)
+    _, back = both_ways(database_url, models_b)
+    assert back.is_empty
+
+
+def test_under_an_array_column_not_null_is_refused(database_url: str) -> None:
+    migrate(database_url, models(positive(not_null=False)))
+    with pytest.raises(SchemaError, match="domain public.positive: NOT NULL cannot be added while an array column"):
+        diff(database_url, models(positive()))

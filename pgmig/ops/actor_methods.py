@@ -215,10 +215,15 @@ class OperationMethods:
         domain_name: str,
         constraint_name: str,
         expression: str,
+        validate: bool = True,
         schema: str = "public",
     ) -> None:
         """ADD CONSTRAINT ... CHECK ... NOT VALID, then VALIDATE CONSTRAINT: new values are checked at
         once, the existing ones of every column of the type by the validation.
+
+        `validate=False` leaves the check NOT VALID (existing values unchecked): Postgres cannot
+        validate a domain's check while an array column has the domain as its element type
+        ("cannot alter type ... because column ... uses it").
         """
         await self.run(
             build(
@@ -226,6 +231,7 @@ class OperationMethods:
                 domain_name=domain_name,
                 constraint_name=constraint_name,
                 expression=expression,
+                validate=validate,
                 schema=schema,
             )
         )

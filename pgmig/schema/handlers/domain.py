@@ -42,6 +42,7 @@ from pgmig.ops.domain import (
     SetDomainNotNull,
 )
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
+from pgmig.schema.handlers.column import model_columns
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.schema.types import canonical_type, domain_of, enum_of, enum_type_sql, item_type
@@ -66,6 +67,9 @@ class Domain(SchemaObject):
     generated_names: Tuple[str, ...] = field(default=(), compare=False)
     # The enum or domain the base type is, if any: created before, dropped after.
     type_dependency: Optional[Key] = field(default=None, compare=False)
+    # True when an array column has the domain as its element type: Postgres then cannot
+    # SET NOT NULL or validate a new check ("cannot alter type ... because column ... uses it").
+    in_arrays: bool = field(default=False, compare=False)
 
     @property
     def key(self) -> Key:
@@ -116,7 +120,12 @@ SELECT n.nspname AS schema,
            FROM pg_catalog.pg_constraint c
            WHERE c.contypid = t.oid AND c.contype = 'c'
        ), '{}') AS checks,
-       bt.typtype::text AS base_typtype, bn.nspname AS base_schema, bt.typname AS base_name
+       bt.typtype::text AS base_typtype, bn.nspname AS base_schema, bt.typname AS base_name,
+       EXISTS (
+           SELECT 1 FROM pg_catalog.pg_type at
+           JOIN pg_catalog.pg_attribute a ON a.atttypid = at.oid AND a.attnum > 0 AND NOT a.attisdropped
+           WHERE at.typelem = t.oid AND at.typcategory = 'A'
+       ) AS in_arrays
 FROM pg_catalog.pg_type t
 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype
@@ -150,6 +159,7 @@ def _domains_of(rows: Sequence[Any]) -> List[Domain]:
                     if base in ("e", "d")
                     else None
                 ),
+                in_arrays=row["in_arrays"],
             )
         )
     return out
@@ -215,8 +225,14 @@ class DomainHandler(ObjectHandler):
         schema pgmig does not manage (left out, `up` would fail on the columns of its type).
         """
         found: Dict[Key, Domain] = {}
+        in_arrays = {
+            column.type_dependency
+            for column in model_columns(models).columns
+            if column.type_dependency is not None and column.data_type.endswith("]")
+        }
         for sa_domain in model_domains(models):
             obj = _domain(sa_domain, models)
+            obj = obj.evolve(in_arrays=("type", obj.schema, obj.name) in in_arrays)
             existing = found.setdefault(obj.key, obj)
             if existing != obj:
                 raise SchemaError(
@@ -269,7 +285,8 @@ class DomainHandler(ObjectHandler):
         (same definition, another name), then added (NOT VALID, then validated).
 
         Raises SchemaError for a new base type or collation: ALTER DOMAIN cannot change them, and
-        DROP DOMAIN fails while a column has the type.
+        DROP DOMAIN fails while a column has the type; and for NOT NULL added while an array column
+        has the domain as its element type (Postgres refuses it). A check added then stays NOT VALID.
         """
         if (old.data_type, old.collation) != (new.data_type, new.collation):
             raise SchemaError(
@@ -277,6 +294,12 @@ class DomainHandler(ObjectHandler):
                 f"({old.data_type}{_collate(old)} -> {new.data_type}{_collate(new)}), which ALTER DOMAIN "
                 f"cannot do; declare a domain under a new name, move the columns to it, "
                 f"and drop this one in a later revision"
+            )
+        if new.not_null and not old.not_null and old.in_arrays:
+            raise SchemaError(
+                f"domain {new.schema}.{new.name}: NOT NULL cannot be added while an array column has the "
+                f"domain as its element type (Postgres: cannot alter type because a column uses it); "
+                f"make the columns NOT NULL instead, or move the array columns off the domain first"
             )
         common = dict(domain_name=new.name, schema=new.schema)
         ops: List[Operation] = []
@@ -297,7 +320,9 @@ class DomainHandler(ObjectHandler):
                 added.remove((match, expression))
         ops += [DropDomainCheck(constraint_name=name, **common) for name, _ in dropped]
         ops += [RenameDomainConstraint(constraint_name=a, new_name=b, **common) for a, b in renames]
-        ops += [AddDomainCheck(constraint_name=n, expression=e, **common) for n, e in added]
+        # Under an array column Postgres cannot validate: the check stays NOT VALID (new values only).
+        validate = not old.in_arrays
+        ops += [AddDomainCheck(constraint_name=n, expression=e, validate=validate, **common) for n, e in added]
         return ops
 
     def destroy(self, obj: Domain) -> List[Operation]:
