@@ -208,6 +208,24 @@ def _collation(md: sa.MetaData) -> None:
     )
 
 
+@case("domains", prepare=("CREATE SCHEMA audit",))
+def _domains(md: sa.MetaData) -> None:
+    # create_all issues CREATE DOMAIN before the tables: check, NOT NULL and default; a collation
+    # and a named check; an ARRAY of a domain; a domain in another managed schema.
+    positive = pg.DOMAIN("positive", sa.Integer, check="VALUE > 0", not_null=True, default="1")
+    code = pg.DOMAIN("code", sa.String(10), collation="C", constraint_name="code_not_blank", check="VALUE <> ''")
+    tag = pg.DOMAIN("tag", sa.Text, schema="audit")
+    sa.Table(
+        "priced",
+        md,
+        pk(),
+        sa.Column("amount", positive),
+        sa.Column("amounts", pg.ARRAY(positive)),
+        sa.Column("code", code),
+    )
+    sa.Table("tagged", md, pk(), sa.Column("tag", tag), schema="audit")
+
+
 @case("sequence_owned")
 def _sequence_owned(md: sa.MetaData) -> None:
     sa.Table("invoice", md, sa.Column("id", sa.Integer, sa.Sequence("invoice_id_seq"), primary_key=True))

@@ -112,7 +112,7 @@ def test_registry_entry_point_on_the_embedded_default(tmp_path: Path, project: P
         plugins = pgmig_cli("plugins", cwd=project, env=env)
         assert plugins.returncode == 0, plugins.stderr
         assert "shop_models" in plugins.stdout and "shop 1.0" in plugins.stdout
-        for kind in ("table", "column", "enum", "constraint", "index", "sequence"):
+        for kind in ("table", "column", "enum", "constraint", "index", "sequence", "domain"):
             assert f"│ {kind} " in plugins.stdout
 
         result = pgmig_cli("diff", cwd=project, env=env)

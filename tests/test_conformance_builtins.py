@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 
 from pgmig.testing.conformance import ConformanceSuite, builtin_handlers
 
@@ -25,6 +26,10 @@ def _models(version: int) -> sa.MetaData:
         sa.Column("mood", sa.Enum(Mood, name="mood"), nullable=True),
     )
     if version < 3:
+        # A domain whose default and check change in place (ALTER DOMAIN), then goes with its column.
+        score = pg.DOMAIN("score", sa.Integer, default=str(version), check=f"VALUE < {version * 100}")
+        author.append_column(sa.Column("score", score))
+    if version < 3:
         sa.Index("ix_author_name", author.c.name, unique=version == 2)
         extra = [sa.Column("views", sa.BigInteger, server_default="0", nullable=False)] if version == 2 else []
         sa.Table(
@@ -42,7 +47,7 @@ def _models(version: int) -> sa.MetaData:
 
 
 class TestBuiltinKinds(ConformanceSuite):
-    kinds = ("table", "column", "enum", "constraint", "index")
+    kinds = ("table", "column", "enum", "constraint", "index", "domain")
     handlers = builtin_handlers()
 
     def initial(self) -> sa.MetaData:

@@ -175,8 +175,6 @@ def _unmodeled_cases() -> List[Any]:
             "made",
             lambda md: table(md, sa.Column("made", sa.Text, server_default=sa.FetchedValue())),
         ),
-        ("domain type", "amount", lambda md: table(md, sa.Column("amount", pg.DOMAIN("positive", sa.Integer)))),
-        ("domain type", "amounts", lambda md: table(md, sa.Column("amounts", pg.ARRAY(pg.DOMAIN("pos", sa.Integer))))),
         ("DDL event listener", None, listener_on_table),
         ("DDL event listener", None, listener_on_metadata),
     ]

@@ -16,7 +16,7 @@ from pgmig.schema.handlers.column import ColumnHandler
 from pgmig.schema.handlers.table import TableHandler
 from tests.helpers import make_distribution
 
-BUILTIN_KINDS = {"table", "column", "enum", "constraint", "index", "sequence"}
+BUILTIN_KINDS = {"table", "column", "enum", "constraint", "index", "sequence", "domain"}
 
 HANDLER_MODULE = """
 from pgmig.schema.protocol import ObjectHandler

@@ -30,6 +30,15 @@ from pgmig.ops.column import (
 )
 from pgmig.ops.constraint import AddCheck, AddForeignKey, AddPrimaryKey, AddUnique, DropConstraint, RenameConstraint
 from pgmig.ops.data import BackfillColumn, ExecuteSQL
+from pgmig.ops.domain import (
+    AddDomain,
+    AddDomainCheck,
+    DropDomain,
+    DropDomainCheck,
+    RenameDomainConstraint,
+    SetDomainDefault,
+    SetDomainNotNull,
+)
 from pgmig.ops.enum import AddType, AddTypeValues, DropType, RemapTypeValues, RenameTypeValue, SwapTypeValues
 from pgmig.ops.index import AddIndex, DropIndex, RenameIndex
 from pgmig.ops.schema import AddSchema, DropSchema
@@ -169,6 +178,60 @@ class OperationMethods:
                 column_name=column_name,
                 data_type=data_type,
                 sequence_name=sequence_name,
+                schema=schema,
+            )
+        )
+
+    async def add_domain(
+        self,
+        *,
+        domain_name: str,
+        data_type: str,
+        collation: Optional[str] = None,
+        default: Optional[str] = None,
+        not_null: bool = False,
+        checks: Sequence[Sequence[str]] = (),
+        schema: str = "public",
+    ) -> None:
+        """CREATE DOMAIN with its base type (as format_type spells it), collation, default,
+        NOT NULL and named CHECK constraints (`checks`: (name, expression over VALUE)).
+        """
+        await self.run(
+            build(
+                AddDomain,
+                domain_name=domain_name,
+                data_type=data_type,
+                collation=collation,
+                default=default,
+                not_null=not_null,
+                checks=checks,
+                schema=schema,
+            )
+        )
+
+    async def add_domain_check(
+        self,
+        *,
+        domain_name: str,
+        constraint_name: str,
+        expression: str,
+        validate: bool = True,
+        schema: str = "public",
+    ) -> None:
+        """ADD CONSTRAINT ... CHECK ... NOT VALID, then VALIDATE CONSTRAINT: new values are checked at
+        once, the existing ones of every column of the type by the validation.
+
+        `validate=False` leaves the check NOT VALID (existing values unchecked): Postgres cannot
+        validate a domain's check while an array column has the domain as its element type
+        ("cannot alter type ... because column ... uses it").
+        """
+        await self.run(
+            build(
+                AddDomainCheck,
+                domain_name=domain_name,
+                constraint_name=constraint_name,
+                expression=expression,
+                validate=validate,
                 schema=schema,
             )
         )
@@ -642,6 +705,38 @@ class OperationMethods:
             )
         )
 
+    async def drop_domain(
+        self,
+        *,
+        domain_name: str,
+        schema: str = "public",
+    ) -> None:
+        """DROP DOMAIN (no CASCADE): Postgres refuses while a column still has the type."""
+        await self.run(
+            build(
+                DropDomain,
+                domain_name=domain_name,
+                schema=schema,
+            )
+        )
+
+    async def drop_domain_check(
+        self,
+        *,
+        domain_name: str,
+        constraint_name: str,
+        schema: str = "public",
+    ) -> None:
+        """ALTER DOMAIN ... DROP CONSTRAINT."""
+        await self.run(
+            build(
+                DropDomainCheck,
+                domain_name=domain_name,
+                constraint_name=constraint_name,
+                schema=schema,
+            )
+        )
+
     async def drop_index(
         self,
         *,
@@ -856,6 +951,25 @@ class OperationMethods:
             )
         )
 
+    async def rename_domain_constraint(
+        self,
+        *,
+        domain_name: str,
+        constraint_name: str,
+        new_name: str,
+        schema: str = "public",
+    ) -> None:
+        """ALTER DOMAIN ... RENAME CONSTRAINT: the same check under the name the models give it."""
+        await self.run(
+            build(
+                RenameDomainConstraint,
+                domain_name=domain_name,
+                constraint_name=constraint_name,
+                new_name=new_name,
+                schema=schema,
+            )
+        )
+
     async def rename_index(
         self,
         *,
@@ -1024,6 +1138,40 @@ class OperationMethods:
                 maxvalue=maxvalue,
                 cache=cache,
                 cycle=cycle,
+                schema=schema,
+            )
+        )
+
+    async def set_domain_default(
+        self,
+        *,
+        domain_name: str,
+        default: Optional[str] = None,
+        schema: str = "public",
+    ) -> None:
+        """ALTER DOMAIN ... SET DEFAULT (None: DROP DEFAULT); only later inserts see it."""
+        await self.run(
+            build(
+                SetDomainDefault,
+                domain_name=domain_name,
+                default=default,
+                schema=schema,
+            )
+        )
+
+    async def set_domain_not_null(
+        self,
+        *,
+        domain_name: str,
+        not_null: bool = True,
+        schema: str = "public",
+    ) -> None:
+        """ALTER DOMAIN ... SET NOT NULL (checks every column of the type) or DROP NOT NULL."""
+        await self.run(
+            build(
+                SetDomainNotNull,
+                domain_name=domain_name,
+                not_null=not_null,
                 schema=schema,
             )
         )

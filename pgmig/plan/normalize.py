@@ -684,7 +684,7 @@ class ColumnSpelling(Renderer[ColumnShape]):
     """
 
     kind = "column"
-    version = 2
+    version = 3  # 3: a domain's name is schema-qualified (TYPE_SQL)
     object_kind = "column"
     fields = ("data_type", "default", "generated")
     relations = 0.001

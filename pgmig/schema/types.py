@@ -132,13 +132,13 @@ def _is_plain_type(cls: type) -> bool:
     )
 
 
-# A column's type as pgmig compares and writes it: format_type()'s spelling, but an enum (or an
-# array of one) always schema-qualified. format_type() qualifies a type only when it is not
+# A column's type as pgmig compares and writes it: format_type()'s spelling, but an enum or a
+# domain (or an array of one) always schema-qualified. format_type() qualifies a type only when it is not
 # visible on the session's search_path, so the same column would read `color` in one session
 # and `app.color` in another, and an unqualified name written into a revision resolves to
 # whichever `color` comes first on the search_path of the session that runs it.
 # Reads `a` (pg_attribute), `t` (its pg_type), `et` (t's element type, or t) and `etn` (et's namespace).
-TYPE_SQL = """CASE WHEN et.typtype = 'e'
+TYPE_SQL = """CASE WHEN et.typtype IN ('e', 'd')
             THEN pg_catalog.quote_ident(etn.nspname) || '.' || pg_catalog.quote_ident(et.typname)
                  || CASE WHEN et.oid <> t.oid THEN '[]' ELSE '' END
             ELSE pg_catalog.format_type(a.atttypid, a.atttypmod) END"""
@@ -162,7 +162,7 @@ def server_quoted(name: str) -> str:
 
 
 def enum_type_sql(schema: str, name: str, array_suffix: str = "") -> str:
-    """The enum type `schema.name` (`array_suffix`: "[]" for an array of it) as TYPE_SQL reads it."""
+    """The enum or domain `schema.name` (`array_suffix`: "[]" for an array of it) as TYPE_SQL reads it."""
     return f"{server_quoted(schema)}.{server_quoted(name)}{array_suffix}"
 
 
@@ -177,9 +177,27 @@ def enum_of(sa_type: Any, default_schema: str, dialect: Optional["Dialect"] = No
 
 def native_enum(sa_type: Any, dialect: Optional["Dialect"] = None) -> Optional[Any]:
     """The native `sa.Enum` a model type compiles to, if any: the type itself, the item type of an
-    ARRAY, or what a TypeDecorator stands for on `dialect` (its `load_dialect_impl`, which by default
-    is its `impl`; without a dialect, its `impl`), unwrapped as often as they nest."""
-    array, enum, decorator = _sqlalchemy_types()
+    ARRAY, or what a TypeDecorator stands for (see `item_type`)."""
+    enum = item_type(sa_type, dialect)
+    if isinstance(enum, _sqlalchemy_types()[1]) and enum.native_enum and enum.name:
+        return enum
+    return None
+
+
+def domain_of(sa_type: Any, default_schema: str, dialect: Optional["Dialect"] = None) -> Optional[Tuple[str, str]]:
+    """(schema, name) of the Postgres domain (`postgresql.DOMAIN`) a model type uses, directly, as
+    array items or behind a TypeDecorator (see `item_type`); the name as Postgres keeps it."""
+    domain = item_type(sa_type, dialect)
+    if isinstance(domain, _sqlalchemy_types()[3]) and domain.name:
+        return (domain.schema or default_schema, stored_name(domain.name))
+    return None
+
+
+def item_type(sa_type: Any, dialect: Optional["Dialect"] = None) -> Any:
+    """The type a model type's values have: the type itself, the item type of an ARRAY, or what a
+    TypeDecorator stands for on `dialect` (its `load_dialect_impl`, which by default is its `impl`;
+    without a dialect, its `impl`), unwrapped as often as they nest."""
+    array, _, decorator, _ = _sqlalchemy_types()
     for _ in range(8):  # decorators of arrays of decorators: a few levels at most
         if isinstance(sa_type, decorator):
             sa_type = sa_type.load_dialect_impl(dialect) if dialect is not None else sa_type.impl_instance
@@ -187,15 +205,14 @@ def native_enum(sa_type: Any, dialect: Optional["Dialect"] = None) -> Optional[A
             sa_type = sa_type.item_type
         else:
             break
-    if isinstance(sa_type, enum) and sa_type.native_enum and sa_type.name:
-        return sa_type
-    return None
+    return sa_type
 
 
 @lru_cache(maxsize=None)
-def _sqlalchemy_types() -> Tuple[Any, Any, Any]:
-    """(ARRAY, Enum, TypeDecorator), imported on first use: `pgmig --help` must not import SQLAlchemy,
-    and an import statement in a function called once per column costs more than the rest of it."""
+def _sqlalchemy_types() -> Tuple[Any, Any, Any, Any]:
+    """(ARRAY, Enum, TypeDecorator, DOMAIN), imported on first use: `pgmig --help` must not import
+    SQLAlchemy, and an import statement in a function called once per column costs more than the rest of it."""
+    from sqlalchemy.dialects.postgresql import DOMAIN
     from sqlalchemy.types import ARRAY, Enum, TypeDecorator
 
-    return ARRAY, Enum, TypeDecorator
+    return ARRAY, Enum, TypeDecorator, DOMAIN

@@ -81,17 +81,6 @@ def _modeled_default(default: Any) -> bool:
     return isinstance(default, (Computed, Identity, Sequence))
 
 
-def _domains(table: Any, models: ModelContext) -> Iterator[Use]:
-    try:
-        from sqlalchemy.dialects.postgresql import DOMAIN
-    except ImportError:  # pragma: no cover - SQLAlchemy before 2.0.0rc1
-        return
-    for column in table.columns:
-        sa_type = getattr(column.type, "item_type", column.type)
-        if isinstance(sa_type, DOMAIN):
-            yield column.name, f"DOMAIN {sa_type.name}"
-
-
 def _ddl_listeners(target: Any, models: ModelContext) -> Iterator[Use]:
     """DDL() and functions listening to before_create/after_create (SQLAlchemy's own types' are not)."""
     for event in ("before_create", "after_create"):
@@ -139,7 +128,6 @@ UNMODELED: List[Unmodeled] = [
     Unmodeled("index tablespace", _index_tablespaces),
     Unmodeled("server_onupdate", _server_onupdate),
     Unmodeled("FetchedValue server default", _fetched_defaults),
-    Unmodeled("domain type", _domains),
     Unmodeled("DDL event listener", _ddl_listeners),
 ]
 

@@ -140,13 +140,16 @@ def check_dependencies_exist(state: SchemaState, kinds: Sequence[str], step: str
     """Every dependency key of the kinds under test names an object of the same state.
 
     A key spelled differently from the object it means (a missing schema,
-    another kind name) silently orders nothing; this catches it.
+    another kind name) silently orders nothing; this catches it. A key some object
+    `provides` (a domain's or an extension's ("type", schema, name)) counts: the plan
+    orders a dependency on it after its provider.
     """
+    provided = {key for obj in state for key in obj.provides}
     for obj in state:
         if obj.kind not in kinds:
             continue
         for dep in obj.dependencies:
-            if dep not in state:
+            if dep not in state and dep not in provided:
                 raise ConformanceError(
                     f"{step}: {key_text(obj.key)} depends on {key_text(dep)}, which no handler reports"
                 )
@@ -335,13 +338,23 @@ def builtin_handlers() -> List[type]:
     """pgmig's own handlers, for a plugin's handler list (tables and columns are what most kinds need)."""
     from pgmig.schema.handlers.column import ColumnHandler
     from pgmig.schema.handlers.constraint import ConstraintHandler
+    from pgmig.schema.handlers.domain import DomainHandler
     from pgmig.schema.handlers.enum import EnumHandler
     from pgmig.schema.handlers.index import IndexHandler
     from pgmig.schema.handlers.schema import SchemaHandler
     from pgmig.schema.handlers.sequence import SequenceHandler
     from pgmig.schema.handlers.table import TableHandler
 
-    return [SchemaHandler, TableHandler, ColumnHandler, EnumHandler, ConstraintHandler, IndexHandler, SequenceHandler]
+    return [
+        SchemaHandler,
+        TableHandler,
+        ColumnHandler,
+        EnumHandler,
+        ConstraintHandler,
+        IndexHandler,
+        SequenceHandler,
+        DomainHandler,
+    ]
 
 
 __all__ = [

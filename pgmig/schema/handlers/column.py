@@ -34,7 +34,7 @@ from pgmig.schema.expressions import columns_read
 from pgmig.schema.handlers.sequence import sequences_called
 from pgmig.schema.objects import Key, SchemaObject, key_kind
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
-from pgmig.schema.types import TYPE_JOINS, TYPE_SQL, canonical_type, enum_of, enum_type_sql
+from pgmig.schema.types import TYPE_JOINS, TYPE_SQL, canonical_type, domain_of, enum_of, enum_type_sql
 
 IdentityValues = Tuple[int, int, int, int, int, bool]
 """An identity sequence's (start, increment, minvalue, maxvalue, cache, cycle)."""
@@ -704,15 +704,22 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
     make, default_schema = Column.of, models.schema
 
     def describe(sa_type: Any) -> Tuple[str, Optional[str], Optional[Tuple[str, str]], Optional[Key]]:
-        """What a type gives a column: its format_type spelling (an enum schema-qualified) and its
-        collation apart (`String(collation="C")` compiles to `VARCHAR COLLATE "C"`), its native
-        enum, the type it waits for."""
+        """What a type gives a column: its format_type spelling (an enum or a domain schema-qualified)
+        and its collation apart (`String(collation="C")` compiles to `VARCHAR COLLATE "C"`), its native
+        enum, the type it waits for (a domain's: ("type", schema, name), which the domain provides)."""
         base, collation = split_collation(models.type_sql(sa_type))
         data_type = canonical_type(base)
         enum = enum_of(sa_type, default_schema, models.dialect)
-        if enum:  # qualified whatever the search_path (see pgmig.schema.types.TYPE_SQL)
-            data_type = enum_type_sql(*enum, array_suffix=data_type[len(data_type.rstrip("[]")) :])
-        dependency = ("enum",) + enum if enum else extension_type(data_type, default_schema)
+        domain = None if enum else domain_of(sa_type, default_schema, models.dialect)
+        named = enum or domain
+        if named:  # qualified whatever the search_path (see pgmig.schema.types.TYPE_SQL)
+            data_type = enum_type_sql(*named, array_suffix=data_type[len(data_type.rstrip("[]")) :])
+        if enum:
+            dependency: Optional[Key] = ("enum",) + enum
+        elif domain:
+            dependency = ("type",) + domain
+        else:
+            dependency = extension_type(data_type, default_schema)
         return data_type, collation, enum, dependency
 
     for table in models.tables:
