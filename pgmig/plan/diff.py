@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
@@ -21,6 +22,7 @@ else:  # pragma: no cover
     from graphlib import CycleError, TopologicalSorter  # graphlib-backport
 
 from pgmig.config.discovery import HandlerSet
+from pgmig.db.quoting import NAMEDATALEN, clip_bytes
 from pgmig.errors import SchemaError
 from pgmig.ops.base import Operation
 from pgmig.schema.catalog import ColumnDependent
@@ -29,6 +31,7 @@ from pgmig.schema.protocol import ObjectHandler
 
 CREATE, MIGRATE, DESTROY = "create", "migrate", "destroy"
 Node = Tuple[str, Key]
+Edge = Tuple[Node, Node]
 SYMBOLS = {CREATE: "+", MIGRATE: "~", DESTROY: "-"}
 
 
@@ -46,6 +49,9 @@ class Change:
     parts: List["Change"] = field(default_factory=list)
     """The creates of new children this create makes in its own statement (see
     `SchemaObject.creates_with_itself`); each of them is `implicit`."""
+    temporary: bool = False
+    """The first half of a rename through a free temporary name, which breaks a cycle of renames
+    (see `through_temporary_names`): its node differs from the second half's, under one key."""
 
     @property
     def obj(self) -> SchemaObject:
@@ -63,7 +69,7 @@ class Change:
 
     @property
     def node(self) -> Tuple[str, Key]:
-        return (self.action, self.key)
+        return (self.action, self.key + ("(temporary name)",)) if self.temporary else (self.action, self.key)
 
     @property
     def hazards(self) -> Tuple[str, ...]:
@@ -366,7 +372,9 @@ def _order(
     for change in changes:
         if change.action == CREATE and change.key in dropping:  # a replacement: drop, then create
             graph[change.node].add(dropping[change.key].node)
-        if change.new is not None and freeing:  # taking a name: after whatever else frees it
+        # Taking a name: after whatever else frees it. A temporary name is free by construction
+        # (the second half of its rename frees it again, after).
+        if change.new is not None and freeing and not change.temporary:
             own = set(change.old.names) if change.old is not None else set()
             for name in change.new.names:
                 for holder in freeing.get(name, ()):
@@ -445,6 +453,83 @@ def _needs(obj: SchemaObject, key: Key) -> Tuple[Key, ...]:
     return obj.dependencies + (("schema", schema),) if isinstance(schema, str) else obj.dependencies
 
 
+def _renamed(change: Change) -> bool:
+    """A change of name only, by meaning (`SchemaObject.definition_key`): RENAME CONSTRAINT, ALTER INDEX ... RENAME."""
+    old, new = change.old, change.new
+    return (
+        change.action == MIGRATE
+        and not change.temporary
+        and old is not None
+        and new is not None
+        and old.definition_key is not None
+        and old.definition_key == new.definition_key
+        and isinstance(getattr(old, "name", None), str)
+        and set(new.names) != set(old.names)
+    )
+
+
+def _renames_cycle(renames: Sequence[Change]) -> Optional[List[Change]]:
+    """Renames each waiting for the next to free the name it takes, the last for the first; None
+    when the renames can be ordered."""
+    given_up = [set(change.old.names) if change.old is not None else set() for change in renames]
+    graph: Dict[int, Set[int]] = {}
+    for index, change in enumerate(renames):
+        taking = set(change.new.names if change.new is not None else ()) - given_up[index]
+        graph[index] = {i for i, names in enumerate(given_up) if i != index and taking & names}
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        return [renames[i] for i in dict.fromkeys(exc.args[1])]
+    return None
+
+
+def _temporary(obj: SchemaObject, taken: Set[Key]) -> SchemaObject:
+    """`obj` under a name none of `taken` holds (nor any other object of either side), as Postgres
+    keeps it (at most NAMEDATALEN - 1 = 63 bytes of UTF-8, `clip_bytes`): `<name>_pgmig_tmp<n>`."""
+    name = str(getattr(obj, "name", ""))  # a kind with a definition_key has a name (constraints, indexes)
+    for attempt in itertools.count():
+        suffix = f"_pgmig_tmp{attempt or ''}"
+        candidate = obj.evolve(name=clip_bytes(name, NAMEDATALEN - 1 - len(suffix)) + suffix)
+        if not taken & set(candidate.names):
+            taken.update(candidate.names)
+            return candidate
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def through_temporary_names(changes: List[Change], current: SchemaState, desired: SchemaState) -> List[Edge]:
+    """Break each cycle of renames (two checks, uniques or indexes swapping names; a key's index
+    name and an index's swapping) by renaming one of them to a free temporary name first.
+
+    Renames by meaning take the names other renames give up, so each waits for
+    those (`SchemaObject.names`); a cycle can wait for none first. One rename of
+    each cycle becomes two changes in `changes` (edited in place): its old name
+    to a temporary one (`Change.temporary`, taking no name another holds, so it
+    runs first), then the temporary name to the final one, after the name is
+    freed. Returns the (first, then) edges between the halves. Both directions
+    get it, `down` being planned like `up` with the sides swapped.
+    """
+    renames = [change for change in changes if _renamed(change)]
+    if len(renames) < 2:
+        return []
+    edges: List[Edge] = []
+    taken: Optional[Set[Key]] = None
+    while True:
+        cycle = _renames_cycle(renames)
+        if cycle is None:
+            return edges
+        if taken is None:  # every name either side holds (built once, only for a cycle: rare)
+            taken = {name for state in (current, desired) for obj in state for name in obj.names}
+        position = {id(c): index for index, c in enumerate(changes)}
+        change = min(cycle, key=lambda c: position[id(c)])  # the first the diff names: a stable choice
+        assert change.old is not None
+        middle = _temporary(change.old, taken)
+        first = Change(MIGRATE, change.old, middle, temporary=True)
+        changes.insert(position[id(change)], first)
+        change.old = middle
+        renames.remove(change)
+        edges.append((first.node, change.node))
+
+
 def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet) -> Plan:
     """Diff, order, and ask each kind's handler for the operations of each change.
 
@@ -454,7 +539,9 @@ def build_plan(current: SchemaState, desired: SchemaState, handlers: HandlerSet)
     from pgmig.plan.rebuilds import StateAsOf, carry_dependents
 
     changes = diff_states(current, desired)
-    ordered = order_changes(changes, carry_dependents(changes, current, desired))
+    edges = carry_dependents(changes, current, desired)
+    edges += through_temporary_names(changes, current, desired)
+    ordered = order_changes(changes, edges)
     moment = StateAsOf(current)  # the objects as each change finds them
     for change in ordered:
         if change.implicit:

@@ -136,10 +136,16 @@ def _carry(
 
 
 def _holds_rows(key: Key, current: SchemaState, desired: SchemaState) -> bool:
-    """Whether the object holds rows (a table, a column; not a generated column): never dropped
-    and created again to carry it, the rows would go."""
-    obj = current.get(key) or desired.get(key)
-    return obj.holds_rows if obj is not None else False
+    """Whether the object holds rows on either side (a table, a column; not a generated column):
+    never dropped and created again to carry it, the rows would go.
+
+    Either side: a generated column that becomes a plain one keeps its values
+    (DROP EXPRESSION) only when it is not dropped to be carried; its own change
+    then goes before the rebuild, since the graph puts a change that stops
+    depending on X before X's change (pgmig.plan.diff). One that becomes
+    generated is replaced by its own change (`Column.must_replace`).
+    """
+    return any(obj is not None and obj.holds_rows for obj in (current.get(key), desired.get(key)))
 
 
 def _through_unchanged(changes: List[Change], by_key: Dict[Key, List[Change]], desired: SchemaState) -> List[Edge]:
