@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pgmig.ops.column import DropColumn, DropColumnExpression
 
 from .helpers import fetch, migrate, run_sql, steps
-from .test_generated_identity_collation import round_trip
+from .test_generated_identity_collation import round_trip, virtual_only
 
 
 def _model(a_generated: bool) -> sa.MetaData:
@@ -62,3 +62,31 @@ def test_generated_column_becoming_plain_keeps_its_rows_in_up(database_url: str)
         {"id": 1, "a": 10, "b": 2},
         {"id": 2, "a": 20, "b": 6},
     ]
+
+
+def _virtual_or_plain(virtual: bool) -> sa.MetaData:
+    metadata = sa.MetaData()
+    b = sa.Column("b", sa.Integer, sa.Computed("a + 1", persisted=False)) if virtual else sa.Column("b", sa.Integer)
+    sa.Table("t", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("a", sa.Integer), b)
+    return metadata
+
+
+def test_virtual_generated_column_becoming_plain_keeps_its_values(
+    pgmig_server: Any, tmp_path: Path, database_url: str
+) -> None:
+    """DROP EXPRESSION takes stored columns only: a virtual one is copied into a plain column that
+    takes its place (it was dropped and added back empty, silently)."""
+    virtual_only(database_url)
+    plan = round_trip(
+        pgmig_server,
+        database_url,
+        tmp_path,
+        _virtual_or_plain(virtual=True),
+        _virtual_or_plain(virtual=False),
+        seed=["INSERT INTO t (id, a) VALUES (1, 1), (2, 5)"],
+        rows_query="SELECT id, a FROM t ORDER BY id",
+    )
+    assert not any("deletes_data" in op.hazards() for op in steps(plan))
+    migrate(database_url, _virtual_or_plain(virtual=True))
+    migrate(database_url, _virtual_or_plain(virtual=False))
+    assert fetch(database_url, "SELECT id, b FROM t ORDER BY id") == [{"id": 1, "b": 2}, {"id": 2, "b": 6}]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from pgmig.db.quoting import quote_ident
+from pgmig.db.quoting import NAMEDATALEN, clip_bytes, quote_ident
 from pgmig.errors import ModelsError
 from pgmig.ops.base import Operation
 from pgmig.ops.column import (
@@ -22,6 +22,7 @@ from pgmig.ops.column import (
     DropColumnSequence,
     DropNotNull,
     ModifyColumnType,
+    RenameColumn,
     SetColumnComment,
     SetColumnDefault,
     SetColumnExpression,
@@ -29,6 +30,7 @@ from pgmig.ops.column import (
     SetColumnIdentityOptions,
     serial_sequence_name,
 )
+from pgmig.ops.data import BackfillColumn
 from pgmig.plan.normalize import ColumnShape, ColumnSpelling, render
 from pgmig.schema.expressions import columns_read
 from pgmig.schema.handlers.sequence import sequences_called
@@ -210,16 +212,16 @@ class Column(SchemaObject):
     def must_replace(self, new: SchemaObject) -> bool:
         """Changes of a generated column ALTER cannot make: dropped and added again.
 
-        Plain to generated (no ALTER makes a column generated), virtual to plain
-        (DROP EXPRESSION takes stored columns only), stored to virtual and back,
-        and a new expression before PostgreSQL 17 (SET EXPRESSION is 17+).
+        Plain to generated (no ALTER makes a column generated), stored to virtual
+        and back, and a new expression before PostgreSQL 17 (SET EXPRESSION is
+        17+). Virtual to plain is not one: its values are kept (see `migrate`).
         """
         if not isinstance(new, Column) or (self.generated is None and new.generated is None):
             return False
         if self.generated is None:
             return True
         if new.generated is None:
-            return self.virtual
+            return False
         if self.virtual != new.virtual:
             return True
         return self.generated != new.generated and min(self.pg_version, new.pg_version) < 170000
@@ -403,7 +405,11 @@ class ColumnHandler(ObjectHandler):
         """
         table, column, schema = new.table, new.name, new.schema
         ops = _leave_generator(old, new)
-        if old.generated is not None and new.generated is None:  # stored (virtual is replaced)
+        if old.generated is not None and new.generated is None and old.virtual:
+            ops += _materialize(old)
+            # What stands under the name now: a plain nullable column of the old type, the values kept.
+            old = old.evolve(generated=None, virtual=False, default=None, nullable=True, comment=None)
+        elif old.generated is not None and new.generated is None:
             ops.append(DropColumnExpression(table_name=table, column_name=column, schema=schema))
         default_changed = old.default != new.default
         if (old.data_type, old.collation) != (new.data_type, new.collation):
@@ -442,6 +448,26 @@ class ColumnHandler(ObjectHandler):
     def destroy(self, obj: Column) -> List[Operation]:
         derived = obj.generated is not None
         return [DropColumn(table_name=obj.table, column_name=obj.name, schema=obj.schema, derived=derived)]
+
+
+def _materialize(old: Column) -> List[Operation]:
+    """A virtual generated column made plain with its values: DROP EXPRESSION takes stored
+    columns only (PostgreSQL 18, ALTER TABLE), so a plain column of its type is added under a
+    free name, filled from it, and takes its place (at the end of the table)."""
+    temporary = clip_bytes(old.name, NAMEDATALEN - 1 - len("_pgmig_tmp")) + "_pgmig_tmp"
+    table, schema = old.table, old.schema
+    return [
+        AddColumn(
+            table_name=table,
+            column_name=temporary,
+            data_type=old.data_type,
+            collation=old.collation,
+            schema=schema,
+        ),
+        BackfillColumn(table_name=table, column_name=temporary, expression=quote_ident(old.name), schema=schema),
+        DropColumn(table_name=table, column_name=old.name, schema=schema, derived=True),
+        RenameColumn(table_name=table, column_name=temporary, new_name=old.name, schema=schema),
+    ]
 
 
 def _leave_generator(old: Column, new: Column) -> List[Operation]:
