@@ -19,7 +19,8 @@ from pgmig.config.registries import Registry, merge_tables
 from pgmig.config.settings import load_settings
 from pgmig.errors import ModelsError
 from pgmig.plan.diff import Plan
-from pgmig.plan.engine import diff_both_ways, diff_database, model_context
+from pgmig.plan.engine import diff_both_ways, model_context
+from tests import helpers
 from tests.helpers import apply, create_all, fetch, handlers, pgmig_cli, run_sql, snapshot
 from tests.sample_project import V1, V2, Project
 
@@ -31,18 +32,7 @@ def _models(metadata: sa.MetaData, schemas: Sequence[str]) -> Any:
 
 
 def diff(url: str, metadata: sa.MetaData, schemas: Sequence[str]) -> Plan:
-    import asyncpg
-
-    async def go() -> Plan:
-        conn = await asyncpg.connect(url)
-        try:
-            return await diff_database(
-                conn, _models(metadata, schemas), handlers(), schemas=schemas, connect=lambda: asyncpg.connect(url)
-            )
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
+    return helpers.diff(url, metadata, schemas=schemas)
 
 
 def both_ways(url: str, metadata: sa.MetaData, schemas: Sequence[str]) -> "tuple[Plan, Plan]":
