@@ -23,10 +23,11 @@ def _stop_project_servers(tmp_path):  # type: ignore[no-untyped-def]
     test the next command never comes.
     """
     yield
-    for pid_file in tmp_path.glob("**/.pgmig/pgdata/postmaster.pid"):
-        from pgmig.db.embedded import start_server
+    for data_dir in tmp_path.glob("**/.pgmig"):
+        from pgmig.db.embedded import stop_server
 
         try:
-            start_server(pid_file.parent.parent, cleanup_mode="stop").cleanup()
+            # Deleted too: as root the data lives outside tmp_path, in pgmig's own folder.
+            stop_server(data_dir, delete=True)
         except Exception:  # noqa: BLE001 - clean-up must not fail a test
             pass

@@ -10,13 +10,17 @@ operations only, and the file type-checks under `mypy --strict` as written.
 
 from __future__ import annotations
 
-import json
+import math
+import os
+import secrets
 import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Type
 
+from pgmig.errors import Hint, RevisionError, UsageError
+from pgmig.files import write_new_file
 from pgmig.ops.base import Hazard, Operation
 from pgmig.ops.table import TablePart
 
@@ -24,12 +28,64 @@ LINE_LIMIT = 99
 INDENT = " " * 8
 
 
+def _escaped(char: str) -> str:
+    """`char` as a Python escape: `\\n`, `\\x1b`, `\\u202e`, `\\udcff`, `\\U000e0001` (repr's spelling)."""
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    if char in named:
+        return named[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _source_text(text: str, keep: str = "") -> str:
+    """`text` with backslashes doubled and every character `str.isprintable` rejects (controls such as
+    ESC and NUL, CR, tabs, bidi overrides, line separators, lone surrogates) written as its escape, except
+    those in `keep`: what Python reads back is `text`, and the file holds printable UTF-8 only (nothing a
+    terminal, an editor or an encoder would act on)."""
+    return "".join(
+        "\\\\" if char == "\\" else char if char.isprintable() or char in keep else _escaped(char) for char in text
+    )
+
+
+def python_string(text: str) -> str:
+    """`text` as a double-quoted Python string literal (as ruff or black would quote it) that reads back
+    exactly: quotes, backslashes (`C:\\Users`, `\\N{`), control characters and lone surrogates escaped."""
+    return '"' + _source_text(text).replace('"', '\\"') + '"'
+
+
+def docstring_text(text: str) -> str:
+    """`text` for the inside of a triple-double-quoted docstring, read back exactly as `text`.
+
+    Newlines stay (a message may have several lines); backslashes and the
+    other characters of `_source_text` are escaped; a quote is escaped
+    where it could close the docstring (before another quote, or last).
+    """
+    body = _source_text(text, keep="\n")
+    return "".join(
+        '\\"' if char == '"' and (i + 1 == len(body) or body[i + 1] == '"') else char for i, char in enumerate(body)
+    )
+
+
+def comment_text(text: str) -> str:
+    """`text` for a `#` comment: on one line (a newline in a name must not end the comment and start code)."""
+    return _source_text(text).replace("\\\\", "\\")
+
+
 def literal(value: Any) -> str:
-    """A Python literal for an operation argument (double-quoted strings, as a formatter would)."""
+    """A Python literal for an operation argument (double-quoted strings, as a formatter would).
+
+    Strings go through `python_string`, so whatever a model holds (a comment
+    `C:\\new`, a default with a quote, a label with an ESC) is written as an
+    escape and reads back the same.
+    """
     if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return python_string(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({python_string(repr(value))})"  # repr gives `nan`/`inf`, which are not literals
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, (list, tuple)):
@@ -156,7 +212,14 @@ def render_revision(
     transactional: bool = True,
     up_preamble: Sequence[str] = (),
 ) -> str:
-    title = message.strip().replace('"""', "'''") or "Revision"
+    """The text of a revision file: its docstring (`message`, escaped by `docstring_text`), imports,
+    and `up`/`down` calling the actor with every argument as a Python literal (`literal`).
+
+    Raises UsageError when the message or an argument is not text that UTF-8
+    can carry (a lone surrogate: invalid UTF-8 read from argv or a file).
+    """
+    refuse_invalid_text(message, [*up, *down])
+    title = docstring_text(message.strip()) or "Revision"
     header = [
         f'"""{title}',
         "",
@@ -181,6 +244,83 @@ def render_revision(
     body += ["", "    async def up(self, migrator: Migrator) -> None:", *render_body(up, preamble=up_preamble)]
     body += ["", "    async def down(self, migrator: Migrator) -> None:", *render_body(down, down_extra)]
     return "\n".join(header + body) + "\n"
+
+
+MESSAGE_HINT = Hint("give a message that is valid UTF-8", "message")
+
+
+def invalid_text(text: str) -> Optional[str]:
+    """Why `text` cannot be written as UTF-8 (its first lone surrogate, which is how Python decodes
+    invalid UTF-8 bytes in argv or a file), or None when it can."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        if 0xDC80 <= ord(bad) <= 0xDCFF:
+            return f"it holds the byte 0x{ord(bad) - 0xDC00:02x}, which is not valid UTF-8 (in {python_string(text)})"
+        return f"it holds U+{ord(bad):04X}, a lone surrogate, which UTF-8 cannot carry (in {python_string(text)})"
+    return None
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, TablePart):
+        positional, keywords = value.call_arguments()
+        yield from _strings([*positional, *keywords.values()])
+
+
+def refuse_invalid_text(message: str, ops: Sequence[Operation]) -> None:
+    """UsageError (exit 2) when the message or a string an operation carries (a name, comment, default,
+    label, check body: whatever the models hold) is not valid text; nothing is written then."""
+    problem = invalid_text(message)
+    if problem is not None:
+        raise UsageError(f"the revision message is not valid text: {problem}", hint=MESSAGE_HINT)
+    for op in ops:
+        for name, value in op.arguments().items():
+            for text in _strings(value):
+                problem = invalid_text(text)
+                if problem is not None:
+                    raise UsageError(f"{op.name}: {name} is not valid text: {problem}; fix the models")
+
+
+def write_revision(folder: Path, file_name: str, text: str) -> Path:
+    """Write `text` as `folder`/`file_name` so that the file appears only complete and loadable.
+
+    The text goes to a hidden temporary file in the same folder (which
+    `revision_files` skips), is compiled, formatted (`format_file`) and
+    loaded as a revision, and only then renamed over the final name
+    (`os.replace`, atomic within a folder). On any failure the temporary file
+    is removed, nothing is left in the folder and RevisionError says why.
+    """
+    try:
+        compile(text, file_name, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        raise RevisionError(f"the revision {file_name} was not written: it does not compile: {exc}") from None
+    from pgmig.revisions.files import load_revision_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / file_name
+    temporary = folder / f".{path.stem}.{secrets.token_hex(4)}.tmp.py"
+    try:
+        write_new_file(temporary, text)
+        format_file(temporary)
+        try:
+            load_revision_file(temporary)
+        except RevisionError as exc:
+            reason = str(exc).replace(str(temporary), file_name)
+            raise RevisionError(f"the revision {file_name} was not written: {reason}") from None
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
 
 
 def format_file(path: Path) -> None:
