@@ -7,6 +7,8 @@ Only the cli package imports rich; the plan itself stays plain data so
 from __future__ import annotations
 
 import json
+import sys
+import unicodedata
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -15,7 +17,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 from rich.tree import Tree
 
-from pgmig.db.urls import redact
+from pgmig.db.urls import redact_text
 from pgmig.timing import NoTimings, Timings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,17 +30,83 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+_NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+# Invisible characters that reorder or hide what follows them on a terminal ("Trojan Source",
+# CVE-2021-42574): the bidirectional embeddings, overrides and isolates.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """`text` safe to write to a terminal: every control character escaped as Python spells it.
+
+    Text from revision files, models, the database or a server (messages, names, error text)
+    could otherwise move the cursor, clear the screen, retitle the window or hide what follows
+    (ESC sequences, CR, BEL, backspace, the C1 controls such as CSI U+009B, bidirectional
+    overrides). A newline is kept as layout unless `one_line` (a field of a one-line entry);
+    everything else (Unicode category Cc, the line and paragraph separators, the bidi controls)
+    becomes `\\xNN`, `\\uNNNN`, or `\\t`/`\\n`/`\\r`.
+    """
+
+    def escaped(char: str) -> str:
+        if char == "\n" and not one_line:
+            return char
+        if char in _NAMED_ESCAPES:
+            return _NAMED_ESCAPES[char]
+        if char in _BIDI or char in "\u2028\u2029" or unicodedata.category(char) == "Cc":
+            code = ord(char)
+            return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        return char
+
+    if text.isprintable() and "\t" not in text:
+        return text  # the common case, without a pass over each character
+    return "".join(escaped(char) for char in text)
+
+
+def shown(text: str, *, one_line: bool = False) -> str:
+    """Text from outside pgmig (a message, a server's error, a traceback) as pgmig shows it:
+    secrets hidden (pgmig.db.urls.redact_text), then control characters escaped (`printable`)."""
+    return printable(redact_text(text), one_line=one_line)
+
+
+def revision_entry(revision: "Revision") -> str:
+    """`<id>  <message>` of a revision in a listing (history, status, up's progress, check):
+    both come from a file anyone may have written, so they are shown escaped, on one line."""
+    return f"{printable(revision.id, one_line=True)}  {printable(revision.message, one_line=True)}"
+
+
 def notice(message: str) -> None:
     """A one-line message for the person running pgmig (stderr, dim; passwords redacted)."""
-    err.print(redact(message), markup=False, style="dim")
+    err.print(shown(message), markup=False, style="dim")
 
 
 def warn(message: str) -> None:
-    err.print(f"warning: {message}", markup=False, style="yellow")
+    """A `warning: ...` line on stderr (secrets hidden, control characters escaped)."""
+    err.print(f"warning: {shown(message)}", markup=False, style="yellow")
+
+
+def _redacted(data: Any) -> Any:
+    """JSON-shaped `data` with every URL in its strings (keys and values) redacted; names and SQL
+    are left as they are (`pairs=False, remembered=False`): a password that is also a word, such
+    as `public`, must not turn the schema `public` into `***`."""
+    if isinstance(data, str):
+        return redact_text(data, pairs=False, remembered=False)
+    if isinstance(data, dict):
+        return {_redacted(key): _redacted(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_redacted(item) for item in data]
+    return data
 
 
 def print_json(data: Any) -> None:
-    out.out(json.dumps(data, indent=2, default=str), highlight=False)
+    """`data` as indented JSON on stdout, secrets hidden, written as it is (see `write_sql`);
+    json.dumps escapes every control character."""
+    _write(
+        json.dumps(
+            _redacted(data), indent=2, default=lambda value: redact_text(str(value), pairs=False, remembered=False)
+        )
+        + "\n"
+    )
 
 
 def print_timings(timings: Timings) -> None:
@@ -53,7 +121,7 @@ def progress(verb: str) -> "Iterator[Callable[[str, Revision, float], None]]":
     """A Rich progress line on a terminal; plain lines (for logs and CI) otherwise."""
 
     def line(revision: "Revision", seconds: float) -> str:
-        return f"{verb} {revision.id}  {revision.message}  ({seconds:.2f}s)"
+        return f"{verb} {revision_entry(revision)}  ({seconds:.2f}s)"
 
     if not out.is_terminal:
         yield lambda direction, revision, seconds: out.print(line(revision, seconds), markup=False)
@@ -86,13 +154,13 @@ def change_line(change: Change) -> Text:
     obj = change.obj
     line = Text(f"{SYMBOLS[change.action]} ", style=styles[change.action])
     if change.action == MIGRATE:
-        line.append(obj.label)
+        line.append(printable(obj.label, one_line=True))
         diffs = change.differences()
         parts = [f"{name}: {_value(old)} → {_value(new)}" for name, (old, new) in diffs.items()]
         if parts:
-            line.append(": " + "; ".join(parts))
+            line.append(printable(": " + "; ".join(parts), one_line=True))
     else:
-        line.append(obj.describe())
+        line.append(printable(obj.describe(), one_line=True))
     if change.implicit:  # a part its table's CREATE TABLE or DROP TABLE carries
         line.append(
             " (created with its table)" if change.action == CREATE else " (dropped with its table)", style="dim"
@@ -109,7 +177,7 @@ def plan_tree(plan: Plan, title: str) -> Tree:
     grouped by schema too (the schema's own change, if any, heading its group),
     so the preview says where each table is.
     """
-    root = Tree(Text(title, style="bold"))
+    root = Tree(Text(printable(title, one_line=True), style="bold"))
     groups: Dict[Key, List[Change]] = {}
     for change in plan.changes:
         groups.setdefault(change.obj.group, []).append(change)
@@ -124,7 +192,9 @@ def plan_tree(plan: Plan, title: str) -> Tree:
         if schema not in parents:
             own = groups.get(("schema", schema), [])
             head = next((c for c in own if c.key == ("schema", schema)), None)
-            parents[schema] = root.add(change_line(head) if head else Text(f"schema {schema}", style="bold"))
+            parents[schema] = root.add(
+                change_line(head) if head else Text(printable(f"schema {schema}", one_line=True), style="bold")
+            )
         return parents[schema]
 
     for group, changes in groups.items():
@@ -136,7 +206,7 @@ def plan_tree(plan: Plan, title: str) -> Tree:
             branch = parent(group).add(change_line(head))
         else:
             kind, *names = group
-            branch = parent(group).add(Text(f"{kind} {names[-1]}", style="bold"))
+            branch = parent(group).add(Text(printable(f"{kind} {names[-1]}", one_line=True), style="bold"))
         for change in changes:
             if change is not head:
                 branch.add(change_line(change))
@@ -165,17 +235,39 @@ def print_plan(console: Console, plan: Plan, title: str) -> None:
     console.print(Text(summary_counts(plan), style="bold"))
 
 
-def print_sql(console: Console, statements: Sequence[str]) -> None:
-    for statement in statements:
-        console.out(statement.rstrip(";") + ";", highlight=False)
+def print_sql(statements: Sequence[str]) -> None:
+    """`statements`, each ended by `;`, as `write_sql` prints them."""
+    write_sql([statement.rstrip(";") + ";" for statement in statements])
+
+
+def write_sql(lines: Sequence[str]) -> None:
+    """SQL for a person to run, on stdout byte for byte, after the settings it relies on.
+
+    Not through Rich, which expands a TAB and drops a CR even inside a string
+    literal, so the printed SQL would store other values than pgmig runs.
+    The `SET`s (pgmig.db.connect.session_sql) give psql the meaning pgmig's own
+    sessions give the SQL, whatever the database's settings; nothing is printed
+    when there is nothing to run.
+    """
+    if not any(line.strip() for line in lines):
+        return
+    from pgmig.db.connect import session_sql
+
+    preamble = [statement + ";" for statement in session_sql()]
+    _write("\n".join([*preamble, "", *lines]) + "\n")
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def plugins_table(title: str, columns: Sequence[str], rows: Sequence[Tuple[str, ...]]) -> RichTable:
     table = RichTable(title=title, title_justify="left", show_lines=False)
     for column in columns:
         table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
+    for row in rows:  # cells from package metadata: plain text (no Rich markup), escaped
+        table.add_row(*(Text(printable(cell, one_line=True)) for cell in row))
     return table
 
 
@@ -183,11 +275,11 @@ def print_check(console: Console, report: "CheckReport") -> None:
     """One line per revision (ok / what failed), then the comparison with the models."""
     for item in report.revisions:
         style = {"ok": "green", "skipped": "yellow"}.get(item.status, "bold red")
-        console.print(Text.assemble((f"{item.status:>7} ", style), f"{item.revision.id}  {item.revision.message}"))
+        console.print(Text.assemble((f"{item.status:>7} ", style), revision_entry(item.revision)))
         for problem in item.problems:
-            console.print(Text(f"          {problem}", style="yellow" if item.status == "skipped" else "red"))
+            console.print(Text(f"          {shown(problem)}", style="yellow" if item.status == "skipped" else "red"))
     for problem in report.problems:
-        console.print(Text(f"failed: {problem}", style="bold red"))
+        console.print(Text(f"failed: {shown(problem)}", style="bold red"))
     plan = report.missing_migration
     if plan is not None and not plan.is_empty:
         console.print(Text("failed: the models need a migration that no revision makes:", style="bold red"))

@@ -53,9 +53,14 @@ def object_name(name1: str, name2: Optional[str], label: str) -> str:
     return "_".join(parts + [label])
 
 
+class NulCharacterError(ValueError):
+    """A name or a value holds a NUL character (U+0000), which no PostgreSQL name or text can hold."""
+
+
 def quote_ident(name: str) -> str:
+    """`name` double-quoted, `"` doubled; raises NulCharacterError for a NUL character."""
     if "\x00" in name:
-        raise ValueError("an identifier cannot contain a NUL character")
+        raise NulCharacterError(f"the identifier {name!r} contains a NUL character")
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -64,10 +69,36 @@ def qualified(schema: Optional[str], name: str) -> str:
 
 
 def quote_literal(value: str) -> str:
-    """A standard SQL string literal (standard_conforming_strings is on since 9.1)."""
+    """`value` as an SQL string literal that means the same whatever `standard_conforming_strings` is.
+
+    Without a backslash: `'...'` with quotes doubled, which both settings read
+    alike. With one: an escape string constant `E'...'` with backslashes and
+    quotes doubled, which is read the same way under either setting (PostgreSQL
+    docs, "String Constants with C-Style Escapes", sql-syntax-lexical). A plain
+    `'C:\\new'` would be read as holding a newline by a session with the setting
+    off, and in `'\\''` the backslash would take the first quote, the second ending
+    the literal early: what follows would run as SQL (an injection).
+    Raises NulCharacterError (a ValueError) for a NUL character, which no PostgreSQL text can hold.
+    """
     if "\x00" in value:
-        raise ValueError("a string literal cannot contain a NUL character")
+        raise NulCharacterError(f"the string {value!r} contains a NUL character")
+    if "\\" in value:
+        return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
     return "'" + value.replace("'", "''") + "'"
+
+
+def standard_literal(value: str) -> str:
+    """`value` as PostgreSQL prints a string constant with `standard_conforming_strings = on`
+    (pg_get_expr, pg_get_constraintdef: ruleutils.c simple_quote_literal): `'...'` with quotes
+    doubled and backslashes as they are. For finding a value in text the server printed (pgmig's
+    sessions set the setting on, pgmig.db.connect.SESSION_SETTINGS); write literals with `quote_literal`."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_comment(text: str) -> str:
+    """`-- text` as one line of SQL: a CR or LF, which would end the comment and make the rest of
+    `text` a statement (the scanner's `comment` is `--[^\\n\\r]*`, scan.l), is written as `\\r`, `\\n`."""
+    return "-- " + text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def ident_list(names: Iterable[str]) -> str:

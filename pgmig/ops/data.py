@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,6 +18,7 @@ class BackfillColumn(Operation):
     """Set `column` to `expression` (SQL) where it is NULL, so SET NOT NULL can succeed."""
 
     name = "backfill_column"
+    rerunnable = True  # only rows still NULL are set
     table_name: str
     column_name: str
     expression: str
@@ -32,15 +34,17 @@ class BackfillColumn(Operation):
         return (Hazard.FULL_SCAN, Hazard.BLOCKS_WRITES)
 
 
-# A quoted string or identifier (skipped whole), or a `$n` parameter outside them.
-_PARAMETER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$(\d+)")
+# A quoted string (an escape string E'...' too, where \' does not end it) or identifier, skipped
+# whole, or a `$n` parameter outside them.
+_PARAMETER = re.compile(r"(?<![\w$])[Ee]'(?:[^'\\]|''|\\.)*'|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$(\d+)", re.S)
 
 
 def sql_literal(value: Any) -> str:
     """`value` written as SQL, for showing a parameterized statement in `--sql`.
 
-    Numbers and booleans as themselves, bytes as a bytea literal, lists as
-    ARRAY[...], anything else (text, dates, UUIDs) as a string literal of its
+    Numbers and booleans as themselves (negative ones in parentheses, NaN and
+    infinities quoted), bytes as a bytea literal, lists as
+    ARRAY[...] ('{}' when empty), anything else (text, dates, UUIDs) as a string literal of its
     `str()`, which Postgres casts from `unknown` by context as it would the
     parameter.
     """
@@ -49,10 +53,16 @@ def sql_literal(value: Any) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (int, float, Decimal)):
-        return str(value)
+        if not math.isfinite(value):  # NaN and infinities have no numeric syntax: 'NaN', 'inf' cast by context
+            return quote_literal(str(value))
+        text = str(value)
+        # A sign in parentheses: `x-$1` must not become `x--1`, the start of a comment.
+        return f"({text})" if text.startswith("-") else text
     if isinstance(value, (bytes, bytearray)):
-        return f"'\\x{bytes(value).hex()}'::bytea"
+        return quote_literal("\\x" + bytes(value).hex()) + "::bytea"
     if isinstance(value, (list, tuple)):
+        if not value:  # ARRAY[] has no type to take; '{}' is cast by context, as the parameter would be
+            return "'{}'"
         return "ARRAY[" + ", ".join(sql_literal(item) for item in value) + "]"
     return quote_literal(str(value))
 
@@ -68,6 +78,7 @@ class ExecuteSQL(Operation):
     """
 
     name = "execute_sql"
+    touches_any_rows = True
     sql: str
     parameters: Tuple[Any, ...] = ()
 

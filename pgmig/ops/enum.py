@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from pgmig.db.quoting import qualified, quote_ident, quote_literal
-from pgmig.ops.base import Hazard, Operation, register
+from pgmig.db.quoting import qualified, quote_ident, quote_literal, standard_literal
+from pgmig.ops.base import Hazard, Operation, RowProblem, countable, may_change, probe, register
 
 SwapColumn = Tuple[str, str, str, bool, Optional[str]]
 """(table schema, table, column, is an array of the type, default expression or None)."""
@@ -22,7 +22,7 @@ def _alter(schema: str, type_name: str) -> str:
 def _names_any_label(expression: str, labels: Tuple[str, ...]) -> bool:
     """Whether a default such as `'a'::mood`, `'a'` or `ARRAY['a'::mood]` holds one of `labels` as a literal."""
     return any(
-        re.search(r"(?<!')" + re.escape(quote_literal(label)) + r"(?!')", expression) is not None for label in labels
+        re.search(r"(?<!')" + re.escape(standard_literal(label)) + r"(?!')", expression) is not None for label in labels
     )
 
 
@@ -86,6 +86,7 @@ class AddTypeValues(_EnumOperation):
 
     name = "add_type_values"
     commit_before_use = True
+    rerunnable = True  # ADD VALUE IF NOT EXISTS
     type_name: str
     values: Tuple[str, ...]
     before: Optional[str] = None
@@ -237,6 +238,66 @@ class SwapTypeValues(_EnumOperation):
     def hazards(self) -> Tuple[Hazard, ...]:
         hazards: Tuple[Hazard, ...] = (Hazard.REWRITES_TABLE,) if self.columns else ()
         return hazards + (Hazard.DELETES_DATA,) if self.removed_values else hazards
+
+    async def preflight(self, connection: Any, earlier: Sequence[Operation]) -> List[RowProblem]:
+        """Rows holding a label this swap removes, per column and label: the cast through text
+        would refuse them (`invalid input value for enum`). Labels an earlier `remap_type_values`
+        of this type moves are left out; so are columns other earlier steps change."""
+        mapped = {
+            old
+            for op in earlier
+            if isinstance(op, RemapTypeValues) and (op.schema, op.type_name) == (self.schema, self.type_name)
+            for old, _new in op.mapping
+        }
+        others = [
+            op
+            for op in earlier
+            if not (isinstance(op, RemapTypeValues) and (op.schema, op.type_name) == (self.schema, self.type_name))
+        ]
+        if any(
+            isinstance(op, RenameTypeValue) and (op.schema, op.type_name) == (self.schema, self.type_name)
+            for op in earlier
+        ):
+            return []  # the rows' labels are renamed before: what they hold now says nothing certain
+        labels = [label for label in self.removed_values if label not in mapped]
+        problems: List[RowProblem] = []
+        for schema, table, column, is_array, _default in self.columns:
+            if not labels or may_change(others, schema, table, column):
+                continue
+            if not await countable(connection, schema, table):
+                continue
+            for label in labels:
+                count, _ = await probe(
+                    connection,
+                    f"SELECT count(*) FROM {qualified(schema, table)} WHERE {holds_label(column, is_array, label)}",
+                )
+                if not count:
+                    continue
+                remap = RemapTypeValues(
+                    type_name=self.type_name,
+                    mapping=((label, "OTHER"),),
+                    columns=((schema, table, column, is_array),),
+                    schema=self.schema,
+                )
+                call = ", ".join(f"{name}={value!r}" for name, value in remap.arguments().items())
+                problems.append(
+                    RowProblem(
+                        f"{count} row(s) of {schema}.{table}.{column} hold label {label!r} of enum {self.type_name}, "
+                        f"which this step removes (Postgres would refuse them: invalid input value for enum); "
+                        f"move them first with `await migrator.actor.remap_type_values({call})` "
+                        f"before swap_type_values, OTHER a label it keeps",
+                        fails=True,
+                    )
+                )
+        return problems
+
+
+def holds_label(column: str, is_array: bool, label: str) -> str:
+    """A condition: `column` (of an enum type, or an array of it) holds `label`."""
+    col = quote_ident(column)
+    if is_array:
+        return f"{quote_literal(label)} = ANY({col}::text[])"
+    return f"{col}::text = {quote_literal(label)}"
 
 
 @register

@@ -10,14 +10,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from pgmig.db.quoting import qualified, quote_ident, quote_literal
+from pgmig.db.quoting import qualified, quote_ident
 from pgmig.errors import Hint, WordHint
 from pgmig.ops.base import Operation
-from pgmig.ops.column import AddColumn, AddNotNull, SetColumnDefault
+from pgmig.ops.column import AddColumn, AddNotNull, ModifyColumnType, SetColumnDefault
 from pgmig.ops.data import BackfillColumn
-from pgmig.ops.enum import RemapTypeValues, SwapTypeValues
+from pgmig.ops.enum import RemapTypeValues, SwapTypeValues, holds_label
+from pgmig.ops.typecasts import time_zone_assumption
 
 
 @dataclass(frozen=True)
@@ -99,15 +100,23 @@ async def null_count(connection: Any, schema: str, table: str, column: str) -> i
     )
 
 
-async def unmet_not_null(connection: Any, needs: Sequence[NotNullNeed]) -> List[str]:
-    """The needs that this database's rows would actually trip over, in words."""
+async def unmet_not_null(
+    connection: Any, needs: Sequence[NotNullNeed], located: Optional[Callable[[NotNullNeed], NotNullNeed]] = None
+) -> List[str]:
+    """The needs that this database's rows would actually trip over, in words (named as in `needs`).
+
+    `located` gives where the database holds a need's rows now, when the
+    revision renames its table or column first (the rows are read under
+    their current names: renaming on the database to read them would lock it).
+    """
     problems = []
     for need in needs:
+        where = located(need) if located else need
         if need.adds_column:
-            if await has_rows(connection, need.schema, need.table):
+            if await has_rows(connection, where.schema, where.table):
                 problems.append(f"table {need.table} has rows: {need.describe()}")
         else:
-            count = await null_count(connection, need.schema, need.table, need.column)
+            count = await null_count(connection, where.schema, where.table, where.column)
             if count:
                 problems.append(f"{count} row(s) of {need.table} hold NULL in {need.column}: {need.describe()}")
     return problems
@@ -119,10 +128,7 @@ async def removed_label_rows(connection: Any, op: SwapTypeValues) -> Dict[str, i
     for label in op.removed_values:
         total = 0
         for schema, table, column, is_array, _default in op.columns:
-            col = quote_ident(column)
-            condition = (
-                f"{quote_literal(label)} = ANY({col}::text[])" if is_array else f"{col}::text = {quote_literal(label)}"
-            )
+            condition = holds_label(column, is_array, label)
             total += int(
                 await connection.fetchval(f"SELECT count(*) FROM {qualified(schema, table)} WHERE {condition}")
             )
@@ -150,10 +156,12 @@ def add_remaps(ops: Sequence[Operation], mapping: Dict[str, Dict[str, str]]) -> 
 
 def todo_lines(problems: Sequence[str], hint: str) -> List[str]:
     """Lines that open `up` and stop it before it changes anything."""
+    from pgmig.revisions.writer import comment_text  # a name with a newline must not end the comment
+
     text = "; ".join(problems)
     return [
-        f"# TODO: {text}.",
-        f"# {hint}",
+        f"# TODO: {comment_text(text)}.",
+        f"# {comment_text(hint)}",
         # One Python literal for the whole message: a name with a quote must not end the string.
         f"raise NotImplementedError({f'{text} (edit this revision: {hint})'!r})",
     ]
@@ -177,7 +185,34 @@ async def preflight(connection: Any, ops: Sequence[Operation], word: WordHint = 
                 warnings.append(
                     f"{count} row(s) hold label {label!r} of enum {enum}, which the models remove; {word(hint)}"
                 )
+    destructive = word(Hint("agree to it", "allow_destructive"))
+    warnings += [
+        f"{problem} (generate asks before writing it; {destructive})" for problem in await row_problems(connection, ops)
+    ]
+    warnings += time_zone_notes(ops)
     return warnings
+
+
+def time_zone_notes(ops: Sequence[Operation]) -> List[str]:
+    """What the type changes among `ops` that count as lossless assume of the session's TimeZone
+    (`timestamp` -> `timestamptz`, see pgmig.ops.typecasts)."""
+    notes = []
+    for op in ops:
+        if isinstance(op, ModifyColumnType) and op.old_data_type is not None:
+            said = time_zone_assumption(op.old_data_type, op.data_type)
+            if said is not None:
+                notes.append(f"{op.schema}.{op.table_name}.{op.column_name}: {said}")
+    return notes
+
+
+async def row_problems(connection: Any, ops: Sequence[Operation]) -> List[str]:
+    """What the steps other than NOT NULL and enum swaps (which `preflight` words with their own
+    hints) would do to this database's rows: type changes that change or refuse values."""
+    problems = []
+    for index, op in enumerate(ops):
+        if not isinstance(op, (AddNotNull, SwapTypeValues)):
+            problems += [problem.message for problem in await op.preflight(connection, ops[:index])]
+    return problems
 
 
 async def _with_names(connection: Any, needs: Sequence[NotNullNeed]) -> List[Tuple[str, str]]:
@@ -195,6 +230,8 @@ __all__ = [
     "not_null_needs",
     "preflight",
     "removed_label_rows",
+    "row_problems",
+    "time_zone_notes",
     "todo_lines",
     "unmet_not_null",
 ]
