@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator, List, Type, TypeVar
 
-from pgmig.db.quoting import ident_list, qualified, quote_ident, quote_literal
+from pgmig.db.quoting import NulCharacterError, ident_list, qualified, quote_ident, quote_literal
 from pgmig.errors import PgmigError
 from pgmig.ops.actor import DatabaseActions
 from pgmig.ops.base import Hazard, Operation, register
@@ -50,6 +50,7 @@ __all__ = [
     "Hazard",
     "Key",
     "ModelContext",
+    "NulCharacterError",
     "ObjectHandler",
     "Operation",
     "PgmigError",
@@ -141,7 +142,7 @@ def dollar_quote(body: str, tag: str = "pgmig") -> str:
     the body means no content can end the literal early.
     """
     if "\x00" in body:
-        raise ValueError("a string literal cannot contain a NUL character")
+        raise NulCharacterError("a dollar-quoted string cannot contain a NUL character")
     candidate, n = tag, 0
     while f"${candidate}$" in body:
         n += 1

@@ -10,6 +10,7 @@ from typing import Dict
 import pytest
 
 from pgmig.config.entrypoints import REGISTRIES_GROUP
+from pgmig.db.embedded import server_dir, stop_server
 from tests.helpers import make_distribution, pgmig_cli, run_sql
 
 MODELS = """
@@ -56,8 +57,8 @@ def test_diff_sql_then_apply_then_no_changes(project: Path, database_url: str) -
 
     sql = pgmig_cli("--models", "app/models.py", "diff", "--sql", cwd=project, env=env)
     assert sql.returncode == 0, sql.stderr
-    # One CREATE TABLE with the columns and key, as create_all writes it.
-    assert sql.stdout.startswith(
+    # The session settings it is written for, then one CREATE TABLE with the columns and key, as create_all writes it.
+    assert sql.stdout.split("\n\n", 1)[1].startswith(
         'CREATE TABLE "public"."customer" (\n    "id" serial NOT NULL,\n'
         '    "name" character varying(80) NOT NULL,\n    PRIMARY KEY ("id")\n);'
     ), sql.stdout
@@ -118,23 +119,17 @@ def test_registry_entry_point_on_the_embedded_default(tmp_path: Path, project: P
         result = pgmig_cli("diff", cwd=project, env=env)
         assert result.returncode == 0, result.stderr
         assert "Using the embedded PostgreSQL" in result.stderr
-        assert str(project / ".pgmig") in result.stderr
+        # .pgmig/ beside pyproject.toml; as root, pgmig's own folder for this project (see test_embedded_folders).
+        where = server_dir(project / ".pgmig")
+        assert str(where) in result.stderr
         assert "+ table customer" in result.stdout
-        assert (project / ".pgmig" / "pgdata" / "PG_VERSION").exists()
+        assert (where / "pgdata" / "PG_VERSION").exists()
 
         # The next run reuses the running server.
         sql = pgmig_cli("diff", "--sql", cwd=project, env=env)
         assert sql.returncode == 0 and "CREATE TABLE" in sql.stdout
     finally:
-        _stop_embedded(project / ".pgmig" / "pgdata")
-
-
-def _stop_embedded(pgdata: Path) -> None:
-    if not (pgdata / "postmaster.pid").exists():
-        return
-    from pgmig.db.embedded import start_server
-
-    start_server(pgdata.parent, cleanup_mode="stop").cleanup()
+        stop_server(project / ".pgmig", delete=True)
 
 
 # -- errors: one line, the documented exit code, never a password ------------------

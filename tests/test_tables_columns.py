@@ -624,11 +624,14 @@ TYPE_CHANGES = [
     ("timestamp without time zone", "timestamp(3) without time zone", NARROWS, "now()"),
     ("numeric(10,2)", "numeric(12,4)", REWRITE, "1.5"),
     ("integer", "bigint", REWRITE, "1"),
-    ("bigint", "integer", REWRITE, "1"),
+    ("bigint", "integer", NARROWS, "1"),
     ("character(5)", "text", REWRITE, "'abc'"),
     ("timestamp without time zone", "timestamp with time zone", REWRITE, "now()"),
     ("character varying(10)[]", "character varying(20)[]", REWRITE, "ARRAY['abc']"),
-    ("text", "integer", REWRITE, "'1'"),
+    ("text", "integer", NARROWS, "'1'"),
+    ("numeric(10,2)", "integer", NARROWS, "19.99"),
+    ("double precision", "numeric(3,1)", NARROWS, "1.25"),
+    ("timestamp without time zone", "date", NARROWS, "now()"),
 ]
 
 

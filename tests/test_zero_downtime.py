@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, MetaData, Table, Text
 
 from pgmig.config.settings import load_settings
-from pgmig.errors import ConfigError, DatabaseError
+from pgmig.errors import ConfigError, DatabaseError, RevisionError
 from pgmig.ops.actor import DatabaseActions
 from pgmig.ops.column import AddNotNull, not_null_check_name
 from pgmig.ops.constraint import AddCheck, AddForeignKey
@@ -172,10 +172,15 @@ def test_invalid_index_cleanup_leaves_a_valid_index_alone(database_url: str) -> 
     assert fetch(database_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'users_email_uq'::regclass") == [
         {"indisvalid": True}
     ]
-    # Building it again stops at the existing valid index instead of replacing it.
+    # Building it again outside a transaction finds the same valid index done and leaves it
+    # (issue 19: a non-transactional revision runs again); one of another definition is refused.
+    oid = fetch(database_url, "SELECT 'users_email_uq'::regclass::oid AS o")
     op = AddIndex(table_name="users", index_name="users_email_uq", columns=["email"], unique=True, concurrently=True)
-    with pytest.raises(DatabaseError, match="already exists"):
-        run_ops(database_url, op)
+    run_ops(database_url, op)
+    assert fetch(database_url, "SELECT 'users_email_uq'::regclass::oid AS o") == oid
+    other = AddIndex(table_name="users", index_name="users_email_uq", columns=["id"], unique=True, concurrently=True)
+    with pytest.raises(RevisionError, match="exists with another definition"):
+        run_ops(database_url, other)
     assert diff(database_url, _users(True)).is_empty
     # Names that need quoting, and one holding the dollar-quote tag, stay literal.
     odd = drop_invalid_index_sql("public", "we$pgmig$ird'\"ix")

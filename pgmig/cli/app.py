@@ -17,8 +17,7 @@ import typer
 from pgmig import __version__
 from pgmig.cli import check, diff, generate, init, plugins, run
 from pgmig.cli.context import CliState, word_hint
-from pgmig.cli.output import err, out
-from pgmig.db.urls import redact
+from pgmig.cli.output import err, out, shown
 from pgmig.errors import PgmigError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,8 +34,16 @@ app = typer.Typer(
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    err.print(f"error: {redact(message)}", markup=False, style="bold red")
+    """The `error: ...` line on stderr (secrets hidden, control characters escaped) and the exit to raise."""
+    err.print(f"error: {shown(message)}", markup=False, style="bold red")
     return typer.Exit(code)
+
+
+def print_traceback() -> None:
+    """The traceback being handled, for `--debug`: through the same redaction as every message,
+    since an exception's text (asyncpg's, a plugin's) may carry a URL or a password."""
+    err.file.write(shown(traceback.format_exc()))
+    err.file.flush()
 
 
 UNEXPECTED = 3
@@ -57,13 +64,15 @@ def edge(func: F) -> F:
             raise
         except PgmigError as exc:
             if debug:
-                traceback.print_exc()
+                print_traceback()
             raise fail(exc.describe(word_hint), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
+        except KeyboardInterrupt as exc:
+            # SIGTERM during a scratch database's life stops the run in order too (pgmig.db.scratch.Terminated).
+            code = int(getattr(exc, "exit_code", 130))
+            raise fail("terminated" if code != 130 else "interrupted", code) from None
         except Exception as exc:  # a bug in pgmig or a plugin: still one line unless --debug
             if debug:
-                traceback.print_exc()
+                print_traceback()
             # Not 1: that means "differences found" to `diff --exit-code` and `check` in CI.
             raise fail(
                 f"unexpected {exc.__class__.__name__}: {exc} (run with --debug for the traceback)", UNEXPECTED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sys
 import warnings
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Coroutine, Dict, Iterator, TypeVar
 
 import typer
 
-from pgmig.cli.output import notice
+from pgmig.cli.output import err, notice, shown
 from pgmig.errors import Hint, PgmigWarning
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,6 +31,7 @@ FLAGS = {
     "defaults": "--default",
     "enum_maps": "--map-enum-value",
     "verify": "--no-verify",
+    "message": "-m",
 }
 
 
@@ -52,11 +54,23 @@ class CliState:
     def project(self, timings: bool = False) -> "Project":
         """The project the options configure, reporting on stderr and wording hints with flags."""
         from pgmig.config.settings import load_settings
+        from pgmig.db.urls import remember_secrets
         from pgmig.services.project import Project
         from pgmig.timing import Timings
 
+        # Known before anything can fail, so that every message hides them (pgmig.db.urls.redact_text),
+        # even one about a URL that never reaches a connection.
+        for url in (
+            self.overrides.get("database_url"),
+            os.environ.get("PGMIG_DATABASE_URL"),
+            os.environ.get("PGMIG_DEV_URL"),
+        ):
+            remember_secrets(url)
+        settings = load_settings(self.overrides)
+        remember_secrets(settings.database_url)
+        remember_secrets(settings.dev_url)
         return Project(
-            load_settings(self.overrides),
+            settings,
             notice=notice,
             timings=Timings() if timings else None,
             word_hint=word_hint,
@@ -76,9 +90,11 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
                 if issubclass(warning.category, PgmigWarning):
                     notice(f"warning: {warning.message}")
                 else:
-                    warnings.showwarning(
-                        warning.message, warning.category, warning.filename, warning.lineno, warning.file, warning.line
+                    # Another library's warning, in Python's format, through the same redaction.
+                    text = warnings.formatwarning(
+                        warning.message, warning.category, warning.filename, warning.lineno, warning.line
                     )
+                    err.file.write(shown(text))
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import typer
 
 from pgmig.cli.context import TIMINGS, CliState, paused_gc, run
 from pgmig.cli.output import out, print_json, print_plan, print_sql, print_timings, warn
-from pgmig.db.urls import redact
+from pgmig.db.urls import redact_url
 
 
 def diff(
@@ -27,11 +27,11 @@ def diff(
         if as_json:
             print_json(plan.to_json())
         elif sql:
-            print_sql(out, plan.statements())
+            print_sql(plan.statements())
         elif plan.is_empty:
             out.print("No changes: the database matches the models.")
         else:
-            print_plan(out, plan, f"Changes to bring {redact(project.database_url)} to the models")
+            print_plan(out, plan, f"Changes to bring {redact_url(project.database_url)} to the models")
     for warning in plan.warnings:
         warn(warning)
     print_timings(project.timings)

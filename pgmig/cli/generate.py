@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from pgmig.cli.context import TIMINGS, CliState, paused_gc, run
-from pgmig.cli.output import out, print_timings
+from pgmig.cli.output import out, print_timings, printable
 
 
 def generate(
@@ -18,7 +18,12 @@ def generate(
     ),
     empty: bool = typer.Option(False, "--empty", help="Write a blank revision (for data migrations)."),
     allow_destructive: bool = typer.Option(
-        False, "--allow-destructive", help="Write the revision even if it drops tables, columns or enum labels."
+        False,
+        "--allow-destructive",
+        help=(
+            "Write the revision even if it deletes data: drops tables, columns or enum labels, "
+            "or changes a column's type in a way that can change values."
+        ),
     ),
     rename: Optional[List[str]] = typer.Option(
         None,
@@ -74,5 +79,5 @@ def generate(
     if path is None:
         out.print("No changes: the models match the revisions; nothing written.")
     else:
-        out.print(str(path), markup=False)
+        out.print(printable(str(path), one_line=True), markup=False)
     print_timings(project.timings)

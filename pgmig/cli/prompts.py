@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from pgmig.cli.output import err
+from pgmig.cli.output import err, printable
 from pgmig.plan.renames import Candidate
 from pgmig.plan.safety import NotNullNeed
 from pgmig.services.generate import Questioner
@@ -20,12 +20,12 @@ class TerminalQuestioner(Questioner):
     """Django-style questions on stderr."""
 
     def ask_rename(self, candidate: Candidate) -> bool:
-        return typer.confirm(candidate.question(), default=False, err=True)
+        return typer.confirm(printable(candidate.question()), default=False, err=True)
 
     def ask_default(self, need: NotNullNeed) -> Optional[str]:
-        err.print(f"{need.describe()}.", markup=False)
+        err.print(printable(f"{need.describe()}."), markup=False)
         answer: str = typer.prompt(
-            f"SQL value for existing rows of {need.name} (empty: leave a TODO in the revision)",
+            f"SQL value for existing rows of {printable(need.name, one_line=True)} (empty: leave a TODO in the revision)",
             default="",
             show_default=False,
             err=True,
@@ -35,5 +35,5 @@ class TerminalQuestioner(Questioner):
     def confirm_destructive(self, changes: List[str]) -> bool:
         err.print("This revision would delete data:", style="bold red")
         for change in changes:
-            err.print(f"  - {change}", markup=False)
+            err.print(f"  - {printable(change, one_line=True)}", markup=False)
         return typer.confirm("Write it anyway?", default=False, err=True)

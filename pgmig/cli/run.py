@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from pgmig.cli.context import CliState, run
-from pgmig.cli.output import err, out, progress
+from pgmig.cli.output import err, out, printable, progress, revision_entry, shown, write_sql
 
 if TYPE_CHECKING:  # pragma: no cover
     from pgmig.revisions.runner import Direction
@@ -45,12 +45,12 @@ def _run_revisions(
     project = state.project()
     options = RunOptions(direction, target, as_sql=sql)
     if sql:
-        out.out("\n".join(run(run_service(project, options)).sql or []), highlight=False)
+        write_sql(run(run_service(project, options)).sql or [])
         return
     with progress(verb) as report:
         done = run(run_service(project, options, report)).revisions
     if not done:
-        out.print(nothing)
+        out.print(printable(nothing, one_line=True), markup=False)
 
 
 def status(
@@ -72,16 +72,20 @@ def status(
     else:
         current, drift = run(drift_service(project))
     head = current.chain.head
-    out.print(f"current: {current.current or 'base (nothing applied)'}", markup=False)
-    out.print(f"head:    {head or 'base (no revision files)'}", markup=False)
+    out.print(f"current: {printable(current.current or 'base (nothing applied)', one_line=True)}", markup=False)
+    out.print(f"head:    {printable(head or 'base (no revision files)', one_line=True)}", markup=False)
     if current.pending:
         out.print(f"pending: {len(current.pending)}", markup=False)
         for revision in current.pending:
-            out.print(f"  {revision.id}  {revision.message}", markup=False)
+            out.print(f"  {revision_entry(revision)}", markup=False)
     else:
         out.print("pending: none", markup=False)
     for revision in current.edited:
-        err.print(f"warning: {revision.path.name} was edited after it was applied", markup=False, style="yellow")
+        err.print(
+            f"warning: {printable(revision.path.name, one_line=True)} was edited after it was applied",
+            markup=False,
+            style="yellow",
+        )
     if no_drift:
         return
     if drift is None:
@@ -89,7 +93,7 @@ def status(
     elif drift:
         out.print(f"drift: the database differs from what its revisions build ({len(drift)}):", markup=False)
         for line in drift:
-            out.print(f"  {line}", markup=False)
+            out.print(f"  {shown(line, one_line=True)}", markup=False)
         if exit_code:
             raise typer.Exit(1)
     else:
@@ -107,7 +111,7 @@ def history(ctx: typer.Context) -> None:
     for index, revision in enumerate(current.chain.revisions):
         mark = "applied" if index <= current.current_index else "pending"
         edited = "  (edited after it was applied)" if revision in current.edited else ""
-        out.print(f"[{mark:>7}] {revision.id}  {revision.message}{edited}", markup=False)
+        out.print(f"[{mark:>7}] {revision_entry(revision)}{edited}", markup=False)
 
 
 def stamp(
@@ -119,4 +123,4 @@ def stamp(
 
     state: CliState = ctx.obj
     run(stamp_service(state.project(), target))
-    out.print(f"Stamped {target}.", markup=False)
+    out.print(f"Stamped {printable(target, one_line=True)}.", markup=False)

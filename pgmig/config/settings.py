@@ -109,6 +109,8 @@ class Settings(_SchemaField):
         for name in value:
             if not name.strip():
                 raise ValueError("a schema name must not be empty")
+            if "\x00" in name:  # no PostgreSQL name can hold one
+                raise ValueError(f"schema {name!r} contains a NUL character")
         twice = sorted({name for name in value if value.count(name) > 1})
         if twice:
             raise ValueError(f"schema {twice[0]!r} is named twice")
@@ -129,6 +131,8 @@ class Settings(_SchemaField):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be empty")
+        if "\x00" in value:  # neither a table name nor a path can hold one
+            raise ValueError(f"{value!r} contains a NUL character")
         return value
 
     @classmethod
@@ -192,7 +196,7 @@ def load_settings(overrides: Dict[str, Any] | None = None, cwd: Path | None = No
     try:
         settings = Settings(**given)
     except ValidationError as exc:
-        raise ConfigError(_describe_validation_error(exc, pyproject)) from None
+        raise ConfigError(_describe_validation_error(exc, pyproject, given)) from None
     except Exception as exc:  # a malformed pyproject.toml
         raise ConfigError(f"cannot read {pyproject}: {exc}") from None
     finally:
@@ -202,7 +206,7 @@ def load_settings(overrides: Dict[str, Any] | None = None, cwd: Path | None = No
     return settings
 
 
-def _describe_validation_error(exc: ValidationError, pyproject: Path | None) -> str:
+def _describe_validation_error(exc: ValidationError, pyproject: Path | None, given: Dict[str, Any]) -> str:
     problems = []
     for error in exc.errors():
         loc = ".".join(str(part) for part in error["loc"]) or "settings"
@@ -210,5 +214,19 @@ def _describe_validation_error(exc: ValidationError, pyproject: Path | None) -> 
             where = f" in [tool.pgmig] of {pyproject}" if pyproject else ""
             problems.append(f"unknown setting {loc!r}{where}")
         else:
-            problems.append(f"invalid setting {loc!r}: {error['msg']}")
+            source = _source(str(error["loc"][0]), pyproject, given) if error["loc"] else ""
+            problems.append(f"invalid setting {loc!r}{source}: {error['msg']}")
     return "; ".join(problems)
+
+
+def _source(name: str, pyproject: Path | None, given: Dict[str, Any]) -> str:
+    """Where the value of setting `name` came from, by the precedence `Settings` reads them:
+    the flag, then the PGMIG_* variable, then the [tool.pgmig] key."""
+    if name in given:
+        return f" (from --{name.replace('_', '-')})"
+    variable = f"PGMIG_{name.upper()}"
+    if any(key.upper() == variable for key in os.environ):  # pydantic-settings reads them case-insensitively
+        return f" (from the environment variable {variable})"
+    if pyproject is not None:
+        return f" (from {name} in [tool.pgmig] of {pyproject})"
+    return ""

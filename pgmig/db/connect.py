@@ -6,10 +6,10 @@ import asyncio
 import os
 import re
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, AsyncIterator, Callable, Dict, Optional
+from typing import TYPE_CHECKING, AsyncIterator, Callable, Dict, Iterable, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
-from pgmig.db.urls import normalize_url, redact, scrub
+from pgmig.db.urls import normalize_url, redact_url, scrub
 from pgmig.errors import ConfigError, DatabaseError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,12 +22,12 @@ def resolve_url(settings: "Settings", notice: Optional[Callable[[str], None]] = 
     """The URL to use: the configured one, or the embedded server's (announced through `notice`)."""
     if settings.database_url:
         return normalize_url(settings.database_url)
-    from pgmig.db.embedded import embedded_url
+    from pgmig.db.embedded import embedded_url, server_dir
 
     url = embedded_url(settings.embedded_data_dir)
     if notice is not None:
         notice(
-            f"Using the embedded PostgreSQL in {settings.embedded_data_dir} "
+            f"Using the embedded PostgreSQL in {server_dir(settings.embedded_data_dir)} "
             "(set database_url, e.g. PGMIG_DATABASE_URL, to use another server)"
         )
     return url
@@ -35,14 +35,61 @@ def resolve_url(settings: "Settings", notice: Optional[Callable[[str], None]] = 
 
 APPLICATION_NAME = "pgmig"
 
+SESSION_SETTINGS: Dict[str, str] = {
+    "standard_conforming_strings": "on",
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "1",
+    "bytea_output": "hex",
+}
+"""What pgmig's SQL and its reading of the catalog rely on, set for every session it opens.
 
-def server_settings(url: str) -> Optional[Dict[str, str]]:
-    """`application_name = pgmig`, so operators can tell pgmig's sessions in
-    pg_stat_activity; the URL's `application_name` or PGAPPNAME (which libpq
-    reads and asyncpg does not) win."""
-    if "application_name" in parse_qs(urlsplit(url).query):
-        return None
-    return {"application_name": os.environ.get("PGAPPNAME") or APPLICATION_NAME}
+pg_get_expr and pg_get_constraintdef print constants with the session's
+settings, and SQLAlchemy compiles for `standard_conforming_strings = on`:
+with the setting off (`ALTER DATABASE ... SET`, a role's setting), `'C:\\new'`
+in a default would hold a newline, and a database could print a default
+otherwise than the scratch database the models were rendered on. So:
+backslashes literal in '...' (sql-syntax-lexical); dates, intervals and bytea
+printed in the forms every setting reads back alike (ISO, `postgres`, hex:
+datatype-datetime, datatype-binary), the input order of dates fixed (MDY,
+the built-in default) so that a revision means the same on every server; floats
+printed exactly (extra_float_digits > 0, the default since PostgreSQL 12).
+Those in `STARTUP_SETTINGS` are sent at connection (asyncpg's server_settings,
+a client source, which wins over database and role settings); the others are
+SET right after, as PgBouncer refuses startup parameters it does not track
+(its default list: client_encoding, DateStyle, TimeZone,
+standard_conforming_strings, application_name). `--sql` output starts with
+all of them (`session_sql`).
+"""
+
+STARTUP_SETTINGS = ("standard_conforming_strings", "DateStyle")
+
+
+def server_settings(url: str) -> Dict[str, str]:
+    """`STARTUP_SETTINGS`, and `application_name = pgmig` so operators can tell pgmig's sessions in
+    pg_stat_activity; the URL's `application_name` or PGAPPNAME (which libpq reads and asyncpg does
+    not) win. asyncpg sends these after the URL's own settings: pgmig's win over the URL's."""
+    settings = {name: SESSION_SETTINGS[name] for name in STARTUP_SETTINGS}
+    if "application_name" not in parse_qs(urlsplit(url).query):
+        settings["application_name"] = os.environ.get("PGAPPNAME") or APPLICATION_NAME
+    return settings
+
+
+def session_sql(names: Iterable[str] = SESSION_SETTINGS) -> List[str]:
+    """`SET` statements for `SESSION_SETTINGS` (those of `names`): what SQL that pgmig prints (`--sql`)
+    relies on, so that psql or any other client runs it with the meaning pgmig's own sessions give it."""
+    # The names are pgmig's own constants, written as psql users write them (`SET name = value`);
+    # a value other than one word is a string literal.
+    return [f"SET {name} = {_setting_value(SESSION_SETTINGS[name])}" for name in names]
+
+
+def _setting_value(value: str) -> str:
+    from pgmig.db.quoting import quote_literal
+
+    return value if re.fullmatch(r"[a-z0-9_]+", value) else quote_literal(value)
+
+
+_AFTER_STARTUP = "; ".join(session_sql(name for name in SESSION_SETTINGS if name not in STARTUP_SETTINGS))
 
 
 async def connect(url: str, timeout: float = 10.0) -> "asyncpg.Connection":
@@ -50,30 +97,73 @@ async def connect(url: str, timeout: float = 10.0) -> "asyncpg.Connection":
 
     url = normalize_url(url)
     try:
-        return await asyncpg.connect(url, timeout=timeout, server_settings=server_settings(url))
+        conn = await asyncpg.connect(url, timeout=timeout, server_settings=server_settings(url))
     except asyncpg.InvalidPasswordError as exc:
-        raise DatabaseError(f"the server at {redact(url)} refused the password: {scrub(str(exc), url)}") from None
+        raise DatabaseError(f"the server at {redact_url(url)} refused the password: {scrub(str(exc), url)}") from None
     except asyncpg.InvalidAuthorizationSpecificationError as exc:
-        raise DatabaseError(f"the server at {redact(url)} refused the login: {scrub(str(exc), url)}") from None
+        raise DatabaseError(f"the server at {redact_url(url)} refused the login: {scrub(str(exc), url)}") from None
     except asyncpg.InvalidCatalogNameError as exc:
         raise DatabaseError(
-            f"database does not exist on {redact(url)}: {scrub(str(exc), url)} (create it, or fix the URL)"
+            f"database does not exist on {redact_url(url)}: {scrub(str(exc), url)} (create it, or fix the URL)"
         ) from None
     except asyncpg.PostgresError as exc:
-        raise DatabaseError(f"cannot connect to {redact(url)}: {scrub(str(exc), url)}") from None
+        raise DatabaseError(f"cannot connect to {redact_url(url)}: {scrub(str(exc), url)}") from None
     except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
         reason = scrub(str(exc) or exc.__class__.__name__, url)
-        raise DatabaseError(f"cannot reach the database at {redact(url)}: {reason}") from None
+        raise DatabaseError(f"cannot reach the database at {redact_url(url)}: {reason}") from None
     except ValueError as exc:  # asyncpg's own URL parsing
-        raise ConfigError(f"invalid database URL {redact(url)}: {scrub(str(exc), url)}") from None
+        raise ConfigError(f"invalid database URL {redact_url(url)}: {scrub(str(exc), url)}") from None
+    try:
+        # One round trip: the settings pgmig's SQL relies on, and its own timeouts.
+        await conn.execute(f"{_AFTER_STARTUP}; {own_timeouts_sql(conn.get_server_version().major)}")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
-_DURATION = re.compile(r"\s*(\d+)\s*(us|ms|s|min|h|d)?\s*\Z")
+OWN_TIMEOUTS = (
+    ("statement_timeout", 0),
+    ("lock_timeout", 0),
+    ("idle_in_transaction_session_timeout", 0),
+    ("idle_session_timeout", 14),
+    ("transaction_timeout", 17),
+)
+"""The timeouts pgmig resets to 0 (no limit) in every session it opens, with the major version
+that has each: a database's or role's default (`ALTER DATABASE ... SET lock_timeout = '2s'`)
+would otherwise apply to pgmig's own waits and bookkeeping: the advisory lock a second
+`pgmig up` waits on for as long as the first runs, the catalog reads of a large schema,
+a revision's transaction idle while its commit-first steps run on the side connection.
+The configured `lock_timeout` and `statement_timeout` are set only around the user's
+migration statements (`set_timeouts`, once the run holds its lock). SET once connected,
+not sent at startup: an unknown name there is fatal on older servers, and PgBouncer
+refuses startup parameters it does not track."""
+
+
+def own_timeouts_sql(major: int) -> str:
+    """`SET name = 0` for each of `OWN_TIMEOUTS` that a server of version `major` has."""
+    return "; ".join(f"SET {name} = 0" for name, since in OWN_TIMEOUTS if major >= since)
+
+
+async def own_timeouts(conn: "asyncpg.Connection") -> None:
+    """Back to pgmig's own settings (`OWN_TIMEOUTS`): for its bookkeeping after a revision's
+    statements ran with the configured ones. Inside a transaction that is rolled back, a SET is
+    undone with it (the configured timeouts are back): only bookkeeping that commits needs it."""
+    await conn.execute(own_timeouts_sql(conn.get_server_version().major))
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s|min|h|d)?\s*\Z")
+_MILLISECONDS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+# lock_timeout and statement_timeout are int settings in milliseconds: at most INT_MAX (guc_tables.c).
+MAX_MILLISECONDS = 2**31 - 1
 
 
 def check_duration(value: object) -> str:
-    """A timeout as Postgres reads it: an integer of milliseconds or `<n><unit>` ("500ms", "5s",
-    "1min"); "0" means no limit. Returns it tidied ("5 s" -> "5s"); raises ValueError otherwise."""
+    """A timeout as Postgres reads it: milliseconds, or a number with a unit ("500ms", "1.5s",
+    "1min"), units as the server spells them (us, ms, s, min, h, d; config-setting "Numeric with
+    Unit"); "0" means no limit. The server rounds to whole milliseconds and refuses more than
+    2147483647 ms (about 24.8 days): "30d" is refused here as it would be at the first SET.
+    Returns the value tidied ("5 s" -> "5s"); raises ValueError saying what is accepted."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"expected a duration such as 500ms, 5s or 1min, not {value!r}")
     found = _DURATION.match(str(value))
@@ -82,7 +172,13 @@ def check_duration(value: object) -> str:
             f"{value!r} is not a duration: use milliseconds (500) or a number with a unit "
             "(us, ms, s, min, h, d), such as 500ms, 5s or 1min; 0 means no limit"
         )
-    return found.group(1) + (found.group(2) or "")
+    number, unit = found.group(1), found.group(2) or "ms"
+    if round(float(number) * _MILLISECONDS[unit]) > MAX_MILLISECONDS:
+        raise ValueError(
+            f"{value!r} is longer than PostgreSQL allows for a timeout ({MAX_MILLISECONDS} ms, about 24 days); "
+            "use 0 for no limit"
+        )
+    return number + (found.group(2) or "")
 
 
 async def set_timeouts(conn: "asyncpg.Connection", *, lock_timeout: str, statement_timeout: str) -> None:

@@ -69,7 +69,8 @@ class DatabaseActions(OperationMethods):
     `connection` is None when SQL is only recorded (`pgmig up --sql`).
     `committed` opens (once) a second, autocommitting connection to the same database.
     `side`: where the revision's commit-before-use steps run (see `side_steps`), when
-    its steps were recorded beforehand. `kept` lists the steps committed on their
+    its steps were recorded beforehand; `planned`: those recorded steps (a step found
+    done is told the ones after it). `kept` lists the steps committed on their
     own, which stay applied whatever happens to the revision's transaction.
     """
 
@@ -78,10 +79,16 @@ class DatabaseActions(OperationMethods):
         connection: Optional[asyncpg.Connection[Any]] = None,
         committed: Optional[Callable[[], Awaitable[asyncpg.Connection[Any]]]] = None,
         side: Optional[SideSteps] = None,
+        planned: Optional[Sequence[Operation]] = None,
     ) -> None:
         self.connection = connection
+        self._planned = planned
         self.recorded: List[Operation] = []
         self.kept: List[Operation] = []
+        self.outside: List[Operation] = []
+        """Steps run (or found done) outside a transaction: each committed as it went."""
+        self.skipped: List[Operation] = []
+        """Of those, the steps found done already (`Operation.already_done`) and not run again."""
         self._committed = committed
         self._side = side
 
@@ -113,7 +120,20 @@ class DatabaseActions(OperationMethods):
         ):
             connection = await self._committed()
             self.kept.append(operation)
-        await self._execute(connection, operation)
+        if connection.is_in_transaction():
+            await self._execute(connection, operation)
+            return
+        # Outside a transaction each step commits on its own, and a rerun after a failure
+        # starts from the first step: a step whose result is there already is not run again.
+        planned = self._planned
+        later = (
+            planned[index + 1 :] if planned is not None and index < len(planned) and planned[index] == operation else ()
+        )
+        if await operation.already_done(connection, later):
+            self.skipped.append(operation)
+        else:
+            await self._execute(connection, operation)
+        self.outside.append(operation)
 
     async def commit_first(self) -> None:
         """Commit the planned `side.first` steps on the connection, outside any transaction."""

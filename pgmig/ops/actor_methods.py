@@ -868,11 +868,13 @@ class OperationMethods:
         old_data_type: Optional[str] = None,
         collation: Optional[str] = None,
         old_collation: Optional[str] = None,
+        old_is_enum: bool = False,
     ) -> None:
         """Change a column's type (and collation: None is the new type's default); `using` is the
         cast expression Postgres needs, if any.
 
-        `old_data_type` and `old_collation` are only read to tell what the change costs.
+        `old_data_type`, `old_is_enum` (the old type is an enum) and `old_collation`
+        are only read to tell what the change costs (see `type_change_hazards`).
         """
         await self.run(
             build(
@@ -885,6 +887,7 @@ class OperationMethods:
                 old_data_type=old_data_type,
                 collation=collation,
                 old_collation=old_collation,
+                old_is_enum=old_is_enum,
             )
         )
 

@@ -32,7 +32,8 @@ class Hazard(str, Enum):
     """
 
     DELETES_DATA = "deletes_data"
-    """Rows, columns or values are gone for good (DROP, a narrowing type change, removed enum labels)."""
+    """Rows, columns or values are gone for good (DROP, removed enum labels, a type change that
+    pgmig.ops.typecasts does not prove lossless: one that can round, truncate or refuse values)."""
     REWRITES_TABLE = "rewrites_table"
     """Postgres writes a new copy of the table (and its indexes) under ACCESS EXCLUSIVE."""
     ACCESS_EXCLUSIVE_LOCK = "access_exclusive_lock"
@@ -62,6 +63,17 @@ class Operation:
     commit_before_use: ClassVar[bool] = False
     """True: what it makes cannot be used in the transaction that made it (an enum label),
     so the runner commits it on its own before the rest of the revision goes on."""
+    touches_any_rows: ClassVar[bool] = False
+    """True: the step may change rows of any table (a revision's own SQL), so no later step can
+    tell from the rows the database holds now what it will find (see `may_change`)."""
+    keeps_rows: ClassVar[bool] = False
+    """True: the step changes no value of any row (a constraint, an index, a default, a comment),
+    so later steps' `preflight` may look past it (see `may_change`)."""
+    rerunnable: ClassVar[bool] = False
+    """True: running the step again after it ran, all or part of it, does no harm and ends
+    as one run does (SET NOT NULL, an UPDATE of the rows still NULL), so a failed
+    non-transactional revision can be run again over it. A step that overrides
+    `already_done` is rerunnable too (see `safe_to_rerun`)."""
     argument_types: ClassVar[Mapping[str, Any]] = {}
     """How a revision file spells a field when that differs from the field's type (a dict for
     pairs): the typed actor's parameter type. Other fields' lists and tuples are `Sequence`s."""
@@ -87,6 +99,39 @@ class Operation:
     def hazards(self) -> Tuple[Hazard, ...]:
         return ()
 
+    async def preflight(self, connection: Any, earlier: Sequence["Operation"]) -> List["RowProblem"]:
+        """What this step would do to the rows the database holds now, before anything of its
+        revision runs (the runner refuses a revision with a failing problem); default none.
+
+        `connection` is an asyncpg connection (queries run in a savepoint of
+        their own, see `probe`); `earlier` are the steps of the revision
+        before this one: where they may change the rows it reads (`may_change`),
+        a step says nothing, as the database's rows no longer tell.
+        """
+        return []
+
+    async def already_done(self, connection: Any, later: Sequence["Operation"] = ()) -> bool:
+        """Whether the database already shows this step's result, asked before the step runs
+        outside a transaction (a revision marked `transactional = False`).
+
+        Such a revision commits step by step, so a failed run leaves its first
+        steps applied and the rerun starts again from the first step: a step
+        that answers True is skipped then, one that answers False runs again
+        (its statements must then cope with what an interrupted attempt left,
+        as `AddIndex` drops an INVALID index first). Raise a `RevisionError`
+        when the database holds something else under the step's name, which
+        the step must not take for its own. `later`: the revision's steps after
+        this one (when they were recorded), which may have changed what this
+        step made (a default dropped, NOT NULL set) before the failure.
+        Default: False.
+        """
+        return False
+
+    def tells_done(self) -> bool:
+        """Whether `already_done` can tell this step's result from anything else in the catalog
+        (default: when the class overrides it)."""
+        return type(self).already_done is not Operation.already_done
+
     def arguments(self) -> Dict[str, Any]:
         """Arguments that differ from their defaults, in declaration order, for the revision file."""
         args: Dict[str, Any] = {}
@@ -102,6 +147,107 @@ class Operation:
     def to_json(self) -> Dict[str, Any]:
         arguments = {name: _json_value(value) for name, value in self.arguments().items()}
         return {"operation": self.name, "arguments": arguments, "sql": self.statements()}
+
+
+def safe_to_rerun(operation: Operation) -> bool:
+    """Whether `operation` may run again after an earlier run committed it: it says it is
+    `rerunnable`, or it asks the catalog first (`already_done` overridden)."""
+    return operation.rerunnable or operation.tells_done()
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """What a step would do to existing rows, in words naming the table, column and count.
+
+    `fails`: Postgres would refuse the statement on these rows (the revision
+    cannot run as written); False: it runs, and changes or loses the values.
+    """
+
+    message: str
+    fails: bool = False
+
+
+COUNT_LIMIT_BYTES = 256 * 1024 * 1024
+"""Tables larger on disk than this are not scanned to count rows a step affects (too slow to
+ask before every run); the step's hazards still say what it may do."""
+
+
+def may_change(earlier: Sequence[Operation], schema: str, table: str, column: Optional[str] = None) -> bool:
+    """Whether one of the `earlier` steps may change the rows (or the name) of `column` of
+    `schema.table` (of any column when None): a revision's own SQL, a step on the table as a whole
+    (rename, drop, create), a step on that column or one renamed to its name, or a step whose
+    `columns` list it (an enum remap or swap). Steps that declare `keeps_rows` do not count."""
+    for op in earlier:
+        if op.touches_any_rows:
+            return True
+        if op.keeps_rows:
+            continue
+        listed = getattr(op, "columns", None)
+        if isinstance(listed, tuple) and any(
+            isinstance(item, tuple) and tuple(item[:2]) == (schema, table) and (column is None or item[2] == column)
+            for item in listed
+        ):
+            return True
+        if getattr(op, "table_name", None) != table or getattr(op, "schema", "public") != schema:
+            continue
+        other = getattr(op, "column_name", None)
+        if other is None or column is None or column in (other, getattr(op, "new_name", None)):
+            return True
+    return False
+
+
+async def probe(connection: Any, query: str, *args: Any) -> Tuple[Any, Optional[str]]:
+    """(the first value of `query`, None); (None, Postgres's error in words) when a row makes it
+    fail (SQLSTATE classes 22, data exception, and 23, a domain's check); (None, None) when it
+    fails for another reason (a lock timeout, a missing table): the rows then tell nothing.
+
+    Runs in a savepoint (a transaction when there is none), so a failing
+    cast leaves the caller's transaction usable.
+    """
+    import asyncpg
+
+    try:
+        async with connection.transaction():
+            return await connection.fetchval(query, *args), None
+    except asyncpg.PostgresError as exc:
+        if str(getattr(exc, "sqlstate", ""))[:2] not in ("22", "23"):
+            return None, None
+        detail = getattr(exc, "detail", None)
+        return None, f"{exc}" + (f" ({detail})" if detail else "")
+
+
+class _RolledBack(Exception):
+    """Ends `read_rolled_back`'s transaction, carrying what was read in it."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+async def read_rolled_back(connection: Any, statement: str, query: str, *args: Any) -> Any:
+    """Run `statement`, then `query`, in a transaction (a savepoint inside one) that is always
+    rolled back: what the server makes of a definition (pg_get_constraintdef, pg_get_expr) without
+    keeping it. Returns the first value of `query`; None when the server refuses either."""
+    import asyncpg
+
+    try:
+        async with connection.transaction():
+            await connection.execute(statement)
+            raise _RolledBack(await connection.fetchval(query, *args))
+    except _RolledBack as done:
+        return done.value
+    except asyncpg.PostgresError:
+        return None
+
+
+async def countable(connection: Any, schema: str, table: str) -> bool:
+    """Whether `schema.table` exists and is small enough (`COUNT_LIMIT_BYTES`) to count rows in it."""
+    from pgmig.db.quoting import qualified
+
+    size, error = await probe(
+        connection, "SELECT pg_catalog.pg_total_relation_size(pg_catalog.to_regclass($1))", qualified(schema, table)
+    )
+    return error is None and size is not None and int(size) <= COUNT_LIMIT_BYTES
 
 
 def _json_value(value: Any) -> Any:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import clip_bytes, object_name, qualified, quote_ident, quote_literal
-from pgmig.ops.base import Hazard, Operation, register
+from pgmig.errors import RevisionError
+from pgmig.ops.base import Hazard, Operation, RowProblem, countable, may_change, probe, read_rolled_back, register
+from pgmig.ops.typecasts import is_lossless, parse_type
 
 _SERIAL_OF = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
 _IDENTITY = {"always": "ALWAYS", "by default": "BY DEFAULT"}
@@ -48,72 +51,48 @@ def _restart_past_max(sequence_sql: str, schema: str, table: str, column: str) -
 
 # -- hazards -----------------------------------------------------------------------
 
-_MODIFIERS = re.compile(r"\s*\(([0-9, ]+)\)")
 _VARCHAR, _TEXT, _NUMERIC = "character varying", "text", "numeric"
 _TIMESTAMPS = ("timestamp without time zone", "timestamp with time zone")
 
 
-def _parse_type(data_type: str) -> Tuple[str, Tuple[int, ...], bool]:
-    """(base name, modifiers, is array) of a type as format_type prints it.
-
-    `timestamp(3) with time zone` -> ("timestamp with time zone", (3,), False).
-    """
-    text = data_type.strip().lower()
-    array = text.endswith("[]")
-    text = text.rstrip("[]").strip()
-    found = _MODIFIERS.search(text)
-    mods = tuple(int(m) for m in found.group(1).split(",")) if found else ()
-    return _MODIFIERS.sub("", text, count=1), mods, array
-
-
-def _widens(old: Tuple[int, ...], new: Tuple[int, ...]) -> Optional[bool]:
-    """True: `new` admits every value of `old`; False: it narrows; None: neither (e.g. more scale)."""
-    if not new:
-        return True
-    if not old:
+def _relabels(old_type: str, new_type: str) -> bool:
+    """Whether Postgres changes only the catalog: a binary-coercible cast (pg_cast castmethod `b`:
+    varchar <-> text) or the same type, with a modifier check that cannot fail (a wider varchar,
+    numeric of the same scale, more timestamp precision). Arrays are always rewritten."""
+    (old_base, old_mods, array), (new_base, new_mods, new_array) = parse_type(old_type), parse_type(new_type)
+    if array or new_array:
         return False
-    if len(old) == 2 or len(new) == 2:  # numeric(precision, scale)
-        old_p, old_s = (old + (0,))[:2]
-        new_p, new_s = (new + (0,))[:2]
-        if new_p < old_p or new_s < old_s:
-            return False
-        return True if new_s == old_s else None
-    return new[0] >= old[0]
+    strings = {_VARCHAR, _TEXT}
+    if old_base in strings and new_base in strings:
+        return is_lossless(old_type, new_type)
+    if old_base == new_base == _NUMERIC:
+        # A new scale rewrites every value, even where it keeps them.
+        same_scale = not new_mods or (old_mods and (old_mods + (0,))[1] == (new_mods + (0,))[1])
+        return bool(same_scale) and is_lossless(old_type, new_type)
+    if old_base == new_base and old_base in _TIMESTAMPS:
+        return is_lossless(old_type, new_type)
+    return False
 
 
-def type_change_hazards(old_type: Optional[str], new_type: str) -> Tuple[Hazard, ...]:
+def type_change_hazards(old_type: Optional[str], new_type: str, old_is_enum: bool = False) -> Tuple[Hazard, ...]:
     """What `ALTER COLUMN ... TYPE new_type` costs on a column of `old_type`.
 
-    Postgres skips the rewrite only where the new type is binary-coercible and
-    its modifier check cannot fail: widening varchar, varchar <-> text,
-    widening numeric at the same scale (or dropping its modifier) and
-    increasing timestamp precision. Everything else is assumed to rewrite.
-    Narrowing (a shorter varchar, smaller numeric precision or scale, less
-    timestamp precision, text to a bounded varchar) can lose or reject data.
+    `deletes_data` unless pgmig.ops.typecasts proves every value kept (a
+    change of type family, narrowing, rounding, truncating a time of day
+    all carry it): such a change needs the same consent as a drop.
+    `rewrites_table` unless Postgres only relabels (see `_relabels`).
+    `timestamp`/`date` -> `timestamptz` counts as lossless on the assumption
+    that the revision runs in the TimeZone the values were written in.
     An unknown old type (a hand-written revision) is assumed to rewrite.
     """
     if old_type is None:
         return (REWRITES, LOCKS)
     if old_type == new_type:
         return (LOCKS,)
-    (old_base, old_mods, array), (new_base, new_mods, new_array) = _parse_type(old_type), _parse_type(new_type)
-    if array != new_array:
-        return (REWRITES, LOCKS)
-    widens: Optional[bool] = None
-    strings = {_VARCHAR, _TEXT}
-    if old_base in strings and new_base in strings:
-        old_mods = old_mods if old_base == _VARCHAR else ()
-        new_mods = new_mods if new_base == _VARCHAR else ()
-        widens = _widens(old_mods, new_mods)
-    elif old_base == new_base == _NUMERIC:
-        widens = _widens(old_mods, new_mods)
-    elif old_base == new_base and old_base in _TIMESTAMPS:
-        # No precision is the maximum, 6.
-        widens = _widens(old_mods or (6,), new_mods or (6,))
-    if widens is True and not array:
-        return (LOCKS,)
-    if widens is False:
+    if not is_lossless(old_type, new_type, old_is_enum):
         return (REWRITES, DELETES, LOCKS)
+    if _relabels(old_type, new_type):
+        return (LOCKS,)
     return (REWRITES, LOCKS)
 
 
@@ -199,6 +178,17 @@ def column_definition(
     return sql
 
 
+async def _column_type(connection: Any, schema: str, table: str, column: str) -> Optional[str]:
+    """The type of `schema.table.column` as format_type() spells it; None when there is no such column."""
+    found: Optional[str] = await connection.fetchval(
+        "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a "
+        "WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
+        qualified(schema, table),
+        column,
+    )
+    return found
+
+
 @register
 @dataclass(frozen=True)
 class AddColumn(Operation):
@@ -234,6 +224,58 @@ class AddColumn(Operation):
         )
         return [f"{_alter(self.schema, self.table_name)} ADD COLUMN {definition}"]
 
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when the table has the column as this step adds it (an earlier run added it); a
+        column of this name and another type is a RevisionError naming both. Unless a `later`
+        step of the revision may have changed it since (`may_change`), a column that allows NULL
+        where the step adds NOT NULL, or has another default, is one too: defaults are compared
+        as the server prints them (the step's rendered on a temporary table, rolled back)."""
+        found = await _column_type(connection, self.schema, self.table_name, self.column_name)
+        if found is None:
+            return False
+        wanted = self.data_type
+        where = f"column {self.column_name} of {qualified(self.schema, self.table_name)}"
+        if not (
+            found.replace(" ", "").lower() == wanted.replace(" ", "").replace('"', "").lower()
+            or (self.autoincrement and found in ("integer", "bigint", "smallint"))
+        ):
+            raise RevisionError(
+                f"{where} exists as {found}, while the step adds {wanted}: rename or drop it, or change the step"
+            )
+        if may_change(later, self.schema, self.table_name, self.column_name):
+            return True
+        row = await connection.fetchrow(
+            "SELECT a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default FROM pg_catalog.pg_attribute a "
+            "LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attname = $2",
+            qualified(self.schema, self.table_name),
+            self.column_name,
+        )
+        if not self.nullable and not row["attnotnull"]:
+            raise RevisionError(
+                f"{where} exists allowing NULL, while the step adds it NOT NULL: drop it, or change the step"
+            )
+        if self.autoincrement or self.identity is not None or self.generated is not None:
+            return True
+        default = self.default
+        if default is not None:
+            temporary = f"pgmig_probe_{secrets.token_hex(4)}"
+            default = await read_rolled_back(
+                connection,
+                f"CREATE TEMPORARY TABLE {quote_ident(temporary)} (c {self.data_type} DEFAULT {self.default})",
+                "SELECT pg_catalog.pg_get_expr(adbin, adrelid) FROM pg_catalog.pg_attrdef "
+                "WHERE adrelid = pg_catalog.to_regclass($1)",
+                f"pg_temp.{quote_ident(temporary)}",
+            )
+            if default is None:  # the server would not render it here (no TEMP privilege): not compared
+                return True
+        if default != row["default"]:
+            raise RevisionError(
+                f"{where} exists with default {row['default'] or 'none'}, while the step adds "
+                f"{self.default or 'none'}: drop it, or change the step"
+            )
+        return True
+
     def hazards(self) -> Tuple[Hazard, ...]:
         if self.new_table:
             return ()
@@ -243,6 +285,26 @@ class AddColumn(Operation):
         if self.autoincrement or self.identity is not None or stored or volatile_default(self.default):
             return (REWRITES,)
         return ()
+
+    async def preflight(self, connection: Any, earlier: Sequence[Operation]) -> List[RowProblem]:
+        """A NOT NULL column without a value for existing rows (no default, identity, serial or
+        expression) cannot be added to a table with rows: how many it has."""
+        fills = self.default is not None or self.identity is not None or self.autoincrement
+        table, schema = self.table_name, self.schema
+        if self.nullable or fills or self.generated is not None or self.new_table:
+            return []
+        if may_change(earlier, schema, table, self.column_name) or not await countable(connection, schema, table):
+            return []
+        count, _ = await probe(connection, f"SELECT count(*) FROM {qualified(schema, table)}")
+        if not count:
+            return []
+        return [
+            RowProblem(
+                f"table {schema}.{table} has {count} row(s), and this step adds NOT NULL column {self.column_name} "
+                "without a default (give it one, or add it nullable and fill it before making it NOT NULL)",
+                fails=True,
+            )
+        ]
 
 
 @register
@@ -260,6 +322,10 @@ class DropColumn(Operation):
     schema: str = "public"
     derived: bool = False
 
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when the column is gone (an earlier run dropped it)."""
+        return await _column_type(connection, self.schema, self.table_name, self.column_name) is None
+
     def statements(self) -> List[str]:
         return [f"{_alter(self.schema, self.table_name)} DROP COLUMN {quote_ident(self.column_name)}"]
 
@@ -273,7 +339,8 @@ class ModifyColumnType(Operation):
     """Change a column's type (and collation: None is the new type's default); `using` is the
     cast expression Postgres needs, if any.
 
-    `old_data_type` and `old_collation` are only read to tell what the change costs.
+    `old_data_type`, `old_is_enum` (the old type is an enum) and `old_collation`
+    are only read to tell what the change costs (see `type_change_hazards`).
     """
 
     name = "modify_column_type"
@@ -285,6 +352,7 @@ class ModifyColumnType(Operation):
     old_data_type: Optional[str] = None
     collation: Optional[str] = None
     old_collation: Optional[str] = None
+    old_is_enum: bool = False
 
     def statements(self) -> List[str]:
         sql = f"{_alter_column(self.schema, self.table_name, self.column_name)} TYPE {self.data_type}"
@@ -296,12 +364,76 @@ class ModifyColumnType(Operation):
         return [sql]
 
     def hazards(self) -> Tuple[Hazard, ...]:
-        hazards = type_change_hazards(self.old_data_type, self.data_type)
+        hazards = type_change_hazards(self.old_data_type, self.data_type, self.old_is_enum)
         if self.collation != self.old_collation and REWRITES not in hazards:
             # A new collation keeps the values (no rewrite), but the indexes on the column cannot
             # be kept: Postgres builds them again (ALTER TABLE, SET DATA TYPE).
             hazards += (Hazard.INDEX_BUILD,)
         return hazards
+
+    async def preflight(self, connection: Any, earlier: Sequence[Operation]) -> List[RowProblem]:
+        """For a change not proven lossless: the rows Postgres would refuse (the cast fails, or a
+        string is too long for the new length), else the rows whose value does not come back
+        from the new type (`col::text IS DISTINCT FROM ((new value)::old)::text`).
+
+        Without a `using`, Postgres casts by assignment, which refuses a string
+        longer than a `varchar(n)` or `char(n)` unless the excess is blanks
+        (Character Types), where an explicit cast truncates.
+        """
+        old = self.old_data_type
+        table, schema, column = self.table_name, self.schema, self.column_name
+        if old is None or DELETES not in self.hazards() or may_change(earlier, schema, table, column):
+            return []
+        if not await countable(connection, schema, table):
+            return []
+        col, target = quote_ident(column), qualified(schema, table)
+        new_value = self.using or f"{col}::{self.data_type}"
+        change = f"{old} -> {self.data_type} of {schema}.{table}.{column}"
+        _, error = await probe(connection, f"SELECT count({new_value}) FROM {target}")
+        if error is not None:
+            return [RowProblem(f"{change} fails on existing rows: {error}", fails=True)]
+        base, mods, is_array = parse_type(self.data_type)
+        if self.using is None and base in _LENGTH_CHECKED and mods and not is_array:
+            refused = await _rows_where(connection, target, f"length(rtrim({col}::text)) > {mods[0]}", col, None)
+            if refused is not None:
+                rows, sample = refused
+                return [
+                    RowProblem(f"{rows} hold strings too long for {change}{sample}: Postgres would refuse them", True)
+                ]
+        changed = await _rows_where(
+            connection, target, f"{col}::text IS DISTINCT FROM (({new_value})::{old})::text", col, new_value
+        )
+        return [RowProblem(f"{changed[0]} change under {change}{changed[1]}")] if changed is not None else []
+
+
+# Types whose length an assignment checks (a cast without USING), refusing longer strings.
+_LENGTH_CHECKED = frozenset({"character varying", "character"})
+
+
+async def _rows_where(
+    connection: Any, target: str, condition: str, column: str, new_value: Optional[str]
+) -> Optional[Tuple[str, str]]:
+    """(`2 of 4 row(s)`, ` (e.g. '19.99' becomes '20')`): how many rows of `target` meet
+    `condition`, and one of their values with what `new_value` makes of it (the value alone
+    when `new_value` is None: rows the change refuses become nothing); None when none does
+    (or the server cannot tell)."""
+    count, error = await probe(connection, f"SELECT count(*) FROM {target} WHERE {condition}")
+    if error is not None or not count:
+        return None
+    total, _ = await probe(connection, f"SELECT count(*) FROM {target}")
+    # Clipped, and shown as Python literals: a value is the user's data, not terminal output.
+    result = "NULL" if new_value is None else f"left(({new_value})::text, 40)"
+    example, _ = await probe(
+        connection,
+        f"SELECT ARRAY[left({column}::text, 40), {result}] FROM {target} WHERE {condition} LIMIT 1",
+    )
+    if not example:
+        sample = ""
+    elif new_value is None:
+        sample = f" (e.g. {example[0]!r})"
+    else:
+        sample = f" (e.g. {example[0]!r} becomes {example[1]!r})"
+    return f"{count} of {total} row(s)", sample
 
 
 def not_null_check_name(column: str) -> str:
@@ -334,6 +466,8 @@ class AddNotNull(Operation):
     """
 
     name = "add_not_null"
+    keeps_rows = True
+    rerunnable = True
     table_name: str
     column_name: str
     schema: str = "public"
@@ -356,6 +490,24 @@ class AddNotNull(Operation):
     def hazards(self) -> Tuple[Hazard, ...]:
         return (LOCKS,) if self.via_check else (FULL_SCAN, LOCKS)
 
+    async def preflight(self, connection: Any, earlier: Sequence[Operation]) -> List[RowProblem]:
+        """SET NOT NULL fails while rows hold NULL: how many do (unless an earlier step fills them)."""
+        table, schema, column = self.table_name, self.schema, self.column_name
+        if may_change(earlier, schema, table, column) or not await countable(connection, schema, table):
+            return []
+        count, _ = await probe(
+            connection, f"SELECT count(*) FROM {qualified(schema, table)} WHERE {quote_ident(column)} IS NULL"
+        )
+        if not count:
+            return []
+        return [
+            RowProblem(
+                f"{count} row(s) of {schema}.{table} hold NULL in {column}, which this step makes NOT NULL "
+                "(give them a value first: a backfill_column step before it)",
+                fails=True,
+            )
+        ]
+
 
 @register
 @dataclass(frozen=True)
@@ -363,6 +515,8 @@ class DropNotNull(Operation):
     """Let a column hold NULL again (a catalog change, no scan)."""
 
     name = "drop_not_null"
+    keeps_rows = True
+    rerunnable = True
     table_name: str
     column_name: str
     schema: str = "public"
@@ -377,6 +531,8 @@ class SetColumnDefault(Operation):
     """Set (or, with `default=None`, drop) a column's server default."""
 
     name = "set_column_default"
+    keeps_rows = True
+    rerunnable = True
     table_name: str
     column_name: str
     default: Optional[str] = None
@@ -393,6 +549,8 @@ class SetColumnComment(Operation):
     """Set (or, with `comment=None`, remove) a column's comment."""
 
     name = "set_column_comment"
+    keeps_rows = True
+    rerunnable = True
     table_name: str
     column_name: str
     comment: Optional[str] = None
@@ -416,6 +574,7 @@ class AddColumnSequence(Operation):
     """
 
     name = "add_column_sequence"
+    keeps_rows = True
     table_name: str
     column_name: str
     data_type: str = "integer"
@@ -448,6 +607,7 @@ class DropColumnSequence(Operation):
     """
 
     name = "drop_column_sequence"
+    keeps_rows = True
     table_name: str
     column_name: str
     sequence_name: Optional[str] = None
@@ -474,6 +634,7 @@ class AddColumnIdentity(Operation):
     """
 
     name = "add_column_identity"
+    keeps_rows = True
     table_name: str
     column_name: str
     identity: str = "by default"
@@ -509,6 +670,7 @@ class DropColumnIdentity(Operation):
     """Make an identity column plain; its values stay, its sequence goes."""
 
     name = "drop_column_identity"
+    keeps_rows = True
     table_name: str
     column_name: str
     schema: str = "public"
@@ -528,6 +690,7 @@ class SetColumnIdentityOptions(Operation):
     """
 
     name = "set_column_identity_options"
+    keeps_rows = True
     table_name: str
     column_name: str
     start: int
@@ -607,6 +770,7 @@ class SetColumnIdentity(Operation):
     """Switch an identity column between GENERATED ALWAYS and BY DEFAULT."""
 
     name = "set_column_identity"
+    keeps_rows = True
     table_name: str
     column_name: str
     identity: str

@@ -26,11 +26,13 @@ transaction the pair costs what the plain form costs and changes nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, List, Optional, Sequence, Tuple
+import secrets
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import ident_list, qualified, quote_ident
-from pgmig.ops.base import Hazard, Operation, register
+from pgmig.errors import RevisionError
+from pgmig.ops.base import Hazard, Operation, read_rolled_back, register
 
 _ACTIONS = ("NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT")
 _MATCHES = ("SIMPLE", "FULL", "PARTIAL")
@@ -106,6 +108,11 @@ def foreign_key_body(
     return body + _deferrability(deferrable, initially_deferred)
 
 
+def _bare(definition: str) -> str:
+    """A constraint definition without quotes, blanks and case: `UNIQUE ("a", b)` ~ `unique (a, b)`."""
+    return "".join(definition.replace('"', "").split()).lower()
+
+
 def check_body(expression: str) -> str:
     """`CHECK (expression)`, as ALTER TABLE ... ADD and CREATE TABLE both spell it."""
     return f"CHECK ({expression})"
@@ -119,6 +126,76 @@ class _AddConstraint(Operation):
     """
 
     lock_hazard: ClassVar[Hazard] = Hazard.ACCESS_EXCLUSIVE_LOCK
+    contype: ClassVar[str] = ""
+    """pg_constraint.contype of what the step adds: p, u, f, c."""
+
+    def tells_done(self) -> bool:
+        return self.constraint_name is not None or self.contype in ("p", "u")  # type: ignore[attr-defined]
+
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when the table has the constraint already, valid (an earlier run added it): by
+        its name, or, unnamed, a primary key, or a unique constraint on the same columns. One of
+        that name and another kind, or left NOT VALID (a run cut before its VALIDATE), is a
+        RevisionError saying what to do. An unnamed check or foreign key cannot be told apart
+        from others: False (it is added again)."""
+        name: Optional[str] = self.constraint_name  # type: ignore[attr-defined]
+        columns = list(getattr(self, "columns", ()))
+        if name is None and self.contype not in ("p", "u"):
+            return False
+        row = await connection.fetchrow(
+            "SELECT k.conname, k.contype::text AS contype, k.convalidated, pg_catalog.pg_get_constraintdef(k.oid) AS definition "
+            "FROM pg_catalog.pg_constraint k WHERE k.conrelid = pg_catalog.to_regclass($1) "
+            "AND (k.conname = $2 OR ($2 IS NULL AND k.contype::text = $3::text AND ($3::text = 'p' OR ARRAY(SELECT a.attname::text "
+            "FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, n) JOIN pg_catalog.pg_attribute a "
+            "ON a.attrelid = k.conrelid AND a.attnum = u.attnum ORDER BY u.n) = $4::text[])))",
+            qualified(self.schema, self.table_name),  # type: ignore[attr-defined]
+            name,
+            self.contype,
+            columns,
+        )
+        if row is None:
+            return False
+        where = f"constraint {row['conname']} of {qualified(self.schema, self.table_name)}"  # type: ignore[attr-defined]
+        if row["contype"] != self.contype:
+            raise RevisionError(
+                f"{where} exists as {row['definition']}, another kind than the step adds: rename or drop it"
+            )
+        if not row["convalidated"]:
+            raise RevisionError(
+                f"{where} exists NOT VALID (an earlier run was cut before validating it): drop it, "
+                "or validate it (ALTER TABLE ... VALIDATE CONSTRAINT), then run again"
+            )
+        wanted = await self._definition(connection)
+        if wanted is not None and _bare(wanted) != _bare(row["definition"]):
+            raise RevisionError(
+                f"{where} exists as {row['definition']}, while the step adds {wanted}: rename or drop it, "
+                "or change the step"
+            )
+        return True
+
+    async def _definition(self, connection: Any) -> Optional[str]:
+        """What the server makes of this step's constraint (pg_get_constraintdef), to compare with
+        one found under its name. A check or foreign key is added NOT VALID (no scan) under a
+        probe name in a transaction that is rolled back; a primary key or unique constraint (whose
+        ADD would build an index) is spelled as ADD spells it, which names its columns as the
+        catalog does. None when the server refuses the probe: the step itself will say why."""
+        add = replace(self, constraint_name=f"pgmig_probe_{secrets.token_hex(4)}", new_table=False)  # type: ignore[call-arg]
+        statement = add.statements()[0]
+        if self.contype in ("p", "u"):
+            return statement.split(quote_ident(add.constraint_name), 1)[1].strip()  # type: ignore[attr-defined]
+        if not statement.endswith(" NOT VALID"):
+            statement += " NOT VALID"
+        definition: Optional[str] = await read_rolled_back(
+            connection,
+            statement,
+            "SELECT pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint "
+            "WHERE conrelid = pg_catalog.to_regclass($1) AND conname = $2",
+            qualified(self.schema, self.table_name),  # type: ignore[attr-defined]
+            add.constraint_name,  # type: ignore[attr-defined]
+        )
+        if definition is not None and definition.endswith(" NOT VALID"):
+            definition = definition[: -len(" NOT VALID")]
+        return definition
 
     def _add(self, body: str) -> List[str]:
         return [f"{_alter(self.schema, self.table_name)} ADD {named(self.constraint_name)}{body}"]  # type: ignore[attr-defined]
@@ -160,6 +237,8 @@ class AddPrimaryKey(_AddConstraint):
     """Add a primary key on `columns`, building its unique index (ACCESS EXCLUSIVE on an existing table)."""
 
     name = "add_primary_key"
+    contype = "p"
+    keeps_rows = True
     table_name: str
     columns: List[str]
     constraint_name: Optional[str] = None
@@ -180,6 +259,8 @@ class AddUnique(_AddConstraint):
     """Add a unique constraint on `columns`, building its index (ACCESS EXCLUSIVE on an existing table)."""
 
     name = "add_unique"
+    contype = "u"
+    keeps_rows = True
     table_name: str
     columns: List[str]
     constraint_name: Optional[str] = None
@@ -212,6 +293,7 @@ class AddForeignKey(_ValidatedConstraint):
     lock_hazard = Hazard.BLOCKS_WRITES
 
     name = "add_foreign_key"
+    contype = "f"
     table_name: str
     columns: List[str]
     referred_table: str
@@ -252,6 +334,9 @@ class AddCheck(_ValidatedConstraint):
     """
 
     name = "add_check"
+    contype = "c"
+    keeps_rows = True
+    keeps_rows = True
     table_name: str
     expression: str
     constraint_name: Optional[str] = None
@@ -268,9 +353,19 @@ class DropConstraint(Operation):
     """Drop a constraint of any kind by name (ACCESS EXCLUSIVE, catalog only)."""
 
     name = "drop_constraint"
+    keeps_rows = True
     table_name: str
     constraint_name: str
     schema: str = "public"
+
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when the table has no constraint of this name (an earlier run dropped it)."""
+        found = await connection.fetchval(
+            "SELECT count(*) FROM pg_catalog.pg_constraint WHERE conrelid = pg_catalog.to_regclass($1) AND conname = $2",
+            qualified(self.schema, self.table_name),
+            self.constraint_name,
+        )
+        return not found
 
     def statements(self) -> List[str]:
         return [f"{_alter(self.schema, self.table_name)} DROP CONSTRAINT {quote_ident(self.constraint_name)}"]
@@ -283,6 +378,7 @@ class RenameConstraint(Operation):
     ACCESS EXCLUSIVE, catalog only (ALTER TABLE ... RENAME CONSTRAINT)."""
 
     name = "rename_constraint"
+    keeps_rows = True
     table_name: str
     constraint_name: str
     new_name: str

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import ident_list, qualified, quote_ident, quote_literal
+from pgmig.errors import RevisionError
 from pgmig.ops.base import Hazard, Operation, register
 
 # A key written as a bare name is a column name (quoted by the operation);
@@ -75,6 +76,33 @@ def drop_invalid_index_sql(schema: str, index_name: str) -> str:
     return f"DO {tag} {body} {tag}"
 
 
+_EXISTING_INDEX = """
+SELECT i.indisvalid AS valid, i.indisunique AS is_unique, am.amname AS method,
+       tn.nspname AS table_schema, t.relname AS table_name, i.indnkeyatts AS key_count,
+       ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true)
+             FROM pg_catalog.generate_series(1, i.indnatts) AS k ORDER BY k) AS keys,
+       pg_catalog.pg_get_expr(i.indpred, i.indrelid, true) AS predicate,
+       pg_catalog.pg_get_indexdef(i.indexrelid) AS definition
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+JOIN pg_catalog.pg_am am ON am.oid = c.relam
+WHERE n.nspname = $1 AND c.relname = $2
+"""
+
+# Sort order, null order, collation and operator class follow a key in the
+# CREATE INDEX text but are not part of pg_get_indexdef(index, column, ...).
+_KEY_OPTIONS = re.compile(r"(\s+(ASC|DESC|NULLS\s+(FIRST|LAST)|COLLATE\s+\S+))+\s*\Z", re.IGNORECASE)
+
+
+def _spelling(sql: str) -> str:
+    """A key or predicate with quotes, parentheses, case and spaces left out: enough to tell
+    whether an index the catalog holds is the one a step builds, across the ways it is spelled."""
+    return re.sub(r'[\s"()]', "", sql).lower()
+
+
 def concurrent(operations: Sequence[Operation]) -> List[Operation]:
     """`operations` with every index build and drop on an existing table made CONCURRENTLY.
 
@@ -109,6 +137,7 @@ class AddIndex(Operation):
     """
 
     name = "add_index"
+    keeps_rows = True
     table_name: str
     index_name: str
     columns: Tuple[str, ...]
@@ -151,6 +180,35 @@ class AddIndex(Operation):
             )
         ]
 
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when a valid index of this name is there with this definition (an earlier run
+        built it); False when there is none, or an INVALID one (a failed or killed CONCURRENTLY
+        build, which the statements drop and build again). A valid index of this name with another
+        table, method, uniqueness, keys or predicate is a RevisionError naming both definitions.
+        """
+        row = await connection.fetchrow(_EXISTING_INDEX, self.schema, self.index_name)
+        if row is None or not row["valid"]:
+            return False
+        keys = [key_sql(key) for key in self.columns]
+        wanted = [_spelling(_KEY_OPTIONS.sub("", key)) for key in keys] + [
+            _spelling(quote_ident(name)) for name in self.include
+        ]
+        same = (
+            (row["table_schema"], row["table_name"]) == (self.schema, self.table_name)
+            and bool(row["is_unique"]) == self.unique
+            and row["method"] == self.method
+            and row["key_count"] == len(keys)
+            and [_spelling(key) for key in row["keys"]] == wanted
+            and _spelling(row["predicate"] or "") == _spelling(self.where or "")
+        )
+        if same:
+            return True
+        raise RevisionError(
+            f"index {qualified(self.schema, self.index_name)} exists with another definition "
+            f"({row['definition']}) than the step builds ({self.statements()[-1]}): drop or rename it, "
+            "or give the step another index_name"
+        )
+
     def hazards(self) -> Tuple[Hazard, ...]:
         if self.new_table:
             return ()
@@ -167,6 +225,7 @@ class DropIndex(Operation):
     """Drop an index; `concurrently=True` waits for running queries instead of blocking them."""
 
     name = "drop_index"
+    keeps_rows = True
     index_name: str
     schema: str = "public"
     concurrently: bool = False
@@ -174,6 +233,11 @@ class DropIndex(Operation):
     @property
     def transactional(self) -> bool:  # type: ignore[override]
         return not self.concurrently
+
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when no index of this name is left (an earlier run dropped it)."""
+        found = await connection.fetchval("SELECT pg_catalog.to_regclass($1)", qualified(self.schema, self.index_name))
+        return found is None
 
     def statements(self) -> List[str]:
         how = "DROP INDEX CONCURRENTLY " if self.concurrently else "DROP INDEX "
@@ -187,9 +251,20 @@ class RenameIndex(Operation):
     on), catalog only (ALTER INDEX ... RENAME TO)."""
 
     name = "rename_index"
+    keeps_rows = True
     index_name: str
     new_name: str
     schema: str = "public"
+
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when the index has its new name and the old name is gone (an earlier run renamed it)."""
+        old, new = (qualified(self.schema, name) for name in (self.index_name, self.new_name))
+        found = await connection.fetchrow(
+            "SELECT pg_catalog.to_regclass($1) IS NULL AS gone, pg_catalog.to_regclass($2) IS NOT NULL AS there",
+            old,
+            new,
+        )
+        return bool(found["gone"] and found["there"])
 
     def statements(self) -> List[str]:
         return [f"ALTER INDEX {qualified(self.schema, self.index_name)} RENAME TO {quote_ident(self.new_name)}"]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import Any, List, Sequence
 
 from pgmig.db.quoting import quote_ident
 from pgmig.ops.base import Operation, register
+
+
+async def _exists(connection: Any, schema: str) -> bool:
+    return bool(await connection.fetchval("SELECT pg_catalog.to_regnamespace($1) IS NOT NULL", quote_ident(schema)))
 
 
 @register
@@ -22,6 +26,10 @@ class AddSchema(Operation):
     name = "add_schema"
     schema_name: str
     if_not_exists: bool = False
+
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when the schema is there (an earlier run created it)."""
+        return await _exists(connection, self.schema_name)
 
     def statements(self) -> List[str]:
         guard = " IF NOT EXISTS" if self.if_not_exists else ""
@@ -40,6 +48,10 @@ class DropSchema(Operation):
 
     name = "drop_schema"
     schema_name: str
+
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when the schema is gone (an earlier run dropped it)."""
+        return not await _exists(connection, self.schema_name)
 
     def statements(self) -> List[str]:
         return [f"DROP SCHEMA {quote_ident(self.schema_name)}"]

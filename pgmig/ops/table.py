@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 from pgmig.db.quoting import qualified, quote_ident, quote_literal
+from pgmig.errors import RevisionError
 from pgmig.ops.base import Hazard, Operation, register
 from pgmig.ops.column import SetColumnComment, column_definition
 from pgmig.ops.constraint import check_body, foreign_key_body, named, primary_key_body, unique_body
@@ -226,6 +227,10 @@ TableConstraint = Union[PrimaryKey, Unique, Check, ForeignKey]
 TABLE_PARTS: Tuple[type, ...] = (Column, PrimaryKey, Unique, Check, ForeignKey, Index)
 
 
+async def _exists(connection: Any, schema: str, table: str) -> bool:
+    return bool(await connection.fetchval("SELECT pg_catalog.to_regclass($1) IS NOT NULL", qualified(schema, table)))
+
+
 @register
 @dataclass(frozen=True)
 class CreateTable(Operation):
@@ -271,6 +276,32 @@ class CreateTable(Operation):
                 steps.append(SetColumnComment(column_name=part.name, comment=part.comment, **table))
         return steps
 
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when the table is there with these columns, in this order, and these indexes (an
+        earlier run created it); a table of this name without them is a RevisionError (what an
+        attempt cut between its CREATE TABLE and its CREATE INDEX leaves: drop the table, then run
+        again)."""
+        where = qualified(self.schema, self.table_name)
+        found = await connection.fetchrow(
+            "SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = t.oid "
+            "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS columns, "
+            "ARRAY(SELECT c.relname::text FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = t.oid) AS indexes FROM (SELECT pg_catalog.to_regclass($1) AS oid) t WHERE t.oid IS NOT NULL",
+            where,
+        )
+        if found is None:
+            return False
+        columns = [column.name for column in self.columns]
+        missing = [index.name for index in self.indexes if index.name not in found["indexes"]]
+        if list(found["columns"]) == columns and not missing:
+            return True
+        lacks = f"; it lacks the indexes {', '.join(missing)}" if missing else ""
+        raise RevisionError(
+            f"table {where} exists with the columns ({', '.join(found['columns'])}), while the step creates "
+            f"({', '.join(columns)}){lacks}: if an earlier run of this revision made it, drop it and run again; "
+            "otherwise rename it or change the step"
+        )
+
     def statements(self) -> List[str]:
         parts = [part.sql(self.schema) for part in (*self.columns, *self.constraints)]
         body = "".join(f"\n    {part}," for part in parts).rstrip(",") + ("\n" if parts else "")
@@ -297,6 +328,10 @@ class AddTable(Operation):
     table_name: str
     schema: str = "public"
 
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when the table is there (an earlier run created it; its columns are steps of their own)."""
+        return await _exists(connection, self.schema, self.table_name)
+
     def statements(self) -> List[str]:
         return [f"CREATE TABLE {qualified(self.schema, self.table_name)} ()"]
 
@@ -309,6 +344,10 @@ class DropTable(Operation):
     name = "drop_table"
     table_name: str
     schema: str = "public"
+
+    async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:
+        """True when the table is gone (an earlier run dropped it)."""
+        return not await _exists(connection, self.schema, self.table_name)
 
     def statements(self) -> List[str]:
         return [f"DROP TABLE {qualified(self.schema, self.table_name)}"]
@@ -323,6 +362,7 @@ class SetTableComment(Operation):
     """Set (or, with `comment=None`, remove) a table's comment."""
 
     name = "set_table_comment"
+    keeps_rows = True
     table_name: str
     comment: Optional[str] = None
     schema: str = "public"

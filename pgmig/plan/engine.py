@@ -11,6 +11,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from pgmig.config.discovery import HandlerSet
+from pgmig.db.quoting import NulCharacterError
 from pgmig.errors import ModelsError
 from pgmig.plan.diff import Plan, build_plan
 from pgmig.plan.normalize import NormalForms, NormalizationWarning, normal_forms, reconcile_unverified
@@ -62,7 +63,34 @@ def desired_objects(models: ModelContext, handlers: HandlerSet) -> List[SchemaOb
             objects.extend(handler.from_models(models))
         except (NoReferencedTableError, NoReferencedColumnError) as exc:
             raise ModelsError(f"the models reference what they do not define: {exc}") from exc
+        except NulCharacterError as exc:  # met while building (a type's collation): no object to name yet
+            raise ModelsError(f"reading the models' {handler.kind} objects: {exc}") from exc
+    for obj in objects:
+        refuse_nul(obj)
     return objects
+
+
+def refuse_nul(obj: SchemaObject) -> None:
+    """Raise ModelsError when a field of `obj` (a name, comment, default, label, expression...) holds
+    a NUL character: PostgreSQL's text types cannot store U+0000 (datatype-character), so no
+    statement could carry it. Said here, naming the object, before any SQL or revision is written."""
+    for field, value in vars(obj).items():
+        if _holds_nul(value):
+            where = ".".join(str(part) for part in obj.key[1:]).replace("\x00", "\\x00")
+            raise ModelsError(
+                f"the models give {obj.kind} {where} a NUL character (\\x00) in its {field}: "
+                "PostgreSQL cannot store it in a name, comment, default or expression; remove it from the models"
+            )
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, (tuple, list, frozenset, set)):
+        return any(_holds_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False
 
 
 async def desired_state(

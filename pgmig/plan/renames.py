@@ -42,6 +42,31 @@ class Renames:
             ops.append(RenameTable(table_name=old, new_name=new, schema=schema))
         return ops
 
+    def table_before(self, table: str) -> str:
+        """The name the database gives now to the table the renames call `table`."""
+        for old, new in reversed(self.tables):
+            if new == table:
+                table = old
+        return table
+
+    def column_before(self, table: str, column: str) -> Tuple[str, str]:
+        """(table, column) as the database names them now, for `column` of `table` named after the renames.
+
+        Column renames run before table renames, so they name the table by its old name.
+        """
+        table = self.table_before(table)
+        for owner, old, new in reversed(self.columns):
+            if owner == table and new == column:
+                column = old
+        return table, column
+
+    def label_before(self, enum: str, label: str) -> str:
+        """The label the rows hold now for `label` of `enum` named after the renames."""
+        for owner, old, new in reversed(self.enum_values):
+            if owner == enum and new == label:
+                label = old
+        return label
+
     def inverse_operations(self, schema: str) -> List[Operation]:
         """What undoes `operations`, in reverse: tables back first, so column renames name the old table."""
         tables = Renames(tables=[(new, old) for old, new in reversed(self.tables)])

@@ -108,6 +108,29 @@ def file_checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def foreign_exit(exc: BaseException) -> bool:
+    """Whether `exc`, raised by a revision's own code, is that revision's failure although it is
+    no `Exception`: SystemExit (`sys.exit(0)` included), KeyboardInterrupt, any other
+    BaseException (GeneratorExit raised by the revision too); not asyncio's CancelledError (the
+    task is being cancelled: by pgmig's own Ctrl-C handling under `asyncio.run`, or by a
+    caller's timeout)."""
+    import asyncio
+
+    return not isinstance(exc, (Exception, asyncio.CancelledError))
+
+
+def described_exit(exc: BaseException) -> str:
+    """What a revision's SystemExit / KeyboardInterrupt / other BaseException did, in words."""
+    if isinstance(exc, SystemExit):
+        return (
+            f"called sys.exit({exc.code!r}) (SystemExit), which a revision must not do: "
+            "a revision fails by raising an exception"
+        )
+    if isinstance(exc, KeyboardInterrupt):
+        return "was interrupted (KeyboardInterrupt)"
+    return f"raised {exc.__class__.__name__}: {exc}"
+
+
 def load_revision_file(path: Path) -> Revision:
     module_name = f"pgmig_revision_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -126,6 +149,10 @@ def load_revision_file(path: Path) -> Revision:
         ) from None
     except Exception as exc:
         raise RevisionError(f"{path} failed to import: {exc.__class__.__name__}: {exc}") from None
+    except BaseException as exc:
+        if not foreign_exit(exc):
+            raise
+        raise RevisionError(f"{path} failed to import: it {described_exit(exc)}") from None
     finally:
         sys.modules.pop(module_name, None)
     cls = getattr(module, "MigrationRevision", None)

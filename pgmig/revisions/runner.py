@@ -5,10 +5,13 @@ to end, so two `pgmig up` at once never apply a revision twice: the second
 waits, then re-reads the version table and finds nothing left to do. Each
 revision runs in its own transaction together with its version-table row.
 
-Once the advisory lock is held (its own wait must not time out), the session
-and its autocommit side connection get `lock_timeout` and
-`statement_timeout`, so a statement queued behind another transaction's lock
-fails after a few seconds instead of stalling every query on that table.
+pgmig's sessions start with no timeouts (`pgmig.db.connect.OWN_TIMEOUTS`,
+whatever the database's or role's defaults): the wait for the advisory lock,
+reading the version table and writing its row must not time out. Each
+revision's statements, on the session and on its autocommit side
+connection, get `lock_timeout` and `statement_timeout`, so a statement
+queued behind another transaction's lock fails after a few seconds instead
+of stalling every query on that table.
 
 `up`, `down` and their `--sql` share one path: `plan_run` turns the
 version table and a target into the revisions to run (refusing a target in
@@ -25,12 +28,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, AsyncContextManager, AsyncIterator, Callable, Dict, List, Literal, Optional, Protocol, Sequence
 
+from pgmig.db.quoting import sql_comment
 from pgmig.errors import DatabaseError, PgmigError, RevisionError
 from pgmig.ops.actor import DatabaseActions, SideSteps, side_steps
-from pgmig.ops.base import Operation, UnknownOperationError
-from pgmig.revisions.files import BASE, HEAD, Chain, Revision
+from pgmig.ops.base import Operation, UnknownOperationError, safe_to_rerun
+from pgmig.revisions.files import BASE, HEAD, Chain, Revision, described_exit, foreign_exit
 from pgmig.revisions.migrator import Migrator, NoConnectionError
-from pgmig.revisions.version_table import AppliedRevision, VersionTable
+from pgmig.revisions.version_table import (
+    INSUFFICIENT_PRIVILEGE,
+    AppliedRevision,
+    BookkeepingPrivilegeError,
+    VersionTable,
+)
 
 Direction = Literal["up", "down"]
 UP: Direction = "up"
@@ -141,6 +150,23 @@ async def _quietly(awaitable: Any) -> None:
         pass
 
 
+@asynccontextmanager
+async def _run_lock_privilege() -> AsyncIterator[None]:
+    """Taking the run's advisory lock: EXECUTE on the advisory-lock functions (PUBLIC has it by
+    default; a hardened database may revoke it) refused is pgmig's bookkeeping, not a revision."""
+    try:
+        yield
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        raise BookkeepingPrivilegeError(
+            f"pgmig's run lock (the advisory lock that keeps two runs apart, not a revision) was refused: {exc}; "
+            "it needs EXECUTE on pg_catalog.pg_try_advisory_lock(bigint), pg_advisory_lock(bigint) and "
+            "pg_advisory_unlock(bigint) (GRANT EXECUTE ON FUNCTION pg_catalog.pg_try_advisory_lock(bigint) TO "
+            "the role, and likewise the others); nothing was applied"
+        ) from None
+
+
 def lock_key(versions: VersionTable) -> int:
     digest = hashlib.sha256(f"pgmig:{versions.schema}.{versions.name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -190,11 +216,11 @@ class Runner:
         side: List[Any] = []
         try:
             key = lock_key(self.versions)
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
-                self.notice("waiting for another pgmig run on this database to finish...")
-                await conn.execute("SELECT pg_advisory_lock($1)", key)
-            timeouts = dict(lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout)
-            await set_timeouts(conn, **timeouts)
+            async with _run_lock_privilege():
+                if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                    self.notice("waiting for another pgmig run on this database to finish...")
+                    await conn.execute("SELECT pg_advisory_lock($1)", key)
+            timeouts = self.timeouts
 
             async def committed() -> Any:
                 if not side:
@@ -215,6 +241,11 @@ class Runner:
             for extra in side:
                 await _quietly(extra.close())
             await _quietly(conn.close())
+
+    @property
+    def timeouts(self) -> Dict[str, str]:
+        """The configured timeouts, as `set_timeouts` takes them: for the revisions' statements only."""
+        return dict(lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout)
 
     async def status(self) -> Status:
         from pgmig.db.connect import connection
@@ -242,6 +273,10 @@ class Runner:
             self.chain.index(target)  # an unknown target needs no database to be reported
         async with self.session() as conn:
             plan = plan_run(read_status(self.chain, await self.versions.applied(conn)), direction, target)
+            if plan.revisions:
+                # The version table's privileges, asked before any revision runs, so a role that
+                # lacks one is told so and not that the first revision failed.
+                await self.versions.missing_privileges(conn, ("INSERT",) if direction == UP else ("DELETE",))
             return await self._walk(plan, _Execute(self, conn))
 
     async def sql(self, direction: Direction, target: Optional[str] = None) -> List[str]:
@@ -278,6 +313,7 @@ class Runner:
         """Record the chain up to `target` as applied (and nothing after it) without running anything."""
         target_index = self.chain.index(target)
         async with self.session() as conn:
+            await self.versions.missing_privileges(conn, ("INSERT",))
             await self.versions.ensure(conn)
             applied = await self.versions.applied(conn)
             async with conn.transaction():
@@ -291,18 +327,27 @@ class Runner:
                         await self.versions.remove(conn, rid)
 
 
-async def _side_steps(revision: Revision, direction: Direction) -> Optional[SideSteps]:
-    """Where the revision's commit-before-use steps run, from a recording of its steps; None
-    when it has none, or cannot be recorded (it reads `migrator.connection`): they then run on
-    the side connection as they come."""
+async def _recorded(revision: Revision, direction: Direction) -> Optional[List[Operation]]:
+    """The steps a revision's `direction` takes, recorded without a database; None when it cannot
+    be recorded (it reads `migrator.connection`, or raises): the real run then reports it."""
     actor = DatabaseActions(None)
     try:
         await getattr(revision.instance(), direction)(Migrator(None, actor))
     except Exception:  # noqa: BLE001 - the real run reports the revision's own errors
         return None
-    if not any(op.commit_before_use for op in actor.recorded):
+    except BaseException as exc:  # sys.exit() too: the real run reports it as the revision's failure
+        if not foreign_exit(exc):
+            raise
         return None
-    return side_steps(actor.recorded)
+    return actor.recorded
+
+
+def _side_steps(steps: Optional[List[Operation]]) -> Optional[SideSteps]:
+    """Where the revision's commit-before-use steps run, from a recording of its steps; None
+    when it has none, or could not be recorded: they then run on the side connection as they come."""
+    if steps is None or not any(op.commit_before_use for op in steps):
+        return None
+    return side_steps(steps)
 
 
 def _kept(kept: Sequence[Operation]) -> str:
@@ -311,6 +356,35 @@ def _kept(kept: Sequence[Operation]) -> str:
         return ""
     statements = "; ".join(s for op in kept for s in op.statements())
     return f"; committed on their own, these steps stay applied: {statements}"
+
+
+def _call(op: Operation) -> str:
+    """A step as its revision file calls it: `add_index(index_name='ix', ...)`."""
+    return f"{op.name}(" + ", ".join(f"{key}={value!r}" for key, value in op.arguments().items()) + ")"
+
+
+def _left(revision: Revision, direction: Direction, actor: DatabaseActions) -> str:
+    """What a failed revision leaves applied, as the end of its error message.
+
+    Transactional: the steps committed on their own (`_kept`). Not
+    transactional: each step committed as it ran, so the ones that ran stay;
+    running the revision again is safe, as every step that can run outside a
+    transaction first asks the catalog whether it is done (`Operation.already_done`).
+    """
+    if revision.transactional:
+        return _kept(actor.kept)
+    done = actor.outside
+    stayed = f"these steps stay applied: {'; '.join(_call(op) for op in done)}" if done else "no step of it was applied"
+    unsafe = [op for op in done if not safe_to_rerun(op)]
+    if unsafe:
+        rerun = (
+            f"running pgmig {direction} again runs these again, which pgmig cannot check: "
+            f"{'; '.join(_call(op) for op in unsafe)}; make them safe to repeat (IF NOT EXISTS, IF EXISTS) "
+            "or undo them by hand first"
+        )
+    else:
+        rerun = f"running pgmig {direction} again is safe: steps found done are skipped and the failed one is retried"
+    return f"; the revision is not transactional (each step commits as it runs), so {stayed}; {rerun}"
 
 
 class _Mode(Protocol):
@@ -338,10 +412,19 @@ class _Execute:
 
     @asynccontextmanager
     async def revision(self, revision: Revision, direction: Direction) -> AsyncIterator[Migrator]:
+        from pgmig.db.connect import set_timeouts
+
         conn = self.conn
-        side = await _side_steps(revision, direction) if revision.transactional else None
-        actor = DatabaseActions(conn, committed=self.runner._committed, side=side)
+        steps = await _recorded(revision, direction)
+        # The revision's statements (its preflight reads its tables) wait and run within the
+        # configured timeouts; set outside its transaction, so they stay set if it rolls back.
+        await set_timeouts(conn, **self.runner.timeouts)
+        if steps is not None:
+            await self._preflight(revision, direction, steps)
+        side = _side_steps(steps) if revision.transactional else None
+        actor = DatabaseActions(conn, committed=self.runner._committed, side=side, planned=steps)
         migrator = Migrator(conn, actor)
+        name = f"revision {revision.path.name} ({direction})"
         try:
             if revision.transactional:
                 await actor.commit_first()
@@ -349,22 +432,25 @@ class _Execute:
                     yield migrator
             else:
                 yield migrator
+        except BookkeepingPrivilegeError as exc:
+            undone = "was rolled back with it" if revision.transactional else "stays applied (it is not transactional)"
+            raise BookkeepingPrivilegeError(f"{exc}; revision {revision.path.name} ({direction}) {undone}") from exc
         except (DatabaseError, RevisionError) as exc:
             if _timeout_cause(exc):
-                raise self._timed_out(exc, str(exc), revision, direction, actor.kept) from exc
-            raise type(exc)(f"revision {revision.path.name} ({direction}) failed: {exc}{_kept(actor.kept)}") from exc
+                raise self._timed_out(exc, str(exc), revision, direction, actor) from exc
+            raise type(exc)(f"{name} failed: {exc}{_left(revision, direction, actor)}") from exc
         except Exception as exc:
             import asyncpg
 
             if conn.is_closed() or isinstance(exc, (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError)):
                 if not revision.transactional:
-                    kept = "statements of it that ran before stay applied (it is not transactional)"
+                    kept = _left(revision, direction, actor).lstrip("; ")
                 elif actor.kept:
                     kept = "the server rolled the revision back" + _kept(actor.kept)
                 else:
                     kept = "the server rolled the revision back: nothing of it was applied"
                 raise DatabaseError(
-                    f"lost the connection to the database during revision {revision.path.name} ({direction}): "
+                    f"lost the connection to the database during {name}: "
                     f"{exc.__class__.__name__}: {exc}; {kept}; run pgmig {direction} again"
                 ) from exc
             if isinstance(exc, asyncpg.PostgresError):
@@ -372,16 +458,40 @@ class _Execute:
                 where = f" (while running: {statement})" if isinstance(statement, str) else ""
                 detail = f"{exc.__class__.__name__}: {exc}{where}"
                 if _timeout_cause(exc):
-                    raise self._timed_out(exc, detail, revision, direction, actor.kept) from exc
-                raise DatabaseError(
-                    f"revision {revision.path.name} ({direction}) failed: {detail}{_kept(actor.kept)}"
-                ) from exc
+                    raise self._timed_out(exc, detail, revision, direction, actor) from exc
+                raise DatabaseError(f"{name} failed: {detail}{_left(revision, direction, actor)}") from exc
             raise RevisionError(
-                f"revision {revision.path.name} ({direction}) raised {exc.__class__.__name__}: {exc}{_kept(actor.kept)}"
+                f"{name} raised {exc.__class__.__name__}: {exc}{_left(revision, direction, actor)}"
             ) from exc
+        except BaseException as exc:
+            if not foreign_exit(exc):
+                raise
+            raise RevisionError(f"{name} {described_exit(exc)}{_left(revision, direction, actor)}") from exc
+
+    async def _preflight(self, revision: Revision, direction: Direction, steps: Sequence[Operation]) -> None:
+        """Ask each step what it would do to the rows the database holds (`Operation.preflight`)
+        before anything of the revision runs: a step that would fail on them stops the revision
+        with a RevisionError saying which rows and how to move them; one that would change them
+        is said as a warning (its revision marks it destructive, and it was agreed to)."""
+        problems = [
+            problem for index, op in enumerate(steps) for problem in await op.preflight(self.conn, steps[:index])
+        ]
+        name = f"revision {revision.path.name} ({direction})"
+        for problem in problems:
+            if not problem.fails:
+                self.runner.notice(f"warning: {name}: {problem.message}")
+        failing = [problem.message for problem in problems if problem.fails]
+        if failing:
+            raise RevisionError(
+                f"{name} would fail on the rows the database holds, so nothing of it ran: {'; '.join(failing)}; "
+                f"edit the revision's {direction}() accordingly, then run pgmig {direction} again"
+            )
 
     async def bookkeep(self, revision: Revision, direction: Direction, seconds: float) -> None:
+        from pgmig.db.connect import own_timeouts
+
         versions = self.runner.versions
+        await own_timeouts(self.conn)  # pgmig's own writes, not the revision's: no timeouts
         if direction == UP:
             # Created here, in the revision's own transaction, so a run that
             # fails before anything is applied leaves the database untouched.
@@ -399,7 +509,7 @@ class _Execute:
         detail: str,
         revision: Revision,
         direction: Direction,
-        kept: Sequence[Operation] = (),
+        actor: DatabaseActions,
     ) -> MigrationTimeoutError:
         """The error for a statement stopped by lock_timeout or statement_timeout: what, where, what now."""
         command = "pgmig up" if direction == UP else "pgmig down"
@@ -418,15 +528,12 @@ class _Execute:
                 f"run {command} again with a higher limit: PGMIG_STATEMENT_TIMEOUT "
                 "(statement_timeout in [tool.pgmig]; 0 means no limit)"
             )
-        if revision.transactional and kept:
-            rolled_back = "the revision was rolled back" + _kept(kept)
+        if revision.transactional and actor.kept:
+            rolled_back = "the revision was rolled back" + _kept(actor.kept)
         elif revision.transactional:
             rolled_back = "the revision was rolled back, nothing of it was applied"
         else:
-            rolled_back = (
-                "the revision is not transactional: statements before this one stay applied, "
-                "and running it again starts from its first statement"
-            )
+            rolled_back = _left(revision, direction, actor).lstrip("; ")
         return MigrationTimeoutError(
             f"revision {revision.path.name} ({direction}) {what}: {detail}; {rolled_back}; {retry}"
         )
@@ -466,8 +573,12 @@ class _Record:
             raise RevisionError(
                 f"revision {revision.path.name} ({direction}) raised {exc.__class__.__name__}: {exc}"
             ) from exc
+        except BaseException as exc:
+            if not foreign_exit(exc):
+                raise
+            raise RevisionError(f"revision {revision.path.name} ({direction}) {described_exit(exc)}") from exc
         lines = self.lines
-        lines.append(f"-- {direction}: {revision.id} ({revision.path.name})")
+        lines.append(sql_comment(f"{direction}: {revision.id} ({revision.path.name})"))
         side = side_steps(actor.recorded) if revision.transactional else None
         if side is not None and side.first:
             lines.append("-- committed before the transaction, so that they wait on nothing of it")

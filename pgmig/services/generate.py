@@ -3,14 +3,15 @@
 The revisions' schema is read from the configured database when it is at
 head, else from a scratch database the revisions are replayed into, so
 generating never needs production access and never repeats a pending
-revision. Renames are applied (in a rolled-back transaction) before reading,
-NOT NULL steps get the values given, enum labels that rows still hold must be
+revision. Renames are tried before reading, on a scratch database only
+(a RENAME takes a lock that the application's reads would wait on), NOT
+NULL steps get the values given, enum labels that rows still hold must be
 mapped, and a revision that deletes data needs consent.
 """
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -23,7 +24,7 @@ from pgmig.revisions.files import Chain
 from pgmig.services.project import Project
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pgmig.plan.diff import Change
+    from pgmig.plan.diff import Change, Plan
     from pgmig.schema.catalog import ColumnDependent
 
 
@@ -67,7 +68,12 @@ class Questioner:
         return None
 
     def confirm_destructive(self, changes: List[str]) -> bool:
-        """Consent to write a revision that makes these `changes` (in words), which delete data."""
+        """Consent to write a revision that makes these `changes` (in words), which delete data.
+
+        Each reads e.g. `change column price of item: 1 of 3 row(s) change under
+        numeric(10,2) -> integer of public.item.price (e.g. '19.99' becomes '20')`
+        when the configured database holds the rows (see `Operation.preflight`).
+        """
         return False
 
 
@@ -138,10 +144,11 @@ async def generate(
     """
     from datetime import datetime, timezone
 
-    from pgmig.revisions.files import load_revision_file, new_revision_id, slugify
-    from pgmig.revisions.writer import format_file, render_revision
+    from pgmig.revisions.files import new_revision_id, slugify
+    from pgmig.revisions.writer import refuse_invalid_text, render_revision, write_revision
     from pgmig.services.proof import load_text
 
+    refuse_invalid_text(options.message, [])  # before any work: the message is the user's to fix
     questioner = questioner or Questioner()
     chain = project.chain()
     created = datetime.now(timezone.utc)
@@ -166,7 +173,7 @@ async def generate(
         text = render(_Work([], [], []), [])
     else:
         async with _history_database(project, chain) as (conn, real, url):
-            work = await _changes(project, conn, url, real, options, questioner)
+            work = await _changes(project, chain, conn, url, real, options, questioner)
             if work is None:
                 return None
             text = render(work, work.preamble)
@@ -180,13 +187,8 @@ async def generate(
                         "the revision was proven without its TODO, which stops it until you edit it; "
                         "run pgmig check after editing"
                     )
-    folder = project.settings.migrations_path
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / file_name
-    path.write_text(text, encoding="utf-8")
-    format_file(path)
-    load_revision_file(path)  # what we wrote must load
-    return path
+    # Complete and loadable, or not there at all (a broken file would stop every later command).
+    return write_revision(project.settings.migrations_path, file_name, text)
 
 
 async def _prove(project: Project, chain: Chain, file_name: str, text: str, scratch_url: Optional[str]) -> None:
@@ -213,11 +215,17 @@ class _Work:
 
 
 async def _changes(
-    project: Project, conn: Any, url: str, real: bool, options: GenerateOptions, questioner: Questioner
+    project: Project,
+    chain: Chain,
+    conn: Any,
+    url: str,
+    real: bool,
+    options: GenerateOptions,
+    questioner: Questioner,
 ) -> Optional[_Work]:
     """The revision's operations both ways and the TODO that opens `up`; None when nothing changes."""
     from pgmig.plan.renames import rename_candidates, without_conflicts
-    from pgmig.plan.safety import add_remaps, apply_defaults, not_null_needs
+    from pgmig.plan.safety import add_remaps, apply_defaults, not_null_needs, time_zone_notes
 
     schema = project.settings.schema_name
     given = options.renames
@@ -227,16 +235,16 @@ async def _changes(
     answers = dict(options.defaults)
 
     project.models  # noqa: B018 - loaded (and timed) before the diff
-    async with _renamed(conn, renames, schema):
-        up, down = await project.diff_both_ways(conn, url)
-    asked = False
-    for candidate in without_conflicts(rename_candidates(up), renames):
-        if questioner.ask_rename(candidate):
-            candidate.add_to(renames)
-            asked = True
-    if asked:
-        async with _renamed(conn, renames, schema):
-            up, down = await project.diff_both_ways(conn, url)
+    async with AsyncExitStack() as stack:
+        trials = _Trials(project, chain, conn, url, real, stack)
+        up, down = await trials.diff(renames)
+        asked = False
+        for candidate in without_conflicts(rename_candidates(up), renames):
+            if questioner.ask_rename(candidate):
+                candidate.add_to(renames)
+                asked = True
+        if asked:
+            up, down = await trials.diff(renames)
     for message in up.warnings:  # what the models declare and the revision leaves out (pgmig.schema.unmodeled)
         project.notice(f"warning: {message}")
     if up.is_empty and not renames:
@@ -244,7 +252,8 @@ async def _changes(
     if up.unmodeled:
         raise UnmodeledDependentsError(up.unmodeled)
 
-    up_ops = renames.operations(schema) + add_remaps(up.operations, maps)
+    body = add_remaps(up.operations, maps)
+    up_ops = renames.operations(schema) + body
     down_ops = down.operations + renames.inverse_operations(schema)
 
     needs = not_null_needs(up_ops)
@@ -258,40 +267,95 @@ async def _changes(
     preamble = await _todo(project, conn, real, renames, unresolved) if unresolved else []
 
     if real:
-        async with _renamed(conn, renames, schema):
-            await _refuse_unmapped_labels(conn, up_ops, maps)
+        await _refuse_unmapped_labels(conn, up_ops, maps, renames, schema)
 
     if options.concurrently:
         up_ops, down_ops = _concurrently(up_ops), _concurrently(down_ops)
 
-    destructive = [describe_change(change) for change in up.changes if "deletes_data" in change.hazards]
-    if destructive and not options.allow_destructive and not questioner.confirm_destructive(destructive):
-        raise DestructiveChangeError(destructive)
+    destructive = [change for change in up.changes if "deletes_data" in change.hazards]
+    for note in time_zone_notes(up_ops):
+        project.notice(f"note: {note}")
+    if destructive and not options.allow_destructive:
+        # What the rows say is worth a query only when someone is asked, or refused.
+        said = await _rows_said(conn, renames, schema, body, destructive) if real else {}
+        described = [describe_change(change) + said.get(id(change), "") for change in destructive]
+        if not questioner.confirm_destructive(described):
+            raise DestructiveChangeError(described)
     return _Work(up_ops, down_ops, preamble)
+
+
+async def _rows_said(
+    conn: Any, renames: Renames, schema: str, ops: Sequence[Operation], changes: Sequence["Change"]
+) -> Dict[int, str]:
+    """For each of `changes` (by id) whose steps would change or refuse rows the database holds:
+    `: 2 of 4 row(s) change under ...` (see `Operation.preflight`).
+
+    Steps on a table or enum the renames change say nothing: their rows are
+    under other names until the revision runs (renaming them here would lock
+    the configured database); `up` checks them again before it runs.
+    """
+    from pgmig.ops.base import RowProblem
+
+    found: Dict[int, List[RowProblem]] = {}
+    for index, op in enumerate(ops):
+        if _names_renamed(op, renames, schema):
+            continue
+        problems = await op.preflight(conn, ops[:index])
+        if problems:
+            found[id(op)] = problems
+    said: Dict[int, str] = {}
+    for change in changes:
+        problems = [problem for op in change.operations for problem in found.get(id(op), [])]
+        if problems:
+            said[id(change)] = ": " + "; ".join(problem.message for problem in problems)
+    return said
 
 
 async def _todo(project: Project, conn: Any, real: bool, renames: Renames, unresolved: List[NotNullNeed]) -> List[str]:
     """The lines that stop `up` before it fails on rows: what the rows trip over, and the hint."""
     from pgmig.plan.safety import todo_lines, unmet_not_null
 
+    schema = project.settings.schema_name
+
+    def located(need: NotNullNeed) -> NotNullNeed:
+        if need.schema != schema:
+            return need
+        table, column = renames.column_before(need.table, need.column)
+        return replace(need, table=table, column=column)
+
     problems = [need.describe() for need in unresolved]
     if real:
-        async with _renamed(conn, renames, project.settings.schema_name):
-            problems = await unmet_not_null(conn, unresolved) or problems
+        problems = await unmet_not_null(conn, unresolved, located) or problems
     hint = project.word_hint(default_hint(unresolved))
     project.notice(f"warning: the revision stops with a TODO: {'; '.join(problems)} ({hint})")
     return todo_lines(problems, hint)
 
 
-async def _refuse_unmapped_labels(conn: Any, ops: Sequence[Operation], maps: Mapping[str, Mapping[str, str]]) -> None:
-    """UnmappedLabelsError when a swap removes labels that rows hold and `maps` does not move them."""
+async def _refuse_unmapped_labels(
+    conn: Any, ops: Sequence[Operation], maps: Mapping[str, Mapping[str, str]], renames: Renames, schema: str
+) -> None:
+    """UnmappedLabelsError when a swap removes labels that rows hold and `maps` does not move them.
+
+    The rows are read under the names the database gives them now (the
+    renames of `schema` undone on the swap's columns and labels).
+    """
     from pgmig.ops.enum import SwapTypeValues
     from pgmig.plan.safety import removed_label_rows
 
     for op in ops:
         if not isinstance(op, SwapTypeValues):
             continue
-        held = await removed_label_rows(conn, op)
+        current = op
+        if op.schema == schema and renames:
+            columns = tuple(
+                (s, *renames.column_before(t, c), is_array, default) if s == schema else (s, t, c, is_array, default)
+                for s, t, c, is_array, default in op.columns
+            )
+            labels = {renames.label_before(op.type_name, label): label for label in op.removed_values}
+            current = replace(op, columns=columns, removed_values=tuple(labels))
+            held = {labels[label]: n for label, n in (await removed_label_rows(conn, current)).items()}
+        else:
+            held = await removed_label_rows(conn, current)
         unmapped = {label: n for label, n in held.items() if label not in maps.get(op.type_name, {})}
         if unmapped:
             raise UnmappedLabelsError(op.type_name, unmapped)
@@ -309,9 +373,68 @@ def _concurrently(ops: List[Operation]) -> List[Operation]:
     return [replace(op, via_check=True) if isinstance(op, AddNotNull) else op for op in concurrent(ops)]
 
 
+def _names_renamed(op: Operation, renames: Renames, schema: str) -> bool:
+    """Whether `op` names a table (itself or in its `columns`) or an enum that `renames` change."""
+    if not renames:
+        return False
+    tables = {new for _old, new in renames.tables} | {table for table, _old, _new in renames.columns}
+    enums = {enum for enum, _old, _new in renames.enum_values}
+    if getattr(op, "schema", "public") == schema:
+        if getattr(op, "table_name", None) in tables or getattr(op, "type_name", None) in enums:
+            return True
+    listed = getattr(op, "columns", None)
+    return isinstance(listed, tuple) and any(
+        isinstance(item, tuple) and item[0] == schema and item[1] in tables for item in listed
+    )
+
+
+class _Trials:
+    """The diff, on a database as the renames would leave it.
+
+    Renames are tried on a scratch database only: the history's replay, or
+    (when the configured database is at head) a copy of its objects made the
+    first time a rename is tried. On the configured database a trial RENAME
+    takes an ACCESS EXCLUSIVE lock, which queues behind any open query of
+    the table and makes every later read of it wait in turn, even in a
+    transaction that is rolled back (Explicit Locking, table-level locks).
+    """
+
+    def __init__(self, project: Project, chain: Chain, conn: Any, url: str, real: bool, stack: AsyncExitStack) -> None:
+        self.project = project
+        self.chain = chain
+        self.conn = conn
+        self.url = url
+        self.real = real
+        self.stack = stack
+        self.copy: "Optional[tuple[Any, str]]" = None
+
+    async def diff(self, renames: Renames) -> "tuple[Plan, Plan]":
+        """Both plans (database to models, models to database) with `renames` applied first."""
+        if not renames:
+            return await self.project.diff_both_ways(self.conn, self.url)
+        conn, url = await self._scratch()
+        async with _renamed(conn, renames, self.project.settings.schema_name):
+            return await self.project.diff_both_ways(conn, url)
+
+    async def _scratch(self) -> "tuple[Any, str]":
+        if not self.real:
+            return self.conn, self.url
+        if self.copy is None:
+            from pgmig.db.connect import connect
+            from pgmig.services.proof import Source, scratch_from
+
+            source = Source(self.project.database_url, self.chain.head)
+            url = await self.stack.enter_async_context(scratch_from(self.project, self.chain, source))
+            conn = await connect(url)
+            self.stack.push_async_callback(conn.close)
+            self.copy = (conn, url)
+        return self.copy
+
+
 @asynccontextmanager
 async def _renamed(conn: Any, renames: Renames, schema: str) -> AsyncIterator[None]:
-    """Inside: the database as if the renames had run (a transaction that is always rolled back)."""
+    """Inside: the scratch database behind `conn` as if the renames had run (a transaction that is
+    always rolled back). Never the configured database: see `_Trials`."""
     from pgmig.db.connect import rolled_back
     from pgmig.ops.actor import DatabaseActions
 

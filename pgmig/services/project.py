@@ -71,6 +71,7 @@ class Project:
         with self.timings.phase("load"):
             schemas = self.settings.schema_names
             loaded = load_models(self.settings.models, self.settings.project_root, schemas=schemas)
+            self.versions.refuse_model_tables(loaded.tables, self.settings.schema_name)
             return model_context(loaded.tables, loaded.metadata, schemas=schemas)
 
     @cached_property

@@ -17,7 +17,7 @@ import tempfile
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, Optional
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 TEST_URL_ENV = "PGMIG_TEST_DATABASE_URL"
 
@@ -29,19 +29,23 @@ class ScratchServer:
         self._tempdir: Optional[str] = None
         self._server: Any = None
         if url is None:
-            from pgmig.db.embedded import start_server
+            from pgmig.db.embedded import root_home, start_server, unreachable
 
-            # The embedded server runs as its own user when we are root:
-            # a fresh mkdtemp folder is one it can be given.
-            self._tempdir = tempfile.mkdtemp(prefix="pgmig-test-")
+            # As root the embedded server runs as its own user, which must enter the folder: a fresh one
+            # of ours, made 0755, in a parent it can already traverse (pgmig never chmods anyone's folder).
+            parent = tempfile.gettempdir()
+            if unreachable(Path(parent) / "x") is not None:
+                parent = str(root_home())
+            self._tempdir = tempfile.mkdtemp(prefix="pgmig-test-", dir=parent)
             os.chmod(self._tempdir, 0o755)
             self._server = start_server(Path(self._tempdir), cleanup_mode="delete")
             url = self._server.get_uri("postgres")
         self.admin_url = url
 
     def url_for(self, database: str) -> str:
-        parts = urlsplit(self.admin_url)
-        return urlunsplit(parts._replace(path="/" + database))
+        from pgmig.db.urls import with_database
+
+        return with_database(self.admin_url, database)
 
     async def _admin(self, statement: str) -> None:
         import asyncpg

@@ -66,9 +66,10 @@ def resolve_handlers(handlers: HandlerList) -> HandlerSet:
 
 def _run(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
     async def go() -> T:
-        import asyncpg
+        from pgmig.db.connect import connect
 
-        connection = await asyncpg.connect(url)
+        # pgmig's own session settings (SESSION_SETTINGS): the catalog is read as pgmig reads it.
+        connection = await connect(url)
         try:
             return await work(connection)
         finally:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from pgmig.db.quoting import NAMEDATALEN, clip_bytes, quote_ident
+from pgmig.db.quoting import NAMEDATALEN, clip_bytes, quote_ident, standard_literal
 from pgmig.errors import ModelsError
 from pgmig.ops.base import Operation
 from pgmig.ops.column import (
@@ -426,6 +426,7 @@ class ColumnHandler(ObjectHandler):
                     old_data_type=old.data_type,
                     collation=new.collation,
                     old_collation=old.collation,
+                    old_is_enum=old.enum_dependency is not None,
                 )
             )
         if old.generated is not None and new.generated is not None and old.generated != new.generated:
@@ -662,7 +663,8 @@ def _next_value_sql(sequence: Any, ddl: Any, schema: str) -> str:
     preparer = ddl.preparer
     name = preparer.format_sequence(sequence, use_schema=False)
     target = f"{preparer.quote_schema(sequence.schema or schema)}.{name}"
-    return "nextval('" + target.replace("'", "''") + "')"
+    # The form pg_get_expr prints (and sequences_called reads): pgmig's sessions read it alike.
+    return f"nextval({standard_literal(target)})"
 
 
 # 'text' with quotes doubled; no backslash, whose meaning depends on standard_conforming_strings.

@@ -157,6 +157,7 @@ def _cli(root: Path, url: str, *args: str, hide_plugin: bool = False) -> subproc
     """Run the pgmig CLI as a user would; `hide_plugin` makes pgmig_views fail to import, as if uninstalled."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
     env["PGMIG_DATABASE_URL"] = url
+    env["PGMIG_DEV_URL"] = url  # scratch databases on the test server, not an embedded one left running
     prelude = "import sys; sys.modules['pgmig_views'] = None; " if hide_plugin else ""
     code = prelude + "from pgmig.cli import main; sys.argv[0] = 'pgmig'; main()"
     if not hide_plugin:
