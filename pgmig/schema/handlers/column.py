@@ -36,7 +36,7 @@ from pgmig.schema.expressions import columns_read
 from pgmig.schema.handlers.sequence import sequences_called
 from pgmig.schema.objects import Key, SchemaObject, key_kind
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
-from pgmig.schema.types import TYPE_JOINS, TYPE_SQL, canonical_type, domain_of, enum_of, enum_type_sql
+from pgmig.schema.types import TYPE_JOINS, TYPE_SQL, canonical_type, domain_of, enum_of, enum_type_sql, item_type
 
 IdentityValues = Tuple[int, int, int, int, int, bool]
 """An identity sequence's (start, increment, minvalue, maxvalue, cache, cycle)."""
@@ -699,6 +699,9 @@ class ModelColumns:
     """The SQLAlchemy types of the columns of a native enum type (an `Enum`, or an `ARRAY` of one), in column order."""
     enum_columns: List[Column] = field(default_factory=list)
     """The columns those types belong to."""
+    domain_types: Dict[int, Any] = field(default_factory=dict)
+    """id -> the distinct `postgresql.DOMAIN`s the columns use (directly, as ARRAY items, behind a
+    TypeDecorator), in column order: the domain kind reads them instead of every column again."""
     _constraints: Dict[int, List[Any]] = field(default_factory=dict)
     _types: Dict[int, Tuple[Tuple[str, str], ...]] = field(default_factory=dict)
 
@@ -731,10 +734,11 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
     found = ModelColumns()
     make, default_schema = Column.of, models.schema
 
-    def describe(sa_type: Any) -> Tuple[str, Optional[str], Optional[Tuple[str, str]], Optional[Key]]:
+    def describe(sa_type: Any) -> Tuple[str, Optional[str], Optional[Tuple[str, str]], Optional[Key], bool]:
         """What a type gives a column: its format_type spelling (an enum or a domain schema-qualified)
         and its collation apart (`String(collation="C")` compiles to `VARCHAR COLLATE "C"`), its native
-        enum, the type it waits for (a domain's: ("type", schema, name), which the domain provides)."""
+        enum, the type it waits for (a domain's: ("type", schema, name), which the domain provides),
+        whether that is a domain."""
         base, collation = split_collation(models.type_sql(sa_type))
         data_type = canonical_type(base)
         enum = enum_of(sa_type, default_schema, models.dialect)
@@ -748,7 +752,7 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
             dependency = ("type",) + domain
         else:
             dependency = extension_type(data_type, default_schema)
-        return data_type, collation, enum, dependency
+        return data_type, collation, enum, dependency, domain is not None
 
     for table in models.tables:
         schema = models.table_schema(table)
@@ -767,7 +771,7 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
                 found._constraints.setdefault(id(table), []).extend(col.constraints)
             sa_type = col.type
             try:
-                data_type, collation, enum, dependency = models.per_type(sa_type, "column", describe)
+                data_type, collation, enum, dependency, is_domain = models.per_type(sa_type, "column", describe)
             except Exception as exc:  # SQLAlchemy's CompileError, or a type's own failure
                 raise ModelsError(_type_failure(f"{schema}.{table.name}.{col.name}", col, exc)) from exc
             # As Postgres keeps it (63 bytes); two columns it keeps alike are refused.
@@ -803,6 +807,9 @@ def _build_model_columns(models: ModelContext) -> ModelColumns:
             if enum:
                 found.enum_types.append(sa_type)
                 found.enum_columns.append(column)
+            elif is_domain:
+                sa_domain = item_type(sa_type, models.dialect)
+                found.domain_types.setdefault(id(sa_domain), sa_domain)
         found._types[id(table)] = tuple(pairs)
         for index in generated:
             column = found.columns[index]

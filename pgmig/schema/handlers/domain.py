@@ -45,7 +45,7 @@ from pgmig.plan.normalize import Reads, Renderer, Scratch, render
 from pgmig.schema.handlers.column import model_columns
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
-from pgmig.schema.types import canonical_type, domain_of, enum_of, enum_type_sql, item_type
+from pgmig.schema.types import canonical_type, domain_of, enum_of, enum_type_sql
 
 DomainCheck = Tuple[str, str]
 """(name, expression over VALUE as pg_get_expr prints it) of a domain's CHECK constraint."""
@@ -225,12 +225,15 @@ class DomainHandler(ObjectHandler):
         schema pgmig does not manage (left out, `up` would fail on the columns of its type).
         """
         found: Dict[Key, Domain] = {}
+        declared = list(model_domains(models))
+        if not declared:  # most models: no pass over every column for arrays of nothing
+            return []
         in_arrays = {
             column.type_dependency
             for column in model_columns(models).columns
             if column.type_dependency is not None and column.data_type.endswith("]")
         }
-        for sa_domain in model_domains(models):
+        for sa_domain in declared:
             obj = _domain(sa_domain, models)
             obj = obj.evolve(in_arrays=("type", obj.schema, obj.name) in in_arrays)
             existing = found.setdefault(obj.key, obj)
@@ -407,12 +410,10 @@ def model_domains(models: ModelContext) -> Iterator[Any]:
     from sqlalchemy.dialects.postgresql import DOMAIN
 
     seen: Set[int] = set()
-    for table in models.tables:
-        for column in table.columns:
-            sa_type = item_type(column.type, models.dialect)
-            if isinstance(sa_type, DOMAIN) and sa_type.create_type and id(sa_type) not in seen:
-                seen.add(id(sa_type))
-                yield sa_type
+    for sa_type in model_columns(models).domain_types.values():
+        if sa_type.create_type:
+            seen.add(id(sa_type))
+            yield sa_type
     for metadata in models.metadata:
         get_objects = getattr(metadata, "get_schema_objects", None)
         if get_objects is None:
