@@ -255,3 +255,39 @@ def test_server_start_status_stop(sample: Sample) -> None:
     deleted = sample.cli("server", "stop", "--delete").stdout
     assert "embedded server: stopped; deleted" in deleted
     assert not (where / "PG_VERSION").exists()
+
+
+GRANT = """
+from pgmig import MigrationRevisionBase, Migrator
+
+
+class MigrationRevision(MigrationRevisionBase):
+    up_revision = "20260102_000000_grant1"
+    down_revision = "20260101_000000_seen01"
+
+    async def up(self, migrator: Migrator) -> None:
+        await migrator.actor.execute("GRANT SELECT ON marker TO {role}")
+
+    async def down(self, migrator: Migrator) -> None:
+        await migrator.actor.execute("REVOKE SELECT ON marker FROM {role}")
+"""
+
+
+def test_a_history_needing_what_only_the_dev_server_has(sample: Sample, pgmig_server: Any) -> None:
+    """A revision that needs something of the server's, not of a database (a role here; an extension's
+    files, as PostGIS's, are the same case): it replays on the dev_url server that has it, where the
+    embedded server cannot replay it at all."""
+    role = f"pgmig_reporting_{os.getpid()}"
+    run_sql(pgmig_server.admin_url, f"CREATE ROLE {role} NOLOGIN")
+    try:
+        (sample.root / "migrations" / "20260102_000000_grant1_grant.py").write_text(GRANT.format(role=role))
+        real = {"PGMIG_DATABASE_URL": sample.url}
+        assert (
+            "check passed (2 revisions)"
+            in sample.cli("check", env={**real, "PGMIG_DEV_URL": pgmig_server.admin_url}).stdout
+        )
+        assert not sample.pgmig_dir.exists()
+        failed = sample.cli("check", env=real, code=1)
+        assert f'role "{role}" does not exist' in failed.stdout, failed.stdout
+    finally:
+        run_sql(pgmig_server.admin_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")

@@ -123,7 +123,7 @@ async def reclaim(admin: Any) -> List[str]:
 
 @asynccontextmanager
 async def scratch_database(data_dir: Path, server_url: Optional[str] = None) -> AsyncIterator[str]:
-    """Create an empty database (on `server_url`'s server, else the embedded one) and drop it after.
+    """Create an empty database (on `server_url`'s server: dev_url's, else the embedded one) and drop it after.
 
     Abandoned scratch databases of the server are reclaimed first. The drop
     runs whatever ends the block, cancellation and signals included; raises
