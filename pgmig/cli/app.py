@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional, TypeVar
 import typer
 
 from pgmig import __version__
-from pgmig.cli import check, diff, generate, init, plugins, run
+from pgmig.cli import check, diff, generate, init, plugins, run, server
 from pgmig.cli.context import CliState, word_hint
 from pgmig.cli.output import err, out, shown
 from pgmig.errors import PgmigError
@@ -119,6 +119,14 @@ def main_options(
         "without a schema) [env PGMIG_SCHEMA, comma-separated; default: public]",
         show_default=False,
     ),
+    dev_url: Optional[str] = typer.Option(
+        None,
+        "--dev-url",
+        metavar="URL",
+        help="Server to make scratch databases on (check, generate's replay and proof, status's drift) "
+        "[env PGMIG_DEV_URL; default: the embedded server]",
+        show_default=False,
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
@@ -131,6 +139,7 @@ def main_options(
             "models": models,
             "migrations_dir": migrations_dir,
             "schema": schema,
+            "dev_url": dev_url,
         },
         debug=debug,
     )
@@ -151,6 +160,9 @@ COMMANDS: List[Callable[..., Any]] = [
 ]
 for _command in COMMANDS:
     app.command()(edge(_command))
+for _command in server.COMMANDS:
+    server.app.command()(edge(_command))
+app.add_typer(server.app)
 
 
 def main() -> None:

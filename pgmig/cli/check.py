@@ -6,15 +6,13 @@ from typing import Optional
 
 import typer
 
-from pgmig.cli.context import TIMINGS, CliState, paused_gc, run
+from pgmig.cli.context import DEV_URL, TIMINGS, CliState, paused_gc, run
 from pgmig.cli.output import out, print_check, print_json, print_timings
 
 
 def check(
     ctx: typer.Context,
-    dev_url: Optional[str] = typer.Option(
-        None, "--dev-url", metavar="URL", help="Server for the scratch database (default: the embedded one)."
-    ),
+    dev_url: Optional[str] = DEV_URL,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     timings: bool = TIMINGS,
 ) -> None:
@@ -23,9 +21,9 @@ def check(
     from pgmig.services.check import check as check_service
 
     state: CliState = ctx.obj
-    project = state.project(timings)
+    project = state.project(timings, dev_url)
     with paused_gc():
-        report = run(check_service(project, CheckOptions(dev_url=dev_url)))
+        report = run(check_service(project, CheckOptions()))
     with project.timings.phase("render"):
         if as_json:
             print_json(report.to_json())

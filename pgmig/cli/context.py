@@ -9,7 +9,7 @@ import sys
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Coroutine, Dict, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Coroutine, Dict, Iterator, Optional, TypeVar
 
 import typer
 
@@ -20,6 +20,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from pgmig.services.project import Project
 
 T = TypeVar("T")
+
+DEV_URL = typer.Option(
+    None,
+    "--dev-url",
+    metavar="URL",
+    help="Server to make scratch databases on (also a global option) [env PGMIG_DEV_URL; default: the embedded one]",
+    show_default=False,
+)
 
 TIMINGS = typer.Option(False, "--timings", help="After the output, print 'timing: <phase> <seconds>s' lines on stderr.")
 
@@ -32,6 +40,7 @@ FLAGS = {
     "enum_maps": "--map-enum-value",
     "verify": "--no-verify",
     "message": "-m",
+    "dev_url": "--dev-url",
 }
 
 
@@ -51,8 +60,9 @@ class CliState:
     overrides: Dict[str, Any] = field(default_factory=dict)
     debug: bool = False
 
-    def project(self, timings: bool = False) -> "Project":
-        """The project the options configure, reporting on stderr and wording hints with flags."""
+    def project(self, timings: bool = False, dev_url: Optional[str] = None) -> "Project":
+        """The project the options configure, reporting on stderr and wording hints with flags;
+        `dev_url`: a command's own `--dev-url`, which wins over the global one."""
         from pgmig.config.settings import load_settings
         from pgmig.db.urls import remember_secrets
         from pgmig.services.project import Project
@@ -60,8 +70,11 @@ class CliState:
 
         # Known before anything can fail, so that every message hides them (pgmig.db.urls.redact_text),
         # even one about a URL that never reaches a connection.
+        if dev_url is not None:
+            self.overrides["dev_url"] = dev_url
         for url in (
             self.overrides.get("database_url"),
+            self.overrides.get("dev_url"),
             os.environ.get("PGMIG_DATABASE_URL"),
             os.environ.get("PGMIG_DEV_URL"),
         ):

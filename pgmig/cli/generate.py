@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from pgmig.cli.context import TIMINGS, CliState, paused_gc, run
+from pgmig.cli.context import DEV_URL, TIMINGS, CliState, paused_gc, run
 from pgmig.cli.output import out, print_timings, printable
 
 
@@ -17,6 +17,7 @@ def generate(
         ..., "-m", "--message", help="What the revision does; becomes its docstring and file name."
     ),
     empty: bool = typer.Option(False, "--empty", help="Write a blank revision (for data migrations)."),
+    dev_url: Optional[str] = DEV_URL,
     allow_destructive: bool = typer.Option(
         False,
         "--allow-destructive",
@@ -72,7 +73,7 @@ def generate(
         concurrently=concurrently,
         verify=not no_verify,
     )
-    project = state.project(timings)
+    project = state.project(timings, dev_url)
     questioner = TerminalQuestioner() if sys.stdin.isatty() else Questioner()
     with paused_gc():
         path = run(generate_service(project, options, questioner))

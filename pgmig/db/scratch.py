@@ -27,6 +27,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, List, Optional
 
 from pgmig.db.quoting import quote_ident
 from pgmig.db.urls import with_database
+from pgmig.errors import ConfigError, DatabaseError, Hint
 from pgmig.ops.actor import execute
 
 PREFIX = "pgmig_scratch_"
@@ -122,7 +123,7 @@ async def reclaim(admin: Any) -> List[str]:
 
 @asynccontextmanager
 async def scratch_database(data_dir: Path, server_url: Optional[str] = None) -> AsyncIterator[str]:
-    """Create an empty database (on `server_url`'s server, else the embedded one) and drop it after.
+    """Create an empty database (on `server_url`'s server: dev_url's, else the embedded one) and drop it after.
 
     Abandoned scratch databases of the server are reclaimed first. The drop
     runs whatever ends the block, cancellation and signals included; raises
@@ -130,17 +131,19 @@ async def scratch_database(data_dir: Path, server_url: Optional[str] = None) -> 
     """
     from pgmig.db.connect import connect
 
+    name = scratch_name()
     if server_url is None:
         from pgmig.db.embedded import embedded_url
 
         server_url = embedded_url(data_dir)
-    name = scratch_name()
-    admin = await connect(server_url)
-    try:
-        await reclaim(admin)
-        await execute(admin, f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
-    finally:
-        await admin.close()
+        admin = await connect(server_url)
+        try:
+            await reclaim(admin)
+            await execute(admin, f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
+        finally:
+            await admin.close()
+    else:
+        await _create_on_dev_server(server_url, name)
     url = with_database(server_url, name)
     drop = dropper(server_url, name)
     stop = _StopOnTerm()
@@ -156,6 +159,43 @@ async def scratch_database(data_dir: Path, server_url: Optional[str] = None) -> 
     await _finish(drop)
     if stop.received:
         raise Terminated()
+
+
+async def _create_on_dev_server(server_url: str, name: str) -> None:
+    """CREATE DATABASE `name` on `server_url` (dev_url's server), its abandoned scratch databases
+    reclaimed first; a server pgmig cannot use is a configuration error naming dev_url.
+
+    Raises DatabaseError (exit 3) when the server cannot be reached or refuses the login, and
+    ConfigError (exit 2) when its role may not create databases: CREATE DATABASE needs the
+    CREATEDB attribute or a superuser (PostgreSQL docs, "CREATE DATABASE", Notes).
+    """
+    import asyncpg
+
+    from pgmig.db.connect import connect
+    from pgmig.db.urls import redact_url
+
+    advice = Hint("name a server pgmig can reach and create databases on", "dev_url")
+    try:
+        admin = await connect(server_url)
+    except DatabaseError as exc:
+        raise DatabaseError(f"the scratch server (dev_url) cannot be used: {exc}", hint=advice) from None
+    try:
+        await reclaim(admin)
+        await admin.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise ConfigError(
+            f"the role of dev_url ({redact_url(server_url)}) may not create databases ({exc}), and pgmig makes "
+            "its scratch databases there: give it CREATEDB (ALTER ROLE ... CREATEDB)",
+            hint=advice,
+        ) from None
+    except asyncpg.PostgresError as exc:
+        raise DatabaseError(
+            f"could not create a scratch database on dev_url's server ({redact_url(server_url)}): "
+            f"{exc.__class__.__name__}: {exc}",
+            hint=advice,
+        ) from None
+    finally:
+        await admin.close()
 
 
 def dropper(server_url: str, name: str) -> Callable[[], Awaitable[None]]:

@@ -204,7 +204,7 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
         except DatabaseError as exc:
             project.notice(f"skipped the checksum check: {exc}")
     project.models  # noqa: B018 - import errors before the scratch database is made
-    dev_url = options.dev_url or project.settings.dev_url
+    dev_url = project.scratch_server("check", options.dev_url)
     async with scratch_database(project.settings.embedded_data_dir, dev_url) as url:
         with project.timings.phase("replay"):
             checked = await Checker(project, url, project.notice).run(chain)
@@ -217,7 +217,8 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
         f"the revisions do not build from an empty database ({stopped.problems[0]} in {stopped.revision.path.name}); "
         f"checking from the configured database's objects at {status.current}"
     )
-    async with scratch_from(project, chain, Source(project.database_url, status.current), dev_url) as url:
+    source = Source(project.database_url, status.current)
+    async with scratch_from(project, chain, source, dev_url, purpose="check") as url:
         with project.timings.phase("replay"):
             checked = await Checker(project, url, project.notice).run(chain, start=status.current_index + 1)
         skipped = [
@@ -241,6 +242,17 @@ async def _finish(project: Project, report: CheckReport, checked: CheckReport, u
     return report
 
 
+def drift_at_hand(project: Project) -> bool:
+    """Whether `status` measures drift unasked: only when a scratch server is at hand without starting
+    one, i.e. `dev_url` is set or the configured database is the embedded server itself.
+
+    Drift replays the applied revisions on a scratch database, so against a real `database_url`
+    with no `dev_url` it would start the embedded server (creating `.pgmig/` on first use: seconds
+    for a command that otherwise reads one table); `status --drift` asks for it then.
+    """
+    return bool(project.settings.dev_url) or not project.settings.database_url
+
+
 async def drift(project: Project) -> "tuple[Status, Optional[List[str]]]":
     """The configured database against what its applied revisions should have built, object by object.
 
@@ -258,7 +270,7 @@ async def drift(project: Project) -> "tuple[Status, Optional[List[str]]]":
     async with connection(project.database_url) as conn:
         status = read_status(chain, await project.versions.applied(conn))
     try:
-        async with scratch_at(project, chain, status.current) as url:
+        async with scratch_at(project, chain, status.current, purpose="status's drift") as url:
             expected = await Checker(project, url).state()
     except HistoryError as exc:
         project.notice(f"warning: drift not measured: {exc}")

@@ -202,7 +202,8 @@ async def _prove(project: Project, chain: Chain, file_name: str, text: str, scra
         return
     # The revision was computed against the database's objects: they are its exact starting point
     # (even where the history does not build from empty, or the database drifted from it).
-    async with scratch_from(project, chain, Source(project.database_url, chain.head)) as url:
+    source = Source(project.database_url, chain.head)
+    async with scratch_from(project, chain, source, purpose="generate's proof") as url:
         with project.timings.phase("proof"):
             await prove(project, chain, file_name, text, url)
 
@@ -424,7 +425,8 @@ class _Trials:
             from pgmig.services.proof import Source, scratch_from
 
             source = Source(self.project.database_url, self.chain.head)
-            url = await self.stack.enter_async_context(scratch_from(self.project, self.chain, source))
+            copy = scratch_from(self.project, self.chain, source, purpose="generate's trial renames")
+            url = await self.stack.enter_async_context(copy)
             conn = await connect(url)
             self.stack.push_async_callback(conn.close)
             self.copy = (conn, url)
@@ -483,7 +485,7 @@ async def _history_database(project: Project, chain: Chain) -> AsyncIterator["tu
         finally:
             await conn.close()
         return
-    async with scratch_at(project, chain, chain.head, source) as url:
+    async with scratch_at(project, chain, chain.head, source, purpose="generate's replay") as url:
         scratch = await connect(url)
         try:
             yield scratch, False, url

@@ -52,6 +52,7 @@ class Project:
         self.notice: Notice = notice or _silent
         self.timings: Timings = timings or NoTimings()
         self.word_hint = word_hint
+        self._scratch_noticed = False
 
     @property
     def handlers(self) -> HandlerSet:
@@ -80,6 +81,29 @@ class Project:
         from pgmig.db.connect import resolve_url
 
         return resolve_url(self.settings, self.notice)
+
+    def scratch_server(self, purpose: str, dev_url: Optional[str] = None) -> Optional[str]:
+        """The URL of the server to make scratch databases on for `purpose` (words such as "check" or
+        "drift"): `dev_url` if given, else the `dev_url` setting; None means the project's embedded server.
+
+        Nothing is started here. When the embedded server serves as scratch beside another configured
+        database, a notice says so, once per Project (one command): that is a local server started,
+        data written in `.pgmig/`, for something the user may not expect to need one.
+        """
+        from pgmig.db.urls import normalize_url
+
+        given = dev_url or self.settings.dev_url
+        if given:
+            return normalize_url(given)
+        if self.settings.database_url and not self._scratch_noticed:
+            from pgmig.db.embedded import server_dir
+
+            self._scratch_noticed = True
+            self.notice(
+                f"using the embedded PostgreSQL in {server_dir(self.settings.embedded_data_dir)} as the scratch "
+                f"server for {purpose} (set dev_url, e.g. PGMIG_DEV_URL, to use another)"
+            )
+        return None
 
     @cached_property
     def versions(self) -> VersionTable:

@@ -143,11 +143,16 @@ async def _run_script(conn: Any, script: List[str]) -> None:
 
 @asynccontextmanager
 async def scratch_at(
-    project: Project, chain: Chain, target: Optional[str], source: Optional[Source] = None
+    project: Project,
+    chain: Chain,
+    target: Optional[str],
+    source: Optional[Source] = None,
+    purpose: str = "replaying the revisions",
 ) -> AsyncIterator[str]:
     """The URL of a scratch database at revision `target` of `chain` (None: base), dropped after.
 
-    The revisions are replayed from empty. When that fails and `source` is
+    Made on `dev_url`'s server, else the embedded one (`purpose` words what for, in the notice
+    that says so: see `Project.scratch_server`). The revisions are replayed from empty. When that fails and `source` is
     given (a database at `source.at`, not after `target`), the scratch is
     rebuilt from `source`'s current objects, `source.at` is stamped and the
     rest replayed; a notice says so. Raises HistoryError when neither
@@ -155,8 +160,8 @@ async def scratch_at(
     """
     from pgmig.db.scratch import scratch_database
 
-    settings = project.settings
-    async with scratch_database(settings.embedded_data_dir, settings.dev_url) as url:
+    server = project.scratch_server(purpose)
+    async with scratch_database(project.settings.embedded_data_dir, server) as url:
         failure = await _replayed(project, url, chain, target)
         if failure is None:
             yield url
@@ -167,7 +172,7 @@ async def scratch_at(
         f"the revisions do not build from an empty database ({failure}); the scratch database starts from "
         f"the configured database's objects at {source.at or 'base'} instead"
     )
-    async with scratch_from(project, chain, source) as url:
+    async with scratch_from(project, chain, source, purpose=purpose) as url:
         later = await _replayed(project, url, chain, target)
         if later is not None:
             raise HistoryError(
@@ -179,15 +184,20 @@ async def scratch_at(
 
 @asynccontextmanager
 async def scratch_from(
-    project: Project, chain: Chain, source: Source, dev_url: Optional[str] = None
+    project: Project,
+    chain: Chain,
+    source: Source,
+    dev_url: Optional[str] = None,
+    purpose: str = "copying the database's objects",
 ) -> AsyncIterator[str]:
     """The URL of a scratch database holding `source`'s current objects, with `source.at` stamped; dropped after.
 
-    Made on `dev_url`'s server (default: the project's dev_url, else the embedded server).
+    Made on `dev_url`'s server (default: the project's dev_url, else the embedded server, noticed
+    with `purpose`: see `Project.scratch_server`).
     """
     from pgmig.db.scratch import scratch_database
 
-    server = dev_url or project.settings.dev_url
+    server = project.scratch_server(purpose, dev_url)
     async with scratch_database(project.settings.embedded_data_dir, server) as url:
         with project.timings.phase("copy"):
             await copy_objects(project, source.url, url)
