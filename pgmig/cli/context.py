@@ -32,6 +32,7 @@ FLAGS = {
     "enum_maps": "--map-enum-value",
     "verify": "--no-verify",
     "message": "-m",
+    "yes": "--yes",
 }
 
 
