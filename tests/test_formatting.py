@@ -12,7 +12,7 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from pgmig.db.embedded import has_data
 from pgmig.plan.engine import diff_both_ways, model_context
-from pgmig.revisions.files import CHECKSUM_PREFIX, load_chain, meaning_checksum
+from pgmig.revisions.files import CHECKSUM_PREFIX, Revision, load_chain, meaning_checksum
 from pgmig.revisions.runner import Runner
 from pgmig.revisions.version_table import VersionTable
 from pgmig.revisions.writer import formatted, render_revision, ruff_binary, write_revision
@@ -204,6 +204,16 @@ def test_the_checksum_covers_meaning_not_layout() -> None:
         assert meaning_checksum(changed.encode()) != checksum
 
 
+def applied_history(project: Project) -> Tuple[Path, Path]:
+    """Two revisions generated (V1, V2) and applied to the project's database; their files."""
+    project.models(V1)
+    first = project.generate("initial")
+    project.models(V2)
+    second = project.generate("second")
+    project.cli("up")
+    return first, second
+
+
 def applied_rows(project: Project) -> List[Tuple[str, str, datetime]]:
     return [
         (row["id"], row["checksum"], row["applied_at"])
@@ -212,11 +222,7 @@ def applied_rows(project: Project) -> List[Tuple[str, str, datetime]]:
 
 
 def test_a_formatted_history_is_not_edited_and_a_changed_one_is_until_accepted(project: Project) -> None:
-    project.models(V1)
-    first = project.generate("initial")
-    project.models(V2)
-    second = project.generate("second")
-    project.cli("up")
+    first, second = applied_history(project)
     before = applied_rows(project)
     assert all(checksum.startswith(CHECKSUM_PREFIX) for _, checksum, _ in before)
     migrations = project.root / "migrations"
@@ -277,11 +283,7 @@ def test_a_formatted_history_is_not_edited_and_a_changed_one_is_until_accepted(p
 
 
 def test_accept_edits_of_one_revision(project: Project) -> None:
-    project.models(V1)
-    first = project.generate("initial")
-    project.models(V2)
-    second = project.generate("second")
-    project.cli("up")
+    first, second = applied_history(project)
     for path in (first, second):
         path.write_text(path.read_text() + "EDITED = True\n")
     project.cli("stamp", "--accept-edits", "--yes", rid(first))
@@ -291,16 +293,41 @@ def test_accept_edits_of_one_revision(project: Project) -> None:
     assert "name the revision to stamp" in project.cli("stamp", ok=False).stderr
 
 
+def test_accept_edits_asks_with_the_edited_revisions(project: Project) -> None:
+    """The library service: `confirm` is shown the edited revisions; a no leaves the rows, a yes records."""
+    from pgmig.config.settings import load_settings
+    from pgmig.services.project import Project as Configured
+    from pgmig.services.run import AcceptOptions, EditsNotAcceptedError, accept_edits
+
+    _, second = applied_history(project)
+    second.write_text(second.read_text() + "EDITED = True\n")
+    configured = Configured(load_settings({"database_url": project.url}, cwd=project.root))
+    shown: List[List[str]] = []
+
+    def answer(yes: bool) -> Callable[[List[Revision]], bool]:
+        def confirm(revisions: List[Revision]) -> bool:
+            shown.append([revision.path.name for revision in revisions])
+            return yes
+
+        return confirm
+
+    before = applied_rows(project)
+    with pytest.raises(EditsNotAcceptedError, match=second.name):
+        asyncio.run(accept_edits(configured, AcceptOptions(), answer(False)))
+    assert applied_rows(project) == before
+    accepted = asyncio.run(accept_edits(configured, AcceptOptions(), answer(True)))
+    assert [revision.path for revision in accepted] == [second]
+    assert shown == [[second.name], [second.name]]
+    assert asyncio.run(accept_edits(configured, AcceptOptions(), answer(True))) == []
+    assert len(shown) == 2  # nothing edited: nothing to ask
+
+
 def test_rows_of_an_earlier_pgmig_are_accepted_and_renewed(project: Project) -> None:
     """A version table written when the checksum was the hash of the bytes: still not edited, and the
     next `up` gives the rows the checksum over meaning (applied times kept), so formatting is no edit."""
     import hashlib
 
-    project.models(V1)
-    first = project.generate("initial")
-    project.models(V2)
-    second = project.generate("second")
-    project.cli("up")
+    first, second = applied_history(project)
     for path in (first, second):
         legacy = hashlib.sha256(path.read_bytes()).hexdigest()
         run_sql(project.url, f"UPDATE pgmig_revisions SET checksum = '{legacy}' WHERE id = '{rid(path)}'")

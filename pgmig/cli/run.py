@@ -132,7 +132,8 @@ def stamp(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="With --accept-edits: accept without asking."),
 ) -> None:
-    """Record TARGET as the current revision without running anything."""
+    """Record TARGET as the current revision without running anything; or, with --accept-edits, record the
+    files of applied revisions as they are now."""
     from pgmig.errors import UsageError
     from pgmig.services.run import stamp as stamp_service
 
