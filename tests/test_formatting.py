@@ -322,6 +322,39 @@ def test_accept_edits_asks_with_the_edited_revisions(project: Project) -> None:
     assert len(shown) == 2  # nothing edited: nothing to ask
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal")
+def test_accept_edits_at_a_terminal_lists_the_files_and_asks(project: Project) -> None:
+    import os
+    import pty
+    import select
+
+    _, second = applied_history(project)
+    second.write_text(second.read_text() + "EDITED = True\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
+    env.update(PGMIG_DATABASE_URL=project.url, COLUMNS="200")
+    terminal, other_end = pty.openpty()
+    command = [sys.executable, "-m", "pgmig", "stamp", "--accept-edits"]
+    process = subprocess.Popen(
+        command, cwd=project.root, env=env, stdin=other_end, stderr=other_end, stdout=subprocess.PIPE
+    )
+    os.close(other_end)
+    said = b""
+    try:
+        while b"Accept the files as they are now?" not in said:
+            ready, _, _ = select.select([terminal], [], [], 60)
+            assert ready, said.decode()
+            said += os.read(terminal, 4096)
+        os.write(terminal, b"y\n")
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        os.close(terminal)
+    asked = said.decode()
+    assert second.name in asked and "cannot show the old version" in asked and "git log -p" in asked
+    assert process.returncode == 0 and f"Accepted {second.name}" in stdout.decode()
+    assert "edited" not in project.cli("status").stderr
+
+
 def test_rows_of_an_earlier_pgmig_are_accepted_and_renewed(project: Project) -> None:
     """A version table written when the checksum was the hash of the bytes: still not edited, and the
     next `up` gives the rows the checksum over meaning (applied times kept), so formatting is no edit."""
