@@ -378,6 +378,36 @@ def test_rows_of_an_earlier_pgmig_are_accepted_and_renewed(project: Project) -> 
     assert first.name not in project.cli("status").stderr
 
 
+def test_a_role_without_update_keeps_earlier_rows_and_is_told_what_accepting_needs(project: Project) -> None:
+    """Renewing rows is skipped without UPDATE on the version table (they keep matching their bytes);
+    accepting an edit needs it, and the error names the GRANT."""
+    import hashlib
+    from urllib.parse import urlsplit, urlunsplit
+
+    first, second = applied_history(project)
+    legacy = hashlib.sha256(first.read_bytes()).hexdigest()
+    run_sql(project.url, f"UPDATE pgmig_revisions SET checksum = '{legacy}' WHERE id = '{rid(first)}'")
+    parts = urlsplit(project.url)
+    role = f"no_update_{parts.path.lstrip('/')}"[:60]
+    run_sql(
+        project.url,
+        f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'secret'",
+        f'GRANT SELECT, INSERT, DELETE ON pgmig_revisions TO "{role}"',
+    )
+    try:
+        project.url = urlunsplit(parts._replace(netloc=f"{role}:secret@{parts.netloc.rsplit('@', 1)[-1]}"))
+        before = applied_rows(project)
+        assert "Already at head" in project.cli("up").stdout
+        assert applied_rows(project) == before
+        second.write_text(second.read_text() + "EDITED = True\n")
+        refused = project.cli("stamp", "--accept-edits", "--yes", ok=False)
+        assert refused.returncode == 3 and "UPDATE on table" in refused.stderr and "GRANT UPDATE" in refused.stderr
+        assert applied_rows(project) == before
+    finally:
+        project.url = urlunsplit(parts)
+        run_sql(project.url, f'DROP OWNED BY "{role}" CASCADE', f'DROP ROLE "{role}"')
+
+
 def configure_post_write(root: Path, command: str, extra: str = "") -> None:
     """The sample project's pyproject.toml with `post_write = command` (a TOML literal string)."""
     (root / "pyproject.toml").write_text(
