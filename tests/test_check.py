@@ -105,7 +105,7 @@ def test_check_reports_a_broken_revision(project: Project) -> None:
 def test_check_reports_files_edited_after_they_were_applied(project: Project) -> None:
     synced(project)
     first = project.files()[0]
-    first.write_text(first.read_text() + "# edited after it was applied\n")
+    first.write_text(first.read_text() + "EDITED_AFTER_IT_WAS_APPLIED = True\n")  # code, not only a comment
     result = project.cli("check", ok=False)
     assert result.returncode == 1
     assert f"{first.name} was edited after it was applied" in result.stdout

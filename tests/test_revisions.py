@@ -239,7 +239,7 @@ def test_status_history_stamp_and_edited_files(project: Project) -> None:
     project.cli("stamp", rid(first))
     assert project.applied() == [rid(first)]
     assert "pending: 1" in project.cli("status").stdout
-    first.write_text(first.read_text() + "\n# edited\n")
+    first.write_text(first.read_text() + "\nEDITED = True\n")  # code: a comment alone is no edit
     status = project.cli("status")
     assert f"{first.name} was edited after it was applied" in status.stderr
     assert "(edited after it was applied)" in project.cli("history").stdout

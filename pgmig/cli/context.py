@@ -41,6 +41,7 @@ FLAGS = {
     "verify": "--no-verify",
     "message": "-m",
     "dev_url": "--dev-url",
+    "yes": "--yes",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, List, Optional
 
 import typer
@@ -10,6 +11,7 @@ from pgmig.cli.context import DEV_URL, CliState, run
 from pgmig.cli.output import err, out, printable, progress, revision_entry, shown, write_sql
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pgmig.revisions.files import Revision
     from pgmig.revisions.runner import Direction
 
 
@@ -68,6 +70,7 @@ def status(
     dev_url: Optional[str] = DEV_URL,
 ) -> None:
     """Show the current revision, what is pending, applied files edited since, and drift."""
+    from pgmig.revisions.runner import edited_note
     from pgmig.services.check import drift as drift_service
     from pgmig.services.check import drift_at_hand
     from pgmig.services.run import status as status_service
@@ -91,7 +94,7 @@ def status(
         out.print("pending: none", markup=False)
     for revision in current.edited:
         err.print(
-            f"warning: {printable(revision.path.name, one_line=True)} was edited after it was applied",
+            f"warning: {printable(revision.path.name, one_line=True)} {edited_note()}",
             markup=False,
             style="yellow",
         )
@@ -130,11 +133,56 @@ def history(ctx: typer.Context) -> None:
 
 def stamp(
     ctx: typer.Context,
-    target: str = typer.Argument(..., help="Revision to record as applied (with all before it); 'base' clears."),
+    target: Optional[str] = typer.Argument(
+        None,
+        help="Revision to record as applied (with all before it); 'base' clears. "
+        "With --accept-edits: only this revision's file.",
+    ),
+    accept_edits: bool = typer.Option(
+        False,
+        "--accept-edits",
+        help="Record the current checksums of applied revisions whose files changed meaning since "
+        "(applied times kept; nothing runs).",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="With --accept-edits: accept without asking."),
 ) -> None:
-    """Record TARGET as the current revision without running anything."""
+    """Record TARGET as the current revision without running anything; or, with --accept-edits, record the
+    files of applied revisions as they are now."""
+    from pgmig.errors import UsageError
     from pgmig.services.run import stamp as stamp_service
 
     state: CliState = ctx.obj
+    if accept_edits:
+        _accept_edits(state, target, yes)
+        return
+    if yes:
+        raise UsageError("--yes goes with --accept-edits")
+    if target is None:
+        raise UsageError("name the revision to stamp (an id, head or base), or give --accept-edits")
     run(stamp_service(state.project(), target))
     out.print(f"Stamped {printable(target, one_line=True)}.", markup=False)
+
+
+def _accept_edits(state: CliState, target: Optional[str], yes: bool) -> None:
+    """`stamp --accept-edits`: list the edited applied files, ask (at a terminal), record their checksums."""
+    from pgmig.services.run import AcceptOptions, accept_edits
+
+    def confirm(edited: List["Revision"]) -> bool:
+        if not sys.stdin.isatty():
+            return False
+        err.print("These applied revisions' files changed meaning since they were applied:", markup=False)
+        for revision in edited:
+            err.print(f"  {revision_entry(revision)}  ({printable(str(revision.path), one_line=True)})", markup=False)
+        err.print(
+            "pgmig keeps a checksum of each applied file, not its text, so it cannot show the old version: "
+            "compare with your version control (git log -p FILE). Accepting changes no table: if the new "
+            "text should run, write a new revision instead.",
+            markup=False,
+        )
+        return typer.confirm("Accept the files as they are now?", default=False, err=True)
+
+    accepted = run(accept_edits(state.project(), AcceptOptions(target, yes), confirm))
+    if not accepted:
+        out.print("No applied revision's file changed meaning: nothing to accept.", markup=False)
+    for revision in accepted:
+        out.print(f"Accepted {printable(revision.path.name, one_line=True)} as it is now.", markup=False)

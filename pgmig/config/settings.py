@@ -73,6 +73,8 @@ class Settings(_SchemaField):
     # How long `up`/`down` wait for a lock, and let one statement run ("0": no limit).
     lock_timeout: str = "5s"
     statement_timeout: str = "0"
+    # A command run on each revision file pgmig writes, `{path}` replaced (e.g. "ruff format {path}").
+    post_write: Optional[str] = None
 
     # Filled in by load_settings, never read from a source.
     project_root: Path = Field(default_factory=Path.cwd, exclude=True)
@@ -92,6 +94,19 @@ class Settings(_SchemaField):
         from pgmig.db.connect import check_duration
 
         return check_duration(value)
+
+    @field_validator("post_write")
+    @classmethod
+    def _command(cls, value: Optional[str]) -> Optional[str]:
+        import shlex
+
+        if value is None or not value.strip():
+            return None
+        try:
+            shlex.split(value)
+        except ValueError as exc:  # an unclosed quote
+            raise ValueError(f"{value!r} is not a command line: {exc}") from None
+        return value
 
     @field_validator("schema", mode="before")
     @classmethod

@@ -280,6 +280,17 @@ def _project_server(data_dir: Path) -> Path:
     return folder
 
 
+def has_data(data_dir: Path) -> bool:
+    """Whether the embedded server of the project whose `.pgmig` is `data_dir` was ever created (its
+    data folder holds a cluster), running or not: asked without starting it."""
+    if (data_dir / "pgdata" / "PG_VERSION").exists():
+        return True
+    pointer = data_dir / POINTER  # as root, where `_project_server` put it
+    if not pointer.is_file():
+        return False
+    return (Path(pointer.read_text(encoding="utf-8", errors="replace").strip()) / "pgdata" / "PG_VERSION").exists()
+
+
 def embedded_url(data_dir: Path, database: str = "postgres") -> str:
     """The URL of `database` on the embedded server of the project whose `.pgmig` is `data_dir`
     (started if need be, where `server_dir` says)."""

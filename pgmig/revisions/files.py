@@ -9,15 +9,17 @@ broken history fails with the names of the files at fault and applies nothing.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
+import json
 import re
 import secrets
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence, Type
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Sequence, Type
 
 from pgmig.errors import RevisionError
 
@@ -55,12 +57,25 @@ class MigrationRevisionBase:
 
 @dataclass
 class Revision:
+    """One loaded revision file.
+
+    `checksum` is the file's meaning (`meaning_checksum`: what the version
+    table records); `byte_checksum` is the SHA-256 of its bytes, the checksum
+    earlier versions of pgmig recorded, which a version-table row may still hold.
+    """
+
     id: str
     down_revision: Optional[str]
     path: Path
     checksum: str
     revision_class: Type[MigrationRevisionBase]
     doc: str = ""
+    byte_checksum: str = ""
+
+    def matches(self, recorded: str) -> bool:
+        """Whether `recorded` (a version-table row's checksum) is this file's: its meaning checksum,
+        or, for a row written before checksums covered meaning, the hash of its bytes."""
+        return recorded == self.checksum or (is_legacy_checksum(recorded) and recorded == self.byte_checksum)
 
     @property
     def transactional(self) -> bool:
@@ -104,8 +119,67 @@ class Chain:
         return matches[0]
 
 
-def file_checksum(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+CHECKSUM_PREFIX = "ast1:"
+"""Marks a checksum over meaning (`meaning_checksum`); a bare hex digest is the older hash of the bytes."""
+
+
+def is_legacy_checksum(checksum: str) -> bool:
+    """Whether a recorded checksum is the hash of a file's bytes (earlier versions of pgmig), not of its meaning."""
+    return not checksum.startswith(CHECKSUM_PREFIX)
+
+
+def meaning_checksum(source: bytes, filename: str = "<revision>") -> str:
+    """A checksum of what a revision file means, not how it is laid out: `CHECKSUM_PREFIX` + the SHA-256
+    of its syntax tree (`canonical_tree`) with comments, docstrings and positions left out.
+
+    So `ruff format`, black, another quote style, parentheses, trailing commas
+    or an edited comment or docstring keep the checksum; a different call, argument
+    or value changes it. The tree is serialised by pgmig, not by `ast.dump`
+    (whose output changes between Python versions), so one file keeps one checksum
+    across Python 3.8 to 3.14. Raises SyntaxError for a file that does not parse.
+    """
+    tree = ast.parse(source, filename)
+    text = json.dumps(canonical_tree(tree), separators=(",", ":"), ensure_ascii=True)
+    return CHECKSUM_PREFIX + hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+# Fields that are comments or spellings, not meaning: `# type:` comments, the `u` of u"...".
+_IGNORED_FIELDS = frozenset({"type_comment", "kind"})
+
+
+def canonical_tree(node: Any) -> Any:
+    """`node` (an `ast` tree) as nested lists of plain values, the same on every Python version.
+
+    A node is `[ClassName, [field, value], ...]` over its `_fields`, leaving out
+    fields that are empty or None (Python 3.12 added `type_params`, 3.13 more
+    optional fields) and those in `_IGNORED_FIELDS`; a constant is
+    `["Constant", type name, repr]`; a statement that is only a string (a
+    docstring, module, class or function, or an attribute's) is left out. The
+    subscript wrappers of Python 3.8 (`Index`, `ExtSlice`) read as 3.9+ parses them.
+    """
+    if isinstance(node, list):
+        return [canonical_tree(item) for item in node if not _is_docstring(item)]
+    if not isinstance(node, ast.AST):
+        return node
+    name = type(node).__name__
+    if name == "Index":  # Python 3.8: a[1] is Subscript(slice=Index(value=1)); 3.9+: slice=1
+        return canonical_tree(getattr(node, "value"))  # noqa: B009 - no such attribute in 3.9+'s stubs
+    if name == "ExtSlice":  # Python 3.8: a[1:2, 3]; 3.9+ parses it as a Tuple of the dimensions
+        return canonical_tree(ast.Tuple(elts=getattr(node, "dims"), ctx=ast.Load()))  # noqa: B009
+    if isinstance(node, ast.Constant):
+        return ["Constant", type(node.value).__name__, repr(node.value)]
+    fields: List[Any] = [name]
+    for field in node._fields:
+        if field in _IGNORED_FIELDS:
+            continue
+        value = canonical_tree(getattr(node, field, None))
+        if value is not None and value != []:
+            fields.append([field, value])
+    return fields
+
+
+def _is_docstring(node: Any) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
 def foreign_exit(exc: BaseException) -> bool:
@@ -167,7 +241,16 @@ def load_revision_file(path: Path) -> Revision:
     for method in ("up", "down"):
         if getattr(cls, method) is getattr(MigrationRevisionBase, method):
             raise RevisionError(f"{path}: MigrationRevision has no {method}() method")
-    return Revision(revision_id, down, path, file_checksum(path), cls, module.__doc__ or "")
+    source = path.read_bytes()
+    return Revision(
+        revision_id,
+        down,
+        path,
+        meaning_checksum(source, str(path)),
+        cls,
+        module.__doc__ or "",
+        byte_checksum=hashlib.sha256(source).hexdigest(),
+    )
 
 
 def revision_files(folder: Path) -> List[Path]:

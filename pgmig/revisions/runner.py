@@ -46,6 +46,15 @@ UP: Direction = "up"
 DOWN: Direction = "down"
 
 
+def edited_note(where: Optional[str] = None) -> str:
+    """What status and check say of a file in `Status.edited`, after its name; `where` names the database."""
+    applied = f"applied to {where}" if where else "applied"
+    return (
+        f"was edited after it was {applied} (its code changed, not only its layout); if that is intended, "
+        "pgmig stamp --accept-edits records it as it is now"
+    )
+
+
 @dataclass
 class Status:
     chain: Chain
@@ -62,8 +71,21 @@ class Status:
 
     @property
     def edited(self) -> List[Revision]:
-        """Applied revisions whose file changed since it was applied."""
-        return [r for r in self.chain.revisions if r.id in self.applied and self.applied[r.id].checksum != r.checksum]
+        """Applied revisions whose file changed meaning since it was applied (`Revision.matches`:
+        a reformatted file, or one whose comments or docstrings changed, is not edited)."""
+        return [r for r in self.chain.revisions if r.id in self.applied and not r.matches(self.applied[r.id].checksum)]
+
+    @property
+    def legacy(self) -> List[Revision]:
+        """Applied revisions whose row holds the hash of the file's bytes (written by an earlier pgmig) and
+        matches the file: their rows can take the checksum over meaning."""
+        return [
+            r
+            for r in self.chain.revisions
+            if r.id in self.applied
+            and self.applied[r.id].checksum != r.checksum
+            and r.matches(self.applied[r.id].checksum)
+        ]
 
 
 def read_status(chain: Chain, applied: Dict[str, AppliedRevision]) -> Status:
@@ -272,7 +294,9 @@ class Runner:
         if target is not None:
             self.chain.index(target)  # an unknown target needs no database to be reported
         async with self.session() as conn:
-            plan = plan_run(read_status(self.chain, await self.versions.applied(conn)), direction, target)
+            status = read_status(self.chain, await self.versions.applied(conn))
+            await self._renew_checksums(conn, status)
+            plan = plan_run(status, direction, target)
             if plan.revisions:
                 # The version table's privileges, asked before any revision runs, so a role that
                 # lacks one is told so and not that the first revision failed.
@@ -316,6 +340,7 @@ class Runner:
             await self.versions.missing_privileges(conn, ("INSERT",))
             await self.versions.ensure(conn)
             applied = await self.versions.applied(conn)
+            await self._renew_checksums(conn, Status(self.chain, applied, -1))
             async with conn.transaction():
                 for index, revision in enumerate(self.chain.revisions):
                     if index <= target_index and revision.id not in applied:
@@ -325,6 +350,28 @@ class Runner:
                 for rid in applied:
                     if rid not in self.chain.ids:
                         await self.versions.remove(conn, rid)
+
+    async def _renew_checksums(self, conn: Any, status: Status) -> None:
+        """Give the rows an earlier pgmig wrote (the hash of a file's bytes, still matching the file) the
+        checksum over meaning, so that formatting the file later is not an edit; applied times kept.
+        Skipped when the role may not UPDATE the version table: those rows keep matching the bytes."""
+        if status.legacy and await self.versions.may(conn, "UPDATE"):
+            await self.versions.set_checksums(conn, {r.id: r.checksum for r in status.legacy})
+
+    async def accept(self, revisions: Sequence[Revision]) -> List[Revision]:
+        """Record the current checksum of each of `revisions` that is applied and edited since (its file
+        changed meaning), keeping its applied time and duration; nothing runs. Returns those recorded.
+
+        Raises BookkeepingPrivilegeError when the role may not UPDATE the version table.
+        """
+        wanted = {revision.id for revision in revisions}
+        async with self.session() as conn:
+            status = read_status(self.chain, await self.versions.applied(conn))
+            accepted = [revision for revision in status.edited if revision.id in wanted]
+            if accepted:
+                await self.versions.missing_privileges(conn, ("UPDATE",))
+                await self.versions.set_checksums(conn, {r.id: r.checksum for r in accepted})
+            return accepted
 
 
 async def _recorded(revision: Revision, direction: Direction) -> Optional[List[Operation]]:

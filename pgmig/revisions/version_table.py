@@ -256,6 +256,19 @@ class VersionTable:
                 duration,
             )
 
+    async def may(self, connection: Any, privilege: str) -> bool:
+        """Whether the current role has `privilege` ("UPDATE", ...) on the version table (which must exist)."""
+        return bool(await connection.fetchval("SELECT has_table_privilege($1, $2)", self.qualified, privilege))
+
+    async def set_checksums(self, connection: Any, checksums: Dict[str, str]) -> None:
+        """Replace the checksum of each row named in `checksums` (id: checksum), in one transaction;
+        applied_at and duration stay."""
+        async with self._needs(connection, "UPDATE"), connection.transaction():
+            for revision_id, checksum in checksums.items():
+                await connection.execute(
+                    f"UPDATE {self.qualified} SET checksum = $2 WHERE id = $1", revision_id, checksum
+                )
+
     async def remove(self, connection: Any, revision_id: str) -> None:
         async with self._needs(connection, "DELETE"):
             await connection.execute(f"DELETE FROM {self.qualified} WHERE id = $1", revision_id)

@@ -13,18 +13,19 @@ from __future__ import annotations
 import math
 import os
 import secrets
-import shutil
+import shlex
 import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Type
 
-from pgmig.errors import Hint, RevisionError, UsageError
+from pgmig.errors import ConfigError, Hint, RevisionError, UsageError
 from pgmig.files import write_new_file
 from pgmig.ops.base import Hazard, Operation
 from pgmig.ops.table import TablePart
 
-LINE_LIMIT = 99
+LINE_LIMIT = 88
+"""ruff's and black's default line length: the writer's own layout, before `formatted` runs ruff."""
 INDENT = " " * 8
 
 
@@ -291,15 +292,21 @@ def refuse_invalid_text(message: str, ops: Sequence[Operation]) -> None:
                     raise UsageError(f"{op.name}: {name} is not valid text: {problem}; fix the models")
 
 
-def write_revision(folder: Path, file_name: str, text: str) -> Path:
+def write_revision(
+    folder: Path, file_name: str, text: str, post_write: Optional[str] = None, cwd: Optional[Path] = None
+) -> Path:
     """Write `text` as `folder`/`file_name` so that the file appears only complete and loadable.
 
-    The text goes to a hidden temporary file in the same folder (which
-    `revision_files` skips), is compiled, formatted (`format_file`) and
-    loaded as a revision, and only then renamed over the final name
+    The text is laid out by ruff's formatter (`formatted`), compiled, written
+    to a hidden temporary file in the same folder (which `revision_files`
+    skips), loaded as a revision, and only then renamed over the final name
     (`os.replace`, atomic within a folder). On any failure the temporary file
     is removed, nothing is left in the folder and RevisionError says why.
+    Then `post_write` (the setting: a command, `{path}` replaced) runs on the
+    written file from the folder `cwd` (`run_post_write`; PostWriteError when
+    it fails, the file staying written).
     """
+    text = formatted(text)
     try:
         compile(text, file_name, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
@@ -311,7 +318,6 @@ def write_revision(folder: Path, file_name: str, text: str) -> Path:
     temporary = folder / f".{path.stem}.{secrets.token_hex(4)}.tmp.py"
     try:
         write_new_file(temporary, text)
-        format_file(temporary)
         try:
             load_revision_file(temporary)
         except RevisionError as exc:
@@ -320,17 +326,104 @@ def write_revision(folder: Path, file_name: str, text: str) -> Path:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+    if post_write:
+        run_post_write(post_write, path, cwd)
     return path
 
 
-def format_file(path: Path) -> None:
-    """Run ruff or black on a written file when one is installed (like Alembic's post-write hooks)."""
-    for command in (["ruff", "format", "--quiet"], ["black", "--quiet"]):
-        exe = shutil.which(command[0])
-        if exe is None:
-            continue
+FORMAT_TIMEOUT = 30.0
+"""Seconds ruff may take to lay out one revision (it takes milliseconds)."""
+
+
+def ruff_binary() -> Optional[str]:
+    """The ruff executable of the installed `ruff` package (a dependency of pgmig), or None without one.
+
+    Not a `ruff` found on PATH: the package's own is the version pgmig was
+    installed with, so the same models give the same bytes on every machine
+    of a project that pins its dependencies.
+    """
+    import importlib
+
+    for module in ("ruff", "ruff.__main__"):  # `find_ruff_bin` moved to the package in ruff 0.5
         try:
-            subprocess.run([exe, *command[1:], str(path)], check=True, capture_output=True, timeout=30)
-            return
-        except (subprocess.SubprocessError, OSError):
+            find = getattr(importlib.import_module(module), "find_ruff_bin", None)
+            if find is not None:
+                return str(find())
+        except (ImportError, OSError):  # FileNotFoundError: a package without its binary
             continue
+    return None
+
+
+def formatted(text: str) -> str:
+    """`text` (Python source) as `ruff format` lays it out at its defaults (line length 88, double
+    quotes), whatever configuration the project has (`--isolated`): what pgmig writes passes
+    `ruff format --check` and, for the project's own style, `post_write` runs the project's
+    formatter. The same text gives the same bytes. Without ruff (or when it fails), `text` as
+    it is: the writer's own layout (`LINE_LIMIT`) is close to ruff's."""
+    ruff = ruff_binary()
+    if ruff is None:
+        return text
+    try:
+        done = subprocess.run(
+            [ruff, "format", "--isolated", "--stdin-filename", "revision.py", "-"],
+            input=text.encode("utf-8"),
+            capture_output=True,
+            timeout=FORMAT_TIMEOUT,
+            check=True,
+        )
+    except (subprocess.SubprocessError, OSError):
+        return text
+    return done.stdout.decode("utf-8")
+
+
+POST_WRITE_TIMEOUT = 300.0
+"""Seconds the `post_write` command may take on one file."""
+
+
+POST_WRITE_OUTPUT = 2000
+"""How many characters of the failed command's output (its end) the error repeats."""
+
+
+class PostWriteError(ConfigError):
+    """The `post_write` command failed on a written revision file (which stays written)."""
+
+
+def post_write_command(command: str, path: Path) -> List[str]:
+    """`command` split as a POSIX shell would (`shlex.split`; no shell runs it), with `{path}` in
+    each word replaced by `path`, or `path` added as the last word when no word holds `{path}`.
+    The path is one word whatever it holds (spaces, quotes, `$`), so nothing in it is interpreted."""
+    words = shlex.split(command)
+    if not any("{path}" in word for word in words):
+        return [*words, str(path)]
+    return [word.replace("{path}", str(path)) for word in words]
+
+
+def run_post_write(command: str, path: Path, cwd: Optional[Path] = None) -> None:
+    """Run the `post_write` command on the revision file at `path`, from the folder `cwd` (the project's
+    root; default: the current folder), and check that the file still loads as a revision.
+
+    Raises PostWriteError (exit 2) naming the command, its exit status and
+    what it printed on stderr when it cannot start, fails, times out, or
+    leaves a file that no longer loads; the file stays written either way.
+    """
+    from pgmig.revisions.files import load_revision_file
+
+    words = post_write_command(command, path)
+    where = f"pgmig wrote {path}, but the post_write command {shlex.join(words)!r}"
+    fix = "fix post_write in [tool.pgmig] (or PGMIG_POST_WRITE)"
+    try:
+        done = subprocess.run(words, cwd=cwd, capture_output=True, timeout=POST_WRITE_TIMEOUT, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise PostWriteError(f"{where} could not start: {words[0]!r} is not installed or not on PATH; {fix}") from None
+    except subprocess.TimeoutExpired:
+        raise PostWriteError(f"{where} did not finish within {POST_WRITE_TIMEOUT:.0f} s; {fix}") from None
+    except OSError as exc:
+        raise PostWriteError(f"{where} could not start: {exc.strerror}; {fix}") from None
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).decode("utf-8", "replace").strip()
+        said = f": {said[-POST_WRITE_OUTPUT:]}" if said else " and printed nothing"
+        raise PostWriteError(f"{where} failed (exit status {done.returncode}){said}; {fix}")
+    try:
+        load_revision_file(path)
+    except RevisionError as exc:
+        raise PostWriteError(f"{where} left a file that no longer loads: {exc}; {fix}") from None

@@ -15,7 +15,7 @@ from pgmig.errors import DatabaseError, PgmigError
 from pgmig.plan.diff import Plan, diff_states
 from pgmig.plan.engine import current_state
 from pgmig.revisions.files import BASE, Chain, Revision
-from pgmig.revisions.runner import Runner, Status, read_status
+from pgmig.revisions.runner import Runner, Status, edited_note, read_status
 from pgmig.schema.objects import SchemaState, key_text
 from pgmig.schema.protocol import DatabaseContext
 from pgmig.services.project import Project
@@ -171,6 +171,16 @@ def _explained(message: str) -> str:
     return message
 
 
+def _applied_database(project: Project) -> Optional[str]:
+    """The database `up` would run against, in words, when it may hold applied revisions: the configured
+    one, or the embedded server's once it has data (without data it holds nothing: not started for it)."""
+    if project.settings.database_url:
+        return "the configured database"
+    from pgmig.db.embedded import has_data
+
+    return "the embedded server's database" if has_data(project.settings.embedded_data_dir) else None
+
+
 @dataclass(frozen=True)
 class CheckOptions:
     """`dev_url`: the server the scratch database is made on (default: the embedded one)."""
@@ -181,7 +191,8 @@ class CheckOptions:
 async def check(project: Project, options: Optional[CheckOptions] = None) -> CheckReport:
     """Replay every revision on a scratch database, check each down, and compare with the models.
 
-    Also reports applied files edited since, when a database is configured.
+    Also reports applied files whose meaning changed since (`Status.edited`) on the database `up` would
+    run against: the configured one, or the embedded server's when it has data.
     Problems are in the report (`ok` is False), not raised; raises
     ModelsError, DatabaseError when the scratch server cannot be used.
     """
@@ -193,14 +204,12 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
     chain = project.chain()
     report = CheckReport()
     status: Optional[Status] = None
-    if project.settings.database_url:
+    where = _applied_database(project)
+    if where is not None:
         try:
             async with connection(project.database_url) as conn:
                 status = read_status(chain, await project.versions.applied(conn))
-            report.problems.extend(
-                f"{revision.path.name} was edited after it was applied to the configured database"
-                for revision in status.edited
-            )
+            report.problems.extend(f"{revision.path.name} {edited_note(where)}" for revision in status.edited)
         except DatabaseError as exc:
             project.notice(f"skipped the checksum check: {exc}")
     project.models  # noqa: B018 - import errors before the scratch database is made

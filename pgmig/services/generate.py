@@ -145,7 +145,7 @@ async def generate(
     from datetime import datetime, timezone
 
     from pgmig.revisions.files import new_revision_id, slugify
-    from pgmig.revisions.writer import refuse_invalid_text, render_revision, write_revision
+    from pgmig.revisions.writer import refuse_invalid_text, render_revision
     from pgmig.services.proof import load_text
 
     refuse_invalid_text(options.message, [])  # before any work: the message is the user's to fix
@@ -188,7 +188,7 @@ async def generate(
                         "run pgmig check after editing"
                     )
     # Complete and loadable, or not there at all (a broken file would stop every later command).
-    return write_revision(project.settings.migrations_path, file_name, text)
+    return project.write_revision(file_name, text)
 
 
 async def _prove(project: Project, chain: Chain, file_name: str, text: str, scratch_url: Optional[str]) -> None:

@@ -20,6 +20,8 @@ from pgmig.schema.protocol import ModelContext
 from pgmig.timing import NoTimings, Timings
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     from pgmig.plan.diff import Plan
 
 Notice = Callable[[str], None]
@@ -114,6 +116,17 @@ class Project:
         from pgmig.revisions.files import load_chain
 
         return load_chain(self.settings.migrations_path)
+
+    def write_revision(self, file_name: str, text: str) -> "Path":
+        """Write a revision file into the migrations folder (complete and loadable, laid out by ruff),
+        then run the `post_write` command on it (`pgmig.revisions.writer.write_revision`); its path.
+
+        Raises RevisionError (nothing written), PostWriteError (written, the command failed).
+        """
+        from pgmig.revisions.writer import write_revision
+
+        settings = self.settings
+        return write_revision(settings.migrations_path, file_name, text, settings.post_write, settings.project_root)
 
     def runner(
         self, url: Optional[str] = None, progress: Optional[Progress] = None, chain: Optional[Chain] = None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Callable, List, Optional
 
-from pgmig.errors import UsageError
+from pgmig.errors import Hint, UsageError
 from pgmig.revisions.files import Revision
 from pgmig.revisions.runner import Direction, Status
 from pgmig.services.project import Progress, Project
@@ -59,3 +59,53 @@ async def status(project: Project) -> Status:
 async def stamp(project: Project, target: str) -> None:
     """Record `target` (and every revision before it) as applied without running anything."""
     await project.runner().stamp(target)
+
+
+@dataclass(frozen=True)
+class AcceptOptions:
+    """Which edited files `accept_edits` accepts: `target` (a revision id or unique prefix), or every
+    applied revision whose file changed meaning when None; `yes` is the consent given up front."""
+
+    target: Optional[str] = None
+    yes: bool = False
+
+
+ACCEPT_YES = Hint("review the changes (e.g. git log -p on each file), then rerun", "yes")
+
+
+class EditsNotAcceptedError(UsageError):
+    """Applied revision files changed meaning, and nobody agreed to record them as they are now."""
+
+    def __init__(self, revisions: List[Revision]) -> None:
+        self.revisions = revisions
+        names = ", ".join(revision.path.name for revision in revisions)
+        super().__init__(
+            f"{len(revisions)} applied revision file(s) changed meaning since they were applied ({names}); "
+            "nothing was accepted",
+            hint=ACCEPT_YES,
+        )
+
+
+async def accept_edits(
+    project: Project, options: AcceptOptions, confirm: Optional[Callable[[List[Revision]], bool]] = None
+) -> List[Revision]:
+    """Record the current checksums of applied revisions whose files changed meaning since they were
+    applied (`Status.edited`), keeping their applied times; nothing runs on the database's schema.
+
+    The version table keeps a checksum per file, not its text, so what changed
+    cannot be shown from it: `confirm` is shown the revisions (a person at a
+    terminal compares them with version control) and answers whether to
+    accept them. Returns those recorded (none: no file was edited). Raises
+    EditsNotAcceptedError (exit 2) without `options.yes` or `confirm`'s yes,
+    RevisionError for an unknown `target`.
+    """
+    current = await status(project)
+    edited = current.edited
+    if options.target is not None:
+        chosen = current.chain.revisions[current.chain.index(options.target)]
+        edited = [revision for revision in edited if revision.id == chosen.id]
+    if not edited:
+        return []
+    if not options.yes and not (confirm is not None and confirm(edited)):
+        raise EditsNotAcceptedError(edited)
+    return await project.runner(chain=current.chain).accept(edited)
