@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional, TypeVar
 import typer
 
 from pgmig import __version__
-from pgmig.cli import check, diff, generate, init, plugins, run
+from pgmig.cli import baseline, check, diff, generate, init, plugins, run
 from pgmig.cli.context import CliState, word_hint
 from pgmig.cli.output import err, out, shown
 from pgmig.errors import PgmigError
@@ -119,6 +119,14 @@ def main_options(
         "without a schema) [env PGMIG_SCHEMA, comma-separated; default: public]",
         show_default=False,
     ),
+    exclude: Optional[List[str]] = typer.Option(
+        None,
+        "--exclude",
+        metavar="PATTERN",
+        help="Glob of objects pgmig never reads, diffs or drops: NAME or SCHEMA.NAME (repeatable; added to "
+        "other tools' version tables such as alembic_version) [env PGMIG_EXCLUDE, comma-separated]",
+        show_default=False,
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
@@ -131,6 +139,7 @@ def main_options(
             "models": models,
             "migrations_dir": migrations_dir,
             "schema": schema,
+            "exclude": exclude,
         },
         debug=debug,
     )
@@ -147,6 +156,7 @@ COMMANDS: List[Callable[..., Any]] = [
     check.check,
     run.history,
     run.stamp,
+    baseline.baseline,
     plugins.plugins,
 ]
 for _command in COMMANDS:
