@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 from tests.helpers import fetch, run_sql
 from tests.sample_project import V1, V2, Project, rid
@@ -152,65 +153,39 @@ async def main():
 asyncio.run(main())
 """
 
+
+def _alembic_revision(revision: str, down: Optional[str], upgrade: str, downgrade: str, preamble: str = "") -> str:
+    """An Alembic revision file as `alembic revision` writes them (bodies indented by the caller)."""
+    return (
+        f"import sqlalchemy as sa\nfrom alembic import op\n\nrevision = {revision!r}\n"
+        f"down_revision = {down!r}\n{preamble}\n\ndef upgrade():\n{upgrade}\n\ndef downgrade():\n{downgrade}\n"
+    )
+
+
 # The history of the sample project's V1 models, as Alembic's autogenerate would have written it.
 ALEMBIC_REVISIONS = {
-    "0001_author.py": """
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0001"
-down_revision = None
-
-
-def upgrade():
-    op.create_table(
-        "author",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("name", sa.String(length=80), nullable=False),
-    )
-
-
-def downgrade():
-    op.drop_table("author")
-""",
-    "0002_post.py": """
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0002"
-down_revision = "0001"
-
-
-def upgrade():
-    op.create_table(
-        "post",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("title", sa.String(length=100), nullable=False),
-    )
-
-
-def downgrade():
-    op.drop_table("post")
-""",
-    "0003_post_status.py": """
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0003"
-down_revision = "0002"
-
-status = sa.Enum("draft", "published", name="status")
-
-
-def upgrade():
-    status.create(op.get_bind())
-    op.add_column("post", sa.Column("status", status, nullable=False, server_default="draft"))
-
-
-def downgrade():
-    op.drop_column("post", "status")
-    status.drop(op.get_bind())
-""",
+    "0001_author.py": _alembic_revision(
+        "0001",
+        None,
+        '    op.create_table("author", sa.Column("id", sa.Integer(), primary_key=True),\n'
+        '                    sa.Column("name", sa.String(length=80), nullable=False))',
+        '    op.drop_table("author")',
+    ),
+    "0002_post.py": _alembic_revision(
+        "0002",
+        "0001",
+        '    op.create_table("post", sa.Column("id", sa.Integer(), primary_key=True),\n'
+        '                    sa.Column("title", sa.String(length=100), nullable=False))',
+        '    op.drop_table("post")',
+    ),
+    "0003_post_status.py": _alembic_revision(
+        "0003",
+        "0002",
+        "    status.create(op.get_bind())\n"
+        '    op.add_column("post", sa.Column("status", status, nullable=False, server_default="draft"))',
+        '    op.drop_column("post", "status")\n    status.drop(op.get_bind())',
+        preamble='\nstatus = sa.Enum("draft", "published", name="status")\n',
+    ),
 }
 
 
