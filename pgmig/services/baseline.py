@@ -73,7 +73,7 @@ async def baseline(project: Project, options: BaselineOptions) -> BaselineResult
         raise HistoryExistsError(
             f"{settings.migrations_path} already holds {len(chain.revisions)} revision(s): baseline starts a "
             f"history. For another database built like the first, record the history with "
-            f"`pgmig stamp {chain.head}`; to carry this one to the models, run `pgmig generate -m MSG`"
+            f"`pgmig stamp {chain.head}`; to carry this one to the models, run `pgmig generate`"
         )
     async with connection(project.database_url) as conn:
         applied = await project.versions.applied(conn)
@@ -90,7 +90,7 @@ async def baseline(project: Project, options: BaselineOptions) -> BaselineResult
         raise UsageError(
             "the database holds nothing pgmig manages (in schema(s) "
             f"{', '.join(settings.schema_names)}, excluded objects left out): nothing to baseline; "
-            "run `pgmig generate -m MSG` to start from the models"
+            "run `pgmig generate` to start from the models"
         )
     down = build_plan(state, SchemaState(), project.handlers)
 
