@@ -28,11 +28,15 @@ DJANGO_MIGRATIONS = (
 )
 
 # A hand-made table with what an excluded table must take with it: an index, a check, a foreign key
-# to a managed table, a serial's sequence.
+# to a managed table, a serial's sequence, a trigger; and a function and a view of the same pattern.
 LEGACY = (
     "CREATE TABLE legacy_orders (id serial PRIMARY KEY, author_id integer NOT NULL REFERENCES author (id), "
     "total numeric CONSTRAINT legacy_orders_total_check CHECK (total >= 0))",
     "CREATE INDEX legacy_orders_author ON legacy_orders (author_id)",
+    # Plugin kinds: a function (by its name), a trigger (by its table), a view (by its name).
+    "CREATE FUNCTION legacy_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+    "CREATE TRIGGER legacy_orders_touch BEFORE UPDATE ON legacy_orders FOR EACH ROW EXECUTE FUNCTION legacy_touch()",
+    "CREATE VIEW legacy_big_orders AS SELECT id, total FROM legacy_orders WHERE total > 100",
     "INSERT INTO author (name) VALUES ('ann')",
     "INSERT INTO legacy_orders (author_id, total) VALUES (1, 9.5)",
 )
@@ -93,7 +97,9 @@ def test_an_excluded_table_with_its_index_check_and_foreign_key_is_left_alone(pr
     run_sql(project.url, *LEGACY)
     # Without the exclusion the hand-made table is a drop, and drift.
     unexcluded = project.cli("diff", "--exit-code", ok=False)
-    assert unexcluded.returncode == 1 and "legacy_orders" in unexcluded.stdout
+    assert unexcluded.returncode == 1
+    for name in ("legacy_orders", "legacy_touch", "legacy_orders_touch", "legacy_big_orders"):
+        assert name in unexcluded.stdout, name
     if how == "key":
         pyproject = project.root / "pyproject.toml"
         pyproject.write_text(pyproject.read_text() + 'exclude = ["public.legacy_*"]\n')
@@ -112,6 +118,10 @@ def test_an_excluded_table_with_its_index_check_and_foreign_key_is_left_alone(pr
     _cli(project, how, "down")  # not to base: the excluded table's foreign key holds on to author
     # Excluded: never dropped, its rows, index and check still there.
     assert fetch(project.url, "SELECT total FROM legacy_orders")[0]["total"] == 9.5
+    assert fetch(project.url, "SELECT count(*) AS n FROM legacy_big_orders") == [{"n": 0}]
+    assert fetch(project.url, "SELECT tgname FROM pg_trigger WHERE tgname = 'legacy_orders_touch'") == [
+        {"tgname": "legacy_orders_touch"}
+    ]
     assert fetch(project.url, "SELECT indexname FROM pg_indexes WHERE tablename = 'legacy_orders' ORDER BY 1") == [
         {"indexname": "legacy_orders_author"},
         {"indexname": "legacy_orders_pkey"},
