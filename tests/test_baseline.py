@@ -6,12 +6,18 @@ a real Alembic project whose history `alembic upgrade head` applies, then pgmig.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
 
+import pytest
+
+from pgmig.config.settings import load_settings
+from pgmig.services.baseline import BaselineOptions, HistoryExistsError, baseline
+from pgmig.services.project import Project as Configured
 from tests.helpers import fetch, run_sql
 from tests.sample_project import V1, V2, Project, rid
 
@@ -230,3 +236,16 @@ def test_coming_from_alembic(project: Project) -> None:
     # 5. Alembic retired: its version table dropped by hand, nothing else changes.
     run_sql(project.url, "DROP TABLE alembic_version")
     assert project.cli("diff", "--exit-code").returncode == 0
+
+
+def test_baseline_as_a_library_service(tmp_path: Path, database_url: str) -> None:
+    """No CLI: settings, a Project, the service; unproven (`verify=False`) it still records the revision."""
+    run_sql(database_url, *HAND_MADE)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n')
+    settings = load_settings({"database_url": database_url, "dev_url": database_url}, cwd=tmp_path)
+    result = asyncio.run(baseline(Configured(settings), BaselineOptions("adopt", verify=False)))
+    assert result.path.parent == tmp_path / "migrations" and result.objects > 10
+    assert fetch(database_url, "SELECT id FROM pgmig_revisions") == [{"id": result.revision_id}]
+    with pytest.raises(HistoryExistsError) as raised:
+        asyncio.run(baseline(Configured(settings), BaselineOptions("again")))
+    assert raised.value.exit_code == 2
