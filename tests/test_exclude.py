@@ -185,3 +185,21 @@ def test_exclude_settings_flag_env_key_and_a_bad_pattern(tmp_path: Path, monkeyp
     assert load_settings({"exclude": ["d"]}, cwd=tmp_path).exclude == ["d"]  # the flag over both
     with pytest.raises(ConfigError, match=r"exclude pattern 'a\.b\.c': use NAME or SCHEMA\.NAME"):
         load_settings({"exclude": ["a.b.c"]}, cwd=tmp_path)
+
+
+def test_baseline_of_a_database_whose_managed_table_references_an_excluded_one(project: Project) -> None:
+    run_sql(
+        project.url,
+        "CREATE TABLE country (code varchar PRIMARY KEY, name text NOT NULL)",
+        "CREATE TABLE city (id serial PRIMARY KEY, country_code varchar NOT NULL REFERENCES country (code))",
+        "CREATE INDEX ix_city_country_code ON city (country_code)",
+    )
+    pyproject = project.root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + 'exclude = ["country"]\n')
+    # The proof's empty scratch database is given the referenced key of country, from the database.
+    path = Path(project.cli("baseline", "-m", "adopt").stdout.splitlines()[0])
+    text = path.read_text()
+    assert '"city"' in text and 'table_name="country"' not in text and '"name"' not in text
+    project.models(MANAGED_FK_TO_EXCLUDED)
+    assert project.cli("diff", "--exit-code").returncode == 0
+    assert "check passed (1 revision" in project.cli("check").stdout
