@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional, TypeVar
 import typer
 
 from pgmig import __version__
-from pgmig.cli import check, diff, generate, init, plugins, run, server
+from pgmig.cli import baseline, check, diff, generate, init, plugins, run, server
 from pgmig.cli.context import CliState, word_hint
 from pgmig.cli.output import err, out, shown
 from pgmig.errors import PgmigError
@@ -125,6 +125,13 @@ def main_options(
         metavar="URL",
         help="Server to make scratch databases on (check, generate's replay and proof, status's drift) "
         "[env PGMIG_DEV_URL; default: the embedded server]",
+    ),
+    exclude: Optional[List[str]] = typer.Option(
+        None,
+        "--exclude",
+        metavar="PATTERN",
+        help="Glob of objects pgmig never reads, diffs or drops: NAME or SCHEMA.NAME (repeatable; added to "
+        "other tools' version tables such as alembic_version) [env PGMIG_EXCLUDE, comma-separated]",
         show_default=False,
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
@@ -140,6 +147,7 @@ def main_options(
             "migrations_dir": migrations_dir,
             "schema": schema,
             "dev_url": dev_url,
+            "exclude": exclude,
         },
         debug=debug,
     )
@@ -156,6 +164,7 @@ COMMANDS: List[Callable[..., Any]] = [
     check.check,
     run.history,
     run.stamp,
+    baseline.baseline,
     plugins.plugins,
 ]
 for _command in COMMANDS:

@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Type
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -29,6 +29,9 @@ else:  # pragma: no cover
     from typing_extensions import Annotated
 
 from pgmig.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pgmig.schema.exclude import Exclusions
 
 TABLE_HEADER = ("tool", "pgmig")
 
@@ -68,6 +71,9 @@ class Settings(_SchemaField):
     # The server scratch databases are made on (check, generate's replay and proof, drift); None: the embedded one.
     dev_url: Optional[str] = None
     models: Annotated[List[str], NoDecode] = Field(default_factory=list)
+    # Glob patterns of objects pgmig never reads, diffs, drops or reports (pgmig.schema.exclude),
+    # added to the other tools' version tables, which are always excluded.
+    exclude: Annotated[List[str], NoDecode] = Field(default_factory=list)
     migrations_dir: str = "migrations"
     version_table: str = "pgmig_revisions"
     # How long `up`/`down` wait for a lock, and let one statement run ("0": no limit).
@@ -80,10 +86,10 @@ class Settings(_SchemaField):
     project_root: Path = Field(default_factory=Path.cwd, exclude=True)
     pyproject_path: Optional[Path] = Field(default=None, exclude=True)
 
-    @field_validator("models", mode="before")
+    @field_validator("models", "exclude", mode="before")
     @classmethod
     def _split_models(cls, value: Any) -> Any:
-        # PGMIG_MODELS is comma-separated; pyproject and flags give lists.
+        # PGMIG_MODELS and PGMIG_EXCLUDE are comma-separated; pyproject and flags give lists.
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -135,6 +141,23 @@ class Settings(_SchemaField):
     def schema_name(self) -> str:
         """The first managed schema: where tables without a schema go, and the version table."""
         return self.schema[0]
+
+    @field_validator("exclude")
+    @classmethod
+    def _patterns(cls, value: List[str]) -> List[str]:
+        for pattern in value:
+            if not pattern.strip():
+                raise ValueError("an exclude pattern must not be empty")
+            if pattern.count(".") > 1:
+                raise ValueError(f"exclude pattern {pattern!r}: use NAME or SCHEMA.NAME (globs allowed)")
+        return value
+
+    @property
+    def exclusions(self) -> "Exclusions":
+        """What is excluded: the other tools' version tables, then the `exclude` patterns."""
+        from pgmig.schema.exclude import exclusions
+
+        return exclusions(self.exclude)
 
     @property
     def schema_names(self) -> Tuple[str, ...]:

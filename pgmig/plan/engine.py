@@ -17,6 +17,7 @@ from pgmig.plan.diff import Plan, build_plan
 from pgmig.plan.normalize import NormalForms, NormalizationWarning, normal_forms, reconcile_unverified
 from pgmig.plan.rebuilds import note_unmodeled_dependents
 from pgmig.schema.catalog import Connect, read_all
+from pgmig.schema.exclude import NOTHING, Exclusions
 from pgmig.schema.objects import Key, SchemaObject, SchemaState
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, managed_schemas
 from pgmig.schema.unmodeled import unmodeled_warnings
@@ -37,16 +38,23 @@ def _service(option: NormalFormsOption) -> NormalForms:
 
 
 def model_context(
-    tables: Sequence[Any], metadata: Sequence[Any] = (), schema: str = "public", schemas: Sequence[str] = ()
+    tables: Sequence[Any],
+    metadata: Sequence[Any] = (),
+    schema: str = "public",
+    schemas: Sequence[str] = (),
+    exclude: Exclusions = NOTHING,
 ) -> ModelContext:
     """The models' context: `tables` of `metadata` (default: the tables' own), in the managed
-    `schemas` (default: `schema` alone; the first is where a table without a schema goes)."""
+    `schemas` (default: `schema` alone; the first is where a table without a schema goes),
+    without the objects `exclude` leaves out."""
     if not metadata:
         seen: Dict[int, Any] = {}
         for table in tables:
             seen.setdefault(id(table.metadata), table.metadata)
         metadata = list(seen.values())
-    return ModelContext(metadata=list(metadata), tables=list(tables), schema=schema, schemas=tuple(schemas))
+    return ModelContext(
+        metadata=list(metadata), tables=list(tables), schema=schema, schemas=tuple(schemas), exclude=exclude
+    )
 
 
 def desired_objects(models: ModelContext, handlers: HandlerSet) -> List[SchemaObject]:
@@ -65,6 +73,8 @@ def desired_objects(models: ModelContext, handlers: HandlerSet) -> List[SchemaOb
             raise ModelsError(f"the models reference what they do not define: {exc}") from exc
         except NulCharacterError as exc:  # met while building (a type's collation): no object to name yet
             raise ModelsError(f"reading the models' {handler.kind} objects: {exc}") from exc
+    if models.exclude:
+        objects = [obj for obj in objects if not models.exclude.excludes(obj)]
     return objects
 
 
@@ -208,6 +218,7 @@ async def diff_database(
     timings: Optional[Timings] = None,
     connect: Optional[Connect] = None,
     normal_forms: NormalFormsOption = None,
+    exclude: Exclusions = NOTHING,
 ) -> Plan:
     """The plan that takes the database behind `connection` to the models.
 
@@ -216,11 +227,12 @@ async def diff_database(
     `normal_forms`: where what the server said of the models' expressions is
     kept between runs (a JSON file, e.g. `.pgmig/normal-forms.json`), so an
     unchanged schema builds no scratch objects on its next diff; see
-    pgmig.normalize. None: nothing is kept.
+    pgmig.normalize. None: nothing is kept. `exclude`: the database objects
+    left out of the comparison (the models' are left out by their context).
     """
     managed = managed_schemas(schema, schemas)
     up, _ = await _plans(
-        connection, models, handlers, managed, version_table, timings, False, connect, _service(normal_forms)
+        connection, models, handlers, managed, version_table, timings, False, connect, _service(normal_forms), exclude
     )
     return up
 
@@ -235,6 +247,7 @@ async def _plans(
     both: bool,
     connect: Optional[Connect],
     service: Optional[NormalForms] = None,
+    exclude: Exclusions = NOTHING,
 ) -> "tuple[Plan, Optional[Plan]]":
     """Both sides, kind by kind, then the plan(s).
 
@@ -248,7 +261,7 @@ async def _plans(
     """
     timings = timings or NoTimings()
     service = service or NormalForms()
-    db = DatabaseContext(connection=connection, schemas=schemas, version_table=version_table)
+    db = DatabaseContext(connection=connection, schemas=schemas, version_table=version_table, exclude=exclude)
     by_kind = {handler.kind: handler for handler in handlers.handlers}
 
     def build() -> "tuple[List[SchemaObject], List[Key], Dict[str, tuple[List[SchemaObject], List[Key]]]]":
@@ -363,11 +376,13 @@ async def diff_both_ways(
     timings: Optional[Timings] = None,
     connect: Optional[Connect] = None,
     normal_forms: NormalFormsOption = None,
+    exclude: Exclusions = NOTHING,
 ) -> "tuple[Plan, Plan]":
-    """The plan from the database to the models (`up`) and the one back (`down`); `normal_forms` as for diff_database."""
+    """The plan from the database to the models (`up`) and the one back (`down`); `normal_forms` and
+    `exclude` as for diff_database."""
     managed = managed_schemas(schema, schemas)
     up, down = await _plans(
-        connection, models, handlers, managed, version_table, timings, True, connect, _service(normal_forms)
+        connection, models, handlers, managed, version_table, timings, True, connect, _service(normal_forms), exclude
     )
     assert down is not None
     return up, down

@@ -315,8 +315,9 @@ def ways_on(dependent: ColumnDependent) -> str:
         f"drop {name} before this change and create it again after, by hand, in a blank revision "
         "(generate --empty) applied first"
     )
-    # Issue 20's `exclude` will be the third way: leaving the object out of what pgmig reads.
-    return (f"{first}; or {by_hand}" if first else by_hand) + " (excluding objects from pgmig is not available yet)"
+    # Not `exclude`: an excluded dependent is left out of what pgmig reads, yet Postgres still refuses
+    # the DROP or ALTER under it.
+    return f"{first}; or {by_hand}" if first else by_hand
 
 
 __all__ = [

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import quote_literal
 from pgmig.schema.objects import SchemaObject
@@ -95,6 +95,13 @@ async def read_all(
     return [found if found is not None else [] for found in results]
 
 
+def _kept(found: Iterable[SchemaObject], db: DatabaseContext) -> List[SchemaObject]:
+    """`found` without the objects `db.exclude` leaves out: the same filter for every kind, plugins' too."""
+    if not db.exclude:
+        return list(found)
+    return [obj for obj in found if not db.exclude.excludes(obj)]
+
+
 class _Worker:
     """The loop each connection runs: reads, and the `then` calls, whichever connection is free.
 
@@ -116,7 +123,7 @@ class _Worker:
 
     async def run(self, db: DatabaseContext) -> None:
         for index, handler in self.jobs:
-            found = self.results[index] = list(await handler.from_database(db))
+            found = self.results[index] = _kept(await handler.from_database(db), db)
             if self.then is not None:
                 self.held.append((handler, found))
                 if self.ready():

@@ -30,6 +30,7 @@ from typing import (
 from pgmig.db.quoting import NAMEDATALEN, stored_name
 from pgmig.errors import DatabaseError, ModelsError
 from pgmig.ops.base import Operation
+from pgmig.schema.exclude import NOTHING, Exclusions
 from pgmig.schema.objects import SchemaObject
 from pgmig.schema.types import compile_type, type_signature
 
@@ -52,6 +53,7 @@ class ModelContext:
 
     `schemas` are the managed schemas (given alone, `schema` is the only one);
     `schema` is the first of them: where a table or enum without a schema goes.
+    `exclude`: the objects left out of what the handlers read (`pgmig.schema.exclude`).
     """
 
     metadata: Sequence["MetaData"]
@@ -63,6 +65,7 @@ class ModelContext:
     # (namespace..., name as Postgres keeps it) -> (the model's name, what it names), for long names.
     long_names: Dict[Tuple[str, ...], Tuple[str, str]] = field(default_factory=dict, repr=False, compare=False)
     schemas: Sequence[str] = ()
+    exclude: Exclusions = NOTHING
 
     def __post_init__(self) -> None:
         self.schemas = managed_schemas(self.schema, self.schemas)
@@ -204,13 +207,15 @@ class DatabaseContext:
 
     Catalog queries filter with `nspname = ANY($1)` on `schemas`; `schema`
     is the first of them, where the version table lives (given alone, the
-    only one).
+    only one). `exclude`: the objects dropped from what the handlers read
+    (`pgmig.schema.exclude`; `read_all` applies it to every kind).
     """
 
     connection: "asyncpg.Connection"
     schema: str = "public"
     version_table: str = "pgmig_revisions"
     schemas: Sequence[str] = ()
+    exclude: Exclusions = NOTHING
 
     def __post_init__(self) -> None:
         self.schemas = managed_schemas(self.schema, self.schemas)

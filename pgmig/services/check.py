@@ -16,6 +16,7 @@ from pgmig.plan.diff import Plan, diff_states
 from pgmig.plan.engine import current_state
 from pgmig.revisions.files import BASE, Chain, Revision
 from pgmig.revisions.runner import Runner, Status, edited_note, read_status
+from pgmig.schema.exclude import Exclusions
 from pgmig.schema.objects import SchemaState, key_text
 from pgmig.schema.protocol import DatabaseContext
 from pgmig.services.project import Project
@@ -83,15 +84,23 @@ class Checker:
         self.url = scratch_url
         self.notice = notice or (lambda message: None)
 
-    async def state(self, conn: Any = None) -> SchemaState:
+    async def state(self, conn: Any = None, exclude: Optional[Exclusions] = None) -> SchemaState:
         """The database's objects: on `conn` alone (the replay's session), else read as a diff reads them,
-        on two connections sharing a snapshot (drift reads a whole production schema)."""
+        on two connections sharing a snapshot (drift reads a whole production schema).
+
+        `exclude`: what is left out (default: the project's exclusions; the version table always is).
+        """
         from functools import partial
 
         from pgmig.db.connect import connect, connection
 
         settings = self.project.settings
-        context = partial(DatabaseContext, schemas=settings.schema_names, version_table=settings.version_table)
+        context = partial(
+            DatabaseContext,
+            schemas=settings.schema_names,
+            version_table=settings.version_table,
+            exclude=settings.exclusions if exclude is None else exclude,
+        )
         if conn is not None:
             return await current_state(context(conn), self.project.handlers)
         async with connection(self.url) as own:
@@ -198,7 +207,7 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
     """
     from pgmig.db.connect import connection
     from pgmig.db.scratch import scratch_database
-    from pgmig.services.proof import Source, scratch_from
+    from pgmig.services.proof import Source, scratch_from, seed_referenced
 
     options = options or CheckOptions()
     chain = project.chain()
@@ -215,6 +224,7 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
     project.models  # noqa: B018 - import errors before the scratch database is made
     dev_url = project.scratch_server("check", options.dev_url)
     async with scratch_database(project.settings.embedded_data_dir, dev_url) as url:
+        await seed_referenced(project, url)
         with project.timings.phase("replay"):
             checked = await Checker(project, url, project.notice).run(chain)
         if not _adopted(checked, status):
@@ -279,7 +289,9 @@ async def drift(project: Project) -> "tuple[Status, Optional[List[str]]]":
     async with connection(project.database_url) as conn:
         status = read_status(chain, await project.versions.applied(conn))
     try:
-        async with scratch_at(project, chain, status.current, purpose="status's drift") as url:
+        async with scratch_at(
+            project, chain, status.current, purpose="status's drift", models=False
+        ) as url:  # drift needs no models
             expected = await Checker(project, url).state()
     except HistoryError as exc:
         project.notice(f"warning: drift not measured: {exc}")

@@ -75,7 +75,7 @@ class Project:
             schemas = self.settings.schema_names
             loaded = load_models(self.settings.models, self.settings.project_root, schemas=schemas)
             self.versions.refuse_model_tables(loaded.tables, self.settings.schema_name)
-            return model_context(loaded.tables, loaded.metadata, schemas=schemas)
+            return model_context(loaded.tables, loaded.metadata, schemas=schemas, exclude=self.settings.exclusions)
 
     @cached_property
     def database_url(self) -> str:
@@ -165,4 +165,5 @@ class Project:
             "connect": partial(connect, url),
             # What the server said of the models' expressions, kept between runs (see pgmig.plan.normalize).
             "normal_forms": self.settings.embedded_data_dir / "normal-forms.json",
+            "exclude": self.settings.exclusions,
         }

@@ -36,7 +36,7 @@ import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, List, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Iterable, List, Optional, Set
 
 from pgmig.errors import Hint, PgmigError, RevisionError
 from pgmig.revisions.files import BASE, Chain, Revision, load_revision_file
@@ -44,9 +44,13 @@ from pgmig.services.project import Project
 
 if TYPE_CHECKING:  # pragma: no cover
     from pgmig.plan.diff import Plan
+    from pgmig.schema.exclude import Exclusions
+    from pgmig.schema.objects import Key, SchemaObject, SchemaState
 
 UP, DIFF_AFTER_UP, DOWN, SCHEMA_AFTER_DOWN, UP_AGAIN = "up", "diff after up", "down", "schema after down", "up again"
-STEPS = (UP, DIFF_AFTER_UP, DOWN, SCHEMA_AFTER_DOWN, UP_AGAIN)
+# In place of DIFF_AFTER_UP when the revision must build a given schema (baseline), not the models.
+SCHEMA_AFTER_UP = "schema after up"
+STEPS = (UP, DIFF_AFTER_UP, SCHEMA_AFTER_UP, DOWN, SCHEMA_AFTER_DOWN, UP_AGAIN)
 
 WRITE_UNPROVEN = Hint("write it unproven (then fix it by hand)", "verify")
 
@@ -81,21 +85,37 @@ class Source:
     at: Optional[str]
 
 
-async def copy_objects(project: Project, source_url: str, target_url: str) -> None:
+async def copy_objects(
+    project: Project, source_url: str, target_url: str, managed: bool = True, models: bool = True
+) -> None:
     """Create in the (empty) database at `target_url` the objects of the database at `source_url`.
 
     The objects are read as a diff reads them (the handlers in use, the
-    project's schema, the version table and excluded objects left out) and
-    created with pgmig's own plan from an empty state, so what the scratch
-    holds is exactly what pgmig sees in the source. Raises DatabaseError.
+    project's schema, the version table left out) and created with pgmig's
+    own plan from an empty state, so what the scratch holds is exactly what
+    pgmig sees in the source. Excluded objects (`pgmig.schema.exclude`) are
+    left out but for those that the copied objects or (with `models`, when
+    the user excludes anything) the models' objects need: the excluded
+    table a managed foreign key references (`referenced_excluded`). With
+    `managed` False, only those. Raises DatabaseError, ModelsError.
     """
     from pgmig.db.connect import connection
     from pgmig.ops.actor import execute
     from pgmig.plan.diff import build_plan
+    from pgmig.schema.exclude import NOTHING
     from pgmig.schema.objects import SchemaState
     from pgmig.services.check import Checker
 
-    state = await Checker(project, source_url).state()
+    everything = await Checker(project, source_url).state(exclude=NOTHING)
+    exclude = project.settings.exclusions
+    kept = [obj for obj in everything if not exclude.excludes(obj)]
+    referencing = list(kept)
+    if models and project.settings.exclude:
+        from pgmig.plan.engine import desired_objects
+
+        referencing += desired_objects(project.models, project.handlers)
+    needed = referenced_excluded(everything, exclude, referencing)
+    state = SchemaState([*(kept if managed else ()), *(everything[key] for key in needed)])
     plan = build_plan(SchemaState(), state, project.handlers)
     async with connection(target_url) as conn:
         # Thousands of statements: sent as scripts of CHUNK, each one round trip and one commit
@@ -111,6 +131,44 @@ async def copy_objects(project: Project, source_url: str, target_url: str) -> No
                     if len(script) >= CHUNK:
                         await _run_script(conn, script)
         await _run_script(conn, script)
+
+
+def referenced_excluded(
+    everything: "SchemaState", exclude: "Exclusions", referencing: "Iterable[SchemaObject]"
+) -> "Set[Key]":
+    """The keys of the excluded objects of `everything` (a database's objects, nothing excluded) that
+    the `referencing` objects depend on, and what those depend on in turn: for a managed foreign key
+    to an excluded table, that table, the referenced columns and key. A scratch database needs them
+    for the managed objects to build; the other columns, indexes and checks of the table stay out."""
+    needed: Set[Key] = set()
+    waiting = [dep for obj in referencing for dep in obj.dependencies]
+    while waiting:
+        key = waiting.pop()
+        obj = everything.get(key)
+        if obj is None or key in needed or not exclude.excludes(obj):
+            continue
+        needed.add(key)
+        waiting.extend(obj.dependencies)
+    return needed
+
+
+async def seed_referenced(project: Project, url: str, models: bool = True) -> None:
+    """Create in the empty scratch database at `url` what `referenced_excluded` finds in the configured
+    database for its managed objects and (with `models`) the models', so that a history whose managed
+    objects reference excluded ones replays there.
+
+    Only with exclude patterns of the user's (the other tools' version tables, excluded by default, are
+    referenced by nothing), and only when a database URL is configured (no embedded server is started for
+    it); a configured database that cannot be read is said in a notice and the replay goes on without.
+    """
+    from pgmig.errors import DatabaseError
+
+    if not project.settings.exclude or not project.settings.database_url:
+        return
+    try:
+        await copy_objects(project, project.database_url, url, managed=False, models=models)
+    except DatabaseError as exc:
+        project.notice(f"warning: excluded objects the revisions reference were not copied to the scratch: {exc}")
 
 
 CHUNK = 300
@@ -148,11 +206,13 @@ async def scratch_at(
     target: Optional[str],
     source: Optional[Source] = None,
     purpose: str = "replaying the revisions",
+    models: bool = True,
 ) -> AsyncIterator[str]:
     """The URL of a scratch database at revision `target` of `chain` (None: base), dropped after.
 
     Made on `dev_url`'s server, else the embedded one (`purpose` words what for, in the notice
-    that says so: see `Project.scratch_server`). The revisions are replayed from empty. When that fails and `source` is
+    that says so: see `Project.scratch_server`). The revisions are replayed from empty (after
+    `seed_referenced`, `models` saying whether the models' references count). When that fails and `source` is
     given (a database at `source.at`, not after `target`), the scratch is
     rebuilt from `source`'s current objects, `source.at` is stamped and the
     rest replayed; a notice says so. Raises HistoryError when neither
@@ -162,6 +222,7 @@ async def scratch_at(
 
     server = project.scratch_server(purpose)
     async with scratch_database(project.settings.embedded_data_dir, server) as url:
+        await seed_referenced(project, url, models)
         failure = await _replayed(project, url, chain, target)
         if failure is None:
             yield url
@@ -225,10 +286,15 @@ def load_text(file_name: str, text: str) -> Revision:
         return load_revision_file(path)
 
 
-async def prove(project: Project, chain: Chain, file_name: str, text: str, url: str) -> None:
+async def prove(
+    project: Project, chain: Chain, file_name: str, text: str, url: str, expected: Optional["SchemaState"] = None
+) -> None:
     """Prove the revision `text` (to be saved as `file_name`, following `chain`'s head) on the scratch at `url`.
 
-    The scratch database must stand at `chain.head`. Raises ProofError
+    The scratch database must stand at `chain.head`. After `up`, a fresh diff
+    against the models must be empty; with `expected` (baseline: a revision
+    that builds a database's schema, not the models'), the schema read back
+    must equal `expected` instead (step SCHEMA_AFTER_UP). Raises ProofError
     naming the failed step; leaves the scratch database changed.
     """
     from pgmig.db.connect import connection
@@ -243,11 +309,16 @@ async def prove(project: Project, chain: Chain, file_name: str, text: str, url: 
     async with runner.session() as conn:
         before = await checker.state(conn)
         await _step(UP, runner.upgrade(revision.id))
-        # On a connection of its own, as `pgmig diff` would read it (not the run's session, with its timeouts).
-        async with connection(url) as fresh:
-            leftover = await project.diff_one_way(fresh, url)
-        if not leftover.is_empty:
-            raise ProofError(DIFF_AFTER_UP, _described(leftover))
+        if expected is not None:
+            built = describe_differences(expected, await checker.state(conn))
+            if built:
+                raise ProofError(SCHEMA_AFTER_UP, built)
+        else:
+            # On a connection of its own, as `pgmig diff` would read it (not the run's session, with its timeouts).
+            async with connection(url) as fresh:
+                leftover = await project.diff_one_way(fresh, url)
+            if not leftover.is_empty:
+                raise ProofError(DIFF_AFTER_UP, _described(leftover))
         await _step(DOWN, runner.downgrade(start))
         differences = describe_differences(before, await checker.state(conn))
         if differences:
