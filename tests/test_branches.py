@@ -176,6 +176,7 @@ def test_databases_on_either_branch_take_the_merge(project: Project, pgmig_serve
         assert applied_in_order(on_beta) == [base, beta, alpha, merge]
         assert tables(on_alpha) == tables(on_beta) == ["alpha", "beta"]
         assert "No changes" in cli_on(project, on_beta, "diff").stdout
+        assert "drift: none" in cli_on(project, on_beta, "status").stdout  # replayed up to the merge
     finally:
         pgmig_server.drop_database(on_alpha)
         pgmig_server.drop_database(on_beta)
@@ -244,3 +245,32 @@ def test_plan_run_on_a_graph() -> None:
             ids(direction, applied, target)
     with pytest.raises(RevisionError, match="r2 is applied but r1 .*which it follows, is not"):
         read_status(chain, {"r2": None})  # type: ignore[dict-item]
+
+
+def test_merge_joins_named_heads_and_refuses_what_is_no_merge(project: Project) -> None:
+    project.models(V1)
+    folder = project.root / "migrations"
+    _write_revision(folder, "a.py", "r1")
+    for name, revision_id in [("b.py", "r2"), ("c.py", "r3"), ("d.py", "r4")]:
+        _write_revision(folder, name, revision_id, '"r1"')
+    for args, code, message in [
+        (["r1", "r2"], 2, "r1 (a.py) is already followed by r2 (b.py)"),
+        (["r2", "r2"], 2, "there is only r2 (b.py): nothing to merge"),
+        (["r2", "zz"], 3, "'zz' is not a known revision"),
+        (["r2", "head"], 3, "'head' is ambiguous: the revisions have 3 heads"),
+    ]:
+        refused = project.cli("merge", "-m", "join", *args, ok=False)
+        assert refused.returncode == code and message in refused.stderr, refused.stderr
+    assert len(project.files()) == 4
+
+    first = merge_id(project, "r3", "r2")
+    assert {h["revision"] for h in json.loads(project.cli("heads", "--json").stdout)} == {first, "r4"}
+    second = merge_id(project)
+    written = next(p for p in project.files() if rid(p) == second).read_text()
+    assert f'down_revision = ("{first}", "r4")' in written  # graph order: the merge's file name sorts first
+    assert 'down_revision = ("r2", "r3")' in next(p for p in project.files() if rid(p) == first).read_text()
+    last = project.cli("merge", "-m", "again", ok=False)
+    assert last.returncode == 2 and f"there is only {second}" in last.stderr
+    project.cli("up")
+    assert project.applied() == sorted(["r1", "r2", "r3", "r4", first, second])
+    assert applied_in_order(project.url)[-1] == second

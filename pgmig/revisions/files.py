@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Type, Union
+from typing import TYPE_CHECKING, Callable, ClassVar, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Type, Union
 
 from pgmig.errors import RevisionError
 
@@ -173,24 +173,22 @@ class Chain:
 
     def ancestors(self, revision_id: str) -> Set[str]:
         """`revision_id` and every revision it follows, directly or not."""
-        found: Set[str] = set()
-        stack = [revision_id]
-        while stack:
-            current = stack.pop()
-            if current not in found:
-                found.add(current)
-                stack.extend(self.by_id[current].parents)
-        return found
+        return self._reach(revision_id, lambda rid: self.by_id[rid].parents)
 
     def descendants(self, revision_id: str) -> Set[str]:
         """`revision_id` and every revision that follows it, directly or not."""
+        return self._reach(revision_id, lambda rid: self.children[rid])
+
+    @staticmethod
+    def _reach(start: str, step: Callable[[str], Iterable[str]]) -> Set[str]:
+        """`start` and every id reached from it through `step` (parents, or children)."""
         found: Set[str] = set()
-        stack = [revision_id]
+        stack = [start]
         while stack:
             current = stack.pop()
             if current not in found:
                 found.add(current)
-                stack.extend(self.children[current])
+                stack.extend(step(current))
         return found
 
     def closure(self, target: Target) -> Set[str]:

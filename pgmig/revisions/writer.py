@@ -202,11 +202,13 @@ def part_names(ops: Iterable[Operation]) -> Set[str]:
     return found
 
 
-def down_revision_literal(down_revision: DownRevision) -> str:
-    """`down_revision` as the revision file spells it: `None`, `"a"`, or the tuple `("a", "b")` of a merge."""
+def down_revision_lines(down_revision: DownRevision) -> List[str]:
+    """`down_revision = ...` as the revision file spells it: `None`, `"a"`, or the tuple `("a", "b")` of
+    a merge, laid out as ruff or black would (see `_bracketed`) when a merge joins many heads."""
+    head = "down_revision = "
     if isinstance(down_revision, tuple):
-        return "(" + ", ".join(literal(rid) for rid in down_revision) + ")"
-    return literal(down_revision)
+        return _bracketed(f"{head}(", [("", rid) for rid in down_revision], ")", "    ", "")
+    return [f"    {head}{literal(down_revision)}"]
 
 
 def render_revision(
@@ -245,7 +247,7 @@ def render_revision(
         "",
         "class MigrationRevision(MigrationRevisionBase):",
         f"    up_revision = {literal(revision_id)}",
-        f"    down_revision = {down_revision_literal(down_revision)}",
+        *down_revision_lines(down_revision),
     ]
     if not transactional:
         body.append("    transactional = False  # CONCURRENTLY cannot run inside a transaction")
