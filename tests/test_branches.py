@@ -230,6 +230,7 @@ def test_plan_run_on_a_graph() -> None:
 
     assert ids(UP, ["r1", "r2"], None) == ["r3", "m"]
     assert ids(UP, ["r1"], "r2") == ["r2"] and ids(UP, ["r1", "r2"], "r3") == ["r3"]
+    assert ids(UP, ["r1", "r2"], "r2") == [] and ids(UP, ["r1", "r3"], "r2") == ["r2"] and ids(UP, [], "base") == []
     assert ids(DOWN, ["r1", "r2", "r3", "m"], None) == ["m"]
     assert ids(DOWN, ["r1", "r2", "r3", "m"], "r2") == ["m"]
     assert ids(DOWN, ["r1", "r2", "r3", "m"], "r1") == ["m", "r2", "r3"]
@@ -240,6 +241,7 @@ def test_plan_run_on_a_graph() -> None:
         (UP, ["r1", "r2", "r3", "m"], "r2", "r2 is behind the current revision m; use pgmig down"),
         (DOWN, ["r1", "r3"], "r2", "r2 is ahead of the current revision r3; use pgmig up"),
         (DOWN, ["r1", "r2", "r3"], None, "stands on 2 branches"),
+        (UP, ["r1"], "base", "base is behind the current revision r1; use pgmig down"),
     ]:
         with pytest.raises(RevisionError, match=message):
             ids(direction, applied, target)

@@ -35,7 +35,7 @@ def down(
     ),
     sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
 ) -> None:
-    """Roll back one revision, or down to TARGET."""
+    """Roll back one revision (a merge revision: only it), or every applied revision that follows TARGET."""
     _run_revisions(ctx, "down", target, sql, "rolled back", "Nothing to roll back.")
 
 

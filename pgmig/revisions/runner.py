@@ -137,10 +137,10 @@ def plan_run(status: Status, direction: Direction, target: Target = None) -> Run
     if direction == UP:
         wanted = chain.closure(HEADS if target is None else target)
         todo = wanted - applied
-        if not todo and target not in (None, BASE, HEADS):
-            names = chain.tips(wanted)
-            if any((chain.descendants(name) - {name}) & applied for name in names):
-                raise RevisionError(f"{target} is behind the current revision {status.current}; use pgmig down")
+        # Behind: an applied revision follows what `target` names (`base`: anything applied).
+        followers = {rid for name in chain.tips(wanted) for rid in chain.descendants(name)} - wanted
+        if not todo and target not in (None, HEADS) and (followers & applied if wanted else applied):
+            raise RevisionError(f"{target} is behind the current revision {status.current}; use pgmig down")
         return RunPlan(direction, chain.ordered(todo))
     if not applied and target != BASE:
         raise RevisionError("the database is at base (nothing applied): there is nothing to roll back")
