@@ -187,10 +187,10 @@ CASES = [
         },
     ),
     Case(
-        "revision_two_heads",
-        ["up"],
+        "revision_two_heads_generate",
+        ["generate", "-m", "next"],
         3,
-        "two heads",
+        "the revisions have 2 heads (r2 (b.py), r3 (c.py)): run pgmig merge",
         {
             **GOOD,
             "migrations/a.py": revision("r1", None),

@@ -339,8 +339,17 @@ def test_sql_refuses_the_targets_the_run_refuses(project: Project) -> None:
     "files, message",
     [
         ([("a.py", "r1", "None"), ("b.py", "r2", '"nope"')], "b.py: down_revision 'nope' matches no revision file"),
-        ([("a.py", "r1", "None"), ("b.py", "r2", '"r1"'), ("c.py", "r3", '"r1"')], "two heads: b.py, c.py"),
+        (
+            [("a.py", "r1", "None"), ("m.py", "m", '("r1", "nope")')],
+            "m.py: down_revision 'nope' matches no revision file",
+        ),
         ([("a.py", "r1", "None"), ("b.py", "r2", '"r3"'), ("c.py", "r3", '"r2"')], "cycle"),
+        (
+            [("a.py", "r1", "None"), ("b.py", "r2", '"r1"'), ("c.py", "r3", '("r2", "r4")'), ("d.py", "r4", '"r3"')],
+            "revisions form a cycle (each follows another of them, directly or not): c.py, d.py",
+        ),
+        ([("a.py", "r1", "None"), ("b.py", "r2", '("r1",)')], "a tuple of two or more different revision ids"),
+        ([("a.py", "r1", "None"), ("b.py", "r2", '("r1", "r1")')], "a tuple of two or more different revision ids"),
         ([("a.py", "r1", "None"), ("b.py", "r1", '"r1"')], "used by both a.py and b.py"),
     ],
 )

@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional, TypeVar
 import typer
 
 from pgmig import __version__
-from pgmig.cli import baseline, check, diff, generate, init, plugins, run, server
+from pgmig.cli import baseline, check, diff, generate, graph, init, plugins, run, server
 from pgmig.cli.context import CliState, word_hint
 from pgmig.cli.output import err, out, shown
 from pgmig.errors import PgmigError
@@ -163,6 +163,8 @@ COMMANDS: List[Callable[..., Any]] = [
     run.status,
     check.check,
     run.history,
+    graph.heads,
+    graph.merge,
     run.stamp,
     baseline.baseline,
     plugins.plugins,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import typer
 
@@ -11,17 +11,21 @@ from pgmig.cli.context import DEV_URL, CliState, run
 from pgmig.cli.output import err, out, printable, progress, revision_entry, shown, write_sql
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pgmig.revisions.files import Revision
+    from pgmig.revisions.files import Chain, Revision
     from pgmig.revisions.runner import Direction
 
 
 def up(
     ctx: typer.Context,
-    target: str = typer.Argument("head", help="Revision to stop at (id or unique prefix)."),
+    target: str = typer.Argument(
+        "heads", help="Revision to stop at (id or unique prefix); 'heads' (default) applies every branch."
+    ),
     sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
 ) -> None:
-    """Apply pending revisions up to TARGET (default: head)."""
-    nothing = "Already at head: nothing to apply." if target == "head" else f"Nothing to apply up to {target}."
+    """Apply pending revisions up to TARGET (default: every head, each branch's revisions and their merges)."""
+    nothing = (
+        "Already at head: nothing to apply." if target in ("head", "heads") else f"Nothing to apply up to {target}."
+    )
     _run_revisions(ctx, "up", target, sql, "applied", nothing)
 
 
@@ -32,7 +36,7 @@ def down(
     ),
     sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
 ) -> None:
-    """Roll back one revision, or down to TARGET."""
+    """Roll back one revision (a merge revision: only it), or every applied revision that follows TARGET."""
     _run_revisions(ctx, "down", target, sql, "rolled back", "Nothing to roll back.")
 
 
@@ -83,13 +87,22 @@ def status(
         current = run(status_service(project))
     else:
         current, drift = run(drift_service(project))
-    head = current.chain.head
-    out.print(f"current: {printable(current.current or 'base (nothing applied)', one_line=True)}", markup=False)
-    out.print(f"head:    {printable(head or 'base (no revision files)', one_line=True)}", markup=False)
+    heads = current.chain.heads
+    where = current.current if current.heads else "base (nothing applied)"
+    if len(current.heads) > 1:
+        where += f" ({len(current.heads)} branches applied, their merge not)"
+    out.print(f"current: {printable(where, one_line=True)}", markup=False)
+    if len(heads) > 1:
+        joined = printable(", ".join(heads), one_line=True)
+        out.print(f"heads:   {joined} (pgmig merge -m MESSAGE joins them)", markup=False)
+    else:
+        out.print(
+            f"head:    {printable(heads[0] if heads else 'base (no revision files)', one_line=True)}", markup=False
+        )
     if current.pending:
         out.print(f"pending: {len(current.pending)}", markup=False)
         for revision in current.pending:
-            out.print(f"  {revision_entry(revision)}", markup=False)
+            out.print(f"  {revision_entry(revision)}{graph_note(current.chain, revision)}", markup=False)
     else:
         out.print("pending: none", markup=False)
     for revision in current.edited:
@@ -118,25 +131,47 @@ def status(
 
 
 def history(ctx: typer.Context) -> None:
-    """List the revision chain, marking what is applied."""
+    """List the revisions in the order up applies them, marking what is applied, branch points and merges."""
     from pgmig.services.run import status as status_service
 
     state: CliState = ctx.obj
     current = run(status_service(state.project()))
     if not current.chain.revisions:
         out.print("No revisions yet: pgmig generate -m MESSAGE writes the first.")
-    for index, revision in enumerate(current.chain.revisions):
-        mark = "applied" if index <= current.current_index else "pending"
+    previous: Optional[str] = None
+    for revision in current.chain.revisions:
+        mark = "applied" if revision.id in current.applied else "pending"
         edited = "  (edited after it was applied)" if revision in current.edited else ""
-        out.print(f"[{mark:>7}] {revision_entry(revision)}{edited}", markup=False)
+        note = graph_note(current.chain, revision, previous)
+        out.print(f"[{mark:>7}] {revision_entry(revision)}{note}{edited}", markup=False)
+        previous = revision.id
+
+
+def graph_note(chain: "Chain", revision: "Revision", previous: Optional[str] = None) -> str:
+    """What a listing says of a revision's place in the graph, empty on a straight line: the revisions
+    a merge joins, the one it follows when that is not the line above, how many branch off it, and
+    `head` when there are several."""
+    notes: List[str] = []
+    parents: Sequence[str] = revision.parents
+    if revision.is_merge:
+        notes.append(f"merges {', '.join(parents)}")
+    elif previous is not None and tuple(parents) != (previous,):
+        notes.append(f"follows {parents[0] if parents else 'base'}")
+    children = chain.children[revision.id]
+    if len(children) > 1:
+        notes.append(f"branch point: {len(children)} revisions follow it")
+    if not children and len(chain.heads) > 1:
+        notes.append("head")
+    return f"  ({'; '.join(printable(note, one_line=True) for note in notes)})" if notes else ""
 
 
 def stamp(
     ctx: typer.Context,
-    target: Optional[str] = typer.Argument(
+    target: Optional[List[str]] = typer.Argument(
         None,
-        help="Revision to record as applied (with all before it); 'base' clears. "
-        "With --accept-edits: only this revision's file.",
+        help="Revision(s) to record as applied, with all they follow ('base' clears; several for "
+        "a database on several branches, 'heads' for all). With --accept-edits: only this revision's file.",
+        show_default=False,
     ),
     accept_edits: bool = typer.Option(
         False,
@@ -146,21 +181,24 @@ def stamp(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="With --accept-edits: accept without asking."),
 ) -> None:
-    """Record TARGET as the current revision without running anything; or, with --accept-edits, record the
-    files of applied revisions as they are now."""
+    """Record TARGET as where the database stands without running anything; or, with --accept-edits,
+    record the files of applied revisions as they are now."""
     from pgmig.errors import UsageError
     from pgmig.services.run import stamp as stamp_service
 
     state: CliState = ctx.obj
+    targets = target or []
     if accept_edits:
-        _accept_edits(state, target, yes)
+        if len(targets) > 1:
+            raise UsageError("--accept-edits takes one revision (its file only), or none (every edited file)")
+        _accept_edits(state, targets[0] if targets else None, yes)
         return
     if yes:
         raise UsageError("--yes goes with --accept-edits")
-    if target is None:
-        raise UsageError("name the revision to stamp (an id, head or base), or give --accept-edits")
-    run(stamp_service(state.project(), target))
-    out.print(f"Stamped {printable(target, one_line=True)}.", markup=False)
+    if not targets:
+        raise UsageError("name the revision(s) to stamp (an id, head, heads or base), or give --accept-edits")
+    run(stamp_service(state.project(), targets))
+    out.print(f"Stamped {printable(' + '.join(targets), one_line=True)}.", markup=False)
 
 
 def _accept_edits(state: CliState, target: Optional[str], yes: bool) -> None:

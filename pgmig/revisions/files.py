@@ -1,16 +1,22 @@
-"""Revision files: loading them and checking that they form one chain.
+"""Revision files: loading them and checking that they form one graph.
 
 A revision file is plain Python defining `MigrationRevision`, a subclass of
 `MigrationRevisionBase` with `up_revision`, `down_revision` and async
 `up`/`down`. Files are loaded by path (the migrations folder need not be a
-package), and the chain is checked as a whole before anything runs, so a
+package), and the graph is checked as a whole before anything runs, so a
 broken history fails with the names of the files at fault and applies nothing.
+
+Revisions form a directed acyclic graph, as in Alembic: `down_revision` is
+None (a first revision), one revision id, or a tuple of ids (a merge
+revision, written by `pgmig merge`). Two branches that each generated a
+revision from one parent give two heads until a merge revision joins them.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import heapq
 import importlib.util
 import json
 import re
@@ -19,7 +25,21 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Sequence, Type
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Type,
+    Union,
+)
 
 from pgmig.errors import RevisionError
 
@@ -28,6 +48,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 BASE = "base"
 HEAD = "head"
+HEADS = "heads"
+
+DownRevision = Union[None, str, Tuple[str, ...]]
+"""A revision's `down_revision`: None (the first), one id, or a tuple of ids (a merge revision)."""
+
+Target = Union[None, str, Sequence[str]]
+"""Where a run, a stamp or a scratch database stands: `base` / None / () for nothing applied, `head` (the one
+head), `heads` (all of them), a revision id or unique prefix, or several of those (both parents of a merge)."""
 
 
 class MigrationRevisionBase:
@@ -42,7 +70,8 @@ class MigrationRevisionBase:
     """
 
     up_revision: ClassVar[str]
-    down_revision: ClassVar[Optional[str]] = None
+    down_revision: ClassVar[DownRevision] = None
+    """None for a first revision; a tuple of ids for a merge revision (`pgmig merge`)."""
     transactional: ClassVar[bool] = True
     """False runs the revision outside a transaction (CREATE INDEX CONCURRENTLY)."""
 
@@ -55,6 +84,15 @@ class MigrationRevisionBase:
         raise NotImplementedError
 
 
+def parent_ids(down_revision: DownRevision) -> Tuple[str, ...]:
+    """The ids a revision follows: () for a first revision, one for most, several for a merge."""
+    if down_revision is None:
+        return ()
+    if isinstance(down_revision, str):
+        return (down_revision,)
+    return tuple(down_revision)
+
+
 @dataclass
 class Revision:
     """One loaded revision file.
@@ -65,7 +103,7 @@ class Revision:
     """
 
     id: str
-    down_revision: Optional[str]
+    down_revision: DownRevision
     path: Path
     checksum: str
     revision_class: Type[MigrationRevisionBase]
@@ -89,34 +127,128 @@ class Revision:
     def instance(self) -> MigrationRevisionBase:
         return self.revision_class()
 
+    @property
+    def parents(self) -> Tuple[str, ...]:
+        """The revisions this one follows (see `parent_ids`)."""
+        return parent_ids(self.down_revision)
+
+    @property
+    def is_merge(self) -> bool:
+        return len(self.parents) > 1
+
 
 @dataclass
 class Chain:
-    """Revisions from the first (down_revision None) to the head, in order."""
+    """The revision graph: `revisions` in a topological order (each after every revision it follows;
+    revisions free to go in either order go by file name, so the order is the same on every machine).
+
+    Build it with `build_chain`, which checks the graph; a list that is not in such an order
+    is not a valid `Chain`.
+    """
 
     revisions: List[Revision]
 
-    @property
-    def head(self) -> Optional[str]:
-        return self.revisions[-1].id if self.revisions else None
+    def __post_init__(self) -> None:
+        self.by_id: Dict[str, Revision] = {r.id: r for r in self.revisions}
+        self.children: Dict[str, List[str]] = {r.id: [] for r in self.revisions}
+        for revision in self.revisions:
+            for parent in revision.parents:
+                self.children[parent].append(revision.id)
 
     @property
     def ids(self) -> List[str]:
         return [r.id for r in self.revisions]
 
-    def index(self, revision_id: Optional[str]) -> int:
-        """Position of a revision, -1 for base; accepts a unique id prefix."""
-        if revision_id in (None, BASE):
-            return -1
-        if revision_id == HEAD:
-            return len(self.revisions) - 1
-        matches = [i for i, r in enumerate(self.revisions) if r.id == revision_id]
-        if not matches:
-            matches = [i for i, r in enumerate(self.revisions) if r.id.startswith(str(revision_id))]
+    @property
+    def heads(self) -> List[str]:
+        """The revisions nothing follows, in graph order; several after two branches each generated one."""
+        return [r.id for r in self.revisions if not self.children[r.id]]
+
+    @property
+    def head(self) -> Optional[str]:
+        """The one head (None without revisions). Raises RevisionError when there are several:
+        whatever needs a single parent (generate) must wait for `pgmig merge`."""
+        heads = self.heads
+        if len(heads) > 1:
+            raise RevisionError(f"the revisions have {len(heads)} heads ({self.described(heads)}): {MERGE_ADVICE}")
+        return heads[0] if heads else None
+
+    def described(self, ids: Iterable[str]) -> str:
+        """`id (file.py), ...` for messages."""
+        return ", ".join(f"{rid} ({self.by_id[rid].path.name})" for rid in ids)
+
+    def resolve(self, name: str) -> str:
+        """The id `name` stands for: an id, a unique id prefix, or `head` (when there is one head).
+
+        Raises RevisionError for an unknown or ambiguous name, and for `head` with several heads.
+        """
+        if name == HEAD:
+            if len(self.heads) > 1:
+                raise RevisionError(
+                    f"'head' is ambiguous: the revisions have {len(self.heads)} heads ({self.described(self.heads)}); "
+                    f"'heads' names all of them, or {MERGE_ADVICE}"
+                )
+            head = self.head
+            if head is None:
+                raise RevisionError("there are no revisions yet: 'head' names nothing (pgmig generate writes one)")
+            return head
+        if name in self.by_id:
+            return name
+        matches = [rid for rid in self.by_id if rid.startswith(name)]
         if len(matches) != 1:
             what = "matches several revisions" if matches else "is not a known revision"
-            raise RevisionError(f"{revision_id!r} {what} (see pgmig history)")
+            raise RevisionError(f"{name!r} {what} (see pgmig history)")
         return matches[0]
+
+    def ancestors(self, revision_id: str) -> Set[str]:
+        """`revision_id` and every revision it follows, directly or not."""
+        return self._reach(revision_id, lambda rid: self.by_id[rid].parents)
+
+    def descendants(self, revision_id: str) -> Set[str]:
+        """`revision_id` and every revision that follows it, directly or not."""
+        return self._reach(revision_id, lambda rid: self.children[rid])
+
+    @staticmethod
+    def _reach(start: str, step: Callable[[str], Iterable[str]]) -> Set[str]:
+        """`start` and every id reached from it through `step` (parents, or children)."""
+        found: Set[str] = set()
+        stack = [start]
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                stack.extend(step(current))
+        return found
+
+    def closure(self, target: Target) -> Set[str]:
+        """The revisions applied when a database stands at `target` (see `Target`): the named revisions
+        and all they follow. Raises RevisionError for a name `resolve` refuses."""
+        if target is None or target == BASE:
+            return set()
+        if target == HEADS:
+            return set(self.by_id)
+        names = [target] if isinstance(target, str) else list(target)
+        found: Set[str] = set()
+        for name in names:
+            if name == HEADS:
+                found |= set(self.by_id)
+            elif name != BASE:
+                found |= self.ancestors(self.resolve(name))
+        return found
+
+    def ordered(self, ids: Iterable[str]) -> List[Revision]:
+        """The revisions `ids` names, in graph order (the order `up` applies them)."""
+        wanted = set(ids)
+        return [r for r in self.revisions if r.id in wanted]
+
+    def tips(self, ids: Iterable[str]) -> Tuple[str, ...]:
+        """The revisions of `ids` (a set closed under ancestry) that no other of them follows, in graph
+        order: where a database with those revisions applied stands (() at base)."""
+        members = set(ids)
+        return tuple(r.id for r in self.ordered(members) if not any(c in members for c in self.children[r.id]))
+
+
+MERGE_ADVICE = "run pgmig merge -m MESSAGE to join them into one (pgmig heads lists them)"
 
 
 CHECKSUM_PREFIX = "ast1:"
@@ -236,8 +368,14 @@ def load_revision_file(path: Path) -> Revision:
     if not isinstance(revision_id, str) or not revision_id:
         raise RevisionError(f"{path}: MigrationRevision.up_revision must be a non-empty string")
     down = getattr(cls, "down_revision", None)
-    if down is not None and not isinstance(down, str):
-        raise RevisionError(f"{path}: MigrationRevision.down_revision must be a string or None")
+    if isinstance(down, list):
+        down = tuple(down)
+    well_formed = down is None or (isinstance(down, str) and down) or _merge_parents(down)
+    if not well_formed:
+        raise RevisionError(
+            f"{path}: MigrationRevision.down_revision must be None, a revision id, or a tuple of two or more "
+            f"different revision ids (a merge revision), not {down!r}"
+        )
     for method in ("up", "down"):
         if getattr(cls, method) is getattr(MigrationRevisionBase, method):
             raise RevisionError(f"{path}: MigrationRevision has no {method}() method")
@@ -253,6 +391,13 @@ def load_revision_file(path: Path) -> Revision:
     )
 
 
+def _merge_parents(down: object) -> bool:
+    """Whether `down` is a merge revision's `down_revision`: two or more different non-empty ids."""
+    if not isinstance(down, tuple) or len(down) < 2:
+        return False
+    return all(isinstance(rid, str) and rid for rid in down) and len(set(down)) == len(down)
+
+
 def revision_files(folder: Path) -> List[Path]:
     if not folder.is_dir():
         return []
@@ -264,7 +409,13 @@ def load_chain(folder: Path) -> Chain:
 
 
 def build_chain(revisions: Sequence[Revision]) -> Chain:
-    """Order revisions by their links; every way a history can break is an error naming files."""
+    """The revision graph in topological order; every way a history can break is an error naming
+    files: an id used twice, a `down_revision` no file defines, a cycle.
+
+    Several heads (branches) and several first revisions are valid graphs: `pgmig heads` lists
+    them and `pgmig merge` joins them. Revisions free to go in either order go by file name
+    (then id), so that the order does not depend on the machine.
+    """
     by_id: Dict[str, Revision] = {}
     for revision in revisions:
         if revision.id in by_id:
@@ -272,31 +423,33 @@ def build_chain(revisions: Sequence[Revision]) -> Chain:
                 f"revision id {revision.id!r} is used by both {by_id[revision.id].path.name} and {revision.path.name}"
             )
         by_id[revision.id] = revision
-    children: Dict[Optional[str], List[Revision]] = {}
+    waiting: Dict[str, int] = {}
+    children: Dict[str, List[Revision]] = {rid: [] for rid in by_id}
     for revision in revisions:
-        if revision.down_revision is not None and revision.down_revision not in by_id:
-            raise RevisionError(
-                f"{revision.path.name}: down_revision {revision.down_revision!r} matches no revision file"
-            )
-        children.setdefault(revision.down_revision, []).append(revision)
-    for parent, kids in children.items():
-        if len(kids) > 1:
-            names = ", ".join(k.path.name for k in kids)
-            where = "the first revision (down_revision None)" if parent is None else f"revision {parent!r}"
-            raise RevisionError(
-                f"two heads: {names} all follow {where}; set one's down_revision to the other's up_revision"
-            )
+        for parent in revision.parents:
+            if parent not in by_id:
+                raise RevisionError(
+                    f"{revision.path.name}: down_revision {parent!r} matches no revision file "
+                    "(a file missing from the migrations folder?)"
+                )
+            children[parent].append(revision)
+        waiting[revision.id] = len(revision.parents)
+    ready = [(r.path.name, r.id) for r in revisions if not r.parents]
+    heapq.heapify(ready)
     ordered: List[Revision] = []
-    current: Optional[str] = None
-    while current in children:
-        (nxt,) = children[current]
-        ordered.append(nxt)
-        current = nxt.id
-        if len(ordered) > len(revisions):
-            break
+    while ready:
+        _, rid = heapq.heappop(ready)
+        ordered.append(by_id[rid])
+        for child in children[rid]:
+            waiting[child.id] -= 1
+            if waiting[child.id] == 0:
+                heapq.heappush(ready, (child.path.name, child.id))
     if len(ordered) != len(revisions):
-        stray = [r.path.name for r in revisions if r not in ordered]
-        raise RevisionError(f"revisions form a cycle or are cut off from the first revision: {', '.join(stray)}")
+        stray = sorted(r.path.name for r in revisions if waiting[r.id] > 0)
+        raise RevisionError(
+            f"revisions form a cycle (each follows another of them, directly or not): {', '.join(stray)}; "
+            "fix their down_revision"
+        )
     return Chain(ordered)
 
 

@@ -26,13 +26,25 @@ import hashlib
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncContextManager, AsyncIterator, Callable, Dict, List, Literal, Optional, Protocol, Sequence
+from typing import (
+    Any,
+    AsyncContextManager,
+    AsyncIterator,
+    Callable,
+    Dict,
+    List,
+    Literal,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+)
 
 from pgmig.db.quoting import sql_comment
 from pgmig.errors import DatabaseError, PgmigError, RevisionError
 from pgmig.ops.actor import DatabaseActions, SideSteps, side_steps
 from pgmig.ops.base import Operation, UnknownOperationError, safe_to_rerun
-from pgmig.revisions.files import BASE, HEAD, Chain, Revision, described_exit, foreign_exit
+from pgmig.revisions.files import BASE, HEADS, Chain, Revision, Target, described_exit, foreign_exit
 from pgmig.revisions.migrator import Migrator, NoConnectionError
 from pgmig.revisions.version_table import (
     INSUFFICIENT_PRIVILEGE,
@@ -57,17 +69,26 @@ def edited_note(where: Optional[str] = None) -> str:
 
 @dataclass
 class Status:
+    """The database against the revision graph: `applied` is closed under ancestry (`read_status`)."""
+
     chain: Chain
     applied: Dict[str, AppliedRevision]
-    current_index: int
 
     @property
-    def current(self) -> Optional[str]:
-        return self.chain.revisions[self.current_index].id if self.current_index >= 0 else None
+    def heads(self) -> Tuple[str, ...]:
+        """Where the database stands: its applied revisions that no applied revision follows, in graph
+        order; () at base, several when two branches' revisions are applied and their merge is not."""
+        return self.chain.tips(self.applied)
+
+    @property
+    def current(self) -> str:
+        """`heads` for people: `base` (nothing applied), one id, or `a + b`; never a target (use `heads`)."""
+        return " + ".join(self.heads) or BASE
 
     @property
     def pending(self) -> List[Revision]:
-        return self.chain.revisions[self.current_index + 1 :]
+        """Revisions not applied, in the order `up` applies them (on every branch)."""
+        return [r for r in self.chain.revisions if r.id not in self.applied]
 
     @property
     def edited(self) -> List[Revision]:
@@ -89,24 +110,24 @@ class Status:
 
 
 def read_status(chain: Chain, applied: Dict[str, AppliedRevision]) -> Status:
-    """Check the version table against the files: applied revisions must be a prefix of the chain."""
-    unknown = [rid for rid in applied if rid not in chain.ids]
+    """Check the version table against the files: every applied revision has a file, and whatever an
+    applied revision follows is applied too (any such set is valid: one branch applied before the
+    other's revision or their merge existed, say). Raises RevisionError naming the files otherwise."""
+    unknown = [rid for rid in applied if rid not in chain.by_id]
     if unknown:
         raise RevisionError(
             f"the database has applied revision(s) {', '.join(unknown)} that no file in the migrations folder "
             "defines (a missing file, or a database from another branch?)"
         )
-    current = -1
-    for index, revision in enumerate(chain.revisions):
-        if revision.id in applied:
-            if index != current + 1:
-                missing = chain.revisions[current + 1].path.name
-                raise RevisionError(
-                    f"revision {revision.id} is applied but the earlier {missing} is not; "
-                    "the version table does not follow the chain"
-                )
-            current = index
-    return Status(chain, applied, current)
+    for revision in chain.revisions:
+        missing = [parent for parent in revision.parents if revision.id in applied and parent not in applied]
+        if missing:
+            raise RevisionError(
+                f"revision {revision.id} is applied but {chain.described(missing)}, which it follows, is not; "
+                "the version table does not follow the revisions: pgmig stamp REV records where the "
+                "database really stands"
+            )
+    return Status(chain, applied)
 
 
 @dataclass(frozen=True)
@@ -117,29 +138,57 @@ class RunPlan:
     revisions: List[Revision]
 
 
-def plan_run(status: Status, direction: Direction, target: Optional[str] = None) -> RunPlan:
-    """The revisions between the database's current revision and `target`, in the order they run.
+def plan_run(status: Status, direction: Direction, target: Target = None) -> RunPlan:
+    """The revisions between where the database stands and `target`, in the order they run.
 
-    `up`: from the one after the current revision to `target` (default:
-    head); none when the database is at `target` already. `down`: from the
-    current revision back to the one after `target` (default: one revision;
-    `base`: all). Raises RevisionError for an unknown target, an `up` target
-    behind the current revision, a `down` target ahead of it, and a
-    `down` from base other than `down base`.
+    `up` (default target: `heads`, every branch): the revisions `target`
+    needs that are not applied, each after all it follows, so a branch's
+    revision whose file sorts before revisions already applied on the
+    other branch is applied too; none when the database is at `target`.
+    `down`: a revision id rolls back every applied revision that follows
+    it, directly or not (the id itself stays); `base` rolls back all; no
+    target rolls back the one revision the database stands at (a merge
+    revision: only it, leaving both its parents). Latest first.
+
+    Raises RevisionError for an unknown target, `head` with several heads,
+    an `up` target behind the database (an applied revision follows it), a
+    `down` target not applied, a `down` from base other than `down base`,
+    and a `down` without target when the database stands on several branches.
     """
-    chain, current = status.chain, status.current_index
+    chain, applied = status.chain, set(status.applied)
     if direction == UP:
-        target = target or HEAD
-        target_index = chain.index(target)
-        if target_index < current:
+        wanted = chain.closure(HEADS if target is None else target)
+        todo = wanted - applied
+        # Behind: an applied revision follows what `target` names (`base`: anything applied).
+        followers = {rid for name in chain.tips(wanted) for rid in chain.descendants(name)} - wanted
+        if not todo and target not in (None, HEADS) and (followers & applied if wanted else applied):
             raise RevisionError(f"{target} is behind the current revision {status.current}; use pgmig down")
-        return RunPlan(direction, chain.revisions[current + 1 : target_index + 1])
-    target_index = current - 1 if target is None else chain.index(target)
-    if current < 0 and target != BASE:
+        return RunPlan(direction, chain.ordered(todo))
+    if not applied and target != BASE:
         raise RevisionError("the database is at base (nothing applied): there is nothing to roll back")
-    if target_index > current:
-        raise RevisionError(f"{target} is ahead of the current revision {status.current}; use pgmig up")
-    return RunPlan(direction, chain.revisions[max(target_index, -1) + 1 : current + 1][::-1])
+    if target is None:
+        if len(status.heads) > 1:
+            raise RevisionError(
+                f"the database stands on {len(status.heads)} branches ({chain.described(status.heads)}): "
+                "name the revision to roll back to (pgmig down REV rolls back what follows REV), or merge them"
+            )
+        undo = set(status.heads)
+    elif target == BASE:
+        undo = applied
+    else:
+        keep = chain.closure(target)
+        if not keep <= applied:
+            raise RevisionError(f"{target} is ahead of the current revision {status.current}; use pgmig up")
+        undo = {rid for name in chain.tips(keep) for rid in chain.descendants(name)} & applied - keep
+    return RunPlan(direction, chain.ordered(undo)[::-1])
+
+
+def plan_rollback(status: Status, revision_id: str) -> RunPlan:
+    """`down` of exactly `revision_id` and the applied revisions that follow it, latest first (other
+    branches stay): how `check` undoes one revision of a graph. Raises RevisionError for an unknown id."""
+    chain = status.chain
+    undo = chain.descendants(chain.resolve(revision_id)) & set(status.applied)
+    return RunPlan(DOWN, chain.ordered(undo)[::-1])
 
 
 class MigrationTimeoutError(DatabaseError):
@@ -277,33 +326,42 @@ class Runner:
 
     # -- up / down: the range is planned once, then one loop runs or records it -----
 
-    async def upgrade(self, target: str = HEAD) -> List[Revision]:
-        """Apply the pending revisions up to `target`; returns those applied (none at `target` already)."""
+    async def upgrade(self, target: Target = None) -> List[Revision]:
+        """Apply the pending revisions up to `target` (default: every head); returns those applied."""
         return await self.run(UP, target)
 
     async def downgrade(self, target: Optional[str] = None) -> List[Revision]:
         """Roll back one revision, or every revision after `target` (`base`: all); returns those rolled back."""
         return await self.run(DOWN, target)
 
-    async def run(self, direction: Direction, target: Optional[str] = None) -> List[Revision]:
+    async def rollback(self, revision_id: str) -> List[Revision]:
+        """Roll back `revision_id` and the applied revisions that follow it, nothing else (`plan_rollback`)."""
+        async with self.session() as conn:
+            status = read_status(self.chain, await self.versions.applied(conn))
+            await self._renew_checksums(conn, status)
+            return await self._execute(conn, plan_rollback(status, revision_id))
+
+    async def run(self, direction: Direction, target: Target = None) -> List[Revision]:
         """Run `plan_run(direction, target)` on the database, holding the run's lock.
 
         Raises RevisionError for a target in the wrong direction (see
         `plan_run`), DatabaseError / MigrationTimeoutError when a statement fails.
         """
-        if target is not None:
-            self.chain.index(target)  # an unknown target needs no database to be reported
+        self.chain.closure(target)  # an unknown target needs no database to be reported
         async with self.session() as conn:
             status = read_status(self.chain, await self.versions.applied(conn))
             await self._renew_checksums(conn, status)
-            plan = plan_run(status, direction, target)
-            if plan.revisions:
-                # The version table's privileges, asked before any revision runs, so a role that
-                # lacks one is told so and not that the first revision failed.
-                await self.versions.missing_privileges(conn, ("INSERT",) if direction == UP else ("DELETE",))
-            return await self._walk(plan, _Execute(self, conn))
+            return await self._execute(conn, plan_run(status, direction, target))
 
-    async def sql(self, direction: Direction, target: Optional[str] = None) -> List[str]:
+    async def _execute(self, conn: Any, plan: RunPlan) -> List[Revision]:
+        """`plan` run on the session's connection."""
+        if plan.revisions:
+            # The version table's privileges, asked before any revision runs, so a role that
+            # lacks one is told so and not that the first revision failed.
+            await self.versions.missing_privileges(conn, ("INSERT",) if plan.direction == UP else ("DELETE",))
+        return await self._walk(plan, _Execute(self, conn))
+
+    async def sql(self, direction: Direction, target: Target = None) -> List[str]:
         """The SQL `run(direction, target)` would run, with transaction boundaries, without running it.
 
         The range is planned exactly as `run` plans it, from the version
@@ -313,8 +371,7 @@ class Runner:
         """
         from pgmig.db.connect import connection
 
-        if target is not None:
-            self.chain.index(target)
+        self.chain.closure(target)
         async with connection(self.url) as conn:
             has_table = await self.versions.exists(conn)
             plan = plan_run(read_status(self.chain, await self.versions.applied(conn)), direction, target)
@@ -333,22 +390,21 @@ class Runner:
             mode.done(revision, plan.direction, time.perf_counter() - started)
         return plan.revisions
 
-    async def stamp(self, target: str) -> None:
-        """Record the chain up to `target` as applied (and nothing after it) without running anything."""
-        target_index = self.chain.index(target)
+    async def stamp(self, target: Target) -> None:
+        """Record the database as standing at `target` (see `Target`: the named revisions and all they
+        follow are recorded as applied, every other row removed) without running anything."""
+        wanted = self.chain.closure(target)
         async with self.session() as conn:
             await self.versions.missing_privileges(conn, ("INSERT",))
             await self.versions.ensure(conn)
             applied = await self.versions.applied(conn)
-            await self._renew_checksums(conn, Status(self.chain, applied, -1))
+            await self._renew_checksums(conn, Status(self.chain, applied))  # unchecked: stamp mends the table
             async with conn.transaction():
-                for index, revision in enumerate(self.chain.revisions):
-                    if index <= target_index and revision.id not in applied:
+                for revision in self.chain.revisions:
+                    if revision.id in wanted and revision.id not in applied:
                         await self.versions.record(conn, revision.id, revision.checksum, 0.0)
-                    elif index > target_index and revision.id in applied:
-                        await self.versions.remove(conn, revision.id)
                 for rid in applied:
-                    if rid not in self.chain.ids:
+                    if rid not in wanted:
                         await self.versions.remove(conn, rid)
 
     async def _renew_checksums(self, conn: Any, status: Status) -> None:

@@ -23,6 +23,7 @@ from pgmig.errors import ConfigError, Hint, RevisionError, UsageError
 from pgmig.files import write_new_file
 from pgmig.ops.base import Hazard, Operation
 from pgmig.ops.table import TablePart
+from pgmig.revisions.files import DownRevision, parent_ids
 
 LINE_LIMIT = 88
 """ruff's and black's default line length: the writer's own layout, before `formatted` runs ruff."""
@@ -202,9 +203,18 @@ def part_names(ops: Iterable[Operation]) -> Set[str]:
     return found
 
 
+def down_revision_lines(down_revision: DownRevision) -> List[str]:
+    """`down_revision = ...` as the revision file spells it: `None`, `"a"`, or the tuple `("a", "b")` of
+    a merge, laid out as ruff or black would (see `_bracketed`) when a merge joins many heads."""
+    head = "down_revision = "
+    if isinstance(down_revision, tuple):
+        return _bracketed(f"{head}(", [("", rid) for rid in down_revision], ")", "    ", "")
+    return [f"    {head}{literal(down_revision)}"]
+
+
 def render_revision(
     revision_id: str,
-    down_revision: Optional[str],
+    down_revision: DownRevision,
     message: str,
     up: Sequence[Operation],
     down: Sequence[Operation],
@@ -225,7 +235,7 @@ def render_revision(
         f'"""{title}',
         "",
         f"Revision: {revision_id}",
-        f"Revises: {down_revision or '(first revision)'}",
+        f"Revises: {', '.join(parent_ids(down_revision)) or '(first revision)'}",
         f"Created: {created:%Y-%m-%d %H:%M:%S %Z}".rstrip(),
         '"""',
         "",
@@ -238,7 +248,7 @@ def render_revision(
         "",
         "class MigrationRevision(MigrationRevisionBase):",
         f"    up_revision = {literal(revision_id)}",
-        f"    down_revision = {literal(down_revision)}",
+        *down_revision_lines(down_revision),
     ]
     if not transactional:
         body.append("    transactional = False  # CONCURRENTLY cannot run inside a transaction")

@@ -9,12 +9,12 @@ so plugin objects count exactly like tables and columns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Collection, Dict, List, Optional
 
 from pgmig.errors import DatabaseError, PgmigError
 from pgmig.plan.diff import Plan, diff_states
 from pgmig.plan.engine import current_state
-from pgmig.revisions.files import BASE, Chain, Revision
+from pgmig.revisions.files import Chain, Revision
 from pgmig.revisions.runner import Runner, Status, edited_note, read_status
 from pgmig.schema.exclude import Exclusions
 from pgmig.schema.objects import SchemaState, key_text
@@ -110,28 +110,30 @@ class Checker:
         """A runner on the scratch database."""
         return self.project.runner(self.url, chain=chain)
 
-    async def run(self, chain: Chain, start: int = 0) -> CheckReport:
+    async def run(self, chain: Chain, skip: Collection[str] = ()) -> CheckReport:
         """One session for the whole replay: every step reuses its connection and lock.
 
-        `start`: the index of the first revision to check; the scratch
-        database must stand at the one before it.
+        `skip`: revisions not checked, which the scratch database has
+        applied already (closed under ancestry); the others are checked.
         """
         runner = self.runner(chain)
         async with runner.session() as conn:
-            return await self._run(chain, runner, conn, start)
+            return await self._run(chain, runner, conn, skip)
 
-    async def _run(self, chain: Chain, runner: Runner, conn: Any, start: int) -> CheckReport:
-        """Each revision: up, down (back to the state before it), up again; the states compared after each."""
+    async def _run(self, chain: Chain, runner: Runner, conn: Any, skip: Collection[str]) -> CheckReport:
+        """Each revision once, in graph order (a branch's revisions and their merge included): up, down
+        (of that revision alone, back to the state before it), up again; the states compared after each."""
         report = CheckReport()
         before = await self.state(conn)
-        for index, revision in enumerate(chain.revisions[start:], start):
+        for revision in chain.revisions:
+            if revision.id in skip:
+                continue
             item = RevisionCheck(revision)
             report.revisions.append(item)
-            previous = chain.revisions[index - 1].id if index else BASE
             if not await _step(item, "up", runner.upgrade(revision.id)):
                 break
             after = await self.state(conn)
-            if not await _step(item, "down", runner.downgrade(previous)):
+            if not await _step(item, "down", runner.rollback(revision.id)):
                 break
             _compare(item, "down does not restore", before, await self.state(conn))
             if not await _step(item, "up after down", runner.upgrade(revision.id)):
@@ -152,7 +154,7 @@ def _adopted(checked: CheckReport, status: Optional[Status]) -> bool:
         return False
     stopped = checked.revisions[-1]
     failed_up = stopped.status == FAILED and stopped.problems[:1] != [] and stopped.problems[0].startswith("up failed")
-    applied = status.chain.index(stopped.revision.id) <= status.current_index
+    applied = stopped.revision.id in status.applied
     return failed_up and applied and stopped.revision not in status.edited
 
 
@@ -229,22 +231,22 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
             checked = await Checker(project, url, project.notice).run(chain)
         if not _adopted(checked, status):
             return await _finish(project, report, checked, url)
-    assert status is not None and status.current is not None
+    assert status is not None and status.applied
     # The history does not build from empty: start from the configured database's objects instead.
     stopped = checked.revisions[-1]
     project.notice(
         f"the revisions do not build from an empty database ({stopped.problems[0]} in {stopped.revision.path.name}); "
         f"checking from the configured database's objects at {status.current}"
     )
-    source = Source(project.database_url, status.current)
+    source = Source(project.database_url, status.heads)
     async with scratch_from(project, chain, source, dev_url, purpose="check") as url:
         with project.timings.phase("replay"):
-            checked = await Checker(project, url, project.notice).run(chain, start=status.current_index + 1)
+            checked = await Checker(project, url, project.notice).run(chain, skip=status.applied)
         skipped = [
             RevisionCheck(
                 revision, SKIPPED, [f"not replayed: the check starts from the database's objects at {status.current}"]
             )
-            for revision in chain.revisions[: status.current_index + 1]
+            for revision in chain.ordered(status.applied)
         ]
         checked.revisions = skipped + checked.revisions
         return await _finish(project, report, checked, url)
@@ -290,7 +292,7 @@ async def drift(project: Project) -> "tuple[Status, Optional[List[str]]]":
         status = read_status(chain, await project.versions.applied(conn))
     try:
         async with scratch_at(
-            project, chain, status.current, purpose="status's drift", models=False
+            project, chain, status.heads, purpose="status's drift", models=False
         ) as url:  # drift needs no models
             expected = await Checker(project, url).state()
     except HistoryError as exc:

@@ -151,6 +151,7 @@ async def generate(
     refuse_invalid_text(options.message, [])  # before any work: the message is the user's to fix
     questioner = questioner or Questioner()
     chain = project.chain()
+    parent = chain.head  # several heads: RevisionError, as the revision needs one parent (pgmig merge)
     created = datetime.now(timezone.utc)
     revision_id = new_revision_id(created)
     file_name = f"{revision_id}_{slugify(options.message)}.py"
@@ -160,7 +161,7 @@ async def generate(
             transactional = all(op.transactional for op in [*work.up, *work.down])
             return render_revision(
                 revision_id,
-                chain.head,
+                parent,
                 options.message,
                 work.up,
                 work.down,
@@ -464,12 +465,12 @@ async def _history_database(project: Project, chain: Chain) -> AsyncIterator["tu
     try:
         conn = await connect(project.database_url)
         status = read_status(chain, await project.versions.applied(conn))
-        if status.current != chain.head:
+        if status.heads != tuple(chain.heads):
             project.notice(
-                f"the database is at {status.current or 'base'}, not at head {chain.head}: "
+                f"the database is at {status.current}, not at head {chain.head}: "
                 "comparing with a scratch database built from the revisions"
             )
-            source = Source(project.database_url, status.current)
+            source = Source(project.database_url, status.heads)
             await conn.close()
             conn = None
     except DatabaseError as exc:

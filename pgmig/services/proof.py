@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Iterable, List, Optional, Set
 
 from pgmig.errors import Hint, PgmigError, RevisionError
-from pgmig.revisions.files import BASE, Chain, Revision, load_revision_file
+from pgmig.revisions.files import BASE, Chain, Revision, Target, load_revision_file
 from pgmig.services.project import Project
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,10 +79,11 @@ class HistoryError(RevisionError):
 
 @dataclass(frozen=True)
 class Source:
-    """A database whose current objects stand for the history up to `at` (None: nothing applied)."""
+    """A database whose current objects stand for the history up to `at` (a `Target`: None or () for
+    nothing applied, several ids when it stands on several branches)."""
 
     url: str
-    at: Optional[str]
+    at: Target
 
 
 async def copy_objects(
@@ -203,12 +204,12 @@ async def _run_script(conn: Any, script: List[str]) -> None:
 async def scratch_at(
     project: Project,
     chain: Chain,
-    target: Optional[str],
+    target: Target,
     source: Optional[Source] = None,
     purpose: str = "replaying the revisions",
     models: bool = True,
 ) -> AsyncIterator[str]:
-    """The URL of a scratch database at revision `target` of `chain` (None: base), dropped after.
+    """The URL of a scratch database at `target` of `chain` (None or (): base), dropped after.
 
     Made on `dev_url`'s server, else the embedded one (`purpose` words what for, in the notice
     that says so: see `Project.scratch_server`). The revisions are replayed from empty (after
@@ -227,7 +228,7 @@ async def scratch_at(
         if failure is None:
             yield url
             return
-    if source is None or chain.index(source.at) > chain.index(target):
+    if source is None or not chain.closure(source.at) <= chain.closure(target):
         raise HistoryError(f"replaying the revisions on an empty scratch database failed: {failure}") from failure
     project.notice(
         f"the revisions do not build from an empty database ({failure}); the scratch database starts from "
@@ -237,7 +238,7 @@ async def scratch_at(
         later = await _replayed(project, url, chain, target)
         if later is not None:
             raise HistoryError(
-                f"replaying the revisions after {source.at or 'base'} on a scratch database built from "
+                f"replaying the revisions after {_at(source.at)} on a scratch database built from "
                 f"the configured database's objects failed: {later}"
             ) from later
         yield url
@@ -262,12 +263,19 @@ async def scratch_from(
     async with scratch_database(project.settings.embedded_data_dir, server) as url:
         with project.timings.phase("copy"):
             await copy_objects(project, source.url, url)
-        if source.at is not None:
+        if source.at:
             await project.runner(url, chain=chain).stamp(source.at)
         yield url
 
 
-async def _replayed(project: Project, url: str, chain: Chain, target: Optional[str]) -> Optional[PgmigError]:
+def _at(target: Target) -> str:
+    """A `Target` in words: `base`, an id, or `a + b`."""
+    if not target:
+        return BASE
+    return target if isinstance(target, str) else " + ".join(target)
+
+
+async def _replayed(project: Project, url: str, chain: Chain, target: Target) -> Optional[PgmigError]:
     """Apply `chain` up to `target` on `url`; the error when a revision failed, None when it went through."""
     try:
         with project.timings.phase("replay"):
@@ -305,7 +313,6 @@ async def prove(
     proven = build_chain([*chain.revisions, revision])
     checker = Checker(project, url)
     runner = project.runner(url, chain=proven)
-    start = chain.head or BASE
     async with runner.session() as conn:
         before = await checker.state(conn)
         await _step(UP, runner.upgrade(revision.id))
@@ -319,7 +326,7 @@ async def prove(
                 leftover = await project.diff_one_way(fresh, url)
             if not leftover.is_empty:
                 raise ProofError(DIFF_AFTER_UP, _described(leftover))
-        await _step(DOWN, runner.downgrade(start))
+        await _step(DOWN, runner.rollback(revision.id))
         differences = describe_differences(before, await checker.state(conn))
         if differences:
             raise ProofError(SCHEMA_AFTER_DOWN, differences)

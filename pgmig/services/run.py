@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
 from pgmig.errors import Hint, UsageError
-from pgmig.revisions.files import Revision
+from pgmig.revisions.files import Revision, Target
 from pgmig.revisions.runner import Direction, Status
 from pgmig.services.project import Progress, Project
 
@@ -16,8 +16,8 @@ class RunOptions:
     """One run of the revisions.
 
     `direction` is "up" or "down"; `target` is a revision id (or unique
-    prefix), "head" or "base"; None means head for up and one revision for
-    down. `as_sql` records the SQL instead of running it. Raises UsageError
+    prefix), "head" (refused when there are several heads), "heads" or
+    "base"; None means every head for up and one revision for down. `as_sql` records the SQL instead of running it. Raises UsageError
     for another direction.
     """
 
@@ -56,8 +56,9 @@ async def status(project: Project) -> Status:
     return await project.runner().status()
 
 
-async def stamp(project: Project, target: str) -> None:
-    """Record `target` (and every revision before it) as applied without running anything."""
+async def stamp(project: Project, target: Target) -> None:
+    """Record `target` (one or several revisions, and every revision they follow) as applied, and
+    nothing else, without running anything."""
     await project.runner().stamp(target)
 
 
@@ -102,8 +103,8 @@ async def accept_edits(
     current = await status(project)
     edited = current.edited
     if options.target is not None:
-        chosen = current.chain.revisions[current.chain.index(options.target)]
-        edited = [revision for revision in edited if revision.id == chosen.id]
+        chosen = current.chain.resolve(options.target)
+        edited = [revision for revision in edited if revision.id == chosen]
     if not edited:
         return []
     if not options.yes and not (confirm is not None and confirm(edited)):
