@@ -80,6 +80,13 @@ def status(
             out.print(f"  {revision_entry(revision)}", markup=False)
     else:
         out.print("pending: none", markup=False)
+    for partial in current.partial:
+        name = next((r.path.name for r in current.chain.revisions if r.id == partial.revision_id), partial.revision_id)
+        out.print(
+            f"partly applied: {printable(name, one_line=True)} ({partial.direction}: {partial.steps} steps "
+            f"committed; pgmig {partial.direction} resumes it)",
+            markup=False,
+        )
     for revision in current.edited:
         err.print(
             f"warning: {printable(revision.path.name, one_line=True)} was edited after it was applied",
