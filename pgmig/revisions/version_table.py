@@ -173,7 +173,6 @@ class VersionTable:
         (63 bytes)."""
         from pgmig.db.quoting import clip_bytes
         from pgmig.errors import ModelsError
-
         from pgmig.revisions.parts import progress_table_name
 
         mine = {(self.schema, clip_bytes(name, 63)) for name in (self.name, progress_table_name(self.name))}
