@@ -157,8 +157,8 @@ def _models(root: Path, tables: int) -> None:
     )
 
 
-def _cli(root: Path, url: str, *args: str, code: int = 0) -> Any:
-    result = pgmig_cli(*args, cwd=root, env={"PGMIG_DATABASE_URL": url, "PGMIG_DEV_URL": url})
+def _cli(root: Path, url: str, *args: str, code: int = 0, timeout: float = 120) -> Any:
+    result = pgmig_cli(*args, cwd=root, env={"PGMIG_DATABASE_URL": url, "PGMIG_DEV_URL": url}, timeout=timeout)
     assert result.returncode == code, f"pgmig {' '.join(args)}: {result.returncode}\n{result.stdout}{result.stderr}"
     return result
 
@@ -321,12 +321,12 @@ def test_five_thousand_tables_up_down_check_on_a_default_server(database_url: st
     _models(tmp_path, BIG)
     times = {}
     started = time.perf_counter()
-    generated = _cli(tmp_path, database_url, "generate", "-m", "initial", "--no-verify")
+    generated = _cli(tmp_path, database_url, "generate", "-m", "initial", "--no-verify", timeout=1800)
     times["generate"] = time.perf_counter() - started
     assert "commit_in_parts = True" in Path(generated.stdout.strip().splitlines()[-1]).read_text()
     for name, args in (("up", ["up"]), ("down", ["down", "base"]), ("check", ["check"])):
         started = time.perf_counter()
-        _cli(tmp_path, database_url, *args)
+        _cli(tmp_path, database_url, *args, timeout=1800)
         times[name] = time.perf_counter() - started
         if name == "up":
             assert _tables(database_url) == BIG
@@ -335,3 +335,38 @@ def test_five_thousand_tables_up_down_check_on_a_default_server(database_url: st
             f"\n{BIG} tables on a default server: " + ", ".join(f"{k} {v:.0f}s" for k, v in times.items()),
             file=sys.stderr,
         )
+
+
+LABEL_REVISION = '''"""a label used at once"""
+
+from pgmig import MigrationRevisionBase, Migrator
+
+
+class MigrationRevision(MigrationRevisionBase):
+    up_revision = "20260101_000000_bbbbbb"
+    down_revision = None
+    commit_in_parts = True
+
+    async def up(self, migrator: Migrator) -> None:
+        await migrator.actor.add_type_values(type_name="kind", values=["b"])
+        await migrator.actor.execute("INSERT INTO item VALUES ('b')")
+
+    async def down(self, migrator: Migrator) -> None:
+        await migrator.actor.execute("DELETE FROM item WHERE k = 'b'")
+'''
+
+
+def test_a_new_label_ends_its_part_so_the_next_part_can_use_it(small_url: str, tmp_path: Path) -> None:
+    """Postgres refuses a label in the transaction that added it (55P04): in a revision committing
+    in parts, the step adding it ends its part."""
+    _hand_written(tmp_path, flag=True)
+    (tmp_path / "migrations" / "20260101_000000_aaaaaa_many_tables.py").write_text(LABEL_REVISION)
+    run_sql(small_url, "CREATE TYPE kind AS ENUM ('a')", "CREATE TABLE item (k kind)")
+    shown = _cli(tmp_path, small_url, "up", "--sql").stdout
+    assert re.search(r"ADD VALUE IF NOT EXISTS 'b';\nCOMMIT;  -- part 1 of 2: steps 1-1 of 2\nBEGIN;\nINSERT", shown), (
+        shown
+    )
+    _cli(tmp_path, small_url, "up")
+    assert fetch(small_url, "SELECT k::text AS k FROM item") == [{"k": "b"}]
+    _cli(tmp_path, small_url, "down", "base")
+    assert fetch(small_url, "SELECT k::text AS k FROM item") == []
