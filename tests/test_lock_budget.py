@@ -176,7 +176,7 @@ def test_small_server_generate_up_down_check_in_parts(small_url: str, tmp_path: 
     path = Path(generated.stdout.strip().splitlines()[-1])
     text = path.read_text()
     assert "    commit_in_parts = True\n" in text
-    assert re.search(r"# Its down\(\) needs about [\d,]+ locks in one transaction", text), text
+    assert re.search(r"# Its down\(\) needs about [\d,]+ locks in one transaction; a server with default\n", text), text
 
     shown = _cli(tmp_path, small_url, "up", "--sql").stdout
     assert "-- commit_in_parts:" in shown

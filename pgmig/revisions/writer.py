@@ -260,12 +260,12 @@ def parts_lines(up: Sequence[Operation], down: Sequence[Operation]) -> List[str]
         return []
     server = DEFAULT_SERVER
     return [
-        f"    # Its {largest}() needs about {needs[largest]:,} locks in one transaction, while a server with",
-        f"    # default settings holds {server.slots:,} (max_locks_per_transaction {server.max_locks_per_transaction}"
-        f" x max_connections {server.max_connections})",
-        f"    # for all sessions: it commits in parts of at most a quarter of the server's lock table ({server.budget:,}",
-        "    # here), recording its progress with each part, so a run stopped between parts resumes",
-        "    # after the last committed step.",
+        f"    # Its {largest}() needs about {needs[largest]:,} locks in one transaction; a server with default",
+        f"    # settings holds {server.slots:,} (max_locks_per_transaction {server.max_locks_per_transaction} x "
+        f"max_connections {server.max_connections}) for all",
+        "    # sessions. It runs in parts, each within a quarter of the server's lock table, and",
+        "    # records its progress with each part: a run stopped between parts resumes after the",
+        "    # last committed step.",
         "    commit_in_parts = True",
     ]
 
