@@ -224,6 +224,8 @@ class MigrationRevision(MigrationRevisionBase):
 
     async def down(self, migrator: Migrator) -> None:
         for i in reversed(range(12)):
+            if i == 4:
+                await migrator.actor.execute({gate!r})
             await migrator.actor.drop_table(table_name=f"t{{i}}")
 '''
 
@@ -249,7 +251,7 @@ def test_a_run_cut_between_parts_resumes_after_the_last_committed_step(small_url
     assert progress and progress[0]["direction"] == "up" and 0 < progress[0]["steps"] <= 7
     assert len(committed) == progress[0]["steps"]  # exactly the steps its progress row counts
     assert (
-        "partly applied: 20260101_000000_aaaaaa_many_tables.py (up:"
+        f"partly applied: 20260101_000000_aaaaaa_many_tables.py (up: {progress[0]['steps']} of 13 steps committed"
         in _cli(tmp_path, small_url, "status", "--no-drift").stdout
     )
     # Any other run is refused while it is half-made.
@@ -261,8 +263,34 @@ def test_a_run_cut_between_parts_resumes_after_the_last_committed_step(small_url
     assert _tables(small_url) == 12 + 1  # t0..t11 and gate
     assert fetch(small_url, "SELECT id FROM pgmig_revisions")[0]["id"] == "20260101_000000_aaaaaa"
     assert fetch(small_url, "SELECT count(*) AS n FROM pgmig_revisions_progress")[0]["n"] == 0
+
+    # The same in down: cut in its eighth part (each drop is a part of its own here).
+    run_sql(small_url, "INSERT INTO gate VALUES (1)")
+    assert "terminating connection" in _cli(tmp_path, small_url, "down", "base", code=3).stderr
+    progress = fetch(small_url, "SELECT direction, steps FROM pgmig_revisions_progress")
+    assert progress == [{"direction": "down", "steps": 7}]
+    assert _tables(small_url) == 5 + 1  # t0..t4 and gate
+    assert "is partly applied" in _cli(tmp_path, small_url, "up", code=3).stderr
+    run_sql(small_url, "DELETE FROM gate")
     _cli(tmp_path, small_url, "down", "base")
     assert _tables(small_url) == 1
+    assert fetch(small_url, "SELECT count(*) AS n FROM pgmig_revisions")[0]["n"] == 0
+
+
+def test_a_revision_in_parts_that_reads_migrator_connection_is_refused(small_url: str, tmp_path: Path) -> None:
+    _hand_written(tmp_path, flag=True)
+    path = tmp_path / "migrations" / "20260101_000000_aaaaaa_many_tables.py"
+    path.write_text(
+        path.read_text().replace(
+            "        for i in range(12):\n",
+            "        await migrator.connection.execute('SELECT 1')\n        for i in range(12):\n",
+            1,
+        )
+    )
+    error = _cli(tmp_path, small_url, "up", code=3).stderr
+    assert "commits in parts" in error and "use await migrator.actor.execute(sql, *args)" in error, error
+    assert "nothing of it was applied" in error
+    assert _tables(small_url) == 0
 
 
 def test_a_failed_part_says_what_stays_and_a_rerun_finishes(small_url: str, tmp_path: Path) -> None:

@@ -83,8 +83,9 @@ def status(
     for partial in current.partial:
         name = next((r.path.name for r in current.chain.revisions if r.id == partial.revision_id), partial.revision_id)
         out.print(
-            f"partly applied: {printable(name, one_line=True)} ({partial.direction}: {partial.steps} steps "
-            f"committed; pgmig {partial.direction} resumes it)",
+            f"partly applied: {printable(name, one_line=True)} ({partial.direction}: {partial.steps}"
+            f"{'' if partial.total is None else f' of {partial.total}'} steps committed; "
+            f"pgmig {partial.direction} resumes it)",
             markup=False,
         )
     for revision in current.edited:

@@ -123,12 +123,14 @@ def steps_digest(steps: Sequence[Operation]) -> str:
 
 @dataclass(frozen=True)
 class Progress:
-    """A revision partly applied: `steps` of its `direction` committed, whose digest is `digest`."""
+    """A revision partly applied: `steps` of its `direction` committed, whose digest is `digest`;
+    `total`: how many steps that direction has (None until counted, or when it cannot be)."""
 
     revision_id: str
     direction: str
     steps: int
     digest: str
+    total: Optional[int] = None
 
 
 def progress_table_name(version_table: str) -> str:

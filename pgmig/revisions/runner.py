@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import (
     Any,
     AsyncContextManager,
@@ -322,7 +322,10 @@ class Runner:
 
         async with connection(self.url) as conn:
             status = read_status(self.chain, await self.versions.applied(conn))
-            status.partial = await self.parts_table.rows(conn)
+            for row in await self.parts_table.rows(conn):
+                revision = next((r for r in self.chain.revisions if r.id == row.revision_id), None)
+                steps = await _recorded(revision, UP if row.direction == UP else DOWN) if revision else None
+                status.partial.append(replace(row, total=len(steps) if steps is not None else None))
             return status
 
     # -- up / down: the range is planned once, then one loop runs or records it -----
