@@ -300,8 +300,15 @@ def test_a_failed_part_says_what_stays_and_a_rerun_finishes(small_url: str, tmp_
     steps = fetch(small_url, "SELECT steps FROM pgmig_revisions_progress")[0]["steps"]
     assert f"{steps} of its 13 steps are committed and stay applied" in failed
     assert f"resumes after step {steps}" in failed
-    run_sql(small_url, "ALTER TABLE gate ALTER COLUMN x DROP NOT NULL")
+    # An edit before the step where it stopped is refused: the committed steps are not those any more.
+    path = tmp_path / "migrations" / "20260101_000000_aaaaaa_many_tables.py"
+    text = path.read_text()
+    path.write_text(text.replace('Column("id", "integer"', 'Column("id", "bigint"'))
+    assert "are not those any more" in _cli(tmp_path, small_url, "up", code=3).stderr
+    # An edit of the failed step itself is not: the rerun takes it as it now is.
+    path.write_text(text.replace("INSERT INTO public.gate VALUES (NULL)", "INSERT INTO public.gate VALUES (1)"))
     _cli(tmp_path, small_url, "up")
+    assert fetch(small_url, "SELECT x FROM gate") == [{"x": 1}]
     assert _tables(small_url) == 12 + 1
 
 

@@ -177,7 +177,12 @@ class ProgressTable:
             digest,
         )
 
-    async def clear(self, connection: Any, revision_id: str) -> None:
-        """Forget `revision_id`'s progress (its last part committing with its version-table row)."""
-        if await self.exists(connection):
+    async def clear(self, connection: Any, revision_id: Optional[str] = None) -> None:
+        """Forget `revision_id`'s progress (its last part committing with its version-table row);
+        None: every revision's (`pgmig stamp`, which says by hand where the database stands)."""
+        if not await self.exists(connection):
+            return
+        if revision_id is None:
+            await connection.execute(f"DELETE FROM {self.qualified}")
+        else:
             await connection.execute(f"DELETE FROM {self.qualified} WHERE id = $1", revision_id)

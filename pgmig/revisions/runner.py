@@ -366,7 +366,8 @@ class Runner:
             name = next((r.path.name for r in self.chain.revisions if r.id == row.revision_id), row.revision_id)
             raise RevisionError(
                 f"revision {name} is partly applied (its {row.direction} committed {row.steps} steps, then the run "
-                f"stopped): run pgmig {row.direction} to finish it first; nothing was run"
+                f"stopped): run pgmig {row.direction} to finish it first (or, having finished or undone it by hand, "
+                "record where the database stands with pgmig stamp); nothing was run"
             )
 
     async def sql(self, direction: Direction, target: Optional[str] = None) -> List[str]:
@@ -416,6 +417,7 @@ class Runner:
                 for rid in applied:
                     if rid not in self.chain.ids:
                         await self.versions.remove(conn, rid)
+                await self.parts_table.clear(conn)
 
 
 async def _recorded(revision: Revision, direction: Direction) -> Optional[List[Operation]]:
