@@ -12,10 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import asyncpg
 import pytest
@@ -26,7 +30,7 @@ from pgmig.ops.enum import AddType, DropType
 from pgmig.ops.index import AddIndex, DropIndex
 from pgmig.ops.table import Column, CreateTable, DropTable, Index, PrimaryKey, Unique
 from pgmig.revisions.parts import DEFAULT_SERVER, LockTable, part_ends, read_lock_table
-from pgmig.testing import ScratchServer
+from pgmig.testing import TEST_URL_ENV, ScratchServer
 from tests.helpers import fetch, pgmig_cli, run_sql
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
@@ -129,11 +133,80 @@ def _restarted_with(server: ScratchServer, **settings: int) -> None:
     embedded._postmaster_info = PostmasterInfo.read_from_pgdata(embedded.pgdata)
 
 
+SMALL = {"max_locks_per_transaction": 10, "max_connections": 20}
+
+
+def _test_server_binaries() -> Optional[Path]:
+    """The binaries of the test server's major version when the suite runs on a server of its own
+    (PGMIG_TEST_DATABASE_URL: CI's PostgreSQL 15) and they are installed here; None otherwise."""
+    url = os.environ.get(TEST_URL_ENV)
+    if not url:
+        return None
+
+    async def major() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            return int(await conn.fetchval("SHOW server_version_num")) // 10000
+        finally:
+            await conn.close()
+
+    binaries = Path(f"/usr/lib/postgresql/{asyncio.run(major())}/bin")
+    return binaries if (binaries / "pg_ctl").exists() else None
+
+
+@contextmanager
+def _local_server(binaries: Path, settings: Dict[str, int]) -> Iterator[str]:
+    """A throwaway server from `binaries` with `settings`, on a socket in a temporary folder (as
+    scripts/with-postgres15.sh starts one; as root it runs as the postgres user): its admin URL."""
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    folder = Path(tempfile.mkdtemp(prefix="pgmig-small-"))
+    folder.chmod(0o755)
+    if as_user:
+        shutil.chown(folder, "postgres", "postgres")
+    data = folder / "data"
+    options = f"-c listen_addresses='' -k {folder} " + " ".join(f"-c {k}={v}" for k, v in settings.items())
+    try:
+        subprocess.run(
+            [*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *as_user,
+                str(binaries / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(folder / "log"),
+                "-w",
+                "-o",
+                options,
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql://postgres@/postgres?host={folder}"
+    finally:
+        subprocess.run(
+            [*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def small_server() -> Iterator[ScratchServer]:
+    """A server with a lock table of 200 entries: of the test server's version when the suite runs
+    on one of its own whose binaries are here (PostgreSQL 15 in CI), else the embedded one restarted."""
+    binaries = _test_server_binaries()
+    if binaries is not None:
+        with _local_server(binaries, SMALL) as url:
+            yield ScratchServer(url)
+        return
     server = ScratchServer(url=None)
     try:
-        _restarted_with(server, max_locks_per_transaction=10, max_connections=20)
+        _restarted_with(server, **SMALL)
         yield server
     finally:
         server.close()
@@ -167,6 +240,11 @@ def _tables(url: str) -> int:
     """The tables in schema public besides pgmig's own (the version and progress tables)."""
     query = "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'pgmig%'"
     return int(fetch(url, query)[0]["n"])
+
+
+def test_the_small_server_is_of_the_test_servers_version(small_url: str, database_url: str) -> None:
+    query = "SELECT current_setting('server_version_num')::int / 10000 AS major"
+    assert fetch(small_url, query) == fetch(database_url, query)
 
 
 def test_small_server_generate_up_down_check_in_parts(small_url: str, tmp_path: Path) -> None:
