@@ -185,9 +185,13 @@ def create_all(url: str, metadata: Any) -> None:
 
 
 def pgmig_cli(
-    *args: str, cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None, input: Optional[str] = None
+    *args: str,
+    cwd: Optional[Path] = None,
+    env: Optional[Dict[str, str]] = None,
+    input: Optional[str] = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess:
-    """Run the installed CLI in a subprocess, as a user would."""
+    """Run the installed CLI in a subprocess, as a user would (TimeoutExpired after `timeout` seconds)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
     full_env.update(env or {})
     return subprocess.run(
@@ -197,7 +201,7 @@ def pgmig_cli(
         capture_output=True,
         text=True,
         input=input,
-        timeout=120,
+        timeout=timeout,
     )
 
 

@@ -105,6 +105,14 @@ def status(
             out.print(f"  {revision_entry(revision)}{graph_note(current.chain, revision)}", markup=False)
     else:
         out.print("pending: none", markup=False)
+    for partial in current.partial:
+        name = next((r.path.name for r in current.chain.revisions if r.id == partial.revision_id), partial.revision_id)
+        out.print(
+            f"partly applied: {printable(name, one_line=True)} ({partial.direction}: {partial.steps}"
+            f"{'' if partial.total is None else f' of {partial.total}'} steps committed; "
+            f"pgmig {partial.direction} resumes it)",
+            markup=False,
+        )
     for revision in current.edited:
         err.print(
             f"warning: {printable(revision.path.name, one_line=True)} {edited_note()}",

@@ -72,6 +72,8 @@ class DatabaseActions(OperationMethods):
     its steps were recorded beforehand; `planned`: those recorded steps (a step found
     done is told the ones after it). `kept` lists the steps committed on their
     own, which stay applied whatever happens to the revision's transaction.
+    `before(index, step)` is awaited before each step runs (a revision committing in parts
+    ends a part there); True skips the step (committed by an earlier run).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class DatabaseActions(OperationMethods):
         committed: Optional[Callable[[], Awaitable[asyncpg.Connection[Any]]]] = None,
         side: Optional[SideSteps] = None,
         planned: Optional[Sequence[Operation]] = None,
+        before: Optional[Callable[[int, Operation], Awaitable[bool]]] = None,
     ) -> None:
         self.connection = connection
         self._planned = planned
@@ -91,6 +94,7 @@ class DatabaseActions(OperationMethods):
         """Of those, the steps found done already (`Operation.already_done`) and not run again."""
         self._committed = committed
         self._side = side
+        self._before = before
 
     async def run(self, operation: Operation) -> None:
         """Record `operation`, and execute its statements when connected.
@@ -105,6 +109,8 @@ class DatabaseActions(OperationMethods):
         index = len(self.recorded)
         self.recorded.append(operation)
         if self.connection is None:
+            return
+        if self._before is not None and await self._before(index, operation):
             return
         connection = self.connection
         side, in_place = self._side, False

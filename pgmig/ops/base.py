@@ -74,6 +74,11 @@ class Operation:
     as one run does (SET NOT NULL, an UPDATE of the rows still NULL), so a failed
     non-transactional revision can be run again over it. A step that overrides
     `already_done` is rerunnable too (see `safe_to_rerun`)."""
+    locks: ClassVar[int] = 16
+    """The object locks the step's statements hold until their transaction ends, as
+    `lock_estimate` gives them unless it is overridden: a static estimate meant never to be
+    below what the server takes. Built-in operations set their own; a plugin's operation
+    inherits this conservative default (set it on the class to say better)."""
     argument_types: ClassVar[Mapping[str, Any]] = {}
     """How a revision file spells a field when that differs from the field's type (a dict for
     pairs): the typed actor's parameter type. Other fields' lists and tuples are `Sequence`s."""
@@ -91,6 +96,23 @@ class Operation:
         transaction would wait on it in turn: a deadlock). Default: itself.
         """
         return self
+
+    def lock_estimate(self) -> int:
+        """How many entries of the server's shared lock table (rows of `pg_locks` for the
+        session) the step holds until its transaction ends: default the class's `locks`.
+
+        Postgres keeps every lock a transaction takes until it ends: a relation
+        lock on each table, index, sequence and TOAST relation a statement
+        creates, alters or drops, and an object lock on each type, constraint,
+        default and trigger a DROP removes (AcquireDeletionLock in
+        src/backend/catalog/dependency.c). The table holds
+        max_locks_per_transaction x (max_connections + max_prepared_transactions)
+        of them for all sessions together (docs: "Lock Management", 19.12), so a
+        revision that commits in parts (`commit_in_parts`) ends a part before the
+        steps' sum passes its budget. An estimate, not a count: it must not be
+        below what the server takes, and tests/test_lock_budget.py measures it.
+        """
+        return self.locks
 
     def bound_statements(self) -> List[Tuple[str, Tuple[Any, ...]]]:
         """What the actor executes: each statement with its `$n` parameters (none unless overridden)."""

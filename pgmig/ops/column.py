@@ -195,6 +195,7 @@ class AddColumn(Operation):
     """Add a column. `data_type` and `default` are SQL as Postgres prints them."""
 
     name = "add_column"
+    locks = 8
     table_name: str
     column_name: str
     data_type: str
@@ -317,6 +318,7 @@ class DropColumn(Operation):
     """
 
     name = "drop_column"
+    locks = 12
     table_name: str
     column_name: str
     schema: str = "public"
@@ -344,6 +346,7 @@ class ModifyColumnType(Operation):
     """
 
     name = "modify_column_type"
+    locks = 16
     table_name: str
     column_name: str
     data_type: str
@@ -466,6 +469,7 @@ class AddNotNull(Operation):
     """
 
     name = "add_not_null"
+    locks = 4
     keeps_rows = True
     rerunnable = True
     table_name: str
@@ -515,6 +519,7 @@ class DropNotNull(Operation):
     """Let a column hold NULL again (a catalog change, no scan)."""
 
     name = "drop_not_null"
+    locks = 2
     keeps_rows = True
     rerunnable = True
     table_name: str
@@ -531,6 +536,7 @@ class SetColumnDefault(Operation):
     """Set (or, with `default=None`, drop) a column's server default."""
 
     name = "set_column_default"
+    locks = 4
     keeps_rows = True
     rerunnable = True
     table_name: str
@@ -549,6 +555,7 @@ class SetColumnComment(Operation):
     """Set (or, with `comment=None`, remove) a column's comment."""
 
     name = "set_column_comment"
+    locks = 2
     keeps_rows = True
     rerunnable = True
     table_name: str
@@ -574,6 +581,7 @@ class AddColumnSequence(Operation):
     """
 
     name = "add_column_sequence"
+    locks = 6
     keeps_rows = True
     table_name: str
     column_name: str
@@ -607,6 +615,7 @@ class DropColumnSequence(Operation):
     """
 
     name = "drop_column_sequence"
+    locks = 6
     keeps_rows = True
     table_name: str
     column_name: str
@@ -634,6 +643,7 @@ class AddColumnIdentity(Operation):
     """
 
     name = "add_column_identity"
+    locks = 6
     keeps_rows = True
     table_name: str
     column_name: str
@@ -670,6 +680,7 @@ class DropColumnIdentity(Operation):
     """Make an identity column plain; its values stay, its sequence goes."""
 
     name = "drop_column_identity"
+    locks = 6
     keeps_rows = True
     table_name: str
     column_name: str
@@ -690,6 +701,7 @@ class SetColumnIdentityOptions(Operation):
     """
 
     name = "set_column_identity_options"
+    locks = 4
     keeps_rows = True
     table_name: str
     column_name: str
@@ -732,6 +744,7 @@ class SetColumnExpression(Operation):
     """
 
     name = "set_column_expression"
+    locks = 16
     table_name: str
     column_name: str
     expression: str
@@ -753,6 +766,7 @@ class DropColumnExpression(Operation):
     """Make a stored generated column plain (`DROP EXPRESSION`): its values stay, no longer computed."""
 
     name = "drop_column_expression"
+    locks = 4
     table_name: str
     column_name: str
     schema: str = "public"
@@ -770,6 +784,7 @@ class SetColumnIdentity(Operation):
     """Switch an identity column between GENERATED ALWAYS and BY DEFAULT."""
 
     name = "set_column_identity"
+    locks = 4
     keeps_rows = True
     table_name: str
     column_name: str
@@ -788,6 +803,7 @@ class RenameColumn(Operation):
     """Rename a column in place; its data, indexes and constraints follow."""
 
     name = "rename_column"
+    locks = 2
     table_name: str
     column_name: str
     new_name: str

@@ -237,6 +237,7 @@ class AddPrimaryKey(_AddConstraint):
     """Add a primary key on `columns`, building its unique index (ACCESS EXCLUSIVE on an existing table)."""
 
     name = "add_primary_key"
+    locks = 6
     contype = "p"
     keeps_rows = True
     table_name: str
@@ -259,6 +260,7 @@ class AddUnique(_AddConstraint):
     """Add a unique constraint on `columns`, building its index (ACCESS EXCLUSIVE on an existing table)."""
 
     name = "add_unique"
+    locks = 6
     contype = "u"
     keeps_rows = True
     table_name: str
@@ -293,6 +295,7 @@ class AddForeignKey(_ValidatedConstraint):
     lock_hazard = Hazard.BLOCKS_WRITES
 
     name = "add_foreign_key"
+    locks = 8
     contype = "f"
     table_name: str
     columns: List[str]
@@ -334,6 +337,7 @@ class AddCheck(_ValidatedConstraint):
     """
 
     name = "add_check"
+    locks = 4
     contype = "c"
     keeps_rows = True
     keeps_rows = True
@@ -353,6 +357,7 @@ class DropConstraint(Operation):
     """Drop a constraint of any kind by name (ACCESS EXCLUSIVE, catalog only)."""
 
     name = "drop_constraint"
+    locks = 10
     keeps_rows = True
     table_name: str
     constraint_name: str
@@ -378,6 +383,7 @@ class RenameConstraint(Operation):
     ACCESS EXCLUSIVE, catalog only (ALTER TABLE ... RENAME CONSTRAINT)."""
 
     name = "rename_constraint"
+    locks = 4
     keeps_rows = True
     table_name: str
     constraint_name: str

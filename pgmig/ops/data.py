@@ -18,6 +18,7 @@ class BackfillColumn(Operation):
     """Set `column` to `expression` (SQL) where it is NULL, so SET NOT NULL can succeed."""
 
     name = "backfill_column"
+    locks = 2
     rerunnable = True  # only rows still NULL are set
     table_name: str
     column_name: str

@@ -25,6 +25,7 @@ class AddDomain(Operation):
     NOT NULL and named CHECK constraints (`checks`: (name, expression over VALUE))."""
 
     name = "add_domain"
+    locks = 4
     domain_name: str
     data_type: str
     collation: Optional[str] = None
@@ -58,6 +59,7 @@ class DropDomain(Operation):
     """DROP DOMAIN (no CASCADE): Postgres refuses while a column still has the type."""
 
     name = "drop_domain"
+    locks = 4
     domain_name: str
     schema: str = "public"
 
@@ -71,6 +73,7 @@ class SetDomainDefault(Operation):
     """ALTER DOMAIN ... SET DEFAULT (None: DROP DEFAULT); only later inserts see it."""
 
     name = "set_domain_default"
+    locks = 2
     domain_name: str
     default: Optional[str] = None
     schema: str = "public"
@@ -86,6 +89,7 @@ class SetDomainNotNull(Operation):
     """ALTER DOMAIN ... SET NOT NULL (checks every column of the type) or DROP NOT NULL."""
 
     name = "set_domain_not_null"
+    locks = 2
     domain_name: str
     not_null: bool = True
     schema: str = "public"
@@ -110,6 +114,7 @@ class AddDomainCheck(Operation):
     """
 
     name = "add_domain_check"
+    locks = 4
     domain_name: str
     constraint_name: str
     expression: str
@@ -133,6 +138,7 @@ class DropDomainCheck(Operation):
     """ALTER DOMAIN ... DROP CONSTRAINT."""
 
     name = "drop_domain_check"
+    locks = 4
     domain_name: str
     constraint_name: str
     schema: str = "public"
@@ -147,6 +153,7 @@ class RenameDomainConstraint(Operation):
     """ALTER DOMAIN ... RENAME CONSTRAINT: the same check under the name the models give it."""
 
     name = "rename_domain_constraint"
+    locks = 2
     domain_name: str
     constraint_name: str
     new_name: str

@@ -48,6 +48,7 @@ class AddType(_EnumOperation):
     """Create an enum type with its labels in declaration order."""
 
     name = "add_type"
+    locks = 4
     type_name: str
     values: Tuple[str, ...]
     schema: str = "public"
@@ -62,6 +63,7 @@ class DropType(Operation):
     """Drop an enum type; Postgres refuses while a column still uses it."""
 
     name = "drop_type"
+    locks = 4
     type_name: str
     schema: str = "public"
 
@@ -85,6 +87,7 @@ class AddTypeValues(_EnumOperation):
     """
 
     name = "add_type_values"
+    locks = 2
     commit_before_use = True
     rerunnable = True  # ADD VALUE IF NOT EXISTS
     type_name: str
@@ -141,6 +144,7 @@ class RenameTypeValue(Operation):
     """Rename one label in place: rows holding it follow, since they store the label's OID."""
 
     name = "rename_type_value"
+    locks = 2
     type_name: str
     old_value: str
     new_value: str
@@ -194,6 +198,12 @@ class SwapTypeValues(_EnumOperation):
     type_name: str
     values: Tuple[str, ...]
     columns: Tuple[SwapColumn, ...] = ()
+
+    def lock_estimate(self) -> int:
+        """Both types and their array types (6), and each column's table rewritten with its
+        TOAST relations and indexes (16 a column)."""
+        return 6 + 16 * len(self.columns)
+
     removed_values: Tuple[str, ...] = ()
     """Labels the swap drops: informative only (the summary and the hazard)."""
     schema: str = "public"
@@ -314,6 +324,11 @@ class RemapTypeValues(Operation):
     type_name: str
     mapping: Tuple[Tuple[str, str], ...]
     columns: Tuple[Tuple[str, str, str, bool], ...] = ()
+
+    def lock_estimate(self) -> int:
+        """An UPDATE on each column's table and its indexes (8 a column)."""
+        return 2 + 8 * len(self.columns)
+
     schema: str = "public"
 
     def __post_init__(self) -> None:

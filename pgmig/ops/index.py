@@ -137,6 +137,7 @@ class AddIndex(Operation):
     """
 
     name = "add_index"
+    locks = 4
     keeps_rows = True
     table_name: str
     index_name: str
@@ -225,6 +226,7 @@ class DropIndex(Operation):
     """Drop an index; `concurrently=True` waits for running queries instead of blocking them."""
 
     name = "drop_index"
+    locks = 4
     keeps_rows = True
     index_name: str
     schema: str = "public"
@@ -251,6 +253,7 @@ class RenameIndex(Operation):
     on), catalog only (ALTER INDEX ... RENAME TO)."""
 
     name = "rename_index"
+    locks = 2
     keeps_rows = True
     index_name: str
     new_name: str

@@ -24,6 +24,7 @@ class AddSchema(Operation):
     """
 
     name = "add_schema"
+    locks = 2
     schema_name: str
     if_not_exists: bool = False
 
@@ -47,6 +48,7 @@ class DropSchema(Operation):
     """
 
     name = "drop_schema"
+    locks = 4
     schema_name: str
 
     async def already_done(self, connection: Any, later: Sequence[Operation] = ()) -> bool:

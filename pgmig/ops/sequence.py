@@ -51,6 +51,7 @@ class AddSequence(Operation):
     """Create a sequence; options left out take Postgres's defaults (bigint, from 1 by 1, no cycle)."""
 
     name = "add_sequence"
+    locks = 4
     sequence_name: str
     data_type: Optional[str] = None
     increment: Optional[int] = None
@@ -83,6 +84,7 @@ class DropSequence(Operation):
     """
 
     name = "drop_sequence"
+    locks = 4
     sequence_name: str
     schema: str = "public"
 
@@ -106,6 +108,7 @@ class AlterSequence(Operation):
     """
 
     name = "alter_sequence"
+    locks = 2
     sequence_name: str
     data_type: Optional[str] = None
     increment: Optional[int] = None

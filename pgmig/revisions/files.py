@@ -74,6 +74,13 @@ class MigrationRevisionBase:
     """None for a first revision; a tuple of ids for a merge revision (`pgmig merge`)."""
     transactional: ClassVar[bool] = True
     """False runs the revision outside a transaction (CREATE INDEX CONCURRENTLY)."""
+    commit_in_parts: ClassVar[bool] = False
+    """True runs the revision's steps in several transactions, each within a budget of the
+    server's lock table (a quarter of it), recording its progress with each part, so that a
+    run stopped between parts resumes after the last committed step (`pgmig.revisions.parts`).
+    For revisions that create or drop thousands of objects; `generate` writes it when a
+    default server could not hold the revision's locks in one transaction. Its steps must
+    all go through `migrator.actor` (data steps as `migrator.actor.execute`)."""
 
     async def up(self, migrator: Migrator) -> None:
         """Carry the database from `down_revision` to this revision."""
@@ -118,6 +125,10 @@ class Revision:
     @property
     def transactional(self) -> bool:
         return bool(getattr(self.revision_class, "transactional", True))
+
+    @property
+    def commit_in_parts(self) -> bool:
+        return bool(getattr(self.revision_class, "commit_in_parts", False))
 
     @property
     def message(self) -> str:
@@ -375,6 +386,11 @@ def load_revision_file(path: Path) -> Revision:
         raise RevisionError(
             f"{path}: MigrationRevision.down_revision must be None, a revision id, or a tuple of two or more "
             f"different revision ids (a merge revision), not {down!r}"
+        )
+    if getattr(cls, "commit_in_parts", False) and not getattr(cls, "transactional", True):
+        raise RevisionError(
+            f"{path}: MigrationRevision sets both transactional = False and commit_in_parts = True: a revision "
+            "outside a transaction commits each step already; remove commit_in_parts"
         )
     for method in ("up", "down"):
         if getattr(cls, method) is getattr(MigrationRevisionBase, method):

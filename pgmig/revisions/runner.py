@@ -25,13 +25,14 @@ from __future__ import annotations
 import hashlib
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import (
     Any,
     AsyncContextManager,
     AsyncIterator,
     Callable,
     Dict,
+    Iterator,
     List,
     Literal,
     Optional,
@@ -46,6 +47,17 @@ from pgmig.ops.actor import DatabaseActions, SideSteps, side_steps
 from pgmig.ops.base import Operation, UnknownOperationError, safe_to_rerun
 from pgmig.revisions.files import BASE, HEADS, Chain, Revision, Target, described_exit, foreign_exit
 from pgmig.revisions.migrator import Migrator, NoConnectionError
+from pgmig.revisions.parts import (
+    OUT_OF_SHARED_MEMORY,
+    LockTable,
+    LockTableError,
+    Progress,
+    ProgressTable,
+    estimate,
+    part_ends,
+    read_lock_table,
+    steps_digest,
+)
 from pgmig.revisions.version_table import (
     INSUFFICIENT_PRIVILEGE,
     AppliedRevision,
@@ -73,6 +85,8 @@ class Status:
 
     chain: Chain
     applied: Dict[str, AppliedRevision]
+    partial: List[Progress] = field(default_factory=list)
+    """Revisions committed in part (`commit_in_parts`) by a run that stopped between parts."""
 
     @property
     def heads(self) -> Tuple[str, ...]:
@@ -198,19 +212,56 @@ class MigrationTimeoutError(DatabaseError):
 LOCK_NOT_AVAILABLE, QUERY_CANCELED = "55P03", "57014"
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what caused it, nearest first (at most ten deep)."""
+    current: Optional[BaseException] = exc
+    for _ in range(10):
+        if current is None:
+            return
+        yield current
+        current = current.__cause__ or current.__context__
+
+
 def _timeout_cause(exc: BaseException) -> Optional[str]:
     """LOCK_NOT_AVAILABLE / QUERY_CANCELED when a timeout (not a user's cancel) is behind `exc`."""
-    seen = 0
-    current: Optional[BaseException] = exc
-    while current is not None and seen < 10:
+    for current in _causes(exc):
         state = getattr(current, "sqlstate", None)
         if state == LOCK_NOT_AVAILABLE:
             return LOCK_NOT_AVAILABLE
         if state == QUERY_CANCELED and "statement timeout" in str(current):
             return QUERY_CANCELED
-        current = current.__cause__ or current.__context__
-        seen += 1
     return None
+
+
+def _out_of_locks(exc: BaseException) -> bool:
+    """Whether Postgres's "out of shared memory" (53200: the lock table is full) is behind `exc`."""
+    return any(getattr(current, "sqlstate", None) == OUT_OF_SHARED_MEMORY for current in _causes(exc))
+
+
+def lock_table_message(
+    revision: Revision, direction: Direction, table: LockTable, needed: Optional[int], left: str
+) -> str:
+    """What a revision that does not fit the server's lock table is told: its name, the
+    estimate (`needed`; None when Postgres ran out), the server's settings and the ways out.
+    `left`: what of the revision stayed applied, as `_Execute._left` words it."""
+    name = f"revision {revision.path.name} ({direction})"
+    if needed is not None:
+        what = f"{name} needs about {needed} locks in one transaction (pgmig's estimate of its steps)"
+    else:
+        what = f"{name} ran out of the server's lock table (Postgres: out of shared memory, SQLSTATE 53200)"
+    ways = (
+        "raise max_locks_per_transaction on the server (ALTER SYSTEM SET max_locks_per_transaction = ..., "
+        "then restart it), or run it when fewer sessions hold locks"
+    )
+    if not revision.commit_in_parts:
+        ways = (
+            "set commit_in_parts = True in its MigrationRevision class (it then commits in parts of at most "
+            f"{table.budget} locks and resumes after the last committed part if stopped), or " + ways
+        )
+    return (
+        f"{what}, while the server's lock table holds {table.described()} locks for all sessions together"
+        f"{left}; {ways}; then run pgmig {direction} again"
+    )
 
 
 async def _quietly(awaitable: Any) -> None:
@@ -268,6 +319,14 @@ class Runner:
         self.progress = progress or (lambda direction, revision, seconds: None)
         self._committed: Optional[Callable[[], Any]] = None
         self._held: Any = None
+        self.parts_table = ProgressTable(versions.schema, versions.name)
+        self._lock_table: Optional[LockTable] = None
+
+    async def lock_table(self, conn: Any) -> LockTable:
+        """The server's lock-table settings, read once a runner."""
+        if self._lock_table is None:
+            self._lock_table = await read_lock_table(conn)
+        return self._lock_table
 
     # -- connections and the lock --------------------------------------------------
 
@@ -322,7 +381,12 @@ class Runner:
         from pgmig.db.connect import connection
 
         async with connection(self.url) as conn:
-            return read_status(self.chain, await self.versions.applied(conn))
+            status = read_status(self.chain, await self.versions.applied(conn))
+            for row in await self.parts_table.rows(conn):
+                revision = next((r for r in self.chain.revisions if r.id == row.revision_id), None)
+                steps = await _recorded(revision, UP if row.direction == UP else DOWN) if revision else None
+                status.partial.append(replace(row, total=len(steps) if steps is not None else None))
+            return status
 
     # -- up / down: the range is planned once, then one loop runs or records it -----
 
@@ -355,11 +419,27 @@ class Runner:
 
     async def _execute(self, conn: Any, plan: RunPlan) -> List[Revision]:
         """`plan` run on the session's connection."""
+        await self._refuse_partial(conn, plan)
         if plan.revisions:
             # The version table's privileges, asked before any revision runs, so a role that
             # lacks one is told so and not that the first revision failed.
             await self.versions.missing_privileges(conn, ("INSERT",) if plan.direction == UP else ("DELETE",))
         return await self._walk(plan, _Execute(self, conn))
+
+    async def _refuse_partial(self, conn: Any, plan: RunPlan) -> None:
+        """RevisionError when a revision is partly applied (`commit_in_parts`, a run stopped between
+        parts) and `plan` does not start by finishing it in the same direction: anything else
+        would run over a half-made revision."""
+        for row in await self.parts_table.rows(conn):
+            first = plan.revisions[0] if plan.revisions else None
+            if first is not None and first.id == row.revision_id and plan.direction == row.direction:
+                continue
+            name = next((r.path.name for r in self.chain.revisions if r.id == row.revision_id), row.revision_id)
+            raise RevisionError(
+                f"revision {name} is partly applied (its {row.direction} committed {row.steps} steps, then the run "
+                f"stopped): run pgmig {row.direction} to finish it first (or, having finished or undone it by hand, "
+                "record where the database stands with pgmig stamp); nothing was run"
+            )
 
     async def sql(self, direction: Direction, target: Target = None) -> List[str]:
         """The SQL `run(direction, target)` would run, with transaction boundaries, without running it.
@@ -375,7 +455,8 @@ class Runner:
         async with connection(self.url) as conn:
             has_table = await self.versions.exists(conn)
             plan = plan_run(read_status(self.chain, await self.versions.applied(conn)), direction, target)
-        record = _Record(self.versions, create_version_table=not has_table)
+            table = await self.lock_table(conn)
+        record = _Record(self.versions, create_version_table=not has_table, lock_table=table)
         await self._walk(plan, record)
         return record.lines
 
@@ -406,6 +487,7 @@ class Runner:
                 for rid in applied:
                     if rid not in wanted:
                         await self.versions.remove(conn, rid)
+                await self.parts_table.clear(conn)
 
     async def _renew_checksums(self, conn: Any, status: Status) -> None:
         """Give the rows an earlier pgmig wrote (the hash of a file's bytes, still matching the file) the
@@ -506,12 +588,86 @@ class _Mode(Protocol):
         ...
 
 
+class _Parts:
+    """One run of a `commit_in_parts` revision: the parts of its steps still to run, the
+    transaction of the current one, and the progress row written as each part commits.
+
+    `done` steps were committed by an earlier run (skipped now); `ends` are where the
+    remaining parts end (`part_ends`).
+    """
+
+    def __init__(
+        self, runner: Runner, conn: Any, revision: Revision, direction: Direction, steps: Sequence[Operation], done: int
+    ) -> None:
+        self.runner = runner
+        self.conn = conn
+        self.revision = revision
+        self.direction = direction
+        self.steps = steps
+        self.done = done
+        self.resumed_at = done
+        self.ends: List[int] = []
+        self.part = 0
+        self._transaction: Any = None
+
+    @asynccontextmanager
+    async def transactions(self, budget: int) -> AsyncIterator[None]:
+        """Around the revision's run: the first part's transaction begun, the last one's committed
+        (with the version-table row written inside it), or the current one rolled back."""
+        self.ends = part_ends(self.steps, budget, self.done)
+        self.runner.notice(
+            f"revision {self.revision.path.name} ({self.direction}) commits in parts: {len(self.ends)} part(s) "
+            f"for steps {self.done + 1}-{len(self.steps)}, each within {budget} locks of the server's lock table"
+        )
+        self._transaction = self.conn.transaction()
+        await self._transaction.start()
+        try:
+            yield
+        except BaseException:
+            if not self.conn.is_closed():
+                await _quietly(self._transaction.rollback())
+            raise
+        await self._transaction.commit()
+
+    async def before(self, index: int, step: Operation) -> bool:
+        """Before the revision's step `index`: True to skip it (an earlier run committed it);
+        at the end of a part, commit the part with its progress row and begin the next."""
+        if index >= len(self.steps) or step != self.steps[index]:
+            raise RevisionError(
+                f"its step {index + 1} ({step.name}) is not what the same revision called when pgmig recorded it "
+                "before running: a revision committing in parts must call the same steps in the same order on "
+                "every run, whatever the database holds"
+            )
+        if index < self.resumed_at:
+            return True
+        if self.part < len(self.ends) - 1 and index == self.ends[self.part]:
+            await self.runner.parts_table.save(
+                self.conn, self.revision.id, self.direction, index, steps_digest(self.steps[:index])
+            )
+            await self._transaction.commit()
+            self.done = index
+            self.part += 1
+            self._transaction = self.conn.transaction()
+            await self._transaction.start()
+        return False
+
+    def left(self) -> str:
+        """What a failure leaves applied, as the end of its error message."""
+        if self.done == 0:
+            return "; it commits in parts, and no part of it was committed: nothing of it was applied"
+        return (
+            f"; it commits in parts: {self.done} of its {len(self.steps)} steps are committed and stay applied, "
+            f"the rest was rolled back; running pgmig {self.direction} again resumes after step {self.done}"
+        )
+
+
 class _Execute:
     """Runs each revision on the session's connection, in its own transaction unless it opts out."""
 
     def __init__(self, runner: Runner, conn: Any) -> None:
         self.runner = runner
         self.conn = conn
+        self._parts: Optional[_Parts] = None
 
     @asynccontextmanager
     async def revision(self, revision: Revision, direction: Direction) -> AsyncIterator[Migrator]:
@@ -522,14 +678,26 @@ class _Execute:
         # The revision's statements (its preflight reads its tables) wait and run within the
         # configured timeouts; set outside its transaction, so they stay set if it rolls back.
         await set_timeouts(conn, **self.runner.timeouts)
+        table = await self.runner.lock_table(conn)
+        self._parts = parts = await self._plan_parts(revision, direction, steps) if revision.commit_in_parts else None
         if steps is not None:
-            await self._preflight(revision, direction, steps)
-        side = _side_steps(steps) if revision.transactional else None
-        actor = DatabaseActions(conn, committed=self.runner._committed, side=side, planned=steps)
+            await self._preflight(revision, direction, steps, parts.done if parts is not None else 0)
+            needed = estimate(steps)
+            if revision.transactional and parts is None and needed > table.slots:
+                raise LockTableError(
+                    lock_table_message(revision, direction, table, needed, "; nothing of it was applied")
+                )
+        side = _side_steps(steps) if revision.transactional and parts is None else None
+        committed = self.runner._committed if parts is None else None
+        before = parts.before if parts is not None else None
+        actor = DatabaseActions(conn, committed=committed, side=side, planned=steps, before=before)
         migrator = Migrator(conn, actor)
         name = f"revision {revision.path.name} ({direction})"
         try:
-            if revision.transactional:
+            if parts is not None:
+                async with parts.transactions(table.budget):
+                    yield migrator
+            elif revision.transactional:
                 await actor.commit_first()
                 async with conn.transaction():
                     yield migrator
@@ -541,13 +709,15 @@ class _Execute:
         except (DatabaseError, RevisionError) as exc:
             if _timeout_cause(exc):
                 raise self._timed_out(exc, str(exc), revision, direction, actor) from exc
-            raise type(exc)(f"{name} failed: {exc}{_left(revision, direction, actor)}") from exc
+            if _out_of_locks(exc):
+                raise self._out_of_locks(revision, direction, actor, table) from exc
+            raise type(exc)(f"{name} failed: {exc}{self._left(revision, direction, actor)}") from exc
         except Exception as exc:
             import asyncpg
 
             if conn.is_closed() or isinstance(exc, (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError)):
-                if not revision.transactional:
-                    kept = _left(revision, direction, actor).lstrip("; ")
+                if not revision.transactional or self._parts is not None:
+                    kept = self._left(revision, direction, actor).lstrip("; ")
                 elif actor.kept:
                     kept = "the server rolled the revision back" + _kept(actor.kept)
                 else:
@@ -562,22 +732,74 @@ class _Execute:
                 detail = f"{exc.__class__.__name__}: {exc}{where}"
                 if _timeout_cause(exc):
                     raise self._timed_out(exc, detail, revision, direction, actor) from exc
-                raise DatabaseError(f"{name} failed: {detail}{_left(revision, direction, actor)}") from exc
+                if _out_of_locks(exc):
+                    raise self._out_of_locks(revision, direction, actor, table) from exc
+                raise DatabaseError(f"{name} failed: {detail}{self._left(revision, direction, actor)}") from exc
             raise RevisionError(
-                f"{name} raised {exc.__class__.__name__}: {exc}{_left(revision, direction, actor)}"
+                f"{name} raised {exc.__class__.__name__}: {exc}{self._left(revision, direction, actor)}"
             ) from exc
         except BaseException as exc:
             if not foreign_exit(exc):
                 raise
-            raise RevisionError(f"{name} {described_exit(exc)}{_left(revision, direction, actor)}") from exc
+            raise RevisionError(f"{name} {described_exit(exc)}{self._left(revision, direction, actor)}") from exc
+        finally:
+            self._parts = None
 
-    async def _preflight(self, revision: Revision, direction: Direction, steps: Sequence[Operation]) -> None:
+    def _left(self, revision: Revision, direction: Direction, actor: DatabaseActions) -> str:
+        """What a failed revision leaves applied (`_left`, or its parts' account)."""
+        if self._parts is not None:
+            return self._parts.left()
+        return _left(revision, direction, actor)
+
+    def _out_of_locks(
+        self, revision: Revision, direction: Direction, actor: DatabaseActions, table: LockTable
+    ) -> LockTableError:
+        left = self._left(revision, direction, actor) if self._parts is not None or actor.kept else ""
+        rolled_back = left or "; the revision was rolled back, nothing of it was applied"
+        return LockTableError(lock_table_message(revision, direction, table, None, rolled_back))
+
+    async def _plan_parts(
+        self, revision: Revision, direction: Direction, steps: Optional[Sequence[Operation]]
+    ) -> _Parts:
+        """The parts of a `commit_in_parts` revision still to run: its steps recorded beforehand
+        (RevisionError when they cannot be: a step through `migrator.connection` could not be
+        skipped on a resume), and where an earlier run stopped (its progress row, whose digest
+        must match the steps it counts)."""
+        name = f"revision {revision.path.name} ({direction})"
+        if steps is None:
+            raise RevisionError(
+                f"{name} commits in parts, so pgmig records its steps before running it (to count them, and to "
+                "skip those committed by an earlier run), and recording it failed: it reads migrator.connection "
+                "(a data step there cannot be skipped or counted; use await migrator.actor.execute(sql, *args)) "
+                "or raised without a database; nothing of it was applied"
+            )
+        row = await self.runner.parts_table.find(self.conn, revision.id)
+        done = 0
+        if row is not None:
+            if row.direction != direction or row.steps > len(steps) or row.digest != steps_digest(steps[: row.steps]):
+                raise RevisionError(
+                    f"{name}: an earlier run committed {row.steps} steps of its {row.direction}, and the revision's "
+                    f"first {row.steps} steps are not those any more (the file was edited before the step where "
+                    "it stopped): restore them, or undo those steps by hand and delete its row from "
+                    f"{self.runner.parts_table.qualified}; nothing was run"
+                )
+            done = row.steps
+            self.runner.notice(f"{name}: resuming after step {done} of {len(steps)} (committed by an earlier run)")
+        return _Parts(self.runner, self.conn, revision, direction, steps, done)
+
+    async def _preflight(
+        self, revision: Revision, direction: Direction, steps: Sequence[Operation], done: int = 0
+    ) -> None:
         """Ask each step what it would do to the rows the database holds (`Operation.preflight`)
         before anything of the revision runs: a step that would fail on them stops the revision
         with a RevisionError saying which rows and how to move them; one that would change them
-        is said as a warning (its revision marks it destructive, and it was agreed to)."""
+        is said as a warning (its revision marks it destructive, and it was agreed to). The first
+        `done` steps were committed by an earlier run (a revision in parts): not asked again."""
         problems = [
-            problem for index, op in enumerate(steps) for problem in await op.preflight(self.conn, steps[:index])
+            problem
+            for index, op in enumerate(steps)
+            if index >= done
+            for problem in await op.preflight(self.conn, steps[done:index])
         ]
         name = f"revision {revision.path.name} ({direction})"
         for problem in problems:
@@ -602,6 +824,8 @@ class _Execute:
             await versions.record(self.conn, revision.id, revision.checksum, seconds)
         else:
             await versions.remove(self.conn, revision.id)
+        if revision.commit_in_parts:
+            await self.runner.parts_table.clear(self.conn, revision.id)
 
     def done(self, revision: Revision, direction: Direction, seconds: float) -> None:
         self.runner.progress(direction, revision, seconds)
@@ -631,7 +855,9 @@ class _Execute:
                 f"run {command} again with a higher limit: PGMIG_STATEMENT_TIMEOUT "
                 "(statement_timeout in [tool.pgmig]; 0 means no limit)"
             )
-        if revision.transactional and actor.kept:
+        if self._parts is not None:
+            rolled_back = self._parts.left().lstrip("; ")
+        elif revision.transactional and actor.kept:
             rolled_back = "the revision was rolled back" + _kept(actor.kept)
         elif revision.transactional:
             rolled_back = "the revision was rolled back, nothing of it was applied"
@@ -649,8 +875,9 @@ class _Record:
     shown committed on its own, as the runner's side connection commits it.
     """
 
-    def __init__(self, versions: VersionTable, create_version_table: bool) -> None:
+    def __init__(self, versions: VersionTable, create_version_table: bool, lock_table: LockTable) -> None:
         self.versions = versions
+        self.lock_table = lock_table
         self.lines: List[str] = []
         # Created with the first revision's row, in its transaction, as `_Execute` creates it:
         # after the revision's steps, which may create the schema the table lives in.
@@ -682,6 +909,10 @@ class _Record:
             raise RevisionError(f"revision {revision.path.name} ({direction}) {described_exit(exc)}") from exc
         lines = self.lines
         lines.append(sql_comment(f"{direction}: {revision.id} ({revision.path.name})"))
+        if revision.commit_in_parts:
+            self._parts(actor.recorded)
+            lines.extend([*self._bookkeeping, "COMMIT;", ""])
+            return
         side = side_steps(actor.recorded) if revision.transactional else None
         if side is not None and side.first:
             lines.append("-- committed before the transaction, so that they wait on nothing of it")
@@ -701,6 +932,27 @@ class _Record:
         if revision.transactional:
             lines.append("COMMIT;")
         lines.append("")
+
+    def _parts(self, steps: Sequence[Operation]) -> None:
+        """A `commit_in_parts` revision's steps, in the transactions `_Execute` runs them in
+        (`part_ends` with this server's budget), all but the last ended by a commented COMMIT;
+        the version-table row goes in the last (see `bookkeep`)."""
+        budget = self.lock_table.budget
+        ends = part_ends(steps, budget)
+        self.lines.append(
+            sql_comment(
+                f"commit_in_parts: {len(ends)} part(s) of at most {budget} locks (a quarter of this server's lock "
+                f"table, {self.lock_table.described()}); pgmig records each part's progress and resumes after "
+                "the last one committed"
+            )
+        )
+        start = 0
+        for number, end in enumerate(ends, 1):
+            self.lines.append("BEGIN;")
+            self.lines.extend(statement + ";" for op in steps[start:end] for statement in op.statements())
+            if number < len(ends):
+                self.lines.append(f"COMMIT;  -- part {number} of {len(ends)}: steps {start + 1}-{end} of {len(steps)}")
+            start = end
 
     async def bookkeep(self, revision: Revision, direction: Direction, seconds: float) -> None:
         versions = self.versions

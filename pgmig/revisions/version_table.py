@@ -173,10 +173,11 @@ class VersionTable:
         (63 bytes)."""
         from pgmig.db.quoting import clip_bytes
         from pgmig.errors import ModelsError
+        from pgmig.revisions.parts import progress_table_name
 
-        mine = (self.schema, clip_bytes(self.name, 63))
+        mine = {(self.schema, clip_bytes(name, 63)) for name in (self.name, progress_table_name(self.name))}
         for table in tables:
-            if (table.schema or default_schema, clip_bytes(table.name, 63)) != mine:
+            if (table.schema or default_schema, clip_bytes(table.name, 63)) not in mine:
                 continue
             raise ModelsError(
                 f"the model table {qualified(table.schema or default_schema, table.name)} has the name of "

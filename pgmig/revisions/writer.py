@@ -252,9 +252,33 @@ def render_revision(
     ]
     if not transactional:
         body.append("    transactional = False  # CONCURRENTLY cannot run inside a transaction")
+    else:
+        body.extend(parts_lines(up, down))
     body += ["", "    async def up(self, migrator: Migrator) -> None:", *render_body(up, preamble=up_preamble)]
     body += ["", "    async def down(self, migrator: Migrator) -> None:", *render_body(down, down_extra)]
     return "\n".join(header + body) + "\n"
+
+
+def parts_lines(up: Sequence[Operation], down: Sequence[Operation]) -> List[str]:
+    """`commit_in_parts = True` under a comment saying why, when `up` or `down` needs more locks
+    in one transaction (`pgmig.revisions.parts.estimate`) than a part may hold on a server with
+    default settings (`DEFAULT_SERVER.budget`); none otherwise."""
+    from pgmig.revisions.parts import DEFAULT_SERVER, estimate
+
+    needs = {name: estimate(steps) for name, steps in (("up", up), ("down", down))}
+    largest = max(needs, key=lambda name: needs[name])
+    if needs[largest] <= DEFAULT_SERVER.budget:
+        return []
+    server = DEFAULT_SERVER
+    return [
+        f"    # Its {largest}() needs about {needs[largest]:,} locks in one transaction; a server with default",
+        f"    # settings holds {server.slots:,} (max_locks_per_transaction {server.max_locks_per_transaction} x "
+        f"max_connections {server.max_connections}) for all",
+        "    # sessions. It runs in parts, each within a quarter of the server's lock table, and",
+        "    # records its progress with each part: a run stopped between parts resumes after the",
+        "    # last committed step.",
+        "    commit_in_parts = True",
+    ]
 
 
 MESSAGE_HINT = Hint("give a message that is valid UTF-8", "message")

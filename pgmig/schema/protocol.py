@@ -214,6 +214,8 @@ class DatabaseContext:
     connection: "asyncpg.Connection"
     schema: str = "public"
     version_table: str = "pgmig_revisions"
+    """pgmig's own table, left out of every read of the schema, with its `<name>_progress` table
+    (pgmig.revisions.parts)."""
     schemas: Sequence[str] = ()
     exclude: Exclusions = NOTHING
 

@@ -284,12 +284,10 @@ async def drift(project: Project) -> "tuple[Status, Optional[List[str]]]":
     with a copy of the database's own objects (generate's and check's
     fallback) would always read "no drift", which would be a lie.
     """
-    from pgmig.db.connect import connection
     from pgmig.services.proof import HistoryError, scratch_at
 
     chain = project.chain()
-    async with connection(project.database_url) as conn:
-        status = read_status(chain, await project.versions.applied(conn))
+    status = await project.runner(chain=chain).status()
     try:
         async with scratch_at(
             project, chain, status.heads, purpose="status's drift", models=False

@@ -298,7 +298,7 @@ LEFT JOIN (
       AND dep.deptype = 'i'
 ) ids ON ids.refobjid = c.oid AND ids.refobjsubid = a.attnum AND a.attidentity <> ''
 WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-  AND (n.nspname <> $1[1] OR c.relname <> $2) AND a.attnum > 0 AND NOT a.attisdropped
+  AND (n.nspname <> $1[1] OR c.relname NOT IN ($2::text, $2::text || '_progress')) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY n.nspname, c.relname, a.attnum
 """
 

@@ -316,7 +316,7 @@ LEFT JOIN pg_catalog.pg_attribute k1 ON k1.attrelid = con.conrelid AND k1.attnum
 LEFT JOIN pg_catalog.pg_attribute k2 ON k2.attrelid = con.confrelid AND k2.attnum = con.confkey[1]
 LEFT JOIN pg_catalog.pg_attribute k3 ON k3.attrelid = rc.conrelid AND k3.attnum = rc.conkey[1]
 WHERE n.nspname = ANY($1::text[]) AND cl.relkind IN ('r', 'p') AND NOT cl.relispartition
-  AND (n.nspname <> $1[1] OR cl.relname <> $2)
+  AND (n.nspname <> $1[1] OR cl.relname NOT IN ($2::text, $2::text || '_progress'))
   AND con.contype IN ('p', 'u', 'f', 'c') AND con.conislocal AND con.conparentid = 0
 ORDER BY n.nspname, cl.relname, con.conname
 """

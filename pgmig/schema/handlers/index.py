@@ -140,7 +140,7 @@ JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
 JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace"""
 _INDEXES_WHERE = """
 WHERE tn.nspname = ANY($1::text[]) AND tc.relkind IN ('r', 'p') AND NOT tc.relispartition
-  AND (tn.nspname <> $1[1] OR tc.relname <> $2)
+  AND (tn.nspname <> $1[1] OR tc.relname NOT IN ($2::text, $2::text || '_progress'))
   AND NOT EXISTS (
       SELECT 1 FROM pg_catalog.pg_constraint con
       WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')

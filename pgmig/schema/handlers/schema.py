@@ -42,7 +42,7 @@ class Schema(SchemaObject):
 
 
 # The managed schemas the database has; the first ($1[1], the version table's home) only while it
-# holds something besides the version table and its index: a relation, a type that is not a
+# holds something besides pgmig's tables (the version table, its `_progress` table) and their indexes: a relation, a type that is not a
 # relation's row type or an array, or a function.
 SCHEMAS_QUERY = """
 SELECT n.nspname AS name
@@ -51,9 +51,9 @@ WHERE n.nspname = ANY($1::text[]) AND n.nspname <> 'public'
   AND (n.nspname <> $1[1]
        OR EXISTS (
            SELECT 1 FROM pg_catalog.pg_class c
-           WHERE c.relnamespace = n.oid AND c.relname <> $2
+           WHERE c.relnamespace = n.oid AND c.relname NOT IN ($2::text, $2::text || '_progress')
              AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
-                             WHERE i.indexrelid = c.oid AND t.relname = $2 AND t.relnamespace = n.oid))
+                             WHERE i.indexrelid = c.oid AND t.relname IN ($2::text, $2::text || '_progress') AND t.relnamespace = n.oid))
        OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t
                   WHERE t.typnamespace = n.oid AND t.typrelid = 0 AND t.typcategory <> 'A')
        OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.pronamespace = n.oid))

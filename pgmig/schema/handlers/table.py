@@ -51,7 +51,7 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_description dsc
        ON dsc.objoid = c.oid AND dsc.classoid = 'pg_catalog.pg_class'::regclass AND dsc.objsubid = 0
 WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-  AND (n.nspname <> $1[1] OR c.relname <> $2)
+  AND (n.nspname <> $1[1] OR c.relname NOT IN ($2::text, $2::text || '_progress'))
 ORDER BY n.nspname, c.relname
 """
 
