@@ -272,15 +272,21 @@ class FaultChain:
         return k
 
 
+def new_project(tmp_path_factory: Any, name: str) -> Path:
+    """An empty project folder whose models are models.py (a chain's fixture writes them and its revisions)."""
+    root = tmp_path_factory.mktemp(name) / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "faults"\n\n[tool.pgmig]\nmodels = ["models.py"]\n')
+    return root
+
+
 def revision_id(path: Path) -> str:
     return "_".join(path.stem.split("_")[:3])
 
 
 @pytest.fixture(scope="session")
 def fault_chain(pgmig_server: Any, tmp_path_factory: Any) -> FaultChain:
-    root = tmp_path_factory.mktemp("faults") / "project"
-    root.mkdir()
-    (root / "pyproject.toml").write_text('[project]\nname = "faults"\n\n[tool.pgmig]\nmodels = ["models.py"]\n')
+    root = new_project(tmp_path_factory, "faults")
     work = pgmig_server.create_database()
     try:
         ids: List[str] = []
@@ -582,9 +588,7 @@ class Step:
 
 @pytest.fixture(scope="session")
 def concurrent_chain(pgmig_server: Any, tmp_path_factory: Any) -> FaultChain:
-    root = tmp_path_factory.mktemp("faults-concurrent") / "project"
-    root.mkdir()
-    (root / "pyproject.toml").write_text('[project]\nname = "faults"\n\n[tool.pgmig]\nmodels = ["models.py"]\n')
+    root = new_project(tmp_path_factory, "faults-concurrent")
     work = pgmig_server.create_database()
     ids: List[str] = []
     try:
