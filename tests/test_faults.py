@@ -252,7 +252,7 @@ class FaultChain:
     admin_url: str
     server: Any = field(repr=False, default=None)
     rows: Rows = ACCOUNT_ROWS
-    spans: Dict[str, float] = field(default_factory=dict)  # command: seconds from pgmig's connection to its exit
+    spans: Dict[str, float] = field(default_factory=dict)  # command: seconds its session is connected
 
     def command(self, direction: str) -> Tuple[str, ...]:
         """The run each test of a fault kind interrupts: `up` to head, `down` to the first revision."""
@@ -609,13 +609,21 @@ def concurrent_chain(pgmig_server: Any, tmp_path_factory: Any) -> FaultChain:
     timed = pgmig_server.create_database()
     try:
         for command in ("up", "down"):
-            started = connected(chain.root, timed, *chain.command(command))
-            started[0].communicate(timeout=WAIT)
-            assert started[0].returncode == 0, started[0].stderr
-            chain.spans[command] = time.monotonic() - started[1]
+            proc, started = connected(chain.root, timed, *chain.command(command))
+            while pgmig_sessions(timed):  # its work ends with its session, before the process exits
+                time.sleep(0.005)
+            chain.spans[command] = time.monotonic() - started
+            _out, err = proc.communicate(timeout=WAIT)
+            assert proc.returncode == 0, err
     finally:
         pgmig_server.drop_database(timed)
     return chain
+
+
+def pgmig_sessions(url: str) -> List[Dict[str, Any]]:
+    return fetch(
+        url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgmig'"
+    )
 
 
 def connected(root: Path, url: str, *args: str) -> Tuple[subprocess.Popen, float]:
@@ -623,9 +631,7 @@ def connected(root: Path, url: str, *args: str) -> Tuple[subprocess.Popen, float
     more on a busy machine, is over); the process and that moment (time.monotonic)."""
     proc = spawn(root, url, *args)
     deadline = time.monotonic() + WAIT
-    while not fetch(
-        url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgmig'"
-    ):
+    while not pgmig_sessions(url):
         assert proc.poll() is None, f"pgmig {' '.join(args)} ended before it connected: {proc.communicate()}"
         assert time.monotonic() < deadline, f"pgmig {' '.join(args)} did not connect within {WAIT}s"
         time.sleep(0.005)
