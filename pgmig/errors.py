@@ -109,6 +109,12 @@ class DatabaseError(PgmigError):
     exit_code = 3
 
 
+class ConnectionLostError(DatabaseError):
+    """A session ended under a running command (the server terminated it, a restart, the network
+    dropped it): not an error of a revision or of the models. What was committed before stays;
+    the message says what, and running the command again is safe."""
+
+
 class SchemaError(PgmigError):
     """The schema objects cannot be put in order (a dependency cycle) or are inconsistent."""
 

@@ -1,4 +1,5 @@
-"""Faults during `pgmig up`: the process killed, its connection cut, a revision failing half-way.
+"""Faults during `pgmig up`, `down`, `check` and `generate`: the process killed or signalled, its
+connection cut, a revision failing half-way.
 
 The promise under test: whatever stops a run, the database is at one
 revision of the chain (its schema and data are exactly what `pgmig up
@@ -11,6 +12,10 @@ so a kill lands anywhere: before the lock, inside a revision's DDL, inside its
 data step, between two commits, or after the end. Kill points are drawn from
 a seeded generator; `PGMIG_FAULT_ROUNDS` (default 5) sets the rounds per
 fault kind and `PGMIG_FAULT_SEED` the seed, for long runs by hand.
+
+Sections (d) and (e) do the same inside a non-transactional revision, and
+to `check` and `generate` while they work on a scratch database
+(`PGMIG_SCRATCH_FAULT_ROUNDS`, default 3: signals per command).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -178,7 +183,12 @@ class DatabaseState:
         return lines
 
 
-def database_state(url: str) -> DatabaseState:
+# What a chain's data steps wrote, as (table, query of one text column): read when the table exists.
+Rows = Sequence[Tuple[str, str]]
+ACCOUNT_ROWS: Rows = (("account", "SELECT name FROM account ORDER BY name"),)
+
+
+def database_state(url: str, rows_read: Rows = ACCOUNT_ROWS) -> DatabaseState:
     async def go() -> Tuple[List[str], Any, List[str]]:
         import asyncpg
 
@@ -188,8 +198,9 @@ def database_state(url: str) -> DatabaseState:
             if await conn.fetchval("SELECT to_regclass('pgmig_revisions') IS NOT NULL"):
                 applied = [r["id"] for r in await conn.fetch("SELECT id FROM pgmig_revisions ORDER BY id")]
             rows: List[str] = []
-            if await conn.fetchval("SELECT to_regclass('account') IS NOT NULL"):
-                rows = [r["name"] for r in await conn.fetch("SELECT name FROM account ORDER BY name")]
+            for table, query in rows_read:
+                if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+                    rows += [r[0] for r in await conn.fetch(query)]
             schema = await current_state(DatabaseContext(conn), handlers())
             return applied, schema, rows
         finally:
@@ -197,6 +208,12 @@ def database_state(url: str) -> DatabaseState:
 
     applied, schema, rows = asyncio.run(go())
     return DatabaseState(applied, schema, full_snapshot(url), rows)
+
+
+def invalid_indexes(url: str) -> List[str]:
+    """Indexes a killed or cut CONCURRENTLY build or drop left INVALID (pg_index.indisvalid false)."""
+    rows = fetch(url, "SELECT indexrelid::regclass::text AS name FROM pg_index WHERE NOT indisvalid ORDER BY 1")
+    return [row["name"] for row in rows]
 
 
 def other_sessions(url: str) -> Dict[str, int]:
@@ -234,6 +251,12 @@ class FaultChain:
     full_run: float  # seconds a `pgmig up` from base takes, start to exit
     admin_url: str
     server: Any = field(repr=False, default=None)
+    rows: Rows = ACCOUNT_ROWS
+    spans: Dict[str, float] = field(default_factory=dict)  # command: seconds its session is connected
+
+    def command(self, direction: str) -> Tuple[str, ...]:
+        """The run each test of a fault kind interrupts: `up` to head, `down` to the first revision."""
+        return ("up",) if direction == "up" else ("down", self.ids[0])
 
     def copy_to(self, folder: Path) -> Path:
         shutil.copytree(self.root, folder)
@@ -241,12 +264,20 @@ class FaultChain:
 
     def assert_at_a_revision(self, url: str) -> int:
         """The database is exactly at some revision k of the chain; returns k."""
-        state = database_state(url)
+        state = database_state(url, self.rows)
         k = len(state.applied)
         assert state.applied == sorted(self.ids[:k]), f"the version table is not a prefix of the chain: {state.applied}"
         problems = state.differences(self.references[k])
         assert not problems, f"at revision {k} by the version table, but: " + "; ".join(problems)
         return k
+
+
+def new_project(tmp_path_factory: Any, name: str) -> Path:
+    """An empty project folder whose models are models.py (a chain's fixture writes them and its revisions)."""
+    root = tmp_path_factory.mktemp(name) / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "faults"\n\n[tool.pgmig]\nmodels = ["models.py"]\n')
+    return root
 
 
 def revision_id(path: Path) -> str:
@@ -255,9 +286,7 @@ def revision_id(path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def fault_chain(pgmig_server: Any, tmp_path_factory: Any) -> FaultChain:
-    root = tmp_path_factory.mktemp("faults") / "project"
-    root.mkdir()
-    (root / "pyproject.toml").write_text('[project]\nname = "faults"\n\n[tool.pgmig]\nmodels = ["models.py"]\n')
+    root = new_project(tmp_path_factory, "faults")
     work = pgmig_server.create_database()
     try:
         ids: List[str] = []
@@ -275,23 +304,30 @@ def fault_chain(pgmig_server: Any, tmp_path_factory: Any) -> FaultChain:
     finally:
         pgmig_server.drop_database(work)
 
+    references, full_run = build_references(pgmig_server, root, ids, ACCOUNT_ROWS)
+    assert references[-1].rows == [f"r{k}" for k in range(1, STEPS + 1)]
+    return FaultChain(root, ids, references, half_way, full_run, pgmig_server.admin_url, pgmig_server)
+
+
+def build_references(server: Any, root: Path, ids: List[str], rows: Rows) -> Tuple[List[DatabaseState], float]:
+    """The state of a fresh database after `pgmig up <ids[k-1]>` for every k (0: nothing applied), and
+    the seconds a `pgmig up` from base takes, start to exit (which ends at the last reference)."""
     references: List[DatabaseState] = []
-    stepwise = pgmig_server.create_database()
-    full = pgmig_server.create_database()
+    stepwise = server.create_database()
+    full = server.create_database()
     try:
-        references.append(database_state(stepwise))
+        references.append(database_state(stepwise, rows))
         for rid in ids:
             cli(root, stepwise, "up", rid)
-            references.append(database_state(stepwise))
+            references.append(database_state(stepwise, rows))
         started = time.monotonic()
         cli(root, full, "up")
         full_run = time.monotonic() - started
-        assert not database_state(full).differences(references[-1])
+        assert not database_state(full, rows).differences(references[-1])
     finally:
-        pgmig_server.drop_database(stepwise)
-        pgmig_server.drop_database(full)
-    assert references[-1].rows == [f"r{k}" for k in range(1, STEPS + 1)]
-    return FaultChain(root, ids, references, half_way, full_run, pgmig_server.admin_url, pgmig_server)
+        server.drop_database(stepwise)
+        server.drop_database(full)
+    return references, full_run
 
 
 @pytest.fixture
@@ -347,25 +383,26 @@ def test_sigkill_during_up_leaves_a_consistent_revision(fault_chain: FaultChain,
 # -- (b) the connection cut from the server side ------------------------------------------------
 
 
-def terminate_when_running(url: str, text: str, proc: subprocess.Popen) -> int:
+def terminate_when_running(url: str, text: str, proc: subprocess.Popen, terminate: bool = True) -> int:
     """pg_terminate_backend the session whose active statement contains `text`; returns its pid.
 
     Its backend is pgmig's (application_name) running the revision's own
-    statement (the marker inside it).
+    statement (the marker inside it). `terminate=False`: only wait until it runs.
     """
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         rows = fetch(
             url,
-            "SELECT pid, pg_terminate_backend(pid) AS done FROM pg_stat_activity "
+            "SELECT pid, CASE WHEN $2 THEN pg_terminate_backend(pid) ELSE true END AS done FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' "
             "AND application_name = 'pgmig' AND position($1 in query) > 0",
             text,
+            terminate,
         )
         if rows:
             assert rows[0]["done"], rows
             return rows[0]["pid"]
-        assert proc.poll() is None, f"pgmig up ended before running {text!r}: {proc.communicate()}"
+        assert proc.poll() is None, f"pgmig ended before running {text!r}: {proc.communicate()}"
         time.sleep(0.005)
     raise AssertionError(f"no session ran {text!r} within {WAIT}s")
 
@@ -436,3 +473,512 @@ def test_revision_failing_half_way_leaves_no_partial_change(
         after = database_state(url)
         assert not after.differences(before), after.differences(before)
     wait_until_quiet(url)
+
+
+# -- (d) a non-transactional revision: killed anywhere, its connection cut inside each step ----------
+#
+# A second chain: `base` (two tables and their rows), `concurrent` (`generate --concurrently`: a
+# column, plain and unique indexes built CONCURRENTLY on tables with rows, a check, a foreign key;
+# `transactional = False`, so each step commits as it runs) and `note` (transactional again).
+# Before each step of `concurrent`, in both directions, a gate waits while the test holds its
+# advisory lock: so a test stops the run right before step i, takes a lock that makes step i wait
+# once it has begun (a CONCURRENTLY build or drop past its first commit, an ALTER TABLE queued on
+# the table), lets it go and cuts its connection while it is inside that step.
+
+CUSTOMERS = 10_000  # rows (orders: twice as many): the CONCURRENTLY builds take a while
+GATE_KEY = 190_000  # advisory lock keys of the gates: GATE_KEY + step (up), GATE_KEY + 100 + step (down)
+
+
+def concurrent_models(step: int) -> str:
+    """The models of the second chain's revision `step` (0: base, 1: concurrent, 2: note)."""
+    customer, fk, orders = "", "", ""
+    if step >= 1:
+        customer = (
+            ', sa.Column("nick", sa.Text), sa.Index("ix_customer_name", "name"), '
+            'sa.Index("ux_customer_email", "email", unique=True)'
+        )
+        fk = ', sa.ForeignKey("customer.id", name="fk_orders_customer")'
+        orders = (
+            ', sa.CheckConstraint("total >= 0", name="ck_orders_total"), '
+            'sa.Index("ix_orders_customer", "customer_id"), sa.Index("ix_orders_total", "total")'
+        )
+    if step >= 2:
+        orders += ', sa.Column("note", sa.Text)'
+    return (
+        "import sqlalchemy as sa\n\nmetadata = sa.MetaData()\n"
+        'sa.Table("customer", metadata, sa.Column("id", sa.Integer, primary_key=True), '
+        f'sa.Column("email", sa.Text), sa.Column("name", sa.Text){customer})\n'
+        'sa.Table("orders", metadata, sa.Column("id", sa.Integer, primary_key=True), '
+        f'sa.Column("customer_id", sa.Integer{fk}), sa.Column("total", sa.Integer){orders})\n'
+    )
+
+
+CONCURRENT_ROWS: Rows = (
+    ("customer", "SELECT count(*) || ' customers ' || sum(hashtext(id || email || name)) FROM customer"),
+    ("orders", "SELECT count(*) || ' orders ' || sum(hashtext(id || ' ' || customer_id || ' ' || total)) FROM orders"),
+)
+GATE = '''
+
+async def _fault_gate(migrator: Migrator, point: str, key: int) -> None:
+    """Wait while the fault test holds advisory lock `key`; nothing while the steps are only recorded."""
+    try:
+        connection = migrator.connection
+    except AttributeError:  # NoConnectionError: recorded without a database
+        return
+    await connection.execute(f"SELECT '{point}', pg_advisory_xact_lock({key})")
+'''
+
+
+def gate_point(direction: str, step: int) -> Tuple[str, int]:
+    """The text inside gate `step`'s statement and the advisory lock key it waits on."""
+    return f"fault-gate-{direction}-{step}", GATE_KEY + step + (100 if direction == "down" else 0)
+
+
+def with_gates(text: str) -> str:
+    """A generated revision with a gate before each of its steps, in `up` and in `down`."""
+    head, sep, rest = text.partition("\n\nclass MigrationRevision")
+    assert sep, text
+    lines: List[str] = []
+    direction, counts = "", {"up": 0, "down": 0}
+    for line in (sep.lstrip("\n") + rest).splitlines(keepends=True):
+        if line in (UP_LINE, DOWN_LINE):
+            direction = "up" if line == UP_LINE else "down"
+        elif line.startswith("        await migrator.actor."):
+            point, key = gate_point(direction, counts[direction])
+            lines.append(f"        await _fault_gate(migrator, {point!r}, {key})\n")
+            counts[direction] += 1
+        lines.append(line)
+    return head + GATE + "\n\n" + "".join(lines)
+
+
+def concurrent_edits(step: int, text: str) -> str:
+    """The data steps of the chain's revisions: rows in `base`, gates in `concurrent`, an update in `note`."""
+    if step == 0:
+        return with_steps(
+            text,
+            up_last=execute_line(
+                "INSERT INTO customer (id, email, name) "
+                f"SELECT g, 'c' || g || '@example.com', 'name ' || (g % 500) FROM generate_series(1, {CUSTOMERS}) g"
+            )
+            + execute_line(
+                "INSERT INTO orders (id, customer_id, total) "
+                f"SELECT g, 1 + g % {CUSTOMERS}, g % 1000 FROM generate_series(1, {2 * CUSTOMERS}) g"
+            ),
+        )
+    if step == 1:
+        assert "transactional = False" in text, text
+        return with_gates(text)
+    return with_steps(
+        text,
+        up_first=execute_line("SELECT 'fault-note-ddl', pg_sleep(0.1)"),
+        up_last=execute_line("UPDATE orders SET note = 'none' WHERE total = 0")
+        + execute_line("SELECT 'fault-note-data', pg_sleep(0.1)"),
+    )
+
+
+@dataclass
+class Step:
+    """One step of the non-transactional revision, as the runner reports and runs it."""
+
+    call: str  # its name in the error message: `add_index(`
+    ident: str  # the object it makes or drops
+    table: str  # the table its statement locks
+    statement: str  # what it sends (a CONCURRENTLY build: the build itself)
+
+
+@pytest.fixture(scope="session")
+def concurrent_chain(pgmig_server: Any, tmp_path_factory: Any) -> FaultChain:
+    root = new_project(tmp_path_factory, "faults-concurrent")
+    work = pgmig_server.create_database()
+    ids: List[str] = []
+    try:
+        for step in range(3):
+            (root / "models.py").write_text(concurrent_models(step))
+            # Proved by the references and the tests themselves; --no-verify keeps the setup short.
+            flags = ("--no-verify", "--concurrently") if step == 1 else ("--no-verify",)
+            path = Path(cli(root, work, "generate", "-m", f"step {step}", *flags).stdout.strip().splitlines()[-1])
+            path.write_text(concurrent_edits(step, path.read_text()))
+            ids.append(revision_id(path))
+            cli(root, work, "up")
+    finally:
+        pgmig_server.drop_database(work)
+    references, full_run = build_references(pgmig_server, root, ids, CONCURRENT_ROWS)
+    counts = [row.split(" ")[:2] for row in references[1].rows]
+    assert counts == [[str(CUSTOMERS), "customers"], [str(2 * CUSTOMERS), "orders"]], references[1].rows
+    chain = FaultChain(root, ids, references, "", full_run, pgmig_server.admin_url, pgmig_server, CONCURRENT_ROWS)
+    timed = pgmig_server.create_database()
+    try:
+        for command in ("up", "down"):
+            proc, started = connected(chain.root, timed, *chain.command(command))
+            while pgmig_sessions(timed):  # its work ends with its session, before the process exits
+                time.sleep(0.005)
+            chain.spans[command] = time.monotonic() - started
+            _out, err = proc.communicate(timeout=WAIT)
+            assert proc.returncode == 0, err
+    finally:
+        pgmig_server.drop_database(timed)
+    return chain
+
+
+def pgmig_sessions(url: str) -> List[Dict[str, Any]]:
+    return fetch(
+        url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgmig'"
+    )
+
+
+def connected(root: Path, url: str, *args: str) -> Tuple[subprocess.Popen, float]:
+    """`pgmig <args>` started, once its session is on the database (the Python start-up, a second or
+    more on a busy machine, is over); the process and that moment (time.monotonic)."""
+    proc = spawn(root, url, *args)
+    deadline = time.monotonic() + WAIT
+    while not pgmig_sessions(url):
+        assert proc.poll() is None, f"pgmig {' '.join(args)} ended before it connected: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"pgmig {' '.join(args)} did not connect within {WAIT}s"
+        time.sleep(0.005)
+    return proc, time.monotonic()
+
+
+def concurrent_steps(chain: FaultChain, direction: str) -> List[Step]:
+    """The steps of the chain's non-transactional revision in `direction`, recorded without a database."""
+    from pgmig.ops.actor import DatabaseActions
+    from pgmig.revisions.files import load_chain
+    from pgmig.revisions.migrator import Migrator
+
+    (revision,) = [r for r in load_chain(chain.root / "migrations").revisions if r.id == chain.ids[1]]
+    assert not revision.transactional
+
+    def record(way: str) -> List[Any]:
+        actor = DatabaseActions(None)
+        asyncio.run(getattr(revision.instance(), way)(Migrator(None, actor)))
+        return actor.recorded
+
+    def ident(op: Any) -> str:
+        return str(getattr(op, "index_name", None) or getattr(op, "constraint_name", None) or op.column_name)
+
+    tables = {ident(op): op.table_name for op in record("up")}
+    # The first statement that locks the table: a CONCURRENTLY build's cleanup of an INVALID index
+    # left by an earlier attempt is a DO block that finds none.
+    return [
+        Step(f"{op.name}(", ident(op), tables[ident(op)], next(s for s in op.statements() if not s.startswith("DO ")))
+        for op in record(direction)
+    ]
+
+
+def at_reference(chain: FaultChain, url: str, k: int) -> None:
+    """After a fault and the run that finished the job: exactly revision k, nothing INVALID, nobody left."""
+    wait_until_quiet(url)
+    problems = database_state(url, chain.rows).differences(chain.references[k])
+    assert not problems, f"not the state of revision {k}: " + "; ".join(problems)
+    assert invalid_indexes(url) == []
+
+
+def state_after_kill(chain: FaultChain, url: str, partial: int) -> str:
+    """Where a killed run left the database: revision k, exactly, or (when revision `partial`, the
+    non-transactional one, is the next to run or to undo) part-way into it; says which."""
+    wait_until_quiet(url)
+    state = database_state(url, chain.rows)
+    k = len(state.applied)
+    assert state.applied == chain.ids[:k], f"the version table is not a prefix of the chain: {state.applied}"
+    problems = state.differences(chain.references[k])
+    if problems and k in (partial - 1, partial):
+        return f"inside revision {partial}"
+    assert not problems, f"at revision {k} by the version table, but: " + "; ".join(problems)
+    return f"at revision {k}"
+
+
+def test_sigkill_inside_a_non_transactional_revision_up_and_down(
+    concurrent_chain: FaultChain, fresh_database: Any
+) -> None:
+    """`pgmig up`, then `pgmig down <base>`, each killed at a seeded random time; the next run finishes both."""
+    chain = concurrent_chain
+    rng = random.Random(FAULT_SEED + 2)
+    landed: Counter = Counter()
+    for round_ in range(FAULT_ROUNDS):
+        url = fresh_database()
+        for direction, end in (("up", len(chain.ids)), ("down", 1)):
+            args = chain.command(direction)
+            delay = chain.spans[direction] * (round_ + rng.random()) / FAULT_ROUNDS
+            proc, _started = connected(chain.root, url, *args)
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            _out, err = proc.communicate(timeout=WAIT)
+            assert proc.returncode in (0, -signal.SIGKILL), f"pgmig {' '.join(args)}: exit {proc.returncode}\n{err}"
+            where = state_after_kill(chain, url, partial=2)
+            landed[f"{args[0]} killed {where}" if proc.returncode == -signal.SIGKILL else f"{args[0]} ended"] += 1
+            result = cli(chain.root, url, *args)
+            assert "waiting for another pgmig run" not in result.stderr, "the dead run's advisory lock was still held"
+            at_reference(chain, url, end)
+    print(f"\nSIGKILL (seed {FAULT_SEED + 2}): {dict(sorted(landed.items()))}")
+    assert sum(n for what, n in landed.items() if "killed" in what) >= FAULT_ROUNDS, landed
+
+
+def cut_inside_step(chain: FaultChain, url: str, args: Tuple[str, ...], index: int, step: Step) -> Tuple[int, str]:
+    """Run `pgmig <args>`, held at the gate before step `index`; once the step has begun (and waits on
+    a lock this test holds on its table), its connection is cut. Returns (exit code, stderr)."""
+    import asyncpg
+
+    point, key = gate_point(args[0], index)
+
+    async def go() -> Tuple[int, str]:
+        gate, blocker = await asyncpg.connect(url), await asyncpg.connect(url)
+        try:
+            await gate.execute("SELECT pg_advisory_lock($1)", key)
+            proc = spawn(chain.root, url, *args)
+            await asyncio.to_thread(terminate_when_running, url, point, proc, False)
+            async with blocker.transaction():
+                await blocker.execute(f"LOCK TABLE {step.table} IN ROW EXCLUSIVE MODE")
+                await gate.execute("SELECT pg_advisory_unlock($1)", key)
+                await asyncio.to_thread(terminate_when_running, url, step.statement, proc)
+            _out, err = await asyncio.to_thread(proc.communicate, timeout=WAIT)
+            return proc.returncode, err
+        finally:
+            await gate.close()
+            await blocker.close()
+
+    return asyncio.run(go())
+
+
+def test_connection_cut_inside_each_non_transactional_step(concurrent_chain: FaultChain, fresh_database: Any) -> None:
+    """Cut inside step i, up then down: one error line naming the steps before i as applied, and the
+    rerun finishes with nothing lost and nothing INVALID."""
+    chain = concurrent_chain
+    url = fresh_database()
+    cli(chain.root, url, "up", chain.ids[0])
+    runs = {"up": (("up", chain.ids[1]), 2), "down": (chain.command("down"), 1)}
+    steps = {direction: concurrent_steps(chain, direction) for direction in runs}
+    assert len(steps["up"]) == len(steps["down"]) == 7, steps
+    for index in range(7):
+        for direction, (args, end) in runs.items():
+            step = steps[direction][index]
+            code, err = cut_inside_step(chain, url, args, index, step)
+            assert code == 3, f"{direction} step {index} ({step.statement}): exit {code}\n{err}"
+            line = assert_one_error_line(("", err), "lost the connection")
+            assert "not transactional" in line and f"running pgmig {direction} again is safe" in line, line
+            if index == 0:
+                assert "no step of it was applied" in line, line
+            else:
+                stayed = line.split("these steps stay applied: ")[1].split(f"; running pgmig {direction}")[0]
+                for before in steps[direction][:index]:
+                    assert before.call in stayed and repr(before.ident) in stayed, (before, line)
+                for after in steps[direction][index:]:
+                    assert repr(after.ident) not in stayed, (after, line)
+            wait_until_quiet(url)
+            assert database_state(url, chain.rows).applied == chain.ids[: 3 - end]
+            # The next run, in this process (a pgmig process would spend most of its time starting).
+            asyncio.run(chain_runner(chain, url).run(direction, args[1]))  # type: ignore[arg-type]
+            at_reference(chain, url, end)
+    finish_and_check_chain(chain, url)
+
+
+def chain_runner(chain: FaultChain, url: str) -> Any:
+    from pgmig.revisions.files import load_chain
+    from pgmig.revisions.runner import Runner
+    from pgmig.revisions.version_table import VersionTable
+
+    return Runner(url, load_chain(chain.root / "migrations"), VersionTable("public", "pgmig_revisions"))
+
+
+def finish_and_check_chain(chain: FaultChain, url: str) -> None:
+    """The whole chain up and then down to its first revision, on the database the faults hit."""
+    cli(chain.root, url, "up")
+    at_reference(chain, url, len(chain.ids))
+    cli(chain.root, url, "down", chain.ids[0])
+    at_reference(chain, url, 1)
+
+
+# -- (e) check and generate stopped while they work on a scratch database --------------------------
+#
+# `check` replays the fault chain (whose data steps sleep) on a scratch database, checks each
+# down and compares the models; `generate` (models one step past head) replays it too, as the
+# configured database is not at head, normalizes the models through it and proves the new revision
+# there. Each is signalled (SIGKILL, SIGTERM, SIGINT) at a seeded random time while its scratch
+# database exists, or has its scratch sessions ended by the server.
+
+SCRATCH_ROUNDS = int(os.environ.get("PGMIG_SCRATCH_FAULT_ROUNDS", "3"))
+SCRATCH_SIGNALS = [signal.SIGKILL, signal.SIGTERM, signal.SIGINT]
+# What a stopped run says and exits with (the CLI's codes for SIGINT and SIGTERM; SIGKILL says nothing).
+STOPPED = {signal.SIGTERM: (143, "terminated"), signal.SIGINT: (130, "interrupted")}
+SCRATCH_COMMANDS = {"check": ("check",), "generate": ("generate", "-m", "half way")}
+
+
+def scratch_databases(url: str) -> List[str]:
+    rows = fetch(url, r"SELECT datname FROM pg_database WHERE datname LIKE 'pgmig\_scratch\_%' ORDER BY 1")
+    return [row["datname"] for row in rows]
+
+
+def scratch_made(url: str, proc: subprocess.Popen) -> float:
+    """Wait until `proc` has made its scratch database; the moment it was seen (time.monotonic)."""
+    deadline = time.monotonic() + WAIT
+    while not scratch_databases(url):
+        assert proc.poll() is None, f"ended before making a scratch database: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"no scratch database within {WAIT}s"
+        time.sleep(0.005)
+    return time.monotonic()
+
+
+def running_in_scratch(url: str, text: str, proc: subprocess.Popen) -> None:
+    """Wait until a session on a scratch database runs a statement containing `text`."""
+    deadline = time.monotonic() + WAIT
+    query = (
+        r"SELECT 1 FROM pg_stat_activity WHERE datname LIKE 'pgmig\_scratch\_%' AND state = 'active' "
+        "AND position($1 in query) > 0"
+    )
+    while not fetch(url, query, text):
+        assert proc.poll() is None, f"ended before running {text!r}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"nothing ran {text!r} within {WAIT}s"
+        time.sleep(0.005)
+
+
+@dataclass
+class ScratchProject:
+    """A copy of the fault chain's project for `check` or `generate`, its configured database at revision 2."""
+
+    root: Path
+    url: str
+    command: Tuple[str, ...]
+    before: DatabaseState  # the configured database, which neither command may change
+    files: List[str]
+    expected: str  # what an undisturbed run printed (check) or wrote (generate), ids masked
+    span: float  # seconds from its scratch database's creation to an undisturbed run's exit
+
+    def run(self, *args: str, code: Optional[int] = 0) -> subprocess.CompletedProcess:
+        return cli(self.root, self.url, *(args or self.command), code=code)
+
+    def result(self, completed: subprocess.CompletedProcess) -> str:
+        """What the run made: check's report; generate's new file."""
+        if self.command[0] == "check":
+            return completed.stdout
+        (new,) = self.new_files()
+        return mask_ids((self.root / "migrations" / new).read_text())
+
+    def new_files(self) -> List[str]:
+        return sorted(set(os.listdir(self.root / "migrations")) - set(self.files))
+
+    def reset(self) -> None:
+        for name in self.new_files():
+            (self.root / "migrations" / name).unlink()
+
+
+def mask_ids(text: str) -> str:
+    """A generated revision without what differs between two runs: its id and creation time."""
+    import re
+
+    return re.sub(r"\d{8}_\d{6}_[0-9a-f]{6}|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "<id>", text)
+
+
+@pytest.fixture(scope="session")
+def undisturbed() -> Dict[str, Tuple[str, float]]:
+    """Per command: what an undisturbed run made and its span, measured by the first test that needs it."""
+    return {}
+
+
+@pytest.fixture(params=sorted(SCRATCH_COMMANDS))
+def scratch_project(
+    request: Any,
+    fault_chain: FaultChain,
+    fresh_database: Any,
+    tmp_path: Path,
+    undisturbed: Dict[str, Tuple[str, float]],
+) -> ScratchProject:
+    command = SCRATCH_COMMANDS[request.param]
+    root = fault_chain.copy_to(tmp_path / "project")
+    if command[0] == "generate":
+        (root / "models.py").write_text(models_source(HALF))
+    url = fresh_database()
+    cli(root, url, "up", fault_chain.ids[1])
+    files = sorted(os.listdir(root / "migrations"))
+    project = ScratchProject(root, url, command, database_state(url), files, "", 0.0)
+    if request.param not in undisturbed:
+        proc = spawn(root, url, *command)
+        made = scratch_made(url, proc)
+        out, err = proc.communicate(timeout=WAIT * 4)
+        assert proc.returncode == 0, f"{out}{err}"
+        span = time.monotonic() - made
+        undisturbed[request.param] = (project.result(subprocess.CompletedProcess(command, 0, out, err)), span)
+        project.reset()
+        assert scratch_databases(url) == []
+    project.expected, project.span = undisturbed[request.param]
+    return project
+
+
+def after_scratch_fault(project: ScratchProject, what: str) -> None:
+    """The configured database untouched, no half file, and the next run as an undisturbed one, leaving no scratch."""
+    assert not database_state(project.url).differences(project.before), what
+    written = project.new_files()
+    if written:
+        # Written whole (pgmig.files writes atomically) before the fault: it loads and passes check.
+        assert project.result(subprocess.CompletedProcess((), 0, "", "")) == project.expected, what
+        project.run("check")
+    else:
+        assert project.result(project.run()) == project.expected, what
+    assert scratch_databases(project.url) == [], f"{what}: the next run left or did not reclaim a scratch database"
+    project.reset()
+
+
+def test_check_and_generate_signalled_at_random_times(scratch_project: ScratchProject) -> None:
+    project = scratch_project
+    seed = FAULT_SEED + 3 + len(project.command)
+    rng = random.Random(seed)
+    outcomes: Counter = Counter()
+    for round_ in range(SCRATCH_ROUNDS):
+        sig = SCRATCH_SIGNALS[round_ % len(SCRATCH_SIGNALS)]
+        delay = project.span * (round_ + rng.random()) / SCRATCH_ROUNDS
+        what = f"{project.command[0]} given {sig.name} {delay:.2f}s after its scratch database was made (seed {seed})"
+        proc = spawn(project.root, project.url, *project.command)
+        scratch_made(project.url, proc)
+        time.sleep(delay)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=WAIT * 4)
+        assert "Traceback" not in err, f"{what}\n{err}"
+        if proc.returncode in (0, -sig) and (project.new_files() or out == project.expected):
+            # The signal came once the work was done (its report printed, its file written):
+            # nothing to stop any more; what it made is checked below.
+            outcomes["ended before the signal"] += 1
+        elif sig == signal.SIGKILL:
+            assert proc.returncode == -signal.SIGKILL, f"{what}: exit {proc.returncode}\n{err}"
+            outcomes["killed"] += 1
+        else:
+            code, word = STOPPED[sig]
+            assert proc.returncode == code, f"{what}: exit {proc.returncode}\n{err}"
+            assert_one_error_line(("", err), word)
+            # Its own way out: the scratch database is gone before the process is.
+            assert scratch_databases(project.url) == [], what
+            outcomes[sig.name] += 1
+        after_scratch_fault(project, what)
+    print(f"\n{project.command[0]} (seed {seed}): {dict(outcomes)}")
+    assert sum(n for k, n in outcomes.items() if k != "ended before the signal") >= 1, outcomes
+
+
+def test_check_and_generate_with_their_scratch_connection_cut(scratch_project: ScratchProject) -> None:
+    """The server ends the sessions on the scratch database: one error line, exit 3, nothing left."""
+    project = scratch_project
+    seed = FAULT_SEED + 6 + len(project.command)
+    rng = random.Random(seed)
+    cut = 0
+    # Inside the replay of a random revision (its data step sleeps), then at a random time.
+    for point in (marker(rng.randint(1, STEPS), rng.choice(["ddl", "data"])), rng.random() * project.span):
+        proc = spawn(project.root, project.url, *project.command)
+        scratch_made(project.url, proc)
+        if isinstance(point, str):
+            what = f"{project.command[0]}: scratch sessions ended while replaying {point} (seed {seed})"
+            running_in_scratch(project.url, point, proc)
+        else:
+            what = f"{project.command[0]}: scratch sessions ended {point:.2f}s after it was made (seed {seed})"
+            time.sleep(point)
+        ended = fetch(
+            project.url,
+            r"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname LIKE 'pgmig\_scratch\_%'",
+        )
+        out, err = proc.communicate(timeout=WAIT * 4)
+        if proc.returncode == 0 and not isinstance(point, str):
+            assert out == project.expected or project.new_files(), what
+            after_scratch_fault(project, what)
+            continue  # between two of its sessions, or done: nothing was cut
+        assert ended, what
+        cut += 1
+        assert proc.returncode == 3, f"{what}: exit {proc.returncode}\n{out}{err}"
+        line = assert_one_error_line(("", err), "lost a database connection while working on scratch database")
+        assert "unexpected" not in line and "running the command again is safe" in line, f"{what}: {line}"
+        assert scratch_databases(project.url) == [], what
+        after_scratch_fault(project, what)
+    assert cut >= 1

@@ -158,6 +158,48 @@ _MILLISECONDS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000,
 MAX_MILLISECONDS = 2**31 - 1
 
 
+# SQLSTATEs of a session the server ends: class 08 (connection exception) and admin_shutdown,
+# crash_shutdown (57P01, 57P02: pg_terminate_backend, a fast shutdown, a crashed backend).
+# PostgreSQL docs, Appendix A "PostgreSQL Error Codes".
+_SESSION_ENDED = ("57P01", "57P02")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it was raised from, is a session gone: the server ended it
+    (SQLSTATE class 08, 57P01, 57P02), asyncpg found the connection closed, or the socket failed.
+
+    A connection already closed shows as asyncpg's InterfaceError ("the underlying connection is
+    closed") or ConnectionDoesNotExistError; a reset socket as ConnectionError (OSError).
+    """
+    import asyncpg
+
+    seen = 0
+    current: Optional[BaseException] = exc
+    while current is not None and seen < 10:
+        state = str(getattr(current, "sqlstate", "") or "")
+        if state.startswith("08") or state in _SESSION_ENDED:
+            return True
+        if isinstance(current, (asyncpg.PostgresConnectionError, ConnectionError)):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
+
+
+def lost_detail(exc: BaseException) -> str:
+    """The first error of `exc`'s chain (what it was raised from, in turn): with a lost connection,
+    what asyncpg or the socket said, as `Class: message`."""
+    first = exc
+    for _ in range(10):
+        earlier = first.__cause__ or first.__context__
+        if earlier is None:
+            break
+        first = earlier
+    return f"{first.__class__.__name__}: {first}"
+
+
 def check_duration(value: object) -> str:
     """A timeout as Postgres reads it: milliseconds, or a number with a unit ("500ms", "1.5s",
     "1min"), units as the server spells them (us, ms, s, min, h, d; config-setting "Numeric with

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, List, Optional
 
+from pgmig.db.connect import connection_lost, lost_detail
 from pgmig.db.quoting import quote_ident
 from pgmig.db.urls import with_database
-from pgmig.errors import ConfigError, DatabaseError, Hint
+from pgmig.errors import ConfigError, ConnectionLostError, DatabaseError, Hint
 from pgmig.ops.actor import execute
 
 PREFIX = "pgmig_scratch_"
@@ -150,11 +151,17 @@ async def scratch_database(data_dir: Path, server_url: Optional[str] = None) -> 
     try:
         with stop:
             yield url
-    except BaseException:
+    except BaseException as exc:
         # The error that ended the block is the one to report: a failed drop is left to `reclaim`.
         await _finish(drop, quiet=True)
         if stop.received:
             raise Terminated() from None
+        if isinstance(exc, Exception) and connection_lost(exc):
+            raise ConnectionLostError(
+                f"lost a database connection while working on scratch database {name} (the server ended "
+                f"the session, restarted, or the network dropped it): {lost_detail(exc)}; the scratch "
+                "database was dropped and nothing else was changed, so running the command again is safe"
+            ) from exc
         raise
     await _finish(drop)
     if stop.received:

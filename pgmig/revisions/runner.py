@@ -42,7 +42,7 @@ from typing import (
 )
 
 from pgmig.db.quoting import sql_comment
-from pgmig.errors import DatabaseError, PgmigError, RevisionError
+from pgmig.errors import ConnectionLostError, DatabaseError, PgmigError, RevisionError
 from pgmig.ops.actor import DatabaseActions, SideSteps, side_steps
 from pgmig.ops.base import Operation, UnknownOperationError, safe_to_rerun
 from pgmig.revisions.files import BASE, HEADS, Chain, Revision, Target, described_exit, foreign_exit
@@ -572,6 +572,13 @@ def _left(revision: Revision, direction: Direction, actor: DatabaseActions) -> s
     return f"; the revision is not transactional (each step commits as it runs), so {stayed}; {rerun}"
 
 
+def _connection_lost(conn: Any, exc: BaseException) -> bool:
+    """Whether the revision's session is gone (see `connection_lost`), not an error of its own."""
+    from pgmig.db.connect import connection_lost
+
+    return bool(conn.is_closed()) or connection_lost(exc)
+
+
 class _Mode(Protocol):
     """How the loop carries out one revision: on the database, or as SQL text."""
 
@@ -707,6 +714,8 @@ class _Execute:
             undone = "was rolled back with it" if revision.transactional else "stays applied (it is not transactional)"
             raise BookkeepingPrivilegeError(f"{exc}; revision {revision.path.name} ({direction}) {undone}") from exc
         except (DatabaseError, RevisionError) as exc:
+            if _connection_lost(conn, exc):
+                raise self._lost(exc, name, revision, direction, actor) from exc
             if _timeout_cause(exc):
                 raise self._timed_out(exc, str(exc), revision, direction, actor) from exc
             if _out_of_locks(exc):
@@ -715,17 +724,8 @@ class _Execute:
         except Exception as exc:
             import asyncpg
 
-            if conn.is_closed() or isinstance(exc, (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError)):
-                if not revision.transactional or self._parts is not None:
-                    kept = self._left(revision, direction, actor).lstrip("; ")
-                elif actor.kept:
-                    kept = "the server rolled the revision back" + _kept(actor.kept)
-                else:
-                    kept = "the server rolled the revision back: nothing of it was applied"
-                raise DatabaseError(
-                    f"lost the connection to the database during {name}: "
-                    f"{exc.__class__.__name__}: {exc}; {kept}; run pgmig {direction} again"
-                ) from exc
+            if _connection_lost(conn, exc):
+                raise self._lost(exc, name, revision, direction, actor) from exc
             if isinstance(exc, asyncpg.PostgresError):
                 statement = migrator.connection.last_statement if migrator.connection is not None else None
                 where = f" (while running: {statement})" if isinstance(statement, str) else ""
@@ -744,6 +744,22 @@ class _Execute:
             raise RevisionError(f"{name} {described_exit(exc)}{self._left(revision, direction, actor)}") from exc
         finally:
             self._parts = None
+
+    def _lost(
+        self, exc: BaseException, name: str, revision: Revision, direction: Direction, actor: DatabaseActions
+    ) -> ConnectionLostError:
+        """The error for a revision whose session was lost: what stays applied, and to run it again."""
+        # A step's DatabaseError already names the error and the statement it was running.
+        detail = str(exc) if isinstance(exc, (DatabaseError, RevisionError)) else f"{exc.__class__.__name__}: {exc}"
+        if not revision.transactional or self._parts is not None:
+            kept = self._left(revision, direction, actor).lstrip("; ")
+        elif actor.kept:
+            kept = "the server rolled the revision back" + _kept(actor.kept)
+        else:
+            kept = "the server rolled the revision back: nothing of it was applied"
+        return ConnectionLostError(
+            f"lost the connection to the database during {name}: {detail}; {kept}; run pgmig {direction} again"
+        )
 
     def _left(self, revision: Revision, direction: Direction, actor: DatabaseActions) -> str:
         """What a failed revision leaves applied (`_left`, or its parts' account)."""

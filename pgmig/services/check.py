@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Collection, Dict, List, Optional
 
-from pgmig.errors import DatabaseError, PgmigError
+from pgmig.errors import ConnectionLostError, DatabaseError, PgmigError
 from pgmig.plan.diff import Plan, diff_states
 from pgmig.plan.engine import current_state
 from pgmig.revisions.files import Chain, Revision
@@ -162,6 +162,8 @@ async def _step(item: RevisionCheck, label: str, step: Awaitable[Any]) -> bool:
     """Run one step of the replay; False (and the problem noted) when it failed."""
     try:
         await step
+    except ConnectionLostError:
+        raise  # the scratch session ended, not the revision: no finding about it
     except PgmigError as exc:
         item.status = FAILED
         item.problems.append(f"{label} failed: {_explained(str(exc))}")

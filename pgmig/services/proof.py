@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Iterable, List, Optional, Set
 
-from pgmig.errors import Hint, PgmigError, RevisionError
+from pgmig.errors import ConnectionLostError, Hint, PgmigError, RevisionError
 from pgmig.revisions.files import BASE, Chain, Revision, Target, load_revision_file
 from pgmig.services.project import Project
 
@@ -280,6 +280,8 @@ async def _replayed(project: Project, url: str, chain: Chain, target: Target) ->
     try:
         with project.timings.phase("replay"):
             await project.runner(url, chain=chain).upgrade(target or BASE)
+    except ConnectionLostError:
+        raise  # the scratch session ended: says nothing about the history
     except PgmigError as exc:
         return exc
     return None
@@ -337,6 +339,8 @@ async def _step(step: str, run: Awaitable[Any]) -> None:
     """Await one runner step; its failure (the runner's message names the statement) as a ProofError."""
     try:
         await run
+    except ConnectionLostError:
+        raise  # the scratch session ended: says nothing about the revision
     except PgmigError as exc:
         raise ProofError(step, [str(exc)]) from exc
 
