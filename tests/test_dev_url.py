@@ -252,7 +252,11 @@ def test_server_start_status_stop(sample: Sample) -> None:
 
     restarted = _server(sample, "start")
     assert restarted["embedded server"] == "started" and int(restarted["pid"]) != pid
-    deleted = sample.cli("server", "stop", "--delete").stdout
+    # Without a terminal to ask, deleting every database needs --yes, as other destructive commands do.
+    refused = sample.cli("server", "stop", "--delete", code=2)
+    assert "--yes" in refused.stderr
+    assert (where / "PG_VERSION").exists()
+    deleted = sample.cli("server", "stop", "--delete", "--yes").stdout
     assert "embedded server: stopped; deleted" in deleted
     assert not (where / "PG_VERSION").exists()
 

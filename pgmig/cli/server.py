@@ -99,8 +99,10 @@ def stop(
         return
     state: CliState = ctx.obj
     project = state.project()
-    if delete and not yes and sys.stdin.isatty():
+    if delete and not yes:
         where = printable(str(project_server(project).data), one_line=True)
+        if not sys.stdin.isatty():  # deleting every database needs a yes, as other destructive commands do
+            raise UsageError(f"--delete deletes every database in {where}: confirm with --yes (no terminal to ask)")
         if not typer.confirm(f"Delete the embedded server's data in {where} (every database in it)?", err=True):
             raise typer.Exit(1)
     before = stop_service(project, delete=delete)

@@ -70,10 +70,14 @@ async def baseline(project: Project, options: BaselineOptions) -> BaselineResult
     settings = project.settings
     chain = project.chain()
     if chain.revisions:
+        # The first revision is the baseline: a database built like the one it was read from stands
+        # there, and `up` brings the revisions after it (stamping the head would skip them).
+        roots = [revision.id for revision in chain.revisions if not revision.parents]
+        first = roots[0] if len(roots) == 1 else "<the baseline revision>"
         raise HistoryExistsError(
             f"{settings.migrations_path} already holds {len(chain.revisions)} revision(s): baseline starts a "
-            f"history. For another database built like the first, record the history with "
-            f"`pgmig stamp {chain.head}`; to carry this one to the models, run `pgmig generate`"
+            f"history. For another database built like the first baseline, record it with `pgmig stamp {first}` "
+            "and apply the revisions after it with `pgmig up`; to carry this one to the models, run `pgmig generate`"
         )
     async with connection(project.database_url) as conn:
         applied = await project.versions.applied(conn)
