@@ -36,6 +36,7 @@ from pgmig.errors import PgmigError
 from pgmig.ops.actor import DatabaseActions
 from pgmig.ops.base import Hazard, Operation, register
 from pgmig.plan.normalize import Reads, Renderer, Scratch, normal_types, render
+from pgmig.schema.expressions import FUNCTION_CALL, functions_called
 from pgmig.schema.objects import Key, SchemaObject, key_kind, key_name, key_schema, key_scope, key_text
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.schema.types import TYPE_JOINS, TYPE_SQL
@@ -47,6 +48,7 @@ __all__ = [
     "DatabaseActions",
     "DatabaseContext",
     "DeclarationError",
+    "FUNCTION_CALL",
     "Hazard",
     "Key",
     "ModelContext",
@@ -63,6 +65,7 @@ __all__ = [
     "declare",
     "declared",
     "dollar_quote",
+    "functions_called",
     "ident_list",
     "key_kind",
     "key_name",

@@ -138,3 +138,29 @@ def _words(expression: str) -> FrozenSet[str]:
 @lru_cache(maxsize=4096)
 def _unmodified(data_type: str) -> str:
     return data_type if '"' in data_type else _TYPMOD.sub("", data_type)
+
+
+# A function call in an expression as Postgres prints it: a name (perhaps schema-qualified,
+# perhaps quoted) right before "(". Casts to a type with a modifier (numeric(10,2)) match too;
+# their keys name nothing that provides them and order nothing.
+_CALL = re.compile(r'(?:(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\.)?("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\(')
+_STRING = re.compile(r"'(?:[^']|'')*'")
+
+FUNCTION_CALL = "function_call"
+"""The kind of a dependency on a function by its name, ("function_call", name): what an expression
+calls. An object that creates such a function (an extension, a function) `provides` the key, so a
+column whose default calls it is created after it and dropped before it; a key nothing provides (a
+built-in function) orders nothing."""
+
+
+def functions_called(*expressions: "str | None") -> Tuple[Tuple[str, str], ...]:
+    """("function_call", name) for each function the expressions call, names as Postgres keeps them
+    (unquoted folded to lower case); string literals are skipped. () for None or empty texts."""
+    names: List[str] = []
+    for text in expressions:
+        if not text or "(" not in text:
+            continue
+        for match in _CALL.finditer(_STRING.sub("''", text)):
+            name = match.group(1)
+            names.append(name[1:-1].replace('""', '"') if name.startswith('"') else name.lower())
+    return tuple((FUNCTION_CALL, name) for name in dict.fromkeys(names))

@@ -32,7 +32,7 @@ from pgmig.ops.column import (
 )
 from pgmig.ops.data import BackfillColumn
 from pgmig.plan.normalize import ColumnShape, ColumnSpelling, render
-from pgmig.schema.expressions import columns_read
+from pgmig.schema.expressions import columns_read, functions_called
 from pgmig.schema.handlers.sequence import sequences_called
 from pgmig.schema.objects import Key, SchemaObject, key_kind
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler, in_chunks
@@ -163,8 +163,9 @@ class Column(SchemaObject):
             deps += (self.type_dependency,)
         # A generated column is added after, and dropped before, the columns it reads.
         deps += tuple(("column", self.schema, self.table, name) for name, _ in self.reads if name != self.name)
-        # A default calling nextval('s') needs the sequence: created before, dropped after.
-        return deps + sequences_called(self.default, self.schema)
+        # A default calling nextval('s') needs the sequence: created before, dropped after; one
+        # calling an extension's function (uuid_generate_v4()) needs the extension.
+        return deps + sequences_called(self.default, self.schema) + functions_called(self.default, self.generated)
 
     @property
     def names(self) -> Tuple[Key, ...]:

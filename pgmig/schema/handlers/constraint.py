@@ -63,7 +63,7 @@ from pgmig.ops.constraint import (
     RenameConstraint,
 )
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
-from pgmig.schema.expressions import canonical, columns_read, reparsable
+from pgmig.schema.expressions import canonical, columns_read, functions_called, reparsable
 from pgmig.schema.handlers.column import model_columns
 from pgmig.schema.handlers.index import model_index_name, name_too_long, referable_index
 from pgmig.schema.objects import Key, SchemaObject
@@ -206,6 +206,7 @@ class Constraint(SchemaObject):
             ]
             if self.referred_key is not None:
                 deps.append(self.referred_key)
+        deps += functions_called(self.expression)  # a check calling an extension's function
         return tuple(dict.fromkeys(d for d in deps if d != self.key))
 
     @property

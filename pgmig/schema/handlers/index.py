@@ -28,7 +28,7 @@ from pgmig.errors import ModelsError
 from pgmig.ops.base import Operation
 from pgmig.ops.index import AddIndex, DropIndex, RenameIndex
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
-from pgmig.schema.expressions import canonical, columns_read, reparsable
+from pgmig.schema.expressions import canonical, columns_read, functions_called, reparsable
 from pgmig.schema.handlers.column import model_columns
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
@@ -67,7 +67,9 @@ class Index(SchemaObject):
 
     @property
     def dependencies(self) -> Tuple[Key, ...]:
-        return (self.parent,) + tuple(("column", self.schema, self.table, c) for c in self.columns)
+        columns = tuple(("column", self.schema, self.table, c) for c in self.columns)
+        # Expressions and the predicate may call an extension's function (gin on lower(...) is not one).
+        return (self.parent,) + columns + functions_called(*self.keys, self.where)
 
     @property
     def names(self) -> Tuple[Key, ...]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from pgmig.api import (
+    FUNCTION_CALL,
     DatabaseContext,
     Hazard,
     Key,
@@ -68,6 +69,8 @@ class Extension(SchemaObject):
     version: Optional[str] = None
     # Types the extension creates: columns of these types need it first.
     types: Tuple[str, ...] = field(default=(), compare=False)
+    # Functions it creates: a default, check, generated column or index calling one needs it first.
+    functions: Tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> Key:
@@ -76,8 +79,9 @@ class Extension(SchemaObject):
 
     @property
     def provides(self) -> Tuple[Key, ...]:
-        """Keys of the types it creates, for a planner that orders columns after their type's provider."""
-        return tuple(("type", self.schema, t) for t in self.types)
+        """Keys of the types and functions it creates (see `pgmig.schema.expressions.FUNCTION_CALL`), for a
+        planner that orders what uses them after their provider, and drops them before it."""
+        return tuple(("type", self.schema, t) for t in self.types) + tuple((FUNCTION_CALL, f) for f in self.functions)
 
     @property
     def label(self) -> str:
@@ -153,7 +157,12 @@ SELECT e.extname AS name, n.nspname AS schema, e.extversion AS version,
              JOIN pg_catalog.pg_type t ON t.oid = d.objid
              WHERE d.classid = 'pg_catalog.pg_type'::regclass AND d.refclassid = 'pg_catalog.pg_extension'::regclass
                AND d.refobjid = e.oid AND d.deptype = 'e' AND t.typtype <> 'p' AND t.typelem = 0
-             ORDER BY t.typname)::text[] AS types
+             ORDER BY t.typname)::text[] AS types,
+       ARRAY(SELECT DISTINCT p.proname FROM pg_catalog.pg_depend d
+             JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+             WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+               AND d.refobjid = e.oid AND d.deptype = 'e'
+             ORDER BY p.proname)::text[] AS functions
 FROM pg_catalog.pg_extension e
 JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -181,7 +190,7 @@ class ExtensionTrial(Renderer[str]):
     async def read(self, items: Sequence[Tuple[int, str]], scratch: Scratch, db: DatabaseContext) -> Dict[int, Any]:
         numbered = {name: number for number, name in items}
         return {
-            numbered[row["name"]]: [row["schema"], row["version"], list(row["types"])]
+            numbered[row["name"]]: [row["schema"], row["version"], list(row["types"]), list(row["functions"])]
             for row in await db.fetch(EXTENSIONS_QUERY)
             if row["name"] in numbered
         }
@@ -193,12 +202,14 @@ async def _installed_or_trial(db: DatabaseContext, names: List[str]) -> List[Ext
     missing = [name for name in names if name not in {ext.name for ext in installed}]
     tried = await render(db, ExtensionTrial(), missing) if missing else {}
     return installed + [
-        Extension(name, found[0], found[1], tuple(found[2])) for name, found in tried.items() if found is not None
+        Extension(name, found[0], found[1], tuple(found[2]), tuple(found[3]))
+        for name, found in tried.items()
+        if found is not None
     ]
 
 
 def _extension(row: Any) -> Extension:
-    return Extension(row["name"], row["schema"], row["version"], tuple(row["types"]))
+    return Extension(row["name"], row["schema"], row["version"], tuple(row["types"]), tuple(row["functions"]))
 
 
 class ExtensionHandler(ObjectHandler):
@@ -227,7 +238,7 @@ class ExtensionHandler(ObjectHandler):
         for obj in objects:
             if isinstance(obj, Extension) and obj.name in found:
                 seen = found[obj.name]
-                obj = replace(obj, version=obj.version or seen.version, types=seen.types)
+                obj = replace(obj, version=obj.version or seen.version, types=seen.types, functions=seen.functions)
             out.append(obj)
         return out
 

@@ -120,3 +120,47 @@ def test_extension_is_created_before_the_column_that_uses_its_type(database_url:
     assert plan_for(database_url, md, HANDLERS).is_empty
     keys = [c.key for c in plan.changes]
     assert keys.index(("extension", "citext")) < keys.index(("column", "public", "login", "email"))
+
+
+def _calling_fuzzystrmatch() -> sa.MetaData:
+    """A table whose default, generated column, check and index call fuzzystrmatch's functions."""
+    md = models("fuzzystrmatch")
+    sa.Table(
+        "person",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("code", sa.Text, server_default=sa.text("soundex('pgmig')")),
+        sa.Column("distance", sa.Integer, sa.Computed("levenshtein(name, 'pgmig')", persisted=True)),
+        sa.CheckConstraint("difference(name, 'x') >= 0", name="ck_person_difference"),
+        sa.Index("ix_person_metaphone", sa.text("metaphone(name, 4)")),
+    )
+    return md
+
+
+def test_what_calls_an_extensions_function_is_created_after_it_and_dropped_before(database_url: str) -> None:
+    """A default, generated column, check or index calling an extension's function needs the extension:
+    the extension `provides` its functions by name (pg_depend, deptype 'e'), and what calls one
+    depends on it, both ways (uuid-ossp's uuid_generate_v4() in a default, the common case)."""
+    _require(database_url, "fuzzystrmatch")
+    md = _calling_fuzzystrmatch()
+    plan = plan_for(database_url, md, HANDLERS)
+    (created,) = [c.new for c in plan.changes if c.kind == "extension"]
+    assert ("function_call", "soundex") in created.provides  # known before it exists (a trial install)
+    keys = [c.key for c in migrate_to(database_url, md, HANDLERS).changes]
+    extension_at = keys.index(("extension", "fuzzystrmatch"))
+    assert extension_at < keys.index(("table", "public", "person")), keys
+    assert plan_for(database_url, md, HANDLERS).is_empty
+    _fetch(database_url, "INSERT INTO person (name) VALUES ('pgmag')")
+    assert _fetch(database_url, "SELECT code, distance FROM person") == [("P252", 1)]
+    # Back to nothing: the table (and what calls) goes first, then the extension.
+    dropped = [c.key for c in migrate_to(database_url, sa.MetaData(), HANDLERS).changes]
+    assert dropped.index(("table", "public", "person")) < dropped.index(("extension", "fuzzystrmatch")), dropped
+    assert _fetch(database_url, "SELECT count(*) FROM pg_extension WHERE extname = 'fuzzystrmatch'") == [(0,)]
+    # The database's side orders the same: a database that has them is rebuilt from empty in order.
+    migrate_to(database_url, md, HANDLERS)
+    from pgmig_extensions import EXTENSIONS_QUERY
+
+    (functions,) = [row[4] for row in _fetch(database_url, EXTENSIONS_QUERY) if row[0] == "fuzzystrmatch"]
+    assert {"soundex", "levenshtein", "difference", "metaphone"} <= set(functions)
+    assert plan_for(database_url, md, HANDLERS).is_empty
