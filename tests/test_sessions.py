@@ -399,6 +399,29 @@ def test_a_role_without_usage_on_the_schema_is_told_so(
         assert f'GRANT USAGE ON SCHEMA "public" TO "{role}"' in line, line
 
 
+def test_a_role_that_cannot_read_the_version_table_is_told_so(
+    project: Tuple[Path, List[str]], fresh_database: Any, make_role: Any
+) -> None:
+    """CREATE and USAGE on the schema but no SELECT on the version table (another role applied the
+    first revision): every command that reads it names SELECT and the GRANT, nothing runs."""
+    root, ids = project
+    url = fresh_database()
+    assert run_as(root, url, "up", ids[0], dev_url=url).returncode == 0
+    role = make_role(url, "GRANT USAGE, CREATE ON SCHEMA public TO {role}")
+    for args in (["status"], ["history"], ["up"], ["down"]):
+        result = run_as(root, as_role(url, role), *args, dev_url=url)
+        assert result.returncode == 3, result
+        line = assert_one_error_line(result, "pgmig's own bookkeeping")
+        assert 'SELECT on table "public"."pgmig_revisions"' in line and f'"{role}"' in line, line
+        assert "unexpected" not in line, line
+    # check proves the revisions on a scratch database; the applied files' checksums it cannot read are said.
+    check = run_as(root, as_role(url, role), "check", dev_url=url)
+    assert check.returncode == 0 and "skipped the checksum check" in check.stderr and "GRANT SELECT" in check.stderr, (
+        check
+    )
+    assert applied(url) == ids[:1]
+
+
 def test_a_refusal_inside_a_revisions_transaction_is_bookkeepings_and_rolls_the_revision_back(
     project: Tuple[Path, List[str]], fresh_database: Any, make_role: Any, tmp_path: Path
 ) -> None:

@@ -238,10 +238,6 @@ class VersionTable:
         if not await self.exists(connection):
             return {}
         await self.check_shape(connection)
-        rows = await connection.fetch(
-            f"SELECT id, checksum, applied_at, duration FROM {self.qualified} ORDER BY applied_at, id"
-        )
-
         async with self._needs(connection, "SELECT"):
             rows = await connection.fetch(
                 f"SELECT id, checksum, applied_at, duration FROM {self.qualified} ORDER BY applied_at, id"
