@@ -218,6 +218,9 @@ def test_coming_from_alembic(project: Project) -> None:
 
     # 1. The models as they are; 2. baseline; 3. check.
     project.models(V1)
+    # What a user tries first: generate finds nothing to do, and points to baseline.
+    first = project.cli("generate", "-m", "first")
+    assert "pgmig baseline" in first.stdout and not list((project.root / "migrations").glob("*.py")), first
     path = _baseline(project, "baseline from alembic")
     assert "alembic_version" not in path.read_text()
     assert project.cli("diff", "--exit-code").returncode == 0

@@ -77,7 +77,15 @@ def generate(
     questioner = TerminalQuestioner() if sys.stdin.isatty() else Questioner()
     with paused_gc():
         path = run(generate_service(project, options, questioner))
-    if path is None:
+    if path is None and not project.chain().revisions:
+        # A database made by another tool (Alembic, by hand) that already matches the models: no
+        # revision builds it yet, which is baseline's job.
+        out.print(
+            "No changes: the database already matches the models, but no revision builds it; "
+            'adopt it with pgmig baseline -m "baseline" (README: "Adopting an existing database"); nothing written.',
+            markup=False,
+        )
+    elif path is None:
         out.print("No changes: the models match the revisions; nothing written.")
     else:
         out.print(printable(str(path), one_line=True), markup=False)
