@@ -252,3 +252,23 @@ def test_baseline_as_a_library_service(tmp_path: Path, database_url: str) -> Non
     with pytest.raises(HistoryExistsError) as raised:
         asyncio.run(baseline(Configured(settings), BaselineOptions("again")))
     assert raised.value.exit_code == 2
+
+
+def test_a_scratch_server_of_another_major_version_is_said(tmp_path: Path, database_url: str) -> None:
+    """Views and expressions print differently across major versions (PostgreSQL 16 stopped qualifying a
+    view's columns): a proof or drift that compares a database with a scratch database of another major
+    version says so and names dev_url. The test server against the embedded one: the same major in
+    the default run, 15 against 18 in CI's PostgreSQL 15 run."""
+    import asyncio
+
+    from pgmig.db.embedded import embedded_url
+    from pgmig.services.check import version_mismatch
+
+    scratch = embedded_url(tmp_path / ".pgmig")
+    assert asyncio.run(version_mismatch(scratch, scratch)) is None
+    majors = [fetch(url, "SHOW server_version_num")[0]["server_version_num"] for url in (database_url, scratch)]
+    note = asyncio.run(version_mismatch(database_url, scratch))
+    if int(majors[0]) // 10000 == int(majors[1]) // 10000:
+        assert note is None
+    else:
+        assert note is not None and f"PostgreSQL {int(majors[1]) // 10000}" in note and "dev_url" in note, note

@@ -62,6 +62,27 @@ class CheckReport:
         }
 
 
+async def version_mismatch(database_url: str, scratch_url: str) -> Optional[str]:
+    """A line saying that the scratch server's major version is not the database's, or None.
+
+    Definitions read back from two servers of different major versions may print differently
+    (PostgreSQL 16 stopped qualifying a view's columns with their table, say), so a comparison
+    of the two sides can differ where nothing does: said next to such differences.
+    """
+    from pgmig.db.connect import connection
+
+    majors = []
+    for url in (database_url, scratch_url):
+        async with connection(url) as conn:
+            majors.append(int(await conn.fetchval("SHOW server_version_num")) // 10000)
+    if majors[0] == majors[1]:
+        return None
+    return (
+        f"the scratch server is PostgreSQL {majors[1]} and the database's {majors[0]}, which print some "
+        "definitions (views, expressions) differently: set dev_url to a server of the database's major version"
+    )
+
+
 def describe_differences(expected: SchemaState, actual: SchemaState) -> List[str]:
     """What `actual` has that `expected` has not, object by object, in words."""
     lines = []
@@ -295,8 +316,9 @@ async def drift(project: Project) -> "tuple[Status, Optional[List[str]]]":
             project, chain, status.heads, purpose="status's drift", models=False
         ) as url:  # drift needs no models
             expected = await Checker(project, url).state()
+            differences = describe_differences(expected, await Checker(project, project.database_url).state())
+            note = await version_mismatch(project.database_url, url) if differences else None
     except HistoryError as exc:
         project.notice(f"warning: drift not measured: {exc}")
         return status, None
-    actual = await Checker(project, project.database_url).state()
-    return status, describe_differences(expected, actual)
+    return status, [*differences, f"note: {note}"] if note else differences

@@ -309,7 +309,7 @@ async def prove(
     """
     from pgmig.db.connect import connection
     from pgmig.revisions.files import build_chain
-    from pgmig.services.check import Checker, describe_differences
+    from pgmig.services.check import Checker, describe_differences, version_mismatch
 
     revision = load_text(file_name, text)
     proven = build_chain([*chain.revisions, revision])
@@ -321,7 +321,8 @@ async def prove(
         if expected is not None:
             built = describe_differences(expected, await checker.state(conn))
             if built:
-                raise ProofError(SCHEMA_AFTER_UP, built)
+                note = await version_mismatch(project.database_url, url)
+                raise ProofError(SCHEMA_AFTER_UP, [*built, note] if note else built)
         else:
             # On a connection of its own, as `pgmig diff` would read it (not the run's session, with its timeouts).
             async with connection(url) as fresh:
