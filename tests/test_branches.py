@@ -276,3 +276,29 @@ def test_merge_joins_named_heads_and_refuses_what_is_no_merge(project: Project) 
     project.cli("up")
     assert project.applied() == sorted(["r1", "r2", "r3", "r4", first, second])
     assert applied_in_order(project.url)[-1] == second
+
+
+def test_a_revision_re_parented_after_it_was_applied_is_said_and_status_still_reads(
+    project: Project, pgmig_server: ScratchServer
+) -> None:
+    """The advice teams followed before merge revisions existed: beta, applied on a database, is edited
+    to follow alpha. `history` and `status` only read, so they show the graph with a warning naming the
+    way out (`pgmig merge`); `up` refuses with the same words, and nothing runs."""
+    b = two_branches(project)
+    base, alpha, beta = b.ids
+    on_beta = pgmig_server.create_database()
+    try:
+        text = b.alpha.read_text()
+        b.alpha.unlink()
+        cli_on(project, on_beta, "up")
+        b.alpha.write_text(text)
+        b.beta.write_text(b.beta.read_text().replace(f'down_revision = "{base}"', f'down_revision = "{alpha}"'))
+        for args in (["history"], ["status", "--no-drift"]):
+            result = cli_on(project, on_beta, *args)
+            assert f"revision {beta} is applied but" in result.stderr and "pgmig merge" in result.stderr, result
+            assert alpha in result.stdout and beta in result.stdout, result
+        refused = cli_on(project, on_beta, "up", ok=False)
+        assert refused.returncode == 3 and "re-parented" in refused.stderr, refused
+        assert applied_in_order(on_beta) == [base, beta]
+    finally:
+        pgmig_server.drop_database(on_beta)

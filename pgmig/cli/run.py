@@ -12,7 +12,7 @@ from pgmig.cli.output import err, out, printable, progress, revision_entry, show
 
 if TYPE_CHECKING:  # pragma: no cover
     from pgmig.revisions.files import Chain, Revision
-    from pgmig.revisions.runner import Direction
+    from pgmig.revisions.runner import Direction, Status
 
 
 def up(
@@ -87,6 +87,7 @@ def status(
         current = run(status_service(project))
     else:
         current, drift = run(drift_service(project))
+    _say_problems(current)
     heads = current.chain.heads
     where = current.current if current.heads else "base (nothing applied)"
     if len(current.heads) > 1:
@@ -144,6 +145,7 @@ def history(ctx: typer.Context) -> None:
 
     state: CliState = ctx.obj
     current = run(status_service(state.project()))
+    _say_problems(current)
     if not current.chain.revisions:
         out.print("No revisions yet: pgmig generate -m MESSAGE writes the first.")
     previous: Optional[str] = None
@@ -153,6 +155,13 @@ def history(ctx: typer.Context) -> None:
         note = graph_note(current.chain, revision, previous)
         out.print(f"[{mark:>7}] {revision_entry(revision)}{note}{edited}", markup=False)
         previous = revision.id
+
+
+def _say_problems(current: "Status") -> None:
+    """What does not add up between the version table and the files, as warnings: status and history
+    only read, so they show the rest anyway (up and down refuse with the same words)."""
+    for problem in current.problems:
+        err.print(f"warning: {printable(problem, one_line=True)}", markup=False, style="yellow")
 
 
 def graph_note(chain: "Chain", revision: "Revision", previous: Optional[str] = None) -> str:

@@ -87,6 +87,8 @@ class Status:
     applied: Dict[str, AppliedRevision]
     partial: List[Progress] = field(default_factory=list)
     """Revisions committed in part (`commit_in_parts`) by a run that stopped between parts."""
+    problems: List[str] = field(default_factory=list)
+    """Where the version table does not follow the revisions (read leniently: `read_status`)."""
 
     @property
     def heads(self) -> Tuple[str, ...]:
@@ -123,25 +125,30 @@ class Status:
         ]
 
 
-def read_status(chain: Chain, applied: Dict[str, AppliedRevision]) -> Status:
+def read_status(chain: Chain, applied: Dict[str, AppliedRevision], strict: bool = True) -> Status:
     """Check the version table against the files: every applied revision has a file, and whatever an
     applied revision follows is applied too (any such set is valid: one branch applied before the
-    other's revision or their merge existed, say). Raises RevisionError naming the files otherwise."""
+    other's revision or their merge existed, say). Raises RevisionError naming the files otherwise;
+    with `strict` False (what only reads: status, history) the problems are in `Status.problems`."""
+    problems: List[str] = []
     unknown = [rid for rid in applied if rid not in chain.by_id]
     if unknown:
-        raise RevisionError(
+        problems.append(
             f"the database has applied revision(s) {', '.join(unknown)} that no file in the migrations folder "
             "defines (a missing file, or a database from another branch?)"
         )
     for revision in chain.revisions:
         missing = [parent for parent in revision.parents if revision.id in applied and parent not in applied]
         if missing:
-            raise RevisionError(
+            problems.append(
                 f"revision {revision.id} is applied but {chain.described(missing)}, which it follows, is not; "
-                "the version table does not follow the revisions: pgmig stamp REV records where the "
-                "database really stands"
+                "the version table does not follow the revisions (was the revision re-parented after it was "
+                "applied? put its down_revision back and join the branches with pgmig merge; otherwise "
+                "pgmig stamp REV records where the database really stands)"
             )
-    return Status(chain, applied)
+    if problems and strict:
+        raise RevisionError(problems[0])
+    return Status(chain, applied, problems=problems)
 
 
 @dataclass(frozen=True)
@@ -381,7 +388,7 @@ class Runner:
         from pgmig.db.connect import connection
 
         async with connection(self.url) as conn:
-            status = read_status(self.chain, await self.versions.applied(conn))
+            status = read_status(self.chain, await self.versions.applied(conn), strict=False)
             for row in await self.parts_table.rows(conn):
                 revision = next((r for r in self.chain.revisions if r.id == row.revision_id), None)
                 steps = await _recorded(revision, UP if row.direction == UP else DOWN) if revision else None
