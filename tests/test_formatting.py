@@ -195,7 +195,15 @@ def test_the_checksum_covers_meaning_not_layout() -> None:
         .replace("    async def up", '    """A class docstring."""\n\n    # a comment\n    async def up')
     )
     assert meaning_checksum(same.encode()) == checksum
+    # isort / ruff's I rules with force-single-line, or imports moved around: the same names imported.
+    single_lines = source.replace(
+        "from pgmig import MigrationRevisionBase, Migrator\n",
+        "import os\nfrom pgmig import Migrator\nfrom pgmig import MigrationRevisionBase\n",
+    )
+    with_os = source.replace('"""Docstring."""\n', '"""Docstring."""\nimport os\n')
+    assert meaning_checksum(single_lines.encode()) == meaning_checksum(with_os.encode()) != checksum
     for changed in (
+        source.replace("MigrationRevisionBase, Migrator", "MigrationRevisionBase, Migrator as M"),
         source.replace('type="integer"', 'type="bigint"'),
         source.replace("down_revision = None", 'down_revision = "r0"'),
         source + '        await migrator.actor.execute("SELECT 1")\n',

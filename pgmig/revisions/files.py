@@ -275,14 +275,32 @@ def meaning_checksum(source: bytes, filename: str = "<revision>") -> str:
     """A checksum of what a revision file means, not how it is laid out: `CHECKSUM_PREFIX` + the SHA-256
     of its syntax tree (`canonical_tree`) with comments, docstrings and positions left out.
 
-    So `ruff format`, black, another quote style, parentheses, trailing commas
-    or an edited comment or docstring keep the checksum; a different call, argument
+    So `ruff format`, black, isort, another quote style, parentheses, trailing commas,
+    module-level imports split, joined or reordered, or an edited comment or docstring keep
+    the checksum; a different call, argument
     or value changes it. The tree is serialised by pgmig, not by `ast.dump`
     (whose output changes between Python versions), so one file keeps one checksum
     across Python 3.8 to 3.14. Raises SyntaxError for a file that does not parse.
     """
     tree = ast.parse(source, filename)
-    text = json.dumps(canonical_tree(tree), separators=(",", ":"), ensure_ascii=True)
+    # Module-level imports as a set of names: isort, ruff's `I` rules (force-single-line, sorted,
+    # grouped) and hand edits split, join and reorder them without changing what the file does.
+    imports = sorted(
+        {
+            (
+                getattr(statement, "module", None) or "",
+                getattr(statement, "level", 0) or 0,
+                alias.name,
+                alias.asname or "",
+            )
+            for statement in tree.body
+            if isinstance(statement, (ast.Import, ast.ImportFrom))
+            for alias in statement.names
+        }
+    )
+    body = [statement for statement in tree.body if not isinstance(statement, (ast.Import, ast.ImportFrom))]
+    meaning = ["Module", ["imports", [list(name) for name in imports]], ["body", canonical_tree(body)]]
+    text = json.dumps(meaning, separators=(",", ":"), ensure_ascii=True)
     return CHECKSUM_PREFIX + hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
