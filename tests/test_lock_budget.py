@@ -332,6 +332,8 @@ def test_a_run_cut_between_parts_resumes_after_the_last_committed_step(small_url
         f"partly applied: 20260101_000000_aaaaaa_many_tables.py (up: {progress[0]['steps']} of 13 steps committed"
         in _cli(tmp_path, small_url, "status", "--no-drift").stdout
     )
+    # Drift would list every object of the committed parts: not measured until the revision is finished.
+    assert "drift: not measured (a revision is partly applied" in _cli(tmp_path, small_url, "status", "--drift").stdout
     # Any other run is refused while it is half-made.
     assert "is partly applied" in _cli(tmp_path, small_url, "down", "base", code=3).stderr
 

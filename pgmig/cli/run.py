@@ -127,7 +127,9 @@ def status(
                 markup=False,
             )
         return
-    if drift is None:
+    if drift is None and current.partial:
+        out.print("drift: not measured (a revision is partly applied: finish it first)", markup=False)
+    elif drift is None:
         out.print("drift: not measured (the revisions do not build from an empty database)", markup=False)
     elif drift:
         out.print(f"drift: the database differs from what its revisions build ({len(drift)}):", markup=False)

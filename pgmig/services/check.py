@@ -311,6 +311,8 @@ async def drift(project: Project) -> "tuple[Status, Optional[List[str]]]":
 
     chain = project.chain()
     status = await project.runner(chain=chain).status()
+    if status.partial:  # its committed parts are neither applied nor absent: every object would be drift
+        return status, None
     try:
         async with scratch_at(
             project, chain, status.heads, purpose="status's drift", models=False
