@@ -42,7 +42,8 @@ from pgmig.ops.domain import (
     SetDomainNotNull,
 )
 from pgmig.plan.normalize import Reads, Renderer, Scratch, render
-from pgmig.schema.handlers.column import model_columns
+from pgmig.schema.expressions import functions_called
+from pgmig.schema.handlers.column import extension_type, model_columns
 from pgmig.schema.objects import Key, SchemaObject
 from pgmig.schema.protocol import DatabaseContext, ModelContext, ObjectHandler
 from pgmig.schema.types import canonical_type, domain_of, enum_of, enum_type_sql
@@ -82,7 +83,11 @@ class Domain(SchemaObject):
 
     @property
     def dependencies(self) -> Tuple[Key, ...]:
-        return (self.type_dependency,) if self.type_dependency else ()
+        """Its base type when an enum, a domain or an extension's type (citext), and the functions its
+        default and checks call (an extension's): created before it, dropped after it."""
+        base = self.type_dependency or extension_type(self.data_type, self.schema)
+        called = functions_called(self.default, *(expression for _, expression in self.checks))
+        return ((base,) if base else ()) + called
 
     @property
     def label(self) -> str:

@@ -164,3 +164,30 @@ def test_what_calls_an_extensions_function_is_created_after_it_and_dropped_befor
     (functions,) = [row[4] for row in _fetch(database_url, EXTENSIONS_QUERY) if row[0] == "fuzzystrmatch"]
     assert {"soundex", "levenshtein", "difference", "metaphone"} <= set(functions)
     assert plan_for(database_url, md, HANDLERS).is_empty
+
+
+def test_domains_and_views_over_an_extension_wait_for_it_both_ways(database_url: str) -> None:
+    """A domain over an extension's type (citext) or whose check calls an extension's function, and a
+    view calling one: created after the extension, dropped before it."""
+    pytest.importorskip("pgmig_views")
+    from pgmig_views import ViewHandler, view
+    from sqlalchemy.dialects import postgresql
+
+    _require(database_url, "citext", "fuzzystrmatch")
+    handlers = [*HANDLERS, ViewHandler]
+    md = models("citext", "fuzzystrmatch")
+    email = postgresql.DOMAIN("email", CIText(), check="soundex(VALUE::text) <> ''")
+    sa.Table("login", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("email", email))
+    view(md, "codes", "SELECT soundex('pgmig') AS code")
+    keys = [c.key for c in migrate_to(database_url, md, handlers).changes]
+    for extension_name in ("citext", "fuzzystrmatch"):
+        assert keys.index(("extension", extension_name)) < keys.index(("domain", "public", "email")), keys
+    assert keys.index(("extension", "fuzzystrmatch")) < keys.index(("view", "public", "codes")), keys
+    assert plan_for(database_url, md, handlers).is_empty
+    assert _fetch(database_url, "SELECT code FROM codes") == [("P252",)]
+    dropped = [c.key for c in migrate_to(database_url, sa.MetaData(), handlers).changes]
+    assert dropped.index(("view", "public", "codes")) < dropped.index(("extension", "fuzzystrmatch")), dropped
+    assert dropped.index(("domain", "public", "email")) < dropped.index(("extension", "citext")), dropped
+    assert _fetch(database_url, "SELECT count(*) FROM pg_extension WHERE extname IN ('citext', 'fuzzystrmatch')") == [
+        (0,)
+    ]

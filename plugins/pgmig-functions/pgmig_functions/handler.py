@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from pgmig.api import (
+    FUNCTION_CALL,
     DatabaseContext,
     Key,
     ModelContext,
@@ -54,6 +55,11 @@ class Function(SchemaObject):
     @property
     def dependencies(self) -> Tuple[Key, ...]:
         return self.reads
+
+    @property
+    def provides(self) -> Tuple[Key, ...]:
+        """What calls it by name (a column default, a check): created after it, dropped before it."""
+        return ((FUNCTION_CALL, self.name),)
 
     @property
     def label(self) -> str:

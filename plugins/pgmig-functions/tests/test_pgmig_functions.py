@@ -104,3 +104,21 @@ def test_trigger_runs_and_a_new_return_type_replaces_the_function(database_url: 
     plan = migrate_to(database_url, md, HANDLERS)
     assert [op.name for op in plan.operations] == ["drop_function", "create_function"]
     assert plan_for(database_url, md, HANDLERS).is_empty
+
+
+def test_a_default_calling_a_function_waits_for_it_both_ways(database_url: str) -> None:
+    """A column default calling a function of the models: the function is created first, dropped after."""
+    md = sa.MetaData()
+    function(md, "next_code", returns="text", body="SELECT 'c-' || floor(random() * 1000)::int::text")
+    sa.Table(
+        "ticket",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("code", sa.Text, server_default=sa.text("next_code()")),
+    )
+    keys = [c.key for c in migrate_to(database_url, md, HANDLERS).changes]
+    (created,) = [key for key in keys if key[0] == "function"]
+    assert keys.index(created) < keys.index(("table", "public", "ticket")), keys
+    assert plan_for(database_url, md, HANDLERS).is_empty
+    dropped = [c.key for c in migrate_to(database_url, sa.MetaData(), HANDLERS).changes]
+    assert dropped.index(("table", "public", "ticket")) < dropped.index(created), dropped

@@ -32,6 +32,7 @@ from pgmig.api import (
     SchemaObject,
     Scratch,
     declared,
+    functions_called,
     key_kind,
     key_name,
     key_schema,
@@ -84,7 +85,8 @@ class View(SchemaObject):
 
     @property
     def dependencies(self) -> Tuple[Key, ...]:
-        return tuple(dep for dep in self.reads if dep != self.key)
+        # And the functions it calls by name (an extension's): it is dropped before them.
+        return tuple(dep for dep in self.reads if dep != self.key) + functions_called(self.definition)
 
     @property
     def label(self) -> str:
