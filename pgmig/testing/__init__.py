@@ -14,12 +14,41 @@ import asyncio
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Coroutine, Iterator, List, Optional, TypeVar
 from urllib.parse import urlsplit
 
 TEST_URL_ENV = "PGMIG_TEST_DATABASE_URL"
+
+T = TypeVar("T")
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to completion on a new event loop in a worker thread, and return its result.
+
+    Sync fixtures run between the async tests of pytest-asyncio and anyio, whose
+    event loop is set for the main thread (and may be running, in a nested call):
+    `asyncio.run` there would fail, or leave the thread without its current loop
+    when it ends. A thread has its own current loop, so the caller's is never
+    touched. Raises whatever the coroutine raises.
+    """
+    outcome: List[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, asyncio.run(coroutine)))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller as is
+            outcome.append((False, error))
+
+    worker = threading.Thread(target=target, name="pgmig-testing")
+    worker.start()
+    worker.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 class ScratchServer:
@@ -56,19 +85,23 @@ class ScratchServer:
         finally:
             await conn.close()
 
-    def create_database(self, name: Optional[str] = None) -> str:
-        """Create an empty database and return its URL."""
+    def create_database(self, name: Optional[str] = None, template: str = "template0") -> str:
+        """Create a database and return its URL: empty, or a copy of the database named `template`.
+
+        A template must have no other connection while it is copied (PostgreSQL
+        docs, "Template Databases"); CREATE DATABASE fails otherwise.
+        """
         from pgmig.db.quoting import quote_ident
 
         name = name or f"pgmig_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(self._admin(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0"))
+        run_sync(self._admin(f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(template)}"))
         return self.url_for(name)
 
     def drop_database(self, url: str) -> None:
         from pgmig.db.quoting import quote_ident
 
         name = urlsplit(url).path.lstrip("/")
-        asyncio.run(self._admin(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)"))
+        run_sync(self._admin(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)"))
 
     def close(self) -> None:
         if self._server is not None:

@@ -1,14 +1,24 @@
 """pytest fixtures for applications that use pgmig (loaded through the `pytest11` entry point).
 
-    def test_signup(pgmig_db):
+    async def test_signup(pgmig_connection):           # pytest-asyncio or anyio
+        await pgmig_connection.execute("INSERT INTO account (email) VALUES ('a@b.c')")
+
+    def test_signup_sync(pgmig_db):                    # plain pytest
         pgmig_db.run(pgmig_db.connection.execute("INSERT INTO account (email) VALUES ('a@b.c')"))
 
 - `pgmig_server`: one PostgreSQL for the test session (embedded, or the server
   in PGMIG_TEST_DATABASE_URL).
 - `pgmig_database_url`: a database migrated to head with pgmig's own runner,
   once per session, from the project's [tool.pgmig] settings.
-- `pgmig_db`: per test, an asyncpg connection inside a transaction that is
-  rolled back at the end, so tests never see each other's rows.
+- `pgmig_sqlalchemy_url`: the same database as a SQLAlchemy async URL
+  (`postgresql+asyncpg://`), for `create_async_engine`.
+- `pgmig_connection`: per async test, an asyncpg connection opened on the
+  test's own event loop inside a transaction that is rolled back at the end.
+- `pgmig_fresh_database_url`: per test that asks for it, a database of its own
+  at head (a copy of a template migrated once), dropped after the test: for
+  code that commits.
+- `pgmig_db`: per sync test, an asyncpg connection inside a transaction that is
+  rolled back at the end, driven by its own event loop through `run`.
 
 Only names starting with `pgmig_` are defined, so an application's own
 fixtures are never shadowed. Nothing starts until a fixture is used.
@@ -17,30 +27,169 @@ fixtures are never shadowed. Nothing starts until a fixture is used.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Iterator, TypeVar
+import inspect
+from typing import Any, AsyncIterator, Awaitable, Callable, Generator, Iterator, TypeVar
 
 import pytest
 
-from pgmig.testing import ScratchServer, pgmig_server  # noqa: F401  (the session server fixture, shared)
+from pgmig.testing import ScratchServer, pgmig_server, run_sync  # noqa: F401  (the session server fixture, shared)
 
 T = TypeVar("T")
 
+_ASYNC_FIXTURE = "_pgmig_async_fixture"
+"""Marks the async fixtures whose event loop `pytest_fixture_setup` below chooses."""
 
-@pytest.fixture(scope="session")
-def pgmig_database_url(pgmig_server: ScratchServer) -> Iterator[str]:  # noqa: F811
-    """A database at head: every revision of the project applied by pgmig's runner."""
+
+def sqlalchemy_url(url: str, driver: str = "asyncpg") -> str:
+    """`url` (a `postgresql://` URL, as the fixtures give) for SQLAlchemy with `driver`: `postgresql+asyncpg://...`.
+
+    Only the scheme changes; the rest is pgmig's normalized URL (`pgmig.db.urls.normalize_url`),
+    which raises ConfigError for a URL that is not PostgreSQL's.
+    """
+    from pgmig.db.urls import normalize_url
+
+    return f"postgresql+{driver}://" + normalize_url(url)[len("postgresql://") :]
+
+
+async def _migrate_to_head(url: str) -> None:
     from pgmig.config.settings import load_settings
     from pgmig.revisions.runner import UP
     from pgmig.services.project import Project
     from pgmig.services.run import RunOptions, run
 
-    url = pgmig_server.create_database()
+    await run(Project(load_settings({"database_url": url})), RunOptions(UP))
+
+
+def _migrated_database(server: ScratchServer) -> Iterator[str]:
+    url = server.create_database()
     try:
-        settings = load_settings({"database_url": url})
-        asyncio.run(run(Project(settings), RunOptions(UP)))
+        run_sync(_migrate_to_head(url))
+        yield url
+    finally:
+        server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def pgmig_database_url(pgmig_server: ScratchServer) -> Iterator[str]:  # noqa: F811
+    """A database at head: every revision of the project applied by pgmig's runner, once per session."""
+    yield from _migrated_database(pgmig_server)
+
+
+@pytest.fixture(scope="session")
+def pgmig_sqlalchemy_url(pgmig_database_url: str) -> str:
+    """`pgmig_database_url` for SQLAlchemy's async engine: `postgresql+asyncpg://...`.
+
+    Rows committed through it stay for the rest of the session; a test that
+    commits takes `pgmig_fresh_database_url` (and `sqlalchemy_url(...)` of it).
+    """
+    return sqlalchemy_url(pgmig_database_url)
+
+
+@pytest.fixture(scope="session")
+def pgmig_template_database(pgmig_server: ScratchServer) -> Iterator[str]:  # noqa: F811
+    """The name of a database at head that `pgmig_fresh_database_url` copies; nothing connects to it after
+    the migration, as CREATE DATABASE ... TEMPLATE requires (PostgreSQL docs, "Template Databases")."""
+    from urllib.parse import unquote, urlsplit
+
+    for url in _migrated_database(pgmig_server):
+        yield unquote(urlsplit(url).path.lstrip("/"))
+
+
+@pytest.fixture
+def pgmig_fresh_database_url(pgmig_server: ScratchServer, pgmig_template_database: str) -> Iterator[str]:  # noqa: F811
+    """The URL of a database of the test's own, at head, dropped after the test: commit at will.
+
+    A copy of `pgmig_template_database` (the migrations run once per session; a
+    copy takes a few tens of milliseconds).
+    """
+    url = pgmig_server.create_database(template=pgmig_template_database)
+    try:
         yield url
     finally:
         pgmig_server.drop_database(url)
+
+
+def _async_fixture(function: Callable[..., AsyncIterator[Any]]) -> Any:
+    setattr(function, _ASYNC_FIXTURE, True)
+    try:
+        # Declared for pytest-asyncio's strict mode (which warns about a plain async fixture at collection);
+        # the loop is chosen per test below.
+        from pytest_asyncio import fixture
+    except ImportError:  # anyio alone
+        return pytest.fixture(function)
+    return fixture(function)
+
+
+@_async_fixture
+async def pgmig_connection(pgmig_database_url: str) -> AsyncIterator[Any]:
+    """An asyncpg connection to `pgmig_database_url` inside a transaction rolled back after the test.
+
+    Opened and closed on the test's own event loop: under pytest-asyncio the
+    loop scope of the test (its `asyncio` mark's `loop_scope`, else
+    `asyncio_default_test_loop_scope`), under anyio the test's runner. The test
+    must not end the transaction itself (a COMMIT would keep its rows for the
+    session: use `pgmig_fresh_database_url` for that).
+    """
+    import asyncpg
+
+    connection = await asyncpg.connect(pgmig_database_url)
+    try:
+        transaction = connection.transaction()
+        await transaction.start()
+        yield connection
+        if connection.is_in_transaction():
+            await transaction.rollback()
+    finally:
+        # Closing a connection also ends its transaction without committing it.
+        await connection.close()
+
+
+def _test_loop_scope(request: pytest.FixtureRequest) -> str:
+    """The loop scope pytest-asyncio runs the requesting test in (its docs, "Concepts: event loop scope")."""
+    marker = request.node.get_closest_marker("asyncio")
+    scope = None if marker is None else marker.kwargs.get("loop_scope") or marker.kwargs.get("scope")
+    if scope is None:
+        try:
+            scope = request.config.getini("asyncio_default_test_loop_scope")
+        except ValueError:  # pytest-asyncio before 0.26 has no such option: its tests ran on function loops
+            scope = None
+    return str(scope or "function")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Generator[None, Any, Any]:
+    """Run pgmig's async fixtures on the requesting test's event loop.
+
+    A fixture's loop is otherwise its own choice (pytest-asyncio: the fixture's
+    scope, or `asyncio_default_fixture_loop_scope`), and a connection opened on
+    another loop than the test's fails with "attached to a different loop".
+    anyio runs the async fixtures of its tests on the test's runner already.
+    """
+    function = fixturedef.func
+    if not getattr(function, _ASYNC_FIXTURE, False):
+        return (yield)
+
+    # A copy, so that the choice holds for this test only: the next one may run on another loop.
+    async def on_the_tests_loop(**kwargs: Any) -> AsyncIterator[Any]:
+        async for value in function(**kwargs):
+            yield value
+
+    if "anyio_backend" not in request.fixturenames:
+        # Unmarked, the copy is anyio's alone (pytest-asyncio's strict mode leaves it alone).
+        if not request.config.pluginmanager.hasplugin("asyncio"):
+            pytest.fail(
+                f"{fixturedef.argname} is an async fixture: install pytest-asyncio and mark the test "
+                "@pytest.mark.asyncio, or use anyio (@pytest.mark.anyio); sync tests take pgmig_db",
+                pytrace=False,
+            )
+        import pytest_asyncio
+
+        pytest_asyncio.fixture(on_the_tests_loop, loop_scope=_test_loop_scope(request))  # type: ignore[call-overload]
+    fixturedef.func = on_the_tests_loop
+    try:
+        return (yield)
+    finally:
+        fixturedef.func = function
 
 
 class TransactionalDatabase:
@@ -56,6 +205,7 @@ class TransactionalDatabase:
         self.loop.run_until_complete(self._transaction.start())
 
     def run(self, awaitable: Awaitable[T]) -> T:
+        """Run `awaitable` (a call on `connection`) to completion on this connection's loop; returns its result."""
         return self.loop.run_until_complete(awaitable)
 
     def close(self) -> None:
@@ -67,7 +217,11 @@ class TransactionalDatabase:
 
 
 @pytest.fixture
-def pgmig_db(pgmig_database_url: str) -> Iterator[TransactionalDatabase]:
+def pgmig_db(request: pytest.FixtureRequest, pgmig_database_url: str) -> Iterator[TransactionalDatabase]:
+    """For sync tests: a connection in a transaction rolled back after the test, on a loop of its own."""
+    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+        # Its connection lives on its own loop: awaited on the test's, it fails ("attached to a different loop").
+        pytest.fail(f"{request.node.name} is async: take pgmig_connection instead of pgmig_db", pytrace=False)
     database = TransactionalDatabase(pgmig_database_url)
     try:
         yield database
