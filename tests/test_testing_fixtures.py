@@ -88,6 +88,17 @@ async def test_6_the_shared_database_saw_no_commit(pgmig_connection):
 
 """
 
+# Sync tests beside the async ones, after them: the session's loop stays usable, and pgmig_db still works.
+SYNC_TESTS = """
+def test_8_sync_writes(pgmig_db):
+    pgmig_db.run(pgmig_db.connection.execute("INSERT INTO author (name) VALUES ('sync')"))
+    assert pgmig_db.run(pgmig_db.connection.fetchval("SELECT count(*) FROM author")) == 1
+
+
+def test_9_sync_does_not_see_it(pgmig_db):
+    assert pgmig_db.run(pgmig_db.connection.fetchval("SELECT count(*) FROM author")) == 0
+"""
+
 ANYIO = """
 pytestmark = pytest.mark.anyio
 
@@ -134,12 +145,25 @@ def app(tmp_path_factory: pytest.TempPathFactory, pgmig_server: ScratchServer) -
 
 
 def run_app_tests(project: Project, server: ScratchServer, module: str, options: List[str]) -> str:
-    """Run `module` as the project's test_app.py under a user's pytest; returns its output."""
+    """Run `module` as the project's test_app.py, then SYNC_TESTS, under a user's pytest; returns its output."""
     (project.root / "test_app.py").write_text(module)
+    (project.root / "test_sync_app.py").write_text(SYNC_TESTS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
     env["PGMIG_TEST_DATABASE_URL"] = server.admin_url
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *options, "test_app.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            *options,
+            "test_app.py",
+            "test_sync_app.py",
+        ],
         cwd=project.root,
         env=env,
         capture_output=True,
@@ -171,7 +195,7 @@ def test_async_fixtures_in_an_application_suite(
     module = APP_TESTS.format(header=header, same_loop=same_loop)
     # pytest-asyncio warns while its fixture loop scope is unset: a user's suite sets it.
     ini = ["-o", "asyncio_default_fixture_loop_scope=function"] if "no:asyncio" not in options else []
-    assert_clean(run_app_tests(app, pgmig_server, module, [*ini, *options]), passed=6)
+    assert_clean(run_app_tests(app, pgmig_server, module, [*ini, *options]), passed=8)
 
 
 def test_pgmig_db_in_an_async_test_says_what_to_take(app: Project, pgmig_server: ScratchServer) -> None:
@@ -179,7 +203,7 @@ def test_pgmig_db_in_an_async_test_says_what_to_take(app: Project, pgmig_server:
     output = run_app_tests(app, pgmig_server, module, ["-o", "asyncio_default_fixture_loop_scope=function"])
     assert output.startswith("exit 1\n"), output
     assert "test_async is async: take pgmig_connection instead of pgmig_db" in output
-    assert "different loop" not in output
+    assert "2 passed, 1 error" in output and "different loop" not in output
 
 
 def test_sqlalchemy_url_keeps_everything_but_the_scheme() -> None:
