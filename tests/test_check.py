@@ -1,11 +1,8 @@
-"""`pgmig check`, drift in `pgmig status`, and the pytest plugin for applications."""
+"""`pgmig check` and drift in `pgmig status` (the pytest plugin for applications: tests/test_testing_fixtures.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from tests.helpers import run_sql
 from tests.sample_project import V1, V2, V3, Project
@@ -120,39 +117,3 @@ def test_drift_after_a_manual_alter_table(project: Project) -> None:
     assert drifted.returncode == 1
     assert "column public.post.sneaky is there but should not be" in drifted.stdout
     assert "column public.author.name differs (data_type: 'text' instead of 'character varying(80)')" in drifted.stdout
-
-
-APP_TESTS = """
-def test_insert(pgmig_db):
-    pgmig_db.run(pgmig_db.connection.execute("INSERT INTO author (name) VALUES ('x')"))
-    assert pgmig_db.run(pgmig_db.connection.fetchval("SELECT count(*) FROM author")) == 1
-
-
-def test_isolated(pgmig_db):
-    assert pgmig_db.run(pgmig_db.connection.fetchval("SELECT count(*) FROM author")) == 0
-
-
-def test_at_head(pgmig_db):
-    applied = pgmig_db.run(pgmig_db.connection.fetchval("SELECT count(*) FROM pgmig_revisions"))
-    assert applied == 2
-"""
-
-
-def test_pytest_plugin_in_a_sample_project(project: Project, pgmig_server) -> None:
-    project.models(V1)
-    project.generate("initial")
-    project.models(V2)
-    project.generate("second")
-    (project.root / "test_app.py").write_text(APP_TESTS)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
-    env["PGMIG_TEST_DATABASE_URL"] = pgmig_server.admin_url
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_app.py"],
-        cwd=project.root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout

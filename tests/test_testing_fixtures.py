@@ -97,6 +97,7 @@ def test_8_sync_writes(pgmig_db):
 
 def test_9_sync_does_not_see_it(pgmig_db):
     assert pgmig_db.run(pgmig_db.connection.fetchval("SELECT count(*) FROM author")) == 0
+    assert pgmig_db.run(pgmig_db.connection.fetchval("SELECT count(*) FROM pgmig_revisions")) == 2
 """
 
 ANYIO = """
