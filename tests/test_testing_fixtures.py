@@ -126,6 +126,19 @@ VARIANTS = [
         True,
     ),
     ("anyio-beside-pytest-asyncio", ANYIO, ["-o", "asyncio_mode=strict"], False),
+    (
+        "asyncio-strict-module-loop",
+        'pytestmark = pytest.mark.asyncio(loop_scope="module")',
+        ["-o", "asyncio_mode=strict"],
+        True,
+    ),
+    # A suite whose own async fixtures share one loop: pgmig_connection still takes the test's.
+    (
+        "asyncio-strict-session-fixture-loop",
+        "pytestmark = pytest.mark.asyncio",
+        ["-o", "asyncio_mode=strict", "-o", "asyncio_default_fixture_loop_scope=session"],
+        False,
+    ),
     ("anyio-alone", ANYIO, ["-p", "no:asyncio"], False),
 ]
 
@@ -195,7 +208,8 @@ def test_async_fixtures_in_an_application_suite(
 ) -> None:
     module = APP_TESTS.format(header=header, same_loop=same_loop)
     # pytest-asyncio warns while its fixture loop scope is unset: a user's suite sets it.
-    ini = ["-o", "asyncio_default_fixture_loop_scope=function"] if "no:asyncio" not in options else []
+    set_already = "no:asyncio" in options or any(o.startswith("asyncio_default_fixture_loop_scope") for o in options)
+    ini = [] if set_already else ["-o", "asyncio_default_fixture_loop_scope=function"]
     assert_clean(run_app_tests(app, pgmig_server, module, [*ini, *options]), passed=8)
 
 
