@@ -221,6 +221,16 @@ def test_pgmig_db_in_an_async_test_says_what_to_take(app: Project, pgmig_server:
     assert "2 passed, 1 error" in output and "different loop" not in output
 
 
+def test_pgmig_connection_without_an_async_plugin_says_what_to_install(
+    app: Project, pgmig_server: ScratchServer
+) -> None:
+    module = "def test_sync(pgmig_connection):\n    pass\n"
+    output = run_app_tests(app, pgmig_server, module, ["-p", "no:asyncio"])
+    assert output.startswith("exit 1\n"), output
+    assert "pgmig_connection is an async fixture: install pytest-asyncio" in output, output
+    assert "2 passed, 1 error" in output, output
+
+
 def test_sqlalchemy_url_keeps_everything_but_the_scheme() -> None:
     from pgmig.testing.pytest_plugin import sqlalchemy_url
 

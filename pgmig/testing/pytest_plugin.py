@@ -174,8 +174,9 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Gen
         async for value in function(**kwargs):
             yield value
 
+    # An anyio test leaves the copy unmarked: anyio's hook runs it on the test's runner, and
+    # pytest-asyncio's strict mode passes over an unmarked fixture.
     if "anyio_backend" not in request.fixturenames:
-        # Unmarked, the copy is anyio's alone (pytest-asyncio's strict mode leaves it alone).
         if not request.config.pluginmanager.hasplugin("asyncio"):
             pytest.fail(
                 f"{fixturedef.argname} is an async fixture: install pytest-asyncio and mark the test "
