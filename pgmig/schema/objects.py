@@ -149,6 +149,23 @@ class SchemaObject:
         return None
 
     @property
+    def precedes_users_of(self) -> Tuple[Key, ...]:
+        """Keys whose users may need this object first without naming it as a dependency: a
+        create or change of another object that depends on one of these keys, and that
+        `precedes` accepts, waits for this object's create or change; its drop (or the drop
+        before a change) goes before this object's drop or change.
+
+        For a plugin's kind that other kinds cannot know about: a Citus distribution must exist
+        before a foreign key on or to its table, which names only the tables (pgmig-citus).
+        """
+        return ()
+
+    def precedes(self, other: "SchemaObject") -> bool:
+        """Whether `other`, which depends on one of `precedes_users_of`, needs this object first
+        (asked only of those; default False)."""
+        return False
+
+    @property
     def holds_rows(self) -> bool:
         """True for objects holding rows (tables, columns): never dropped and created again to
         carry them through a rebuild, their rows would go (a generated column holds none)."""
