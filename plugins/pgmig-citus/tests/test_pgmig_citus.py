@@ -41,6 +41,8 @@ def shop(
     sku_index: bool = False,
     distribute_lines: bool = True,
     fk: bool = True,
+    statuses: Tuple[str, ...] = (),
+    check: bool = False,
 ) -> sa.MetaData:
     """Orders and their lines, distributed by tenant; countries as a reference table."""
     md = sa.MetaData()
@@ -54,6 +56,8 @@ def shop(
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("country", sa.String(2), sa.ForeignKey("country.code"), nullable=False),
     )
+    if statuses:
+        orders.append_column(sa.Column("status", sa.Enum(*statuses, name="order_status")))
     line_columns: List[Any] = [
         sa.Column("tenant_id", sa.Integer, primary_key=True),
         sa.Column("id", sa.Integer, primary_key=True),
@@ -62,6 +66,8 @@ def shop(
     ]
     if note_column:
         line_columns.append(sa.Column("note", sa.Text))
+    if check:
+        line_columns.append(sa.CheckConstraint("id > 0", name="order_line_id_positive"))
     if fk:
         line_columns.append(
             sa.ForeignKeyConstraint(
@@ -259,6 +265,29 @@ def _assert_workers_consistent(url: str, schema: str) -> None:
                 assert row["result"] == expected, f"{relation} on port {row['nodeport']}: {row['result']} != {expected}"
 
     _run(url, check)
+    _assert_types_on_workers(url, schema)
+
+
+def _assert_types_on_workers(url: str, schema: str) -> None:
+    """Every enum of the schema has the coordinator's labels, in order, on every worker."""
+
+    async def check(conn: Any) -> None:
+        for row in await conn.fetch(
+            "SELECT t.oid::regtype::text AS name, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) AS labels "
+            "FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid WHERE t.typnamespace = $1::regnamespace "
+            "GROUP BY t.oid",
+            schema,
+        ):
+            query = (
+                "SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum "
+                f"WHERE enumtypid = '{row['name']}'::regtype"
+            )
+            workers = await conn.fetch("SELECT nodeport, success, result FROM run_command_on_workers($1)", query)
+            assert len(workers) == 2
+            for worker in workers:
+                assert (worker["success"], worker["result"]) == (True, row["labels"]), (row["name"], worker)
+
+    _run(url, check)
 
 
 def _step(url: str, schema: str, md: sa.MetaData) -> Plan:
@@ -302,11 +331,15 @@ def test_round_trip_on_a_cluster(citus_url: str, citus_schema: str) -> None:
     assert _position(created, "create_reference_table") < _position(created, "REFERENCES")
 
     # Ordinary changes on distributed tables go through the coordinator to every shard.
-    changed = _sql(_step(url, schema, shop(note_column=True, sku_index=True)))
+    extras: Dict[str, Any] = dict(note_column=True, sku_index=True, check=True, statuses=("open", "paid"))
+    changed = _sql(_step(url, schema, shop(**extras)))
     assert not any("distributed" in s for s in changed), changed
+    extras["statuses"] = ("open", "paid", "void")
+    relabelled = _sql(_step(url, schema, shop(**extras)))
+    assert any("ADD VALUE" in s and "'void'" in s for s in relabelled), relabelled
 
     # A new colocation: the foreign key between them goes first, the table is moved (a rewrite).
-    moved = _step(url, schema, shop(note_column=True, sku_index=True, colocate_lines=False, fk=False))
+    moved = _step(url, schema, shop(**extras, colocate_lines=False, fk=False))
     alters = [op for op in moved.operations if isinstance(op, AlterDistributedTable)]
     # One of the two leaves the group: the side without the group's first table by name.
     assert [(op.table_name, op.colocate_with) for op in alters] == [("orders", "none")]
