@@ -43,6 +43,7 @@ def shop(
     fk: bool = True,
     statuses: Tuple[str, ...] = (),
     check: bool = False,
+    tag: Optional[str] = None,
 ) -> sa.MetaData:
     """Orders and their lines, distributed by tenant; countries as a reference table."""
     md = sa.MetaData()
@@ -79,6 +80,12 @@ def shop(
         sa.Index("ix_order_line_sku", lines.c.sku)
     reference(country)
     distributed(orders, "tenant_id", shard_count=4)
+    if tag is not None:
+        tags = sa.Table("tag", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("label", sa.Text))
+        if tag == "reference":
+            reference(tags)
+        else:
+            distributed(tags, "id", shard_count=2)
     if distribute_lines:
         if colocate_lines:
             distributed(lines, "tenant_id", colocate_with=orders)
@@ -355,6 +362,18 @@ def test_round_trip_on_a_cluster(citus_url: str, citus_schema: str) -> None:
     assert any(isinstance(op, UndistributeTable) for op in undone.operations)
 
 
+def test_undistributing_drops_the_foreign_keys_first(citus_url: str, citus_schema: str) -> None:
+    _apply(citus_url, _plans(citus_url, shop(), citus_schema)[0])
+    statements = _sql(_step(citus_url, citus_schema, shop(distribute_lines=False, fk=False)))
+    assert _position(statements, "DROP CONSTRAINT") < _position(statements, "undistribute_table")
+
+
+def test_reference_to_distributed_and_back(citus_url: str, citus_schema: str) -> None:
+    _apply(citus_url, _plans(citus_url, shop(tag="reference"), citus_schema)[0])
+    statements = _sql(_step(citus_url, citus_schema, shop(tag="hash")))
+    assert _position(statements, "undistribute_table") < _position(statements, "create_distributed_table")
+
+
 def test_a_group_changes_its_shard_count_together(citus_url: str, citus_schema: str) -> None:
     md = shop()
     _apply(citus_url, _plans(citus_url, md, citus_schema)[0])
@@ -369,6 +388,17 @@ def test_a_group_changes_its_shard_count_together(citus_url: str, citus_schema: 
         f'SELECT pg_catalog.alter_distributed_table(\'"{citus_schema}"."orders"\', shard_count => 8, '
         "cascade_to_colocated => true)"
     ]
+
+
+def test_citus_own_views_are_left_alone(citus_url: str) -> None:
+    """Citus puts views of its own in public (citus_tables, citus_schemas): they are the extension's,
+    so a diff of public never drops them."""
+    from pgmig_views import ViewHandler
+
+    assert _run(citus_url, lambda conn: conn.fetchval("SELECT to_regclass('public.citus_tables') IS NOT NULL"))
+    seen = catalog(citus_url, [*HANDLERS, ViewHandler], "public")
+    assert ("view", "public", "citus_tables") not in seen
+    assert plan_for(citus_url, sa.MetaData(), [*HANDLERS, ViewHandler], "public").is_empty
 
 
 class TestDistributionConformance(ConformanceSuite):
