@@ -376,7 +376,11 @@ class DistributionHandler(ObjectHandler):
                     schema=new.schema,
                     column_name=column,
                     colocate_with=qualified(*target) if target is not None else "none",
-                    shard_count=new.shard_count if target is None and count_changes else None,
+                    # A group of its own gets its count said outright: a partner that stays may change
+                    # the old group's count (cascading) before or after this table leaves.
+                    shard_count=new.shard_count if target is None else None,
+                    # Leaving its group: Citus asks that the others keep their count.
+                    cascade_to_colocated=False if target is None and old.colocation else None,
                 )
             ]
         if count_changes and target is not None:
@@ -394,7 +398,8 @@ class DistributionHandler(ObjectHandler):
                 shard_count=new.shard_count if count_changes else None,
                 # Alone, it stays alone: left out, Citus would put the new table in the default group.
                 colocate_with=None if old.colocation else "none",
-                cascade_to_colocated=True if count_changes and old.colocation else None,
+                # The partners it keeps change with it; partners that leave move on their own.
+                cascade_to_colocated=(bool(new.colocation) if old.colocation else None) if count_changes else None,
             )
         ]
 

@@ -44,6 +44,7 @@ def shop(
     statuses: Tuple[str, ...] = (),
     check: bool = False,
     tag: Optional[str] = None,
+    orders_shard_count: int = 4,
 ) -> sa.MetaData:
     """Orders and their lines, distributed by tenant; countries as a reference table."""
     md = sa.MetaData()
@@ -79,7 +80,7 @@ def shop(
     if sku_index:
         sa.Index("ix_order_line_sku", lines.c.sku)
     reference(country)
-    distributed(orders, "tenant_id", shard_count=4)
+    distributed(orders, "tenant_id", shard_count=orders_shard_count)
     if tag is not None:
         tags = sa.Table("tag", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("label", sa.Text))
         if tag == "reference":
@@ -372,6 +373,16 @@ def test_reference_to_distributed_and_back(citus_url: str, citus_schema: str) ->
     _apply(citus_url, _plans(citus_url, shop(tag="reference"), citus_schema)[0])
     statements = _sql(_step(citus_url, citus_schema, shop(tag="hash")))
     assert _position(statements, "undistribute_table") < _position(statements, "create_distributed_table")
+
+
+def test_a_table_leaves_its_group_with_a_shard_count_of_its_own(citus_url: str, citus_schema: str) -> None:
+    _apply(citus_url, _plans(citus_url, shop(), citus_schema)[0])
+    up = _step(citus_url, citus_schema, shop(colocate_lines=False, orders_shard_count=6, fk=False))
+    # orders leaves (order_line, first by name, stays), with 6 shards; order_line keeps its 4.
+    assert [s for s in _sql(up) if "alter_distributed_table" in s] == [
+        f'SELECT pg_catalog.alter_distributed_table(\'"{citus_schema}"."orders"\', shard_count => 6, '
+        "colocate_with => 'none', cascade_to_colocated => false)"
+    ]
 
 
 def test_a_group_changes_its_shard_count_together(citus_url: str, citus_schema: str) -> None:
