@@ -185,6 +185,16 @@ class SchemaObject:
         """
         return ()
 
+    def drops_along(self, new: "SchemaObject", dependent: "SchemaObject") -> bool:
+        """True when changing into `new` drops `dependent` (an object depending on a key that
+        `rebuilds(new)` names), whatever `dependent.rebuilt_with` says: the planner then drops it
+        before the change and creates it again after. Default False.
+
+        Citus's alter_distributed_table drops the foreign keys between the table it moves and
+        other distributed tables (pgmig-citus).
+        """
+        return False
+
     def rebuilt_with(self, key: Key) -> bool:
         """True when Postgres carries this object through a rebuild of `key` (one of its
         dependencies) by itself, with the same result as creating it afresh.

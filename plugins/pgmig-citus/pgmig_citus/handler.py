@@ -97,6 +97,26 @@ class Distribution(SchemaObject):
     def precedes(self, other: SchemaObject) -> bool:
         return other.kind == "constraint" and getattr(other, "constraint_type", None) == "foreign_key"
 
+    def rebuilds(self, new: SchemaObject) -> Tuple[Key, ...]:
+        """Moving the table to another group (or a new count) drops the foreign keys between it and
+        other distributed tables (citus alter_table.c, WarningsForDroppingForeignKeysWithDistributedTables).
+        Those referencing it rely on its primary key, which is named rebuilt, so the planner drops
+        them before and adds them after (`drops_along`). Its own keys to a table that stays put
+        cannot outlive the move (the two would no longer be colocated: refused at diff time), and
+        those to a table that moves too are carried by that table's move.
+        """
+        if not isinstance(new, Distribution) or not _alters_group(self, new) or not self.has_primary_key:
+            return ()
+        return (_primary_key((self.schema, self.table)),)
+
+    def drops_along(self, new: SchemaObject, dependent: SchemaObject) -> bool:
+        if not self.precedes(dependent):
+            return False
+        mine = (self.schema, self.table)
+        on = (getattr(dependent, "schema", None), getattr(dependent, "table", None))
+        to = (getattr(dependent, "referred_schema", None) or on[0], getattr(dependent, "referred_table", None))
+        return mine in (on, to)
+
     @property
     def label(self) -> str:
         return f"distribution of {self.table}"
@@ -126,6 +146,10 @@ LEFT JOIN pg_catalog.pg_dist_colocation g ON g.colocationid = p.colocationid
 WHERE n.nspname = ANY($1::text[])
 ORDER BY n.nspname, c.relname
 """
+
+
+def _primary_key(name: Name) -> Key:
+    return ("constraint", name[0], name[1], "primary_key")
 
 
 async def _citus_installed(db: DatabaseContext) -> bool:
@@ -279,11 +303,15 @@ def model_distributions(models: ModelContext) -> List[Distribution]:
     for name, root in roots.items():
         members.setdefault(root, []).append(name)
     _check_foreign_keys(models, decls, roots)
+
+    def has_pk(name: Name) -> bool:
+        table = tables.get(name)
+        return table is not None and table.primary_key is not None and len(table.primary_key.columns) > 0
+
     out: List[Distribution] = []
     for name, decl in decls.items():
-        has_pk = tables[name].primary_key is not None and len(tables[name].primary_key.columns) > 0
         if decl.method == REFERENCE:
-            out.append(Distribution(name[0], name[1], REFERENCE, has_primary_key=has_pk))
+            out.append(Distribution(name[0], name[1], REFERENCE, has_primary_key=has_pk(name)))
             continue
         root = roots[name]
         out.append(
@@ -295,7 +323,7 @@ def model_distributions(models: ModelContext) -> List[Distribution]:
                 shard_count=decls[root].shard_count,
                 colocation=tuple(sorted(_text(m) for m in members[root] if m != name)),
                 colocate_with=resolve(decl.colocate_with) if decl.colocate_with is not None else None,
-                has_primary_key=has_pk,
+                has_primary_key=has_pk(name),
             )
         )
     return out
@@ -314,6 +342,12 @@ def _stays(old: Distribution, new: Distribution) -> bool:
     anchor = min((me, *old.colocation))
     target = new.colocate_with
     return (anchor == me or anchor in new.colocation) and (target is None or _text(target) in old.colocation)
+
+
+def _alters_group(old: Distribution, new: Distribution) -> bool:
+    """Whether the table moves to another colocation group, or its group gets a new shard count:
+    either way alter_distributed_table gives it a group anew (see `DistributionHandler.migrate`)."""
+    return old.method == new.method == HASH and (not _stays(old, new) or new.shard_count != old.shard_count)
 
 
 class DistributionHandler(ObjectHandler):
@@ -366,40 +400,29 @@ class DistributionHandler(ObjectHandler):
         if old.method != new.method or new.method == REFERENCE:
             return self.destroy(old) + self.create(new)
         target = new.colocate_with
-        moves = not _stays(old, new)
         column = new.column if new.column != old.column else None
-        count_changes = new.shard_count != old.shard_count
-        if moves:
+        if _alters_group(old, new):
+            # A new count re-forms the group too: its first table starts a fresh group with the count
+            # and the others join it. Citus's own ways (cascade_to_colocated, or a count alone) put
+            # the table in the cluster's "default" group of that count, which may be another's.
             return [
                 AlterDistributedTable(
                     table_name=new.table,
                     schema=new.schema,
                     column_name=column,
                     colocate_with=qualified(*target) if target is not None else "none",
-                    # A group of its own gets its count said outright: a partner that stays may change
-                    # the old group's count (cascading) before or after this table leaves.
                     shard_count=new.shard_count if target is None else None,
                     # Leaving its group: Citus asks that the others keep their count.
                     cascade_to_colocated=False if target is None and old.colocation else None,
                 )
             ]
-        if count_changes and target is not None:
-            # It stays with its group, whose first table changes the count for all of them.
-            return (
-                [AlterDistributedTable(table_name=new.table, schema=new.schema, column_name=column)] if column else []
-            )
-        if not count_changes and column is None:
+        if column is None:
             return []
+        # Alone, it stays alone: left out, Citus would put the new table in the default group.
+        colocate_with = None if old.colocation else "none"
         return [
             AlterDistributedTable(
-                table_name=new.table,
-                schema=new.schema,
-                column_name=column,
-                shard_count=new.shard_count if count_changes else None,
-                # Alone, it stays alone: left out, Citus would put the new table in the default group.
-                colocate_with=None if old.colocation else "none",
-                # The partners it keeps change with it; partners that leave move on their own.
-                cascade_to_colocated=(bool(new.colocation) if old.colocation else None) if count_changes else None,
+                table_name=new.table, schema=new.schema, column_name=column, colocate_with=colocate_with
             )
         ]
 

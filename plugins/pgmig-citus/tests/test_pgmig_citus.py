@@ -395,10 +395,17 @@ def test_a_group_changes_its_shard_count_together(citus_url: str, citus_schema: 
     distributed(bigger.tables["orders"], "tenant_id", shard_count=8)
     distributed(bigger.tables["order_line"], "tenant_id", colocate_with=bigger.tables["orders"])
     up = _step(citus_url, citus_schema, bigger)
-    assert [s for s in _sql(up) if "alter_distributed_table" in s] == [
+    # The group is formed again with the new count: orders first, then its line joins it; the
+    # foreign key between them, which Citus drops on the way, is dropped before and added after.
+    statements = _sql(up)
+    assert [s for s in statements if "alter_distributed_table" in s] == [
         f'SELECT pg_catalog.alter_distributed_table(\'"{citus_schema}"."orders"\', shard_count => 8, '
-        "cascade_to_colocated => true)"
+        "colocate_with => 'none', cascade_to_colocated => false)",
+        f'SELECT pg_catalog.alter_distributed_table(\'"{citus_schema}"."order_line"\', '
+        f'colocate_with => \'"{citus_schema}"."orders"\')',
     ]
+    assert _position(statements, "DROP CONSTRAINT") < _position(statements, "alter_distributed_table")
+    assert _position(statements, '"order_line"\', colocate_with') < _position(statements, "ADD CONSTRAINT")
 
 
 def test_citus_own_views_are_left_alone(citus_url: str) -> None:
@@ -429,3 +436,36 @@ class TestDistributionConformance(ConformanceSuite):
 
     def removed(self) -> sa.MetaData:
         return shop(distribute_lines=False, fk=False)
+
+
+def trio(first_count: int, third_joins: bool) -> sa.MetaData:
+    """Three tables colocated with the first, or the third in a group of its own of 4 shards."""
+    md = sa.MetaData()
+    first, second, third = (
+        sa.Table(name, md, sa.Column("tenant_id", sa.Integer, primary_key=True), sa.Column("v", sa.Text))
+        for name in ("a_first", "b_second", "c_third")
+    )
+    distributed(first, "tenant_id", shard_count=first_count)
+    distributed(second, "tenant_id", colocate_with=first)
+    if third_joins:
+        distributed(third, "tenant_id", colocate_with=first)
+    else:
+        distributed(third, "tenant_id", shard_count=4)
+    return md
+
+
+def test_a_group_recounts_while_one_table_leaves_it(citus_url: str, citus_schema: str) -> None:
+    """The group is formed again with its new count and the leaving table gets a fresh group of its
+    own: never Citus's "default" group of a count, which the other group may be by then."""
+    _apply(citus_url, _plans(citus_url, trio(4, third_joins=True), citus_schema)[0])
+    up = _step(citus_url, citus_schema, trio(8, third_joins=False))
+    alters = {op.table_name: op for op in up.operations if isinstance(op, AlterDistributedTable)}
+    assert set(alters) == {"a_first", "b_second", "c_third"}
+    assert (alters["a_first"].colocate_with, alters["a_first"].shard_count) == ("none", 8)
+    assert (alters["c_third"].colocate_with, alters["c_third"].shard_count) == ("none", 4)
+    groups = {row[0]: (row[2], tuple(row[4])) for row in _cluster(citus_url, citus_schema)["partition"]}
+    assert groups == {
+        "a_first": (8, ("a_first", "b_second")),
+        "b_second": (8, ("a_first", "b_second")),
+        "c_third": (4, ("c_third",)),
+    }
