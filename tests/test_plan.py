@@ -119,3 +119,42 @@ def test_an_object_goes_before_the_users_that_do_not_name_it() -> None:
     keys = [c.key for c in order_changes(diff_states(SchemaState(), SchemaState([*base, view, gate])))]
     assert keys.index(gate.key) < keys.index(view.key)
     assert keys.index(("column", "public", "t", "x")) < keys.index(gate.key)
+
+
+@dataclass(frozen=True)
+class Mover(SchemaObject):
+    """A kind whose change drops the views of its table, though they say a rebuild keeps them."""
+
+    kind = "mover"
+    table: str
+    place: int = 0
+
+    @property
+    def key(self) -> Key:
+        return ("mover", "public", self.table)
+
+    def rebuilds(self, new: SchemaObject) -> Tuple[Key, ...]:
+        return (("table", "public", self.table),)
+
+    def drops_along(self, new: SchemaObject, dependent: SchemaObject) -> bool:
+        return dependent.kind == "view"
+
+
+@dataclass(frozen=True)
+class KeptView(View):
+    def rebuilt_with(self, key: Key) -> bool:
+        return True
+
+
+def test_a_change_that_drops_its_dependents_carries_them_around_itself() -> None:
+    from pgmig.plan.rebuilds import carry_dependents
+
+    view = KeptView("public", "v", reads=(("table", "public", "t"),))
+    base = [Table("public", "t"), view]
+    changes = diff_states(SchemaState([*base, Mover("t", 1)]), SchemaState([*base, Mover("t", 2)]))
+    ordered = order_changes(changes, carry_dependents(changes, SchemaState(base), SchemaState(base)))
+    assert [(c.action, c.key) for c in ordered] == [
+        ("destroy", view.key),
+        ("migrate", ("mover", "public", "t")),
+        ("create", view.key),
+    ]
