@@ -295,6 +295,9 @@ def model_distributions(models: ModelContext) -> List[Distribution]:
             raise DeclarationError(f"{_text(name)} is declared distributed twice, differently")
         decls[name] = decl
 
+    if not decls:
+        return []
+
     def resolve(target: Tuple[Optional[str], str]) -> Name:
         return (target[0] or models.schema, target[1])
 
