@@ -245,6 +245,8 @@ def _check_foreign_keys(models: ModelContext, decls: Dict[Name, TableDistributio
         for fk in table.foreign_key_constraints:
             referred = fk.referred_table
             there = (referred.schema or models.schema, referred.name)
+            if there[0] not in models.schemas:
+                continue  # another schema's table: its distribution is not the models' to say
             mine, theirs = what(here), what(there)
             label = f"foreign key {fk.name or '(unnamed)'} from {_text(here)} to {_text(there)}"
             why: Optional[str] = None

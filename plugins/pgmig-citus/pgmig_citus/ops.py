@@ -28,6 +28,12 @@ def _relation(schema: str, table: str) -> str:
 _REWRITES = (Hazard.REWRITES_TABLE, Hazard.ACCESS_EXCLUSIVE_LOCK)
 
 
+def _copies_rows(table_exists: bool) -> Tuple[Hazard, ...]:
+    """Distributing a table that exists copies its rows to the shards, writes waiting meanwhile;
+    a table the same revision creates is empty."""
+    return (Hazard.FULL_SCAN, Hazard.BLOCKS_WRITES) if table_exists else ()
+
+
 @register
 @dataclass(frozen=True)
 class CreateDistributedTable(Operation):
@@ -55,7 +61,7 @@ class CreateDistributedTable(Operation):
         return [f"SELECT pg_catalog.create_distributed_table({', '.join(args)})"]
 
     def hazards(self) -> Tuple[Hazard, ...]:
-        return (Hazard.FULL_SCAN, Hazard.BLOCKS_WRITES) if self.table_exists else ()
+        return _copies_rows(self.table_exists)
 
 
 @register
@@ -72,7 +78,7 @@ class CreateReferenceTable(Operation):
         return [f"SELECT pg_catalog.create_reference_table({_relation(self.schema, self.table_name)})"]
 
     def hazards(self) -> Tuple[Hazard, ...]:
-        return (Hazard.FULL_SCAN, Hazard.BLOCKS_WRITES) if self.table_exists else ()
+        return _copies_rows(self.table_exists)
 
 
 @register

@@ -7,10 +7,9 @@ in that database, dropped after it.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 import sqlalchemy as sa
@@ -19,15 +18,20 @@ from pgmig_citus.handler import model_distributions
 from pgmig_citus.ops import AlterDistributedTable, CreateDistributedTable, UndistributeTable
 
 from pgmig.api import DeclarationError, Hazard
-from pgmig.db.connect import connect
 from pgmig.plan.diff import Plan
 from pgmig.plan.engine import apply_plan, diff_both_ways, model_context
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
-from pgmig.testing.conformance import ConformanceSuite, builtin_handlers, catalog, check_conformance, plan_for
+from pgmig.testing.conformance import (  # _run: a sync call on a connection with pgmig's session settings
+    ConformanceSuite,
+    _run,
+    builtin_handlers,
+    catalog,
+    check_conformance,
+    plan_for,
+)
 
 HANDLERS = [*builtin_handlers(), DistributionHandler]
 CITUS_URL_ENV = "PGMIG_TEST_CITUS_URL"
-T = TypeVar("T")
 
 
 # -- models --------------------------------------------------------------------------------
@@ -166,17 +170,6 @@ def test_operations_say_what_they_cost() -> None:
 
 
 # -- a real cluster --------------------------------------------------------------------------
-
-
-def _run(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
-    async def go() -> T:
-        conn = await connect(url)
-        try:
-            return await work(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
 
 
 @pytest.fixture
