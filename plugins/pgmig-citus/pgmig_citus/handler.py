@@ -88,6 +88,12 @@ class Distribution(SchemaObject):
             deps.append(("distribution",) + self.colocate_with)
         return tuple(deps)
 
+    def rebuilt_with(self, key: Key) -> bool:
+        """Citus keeps the table distributed through a new primary key or another table's change;
+        not through a new type of its distribution column, which it refuses to alter in place
+        (the planner undistributes the table around that change and distributes it again)."""
+        return self.column is None or key != ("column", self.schema, self.table, self.column)
+
     @property
     def precedes_users_of(self) -> Tuple[Key, ...]:
         """Foreign keys on or to the table wait for its distribution (and go before it is undone):

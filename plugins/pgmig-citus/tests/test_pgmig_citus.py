@@ -49,6 +49,7 @@ def shop(
     check: bool = False,
     tag: Optional[str] = None,
     orders_shard_count: int = 4,
+    tag_id: Any = sa.Integer,
 ) -> sa.MetaData:
     """Orders and their lines, distributed by tenant; countries as a reference table."""
     md = sa.MetaData()
@@ -86,7 +87,7 @@ def shop(
     reference(country)
     distributed(orders, "tenant_id", shard_count=orders_shard_count)
     if tag is not None:
-        tags = sa.Table("tag", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("label", sa.Text))
+        tags = sa.Table("tag", md, sa.Column("id", tag_id, primary_key=True), sa.Column("label", sa.Text))
         if tag == "reference":
             reference(tags)
         else:
@@ -376,6 +377,17 @@ def test_a_table_leaves_its_group_with_a_shard_count_of_its_own(citus_url: str, 
         f'SELECT pg_catalog.alter_distributed_table(\'"{citus_schema}"."orders"\', shard_count => 6, '
         "colocate_with => 'none', cascade_to_colocated => false)"
     ]
+
+
+def test_a_new_type_of_the_distribution_column(citus_url: str, citus_schema: str) -> None:
+    """Citus refuses to alter the distribution column: the table is undistributed around the change."""
+    _apply(citus_url, _plans(citus_url, shop(tag="hash"), citus_schema)[0])
+    statements = _sql(_step(citus_url, citus_schema, shop(tag="hash", tag_id=sa.BigInteger)))
+    assert (
+        _position(statements, "undistribute_table")
+        < _position(statements, "TYPE bigint")
+        < _position(statements, "create_distributed_table")
+    )
 
 
 def test_a_group_changes_its_shard_count_together(citus_url: str, citus_schema: str) -> None:
