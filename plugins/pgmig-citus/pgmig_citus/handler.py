@@ -362,6 +362,13 @@ def _alters_group(old: Distribution, new: Distribution) -> bool:
 
 
 class DistributionHandler(ObjectHandler):
+    """The `distribution` kind: declarations (`distributed`, `reference`) against pg_dist_partition.
+
+    Reads nothing from a database without the citus extension, so installing
+    the plugin changes nothing for a plain PostgreSQL. Raises DeclarationError
+    (exit 2) from `from_models` for declarations Citus would refuse.
+    """
+
     kind = "distribution"
 
     def from_models(self, models: ModelContext) -> Iterable[Distribution]:
