@@ -236,7 +236,12 @@ def test_installed_plugin_packages_are_listed() -> None:
     """`pip install -e plugins/<name>` (as .ci/run does) makes each kind appear with its package."""
     from importlib.metadata import PackageNotFoundError, version
 
-    expected = {"pgmig-views": ["view"], "pgmig-extensions": ["extension"], "pgmig-functions": ["function", "trigger"]}
+    expected = {
+        "pgmig-views": ["view"],
+        "pgmig-extensions": ["extension"],
+        "pgmig-functions": ["function", "trigger"],
+        "pgmig-citus": ["distribution"],
+    }
     installed = {}
     for package, kinds in expected.items():
         try:

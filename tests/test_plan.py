@@ -81,3 +81,80 @@ def test_revision_ids_sort_in_creation_order_and_never_collide() -> None:
     assert len(same_second) > 45  # 16 bits of randomness: collisions in one second are rare
     assert all(i.startswith("20261125_191512_") for i in same_second)
     assert new_revision_id(now) < new_revision_id(now + timedelta(seconds=1))
+
+
+@dataclass(frozen=True)
+class Gate(SchemaObject):
+    """A kind that views of its table must wait for, though they never name it (as a Citus
+    distribution comes before the foreign keys on its table)."""
+
+    kind = "gate"
+    table: str
+
+    @property
+    def key(self) -> Key:
+        return ("gate", "public", self.table)
+
+    @property
+    def parent(self) -> Key:
+        return ("table", "public", self.table)
+
+    @property
+    def precedes_users_of(self) -> Tuple[Key, ...]:
+        return (("table", "public", self.table),)
+
+    def precedes(self, other: SchemaObject) -> bool:
+        return other.kind == "view"
+
+
+def test_an_object_goes_before_the_users_that_do_not_name_it() -> None:
+    view = View("public", "a_view", reads=(("table", "public", "t"),))
+    gate = Gate("t")
+    base = [Table("public", "t"), col("t", "x")]
+    keys = [c.key for c in order_changes(diff_states(SchemaState(base), SchemaState([*base, view, gate])))]
+    assert keys == [gate.key, view.key]
+    # Undone: the view goes first; the column, which `precedes` leaves out, is not held back.
+    keys = [c.key for c in order_changes(diff_states(SchemaState([*base, view, gate]), SchemaState(base)))]
+    assert keys == [view.key, gate.key]
+    keys = [c.key for c in order_changes(diff_states(SchemaState(), SchemaState([*base, view, gate])))]
+    assert keys.index(gate.key) < keys.index(view.key)
+    assert keys.index(("column", "public", "t", "x")) < keys.index(gate.key)
+
+
+@dataclass(frozen=True)
+class Mover(SchemaObject):
+    """A kind whose change drops the views of its table, though they say a rebuild keeps them."""
+
+    kind = "mover"
+    table: str
+    place: int = 0
+
+    @property
+    def key(self) -> Key:
+        return ("mover", "public", self.table)
+
+    def rebuilds(self, new: SchemaObject) -> Tuple[Key, ...]:
+        return (("table", "public", self.table),)
+
+    def drops_along(self, new: SchemaObject, dependent: SchemaObject) -> bool:
+        return dependent.kind == "view"
+
+
+@dataclass(frozen=True)
+class KeptView(View):
+    def rebuilt_with(self, key: Key) -> bool:
+        return True
+
+
+def test_a_change_that_drops_its_dependents_carries_them_around_itself() -> None:
+    from pgmig.plan.rebuilds import carry_dependents
+
+    view = KeptView("public", "v", reads=(("table", "public", "t"),))
+    base = [Table("public", "t"), view]
+    changes = diff_states(SchemaState([*base, Mover("t", 1)]), SchemaState([*base, Mover("t", 2)]))
+    ordered = order_changes(changes, carry_dependents(changes, SchemaState(base), SchemaState(base)))
+    assert [(c.action, c.key) for c in ordered] == [
+        ("destroy", view.key),
+        ("migrate", ("mover", "public", "t")),
+        ("create", view.key),
+    ]

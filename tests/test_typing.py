@@ -73,7 +73,7 @@ def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def package_roots() -> List[str]:
     """Where pgmig and the installed plugins are imported from (editable installs hide them from mypy)."""
     roots = set()
-    for name in ("pgmig", "pgmig_views", "pgmig_functions", "pgmig_extensions"):
+    for name in ("pgmig", "pgmig_views", "pgmig_functions", "pgmig_extensions", "pgmig_citus"):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin is not None:
             roots.add(str(Path(spec.origin).resolve().parent.parent))

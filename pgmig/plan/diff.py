@@ -14,7 +14,7 @@ import heapq
 import itertools
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 if sys.version_info >= (3, 9):
     from graphlib import CycleError, TopologicalSorter
@@ -403,6 +403,8 @@ def _order(
                     if before is not change:
                         graph[needed.node].add(change.node)
 
+    for first, then in _precedences(changes, carrier):
+        graph[then].add(first)
     for first, then in edges:
         graph[then].add(first)
 
@@ -441,6 +443,43 @@ def _order(
         ordered.extend(by_node[node].parts)
         sorter.done(node)
     return _join_ready(ordered, by_key, graph, dropping) if fold else ordered
+
+
+def _precedences(changes: Sequence[Change], carrier: Callable[[Change], Change]) -> List[Edge]:
+    """(first, then) pairs for objects that must come before users that do not name them
+    (`SchemaObject.precedes_users_of`): a create or change after the lead's create or change,
+    a drop (or the drop half of a change) before the lead's drop or change. Nothing is built
+    when no object asks for it."""
+    leads = [
+        change
+        for change in changes
+        if any(obj is not None and obj.precedes_users_of for obj in (change.old, change.new))
+    ]
+    if not leads:
+        return []
+    creating: Dict[Key, List[Change]] = {}
+    dropping: Dict[Key, List[Change]] = {}
+    for change in changes:
+        if change.action != DESTROY and change.new is not None:
+            for dep in change.new.dependencies:
+                creating.setdefault(dep, []).append(change)
+        if change.action == DESTROY and change.old is not None:
+            for dep in change.old.dependencies:
+                dropping.setdefault(dep, []).append(change)
+    out: List[Edge] = []
+    for lead in leads:
+        if lead.action != DESTROY and lead.new is not None:
+            for key in lead.new.precedes_users_of:
+                for user in creating.get(key, ()):
+                    if user is not lead and user.new is not None and lead.new.precedes(user.new):
+                        out.append((lead.node, user.node))
+        if lead.action != CREATE and lead.old is not None:
+            for key in lead.old.precedes_users_of:
+                for user in dropping.get(key, ()):
+                    first, then = carrier(user), carrier(lead)
+                    if user.old is not None and first is not then and lead.old.precedes(user.old):
+                        out.append((first.node, then.node))
+    return out
 
 
 def _needs(obj: SchemaObject, key: Key) -> Tuple[Key, ...]:

@@ -108,7 +108,7 @@ def _carry(
             mine = by_key.get(dependent)
             if mine is None:
                 old, new = _unchanged(dependent, current, desired)
-                if not replaced and old.rebuilt_with(key):
+                if not replaced and old.rebuilt_with(key) and not _dropped_along(first, old):
                     continue
                 mine = by_key[dependent] = by_key[old.key] = by_key[new.key] = [
                     Change(DESTROY, old, None),
@@ -133,6 +133,11 @@ def _carry(
             if any(c.action == CREATE for c in mine) and any(c.action == DESTROY for c in mine):
                 pending.append((dependent, True))
     return edges
+
+
+def _dropped_along(change: Change, dependent: SchemaObject) -> bool:
+    """Whether `change` (a rebuild in place) drops `dependent` whatever it says (`SchemaObject.drops_along`)."""
+    return change.old is not None and change.new is not None and change.old.drops_along(change.new, dependent)
 
 
 def _holds_rows(key: Key, current: SchemaState, desired: SchemaState) -> bool:

@@ -149,6 +149,23 @@ class SchemaObject:
         return None
 
     @property
+    def precedes_users_of(self) -> Tuple[Key, ...]:
+        """Keys whose users may need this object first without naming it as a dependency: a
+        create or change of another object that depends on one of these keys, and that
+        `precedes` accepts, waits for this object's create or change; its drop (or the drop
+        before a change) goes before this object's drop or change.
+
+        For a plugin's kind that other kinds cannot know about: a Citus distribution must exist
+        before a foreign key on or to its table, which names only the tables (pgmig-citus).
+        """
+        return ()
+
+    def precedes(self, other: "SchemaObject") -> bool:
+        """Whether `other`, which depends on one of `precedes_users_of`, needs this object first
+        (asked only of those; default False)."""
+        return False
+
+    @property
     def holds_rows(self) -> bool:
         """True for objects holding rows (tables, columns): never dropped and created again to
         carry them through a rebuild, their rows would go (a generated column holds none)."""
@@ -167,6 +184,16 @@ class SchemaObject:
         after it (see pgmig.plan.rebuilds).
         """
         return ()
+
+    def drops_along(self, new: "SchemaObject", dependent: "SchemaObject") -> bool:
+        """True when changing into `new` drops `dependent` (an object depending on a key that
+        `rebuilds(new)` names), whatever `dependent.rebuilt_with` says: the planner then drops it
+        before the change and creates it again after. Default False.
+
+        Citus's alter_distributed_table drops the foreign keys between the table it moves and
+        other distributed tables (pgmig-citus).
+        """
+        return False
 
     def rebuilt_with(self, key: Key) -> bool:
         """True when Postgres carries this object through a rebuild of `key` (one of its

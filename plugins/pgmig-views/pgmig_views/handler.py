@@ -120,6 +120,9 @@ SELECT n.nspname AS schema, c.relname AS name, c.relkind = 'm' AS materialized,
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('v', 'm')
+  -- An extension's own views (Citus's public.citus_tables) are the extension's: CREATE and DROP EXTENSION keep them.
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY n.nspname, c.relname
 """
 

@@ -1,0 +1,476 @@
+"""pgmig-citus: declarations checked without a cluster, then round trips on a real Citus cluster.
+
+The cluster tests need PGMIG_TEST_CITUS_URL (the coordinator, as printed by
+`../shared/citus/cluster.sh start`); each test works in a schema of its own
+in that database, dropped after it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import pytest
+import sqlalchemy as sa
+from pgmig_citus import DistributionHandler, distributed, reference
+from pgmig_citus.handler import model_distributions
+from pgmig_citus.ops import AlterDistributedTable, CreateDistributedTable, UndistributeTable
+
+from pgmig.api import DeclarationError, Hazard
+from pgmig.plan.diff import Plan
+from pgmig.plan.engine import apply_plan, diff_both_ways, model_context
+from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
+from pgmig.testing.conformance import (  # _run: a sync call on a connection with pgmig's session settings
+    ConformanceSuite,
+    _run,
+    builtin_handlers,
+    catalog,
+    check_conformance,
+    plan_for,
+)
+
+HANDLERS = [*builtin_handlers(), DistributionHandler]
+CITUS_URL_ENV = "PGMIG_TEST_CITUS_URL"
+
+
+# -- models --------------------------------------------------------------------------------
+
+
+def shop(
+    *,
+    colocate_lines: bool = True,
+    lines_shard_count: Optional[int] = None,
+    note_column: bool = False,
+    sku_index: bool = False,
+    distribute_lines: bool = True,
+    fk: bool = True,
+    statuses: Tuple[str, ...] = (),
+    check: bool = False,
+    tag: Optional[str] = None,
+    orders_shard_count: int = 4,
+    tag_id: Any = sa.Integer,
+) -> sa.MetaData:
+    """Orders and their lines, distributed by tenant; countries as a reference table."""
+    md = sa.MetaData()
+    country = sa.Table(
+        "country", md, sa.Column("code", sa.String(2), primary_key=True), sa.Column("name", sa.Text, nullable=False)
+    )
+    orders = sa.Table(
+        "orders",
+        md,
+        sa.Column("tenant_id", sa.Integer, primary_key=True),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("country", sa.String(2), sa.ForeignKey("country.code"), nullable=False),
+    )
+    if statuses:
+        orders.append_column(sa.Column("status", sa.Enum(*statuses, name="order_status")))
+    line_columns: List[Any] = [
+        sa.Column("tenant_id", sa.Integer, primary_key=True),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("order_id", sa.Integer, nullable=False),
+        sa.Column("sku", sa.Text, nullable=False),
+    ]
+    if note_column:
+        line_columns.append(sa.Column("note", sa.Text))
+    if check:
+        line_columns.append(sa.CheckConstraint("id > 0", name="order_line_id_positive"))
+    if fk:
+        line_columns.append(
+            sa.ForeignKeyConstraint(
+                ["tenant_id", "order_id"], ["orders.tenant_id", "orders.id"], name="order_line_order_fkey"
+            )
+        )
+    lines = sa.Table("order_line", md, *line_columns)
+    if sku_index:
+        sa.Index("ix_order_line_sku", lines.c.sku)
+    reference(country)
+    distributed(orders, "tenant_id", shard_count=orders_shard_count)
+    if tag is not None:
+        tags = sa.Table("tag", md, sa.Column("id", tag_id, primary_key=True), sa.Column("label", sa.Text))
+        if tag == "reference":
+            reference(tags)
+        else:
+            distributed(tags, "id", shard_count=2)
+    if distribute_lines:
+        if colocate_lines:
+            distributed(lines, "tenant_id", colocate_with=orders)
+        else:
+            distributed(lines, "tenant_id", shard_count=lines_shard_count or 4)
+    return md
+
+
+# -- declarations: no cluster needed -------------------------------------------------------
+
+
+def _declared(md: sa.MetaData) -> Any:
+    return model_distributions(model_context(list(md.sorted_tables), [md], "public"))
+
+
+def test_colocated_tables_list_each_other_and_share_the_shard_count() -> None:
+    found = {d.table: d for d in _declared(shop())}
+    assert found["country"].method == "reference"
+    assert found["orders"].colocation == ("public.order_line",)
+    assert found["order_line"].colocation == ("public.orders",)
+    assert found["order_line"].shard_count == found["orders"].shard_count == 4
+    assert found["order_line"].colocate_with == ("public", "orders")
+    # The line's distribution waits for the orders' (it colocates with them) and for its primary key.
+    assert ("distribution", "public", "orders") in found["order_line"].dependencies
+    assert ("constraint", "public", "order_line", "primary_key") in found["order_line"].dependencies
+
+
+def test_foreign_key_between_tables_not_colocated_is_refused_naming_both() -> None:
+    with pytest.raises(DeclarationError) as caught:
+        _declared(shop(colocate_lines=False))
+    message = str(caught.value)
+    assert "public.order_line" in message and "public.orders" in message
+    assert "colocated" in message
+
+
+def test_foreign_key_from_a_local_table_to_a_distributed_one_is_refused() -> None:
+    with pytest.raises(DeclarationError, match="from a local table to a distributed table"):
+        _declared(shop(distribute_lines=False))
+
+
+def test_foreign_key_must_pair_the_distribution_columns() -> None:
+    md = sa.MetaData()
+    a = sa.Table("a", md, sa.Column("tenant_id", sa.Integer, primary_key=True), sa.Column("id", sa.Integer))
+    b = sa.Table(
+        "b",
+        md,
+        sa.Column("tenant_id", sa.Integer, primary_key=True),
+        sa.Column("a_tenant", sa.Integer, sa.ForeignKey("a.tenant_id")),
+    )
+    distributed(a, "tenant_id")
+    distributed(b, "tenant_id", colocate_with=a)
+    with pytest.raises(DeclarationError, match=r"pair their distribution columns \(tenant_id -> tenant_id\)"):
+        _declared(md)
+
+
+def test_declaration_errors() -> None:
+    md = sa.MetaData()
+    a = sa.Table("a", md, sa.Column("id", sa.Integer, primary_key=True))
+    local = sa.Table("local", md, sa.Column("id", sa.Integer, primary_key=True))
+    with pytest.raises(DeclarationError, match="no column 'nope'"):
+        distributed(a, "nope")
+    with pytest.raises(DeclarationError, match="not both"):
+        distributed(a, "id", colocate_with=local, shard_count=4)
+    with pytest.raises(DeclarationError, match="not a table"):
+        reference(object())
+    distributed(a, "id", colocate_with=local)
+    with pytest.raises(DeclarationError, match="public.local is not declared distributed"):
+        _declared(md)
+
+
+def test_operations_say_what_they_cost() -> None:
+    alter = AlterDistributedTable(table_name="t", schema="s", colocate_with="none")
+    assert Hazard.REWRITES_TABLE in alter.hazards()
+    assert Hazard.REWRITES_TABLE in UndistributeTable(table_name="t").hazards()
+    assert CreateDistributedTable(table_name="t", column_name="c").hazards() == ()
+    assert alter.statements() == ["SELECT pg_catalog.alter_distributed_table('\"s\".\"t\"', colocate_with => 'none')"]
+
+
+# -- a real cluster --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def citus_url() -> str:
+    url = os.environ.get(CITUS_URL_ENV)
+    if not url:
+        pytest.skip(f"{CITUS_URL_ENV} is not set: start a cluster with ../shared/citus/cluster.sh (see its README)")
+    # Citus runs distributed DDL in one transaction only in sequential mode (README, "Citus").
+    return url + ("&" if "?" in url else "?") + "citus.multi_shard_modify_mode=sequential"
+
+
+@pytest.fixture
+def citus_schema(citus_url: str) -> Iterator[str]:
+    """A schema of its own on the coordinator (Citus creates it on the workers too), dropped after."""
+    schema = f"citus_{uuid.uuid4().hex[:10]}"
+    _run(citus_url, lambda conn: conn.execute(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield schema
+    finally:
+        _run(citus_url, lambda conn: conn.execute(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def _plans(url: str, md: sa.MetaData, schema: str) -> Tuple[Plan, Plan]:
+    tables = [t for t in md.sorted_tables if (t.schema or schema) == schema]
+    models = model_context(tables, [md], schema)
+    from pgmig.testing.conformance import resolve_handlers
+
+    handlers = resolve_handlers(HANDLERS)
+    return _run(url, lambda conn: diff_both_ways(conn, models, handlers, schema=schema))
+
+
+def _apply(url: str, plan: Plan) -> None:
+    _run(url, lambda conn: apply_plan(conn, plan))
+
+
+GROUPS_QUERY = """
+SELECT c.relname AS name, p.partmethod::text AS method, g.shardcount AS shards,
+       pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) AS column,
+       ARRAY(SELECT o.relname::text FROM pg_catalog.pg_dist_partition q
+             JOIN pg_catalog.pg_class o ON o.oid = q.logicalrelid
+             WHERE q.colocationid = p.colocationid AND o.relnamespace = c.relnamespace ORDER BY 1) AS group_members
+FROM pg_catalog.pg_dist_partition p
+JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid
+LEFT JOIN pg_catalog.pg_dist_colocation g ON g.colocationid = p.colocationid
+WHERE c.relnamespace = $1::regnamespace
+ORDER BY 1
+"""
+
+
+def _cluster(url: str, schema: str) -> Dict[str, Any]:
+    """What the coordinator's catalog says of the schema: every object pgmig reads, and
+    pg_dist_partition's own rows (method, column, shard count, colocated tables)."""
+
+    async def groups(conn: Any) -> List[Tuple[Any, ...]]:
+        return [tuple(row) for row in await conn.fetch(GROUPS_QUERY, schema)]
+
+    return {"objects": catalog(url, HANDLERS, schema), "partition": _run(url, groups)}
+
+
+# A relation's columns (names, types, order) and how many indexes it has; `{}` is the relation.
+SHAPE = (
+    "SELECT (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) "
+    "FROM pg_attribute WHERE attrelid = x.r AND attnum > 0 AND NOT attisdropped) || ' | ' || "
+    "(SELECT count(*) FROM pg_index WHERE indrelid = x.r) FROM (SELECT {}::regclass AS r) x"
+)
+PLACEMENT_SHAPE = SHAPE.format("'%s'")  # run_command_on_placements puts each shard's name there
+COORDINATOR_SHAPE = SHAPE.format("$1")
+
+
+def _assert_workers_consistent(url: str, schema: str) -> None:
+    """Every shard placement on the workers has the coordinator's columns (names, types, order) and
+    as many indexes: DDL through the coordinator reached each shard."""
+
+    async def check(conn: Any) -> None:
+        tables = [
+            row["name"]
+            for row in await conn.fetch(
+                "SELECT c.relname AS name FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_class c "
+                "ON c.oid = p.logicalrelid WHERE c.relnamespace = $1::regnamespace",
+                schema,
+            )
+        ]
+        for table in tables:
+            relation = f'"{schema}"."{table}"'
+            expected = await conn.fetchval(COORDINATOR_SHAPE, relation)
+            rows = await conn.fetch(
+                "SELECT nodeport, success, result FROM pg_catalog.run_command_on_placements($1, $2)",
+                relation,
+                PLACEMENT_SHAPE,
+            )
+            assert rows, f"{relation} has no shard placements"
+            for row in rows:
+                assert row["success"], f"{relation} on port {row['nodeport']}: {row['result']}"
+                assert row["result"] == expected, f"{relation} on port {row['nodeport']}: {row['result']} != {expected}"
+
+    _run(url, check)
+    _assert_types_on_workers(url, schema)
+
+
+def _assert_types_on_workers(url: str, schema: str) -> None:
+    """Every enum of the schema has the coordinator's labels, in order, on every worker."""
+
+    async def check(conn: Any) -> None:
+        for row in await conn.fetch(
+            "SELECT t.oid::regtype::text AS name, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) AS labels "
+            "FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid WHERE t.typnamespace = $1::regnamespace "
+            "GROUP BY t.oid",
+            schema,
+        ):
+            query = (
+                "SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum "
+                f"WHERE enumtypid = '{row['name']}'::regtype"
+            )
+            workers = await conn.fetch("SELECT nodeport, success, result FROM run_command_on_workers($1)", query)
+            assert len(workers) == 2
+            for worker in workers:
+                assert (worker["success"], worker["result"]) == (True, row["labels"]), (row["name"], worker)
+
+    _run(url, check)
+
+
+def _step(url: str, schema: str, md: sa.MetaData) -> Plan:
+    """Up to `md` and back down, then up again: the fresh diff is empty after up, the workers match
+    the coordinator, and down gives back the cluster exactly as it was."""
+    before = _cluster(url, schema)
+    up, down = _plans(url, md, schema)
+    assert not up.is_empty
+    _apply(url, up)
+    assert plan_for(url, md, HANDLERS, schema).is_empty
+    _assert_workers_consistent(url, schema)
+    _apply(url, down)
+    assert _cluster(url, schema) == before
+    _assert_workers_consistent(url, schema)
+    _apply(url, _plans(url, md, schema)[0])
+    assert plan_for(url, md, HANDLERS, schema).is_empty
+    return up
+
+
+def _sql(plan: Plan) -> List[str]:
+    return plan.statements()
+
+
+def _position(statements: List[str], fragment: str) -> int:
+    found = [i for i, s in enumerate(statements) if fragment in s]
+    assert found, f"no statement with {fragment!r} in {statements}"
+    return found[0]
+
+
+def test_round_trip_on_a_cluster(citus_url: str, citus_schema: str) -> None:
+    """Create distributed and reference tables, add columns and indexes, change colocation,
+    undistribute: each step's down restores the cluster exactly."""
+    url, schema = citus_url, citus_schema
+
+    created = _sql(_step(url, schema, shop()))
+    # Each table is distributed after it exists, and before the foreign keys that need it.
+    for table in ("country", "orders", "order_line"):
+        assert _position(created, f'CREATE TABLE "{schema}"."{table}"') < _position(created, f'"{table}"\'')
+    assert _position(created, "\"orders\"', 'tenant_id'") < _position(created, "order_line_order_fkey")
+    assert _position(created, "\"order_line\"', 'tenant_id'") < _position(created, "order_line_order_fkey")
+    assert _position(created, "create_reference_table") < _position(created, "REFERENCES")
+
+    # Ordinary changes on distributed tables go through the coordinator to every shard.
+    extras: Dict[str, Any] = dict(note_column=True, sku_index=True, check=True, statuses=("open", "paid"))
+    changed = _sql(_step(url, schema, shop(**extras)))
+    assert not any("distributed" in s for s in changed), changed
+    extras["statuses"] = ("open", "paid", "void")
+    relabelled = _sql(_step(url, schema, shop(**extras)))
+    assert any("ADD VALUE" in s and "'void'" in s for s in relabelled), relabelled
+
+    # A new colocation: the foreign key between them goes first, the table is moved (a rewrite).
+    moved = _step(url, schema, shop(**extras, colocate_lines=False, fk=False))
+    alters = [op for op in moved.operations if isinstance(op, AlterDistributedTable)]
+    # One of the two leaves the group: the side without the group's first table by name.
+    assert [(op.table_name, op.colocate_with) for op in alters] == [("orders", "none")]
+    assert _position(_sql(moved), "DROP CONSTRAINT") < _position(_sql(moved), "alter_distributed_table")
+    assert Hazard.REWRITES_TABLE in [h for c in moved.changes for h in c.hazards]
+
+    # A new shard count for one table of its own.
+    recounted = _step(url, schema, shop(colocate_lines=False, lines_shard_count=6, fk=False))
+    assert any("shard_count => 6" in s for s in _sql(recounted))
+
+    # Undistributed: the declaration is gone, the rows come back to the coordinator.
+    undone = _step(url, schema, shop(distribute_lines=False, fk=False))
+    assert any(isinstance(op, UndistributeTable) for op in undone.operations)
+
+
+def test_undistributing_drops_the_foreign_keys_first(citus_url: str, citus_schema: str) -> None:
+    _apply(citus_url, _plans(citus_url, shop(), citus_schema)[0])
+    statements = _sql(_step(citus_url, citus_schema, shop(distribute_lines=False, fk=False)))
+    assert _position(statements, "DROP CONSTRAINT") < _position(statements, "undistribute_table")
+
+
+def test_reference_to_distributed_and_back(citus_url: str, citus_schema: str) -> None:
+    _apply(citus_url, _plans(citus_url, shop(tag="reference"), citus_schema)[0])
+    statements = _sql(_step(citus_url, citus_schema, shop(tag="hash")))
+    assert _position(statements, "undistribute_table") < _position(statements, "create_distributed_table")
+
+
+def test_a_table_leaves_its_group_with_a_shard_count_of_its_own(citus_url: str, citus_schema: str) -> None:
+    _apply(citus_url, _plans(citus_url, shop(), citus_schema)[0])
+    up = _step(citus_url, citus_schema, shop(colocate_lines=False, orders_shard_count=6, fk=False))
+    # orders leaves (order_line, first by name, stays), with 6 shards; order_line keeps its 4.
+    assert [s for s in _sql(up) if "alter_distributed_table" in s] == [
+        f'SELECT pg_catalog.alter_distributed_table(\'"{citus_schema}"."orders"\', shard_count => 6, '
+        "colocate_with => 'none', cascade_to_colocated => false)"
+    ]
+
+
+def test_a_new_type_of_the_distribution_column(citus_url: str, citus_schema: str) -> None:
+    """Citus refuses to alter the distribution column: the table is undistributed around the change."""
+    _apply(citus_url, _plans(citus_url, shop(tag="hash"), citus_schema)[0])
+    statements = _sql(_step(citus_url, citus_schema, shop(tag="hash", tag_id=sa.BigInteger)))
+    assert (
+        _position(statements, "undistribute_table")
+        < _position(statements, "TYPE bigint")
+        < _position(statements, "create_distributed_table")
+    )
+
+
+def test_a_group_changes_its_shard_count_together(citus_url: str, citus_schema: str) -> None:
+    md = shop()
+    _apply(citus_url, _plans(citus_url, md, citus_schema)[0])
+    bigger = sa.MetaData()
+    for table in md.sorted_tables:
+        table.to_metadata(bigger)
+    reference(bigger.tables["country"])
+    distributed(bigger.tables["orders"], "tenant_id", shard_count=8)
+    distributed(bigger.tables["order_line"], "tenant_id", colocate_with=bigger.tables["orders"])
+    up = _step(citus_url, citus_schema, bigger)
+    # The group is formed again with the new count: orders first, then its line joins it; the
+    # foreign key between them, which Citus drops on the way, is dropped before and added after.
+    statements = _sql(up)
+    assert [s for s in statements if "alter_distributed_table" in s] == [
+        f'SELECT pg_catalog.alter_distributed_table(\'"{citus_schema}"."orders"\', shard_count => 8, '
+        "colocate_with => 'none', cascade_to_colocated => false)",
+        f'SELECT pg_catalog.alter_distributed_table(\'"{citus_schema}"."order_line"\', '
+        f'colocate_with => \'"{citus_schema}"."orders"\')',
+    ]
+    assert _position(statements, "DROP CONSTRAINT") < _position(statements, "alter_distributed_table")
+    assert _position(statements, '"order_line"\', colocate_with') < _position(statements, "ADD CONSTRAINT")
+
+
+def test_citus_own_views_are_left_alone(citus_url: str) -> None:
+    """Citus puts views of its own in public (citus_tables, citus_schemas): they are the extension's,
+    so a diff of public never drops them."""
+    from pgmig_views import ViewHandler
+
+    assert _run(citus_url, lambda conn: conn.fetchval("SELECT to_regclass('public.citus_tables') IS NOT NULL"))
+    seen = catalog(citus_url, [*HANDLERS, ViewHandler], "public")
+    assert ("view", "public", "citus_tables") not in seen
+    assert plan_for(citus_url, sa.MetaData(), [*HANDLERS, ViewHandler], "public").is_empty
+
+
+class TestDistributionConformance(ConformanceSuite):
+    """pgmig's conformance suite for a plugin kind, on the cluster, in a schema of its own."""
+
+    kinds = ("distribution",)
+    handlers = HANDLERS
+
+    def test_conformance(self, citus_url: str, citus_schema: str) -> None:  # type: ignore[override]
+        check_conformance(citus_url, self.states(), kinds=self.kinds, handlers=self.handlers, schema=citus_schema)
+
+    def initial(self) -> sa.MetaData:
+        return shop(fk=False, colocate_lines=False)
+
+    def changed(self) -> sa.MetaData:
+        return shop()
+
+    def removed(self) -> sa.MetaData:
+        return shop(distribute_lines=False, fk=False)
+
+
+def trio(first_count: int, third_joins: bool) -> sa.MetaData:
+    """Three tables colocated with the first, or the third in a group of its own of 4 shards."""
+    md = sa.MetaData()
+    first, second, third = (
+        sa.Table(name, md, sa.Column("tenant_id", sa.Integer, primary_key=True), sa.Column("v", sa.Text))
+        for name in ("a_first", "b_second", "c_third")
+    )
+    distributed(first, "tenant_id", shard_count=first_count)
+    distributed(second, "tenant_id", colocate_with=first)
+    if third_joins:
+        distributed(third, "tenant_id", colocate_with=first)
+    else:
+        distributed(third, "tenant_id", shard_count=4)
+    return md
+
+
+def test_a_group_recounts_while_one_table_leaves_it(citus_url: str, citus_schema: str) -> None:
+    """The group is formed again with its new count and the leaving table gets a fresh group of its
+    own: never Citus's "default" group of a count, which the other group may be by then."""
+    _apply(citus_url, _plans(citus_url, trio(4, third_joins=True), citus_schema)[0])
+    up = _step(citus_url, citus_schema, trio(8, third_joins=False))
+    alters = {op.table_name: op for op in up.operations if isinstance(op, AlterDistributedTable)}
+    assert set(alters) == {"a_first", "b_second", "c_third"}
+    assert (alters["a_first"].colocate_with, alters["a_first"].shard_count) == ("none", 8)
+    assert (alters["c_third"].colocate_with, alters["c_third"].shard_count) == ("none", 4)
+    groups = {row[0]: (row[2], tuple(row[4])) for row in _cluster(citus_url, citus_schema)["partition"]}
+    assert groups == {
+        "a_first": (8, ("a_first", "b_second")),
+        "b_second": (8, ("a_first", "b_second")),
+        "c_third": (4, ("c_third",)),
+    }
