@@ -42,6 +42,8 @@ FLAGS = {
     "message": "-m",
     "dev_url": "--dev-url",
     "yes": "--yes",
+    "as_sql": "--sql",
+    "start": "--from",
 }
 
 
