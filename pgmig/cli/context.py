@@ -43,6 +43,8 @@ FLAGS = {
     "dev_url": "--dev-url",
     "yes": "--yes",
     "as_sql": "--sql",
+    "renames": "--rename",
+    "renames.enum_values": "--rename-enum-value",
     "start": "--from",
 }
 
