@@ -142,3 +142,35 @@ def test_a_label_map_the_models_cannot_take_is_refused_at_generate(project: Proj
         assert refused.returncode == 2 and said in refused.stderr, refused.stderr
         assert "--map-enum-value" in refused.stderr
     assert not list((project.root / "migrations").glob("*_x.py"))
+
+
+def test_the_prompt_asks_again_with_the_server_error(project: Project) -> None:
+    """At a terminal (a pseudo-terminal as stdin): `UTC` is refused with the server's words, `'UTC'` taken."""
+    import os
+    import subprocess
+    import sys
+
+    seeded(project, models(), SEED)
+    project.models(models(extra=TZ))
+    leader, follower = os.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
+    env.update(PGMIG_DATABASE_URL=project.url, PGMIG_DEV_URL=project.url)
+    try:
+        os.write(leader, b"UTC\n'UTC'\n")  # typed ahead: the terminal keeps the lines until they are read
+        done = subprocess.run(
+            [sys.executable, "-m", "pgmig", "generate", "-m", "tz"],
+            cwd=project.root,
+            env=env,
+            stdin=follower,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("SQL value for existing rows of article.tz") == 2
+    assert 'The server refuses it: UndefinedColumnError: column "utc" does not exist' in done.stderr
+    path = Path(done.stdout.strip().splitlines()[-1])
+    assert "default=\"'UTC'\"" in path.read_text()
