@@ -111,6 +111,7 @@ def test_sql_from_an_offline_start_connects_to_nothing(project: Project) -> None
     assert "-- up: r1" not in rest and "-- up: r2" in rest and "-- up: r3" in rest
     assert "CREATE TABLE IF NOT EXISTS" not in rest
     assert "-- up: r3" not in offline(project, "up", "r2", "--sql", "--from", "r1", env=env).stdout
+    assert offline(project, "up", "--sql", "--from", "r3", env=env).stdout == ""  # at head: nothing to run
     down = offline(project, "down", "base", "--sql", "--from", "r3", env=env).stdout
     assert down.index("-- down: r3") < down.index("-- down: r2") < down.index("-- down: r1")
     assert "-- down: r3" in offline(project, "down", "--sql", "--from", "r3", env=env).stdout

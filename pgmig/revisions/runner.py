@@ -485,12 +485,13 @@ class Runner:
             applied = offline_applied(self.chain, start)
             plan = plan_run(read_status(self.chain, applied), direction, target)
             record = _Record(self.versions, create_version_table=not applied, lock_table=DEFAULT_SERVER, offline=True)
-            record.lines.append(
-                sql_comment(
-                    f"offline: written without reading the database, for one that stands at {_described(start)} "
-                    "(its version table as pgmig up would have left it)"
+            if plan.revisions:
+                record.lines.append(
+                    sql_comment(
+                        f"offline: written without reading the database, for one that stands at {_described(start)} "
+                        "(its version table as pgmig up would have left it)"
+                    )
                 )
-            )
         else:
             from pgmig.db.connect import connection
 
