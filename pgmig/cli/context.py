@@ -42,6 +42,10 @@ FLAGS = {
     "message": "-m",
     "dev_url": "--dev-url",
     "yes": "--yes",
+    "as_sql": "--sql",
+    "renames": "--rename",
+    "renames.enum_values": "--rename-enum-value",
+    "start": "--from",
 }
 
 

@@ -22,8 +22,15 @@ class TerminalQuestioner(Questioner):
     def ask_rename(self, candidate: Candidate) -> bool:
         return typer.confirm(printable(candidate.question()), default=False, err=True)
 
-    def ask_default(self, need: NotNullNeed) -> Optional[str]:
-        err.print(printable(f"{need.describe()}."), markup=False)
+    def ask_default(self, need: NotNullNeed, problem: Optional[str] = None) -> Optional[str]:
+        if problem is None:
+            err.print(printable(f"{need.describe()}."), markup=False)
+        else:
+            err.print(
+                printable(f"The server refuses it: {problem} (SQL: a string goes in quotes, 'UTC')"),
+                markup=False,
+                style="yellow",
+            )
         answer: str = typer.prompt(
             f"SQL value for existing rows of {printable(need.name, one_line=True)} (empty: leave a TODO in the revision)",
             default="",

@@ -15,18 +15,29 @@ if TYPE_CHECKING:  # pragma: no cover
     from pgmig.revisions.runner import Direction, Status
 
 
+FROM = typer.Option(
+    None,
+    "--from",
+    metavar="REV",
+    help="With --sql: write the SQL offline, for a database standing at REV (an id, or 'base'), "
+    "without connecting to one.",
+    show_default=False,
+)
+
+
 def up(
     ctx: typer.Context,
     target: str = typer.Argument(
         "heads", help="Revision to stop at (id or unique prefix); 'heads' (default) applies every branch."
     ),
     sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
+    start: Optional[str] = FROM,
 ) -> None:
     """Apply pending revisions up to TARGET (default: every head, each branch's revisions and their merges)."""
     nothing = (
         "Already at head: nothing to apply." if target in ("head", "heads") else f"Nothing to apply up to {target}."
     )
-    _run_revisions(ctx, "up", target, sql, "applied", nothing)
+    _run_revisions(ctx, "up", target, sql, "applied", nothing, start)
 
 
 def down(
@@ -35,21 +46,28 @@ def down(
         None, help="Revision to roll back to; 'base' rolls back everything. Default: one revision."
     ),
     sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
+    start: Optional[str] = FROM,
 ) -> None:
     """Roll back one revision (a merge revision: only it), or every applied revision that follows TARGET."""
-    _run_revisions(ctx, "down", target, sql, "rolled back", "Nothing to roll back.")
+    _run_revisions(ctx, "down", target, sql, "rolled back", "Nothing to roll back.", start)
 
 
 def _run_revisions(
-    ctx: typer.Context, direction: "Direction", target: Optional[str], sql: bool, verb: str, nothing: str
+    ctx: typer.Context,
+    direction: "Direction",
+    target: Optional[str],
+    sql: bool,
+    verb: str,
+    nothing: str,
+    start: Optional[str] = None,
 ) -> None:
     """`up` and `down`: print the SQL, or run with progress and say when there was nothing to do."""
     from pgmig.services.run import RunOptions
     from pgmig.services.run import run as run_service
 
     state: CliState = ctx.obj
+    options = RunOptions(direction, target, as_sql=sql, start=start)
     project = state.project()
-    options = RunOptions(direction, target, as_sql=sql)
     if sql:
         write_sql(run(run_service(project, options)).sql or [])
         return

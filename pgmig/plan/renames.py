@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
+from pgmig.errors import Hint
 from pgmig.ops.base import Operation
 from pgmig.ops.column import RenameColumn
 from pgmig.ops.enum import RenameTypeValue
@@ -75,6 +76,9 @@ class Renames:
         return tables.operations(schema) + columns.operations(schema) + labels.operations(schema)
 
 
+RENAME_ACTION = "if it was renamed, keep its data: rerun"
+
+
 @dataclass(frozen=True)
 class Candidate:
     kind: str  # "table", "column", "enum_value"
@@ -88,6 +92,15 @@ class Candidate:
         if self.kind == "column":
             return f"Was column {self.owner}.{self.old} renamed to {self.owner}.{self.new}?"
         return f"Was label {self.old!r} of enum {self.owner} renamed to {self.new!r}?"
+
+    def hint(self) -> Hint:
+        """How to say, without a terminal, that this rename happened (the `renames` option of
+        `GenerateOptions`; its enum labels' part for a label): what keeps the data."""
+        if self.kind == "table":
+            return Hint(RENAME_ACTION, "renames", (f"{self.old}={self.new}",))
+        if self.kind == "column":
+            return Hint(RENAME_ACTION, "renames", (f"{self.owner}.{self.old}={self.owner}.{self.new}",))
+        return Hint(RENAME_ACTION, "renames.enum_values", (f"{self.owner}.{self.old}={self.new}",))
 
     def add_to(self, renames: Renames) -> None:
         if self.kind == "table":

@@ -122,6 +122,63 @@ async def unmet_not_null(
     return problems
 
 
+def _column_type(ops: Sequence[Operation], need: NotNullNeed) -> Optional[str]:
+    """The type the revision gives `need`'s column (its AddColumn, or a type change), None when unchanged."""
+    found: Optional[str] = None
+    for op in ops:
+        if isinstance(op, (AddColumn, ModifyColumnType)) and (op.schema, op.table_name, op.column_name) == (
+            need.schema,
+            need.table,
+            need.column,
+        ):
+            found = op.data_type
+    return found
+
+
+UNDEFINED_OBJECT = "42704"
+
+
+async def refused_value(
+    connection: Any, ops: Sequence[Operation], need: NotNullNeed, expression: str, where: Optional[NotNullNeed] = None
+) -> Optional[str]:
+    """What the server says of `expression` (SQL typed by a person) as the value of `need`'s existing
+    rows: None when it takes it, else its error (`UTC` without quotes: column "utc" does not exist).
+
+    Cast to the column's type (the one `ops` give it, else the one the database holds at `where`,
+    where the rows are now), once without a table for a column added (a default refers to no
+    column), else over one of the table's rows (a backfill may read the row), in a transaction
+    rolled back, as one prepared statement (the extended protocol takes no second statement).
+    A type the revision creates is not on the server yet (42704): not checked.
+    """
+    import asyncpg
+
+    where = where or need
+    table = qualified(where.schema, where.table)
+    data_type = _column_type(ops, need)
+    if data_type is None:
+        data_type = await connection.fetchval(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2",
+            table,
+            where.column,
+        )
+    if data_type is None:
+        return None
+    query = f"SELECT CAST(({expression}\n) AS {data_type})"
+    if not need.adds_column:
+        query += f" FROM {table} LIMIT 1"
+    transaction = connection.transaction()
+    await transaction.start()
+    try:
+        await connection.fetch(query)
+    except asyncpg.PostgresError as exc:
+        if getattr(exc, "sqlstate", None) == UNDEFINED_OBJECT and "type" in str(exc):
+            return None
+        return f"{exc.__class__.__name__}: {exc}"
+    finally:
+        await transaction.rollback()
+    return None
+
+
 async def removed_label_rows(connection: Any, op: SwapTypeValues) -> Dict[str, int]:
     """For a swap that drops labels: how many rows hold each removed label."""
     counts: Dict[str, int] = {}
@@ -154,16 +211,25 @@ def add_remaps(ops: Sequence[Operation], mapping: Dict[str, Dict[str, str]]) -> 
     return result
 
 
+TODO_EDIT = (
+    "edit this revision: delete these TODO lines and give the existing rows a value in up(), "
+    "a backfill_column(table_name=..., column_name=..., expression=...) call before add_not_null, "
+    "or default=... on add_column (then set_column_default without a default after it); "
+    "or delete the file and regenerate it"
+)
+
+
 def todo_lines(problems: Sequence[str], hint: str) -> List[str]:
-    """Lines that open `up` and stop it before it changes anything."""
+    """Lines that open `up` and stop it before it changes anything: what the rows trip over, how to
+    edit the file, and `hint` (what regenerates it, worded by the caller: the CLI names the flag)."""
     from pgmig.revisions.writer import comment_text  # a name with a newline must not end the comment
 
     text = "; ".join(problems)
     return [
         f"# TODO: {comment_text(text)}.",
-        f"# {comment_text(hint)}",
+        f"# To fix: {comment_text(TODO_EDIT)}: {comment_text(hint)}.",
         # One Python literal for the whole message: a name with a quote must not end the string.
-        f"raise NotImplementedError({f'{text} (edit this revision: {hint})'!r})",
+        f"raise NotImplementedError({f'{text} ({TODO_EDIT}: {hint})'!r})",
     ]
 
 
@@ -229,6 +295,7 @@ __all__ = [
     "apply_defaults",
     "not_null_needs",
     "preflight",
+    "refused_value",
     "removed_label_rows",
     "row_problems",
     "time_zone_notes",

@@ -26,6 +26,7 @@ import hashlib
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import (
     Any,
     AsyncContextManager,
@@ -48,6 +49,7 @@ from pgmig.ops.base import Operation, UnknownOperationError, safe_to_rerun
 from pgmig.revisions.files import BASE, HEADS, Chain, Revision, Target, described_exit, foreign_exit
 from pgmig.revisions.migrator import Migrator, NoConnectionError
 from pgmig.revisions.parts import (
+    DEFAULT_SERVER,
     OUT_OF_SHARED_MEMORY,
     LockTable,
     LockTableError,
@@ -202,6 +204,24 @@ def plan_run(status: Status, direction: Direction, target: Target = None) -> Run
             raise RevisionError(f"{target} is ahead of the current revision {status.current}; use pgmig up")
         undo = {rid for name in chain.tips(keep) for rid in chain.descendants(name)} & applied - keep
     return RunPlan(direction, chain.ordered(undo)[::-1])
+
+
+_OFFLINE_APPLIED_AT = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def offline_applied(chain: Chain, start: Target) -> Dict[str, AppliedRevision]:
+    """The version table of a database standing at `start` (a revision, several, or `base`) as
+    `pgmig up` leaves it: one row per revision `start` needs, with its file's checksum. What
+    offline `--sql` plans from. Raises RevisionError for a name `Chain.resolve` refuses."""
+    return {
+        rid: AppliedRevision(rid, chain.by_id[rid].checksum, _OFFLINE_APPLIED_AT, 0.0) for rid in chain.closure(start)
+    }
+
+
+def _described(target: Target) -> str:
+    if target is None:
+        return BASE
+    return target if isinstance(target, str) else " + ".join(target)
 
 
 def plan_rollback(status: Status, revision_id: str) -> RunPlan:
@@ -448,28 +468,52 @@ class Runner:
                 "record where the database stands with pgmig stamp); nothing was run"
             )
 
-    async def sql(self, direction: Direction, target: Target = None) -> List[str]:
+    async def sql(self, direction: Direction, target: Target = None, start: Target = None) -> List[str]:
         """The SQL `run(direction, target)` would run, with transaction boundaries, without running it.
 
-        The range is planned exactly as `run` plans it, from the version
-        table as it is now, so the same targets are refused with the same
-        errors. A revision that uses `migrator.connection` cannot be shown
-        (RevisionError).
+        The range is planned exactly as `run` plans it, so the same targets
+        are refused with the same errors: from the version table as it is
+        now, or, given `start` (a revision, or `base`), offline, as if the
+        database stood at `start` (Alembic's `upgrade --sql from:to`):
+        nothing connects, and parts of `commit_in_parts` revisions are sized
+        for a server with default settings. A revision that uses
+        `migrator.connection` is shown up to that step, as comments (see
+        `_Record`), and a warning says so.
         """
-        from pgmig.db.connect import connection
-
         self.chain.closure(target)
-        async with connection(self.url) as conn:
-            has_table = await self.versions.exists(conn)
-            plan = plan_run(read_status(self.chain, await self.versions.applied(conn)), direction, target)
-            table = await self.lock_table(conn)
-        record = _Record(self.versions, create_version_table=not has_table, lock_table=table)
+        if start is not None:
+            applied = offline_applied(self.chain, start)
+            plan = plan_run(read_status(self.chain, applied), direction, target)
+            record = _Record(self.versions, create_version_table=not applied, lock_table=DEFAULT_SERVER, offline=True)
+            if plan.revisions:
+                record.lines.append(
+                    sql_comment(
+                        f"offline: written without reading the database, for one that stands at {_described(start)} "
+                        "(its version table as pgmig up would have left it)"
+                    )
+                )
+        else:
+            from pgmig.db.connect import connection
+
+            async with connection(self.url) as conn:
+                has_table = await self.versions.exists(conn)
+                plan = plan_run(read_status(self.chain, await self.versions.applied(conn)), direction, target)
+                table = await self.lock_table(conn)
+            record = _Record(self.versions, create_version_table=not has_table, lock_table=table)
         await self._walk(plan, record)
+        for name in record.unshown:
+            self.notice(
+                f"warning: revision {name} uses migrator.connection, which does not exist when SQL is only printed: "
+                "the script shows it as comments up to that step and does not run it (use "
+                "await migrator.actor.execute(sql, *args) for data steps --sql can show)"
+            )
         return record.lines
 
     async def _walk(self, plan: RunPlan, mode: "_Mode") -> List[Revision]:
         """The one loop of `up`, `down` and their SQL: each revision's step, then its version-table row."""
         for revision in plan.revisions:
+            if mode.stopped:
+                break
             started = time.perf_counter()
             step = getattr(revision.instance(), plan.direction)
             async with mode.revision(revision, plan.direction) as migrator:
@@ -589,6 +633,11 @@ def _connection_lost(conn: Any, exc: BaseException) -> bool:
 class _Mode(Protocol):
     """How the loop carries out one revision: on the database, or as SQL text."""
 
+    @property
+    def stopped(self) -> bool:
+        """True when no further revision is to be carried out (a script that cannot go on)."""
+        ...
+
     def revision(self, revision: Revision, direction: Direction) -> AsyncContextManager[Migrator]:
         """Around one revision's step: the Migrator it gets; errors leaving it are worded here."""
         ...
@@ -677,6 +726,8 @@ class _Parts:
 
 class _Execute:
     """Runs each revision on the session's connection, in its own transaction unless it opts out."""
+
+    stopped = False
 
     def __init__(self, runner: Runner, conn: Any) -> None:
         self.runner = runner
@@ -895,17 +946,30 @@ class _Record:
     """Records each revision as SQL text (Alembic's `as_sql`): what `_Execute` would send, in its transactions.
 
     A step that must be committed before it is used (a new enum label) is
-    shown committed on its own, as the runner's side connection commits it.
+    shown committed on its own before the revision's transaction, as the
+    runner commits it, and the script says so. A revision that reads
+    `migrator.connection` (there is none) is shown as comments up to that
+    step, named in `unshown`, and the script stops there: what follows
+    assumes it ran. `offline`: planned without the database (parts sized
+    for a server with default settings).
     """
 
-    def __init__(self, versions: VersionTable, create_version_table: bool, lock_table: LockTable) -> None:
+    def __init__(
+        self, versions: VersionTable, create_version_table: bool, lock_table: LockTable, offline: bool = False
+    ) -> None:
         self.versions = versions
         self.lock_table = lock_table
+        self.offline = offline
         self.lines: List[str] = []
+        self.unshown: List[str] = []
         # Created with the first revision's row, in its transaction, as `_Execute` creates it:
         # after the revision's steps, which may create the schema the table lives in.
         self._create_version_table = create_version_table
         self._bookkeeping: List[str] = []
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.unshown)
 
     @asynccontextmanager
     async def revision(self, revision: Revision, direction: Direction) -> AsyncIterator[Migrator]:
@@ -913,11 +977,9 @@ class _Record:
         self._bookkeeping = []
         try:
             yield Migrator(None, actor)
-        except NoConnectionError as exc:
-            raise RevisionError(
-                f"revision {revision.path.name} uses migrator.connection, which has no database "
-                f"to run on when the SQL is only printed: {exc}"
-            ) from exc
+        except NoConnectionError:
+            self._unshown(revision, direction, actor.recorded)
+            return
         except UnknownOperationError as exc:
             raise RevisionError(f"revision {revision.path.name} ({direction}) failed: {exc}") from exc
         except Exception as exc:  # the revision's own code: reported as its failure, as when it runs
@@ -936,25 +998,51 @@ class _Record:
             self._parts(actor.recorded)
             lines.extend([*self._bookkeeping, "COMMIT;", ""])
             return
+        if not revision.transactional:
+            lines.append(
+                "-- not transactional (transactional = False): each statement commits as it runs; after a failure, "
+                "pgmig up (not this script) reruns it safely, skipping the steps found done"
+            )
         side = side_steps(actor.recorded) if revision.transactional else None
         if side is not None and side.first:
-            lines.append("-- committed before the transaction, so that they wait on nothing of it")
+            lines.append(
+                "-- committed on their own, before this revision's transaction: a new enum label cannot be used "
+                "in the transaction that adds it (Postgres 55P04). They stay if the transaction below fails; "
+                "IF NOT EXISTS makes rerunning this script from the start safe. The revision's other steps and its "
+                "version-table row commit together at its COMMIT."
+            )
             lines.extend(s + ";" for op in side.first for s in op.statements())
         if revision.transactional:
             lines.append("BEGIN;")
         for index, op in enumerate(actor.recorded):
-            if side is not None and index in side.hoisted:
-                continue
-            if op.commit_before_use and revision.transactional and (side is None or index not in side.in_place):
-                lines.append("COMMIT;  -- the next step must be committed before it is used")
-                lines.extend(s + ";" for s in op.statements())
-                lines.append("BEGIN;")
-            else:
+            if side is None or index not in side.hoisted:
                 lines.extend(s + ";" for s in op.statements())
         lines.extend(self._bookkeeping)
         if revision.transactional:
             lines.append("COMMIT;")
         lines.append("")
+
+    def _unshown(self, revision: Revision, direction: Direction, steps: Sequence[Operation]) -> None:
+        """A revision whose `direction` reads `migrator.connection`: its steps before that, as comments
+        (for review, not run), what to do instead, and the end of the script."""
+        self.unshown.append(revision.path.name)
+        self.lines.append(sql_comment(f"{direction}: {revision.id} ({revision.path.name})"))
+        self.lines.append(
+            sql_comment(
+                f"NOT IN THIS SCRIPT: its {direction}() reads migrator.connection (a data step run from Python on a "
+                "live connection), which pgmig cannot write as SQL. Its steps before that, for review only "
+                "(commented out, not run):"
+            )
+        )
+        self.lines.extend(sql_comment(f"  {s};") for op in steps for s in op.statements())
+        self.lines.append(
+            sql_comment(
+                f"The script stops here, since what follows assumes this revision ran: run pgmig {direction} "
+                f"{revision.id} (or write its data step as await migrator.actor.execute(sql, *args)), then ask "
+                "for the rest with --sql again."
+            )
+        )
+        self.lines.append("")
 
     def _parts(self, steps: Sequence[Operation]) -> None:
         """A `commit_in_parts` revision's steps, in the transactions `_Execute` runs them in
@@ -962,9 +1050,10 @@ class _Record:
         the version-table row goes in the last (see `bookkeep`)."""
         budget = self.lock_table.budget
         ends = part_ends(steps, budget)
+        server = "a server with default settings" if self.offline else "this server"
         self.lines.append(
             sql_comment(
-                f"commit_in_parts: {len(ends)} part(s) of at most {budget} locks (a quarter of this server's lock "
+                f"commit_in_parts: {len(ends)} part(s) of at most {budget} locks (a quarter of {server}'s lock "
                 f"table, {self.lock_table.described()}); pgmig records each part's progress and resumes after "
                 "the last one committed"
             )

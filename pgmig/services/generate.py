@@ -14,9 +14,9 @@ from __future__ import annotations
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from pgmig.errors import DatabaseError, Hint, UsageError
+from pgmig.errors import DatabaseError, Hint, UsageError, WordHint
 from pgmig.ops.base import Operation
 from pgmig.plan.renames import Candidate, Renames
 from pgmig.plan.safety import NotNullNeed
@@ -63,8 +63,9 @@ class Questioner:
         """`candidate.question()` reads e.g. "Was column article.title renamed to article.headline?"."""
         return False
 
-    def ask_default(self, need: NotNullNeed) -> Optional[str]:
-        """An SQL expression for the existing rows of `need.name`, or None to leave a TODO."""
+    def ask_default(self, need: NotNullNeed, problem: Optional[str] = None) -> Optional[str]:
+        """An SQL expression for the existing rows of `need.name`, or None to leave a TODO; `problem`:
+        the server's error for the previous answer, which is asked again (see `_ask_value`)."""
         return None
 
     def confirm_destructive(self, changes: List[str]) -> bool:
@@ -83,12 +84,23 @@ ALLOW_DESTRUCTIVE = Hint("review the models, then rerun", "allow_destructive")
 class DestructiveChangeError(UsageError):
     """Generating would write a revision that deletes data, and nobody agreed to it.
 
-    `changes` are the destructive changes in words (`drop column bio of author`).
+    `changes` are the destructive changes in words (`drop column bio of author`);
+    `renames`: how to say that a drop and a create that look like a rename are one
+    (`Candidate.hint`), named before consent to the loss, which a user following
+    the first hint would otherwise give and lose the data.
     """
 
-    def __init__(self, changes: Sequence[str]) -> None:
+    def __init__(self, changes: Sequence[str], renames: Sequence[Hint] = ()) -> None:
         super().__init__(f"the revision would delete data ({'; '.join(changes)})", hint=ALLOW_DESTRUCTIVE)
         self.changes = list(changes)
+        self.renames = list(renames)
+
+    def describe(self, word: WordHint = str) -> str:
+        if not self.renames:
+            return super().describe(word)
+        message = Exception.__str__(self)
+        renamed = "; ".join(word(hint) for hint in self.renames)
+        return f"{message}; {renamed}; if nothing was renamed and the data may go, {word(ALLOW_DESTRUCTIVE)}"
 
 
 class UnmappedLabelsError(UsageError):
@@ -177,10 +189,10 @@ async def generate(
             work = await _changes(project, chain, conn, url, real, options, questioner)
             if work is None:
                 return None
-            text = render(work, work.preamble)
+            text = render(work, [*work.notes, *work.preamble])
             if options.verify:
                 # A TODO stops `up` until a person edits it: what can be proven is the rest, as written.
-                proven = text if not work.preamble else render(work, [])
+                proven = text if not work.preamble else render(work, work.notes)
                 await _prove(project, chain, file_name, proven, None if real else url)
                 if work.preamble:
                     load_text(file_name, text)  # the file as written, TODO included, must load too
@@ -211,9 +223,13 @@ async def _prove(project: Project, chain: Chain, file_name: str, text: str, scra
 
 @dataclass
 class _Work:
+    """A revision's steps both ways; `preamble`: the TODO lines that stop its `up` until a person
+    edits it (left out of the proof); `notes`: comments opening `up` (kept in the proof)."""
+
     up: List[Operation]
     down: List[Operation]
     preamble: List[str]
+    notes: List[str] = field(default_factory=list)
 
 
 async def _changes(
@@ -227,7 +243,7 @@ async def _changes(
 ) -> Optional[_Work]:
     """The revision's operations both ways and the TODO that opens `up`; None when nothing changes."""
     from pgmig.plan.renames import rename_candidates, without_conflicts
-    from pgmig.plan.safety import add_remaps, apply_defaults, not_null_needs, time_zone_notes
+    from pgmig.plan.safety import add_remaps, apply_defaults, not_null_needs, time_zone_notes, unmet_not_null
 
     schema = project.settings.schema_name
     given = options.renames
@@ -241,10 +257,13 @@ async def _changes(
         trials = _Trials(project, chain, conn, url, real, stack)
         up, down = await trials.diff(renames)
         asked = False
+        declined: List[Candidate] = []
         for candidate in without_conflicts(rename_candidates(up), renames):
             if questioner.ask_rename(candidate):
                 candidate.add_to(renames)
                 asked = True
+            else:
+                declined.append(candidate)
         if asked:
             up, down = await trials.diff(renames)
     for message in up.warnings:  # what the models declare and the revision leaves out (pgmig.schema.unmodeled)
@@ -254,18 +273,30 @@ async def _changes(
     if up.unmodeled:
         raise UnmodeledDependentsError(up.unmodeled)
 
+    _refuse_unknown_labels(up.operations, maps, renames)
     body = add_remaps(up.operations, maps)
     up_ops = renames.operations(schema) + body
     down_ops = down.operations + renames.inverse_operations(schema)
 
     needs = not_null_needs(up_ops)
+    located = _locator(project, renames)
     for need in needs:
-        if (need.table, need.column) not in answers:
-            answer = questioner.ask_default(need)
-            if answer:
-                answers[(need.table, need.column)] = answer
+        key = (need.table, need.column)
+        if key in answers:
+            await _refuse_value(conn, up_ops, need, answers[key], located, project.word_hint)
+            continue
+        answer = await _ask_value(conn, up_ops, need, questioner, located)
+        if answer:
+            answers[key] = answer
     up_ops = apply_defaults(up_ops, answers)
     unresolved = [need for need in needs if (need.table, need.column) not in answers]
+    notes: List[str] = []
+    if real and unresolved:
+        # The rows are there to read: a step they do not trip over is written as it is, under a
+        # comment, as `up` asks the rows again before it runs (and the step fails atomically).
+        clear = [need for need in unresolved if not await unmet_not_null(conn, [need], located)]
+        notes = [line for need in clear for line in _clear_note(project, need)]
+        unresolved = [need for need in unresolved if need not in clear]
     preamble = await _todo(project, conn, real, renames, unresolved) if unresolved else []
 
     if real:
@@ -282,8 +313,8 @@ async def _changes(
         said = await _rows_said(conn, renames, schema, body, destructive) if real else {}
         described = [describe_change(change) + said.get(id(change), "") for change in destructive]
         if not questioner.confirm_destructive(described):
-            raise DestructiveChangeError(described)
-    return _Work(up_ops, down_ops, preamble)
+            raise DestructiveChangeError(described, [candidate.hint() for candidate in declined])
+    return _Work(up_ops, down_ops, preamble, notes)
 
 
 async def _rows_said(
@@ -313,10 +344,8 @@ async def _rows_said(
     return said
 
 
-async def _todo(project: Project, conn: Any, real: bool, renames: Renames, unresolved: List[NotNullNeed]) -> List[str]:
-    """The lines that stop `up` before it fails on rows: what the rows trip over, and the hint."""
-    from pgmig.plan.safety import todo_lines, unmet_not_null
-
+def _locator(project: Project, renames: Renames) -> Callable[[NotNullNeed], NotNullNeed]:
+    """Where the database holds a need's rows now: under the names before the revision's renames."""
     schema = project.settings.schema_name
 
     def located(need: NotNullNeed) -> NotNullNeed:
@@ -325,9 +354,80 @@ async def _todo(project: Project, conn: Any, real: bool, renames: Renames, unres
         table, column = renames.column_before(need.table, need.column)
         return replace(need, table=table, column=column)
 
+    return located
+
+
+class RefusedValueError(UsageError):
+    """A value given for the existing rows of a column becoming NOT NULL that the server refuses as
+    that column's value (checked in a rolled-back transaction), so the revision would fail at `up`."""
+
+
+async def _refuse_value(
+    conn: Any,
+    ops: Sequence[Operation],
+    need: NotNullNeed,
+    expression: str,
+    located: Callable[[NotNullNeed], NotNullNeed],
+    word: WordHint,
+) -> None:
+    """RefusedValueError when the server refuses `expression` (given up front) for `need`'s rows."""
+    from pgmig.plan.safety import refused_value
+
+    problem = await refused_value(conn, ops, need, expression, located(need))
+    if problem is not None:
+        raise RefusedValueError(
+            f"the value given for the existing rows of {need.name} ({expression}) is refused by the server: {problem}",
+            hint=Hint("give a value it takes (a string in quotes: 'UTC')", "defaults", (f"{need.name}=EXPR",)),
+        )
+
+
+async def _ask_value(
+    conn: Any,
+    ops: Sequence[Operation],
+    need: NotNullNeed,
+    questioner: Questioner,
+    located: Callable[[NotNullNeed], NotNullNeed],
+) -> Optional[str]:
+    """The questioner's value for `need`'s rows, asked again with the server's error until the server
+    takes it (or the answer is empty: a TODO); the same refused answer twice is a RefusedValueError."""
+    from pgmig.plan.safety import refused_value
+
+    problem: Optional[str] = None
+    previous: Optional[str] = None
+    while True:
+        answer = questioner.ask_default(need, problem)
+        if not answer:
+            return None
+        if answer == previous:  # a questioner that cannot change its answer: said once, not asked forever
+            raise RefusedValueError(
+                f"the value for the existing rows of {need.name} ({answer}) is refused by the server: {problem}"
+            )
+        problem = await refused_value(conn, ops, need, answer, located(need))
+        if problem is None:
+            return answer
+        previous = answer
+
+
+def _clear_note(project: Project, need: NotNullNeed) -> List[str]:
+    """The comment over a NOT NULL step that the rows of the database generated against do not trip over."""
+    from pgmig.revisions.writer import comment_text
+
+    found = "had no rows" if need.adds_column else f"had no NULL in {need.column}"
+    hint = project.word_hint(default_hint([need]))
+    return [
+        f"# {comment_text(need.describe())}: table {need.table} {found} when this revision was generated.",
+        "# Should rows trip over it when it runs, pgmig up stops before anything runs, naming them",
+        f"# (the step alone would fail without changing anything); fill them here first, or regenerate: {hint}.",
+    ]
+
+
+async def _todo(project: Project, conn: Any, real: bool, renames: Renames, unresolved: List[NotNullNeed]) -> List[str]:
+    """The lines that stop `up` before it fails on rows: what the rows trip over, and the hint."""
+    from pgmig.plan.safety import todo_lines, unmet_not_null
+
     problems = [need.describe() for need in unresolved]
     if real:
-        problems = await unmet_not_null(conn, unresolved, located) or problems
+        problems = await unmet_not_null(conn, unresolved, _locator(project, renames)) or problems
     hint = project.word_hint(default_hint(unresolved))
     project.notice(f"warning: the revision stops with a TODO: {'; '.join(problems)} ({hint})")
     return todo_lines(problems, hint)
@@ -361,6 +461,42 @@ async def _refuse_unmapped_labels(
         unmapped = {label: n for label, n in held.items() if label not in maps.get(op.type_name, {})}
         if unmapped:
             raise UnmappedLabelsError(op.type_name, unmapped)
+
+
+class UnknownLabelMapError(UsageError):
+    """A mapping of enum labels (`enum_maps`) that the revision cannot carry out: the enum loses no
+    label in it, or the mapping moves rows off a label it keeps, or onto one the models do not give
+    the enum (the remap would fail at `up`, on the rows, Postgres's 22P02)."""
+
+
+def _refuse_unknown_labels(ops: Sequence[Operation], maps: Mapping[str, Mapping[str, str]], renames: Renames) -> None:
+    """UnknownLabelMapError for a mapping in `maps` ({enum: {removed label: label}}) that names an enum
+    none of `ops` swaps, a label the swap does not remove, or a target the models do not give it."""
+    from pgmig.ops.enum import SwapTypeValues
+
+    swaps = {op.type_name: op for op in ops if isinstance(op, SwapTypeValues)}
+    for enum, mapping in maps.items():
+        swap = swaps.get(enum)
+        if swap is None:
+            raise UnknownLabelMapError(
+                f"a label mapping names enum {enum}, which loses no label in this revision (nothing to move)",
+                hint=Hint("leave it out, or name an enum the models remove labels of, then rerun", "enum_maps"),
+            )
+        removed = {renames.label_before(enum, label) for label in swap.removed_values} | set(swap.removed_values)
+        labels = ", ".join(repr(label) for label in swap.values)
+        for old, new in mapping.items():
+            if old not in removed:
+                raise UnknownLabelMapError(
+                    f"a label mapping moves rows off {old!r} of enum {enum}, which the models keep or never had "
+                    f"(removed: {', '.join(repr(label) for label in swap.removed_values)})",
+                    hint=Hint("map a removed label", "enum_maps", tuple(f"{enum}.{r}=LABEL" for r in removed)),
+                )
+            if new not in swap.values:
+                raise UnknownLabelMapError(
+                    f"a label mapping moves rows of enum {enum} to {new!r}, which the models do not give it "
+                    f"(its labels: {labels})",
+                    hint=Hint("name one of its labels", "enum_maps", (f"{enum}.{old}={swap.values[0]}",)),
+                )
 
 
 def _concurrently(ops: List[Operation]) -> List[Operation]:

@@ -129,11 +129,17 @@ class Project:
         return write_revision(settings.migrations_path, file_name, text, settings.post_write, settings.project_root)
 
     def runner(
-        self, url: Optional[str] = None, progress: Optional[Progress] = None, chain: Optional[Chain] = None
+        self,
+        url: Optional[str] = None,
+        progress: Optional[Progress] = None,
+        chain: Optional[Chain] = None,
+        offline: bool = False,
     ) -> Runner:
-        """A runner with this project's version table and timeouts (the configured database by default)."""
+        """A runner with this project's version table and timeouts (the configured database by default);
+        `offline`: one that only writes SQL (`Runner.sql` with a start), so no URL is resolved and the
+        embedded server is not started."""
         return Runner(
-            url or self.database_url,
+            "" if offline else url or self.database_url,
             chain if chain is not None else self.chain(),
             self.versions,
             self.notice,

@@ -17,17 +17,25 @@ class RunOptions:
 
     `direction` is "up" or "down"; `target` is a revision id (or unique
     prefix), "head" (refused when there are several heads), "heads" or
-    "base"; None means every head for up and one revision for down. `as_sql` records the SQL instead of running it. Raises UsageError
-    for another direction.
+    "base"; None means every head for up and one revision for down. `as_sql` records the SQL instead of
+    running it; `start` (a revision id or prefix, or "base") with `as_sql` writes it offline, for a
+    database standing at `start`, without connecting to any (nor starting the embedded server). Raises
+    UsageError for another direction, or `start` without `as_sql`.
     """
 
     direction: Direction
     target: Optional[str] = None
     as_sql: bool = False
+    start: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.direction not in ("up", "down"):
             raise UsageError(f"a run goes up or down, not {self.direction!r}")
+        if self.start is not None and not self.as_sql:
+            raise UsageError(
+                "a starting revision only goes with printing the SQL (a run reads where the database stands)",
+                hint=Hint("print the SQL offline", "as_sql"),
+            )
 
 
 @dataclass
@@ -43,8 +51,12 @@ async def run(project: Project, options: RunOptions, progress: Optional[Progress
 
     Both ways plan the range alike (see `pgmig.runner.plan_run`): an `up`
     target behind the current revision, or a `down` target ahead of it,
-    raises RevisionError whether or not SQL is asked for.
+    raises RevisionError whether or not SQL is asked for (offline: behind or
+    ahead of `options.start`).
     """
+    if options.start is not None:
+        runner = project.runner(offline=True)
+        return RunResult(sql=await runner.sql(options.direction, options.target, start=options.start))
     runner = project.runner(progress=progress)
     if options.as_sql:
         return RunResult(sql=await runner.sql(options.direction, options.target))

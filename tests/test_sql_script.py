@@ -1,0 +1,190 @@
+"""`up --sql` / `down --sql` as a script a person runs with psql: data steps, offline, enum labels."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from tests.helpers import fetch, pgmig_cli, run_sql
+from tests.sample_project import V1, V2, V3, Project, rid
+
+# Nothing listens there: a command that connects fails, one that works did not connect.
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/nowhere?connect_timeout=2"
+
+
+def psql(url: str, script: str) -> subprocess.CompletedProcess:
+    """`script` run by psql as a person would, stopping at the first error."""
+    binary = shutil.which("psql")
+    if binary is None:
+        pytest.skip("psql is not installed")
+    return subprocess.run(
+        [binary, "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", url], input=script, capture_output=True, text=True
+    )
+
+
+def revision(folder: Path, name: str, rid: str, down: str = "None", up: str = "pass", undo: str = "pass") -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(
+        textwrap.dedent(
+            f'''
+            from pgmig import MigrationRevisionBase, Migrator
+
+            class MigrationRevision(MigrationRevisionBase):
+                up_revision = "{rid}"
+                down_revision = {down}
+
+                async def up(self, migrator: Migrator) -> None:
+                    {up}
+
+                async def down(self, migrator: Migrator) -> None:
+                    {undo}
+            '''
+        )
+    )
+
+
+def offline(project: Project, *args: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
+    result = pgmig_cli(*args, cwd=project.root, env=env)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def three_revisions(project: Project) -> None:
+    """r1 creates a table, r2 fills it with a data step (bind parameters), r3 adds a column."""
+    folder = project.root / "migrations"
+    project.models(V1)
+    revision(
+        folder,
+        "a.py",
+        "r1",
+        up="await migrator.actor.execute('CREATE TABLE note (id int, body text)')",
+        undo="await migrator.actor.execute('DROP TABLE note')",
+    )
+    revision(
+        folder,
+        "b.py",
+        "r2",
+        '"r1"',
+        up="await migrator.actor.execute('INSERT INTO note VALUES ($1, $2)', 7, \"it's $1; -- \\\\ ok\")",
+        undo="await migrator.actor.execute('DELETE FROM note WHERE id = $1', 7)",
+    )
+    revision(
+        folder,
+        "c.py",
+        "r3",
+        '"r2"',
+        up="await migrator.actor.execute('ALTER TABLE note ADD COLUMN seen bool')",
+        undo="await migrator.actor.execute('ALTER TABLE note DROP COLUMN seen')",
+    )
+
+
+def test_data_steps_run_with_bound_parameters_and_show_as_literals(project: Project) -> None:
+    three_revisions(project)
+    script = project.cli("up", "--sql").stdout
+    assert "INSERT INTO note VALUES (7, E'it''s $1; -- \\\\ ok');" in script, script
+    assert fetch(project.url, "SELECT to_regclass('note') AS t") == [{"t": None}]  # printing ran nothing
+    project.cli("up")
+    assert fetch(project.url, "SELECT id, body FROM note") == [{"id": 7, "body": "it's $1; -- \\ ok"}]
+    down = project.cli("down", "base", "--sql").stdout
+    assert "DELETE FROM note WHERE id = 7;" in down
+
+
+def test_sql_from_an_offline_start_connects_to_nothing(project: Project) -> None:
+    """`--from REV` plans from REV without a database: an unreachable URL, or none (no embedded server)."""
+    three_revisions(project)
+    online = project.cli("up", "--sql").stdout
+    for env in ({"PGMIG_DATABASE_URL": UNREACHABLE}, {}):
+        script = offline(project, "up", "--sql", "--from", "base", env=env).stdout
+        # The same script as planned from an empty database, and a comment saying it was planned offline.
+        assert "-- offline: written without reading the database, for one that stands at base" in script
+        assert script.replace(script.splitlines()[6] + "\n", "") == online, script
+        assert "CREATE TABLE IF NOT EXISTS" in script  # the version table, from base
+    assert not (project.root / ".pgmig").exists()  # no embedded server was started
+
+    env = {"PGMIG_DATABASE_URL": UNREACHABLE}
+    rest = offline(project, "up", "--sql", "--from", "r1", env=env).stdout
+    assert "-- up: r1" not in rest and "-- up: r2" in rest and "-- up: r3" in rest
+    assert "CREATE TABLE IF NOT EXISTS" not in rest
+    assert "-- up: r3" not in offline(project, "up", "r2", "--sql", "--from", "r1", env=env).stdout
+    assert offline(project, "up", "--sql", "--from", "r3", env=env).stdout == ""  # at head: nothing to run
+    down = offline(project, "down", "base", "--sql", "--from", "r3", env=env).stdout
+    assert down.index("-- down: r3") < down.index("-- down: r2") < down.index("-- down: r1")
+    assert "-- down: r3" in offline(project, "down", "--sql", "--from", "r3", env=env).stdout
+
+    # Refused as the online plan refuses, still without a database.
+    behind = pgmig_cli("up", "r1", "--sql", "--from", "r2", cwd=project.root, env=env)
+    assert behind.returncode == 3 and "r1 is behind the current revision r2" in behind.stderr
+    unknown = pgmig_cli("up", "--sql", "--from", "r9", cwd=project.root, env=env)
+    assert unknown.returncode == 3 and "'r9' is not a known revision" in unknown.stderr
+    alone = pgmig_cli("up", "--from", "r1", cwd=project.root, env=env)
+    assert alone.returncode == 2 and "--sql" in alone.stderr
+
+    # The offline script, run by psql in two halves, leaves the database as pgmig up does.
+    assert psql(project.url, offline(project, "up", "r1", "--sql", "--from", "base", env=env).stdout).returncode == 0
+    assert psql(project.url, rest).returncode == 0
+    assert project.applied() == ["r1", "r2", "r3"]
+    assert "pending: none" in project.cli("status", "--no-drift").stdout
+    assert fetch(project.url, "SELECT id, seen FROM note") == [{"id": 7, "seen": None}]
+    assert psql(project.url, down).returncode == 0
+    assert project.applied() == [] and fetch(project.url, "SELECT to_regclass('note') AS t") == [{"t": None}]
+
+
+def test_a_revision_reading_migrator_connection_ends_the_script_cleanly(project: Project) -> None:
+    three_revisions(project)
+    (project.root / "migrations" / "b.py").write_text(
+        (project.root / "migrations" / "b.py")
+        .read_text()
+        .replace(
+            "await migrator.actor.execute('INSERT",
+            "await migrator.actor.execute('SELECT 1')\n        await migrator.connection.execute('INSERT",
+        )
+    )
+    shown = project.cli("up", "--sql")
+    script = shown.stdout
+    assert "-- up: r1 (a.py)" in script and "CREATE TABLE note" in script
+    assert "-- NOT IN THIS SCRIPT: its up() reads migrator.connection" in script
+    assert "--   SELECT 1;" in script  # its steps before that, commented out
+    assert "pgmig up r2" in script and "-- up: r3" not in script and "ADD COLUMN seen" not in script
+    assert "warning: revision b.py uses migrator.connection" in shown.stderr
+    # What the script holds runs, and stops before the revision it cannot show.
+    assert psql(project.url, script).returncode == 0
+    assert project.applied() == ["r1"]
+    project.cli("up")
+    assert project.applied() == ["r1", "r2", "r3"]
+
+
+def test_a_new_enum_label_used_in_its_revision_makes_a_script_safe_to_rerun(project: Project) -> None:
+    project.models(V2)
+    project.generate("one")
+    project.cli("up")
+    run_sql(project.url, "INSERT INTO post (title) VALUES ('kept')")
+    project.models(V3)
+    path = project.generate("two", "--allow-destructive")
+    path.write_text(
+        path.read_text().replace(
+            "    async def down",
+            "        await migrator.actor.execute('UPDATE post SET status = $1', 'archived')\n\n    async def down",
+            1,
+        )
+    )
+    script = project.cli("up", "--sql").stdout
+    committed, _, rest = script.partition("BEGIN;")
+    assert "ADD VALUE IF NOT EXISTS 'archived'" in committed
+    assert "committed on their own, before this revision's transaction" in committed
+    assert "IF NOT EXISTS makes rerunning this script from the start safe" in committed
+    assert rest.count("COMMIT;") == 1 and rest.index("UPDATE post") < rest.index("INSERT INTO") < rest.index("COMMIT;")
+    # Stopped after the label committed (a lost session, a failing statement): the rerun from the start works.
+    assert psql(project.url, committed).returncode == 0
+    assert project.applied() == [rid(p) for p in project.files()[:1]]
+    failed = psql(project.url, script.replace("UPDATE post SET status", "UPDATE post SET no_such_column"))
+    assert failed.returncode != 0 and project.applied() == [rid(p) for p in project.files()[:1]]
+    rerun = psql(project.url, script)
+    assert rerun.returncode == 0, rerun.stderr
+    assert project.applied() == [rid(p) for p in project.files()]
+    assert fetch(project.url, "SELECT status::text FROM post") == [{"status": "archived"}]
+    assert "No changes" in project.cli("diff").stdout
