@@ -165,6 +165,9 @@ def test_down_base_needs_yes_without_a_terminal(project: Project) -> None:
     assert "DROP TABLE" in project.cli("down", "base", "--sql").stdout
     project.cli("down", "base", "--yes")
     assert project.applied() == []
+    # Nothing applied: nothing to consent to.
+    at_base = without_terminal(project, "down", "base")
+    assert at_base.returncode == 0 and "Nothing to roll back." in at_base.stdout, at_base.stderr
 
 
 def at_terminal(args: List[str], cwd: Path, env: Dict[str, str], answers: bytes) -> Tuple[int, str]:

@@ -72,7 +72,7 @@ def _run_revisions(
     project = state.project()
     if target is not None and RELATIVE.fullmatch(target):
         target = relative_target(run(status_service(project)), direction, target)
-    if direction == "down" and target == BASE and not sql and not yes:
+    if direction == "down" and target == BASE and not sql and not yes and run(status_service(project)).applied:
         _confirm_base()
     options = RunOptions(direction, target, as_sql=sql)
     if sql:
