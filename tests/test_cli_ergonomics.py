@@ -71,13 +71,17 @@ def test_plugins_lists_the_models_of_pyproject(tmp_path: Path) -> None:
 
 
 def test_arguments_share_one_notation() -> None:
-    """Every command's usage line names its arguments in capitals, as the help texts do (TARGET, REV)."""
+    """Every command's usage line names its arguments in capitals, as the help texts do (TARGET, REV),
+    and so do its options' values."""
     commands = ["init", "diff", "generate", "up", "down", "status", "check", "history", "heads", "merge"]
     commands += ["stamp", "baseline", "plugins"]
     for command in commands:
-        usage = pgmig_cli(command, "--help").stdout.splitlines()[0]
+        text = pgmig_cli(command, "--help", env={"COLUMNS": "200"}).stdout
+        usage = text.splitlines()[0]
         arguments = re.sub(r"^Usage: pgmig \w+ \[OPTIONS\]", "", usage)
         assert arguments == arguments.upper(), f"pgmig {command}: {usage}"
+        # An option's value named in capitals too (-m MESSAGE), never Typer's `<str>`; no `<phase>` placeholder.
+        assert not re.search(r"-[\w-]+ <|<phase>", text), f"pgmig {command} --help:\n{text}"
     assert pgmig_cli("down", "--help").stdout.startswith("Usage: pgmig down [OPTIONS] [TARGET]")
     assert pgmig_cli("merge", "--help").stdout.startswith("Usage: pgmig merge [OPTIONS] [REV]...")
 

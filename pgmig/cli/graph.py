@@ -32,7 +32,9 @@ def heads(
 
 def merge(
     ctx: typer.Context,
-    message: str = typer.Option(..., "-m", "--message", help="What the merge joins; its docstring and file name."),
+    message: str = typer.Option(
+        ..., "-m", "--message", metavar="MESSAGE", help="What the merge joins; its docstring and file name."
+    ),
     revisions: Optional[List[str]] = typer.Argument(
         None, metavar="REV", help="Heads to join (ids or unique prefixes). Default: all."
     ),
