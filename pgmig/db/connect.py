@@ -93,6 +93,12 @@ _AFTER_STARTUP = "; ".join(session_sql(name for name in SESSION_SETTINGS if name
 
 
 async def connect(url: str, timeout: float = 10.0) -> "asyncpg.Connection":
+    """A session on what `url` names for libpq (`pgmig.db.libpq`: its query, service, PG* variables
+    and .pgpass), with pgmig's session settings and timeouts (`timeout`: seconds to connect).
+
+    Raises ConfigError (exit 2) for a URL or service that cannot be read, DatabaseError (exit 3)
+    when the server cannot be reached or refuses the login; messages show the URL without secrets.
+    """
     import asyncpg
 
     from pgmig.db.libpq import connect_args
