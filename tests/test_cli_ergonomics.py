@@ -36,18 +36,20 @@ def test_shell_completion_is_offered() -> None:
 
 
 @pytest.mark.parametrize(
-    "args",
+    "args, command, option",
     [
-        ("init", "--models", "app.models"),
-        ("diff", "--database-url=postgresql://localhost/x"),
-        ("status", "--debug"),
+        (("init", "--models", "app.models"), "init", "--models"),
+        (("diff", "--database-url=postgresql://localhost/x"), "diff", "--database-url"),
+        (("status", "--debug"), "status", "--debug"),
+        (("server", "status", "--schema", "app"), "server status", "--schema"),
     ],
 )
-def test_global_option_after_the_command_names_its_place(args: Tuple[str, ...], tmp_path: Path) -> None:
+def test_global_option_after_the_command_names_its_place(
+    args: Tuple[str, ...], command: str, option: str, tmp_path: Path
+) -> None:
     result = pgmig_cli(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
-    option = args[1].split("=")[0]
-    assert f"{option} is a global option: give it before the command (pgmig {option} ... {args[0]} ...)" in (
+    assert f"{option} is a global option: give it before the command (pgmig {option} ... {command} ...)" in (
         result.stderr
     ), result.stderr
     assert not (tmp_path / "pyproject.toml").exists()

@@ -40,7 +40,9 @@ class PgmigGroup(TyperGroup):
         except NoSuchOption as exc:
             name = exc.option_name.split("=", 1)[0]
             if name in global_option_names(self):
-                command = exc.ctx.info_name if exc.ctx is not None and exc.ctx.info_name else "COMMAND"
+                # The command as typed after `pgmig` (`server stop` for a subcommand of a group).
+                path = exc.ctx.command_path.split(" ", 1) if exc.ctx is not None else []
+                command = path[1] if len(path) > 1 else "COMMAND"
                 exc.message = f"{name} is a global option: give it before the command (pgmig {name} ... {command} ...)"
             raise
 
