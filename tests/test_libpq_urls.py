@@ -249,3 +249,16 @@ def test_cli_against_the_password_server(server: Server, env: Dict[str, str], tm
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert "refused the password" in refused.stderr
     assert "Not-The-SECRET-pw" not in refused.stdout + refused.stderr
+
+
+def test_connect_args_of_host_lists_and_other_parameters(env: Dict[str, str]) -> None:
+    """A host without a port takes the default one; IPv6 in brackets; what pgmig does not resolve
+    (sslmode, application_name) is left in the DSN for asyncpg; dbname/database in the query win."""
+    args = connect_args("postgresql://u@h1:1,h2/db?sslmode=disable&application_name=x")
+    assert (args.host, args.port, args.user, args.database) == (["h1", "h2"], [1, 5432], "u", "db")
+    assert args.dsn == "postgresql:?sslmode=disable&application_name=x"
+    args = connect_args("postgresql://u@[::1]:5433/db?database=other")
+    assert (args.host, args.port, args.database) == (["::1"], [5433], "other")
+    assert connect_args("postgresql:///") == connect_args("postgresql://")
+    with pytest.raises(ConfigError, match="invalid port"):
+        connect_args("postgresql://h/db?port=abc")
