@@ -266,7 +266,7 @@ def test_generate_up_down_through_the_cli(project: Any) -> None:
         run_sql(project.url, "INSERT INTO price (id, amount) VALUES (2, 5000)")
     project.cli("down")
     assert catalog(project.url, ["public"]) == before
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     assert catalog(project.url, ["public"])["domains"] == []
 
 

@@ -70,7 +70,7 @@ def test_other_tools_version_tables_are_never_proposed(project: Project) -> None
     assert project.cli("diff", "--exit-code").returncode == 0
     assert "drift: none" in project.cli("status", "--exit-code").stdout
     assert "check passed" in project.cli("check").stdout
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     assert fetch(project.url, "SELECT version_num FROM alembic_version") == [{"version_num": "abc123"}]
     assert fetch(project.url, "SELECT count(*) AS n FROM django_migrations") == [{"n": 0}]
 
@@ -166,7 +166,7 @@ def test_a_managed_foreign_key_to_an_excluded_table(project: Project) -> None:
     assert "drift: none" in project.cli("status", "--exit-code").stdout
     # The history replays on a scratch database seeded with the excluded table it references.
     assert "check passed (1 revision" in project.cli("check").stdout
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     assert fetch(project.url, "SELECT to_regclass('city') IS NULL AS gone, count(*) AS n FROM country") == [
         {"gone": True, "n": 1}
     ]

@@ -269,7 +269,7 @@ def test_small_server_generate_up_down_check_in_parts(small_url: str, tmp_path: 
     assert fetch(small_url, "SELECT count(*) AS n FROM pgmig_revisions_progress")[0]["n"] == 0
     _cli(tmp_path, small_url, "diff", "--exit-code")
 
-    _cli(tmp_path, small_url, "down", "base")
+    _cli(tmp_path, small_url, "down", "base", "--yes")
     assert _tables(small_url) == 0
     assert fetch(small_url, "SELECT count(*) AS n FROM pgmig_revisions")[0]["n"] == 0
     _cli(tmp_path, small_url, "check")
@@ -335,7 +335,7 @@ def test_a_run_cut_between_parts_resumes_after_the_last_committed_step(small_url
     # Drift would list every object of the committed parts: not measured until the revision is finished.
     assert "drift: not measured (a revision is partly applied" in _cli(tmp_path, small_url, "status", "--drift").stdout
     # Any other run is refused while it is half-made.
-    assert "is partly applied" in _cli(tmp_path, small_url, "down", "base", code=3).stderr
+    assert "is partly applied" in _cli(tmp_path, small_url, "down", "base", "--yes", code=3).stderr
 
     run_sql(small_url, "DELETE FROM gate")
     again = _cli(tmp_path, small_url, "up")
@@ -346,13 +346,13 @@ def test_a_run_cut_between_parts_resumes_after_the_last_committed_step(small_url
 
     # The same in down: cut in its eighth part (each drop is a part of its own here).
     run_sql(small_url, "INSERT INTO gate VALUES (1)")
-    assert "terminating connection" in _cli(tmp_path, small_url, "down", "base", code=3).stderr
+    assert "terminating connection" in _cli(tmp_path, small_url, "down", "base", "--yes", code=3).stderr
     progress = fetch(small_url, "SELECT direction, steps FROM pgmig_revisions_progress")
     assert progress == [{"direction": "down", "steps": 7}]
     assert _tables(small_url) == 5 + 1  # t0..t4 and gate
     assert "is partly applied" in _cli(tmp_path, small_url, "up", code=3).stderr
     run_sql(small_url, "DELETE FROM gate")
-    _cli(tmp_path, small_url, "down", "base")
+    _cli(tmp_path, small_url, "down", "base", "--yes")
     assert _tables(small_url) == 1
     assert fetch(small_url, "SELECT count(*) AS n FROM pgmig_revisions")[0]["n"] == 0
 
@@ -439,7 +439,7 @@ def test_five_thousand_tables_up_down_check_on_a_default_server(database_url: st
     generated = _cli(tmp_path, database_url, "generate", "-m", "initial", "--no-verify", timeout=1800)
     times["generate"] = time.perf_counter() - started
     assert "commit_in_parts = True" in Path(generated.stdout.strip().splitlines()[-1]).read_text()
-    for name, args in (("up", ["up"]), ("down", ["down", "base"]), ("check", ["check"])):
+    for name, args in (("up", ["up"]), ("down", ["down", "base", "--yes"]), ("check", ["check"])):
         started = time.perf_counter()
         _cli(tmp_path, database_url, *args, timeout=1800)
         times[name] = time.perf_counter() - started
@@ -483,5 +483,5 @@ def test_a_new_label_ends_its_part_so_the_next_part_can_use_it(small_url: str, t
     )
     _cli(tmp_path, small_url, "up")
     assert fetch(small_url, "SELECT k::text AS k FROM item") == [{"k": "b"}]
-    _cli(tmp_path, small_url, "down", "base")
+    _cli(tmp_path, small_url, "down", "base", "--yes")
     assert fetch(small_url, "SELECT k::text AS k FROM item") == []

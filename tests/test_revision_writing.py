@@ -149,7 +149,7 @@ def test_the_issue_message_through_generate_up_and_down(project: Project) -> Non
     assert load_revision_file(path).message == r"fix C:\Users\new path"
     project.cli("up")
     _check_still_works(project)
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     assert (
         fetch(project.url, "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public' AND tablename = 'post'")[0][
             "n"
@@ -251,5 +251,5 @@ def test_hostile_model_strings_round_trip_through_a_revision(project: Project) -
     labels = fetch(project.url, "SELECT enumlabel FROM pg_enum ORDER BY enumsortorder")
     assert [r["enumlabel"] for r in labels] == LABELS
     _check_still_works(project)
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     assert fetch(project.url, "SELECT count(*) AS n FROM pg_class WHERE relname = 'note'")[0]["n"] == 0

@@ -82,7 +82,7 @@ def test_generate_up_down_round_trips(project: Project) -> None:
     # ... and up again reaches the same head.
     project.cli("up")
     assert full_snapshot(project.url) == snapshots[-1]
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     assert project.applied() == []
     assert full_snapshot(project.url)["tables"] == []
 
@@ -327,12 +327,12 @@ def test_sql_refuses_the_targets_the_run_refuses(project: Project) -> None:
     down_sql = project.cli("down", "base", "--sql").stdout
     assert down_sql.index("-- down: r2 (b.py)") < down_sql.index("-- down: r1 (a.py)")
 
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     assert project.applied() == []
     ran, shown = project.cli("down", ok=False), project.cli("down", "--sql", ok=False)
     assert ran.returncode == shown.returncode == 3 and "nothing to roll back" in shown.stderr
     assert shown.stderr == ran.stderr
-    assert "Nothing to roll back." in project.cli("down", "base").stdout
+    assert "Nothing to roll back." in project.cli("down", "base", "--yes").stdout
 
 
 @pytest.mark.parametrize(

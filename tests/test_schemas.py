@@ -244,7 +244,7 @@ def test_schema_app_from_a_fresh_database(project: Project) -> None:
     run_sql(project.url, "ALTER TABLE app.author DROP COLUMN extra")
 
     # Down to base: the tables and the type go; the schema stays with the version table.
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     rows = fetch(project.url, "SELECT relname FROM pg_class WHERE relnamespace = 'app'::regnamespace AND relkind = 'r'")
     assert rows == [{"relname": "pgmig_revisions"}]
     assert (
@@ -496,7 +496,7 @@ def test_two_schemas_neither_public_through_the_cli(project: Project) -> None:
     assert "No changes" in project.cli("diff").stdout
     project.cli("check")
     assert "drift: none" in project.cli("status").stdout
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     # audit is gone; app stays, holding the version table alone.
     assert _schemas(project.url, ["app", "audit"]) == ["app"]
     project.cli("up")

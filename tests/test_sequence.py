@@ -662,7 +662,7 @@ def test_generate_up_down_with_sequences(project: Any) -> None:
         k: v for k, v in before.items() if k != "sequences"
     }
     assert [r["seqincrement"] for r in sequence_rows(project.url)] == [1, 1]
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     assert sequence_rows(project.url) == []
 
 

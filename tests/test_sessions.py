@@ -282,7 +282,7 @@ def test_a_timeout_the_server_refuses_is_a_configuration_error(
         with (root / "pyproject.toml").open("a") as pyproject:
             pyproject.write(f"{setting} = {value!r}\n")
         where = f"{setting} in [tool.pgmig] of {root / 'pyproject.toml'}"
-    args = {"up": ["up"], "down": ["down", "base"], "stamp": ["stamp", project[1][0]]}[command]
+    args = {"up": ["up"], "down": ["down", "base", "--yes"], "stamp": ["stamp", project[1][0]]}[command]
     result = pgmig_cli(*args, cwd=root, env=env)
     assert result.returncode == 2, result
     line = assert_one_error_line(result, setting)
@@ -314,7 +314,7 @@ def test_a_deploy_role_without_create_on_the_database_applies_and_stamps(
     root, ids = project
     url = fresh_database()
     deploy = as_role(url, deploy_role(make_role, url))
-    for args in (["up"], ["down", "base"], ["up"], ["status"]):
+    for args in (["up"], ["down", "base", "--yes"], ["up"], ["status"]):
         result = run_as(root, deploy, *args, dev_url=url)
         assert result.returncode == 0, result
     assert applied(url) == ids

@@ -199,7 +199,7 @@ def test_generated_revisions_pass_mypy_strict(project: Project, mypy_cache: Path
     errors = mypy_errors([first, second], mypy_cache)
     assert errors == {first.name: [], second.name: []}
     project.cli("up")
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
 
 
 def test_a_misspelt_operation_fails_at_run_time_naming_the_right_one(project: Project) -> None:

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import functools
 import traceback
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 import typer
+from typer.core import TyperGroup, TyperOption
+
+try:  # Typer vendors Click in its recent versions
+    from typer._click.core import Context
+    from typer._click.exceptions import NoSuchOption
+except ImportError:  # pragma: no cover - an older Typer, on Click itself
+    from click.core import Context  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from click.exceptions import NoSuchOption  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from pgmig import __version__
 from pgmig.cli import baseline, check, diff, generate, graph, init, plugins, run, server
@@ -22,11 +30,38 @@ from pgmig.errors import PgmigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class PgmigGroup(TyperGroup):
+    """The command group: a global option given after the command gets a hint naming its place."""
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NoSuchOption as exc:
+            name = exc.option_name.split("=", 1)[0]
+            if name in global_option_names(self):
+                # The command as typed after `pgmig` (`server stop` for a subcommand of a group).
+                path = exc.ctx.command_path.split(" ", 1) if exc.ctx is not None else []
+                command = path[1] if len(path) > 1 else "COMMAND"
+                exc.message = f"{name} is a global option: give it before the command (pgmig {name} ... {command} ...)"
+            raise
+
+
+def global_option_names(group: TyperGroup) -> List[str]:
+    """The flags of `group`'s own options (`--models`, `--database-url`, ...), without help/completion."""
+    names: List[str] = []
+    for param in group.params:
+        if isinstance(param, TyperOption) and param.expose_value:
+            names.extend(param.opts)
+    return names
+
+
 app = typer.Typer(
     name="pgmig",
+    cls=PgmigGroup,
     help="Keep a PostgreSQL schema in step with your SQLModel / SQLAlchemy models.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -136,7 +171,7 @@ def main_options(
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        False, "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
     """Global options go before the command: pgmig --database-url URL --models app/models.py diff"""
@@ -169,15 +204,21 @@ COMMANDS: List[Callable[..., Any]] = [
     baseline.baseline,
     plugins.plugins,
 ]
+# `pgmig down -2`: a relative target that Click would otherwise read as an unknown option.
+CONTEXT_SETTINGS: Dict[Callable[..., Any], Dict[str, Any]] = {
+    run.up: {"ignore_unknown_options": True},
+    run.down: {"ignore_unknown_options": True},
+}
 for _command in COMMANDS:
-    app.command()(edge(_command))
+    app.command(context_settings=CONTEXT_SETTINGS.get(_command))(edge(_command))
 for _command in server.COMMANDS:
     server.app.command()(edge(_command))
 app.add_typer(server.app)
 
 
 def main() -> None:
-    app()
+    # One name however pgmig was started (`python -m pgmig` too): the completion script completes `pgmig`.
+    app(prog_name="pgmig")
 
 
 if __name__ == "__main__":  # pragma: no cover

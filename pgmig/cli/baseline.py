@@ -11,7 +11,7 @@ from pgmig.cli.output import out, print_timings, printable
 def baseline(
     ctx: typer.Context,
     message: str = typer.Option(
-        ..., "-m", "--message", help="What the revision is; becomes its docstring and file name."
+        ..., "-m", "--message", metavar="MESSAGE", help="What the revision is; becomes its docstring and file name."
     ),
     no_verify: bool = typer.Option(
         False,

@@ -29,7 +29,11 @@ DEV_URL = typer.Option(
     show_default=False,
 )
 
-TIMINGS = typer.Option(False, "--timings", help="After the output, print 'timing: <phase> <seconds>s' lines on stderr.")
+TIMINGS = typer.Option(
+    False,
+    "--timings",
+    help="After the output, print a line 'timing: PHASE SECONDS' per phase on stderr (e.g. 'timing: compare 0.12s').",
+)
 
 # The flag of each service option a hint can name.
 FLAGS = {

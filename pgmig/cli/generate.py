@@ -14,7 +14,7 @@ from pgmig.cli.output import out, print_timings, printable
 def generate(
     ctx: typer.Context,
     message: str = typer.Option(
-        ..., "-m", "--message", help="What the revision does; becomes its docstring and file name."
+        ..., "-m", "--message", metavar="MESSAGE", help="What the revision does; becomes its docstring and file name."
     ),
     empty: bool = typer.Option(False, "--empty", help="Write a blank revision (for data migrations)."),
     dev_url: Optional[str] = DEV_URL,

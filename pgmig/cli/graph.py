@@ -32,8 +32,12 @@ def heads(
 
 def merge(
     ctx: typer.Context,
-    message: str = typer.Option(..., "-m", "--message", help="What the merge joins; its docstring and file name."),
-    revisions: Optional[List[str]] = typer.Argument(None, help="Heads to join (ids or unique prefixes). Default: all."),
+    message: str = typer.Option(
+        ..., "-m", "--message", metavar="MESSAGE", help="What the merge joins; its docstring and file name."
+    ),
+    revisions: Optional[List[str]] = typer.Argument(
+        None, metavar="REV", help="Heads to join (ids or unique prefixes). Default: all."
+    ),
 ) -> None:
     """Write a merge revision joining the heads (down_revision = a tuple of them); up applies it."""
     from pgmig.services.merge import MergeOptions

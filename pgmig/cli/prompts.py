@@ -6,7 +6,7 @@ library's `pgmig.services.generate.Questioner`.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Callable, List, Optional, TypeVar
 
 import typer
 
@@ -15,12 +15,36 @@ from pgmig.plan.renames import Candidate
 from pgmig.plan.safety import NotNullNeed
 from pgmig.services.generate import Questioner
 
+T = TypeVar("T")
+
+
+def answered(ask: Callable[[], T], at_end: T) -> T:
+    """`ask()` (a typer prompt), or `at_end` when the input ends (Ctrl-D, a closed pipe): an end of
+    input is the empty answer, not an error. Ctrl-C stays an interruption (KeyboardInterrupt, which
+    the CLI's edge reports as `interrupted`, exit 130).
+
+    Click turns both into `Abort`, raised inside the handler of the EOFError or KeyboardInterrupt:
+    that exception is the Abort's `__context__`.
+    """
+    try:
+        return ask()
+    except typer.Abort as exc:
+        if isinstance(exc.__context__, EOFError):
+            err.print("", markup=False)  # end the prompt's line
+            return at_end
+        raise KeyboardInterrupt from None
+
+
+def confirm(question: str) -> bool:
+    """A yes/no question on stderr, no by default; the end of input is a no."""
+    return answered(lambda: typer.confirm(question, default=False, err=True), False)
+
 
 class TerminalQuestioner(Questioner):
     """Django-style questions on stderr."""
 
     def ask_rename(self, candidate: Candidate) -> bool:
-        return typer.confirm(printable(candidate.question()), default=False, err=True)
+        return confirm(printable(candidate.question()))
 
     def ask_default(self, need: NotNullNeed, problem: Optional[str] = None) -> Optional[str]:
         if problem is None:
@@ -31,16 +55,12 @@ class TerminalQuestioner(Questioner):
                 markup=False,
                 style="yellow",
             )
-        answer: str = typer.prompt(
-            f"SQL value for existing rows of {printable(need.name, one_line=True)} (empty: leave a TODO in the revision)",
-            default="",
-            show_default=False,
-            err=True,
-        )
+        question = f"SQL value for existing rows of {printable(need.name, one_line=True)} (empty: leave a TODO in the revision)"
+        answer: str = answered(lambda: typer.prompt(question, default="", show_default=False, err=True), "")
         return answer.strip() or None
 
     def confirm_destructive(self, changes: List[str]) -> bool:
         err.print("This revision would delete data:", style="bold red")
         for change in changes:
             err.print(f"  - {printable(change, one_line=True)}", markup=False)
-        return typer.confirm("Write it anyway?", default=False, err=True)
+        return confirm("Write it anyway?")

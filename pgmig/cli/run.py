@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
@@ -28,7 +29,10 @@ FROM = typer.Option(
 def up(
     ctx: typer.Context,
     target: str = typer.Argument(
-        "heads", help="Revision to stop at (id or unique prefix); 'heads' (default) applies every branch."
+        "heads",
+        metavar="TARGET",
+        help="Revision to stop at (id or unique prefix), or +N for the next N pending revisions; "
+        "'heads' (default) applies every branch.",
     ),
     sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
     start: Optional[str] = FROM,
@@ -43,13 +47,22 @@ def up(
 def down(
     ctx: typer.Context,
     target: Optional[str] = typer.Argument(
-        None, help="Revision to roll back to; 'base' rolls back everything. Default: one revision."
+        None,
+        metavar="TARGET",
+        help="Revision to roll back to, or -N to roll back the last N revisions; 'base' rolls back "
+        "everything. Default: one revision.",
+        show_default=False,
     ),
     sql: bool = typer.Option(False, "--sql", help="Print the SQL instead of running it."),
     start: Optional[str] = FROM,
+    yes: bool = typer.Option(False, "--yes", "-y", help="With TARGET base: roll back everything without asking."),
 ) -> None:
     """Roll back one revision (a merge revision: only it), or every applied revision that follows TARGET."""
-    _run_revisions(ctx, "down", target, sql, "rolled back", "Nothing to roll back.", start)
+    _run_revisions(ctx, "down", target, sql, "rolled back", "Nothing to roll back.", start, yes=yes)
+
+
+RELATIVE = re.compile(r"([+-])([0-9]+)")
+"""A relative target: `+N` (up: the next N pending revisions), `-N` (down: the last N applied)."""
 
 
 def _run_revisions(
@@ -60,14 +73,21 @@ def _run_revisions(
     verb: str,
     nothing: str,
     start: Optional[str] = None,
+    yes: bool = False,
 ) -> None:
     """`up` and `down`: print the SQL, or run with progress and say when there was nothing to do."""
+    from pgmig.revisions.files import BASE
     from pgmig.services.run import RunOptions
     from pgmig.services.run import run as run_service
+    from pgmig.services.run import status as status_service
 
     state: CliState = ctx.obj
-    options = RunOptions(direction, target, as_sql=sql, start=start)
     project = state.project()
+    if target is not None and RELATIVE.fullmatch(target):
+        target = relative_target(run(status_service(project)), direction, target)
+    if direction == "down" and target == BASE and not sql and not yes and run(status_service(project)).applied:
+        _confirm_base()
+    options = RunOptions(direction, target, as_sql=sql, start=start)
     if sql:
         write_sql(run(run_service(project, options)).sql or [])
         return
@@ -75,6 +95,59 @@ def _run_revisions(
         done = run(run_service(project, options, report)).revisions
     if not done:
         out.print(printable(nothing, one_line=True), markup=False)
+
+
+def relative_target(current: "Status", direction: "Direction", spec: str) -> str:
+    """The revision id (or `base`) that `+N` (up) or `-N` (down) names from where the database stands:
+    the N-th pending revision in the order up applies them, or the applied revision N before the
+    current one. Only where the history runs in a line: the run must cover exactly N revisions.
+
+    Raises UsageError for a sign that goes the other way, N = 0, N beyond what is pending or applied,
+    and a range where the history branches or merges (a revision id says which branch)."""
+    from pgmig.errors import UsageError
+    from pgmig.revisions.files import BASE
+    from pgmig.revisions.runner import plan_run
+
+    found = RELATIVE.fullmatch(spec)
+    assert found is not None  # the caller matched it
+    sign, steps = found.group(1), int(found.group(2))
+    wanted = "+" if direction == "up" else "-"
+    if sign != wanted:
+        other = "down -" if direction == "up" else "up +"
+        raise UsageError(
+            f"pgmig {direction} {spec}: {direction} takes {wanted}N ({'forward' if direction == 'up' else 'back'}); "
+            f"pgmig {other}{steps} goes the other way"
+        )
+    if steps == 0:
+        raise UsageError(f"pgmig {direction} {spec}: give a number of revisions of at least 1")
+    if direction == "up":
+        pending = current.pending
+        if steps > len(pending):
+            raise UsageError(f"pgmig up {spec}: only {len(pending)} revision(s) are pending")
+        target = pending[steps - 1].id
+    else:
+        applied = current.chain.ordered(set(current.applied))
+        if steps > len(applied):
+            raise UsageError(f"pgmig down {spec}: only {len(applied)} revision(s) are applied")
+        target = BASE if steps == len(applied) else applied[-steps - 1].id
+    if len(plan_run(current, direction, target).revisions) != steps:
+        raise UsageError(
+            f"pgmig {direction} {spec}: the history branches or merges within {steps} revision(s) of the "
+            "current one; name the revision to stop at (pgmig history lists them)"
+        )
+    return target
+
+
+def _confirm_base() -> None:
+    """`pgmig down base` rolls back every revision: asked at a terminal, `--yes` without one."""
+    from pgmig.cli.prompts import confirm
+    from pgmig.errors import UsageError
+
+    if not sys.stdin.isatty():
+        raise UsageError("pgmig down base rolls back every revision: confirm with --yes (no terminal to ask)")
+    if not confirm("Roll back every applied revision (pgmig down base)?"):
+        err.print("Nothing rolled back.", markup=False)
+        raise typer.Exit(1)
 
 
 def status(
@@ -206,6 +279,7 @@ def stamp(
     ctx: typer.Context,
     target: Optional[List[str]] = typer.Argument(
         None,
+        metavar="TARGET",
         help="Revision(s) to record as applied, with all they follow ('base' clears; several for "
         "a database on several branches, 'heads' for all). With --accept-edits: only this revision's file.",
         show_default=False,
@@ -240,9 +314,10 @@ def stamp(
 
 def _accept_edits(state: CliState, target: Optional[str], yes: bool) -> None:
     """`stamp --accept-edits`: list the edited applied files, ask (at a terminal), record their checksums."""
+    from pgmig.cli.prompts import confirm as ask
     from pgmig.services.run import AcceptOptions, accept_edits
 
-    def confirm(edited: List["Revision"]) -> bool:
+    def consent(edited: List["Revision"]) -> bool:
         if not sys.stdin.isatty():
             return False
         err.print("These applied revisions' files changed meaning since they were applied:", markup=False)
@@ -254,9 +329,9 @@ def _accept_edits(state: CliState, target: Optional[str], yes: bool) -> None:
             "text should run, write a new revision instead.",
             markup=False,
         )
-        return typer.confirm("Accept the files as they are now?", default=False, err=True)
+        return ask("Accept the files as they are now?")
 
-    accepted = run(accept_edits(state.project(), AcceptOptions(target, yes), confirm))
+    accepted = run(accept_edits(state.project(), AcceptOptions(target, yes), consent))
     if not accepted:
         out.print("No applied revision's file changed meaning: nothing to accept.", markup=False)
     for revision in accepted:

@@ -84,6 +84,7 @@ def stop(
     ),
 ) -> None:
     """Stop the project's embedded server; the next command that needs it starts it again."""
+    from pgmig.cli.prompts import confirm
     from pgmig.errors import UsageError
     from pgmig.services.server import project_server, stop_all
     from pgmig.services.server import stop as stop_service
@@ -103,7 +104,7 @@ def stop(
         where = printable(str(project_server(project).data), one_line=True)
         if not sys.stdin.isatty():  # deleting every database needs a yes, as other destructive commands do
             raise UsageError(f"--delete deletes every database in {where}: confirm with --yes (no terminal to ask)")
-        if not typer.confirm(f"Delete the embedded server's data in {where} (every database in it)?", err=True):
+        if not confirm(f"Delete the embedded server's data in {where} (every database in it)?"):
             raise typer.Exit(1)
     before = stop_service(project, delete=delete)
     out.print(

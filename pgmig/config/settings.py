@@ -94,6 +94,15 @@ class Settings(_SchemaField):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("database_url", "dev_url")
+    @classmethod
+    def _url_given(cls, value: Optional[str]) -> Optional[str]:
+        # Set but empty (`PGMIG_DATABASE_URL=` in a CI file whose secret is missing) is a mistake, not
+        # a choice: falling back to the embedded server would migrate a database nobody meant.
+        if value is not None and not value.strip():
+            raise ValueError("is empty: give a postgresql:// URL, or unset it to use the embedded server")
+        return value
+
     @field_validator("lock_timeout", "statement_timeout", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> str:
@@ -253,7 +262,9 @@ def _describe_validation_error(exc: ValidationError, pyproject: Path | None, giv
             problems.append(f"unknown setting {loc!r}{where}")
         else:
             source = _source(str(error["loc"][0]), pyproject, given) if error["loc"] else ""
-            problems.append(f"invalid setting {loc!r}{source}: {error['msg']}")
+            # A validator's own words, without pydantic's "Value error, " before them.
+            reason = error.get("ctx", {}).get("error") if error["type"] == "value_error" else None
+            problems.append(f"invalid setting {loc!r}{source}: {reason or error['msg']}")
     return "; ".join(problems)
 
 

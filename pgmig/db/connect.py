@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, AsyncIterator, Callable, Dict, Iterable, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
-from pgmig.db.urls import normalize_url, redact_url, scrub
+from pgmig.db.urls import normalize_url, redact_url, remember_password, scrub
 from pgmig.errors import ConfigError, DatabaseError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,8 +67,8 @@ STARTUP_SETTINGS = ("standard_conforming_strings", "DateStyle")
 
 def server_settings(url: str) -> Dict[str, str]:
     """`STARTUP_SETTINGS`, and `application_name = pgmig` so operators can tell pgmig's sessions in
-    pg_stat_activity; the URL's `application_name` or PGAPPNAME (which libpq reads and asyncpg does
-    not) win. asyncpg sends these after the URL's own settings: pgmig's win over the URL's."""
+    pg_stat_activity; the `application_name` of `url` (the DSN `pgmig.db.libpq.connect_args` gives
+    asyncpg: the URL's or its service's) or PGAPPNAME (which libpq reads and asyncpg does not) win. asyncpg sends these after the URL's own settings: pgmig's win over the URL's."""
     settings = {name: SESSION_SETTINGS[name] for name in STARTUP_SETTINGS}
     if "application_name" not in parse_qs(urlsplit(url).query):
         settings["application_name"] = os.environ.get("PGAPPNAME") or APPLICATION_NAME
@@ -93,11 +93,30 @@ _AFTER_STARTUP = "; ".join(session_sql(name for name in SESSION_SETTINGS if name
 
 
 async def connect(url: str, timeout: float = 10.0) -> "asyncpg.Connection":
+    """A session on what `url` names for libpq (`pgmig.db.libpq`: its query, service, PG* variables
+    and .pgpass), with pgmig's session settings and timeouts (`timeout`: seconds to connect).
+
+    Raises ConfigError (exit 2) for a URL or service that cannot be read, DatabaseError (exit 3)
+    when the server cannot be reached or refuses the login; messages show the URL without secrets.
+    """
     import asyncpg
 
+    from pgmig.db.libpq import connect_args
+
     url = normalize_url(url)
+    args = connect_args(url)
+    remember_password(args.password)
     try:
-        conn = await asyncpg.connect(url, timeout=timeout, server_settings=server_settings(url))
+        conn = await asyncpg.connect(
+            args.dsn,
+            host=args.host,
+            port=args.port,
+            user=args.user,
+            password=args.password,
+            database=args.database,
+            timeout=timeout,
+            server_settings=server_settings(args.dsn),
+        )
     except asyncpg.InvalidPasswordError as exc:
         raise DatabaseError(f"the server at {redact_url(url)} refused the password: {scrub(str(exc), url)}") from None
     except asyncpg.InvalidAuthorizationSpecificationError as exc:

@@ -199,6 +199,11 @@ def secrets_of(url: str) -> Set[str]:
         auth, at, _ = netloc[: _first_of(netloc, "/?#")].partition("@")
         if at and ":" in auth:
             raw.add(auth.partition(":")[2])
+    return _forms(raw)
+
+
+def _forms(raw: Iterable[str]) -> Set[str]:
+    """Each secret of `raw` as typed, percent-decoded (`+` as a space too) and percent-encoded."""
     forms: Set[str] = set()
     for secret in raw:
         forms.update({secret, unquote(secret), unquote_plus(secret), quote(unquote(secret), safe="")})
@@ -210,6 +215,13 @@ def remember_secrets(url: Optional[str]) -> None:
     """Have `redact_text` hide the secrets of `url` wherever they appear from now on (in this process)."""
     if url:
         _known.update(secrets_of(url))
+
+
+def remember_password(password: Optional[str]) -> None:
+    """Have `redact_text` hide `password` (found outside a URL: a service file, .pgpass, PGPASSWORD)
+    wherever it appears from now on, in the forms `secrets_of` lists."""
+    if password:
+        _known.update(_forms([password]))
 
 
 _QUOTES = "'\"`"
@@ -346,8 +358,14 @@ def with_database(url: str, database: str) -> str:
     parts = split_url(normalize_url(url), generous=False)
     assert parts is not None  # normalize_url returns a URL
     userinfo = "" if parts.userinfo is None else parts.userinfo + "@"
-    query = "" if parts.query is None else "?" + parts.query
+    # A `dbname` in the query would win over the path (pgmig.db.libpq): it goes.
+    kept = [piece for piece in (parts.query or "").split("&") if piece and piece.split("=", 1)[0] not in _DBNAME_KEYS]
+    query = "?" + "&".join(kept) if kept else ""
     return f"postgresql://{userinfo}{parts.hosts}/{quote(database, safe='')}{query}"
+
+
+_DBNAME_KEYS = ("dbname", "database")
+"""The query parameters that name the database (libpq's `dbname`, and asyncpg's alias)."""
 
 
 def password_of(url: str) -> Optional[str]:

@@ -90,14 +90,26 @@ def init_project(options: InitOptions) -> List[str]:
     else:
         folder.mkdir(parents=True)
         done.append(f"created the migrations folder {folder}")
-    gitignore = root / ".gitignore"
-    if gitignore.exists():
-        lines = gitignore.read_text(encoding="utf-8").splitlines()
-        if ".pgmig/" not in lines and ".pgmig" not in lines:
-            with gitignore.open("a", encoding="utf-8") as handle:
-                handle.write(("" if not lines or lines[-1] == "" else "\n") + ".pgmig/\n")
-            done.append("added .pgmig/ (the embedded server's data) to .gitignore")
+    done.extend(_ignore_server_data(root / ".gitignore"))
     return done
+
+
+IGNORED = (".pgmig/", ".pgmig", "/.pgmig/", "/.pgmig")
+"""The .gitignore lines that already keep the embedded server's data (`.pgmig/` beside pyproject.toml) out of git."""
+
+
+def _ignore_server_data(gitignore: Path) -> List[str]:
+    """Add `.pgmig/` to `gitignore`, creating the file when there is none; what was done, in words."""
+    if not gitignore.exists():
+        write_new_file(gitignore, ".pgmig/\n")
+        return [f"created {gitignore} with .pgmig/ (the embedded server's data)"]
+    text = gitignore.read_text(encoding="utf-8")
+    lines = [line.strip() for line in text.splitlines()]
+    if any(line in IGNORED for line in lines):
+        return []
+    with gitignore.open("a", encoding="utf-8") as handle:
+        handle.write(("" if not text or text.endswith("\n") else "\n") + ".pgmig/\n")
+    return ["added .pgmig/ (the embedded server's data) to .gitignore"]
 
 
 def _read(pyproject: Path) -> str:
