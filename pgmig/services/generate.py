@@ -14,7 +14,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from pgmig.errors import DatabaseError, Hint, UsageError
 from pgmig.ops.base import Operation
@@ -130,10 +130,24 @@ def default_hint(needs: Sequence[NotNullNeed]) -> Hint:
     return Hint("give a value", "defaults", tuple(f"{need.name}=EXPR" for need in needs))
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What a written revision does, for its author: `plan`, its changes (each with its hazards; the
+    renames not among them), and `renamed`, how many tables, columns and enum labels it renames."""
+
+    plan: "Plan"
+    renamed: int
+
+
 async def generate(
-    project: Project, options: GenerateOptions, questioner: Optional[Questioner] = None
+    project: Project,
+    options: GenerateOptions,
+    questioner: Optional[Questioner] = None,
+    summary: Optional[Callable[[Summary], None]] = None,
 ) -> Optional[Path]:
     """Write the next revision file and return its path; None when the models need no change.
+
+    `summary` is given what the revision does once it is written (not for an `empty` one).
 
     `questioner` answers what a person would be asked at a terminal; without
     one, only the options decide and anything unresolved is refused or left
@@ -170,6 +184,7 @@ async def generate(
                 up_preamble=preamble,
             )
 
+    said: Optional[Summary] = None
     if options.empty:
         text = render(_Work([], [], []), [])
     else:
@@ -177,7 +192,7 @@ async def generate(
             work = await _changes(project, chain, conn, url, real, options, questioner)
             if work is None:
                 return None
-            text = render(work, work.preamble)
+            text, said = render(work, work.preamble), work.summary
             if options.verify:
                 # A TODO stops `up` until a person edits it: what can be proven is the rest, as written.
                 proven = text if not work.preamble else render(work, [])
@@ -189,7 +204,10 @@ async def generate(
                         "run pgmig check after editing"
                     )
     # Complete and loadable, or not there at all (a broken file would stop every later command).
-    return project.write_revision(file_name, text)
+    path = project.write_revision(file_name, text)
+    if summary is not None and said is not None:
+        summary(said)
+    return path
 
 
 async def _prove(project: Project, chain: Chain, file_name: str, text: str, scratch_url: Optional[str]) -> None:
@@ -214,6 +232,7 @@ class _Work:
     up: List[Operation]
     down: List[Operation]
     preamble: List[str]
+    summary: Optional[Summary] = None
 
 
 async def _changes(
@@ -283,7 +302,8 @@ async def _changes(
         described = [describe_change(change) + said.get(id(change), "") for change in destructive]
         if not questioner.confirm_destructive(described):
             raise DestructiveChangeError(described)
-    return _Work(up_ops, down_ops, preamble)
+    renamed = len(renames.tables) + len(renames.columns) + len(renames.enum_values)
+    return _Work(up_ops, down_ops, preamble, Summary(up, renamed))
 
 
 async def _rows_said(
