@@ -19,6 +19,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from pgmig.db.urls import redact_text
+from pgmig.errors import plural
 from pgmig.timing import NoTimings, Timings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,11 +59,6 @@ err = WholeConsole(stderr=True, highlight=False, soft_wrap=True)
 
 _live: List[Console] = []
 """The console of the progress line on screen, if any: notices go through it, above the line."""
-
-
-def plural(count: int, noun: str) -> str:
-    """`1 revision`, `2 revisions`: a count with its noun (a regular English plural)."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 _NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
