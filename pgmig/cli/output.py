@@ -41,7 +41,7 @@ class WholeConsole(Console):
     when the output is not a terminal, cropping what a tree's line holds
     beyond it: in a CI log a preview lost its hazard labels, its enum labels
     and the database in its header. Here the width is the terminal's only at
-    a terminal, where `print_tree` wraps; elsewhere it is UNLIMITED.
+    a terminal, where `print_plan` wraps its tree; elsewhere it is UNLIMITED.
     """
 
     @property
@@ -109,8 +109,8 @@ def revision_entry(revision: "Revision") -> str:
 def notice(message: str) -> None:
     """A one-line message for the person running pgmig (stderr, dim; passwords redacted).
 
-    While a progress line is live, through its console, which prints the message above the line:
-    written beside it on another console, the two would overwrite each other on the screen.
+    While a progress line is live (only at a terminal), through its console, which prints the message
+    above the line: written beside it on another console, the two would overwrite each other on the screen.
     """
     (_live[-1] if _live else err).print(shown(message), markup=False, style="dim")
 
@@ -165,6 +165,7 @@ TIME_WIDTH = len("2026-12-01 06:00:12 UTC")
 
 
 def revision_ids(revisions: "Sequence[Revision]") -> List[str]:
+    """The revisions' ids, as `--json` documents name revisions."""
     return [revision.id for revision in revisions]
 
 
