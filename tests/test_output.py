@@ -216,6 +216,9 @@ def test_check_shows_progress_at_a_terminal(project: Project) -> None:
     screen = _terminal(["check"], project.root, {"PGMIG_DATABASE_URL": project.url, "PGMIG_DEV_URL": project.url})
     oks = [line for line in screen.splitlines() if line.strip().startswith("ok ")]
     assert len(oks) == 2 and "first" in oks[0] and "second" in oks[1], screen
+    # Under a live line counting them, drawn from the start (the spinner, then the count).
+    assert "checked: 0 revisions" in screen, screen
+    assert screen.index("checked: 0 revisions") < screen.index(oks[0]), screen
     assert "check passed (2 revisions)" in screen
 
 
