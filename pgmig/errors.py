@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 revision`, `2 revisions`: a count with its noun, for messages (a regular English plural)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class Hint:
     """What a caller can give to get past a problem, named by the option that carries it.

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from pgmig.cli.context import DEV_URL, TIMINGS, CliState, paused_gc, run
-from pgmig.cli.output import out, print_check, print_json, print_timings
+from pgmig.cli.output import check_progress, out, print_check, print_document, print_timings
 
 
 def check(
@@ -23,12 +23,16 @@ def check(
     state: CliState = ctx.obj
     project = state.project(timings, dev_url)
     with paused_gc():
-        report = run(check_service(project, CheckOptions()))
+        if as_json:  # stdout is the document: no line before it
+            report = run(check_service(project, CheckOptions()))
+        else:  # notices (the scratch server's) go through the progress line's console, above it
+            with check_progress() as told:
+                report = run(check_service(project, CheckOptions(), told))
     with project.timings.phase("render"):
         if as_json:
-            print_json(report.to_json())
+            print_document(report.to_json())
         else:
-            print_check(out, report)
+            print_check(out, report, streamed=True)
     print_timings(project.timings)
     if not report.ok:
         raise typer.Exit(1)

@@ -53,6 +53,17 @@ FLAGS = {
 }
 
 
+def refuse_together(flags: Dict[str, bool], why: str) -> None:
+    """Raise UsageError (exit 2, one line) when two or more of `flags` (flag: given) are given:
+    they ask for contradictory things, and doing one of them silently would hide the other.
+    `why` says what each does, so the user can choose."""
+    given = [flag for flag, on in flags.items() if on]
+    if len(given) > 1:
+        from pgmig.errors import UsageError
+
+        raise UsageError(f"{' and '.join(given)} do not go together ({why}): give one of them")
+
+
 def word_hint(hint: Hint) -> str:
     """A hint in the CLI's words: `give a value with --default article.published=EXPR`."""
     flag = FLAGS.get(hint.option)

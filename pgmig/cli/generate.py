@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from pgmig.cli.context import DEV_URL, TIMINGS, CliState, paused_gc, run
-from pgmig.cli.output import out, print_timings, printable
+from pgmig.cli.context import DEV_URL, TIMINGS, CliState, paused_gc, refuse_together, run
+from pgmig.cli.output import err, out, print_summary, print_timings, printable
 
 
 def generate(
@@ -59,9 +59,20 @@ def generate(
     """Write the next revision file from the difference between the revisions and the models."""
     from pgmig.cli.flags import parse_defaults, parse_enum_maps, parse_renames
     from pgmig.cli.prompts import TerminalQuestioner
-    from pgmig.services.generate import GenerateOptions, Questioner
+    from pgmig.services.generate import GenerateOptions, Questioner, Summary
     from pgmig.services.generate import generate as generate_service
 
+    for flag, given in (
+        ("--rename", rename),
+        ("--rename-enum-value", rename_enum_value),
+        ("--map-enum-value", map_enum_value),
+        ("--default", default),
+        ("--allow-destructive", allow_destructive),
+        ("--concurrently", concurrently),
+    ):
+        refuse_together(
+            {"--empty": empty, flag: bool(given)}, f"--empty writes a blank revision, which {flag} has no say in"
+        )
     state: CliState = ctx.obj
     options = GenerateOptions(
         message=message,
@@ -75,8 +86,9 @@ def generate(
     )
     project = state.project(timings, dev_url)
     questioner = TerminalQuestioner() if sys.stdin.isatty() else Questioner()
+    said: List[Summary] = []
     with paused_gc():
-        path = run(generate_service(project, options, questioner))
+        path = run(generate_service(project, options, questioner, said.append))
     if path is None and not project.chain().revisions:
         # A database made by another tool (Alembic, by hand) that already matches the models: no
         # revision builds it yet, which is baseline's job.
@@ -89,4 +101,7 @@ def generate(
         out.print("No changes: the models match the revisions; nothing written.")
     else:
         out.print(printable(str(path), one_line=True), markup=False)
+        # On stderr: stdout stays the path alone, for `$(pgmig generate ...)` in a script.
+        for summary in said:
+            print_summary(err, summary)
     print_timings(project.timings)

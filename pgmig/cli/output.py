@@ -10,24 +10,55 @@ import json
 import sys
 import unicodedata
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table as RichTable
 from rich.text import Text
 from rich.tree import Tree
 
 from pgmig.db.urls import redact_text
+from pgmig.errors import plural
 from pgmig.timing import NoTimings, Timings
 
 if TYPE_CHECKING:  # pragma: no cover
     from pgmig.plan.diff import Change, Plan
     from pgmig.revisions.files import Revision
     from pgmig.schema.objects import Key
-    from pgmig.services.check import CheckReport
+    from pgmig.services.check import CheckReport, RevisionCheck
+    from pgmig.services.generate import Summary
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+UNLIMITED = 1_000_000
+"""The width output to a pipe or a file is laid out for: no limit a line of pgmig reaches (an enum of
+many long labels, a long database name); beyond it a tree wraps, it never crops."""
+
+
+class WholeConsole(Console):
+    """A Rich console that never crops what it prints.
+
+    Rich lays out for the terminal's width, and for 80 columns (or `$COLUMNS`)
+    when the output is not a terminal, cropping what a tree's line holds
+    beyond it: in a CI log a preview lost its hazard labels, its enum labels
+    and the database in its header. Here the width is the terminal's only at
+    a terminal, where `print_plan` wraps its tree; elsewhere it is UNLIMITED.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)  # type: ignore[attr-defined]
+        return size if self.is_terminal else ConsoleDimensions(UNLIMITED, size.height)
+
+    @size.setter
+    def size(self, new_size: Tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+out = WholeConsole(highlight=False, soft_wrap=True)
+err = WholeConsole(stderr=True, highlight=False, soft_wrap=True)
+
+_live: List[Console] = []
+"""The console of the progress line on screen, if any: notices go through it, above the line."""
 
 
 _NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
@@ -76,13 +107,18 @@ def revision_entry(revision: "Revision") -> str:
 
 
 def notice(message: str) -> None:
-    """A one-line message for the person running pgmig (stderr, dim; passwords redacted)."""
-    err.print(shown(message), markup=False, style="dim")
+    """A one-line message for the person running pgmig (stderr, dim; passwords redacted).
+
+    While a progress line is live (only at a terminal), through its console, which prints the message
+    above the line: written beside it on another console, the two would overwrite each other on the screen.
+    """
+    (_live[-1] if _live else err).print(shown(message), markup=False, style="dim")
 
 
 def warn(message: str) -> None:
-    """A `warning: ...` line on stderr (secrets hidden, control characters escaped)."""
-    err.print(f"warning: {shown(message)}", markup=False, style="yellow")
+    """A `warning: ...` line on stderr (secrets hidden, control characters escaped), through the
+    live progress line's console while there is one (see `notice`)."""
+    (_live[-1] if _live else err).print(f"warning: {shown(message)}", markup=False, style="yellow")
 
 
 def _redacted(data: Any) -> Any:
@@ -109,6 +145,42 @@ def print_json(data: Any) -> None:
     )
 
 
+JSON_VERSION = 1
+"""The version of the shape of `--json` documents (diff, check, status, history: README's command
+reference); raised when a field changes meaning or goes away, not when one is added."""
+
+
+def print_document(data: Dict[str, Any]) -> None:
+    """A `--json` document: `data` after `"version": JSON_VERSION`, as `print_json` prints it."""
+    print_json({"version": JSON_VERSION, **data})
+
+
+def applied_time(moment: datetime) -> str:
+    """When a revision was applied (the version table's `applied_at`), in UTC to the second:
+    `2026-12-01 06:00:12 UTC`, TIME_WIDTH characters."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+TIME_WIDTH = len("2026-12-01 06:00:12 UTC")
+
+
+def revision_ids(revisions: "Sequence[Revision]") -> List[str]:
+    """The revisions' ids, as `--json` documents name revisions."""
+    return [revision.id for revision in revisions]
+
+
+def pending_note(pending: "Sequence[Revision]") -> str:
+    """What a diff says of the revisions its database has not applied: how many, which (the first
+    few), that the diff includes what they would do, and what to run."""
+    names = ", ".join(printable(revision.id, one_line=True) for revision in pending[:3])
+    more = f" and {len(pending) - 3} more" if len(pending) > 3 else ""
+    them = "it" if len(pending) == 1 else "them"
+    return (
+        f"pending: {plural(len(pending), 'revision')} not applied to this database ({names}{more}); "
+        f"what {them} would do is part of this diff: pgmig up applies {them}"
+    )
+
+
 def print_timings(timings: Timings) -> None:
     """`timing: <phase> <seconds>s` lines on stderr, when timings were asked for."""
     if not isinstance(timings, NoTimings):
@@ -117,33 +189,68 @@ def print_timings(timings: Timings) -> None:
 
 
 @contextmanager
-def progress(verb: str) -> "Iterator[Callable[[str, Revision, float], None]]":
-    """A Rich progress line on a terminal; plain lines (for logs and CI) otherwise."""
+def live_lines(verb: str) -> "Iterator[Callable[[Sequence[Text]], None]]":
+    """Report steps as each ends: `report(lines)` prints the step's lines at once, and at a terminal
+    above a live line (a spinner, `<verb>: N revisions`, the time elapsed; gone at the end).
 
-    def line(revision: "Revision", seconds: float) -> str:
-        return f"{verb} {revision_entry(revision)}  ({seconds:.2f}s)"
-
+    Elsewhere (a log, CI) the lines alone. While the line is live, `notice` and `warn` print
+    through its console, above it, so nothing overwrites it or is overwritten.
+    """
     if not out.is_terminal:
-        yield lambda direction, revision, seconds: out.print(line(revision, seconds), markup=False)
+
+        def plain(lines: Sequence[Text]) -> None:
+            for line in lines:
+                out.print(line)
+
+        yield plain
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out, transient=True
     ) as bar:
-        task = bar.add_task(f"{verb}: 0 revisions", total=None)
+        task = bar.add_task(f"{verb}: {plural(0, 'revision')}", total=None)
         count = [0]
 
-        def report(direction: str, revision: "Revision", seconds: float) -> None:
+        def report(lines: Sequence[Text]) -> None:
             count[0] += 1
-            bar.console.print(line(revision, seconds), markup=False)
-            bar.update(task, description=f"{verb}: {count[0]} revision{'s' if count[0] != 1 else ''}")
+            for line in lines:
+                bar.console.print(line)
+            bar.update(task, description=f"{verb}: {plural(count[0], 'revision')}")
 
-        yield report
+        _live.append(bar.console)
+        try:
+            yield report
+        finally:
+            _live.pop()
 
 
-def _value(value: Any) -> str:
-    return "∅" if value is None else str(value)
+@contextmanager
+def progress(verb: str) -> "Iterator[Callable[[str, Revision, float], None]]":
+    """A line per revision run (`<verb> <id>  <message>  (0.12s)`), as `live_lines` prints them."""
+    with live_lines(verb) as report:
+        yield lambda direction, revision, seconds: report(
+            [Text(f"{verb} {revision_entry(revision)}  ({seconds:.2f}s)")]
+        )
+
+
+@contextmanager
+def check_progress() -> "Iterator[Callable[[RevisionCheck, float], None]]":
+    """`check`'s verdict on each revision as its replay ends (`revision_check_lines`), as `live_lines`
+    prints them."""
+    with live_lines("checked") as report:
+        yield lambda item, seconds: report(revision_check_lines(item, seconds))
+
+
+def _value(name: str, value: Any) -> str:
+    """A field's value in a `~` line: `∅` for none, a comment quoted as its `COMMENT ON` statement has it."""
+    if value is None:
+        return "∅"
+    if name == "comment" and isinstance(value, str):
+        from pgmig.db.quoting import quote_literal
+
+        return quote_literal(value)
+    return str(value)
 
 
 def change_line(change: Change) -> Text:
@@ -156,7 +263,7 @@ def change_line(change: Change) -> Text:
     if change.action == MIGRATE:
         line.append(printable(obj.label, one_line=True))
         diffs = change.differences()
-        parts = [f"{name}: {_value(old)} → {_value(new)}" for name, (old, new) in diffs.items()]
+        parts = [f"{name}: {_value(name, old)} → {_value(name, new)}" for name, (old, new) in diffs.items()]
         if parts:
             line.append(printable(": " + "; ".join(parts), one_line=True))
     else:
@@ -221,17 +328,29 @@ def _schema_of(group: Key) -> Optional[str]:
     return group[1] if len(group) >= 3 else None
 
 
-def summary_counts(plan: Plan) -> str:
+def summary_counts(plan: Plan, renamed: int = 0) -> str:
+    """`3 to create, 1 to change, 0 to drop` (`, 2 to rename` when `renamed`)."""
     from pgmig.plan.diff import CREATE, DESTROY, MIGRATE
 
     counts = {CREATE: 0, MIGRATE: 0, DESTROY: 0}
     for change in plan.changes:
         counts[change.action] += 1
-    return f"{counts[CREATE]} to create, {counts[MIGRATE]} to change, {counts[DESTROY]} to drop"
+    renames = f", {renamed} to rename" if renamed else ""
+    return f"{counts[CREATE]} to create, {counts[MIGRATE]} to change, {counts[DESTROY]} to drop{renames}"
+
+
+def print_summary(console: Console, summary: "Summary") -> None:
+    """What a written revision does: the preview's counts, then each change that carries a hazard,
+    as the preview shows it (`~ column post.title: type: ... [rewrites_table]`)."""
+    console.print(Text(f"  {summary_counts(summary.plan, summary.renamed)}", style="bold"))
+    for change in summary.plan.changes:
+        if change.hazards:
+            console.print(Text("  ") + change_line(change))
 
 
 def print_plan(console: Console, plan: Plan, title: str) -> None:
-    console.print(plan_tree(plan, title))
+    """The plan's tree (wrapped at a terminal, whole elsewhere: see WholeConsole), then its counts."""
+    console.print(plan_tree(plan, title), soft_wrap=False)
     console.print(Text(summary_counts(plan), style="bold"))
 
 
@@ -271,24 +390,36 @@ def plugins_table(title: str, columns: Sequence[str], rows: Sequence[Tuple[str, 
     return table
 
 
-def print_check(console: Console, report: "CheckReport") -> None:
-    """One line per revision (ok / what failed), then the comparison with the models."""
+def revision_check_lines(item: "RevisionCheck", seconds: Optional[float] = None) -> List[Text]:
+    """`     ok <id>  <message>` (or `failed`, `skipped`), with the seconds its replay took when
+    given, then one indented line per problem."""
+    style = {"ok": "green", "skipped": "yellow"}.get(item.status, "bold red")
+    took = "" if seconds is None else f"  ({seconds:.2f}s)"
+    lines = [Text.assemble((f"{item.status:>7} ", style), revision_entry(item.revision) + took)]
+    for problem in item.problems:
+        lines.append(Text(f"          {shown(problem)}", style="yellow" if item.status == "skipped" else "red"))
+    return lines
+
+
+def print_check(console: Console, report: "CheckReport", streamed: bool = False) -> None:
+    """One line per revision (ok / what failed), then the comparison with the models; `streamed`: the
+    replayed revisions' lines were printed as they ended (`check_progress`), so only those not replayed are."""
     for item in report.revisions:
-        style = {"ok": "green", "skipped": "yellow"}.get(item.status, "bold red")
-        console.print(Text.assemble((f"{item.status:>7} ", style), revision_entry(item.revision)))
-        for problem in item.problems:
-            console.print(Text(f"          {shown(problem)}", style="yellow" if item.status == "skipped" else "red"))
+        if not streamed or item.status == "skipped":
+            for line in revision_check_lines(item):
+                console.print(line)
     for problem in report.problems:
         console.print(Text(f"failed: {shown(problem)}", style="bold red"))
     plan = report.missing_migration
     if plan is not None and not plan.is_empty:
         console.print(Text("failed: the models need a migration that no revision makes:", style="bold red"))
         print_plan(console, plan, "Missing from the revisions")
+        console.print(Text('write it with pgmig generate -m "MESSAGE", then run pgmig check again', style="bold"))
     elif plan is not None:
         console.print(Text("ok: the revisions build exactly what the models describe", style="green"))
     if report.ok:
         skipped = sum(1 for item in report.revisions if item.status == "skipped")
-        counted = f"{len(report.revisions)} revisions" + (
+        counted = plural(len(report.revisions), "revision") + (
             f", {skipped} of them not replayed (see above)" if skipped else ""
         )
         console.print(Text(f"check passed ({counted})", style="bold green"))

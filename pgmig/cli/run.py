@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import TYPE_CHECKING, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 import typer
 
-from pgmig.cli.context import DEV_URL, CliState, run
-from pgmig.cli.output import err, out, printable, progress, revision_entry, shown, write_sql
+from pgmig.cli.context import DEV_URL, CliState, refuse_together, run
+from pgmig.cli.output import (
+    TIME_WIDTH,
+    applied_time,
+    err,
+    out,
+    print_document,
+    printable,
+    progress,
+    revision_entry,
+    revision_ids,
+    shown,
+    warn,
+    write_sql,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from pgmig.revisions.files import Chain, Revision
@@ -91,6 +104,8 @@ def _run_revisions(
     if sql:
         write_sql(run(run_service(project, options)).sql or [])
         return
+    # The embedded server started (and said so) before the progress line is on the screen.
+    project.database_url  # noqa: B018
     with progress(verb) as report:
         done = run(run_service(project, options, report)).revisions
     if not done:
@@ -162,14 +177,17 @@ def status(
         "or the database is the embedded one; --exit-code implies --drift).",
         show_default=False,
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON (README: status --json)."),
     dev_url: Optional[str] = DEV_URL,
 ) -> None:
     """Show the current revision, what is pending, applied files edited since, and drift."""
-    from pgmig.revisions.runner import edited_note
     from pgmig.services.check import drift as drift_service
     from pgmig.services.check import drift_at_hand
     from pgmig.services.run import status as status_service
 
+    refuse_together(
+        {"--exit-code": exit_code, "--no-drift": measure is False}, "--exit-code exits 1 on drift, so it measures it"
+    )
     state: CliState = ctx.obj
     project = state.project(dev_url=dev_url)
     no_drift = not (measure if measure is not None else exit_code or drift_at_hand(project))
@@ -178,6 +196,28 @@ def status(
         current = run(status_service(project))
     else:
         current, drift = run(drift_service(project))
+    unmeasured = _unmeasured(current, no_drift, measure is None, drift)
+    if as_json:
+        _say_problems(current, edited=True)
+        print_document(_status_json(current, drift, unmeasured))
+    else:
+        _print_status(current, drift, unmeasured)
+    if drift and exit_code:
+        raise typer.Exit(1)
+
+
+def _unmeasured(current: "Status", no_drift: bool, unasked: bool, drift: Optional[List[str]]) -> Optional[str]:
+    """Why drift was not measured (None: it was, or `--no-drift` asked so and nothing is said)."""
+    if no_drift:
+        return "no dev_url: --drift replays the revisions on the embedded server" if unasked else None
+    if drift is None and current.partial:
+        return "a revision is partly applied: finish it first"
+    if drift is None:
+        return "the revisions do not build from an empty database"
+    return None
+
+
+def _print_status(current: "Status", drift: Optional[List[str]], unmeasured: Optional[str]) -> None:
     _say_problems(current)
     heads = current.chain.heads
     where = current.current if current.heads else "base (nothing applied)"
@@ -205,56 +245,91 @@ def status(
             f"pgmig {partial.direction} resumes it)",
             markup=False,
         )
-    for revision in current.edited:
-        err.print(
-            f"warning: {printable(revision.path.name, one_line=True)} {edited_note()}",
-            markup=False,
-            style="yellow",
-        )
-    if no_drift:
-        if measure is None:
-            out.print(
-                "drift: not measured (no dev_url: --drift replays the revisions on the embedded server)",
-                markup=False,
-            )
-        return
-    if drift is None and current.partial:
-        out.print("drift: not measured (a revision is partly applied: finish it first)", markup=False)
-    elif drift is None:
-        out.print("drift: not measured (the revisions do not build from an empty database)", markup=False)
+    if unmeasured is not None:
+        out.print(f"drift: not measured ({unmeasured})", markup=False)
     elif drift:
         out.print(f"drift: the database differs from what its revisions build ({len(drift)}):", markup=False)
         for line in drift:
             out.print(f"  {shown(line, one_line=True)}", markup=False)
-        if exit_code:
-            raise typer.Exit(1)
-    else:
+    elif drift is not None:
         out.print("drift: none", markup=False)
 
 
-def history(ctx: typer.Context) -> None:
-    """List the revisions in the order up applies them, marking what is applied, branch points and merges."""
+def _status_json(current: "Status", drift: Optional[List[str]], unmeasured: Optional[str]) -> Dict[str, Any]:
+    """`status --json` (version 1, README's command reference): where the database stands, what is
+    pending, partly applied or edited, and drift (`differences` None when not measured)."""
+    return {
+        "current": list(current.heads),
+        "heads": list(current.chain.heads),
+        "pending": [_revision_json(current, revision) for revision in current.pending],
+        "partly_applied": [
+            {"revision": p.revision_id, "direction": p.direction, "steps": p.steps, "total": p.total}
+            for p in current.partial
+        ],
+        "edited": revision_ids(current.edited),
+        "problems": current.problems,
+        "drift": {"measured": drift is not None, "reason": unmeasured, "differences": drift},
+    }
+
+
+def _revision_json(current: "Status", revision: "Revision") -> Dict[str, Any]:
+    """One revision in `status --json` and `history --json`: id, file, message, the revisions it
+    follows, and when it was applied (ISO 8601 with its UTC offset; null when pending)."""
+    row = current.applied.get(revision.id)
+    return {
+        "revision": revision.id,
+        "file": revision.path.name,
+        "message": revision.message,
+        "parents": list(revision.parents),
+        "applied_at": row.applied_at.isoformat() if row is not None and row.applied_at is not None else None,
+        "edited": revision in current.edited,
+    }
+
+
+def history(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the history as JSON (README: history --json)."),
+) -> None:
+    """List the revisions in the order up applies them, marking what is applied (and when), branch points
+    and merges."""
     from pgmig.services.run import status as status_service
 
     state: CliState = ctx.obj
     current = run(status_service(state.project()))
-    _say_problems(current)
+    _say_problems(current, edited=as_json)
+    if as_json:
+        print_document(
+            {
+                "revisions": [
+                    {**_revision_json(current, revision), "head": revision.id in current.chain.heads}
+                    for revision in current.chain.revisions
+                ],
+                "problems": current.problems,
+            }
+        )
+        return
     if not current.chain.revisions:
         out.print("No revisions yet: pgmig generate -m MESSAGE writes the first.")
     previous: Optional[str] = None
     for revision in current.chain.revisions:
-        mark = "applied" if revision.id in current.applied else "pending"
+        row = current.applied.get(revision.id)
+        when = f"[applied] {applied_time(row.applied_at)}" if row is not None else f"[pending] {'':{TIME_WIDTH}}"
         edited = "  (edited after it was applied)" if revision in current.edited else ""
         note = graph_note(current.chain, revision, previous)
-        out.print(f"[{mark:>7}] {revision_entry(revision)}{note}{edited}", markup=False)
+        out.print(f"{when}  {revision_entry(revision)}{note}{edited}", markup=False)
         previous = revision.id
 
 
-def _say_problems(current: "Status") -> None:
+def _say_problems(current: "Status", edited: bool = True) -> None:
     """What does not add up between the version table and the files, as warnings: status and history
-    only read, so they show the rest anyway (up and down refuse with the same words)."""
+    only read, so they show the rest anyway (up and down refuse with the same words); with `edited`,
+    the applied files edited since too (history marks them in its listing instead)."""
+    from pgmig.revisions.runner import edited_note
+
     for problem in current.problems:
-        err.print(f"warning: {printable(problem, one_line=True)}", markup=False, style="yellow")
+        warn(problem)
+    for revision in current.edited if edited else ():
+        warn(f"{revision.path.name} {edited_note()}")
 
 
 def graph_note(chain: "Chain", revision: "Revision", previous: Optional[str] = None) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pgmig.errors import PgmigError, RevisionError, UsageError
+from pgmig.errors import PgmigError, RevisionError, UsageError, plural
 from pgmig.services.project import Project
 
 
@@ -75,7 +75,7 @@ async def baseline(project: Project, options: BaselineOptions) -> BaselineResult
         roots = [revision.id for revision in chain.revisions if not revision.parents]
         first = roots[0] if len(roots) == 1 else "<the baseline revision>"
         raise HistoryExistsError(
-            f"{settings.migrations_path} already holds {len(chain.revisions)} revision(s): baseline starts a "
+            f"{settings.migrations_path} already holds {plural(len(chain.revisions), 'revision')}: baseline starts a "
             f"history. For another database built like the first baseline, record it with `pgmig stamp {first}` "
             "and apply the revisions after it with `pgmig up`; to carry this one to the models, run `pgmig generate`"
         )
@@ -83,7 +83,7 @@ async def baseline(project: Project, options: BaselineOptions) -> BaselineResult
         applied = await project.versions.applied(conn)
     if applied:
         raise HistoryExistsError(
-            f"the version table {project.versions.qualified} already records {len(applied)} revision(s) "
+            f"the version table {project.versions.qualified} already records {plural(len(applied), 'revision')} "
             "whose files are not in the migrations folder: restore the files, or clear the records with "
             "`pgmig stamp base` first"
         )

@@ -8,6 +8,7 @@ so plugin objects count exactly like tables and columns.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Collection, Dict, List, Optional
 
@@ -97,13 +98,25 @@ def describe_differences(expected: SchemaState, actual: SchemaState) -> List[str
     return lines
 
 
-class Checker:
-    """Replays a chain on a scratch database and checks every revision's down."""
+CheckProgress = Callable[[RevisionCheck, float], None]
+"""Told of each revision as its replay ends: its check so far and the seconds the replay took."""
 
-    def __init__(self, project: Project, scratch_url: str, notice: Optional[Callable[[str], None]] = None) -> None:
+
+class Checker:
+    """Replays a chain on a scratch database and checks every revision's down; `progress` is told
+    of each revision as its check ends."""
+
+    def __init__(
+        self,
+        project: Project,
+        scratch_url: str,
+        notice: Optional[Callable[[str], None]] = None,
+        progress: Optional[CheckProgress] = None,
+    ) -> None:
         self.project = project
         self.url = scratch_url
         self.notice = notice or (lambda message: None)
+        self.progress = progress or (lambda item, seconds: None)
 
     async def state(self, conn: Any = None, exclude: Optional[Exclusions] = None) -> SchemaState:
         """The database's objects: on `conn` alone (the replay's session), else read as a diff reads them,
@@ -151,32 +164,48 @@ class Checker:
                 continue
             item = RevisionCheck(revision)
             report.revisions.append(item)
-            if not await _step(item, "up", runner.upgrade(revision.id)):
+            started = time.perf_counter()
+            after = await self._check(item, runner, conn, before)
+            self.progress(item, time.perf_counter() - started)
+            if after is None:
+                report.problems.append(f"replay stopped at {revision.path.name}")
                 break
-            after = await self.state(conn)
-            if not await _step(item, "down", runner.rollback(revision.id)):
-                break
-            _compare(item, "down does not restore", before, await self.state(conn))
-            if not await _step(item, "up after down", runner.upgrade(revision.id)):
-                break
-            before = await self.state(conn)
-            _compare(item, "up after down differs", after, before)
-        else:
-            return report
-        report.problems.append(f"replay stopped at {report.revisions[-1].revision.path.name}")
+            before = after
         return report
+
+    async def _check(
+        self, item: RevisionCheck, runner: Runner, conn: Any, before: SchemaState
+    ) -> Optional[SchemaState]:
+        """`item`'s revision up, down (back to `before`), up again, the states compared after each;
+        the state it leaves, or None when a step failed (the replay cannot go on)."""
+        revision = item.revision
+        if not await _step(item, "up", runner.upgrade(revision.id)):
+            return None
+        after = await self.state(conn)
+        if not await _step(item, "down", runner.rollback(revision.id)):
+            return None
+        _compare(item, "down does not restore", before, await self.state(conn))
+        if not await _step(item, "up after down", runner.upgrade(revision.id)):
+            return None
+        again = await self.state(conn)
+        _compare(item, "up after down differs", after, again)
+        return again
+
+
+def _restarts(item: RevisionCheck, status: Optional[Status]) -> bool:
+    """Whether `item` failed at the `up` of a revision the configured database has applied, unedited
+    since: a database adopted mid-history, whose check starts again from its objects (see `_adopted`)."""
+    if status is None or item.status != FAILED or not item.problems[:1]:
+        return False
+    failed_up = item.problems[0].startswith("up failed")
+    return failed_up and item.revision.id in status.applied and item.revision not in status.edited
 
 
 def _adopted(checked: CheckReport, status: Optional[Status]) -> bool:
     """Whether the replay from empty stopped at an `up` of a revision the configured database has applied,
     unedited since (a database adopted mid-history: that revision assumes objects an empty database
     lacks); a file edited after it was applied may be what fails, so it is reported as it is."""
-    if status is None or not checked.problems or not checked.revisions:
-        return False
-    stopped = checked.revisions[-1]
-    failed_up = stopped.status == FAILED and stopped.problems[:1] != [] and stopped.problems[0].startswith("up failed")
-    applied = stopped.revision.id in status.applied
-    return failed_up and applied and stopped.revision not in status.edited
+    return bool(checked.problems and checked.revisions) and _restarts(checked.revisions[-1], status)
 
 
 async def _step(item: RevisionCheck, label: str, step: Awaitable[Any]) -> bool:
@@ -222,8 +251,13 @@ class CheckOptions:
     dev_url: Optional[str] = None
 
 
-async def check(project: Project, options: Optional[CheckOptions] = None) -> CheckReport:
+async def check(
+    project: Project, options: Optional[CheckOptions] = None, progress: Optional[CheckProgress] = None
+) -> CheckReport:
     """Replay every revision on a scratch database, check each down, and compare with the models.
+
+    `progress` is told of each revision's check as it ends, except a failure the check then starts
+    again from (a database adopted mid-history: the revisions it has applied are not replayed).
 
     Also reports applied files whose meaning changed since (`Status.edited`) on the database `up` would
     run against: the configured one, or the embedded server's when it has data.
@@ -251,7 +285,13 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
     async with scratch_database(project.settings.embedded_data_dir, dev_url) as url:
         await seed_referenced(project, url)
         with project.timings.phase("replay"):
-            checked = await Checker(project, url, project.notice).run(chain)
+            told = progress or (lambda item, seconds: None)
+
+            def first(item: RevisionCheck, seconds: float) -> None:
+                if not _restarts(item, status):
+                    told(item, seconds)
+
+            checked = await Checker(project, url, project.notice, first).run(chain)
         if not _adopted(checked, status):
             return await _finish(project, report, checked, url)
     assert status is not None and status.applied
@@ -264,7 +304,7 @@ async def check(project: Project, options: Optional[CheckOptions] = None) -> Che
     source = Source(project.database_url, status.heads)
     async with scratch_from(project, chain, source, dev_url, purpose="check") as url:
         with project.timings.phase("replay"):
-            checked = await Checker(project, url, project.notice).run(chain, skip=status.applied)
+            checked = await Checker(project, url, project.notice, progress).run(chain, skip=status.applied)
         skipped = [
             RevisionCheck(
                 revision, SKIPPED, [f"not replayed: the check starts from the database's objects at {status.current}"]

@@ -142,10 +142,24 @@ def default_hint(needs: Sequence[NotNullNeed]) -> Hint:
     return Hint("give a value", "defaults", tuple(f"{need.name}=EXPR" for need in needs))
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What a written revision does, for its author: `plan`, its changes (each with its hazards; the
+    renames not among them), and `renamed`, how many tables, columns and enum labels it renames."""
+
+    plan: "Plan"
+    renamed: int
+
+
 async def generate(
-    project: Project, options: GenerateOptions, questioner: Optional[Questioner] = None
+    project: Project,
+    options: GenerateOptions,
+    questioner: Optional[Questioner] = None,
+    summary: Optional[Callable[[Summary], None]] = None,
 ) -> Optional[Path]:
     """Write the next revision file and return its path; None when the models need no change.
+
+    `summary` is given what the revision does once it is written (not for an `empty` one).
 
     `questioner` answers what a person would be asked at a terminal; without
     one, only the options decide and anything unresolved is refused or left
@@ -182,6 +196,7 @@ async def generate(
                 up_preamble=preamble,
             )
 
+    said: Optional[Summary] = None
     if options.empty:
         text = render(_Work([], [], []), [])
     else:
@@ -189,7 +204,7 @@ async def generate(
             work = await _changes(project, chain, conn, url, real, options, questioner)
             if work is None:
                 return None
-            text = render(work, [*work.notes, *work.preamble])
+            text, said = render(work, [*work.notes, *work.preamble]), work.summary
             if options.verify:
                 # A TODO stops `up` until a person edits it: what can be proven is the rest, as written.
                 proven = text if not work.preamble else render(work, work.notes)
@@ -201,7 +216,10 @@ async def generate(
                         "run pgmig check after editing"
                     )
     # Complete and loadable, or not there at all (a broken file would stop every later command).
-    return project.write_revision(file_name, text)
+    path = project.write_revision(file_name, text)
+    if summary is not None and said is not None:
+        summary(said)
+    return path
 
 
 async def _prove(project: Project, chain: Chain, file_name: str, text: str, scratch_url: Optional[str]) -> None:
@@ -230,6 +248,7 @@ class _Work:
     down: List[Operation]
     preamble: List[str]
     notes: List[str] = field(default_factory=list)
+    summary: Optional[Summary] = None
 
 
 async def _changes(
@@ -314,7 +333,8 @@ async def _changes(
         described = [describe_change(change) + said.get(id(change), "") for change in destructive]
         if not questioner.confirm_destructive(described):
             raise DestructiveChangeError(described, [candidate.hint() for candidate in declined])
-    return _Work(up_ops, down_ops, preamble, notes)
+    renamed = len(renames.tables) + len(renames.columns) + len(renames.enum_values)
+    return _Work(up_ops, down_ops, preamble, notes, Summary(up, renamed))
 
 
 async def _rows_said(

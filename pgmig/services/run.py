@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
-from pgmig.errors import Hint, UsageError
+from pgmig.errors import Hint, UsageError, plural
 from pgmig.revisions.files import Revision, Target
 from pgmig.revisions.runner import Direction, Status
 from pgmig.services.project import Progress, Project
@@ -93,7 +93,8 @@ class EditsNotAcceptedError(UsageError):
         self.revisions = revisions
         names = ", ".join(revision.path.name for revision in revisions)
         super().__init__(
-            f"{len(revisions)} applied revision file(s) changed meaning since they were applied ({names}); "
+            f"{plural(len(revisions), 'applied revision file')} changed meaning since "
+            f"{'it was' if len(revisions) == 1 else 'they were'} applied ({names}); "
             "nothing was accepted",
             hint=ACCEPT_YES,
         )

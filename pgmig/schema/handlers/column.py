@@ -243,7 +243,15 @@ class Column(SchemaObject):
             text += " NOT NULL"
         if self.default is not None:
             text += f" DEFAULT {self.default}"
-        return text
+        return text + comment_text(self.comment)
+
+
+def comment_text(comment: Optional[str]) -> str:
+    """` COMMENT 'text'` as the preview shows an object's comment, quoted as its `COMMENT ON ... IS`
+    statement quotes it; empty without one."""
+    from pgmig.db.quoting import quote_literal
+
+    return "" if comment is None else f" COMMENT {quote_literal(comment)}"
 
 
 COLUMNS_QUERY = f"""

@@ -7,7 +7,7 @@ from typing import Iterable, List, Optional
 
 from pgmig.ops.base import Operation
 from pgmig.ops.table import DropTable, SetTableComment, create_table_with
-from pgmig.schema.handlers.column import Column
+from pgmig.schema.handlers.column import Column, comment_text
 from pgmig.schema.handlers.constraint import FOREIGN_KEY, Constraint
 from pgmig.schema.handlers.index import Index
 from pgmig.schema.objects import Key, SchemaObject
@@ -28,6 +28,9 @@ class Table(SchemaObject):
     @property
     def label(self) -> str:
         return f"table {self.name}"
+
+    def describe(self) -> str:
+        return self.label + comment_text(self.comment)
 
     def creates_with_itself(self, child: SchemaObject) -> bool:
         """Its columns, primary key, unique and check constraints go into its CREATE TABLE, as
