@@ -120,7 +120,42 @@ def docstring(cls: Type[Operation]) -> List[str]:
     return [f'        """{lines[0]}', *body, '        """']
 
 
+def called_method(cls: Type[Operation], typing_names: Set[str], classes: Dict[str, Set[str]]) -> List[str]:
+    """The method of an operation whose class says how revisions call it (a `call` classmethod:
+    `create_table(name, *parts, ...)`): its parameters, and `run(Class.call(...))`."""
+    import pgmig.ops.table  # noqa: F401  (the parts `call` annotations name)
+
+    hints: Dict[str, Any] = typing.get_type_hints(cls.call, vars(sys.modules[cls.__module__]))
+    params: List[str] = []
+    passes: List[str] = []
+    for parameter in list(inspect.signature(cls.call).parameters.values()):
+        annotation = spell(hints[parameter.name], typing_names, classes)
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            params.append(f"        *{parameter.name}: {annotation},")
+            passes.append(f"                *{parameter.name},")
+            continue
+        default = "" if parameter.default is inspect.Parameter.empty else f" = {default_text(parameter.default)}"
+        params.append(f"        {parameter.name}: {annotation}{default},")
+        keyword = parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        passes.append(f"                {parameter.name}={parameter.name}," if keyword else f"                {parameter.name},")
+    return [
+        "",
+        f"    async def {cls.name}(",
+        "        self,",
+        *params,
+        "    ) -> None:",
+        *docstring(cls),
+        f"        await self.run(",
+        f"            {cls.__name__}.call(",
+        *passes,
+        "            )",
+        "        )",
+    ]
+
+
 def method(cls: Type[Operation], typing_names: Set[str], classes: Dict[str, Set[str]]) -> List[str]:
+    if "call" in vars(cls):
+        return called_method(cls, typing_names, classes)
     hints: Dict[str, Any] = typing.get_type_hints(cls)
     params: List[str] = []
     passes: List[str] = []

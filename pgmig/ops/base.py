@@ -166,6 +166,12 @@ class Operation:
             args[f.name] = list(value) if isinstance(value, tuple) else value
         return args
 
+    def call_arguments(self) -> Tuple[List[Any], Dict[str, Any]]:
+        """(positional, keyword) arguments of the call a revision file writes: by default every
+        argument by its keyword (`arguments`); an operation whose actor method takes some
+        positionally (`create_table`'s name and parts) says so here."""
+        return [], self.arguments()
+
     def to_json(self) -> Dict[str, Any]:
         arguments = {name: _json_value(value) for name, value in self.arguments().items()}
         return {"operation": self.name, "arguments": arguments, "sql": self.statements()}

@@ -165,7 +165,6 @@ async def generate(
                 options.message,
                 work.up,
                 work.down,
-                created,
                 transactional=transactional,
                 up_preamble=preamble,
             )
