@@ -137,7 +137,9 @@ def called_method(cls: Type[Operation], typing_names: Set[str], classes: Dict[st
         default = "" if parameter.default is inspect.Parameter.empty else f" = {default_text(parameter.default)}"
         params.append(f"        {parameter.name}: {annotation}{default},")
         keyword = parameter.kind is inspect.Parameter.KEYWORD_ONLY
-        passes.append(f"                {parameter.name}={parameter.name}," if keyword else f"                {parameter.name},")
+        passes.append(
+            f"                {parameter.name}={parameter.name}," if keyword else f"                {parameter.name},"
+        )
     return [
         "",
         f"    async def {cls.name}(",
@@ -145,7 +147,7 @@ def called_method(cls: Type[Operation], typing_names: Set[str], classes: Dict[st
         *params,
         "    ) -> None:",
         *docstring(cls),
-        f"        await self.run(",
+        "        await self.run(",
         f"            {cls.__name__}.call(",
         *passes,
         "            )",
