@@ -24,6 +24,7 @@ from pgmig.ops.table import AddTable, Check, Column, CreateTable, ForeignKey, In
 from pgmig.revisions.writer import formatted, render_revision
 from pgmig.services.proof import load_text
 from tests.helpers import ROOT, create_all, fetch, run_sql, snapshot
+from tests import test_baseline as baseline
 from tests.sample_project import Project
 
 NINE_TABLES = """
@@ -181,37 +182,12 @@ def test_the_readme_examples_initial_revision_is_shorter_than_the_sql_it_runs(pr
     assert project.cli("diff", "--exit-code").returncode == 0
 
 
-ALEMBIC_INI = """[alembic]
-script_location = %(here)s/alembic
-"""
-
-ALEMBIC_ENV = """import asyncio
-import os
-
-from alembic import context
-from sqlalchemy.ext.asyncio import create_async_engine
-
-import models
-from sqlmodel import SQLModel
-
-target_metadata = SQLModel.metadata
-
-
-def run(connection):
-    context.configure(connection=connection, target_metadata=target_metadata)
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-async def main():
-    engine = create_async_engine(os.environ["ALEMBIC_DATABASE_URL"])
-    async with engine.connect() as connection:
-        await connection.run_sync(run)
-    await engine.dispose()
-
-
-asyncio.run(main())
-"""
+# test_baseline's Alembic project, comparing with the models (autogenerate).
+ALEMBIC_ENV = baseline.ALEMBIC_ENV.replace(
+    "context.configure(connection=connection)",
+    "import models  # noqa\n    from sqlmodel import SQLModel\n\n"
+    "    context.configure(connection=connection, target_metadata=SQLModel.metadata)",
+)
 
 
 def alembic_revision(project: Project, url: str) -> str:
@@ -231,7 +207,7 @@ def alembic_revision(project: Project, url: str) -> str:
         assert done.returncode == 0, done.stdout + done.stderr
 
     alembic("init", "alembic")
-    (project.root / "alembic.ini").write_text(ALEMBIC_INI)
+    (project.root / "alembic.ini").write_text(baseline.ALEMBIC_INI)
     (project.root / "alembic" / "env.py").write_text(ALEMBIC_ENV)
     alembic("revision", "--autogenerate", "-m", "initial")
     (written,) = (project.root / "alembic" / "versions").glob("*.py")
