@@ -20,11 +20,22 @@ from typing import Any, Dict, List
 from pgmig.ops.actor import DatabaseActions
 from pgmig.ops.column import AddColumn
 from pgmig.ops.constraint import AddCheck, AddPrimaryKey, AddUnique
-from pgmig.ops.table import AddTable, Check, Column, CreateTable, ForeignKey, Index, PrimaryKey, Unique
+from pgmig.ops.table import (
+    AddTable,
+    Check,
+    Column,
+    CreateTable,
+    ForeignKey,
+    Index,
+    PrimaryKey,
+    Unique,
+    long_type_name,
+    short_type_name,
+)
 from pgmig.revisions.writer import formatted, render_revision
 from pgmig.services.proof import load_text
-from tests.helpers import ROOT, create_all, fetch, run_sql, snapshot
 from tests import test_baseline as baseline
+from tests.helpers import ROOT, create_all, fetch, run_sql, snapshot
 from tests.sample_project import Project
 
 NINE_TABLES = """
@@ -376,3 +387,23 @@ def test_the_keys_a_column_carries_are_steps_of_their_own_in_steps() -> None:
     assert create.endswith('\n    PRIMARY KEY ("id"),\n    UNIQUE ("e"),\n    CHECK (e <> \'\')\n)'), create
     assert '"id" serial NOT NULL' in create and '"e" text,' in create
     assert table.lock_estimate() == 6 + 2 + 4 * 3 + 3
+
+
+def test_short_type_names_go_both_ways_and_leave_other_types_alone() -> None:
+    """The docs' short names for the spellings format_type() prints, arrays too; a type that only
+    starts like one (a domain `timestamptz_utc`, the one-byte `"char"`) is left as it is."""
+    pairs = {
+        "character varying(200)": "varchar(200)",
+        "character varying[]": "varchar[]",
+        "character(3)": "char(3)",
+        "timestamp(3) with time zone[]": "timestamptz(3)[]",
+        "timestamp without time zone": "timestamp",
+        "time with time zone": "timetz",
+        "time(2) without time zone": "time(2)",
+    }
+    for long, short in pairs.items():
+        assert short_type_name(long) == short and long_type_name(short) == long
+        assert Column("c", short) == Column("c", long)
+    for other in ("character", "text", "public.status", '"char"', "timestamptz_utc", "time_slot[]", "bigint"):
+        assert short_type_name(other) == other == long_type_name(other)
+    assert Column("c", "bigserial") == Column("c", "bigint", nullable=False, autoincrement=True)

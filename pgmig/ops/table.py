@@ -125,7 +125,7 @@ class Column(TablePart):
             data_type = SERIAL_OF[data_type]
             keywords.pop("autoincrement", None)
         positional[1] = short_type_name(data_type)
-        if self.nullable == self.implied_nullable or self.primary_key or self.identity is not None:
+        if self.nullable == self.implied_nullable:
             keywords.pop("nullable", None)
         else:
             keywords["nullable"] = self.nullable
@@ -147,50 +147,48 @@ class Column(TablePart):
 
 
 _SERIAL_TYPES = {serial: integer for integer, serial in SERIAL_OF.items()}
-# The short names Postgres's docs give its types (Table 8.1, "Aliases"), for the spellings
-# format_type() prints: (long, short), each followed by `(n)` where it has a modifier in between.
-_TYPE_NAMES = (
-    (re.compile(r"^character varying(\(\d+\))?(?=$|\[)"), r"varchar\1", re.compile(r"^varchar(\(\d+\))?(?=$|\[)")),
-    (re.compile(r"^character(\(\d+\))(?=$|\[)"), r"char\1", re.compile(r"^char(\(\d+\))(?=$|\[)")),
-    (
-        re.compile(r"^timestamp(\(\d\))? with time zone(?=$|\[)"),
-        r"timestamptz\1",
-        re.compile(r"^timestamptz(\(\d\))?(?=$|\[)"),
-    ),
-    (
-        re.compile(r"^timestamp(\(\d\))? without time zone(?=$|\[)"),
-        r"timestamp\1",
-        re.compile(r"^timestamp(\(\d\))?(?=$|\[)"),
-    ),
-    (re.compile(r"^time(\(\d\))? with time zone(?=$|\[)"), r"timetz\1", re.compile(r"^timetz(\(\d\))?(?=$|\[)")),
-    (re.compile(r"^time(\(\d\))? without time zone(?=$|\[)"), r"time\1", re.compile(r"^time(\(\d\))?(?=$|\[)")),
+# (format_type()'s spelling, the short name Postgres's docs give the type: Table 8.1, "Aliases"),
+# `(n)` where the type modifier goes. `char` needs its modifier: bare, it means character(1).
+_SHORT_NAMES = (
+    ("character varying(n)", "varchar(n)"),
+    ("character(n)", "char(n)"),
+    ("timestamp(n) with time zone", "timestamptz(n)"),
+    ("timestamp(n) without time zone", "timestamp(n)"),
+    ("time(n) with time zone", "timetz(n)"),
+    ("time(n) without time zone", "time(n)"),
 )
-_LONG_NAMES = (
-    "character varying\\1",
-    "character\\1",
-    "timestamp\\1 with time zone",
-    "timestamp\\1 without time zone",
-    "time\\1 with time zone",
-    "time\\1 without time zone",
-)
+
+
+def _spelling(template: str) -> Tuple["re.Pattern[str]", str]:
+    """A type name `template` as (a pattern matching it at the start of a type, array brackets
+    allowed after it; its replacement text, the modifier as group 1)."""
+    head, tail = template.split("(n)")
+    optional = "" if head == "char" or head == "character" else "?"
+    pattern = re.compile(f"^{re.escape(head)}(\\(\\d+\\)){optional}{re.escape(tail)}(?=$|\\[)")
+    return pattern, f"{head}\\1{tail}"
+
+
+_LONG_TO_SHORT = [(_spelling(long)[0], _spelling(short)[1]) for long, short in _SHORT_NAMES]
+_SHORT_TO_LONG = [(_spelling(short)[0], _spelling(long)[1]) for long, short in _SHORT_NAMES]
 
 
 def short_type_name(data_type: str) -> str:
     """`data_type` as format_type() prints it, under its short name where Postgres's docs give one
     (`character varying(200)` -> `varchar(200)`, `timestamp with time zone[]` -> `timestamptz[]`);
     other types as they are."""
-    for long, short, _ in _TYPE_NAMES:
-        if long.match(data_type):
-            return long.sub(short, data_type, count=1)
-    return data_type
+    return _renamed(data_type, _LONG_TO_SHORT)
 
 
 def long_type_name(data_type: str) -> str:
     """The inverse of `short_type_name`: `varchar(200)` -> `character varying(200)`, as format_type()
     prints it; other spellings as they are."""
-    for (_, _, short), long in zip(_TYPE_NAMES, _LONG_NAMES):
-        if short.match(data_type):
-            return short.sub(long, data_type, count=1)
+    return _renamed(data_type, _SHORT_TO_LONG)
+
+
+def _renamed(data_type: str, names: Sequence[Tuple["re.Pattern[str]", str]]) -> str:
+    for pattern, replacement in names:
+        if pattern.match(data_type):
+            return pattern.sub(replacement, data_type, count=1)
     return data_type
 
 
