@@ -1,7 +1,8 @@
 """Write pgmig/ops/actor_methods.py: the actor's typed methods, one per built-in operation.
 
 Each `@register`ed operation class in `pgmig.ops` becomes an async method of
-`OperationMethods` with the operation's own keyword parameters, typed as a
+`OperationMethods` with the operation's own keyword parameters (or, when the
+class has a `call` classmethod, its parameters: `create_table(name, *parts)`), typed as a
 revision file spells them (lists and tuples as `Sequence`, see
 `Operation.argument_types`), and the operation's docstring. Like Alembic's
 generated `op.pyi`, the module is checked in: tests/test_typing.py fails when
@@ -123,12 +124,10 @@ def docstring(cls: Type[Operation]) -> List[str]:
 def called_method(cls: Type[Operation], typing_names: Set[str], classes: Dict[str, Set[str]]) -> List[str]:
     """The method of an operation whose class says how revisions call it (a `call` classmethod:
     `create_table(name, *parts, ...)`): its parameters, and `run(Class.call(...))`."""
-    import pgmig.ops.table  # noqa: F401  (the parts `call` annotations name)
-
     hints: Dict[str, Any] = typing.get_type_hints(cls.call, vars(sys.modules[cls.__module__]))
     params: List[str] = []
     passes: List[str] = []
-    for parameter in list(inspect.signature(cls.call).parameters.values()):
+    for parameter in inspect.signature(cls.call).parameters.values():
         annotation = spell(hints[parameter.name], typing_names, classes)
         if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
             params.append(f"        *{parameter.name}: {annotation},")

@@ -79,6 +79,9 @@ class Operation:
     `lock_estimate` gives them unless it is overridden: a static estimate meant never to be
     below what the server takes. Built-in operations set their own; a plugin's operation
     inherits this conservative default (set it on the class to say better)."""
+    # A subclass may define `call`, a classmethod building it from the arguments its actor method
+    # takes (`CreateTable.call(name, *parts)`), with `call_arguments` giving them back: the typed
+    # actor's method then has `call`'s parameters (scripts/generate_actor.py).
     argument_types: ClassVar[Mapping[str, Any]] = {}
     """How a revision file spells a field when that differs from the field's type (a dict for
     pairs): the typed actor's parameter type. Other fields' lists and tuples are `Sequence`s."""
