@@ -183,8 +183,9 @@ def test_the_readme_examples_initial_revision_is_shorter_than_the_sql_it_runs(pr
     assert '            Column("id", "serial", primary_key=True),\n' in text, text
     assert '            Column("email", "varchar", nullable=False, unique=True),\n' in text, text
     assert '            Column("created_at", "timestamptz", nullable=False, default="now()"),\n' in text, text
-    assert '            ForeignKey(["author_id"], "author", ["id"]),\n' in text, text
+    assert '            Column("author_id", "integer", references="author.id"),\n' in text, text
     assert "add_column" not in text and "new_table" not in text and "PrimaryKey" not in text
+    assert "ForeignKey" not in text
     assert len(code) < len(statements), (text, sql)
     # ruff's layout adds blank lines a SQL script does not have (around the class and each method).
     assert lines(text) <= lines(sql) + 2, (text, sql)
@@ -302,11 +303,13 @@ def test_a_create_table_read_back_from_its_file_is_the_planned_one() -> None:
                 Column("n", "integer", nullable=True, autoincrement=True),
                 Column("g", "numeric", generated="n * 2", virtual=False),
                 Column("i", "integer", identity="always", identity_options="START WITH 5"),
+                Column("r", "integer", references="other.id"),
             ],
             constraints=[
                 Unique(["code", "seen"], nulls_not_distinct=True),
                 Check("n > 0", name="n_positive"),
                 ForeignKey(["n"], "other", ["id"], referred_schema="public", on_delete="CASCADE"),
+                ForeignKey(["at"], "a.b", ["c"]),
             ],
             indexes=[Index("t_seen", ["seen", "lower(code::text)"], where="n > 1")],
             comment="odd",
@@ -320,6 +323,7 @@ def test_a_create_table_read_back_from_its_file_is_the_planned_one() -> None:
     assert 'Column("seen", "timestamptz(3)", default="now()")' in text, text
     assert 'Column("i", "integer", identity="always", identity_options="START WITH 5")' in text, text
     assert "columns=" not in text and "autoincrement" not in text, text
+    assert 'Column("r", "integer", references="other.id")' in text and 'ForeignKey(["at"], "a.b", ["c"])' in text
     assert replayed(text) == planned
 
     legacy = """
@@ -407,3 +411,14 @@ def test_short_type_names_go_both_ways_and_leave_other_types_alone() -> None:
     for other in ("character", "text", "public.status", '"char"', "timestamptz_utc", "time_slot[]", "bigint"):
         assert short_type_name(other) == other == long_type_name(other)
     assert Column("c", "bigserial") == Column("c", "bigint", nullable=False, autoincrement=True)
+
+
+def test_a_column_that_references_another_table_is_a_foreign_key_of_the_table() -> None:
+    (create,) = CreateTable.call("t", Column("o", "integer", references="other.id"), schema="s").statements()
+    assert create.endswith('\n    FOREIGN KEY ("o") REFERENCES "s"."other" ("id")\n)'), create
+    try:
+        Column("o", "integer", references="other")
+    except ValueError as exc:
+        assert "references='other' is not 'table.column'" in str(exc)
+    else:
+        raise AssertionError("a reference without a column was taken")

@@ -74,8 +74,10 @@ class Column(TablePart):
     is a generated column's expression (STORED, or VIRTUAL with `virtual=True`);
     `collation` a collation other than the type's default. `primary_key=True` is the
     table's primary key on this column alone, `unique=True` a unique constraint on it,
-    both named by Postgres (`<table>_pkey`, `<table>_<column>_key`), as CREATE TABLE's
-    column constraints are. `nullable=None` (left out) is what the column's other
+    `references="table.column"` a foreign key from it to that column of a table of
+    the same schema (split at the last dot; a name holding one takes a `ForeignKey`), all
+    named by Postgres (`<table>_pkey`, `<table>_<column>_key`, `<table>_<column>_fkey`), as
+    CREATE TABLE's column constraints are. `nullable=None` (left out) is what the column's other
     fields imply: NOT NULL for a primary key, serial or identity column (Postgres makes
     the first and last NOT NULL whatever is asked: docs, CREATE TABLE), NULL otherwise.
     `data_type` also takes the short names of Postgres's docs (Table 8.1: `varchar(n)`,
@@ -98,9 +100,12 @@ class Column(TablePart):
     identity_options: Optional[str] = None
     primary_key: bool = False
     unique: bool = False
+    references: Optional[str] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.references is not None and "." not in self.references:
+            raise ValueError(f"Column {self.name!r}: references={self.references!r} is not 'table.column'")
         data_type = long_type_name(self.data_type)
         if data_type in _SERIAL_TYPES:
             data_type = _SERIAL_TYPES[data_type]
@@ -395,6 +400,10 @@ class CreateTable(Operation):
         a part), the columns' unique constraints, then the constraint parts in their order."""
         flagged: List[TableConstraint] = [PrimaryKey([c.name]) for c in self.columns if c.primary_key]
         flagged += [Unique([c.name]) for c in self.columns if c.unique]
+        for column in self.columns:
+            if column.references is not None:
+                table, referred = column.references.rsplit(".", 1)
+                flagged.append(ForeignKey([column.name], table, [referred]))
         keys = [c for c in self.constraints if isinstance(c, PrimaryKey)]
         return [*keys, *flagged, *(c for c in self.constraints if not isinstance(c, PrimaryKey))]
 
@@ -667,30 +676,48 @@ def create_table_with(
 def _on_columns(
     columns: List[Column], constraints: List[TableConstraint]
 ) -> Tuple[List[Column], List[TableConstraint]]:
-    """`columns` with `primary_key`/`unique` set for the constraints a column constraint says as
-    well (on that column alone, named by Postgres, without options), and the other constraints.
+    """`columns` with `primary_key`/`unique`/`references` set for the constraints a column
+    constraint says as well (on that column alone, named by Postgres, without options; a
+    foreign key to a table of the same schema, neither name holding a dot), and the other
+    constraints.
 
-    A unique constraint stays a part when another unnamed one has the same
-    columns: Postgres numbers their names in the order it meets them.
+    A constraint stays a part when another unnamed one of its kind has the
+    same columns: Postgres numbers their names in the order it meets them.
     """
     by_name = {column.name: column for column in columns}
-    unnamed = [c.columns for c in constraints if isinstance(c, (PrimaryKey, Unique)) and c.name is None]
+    unnamed = [(type(c), tuple(c.columns)) for c in constraints if not isinstance(c, Check) and c.name is None]
     rest: List[TableConstraint] = []
     for constraint in constraints:
-        if (
-            isinstance(constraint, (PrimaryKey, Unique))
-            and len(constraint.columns) == 1
-            and constraint.columns[0] in by_name
-            and constraint.name is None
-            and not (constraint.deferrable or constraint.include)
-            and unnamed.count(constraint.columns) == 1
-        ):
-            name = constraint.columns[0]
-            if isinstance(constraint, PrimaryKey):
-                by_name[name] = replace(by_name[name], primary_key=True)
-                continue
-            if not constraint.nulls_not_distinct:
-                by_name[name] = replace(by_name[name], unique=True)
-                continue
-        rest.append(constraint)
+        column = _one_plain_column(constraint, by_name, unnamed)
+        if column is None:
+            rest.append(constraint)
+        elif isinstance(constraint, PrimaryKey):
+            by_name[column] = replace(by_name[column], primary_key=True)
+        elif isinstance(constraint, Unique):
+            by_name[column] = replace(by_name[column], unique=True)
+        elif isinstance(constraint, ForeignKey):
+            referred = f"{constraint.referred_table}.{constraint.referred_columns[0]}"
+            by_name[column] = replace(by_name[column], references=referred)
     return list(by_name.values()), rest
+
+
+def _one_plain_column(
+    constraint: TableConstraint, columns: Dict[str, Column], unnamed: List[Tuple[type, Tuple[str, ...]]]
+) -> Optional[str]:
+    """The column a constraint can be said on (see `_on_columns`), or None."""
+    if isinstance(constraint, Check) or constraint.name is not None or len(constraint.columns) != 1:
+        return None
+    if constraint.columns[0] not in columns or unnamed.count((type(constraint), tuple(constraint.columns))) != 1:
+        return None
+    if constraint.deferrable:
+        return None
+    if isinstance(constraint, (PrimaryKey, Unique)):
+        plain = not constraint.include and not (isinstance(constraint, Unique) and constraint.nulls_not_distinct)
+        return constraint.columns[0] if plain else None
+    plain = (
+        constraint.referred_schema is None
+        and (constraint.on_delete, constraint.on_update, constraint.match) == ("NO ACTION", "NO ACTION", "SIMPLE")
+        and "." not in constraint.referred_table
+        and "." not in constraint.referred_columns[0]
+    )
+    return constraint.columns[0] if plain else None
