@@ -1,7 +1,8 @@
 """Write pgmig/ops/actor_methods.py: the actor's typed methods, one per built-in operation.
 
 Each `@register`ed operation class in `pgmig.ops` becomes an async method of
-`OperationMethods` with the operation's own keyword parameters, typed as a
+`OperationMethods` with the operation's own keyword parameters (or, when the
+class has a `call` classmethod, its parameters: `create_table(name, *parts)`), typed as a
 revision file spells them (lists and tuples as `Sequence`, see
 `Operation.argument_types`), and the operation's docstring. Like Alembic's
 generated `op.pyi`, the module is checked in: tests/test_typing.py fails when
@@ -120,7 +121,42 @@ def docstring(cls: Type[Operation]) -> List[str]:
     return [f'        """{lines[0]}', *body, '        """']
 
 
+def called_method(cls: Type[Operation], typing_names: Set[str], classes: Dict[str, Set[str]]) -> List[str]:
+    """The method of an operation whose class says how revisions call it (a `call` classmethod:
+    `create_table(name, *parts, ...)`): its parameters, and `run(Class.call(...))`."""
+    hints: Dict[str, Any] = typing.get_type_hints(cls.call, vars(sys.modules[cls.__module__]))
+    params: List[str] = []
+    passes: List[str] = []
+    for parameter in inspect.signature(cls.call).parameters.values():
+        annotation = spell(hints[parameter.name], typing_names, classes)
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            params.append(f"        *{parameter.name}: {annotation},")
+            passes.append(f"                *{parameter.name},")
+            continue
+        default = "" if parameter.default is inspect.Parameter.empty else f" = {default_text(parameter.default)}"
+        params.append(f"        {parameter.name}: {annotation}{default},")
+        keyword = parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        passes.append(
+            f"                {parameter.name}={parameter.name}," if keyword else f"                {parameter.name},"
+        )
+    return [
+        "",
+        f"    async def {cls.name}(",
+        "        self,",
+        *params,
+        "    ) -> None:",
+        *docstring(cls),
+        "        await self.run(",
+        f"            {cls.__name__}.call(",
+        *passes,
+        "            )",
+        "        )",
+    ]
+
+
 def method(cls: Type[Operation], typing_names: Set[str], classes: Dict[str, Set[str]]) -> List[str]:
+    if "call" in vars(cls):
+        return called_method(cls, typing_names, classes)
     hints: Dict[str, Any] = typing.get_type_hints(cls)
     params: List[str] = []
     passes: List[str] = []

@@ -99,7 +99,11 @@ def test_diff_json(project: Path, database_url: str) -> None:
         "virtual": False,
         "collation": None,
         "identity_options": None,
+        "primary_key": True,
+        "references": None,
+        "unique": False,
     }
+    assert operation["arguments"].get("constraints") is None  # the key is its column's
     # The columns are shown under their table, done by its statement.
     assert [c["implicit"] for c in plan["changes"][1:3]] == [True, True]
 

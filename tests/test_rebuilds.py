@@ -11,7 +11,6 @@ defined in this module.
 """
 
 import asyncio
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -73,9 +72,7 @@ def write_revision(folder: Path, up: Plan, down: Plan, down_revision: Optional[s
     number = len(list(folder.glob("*.py"))) + 1
     revision_id = f"20260101_00000{number}_abcdef"
     folder.mkdir(parents=True, exist_ok=True)
-    text = render_revision(
-        revision_id, down_revision, f"step {number}", up.operations, down.operations, datetime.now(timezone.utc)
-    )
+    text = render_revision(revision_id, down_revision, f"step {number}", up.operations, down.operations)
     (folder / f"{revision_id}_step.py").write_text(text)
     return revision_id
 
@@ -442,7 +439,6 @@ def write_rename_and_add(folder: Path) -> None:
             AddTypeValues(type_name="job_state", values=("running",), after="queued"),
         ],
         [],
-        datetime.now(timezone.utc),
     )
     (folder / "20260101_000001_abcdef_rename.py").write_text(text)
 
@@ -474,7 +470,6 @@ def test_a_failed_revision_names_the_labels_that_stayed(database_url: str, tmp_p
             ExecuteSQL(sql="SELECT 1/0"),
         ],
         [],
-        datetime.now(timezone.utc),
     )
     folder.mkdir()
     (folder / "20260101_000001_abcdef_fail.py").write_text(text)

@@ -85,11 +85,10 @@ def test_comment_text_stays_on_its_line(text: str) -> None:
 
 @given(NO_SURROGATES)
 def test_revision_of_any_message_loads_with_that_message(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
-    from datetime import datetime, timezone
 
     folder = tmp_path_factory.mktemp("any")
     file_name = f"20260101_000000_abcdef_{slugify(text)}.py"
-    text_of = render_revision("20260101_000000_abcdef", None, text, [], [], datetime.now(timezone.utc))
+    text_of = render_revision("20260101_000000_abcdef", None, text, [], [])
     path = write_revision(folder, file_name, text_of)
     revision = load_revision_file(path)
     first = text.strip().splitlines()[0] if text.strip() else "Revision"
@@ -124,13 +123,12 @@ def test_a_file_that_does_not_load_is_not_written(tmp_path: Path) -> None:
 
 
 def test_an_invalid_argument_is_refused_before_writing() -> None:
-    from datetime import datetime, timezone
 
     from pgmig.ops.table import SetTableComment
 
     op = SetTableComment(table_name="t", comment="bad \udcff", schema="public")
     with pytest.raises(UsageError, match=r"comment is not valid text: it holds the byte 0xff"):
-        render_revision("r1", None, "m", [op], [], datetime.now(timezone.utc))
+        render_revision("r1", None, "m", [op], [])
 
 
 # -- through the command line ----------------------------------------------------------------

@@ -54,6 +54,7 @@ from pgmig.ops.table import (
     PrimaryKey,
     RenameTable,
     SetTableComment,
+    TablePart,
     Unique,
 )
 
@@ -579,30 +580,35 @@ class OperationMethods:
 
     async def create_table(
         self,
-        *,
         table_name: str,
+        *parts: TablePart,
+        comment: Optional[str] = None,
+        schema: str = "public",
         columns: Sequence[Column] = (),
         constraints: Sequence[Union[PrimaryKey, Unique, Check, ForeignKey]] = (),
         indexes: Sequence[Index] = (),
-        comment: Optional[str] = None,
-        schema: str = "public",
     ) -> None:
         """Create a table whole: its columns and constraints in one CREATE TABLE, then its indexes
         (CREATE INDEX each) and comments.
 
-        Constraints keep their order: Postgres numbers the names it generates
-        (`t_a_check`, `t_a_check1`) in the order it meets them. Foreign keys name
-        tables that exist already. No hazards: the table is new and empty.
+        A revision calls it as a table is defined, its parts in order after its name:
+        `create_table("team_member", Column("id", "serial", primary_key=True),
+        Column("role", "text", nullable=False, default="'member'"), Unique(["team_id", "user_id"]))`
+        (`columns=`, `constraints=` and `indexes=` lists, as earlier revisions spell them, too).
+        A column's `primary_key`/`unique` come first among the constraints, the primary
+        key before all; the others keep their order: Postgres numbers the names it generates
+        (`t_a_check`, `t_a_check1`) in the order it meets them. Foreign keys name tables
+        that exist already. No hazards: the table is new and empty.
         """
         await self.run(
-            build(
-                CreateTable,
-                table_name=table_name,
+            CreateTable.call(
+                table_name,
+                *parts,
+                comment=comment,
+                schema=schema,
                 columns=columns,
                 constraints=constraints,
                 indexes=indexes,
-                comment=comment,
-                schema=schema,
             )
         )
 

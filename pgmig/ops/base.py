@@ -79,6 +79,9 @@ class Operation:
     `lock_estimate` gives them unless it is overridden: a static estimate meant never to be
     below what the server takes. Built-in operations set their own; a plugin's operation
     inherits this conservative default (set it on the class to say better)."""
+    # A subclass may define `call`, a classmethod building it from the arguments its actor method
+    # takes (`CreateTable.call(name, *parts)`), with `call_arguments` giving them back: the typed
+    # actor's method then has `call`'s parameters (scripts/generate_actor.py).
     argument_types: ClassVar[Mapping[str, Any]] = {}
     """How a revision file spells a field when that differs from the field's type (a dict for
     pairs): the typed actor's parameter type. Other fields' lists and tuples are `Sequence`s."""
@@ -165,6 +168,12 @@ class Operation:
                 continue
             args[f.name] = list(value) if isinstance(value, tuple) else value
         return args
+
+    def call_arguments(self) -> Tuple[List[Any], Dict[str, Any]]:
+        """(positional, keyword) arguments of the call a revision file writes: by default every
+        argument by its keyword (`arguments`); an operation whose actor method takes some
+        positionally (`create_table`'s name and parts) says so here."""
+        return [], self.arguments()
 
     def to_json(self) -> Dict[str, Any]:
         arguments = {name: _json_value(value) for name, value in self.arguments().items()}

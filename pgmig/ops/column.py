@@ -12,7 +12,8 @@ from pgmig.errors import RevisionError
 from pgmig.ops.base import Hazard, Operation, RowProblem, countable, may_change, probe, read_rolled_back, register
 from pgmig.ops.typecasts import is_lossless, parse_type
 
-_SERIAL_OF = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
+# The serial pseudo-type of each integer type (docs: 8.1.4, "Serial Types").
+SERIAL_OF = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
 _IDENTITY = {"always": "ALWAYS", "by default": "BY DEFAULT"}
 
 REWRITES, DELETES, LOCKS = Hazard.REWRITES_TABLE, Hazard.DELETES_DATA, Hazard.ACCESS_EXCLUSIVE_LOCK
@@ -161,7 +162,7 @@ def column_definition(
     `generated` is the expression of a generated column (STORED, or VIRTUAL on PostgreSQL 18+);
     `identity_options` the sequence options of an identity column (`START WITH 1000 INCREMENT BY 5`).
     """
-    data_type = _SERIAL_OF.get(data_type, data_type) if autoincrement else data_type
+    data_type = SERIAL_OF.get(data_type, data_type) if autoincrement else data_type
     sql = f"{quote_ident(name)} {data_type}"
     if collation is not None:
         sql += f" COLLATE {quote_ident(collation)}"
@@ -590,7 +591,7 @@ class AddColumnSequence(Operation):
     schema: str = "public"
 
     def statements(self) -> List[str]:
-        if self.data_type not in _SERIAL_OF:
+        if self.data_type not in SERIAL_OF:
             raise ValueError(f"a serial column is smallint, integer or bigint, not {self.data_type}")
         sequence = qualified(self.schema, self.sequence_name or serial_sequence_name(self.table_name, self.column_name))
         owner = f"{qualified(self.schema, self.table_name)}.{quote_ident(self.column_name)}"

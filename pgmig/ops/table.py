@@ -13,13 +13,14 @@ The specs write their SQL with the same functions as `add_column`,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 from pgmig.db.quoting import qualified, quote_ident, quote_literal
 from pgmig.errors import RevisionError
-from pgmig.ops.base import Hazard, Operation, register
-from pgmig.ops.column import SetColumnComment, column_definition
+from pgmig.ops.base import Hazard, Operation, build, register
+from pgmig.ops.column import SERIAL_OF, SetColumnComment, column_definition
 from pgmig.ops.constraint import check_body, foreign_key_body, named, primary_key_body, unique_body
 from pgmig.ops.index import create_index_sql
 
@@ -67,10 +68,20 @@ class TablePart:
 class Column(TablePart):
     """A column of a `create_table`; `data_type` and `default` are SQL as Postgres prints them.
 
-    `autoincrement=True` on smallint/integer/bigint makes it serial; `identity` is
+    `autoincrement=True` on smallint/integer/bigint makes it serial (a revision writes
+    `Column("id", "serial")`, read back as integer with `autoincrement=True`); `identity` is
     "always" or "by default", with `identity_options` its sequence options; `generated`
     is a generated column's expression (STORED, or VIRTUAL with `virtual=True`);
-    `collation` a collation other than the type's default.
+    `collation` a collation other than the type's default. `primary_key=True` is the
+    table's primary key on this column alone, `unique=True` a unique constraint on it,
+    `references="table.column"` a foreign key from it to that column of a table of
+    the same schema (split at the last dot; a name holding one takes a `ForeignKey`), all
+    named by Postgres (`<table>_pkey`, `<table>_<column>_key`, `<table>_<column>_fkey`), as
+    CREATE TABLE's column constraints are. `nullable=None` (left out) is what the column's other
+    fields imply: NOT NULL for a primary key, serial or identity column (Postgres makes
+    the first and last NOT NULL whatever is asked: docs, CREATE TABLE), NULL otherwise.
+    `data_type` also takes the short names of Postgres's docs (Table 8.1: `varchar(n)`,
+    `timestamptz`, `timetz`, `char(n)`), kept as `format_type()` spells them.
     """
 
     positional = 2
@@ -78,7 +89,7 @@ class Column(TablePart):
 
     name: str
     data_type: str
-    nullable: bool = True
+    nullable: Optional[bool] = None
     default: Optional[str] = None
     autoincrement: bool = False
     identity: Optional[str] = None
@@ -87,12 +98,49 @@ class Column(TablePart):
     virtual: bool = False
     collation: Optional[str] = None
     identity_options: Optional[str] = None
+    primary_key: bool = False
+    unique: bool = False
+    references: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.references is not None and "." not in self.references:
+            raise ValueError(f"Column {self.name!r}: references={self.references!r} is not 'table.column'")
+        data_type = long_type_name(self.data_type)
+        if data_type in _SERIAL_TYPES:
+            data_type = _SERIAL_TYPES[data_type]
+            object.__setattr__(self, "autoincrement", True)
+        object.__setattr__(self, "data_type", data_type)
+        if self.primary_key or self.identity is not None:
+            object.__setattr__(self, "nullable", False)
+        elif self.nullable is None:
+            object.__setattr__(self, "nullable", not self.autoincrement)
+
+    @property
+    def implied_nullable(self) -> bool:
+        """Whether the column holds NULL when `nullable` is left out (see the class)."""
+        return not (self.primary_key or self.identity is not None or self.autoincrement)
+
+    def call_arguments(self) -> Tuple[List[Any], Dict[str, Any]]:
+        """As `TablePart.call_arguments`, with the short spellings: a serial column's type as
+        `serial`, its type's short name, and `nullable` only when it differs from what is implied."""
+        positional, keywords = super().call_arguments()
+        data_type = self.data_type
+        if self.autoincrement and data_type in SERIAL_OF:
+            data_type = SERIAL_OF[data_type]
+            keywords.pop("autoincrement", None)
+        positional[1] = short_type_name(data_type)
+        if self.nullable == self.implied_nullable:
+            keywords.pop("nullable", None)
+        else:
+            keywords["nullable"] = self.nullable
+        return positional, keywords
 
     def sql(self, schema: str) -> str:
         return column_definition(
             self.name,
             self.data_type,
-            self.nullable,
+            bool(self.nullable),
             self.default,
             self.autoincrement,
             self.identity,
@@ -101,6 +149,52 @@ class Column(TablePart):
             self.collation,
             self.identity_options,
         )
+
+
+_SERIAL_TYPES = {serial: integer for integer, serial in SERIAL_OF.items()}
+# (format_type()'s spelling, the short name Postgres's docs give the type: Table 8.1, "Aliases"),
+# `(n)` where the type modifier goes. `char` needs its modifier: bare, it means character(1).
+_SHORT_NAMES = (
+    ("character varying(n)", "varchar(n)"),
+    ("character(n)", "char(n)"),
+    ("timestamp(n) with time zone", "timestamptz(n)"),
+    ("timestamp(n) without time zone", "timestamp(n)"),
+    ("time(n) with time zone", "timetz(n)"),
+    ("time(n) without time zone", "time(n)"),
+)
+
+
+def _spelling(template: str) -> Tuple["re.Pattern[str]", str]:
+    """A type name `template` as (a pattern matching it at the start of a type, array brackets
+    allowed after it; its replacement text, the modifier as group 1)."""
+    head, tail = template.split("(n)")
+    optional = "" if head == "char" or head == "character" else "?"
+    pattern = re.compile(f"^{re.escape(head)}(\\(\\d+\\)){optional}{re.escape(tail)}(?=$|\\[)")
+    return pattern, f"{head}\\1{tail}"
+
+
+_LONG_TO_SHORT = [(_spelling(long)[0], _spelling(short)[1]) for long, short in _SHORT_NAMES]
+_SHORT_TO_LONG = [(_spelling(short)[0], _spelling(long)[1]) for long, short in _SHORT_NAMES]
+
+
+def short_type_name(data_type: str) -> str:
+    """`data_type` as format_type() prints it, under its short name where Postgres's docs give one
+    (`character varying(200)` -> `varchar(200)`, `timestamp with time zone[]` -> `timestamptz[]`);
+    other types as they are."""
+    return _renamed(data_type, _LONG_TO_SHORT)
+
+
+def long_type_name(data_type: str) -> str:
+    """The inverse of `short_type_name`: `varchar(200)` -> `character varying(200)`, as format_type()
+    prints it; other spellings as they are."""
+    return _renamed(data_type, _SHORT_TO_LONG)
+
+
+def _renamed(data_type: str, names: Sequence[Tuple["re.Pattern[str]", str]]) -> str:
+    for pattern, replacement in names:
+        if pattern.match(data_type):
+            return pattern.sub(replacement, data_type, count=1)
+    return data_type
 
 
 @dataclass(frozen=True)
@@ -237,9 +331,14 @@ class CreateTable(Operation):
     """Create a table whole: its columns and constraints in one CREATE TABLE, then its indexes
     (CREATE INDEX each) and comments.
 
-    Constraints keep their order: Postgres numbers the names it generates
-    (`t_a_check`, `t_a_check1`) in the order it meets them. Foreign keys name
-    tables that exist already. No hazards: the table is new and empty.
+    A revision calls it as a table is defined, its parts in order after its name:
+    `create_table("team_member", Column("id", "serial", primary_key=True),
+    Column("role", "text", nullable=False, default="'member'"), Unique(["team_id", "user_id"]))`
+    (`columns=`, `constraints=` and `indexes=` lists, as earlier revisions spell them, too).
+    A column's `primary_key`/`unique` come first among the constraints, the primary
+    key before all; the others keep their order: Postgres numbers the names it generates
+    (`t_a_check`, `t_a_check1`) in the order it meets them. Foreign keys name tables
+    that exist already. No hazards: the table is new and empty.
     """
 
     name = "create_table"
@@ -255,6 +354,59 @@ class CreateTable(Operation):
         object.__setattr__(self, "constraints", tuple(self.constraints))
         object.__setattr__(self, "indexes", tuple(self.indexes))
 
+    @classmethod
+    def call(
+        cls,
+        table_name: str,
+        *parts: TablePart,
+        comment: Optional[str] = None,
+        schema: str = "public",
+        columns: Sequence[Column] = (),
+        constraints: Sequence[TableConstraint] = (),
+        indexes: Sequence[Index] = (),
+    ) -> "CreateTable":
+        """The operation a revision's `create_table(name, *parts, comment=..., schema=...)` makes:
+        `parts` sorted into its columns, constraints and indexes, each kind in its order.
+
+        Raises TypeError naming a part that is none of `Column`, `PrimaryKey`,
+        `Unique`, `Check`, `ForeignKey`, `Index`.
+        """
+        found: Dict[type, List[TablePart]] = {Column: [*columns], Index: [*indexes], TablePart: [*constraints]}
+        for part in parts:
+            if not isinstance(part, TABLE_PARTS):
+                raise TypeError(
+                    f"actor.create_table(): {part!r} is not a part of a table (Column, PrimaryKey, Unique, "
+                    "Check, ForeignKey or Index)"
+                )
+            found[type(part) if isinstance(part, (Column, Index)) else TablePart].append(part)
+        return build(
+            cls,
+            table_name=table_name,
+            columns=found[Column],
+            constraints=found[TablePart],
+            indexes=found[Index],
+            comment=comment,
+            schema=schema,
+        )
+
+    def call_arguments(self) -> Tuple[List[Any], Dict[str, Any]]:
+        """The table's name and its parts positionally (as `call` takes them), then `comment`
+        and `schema` when they are not the defaults."""
+        keywords = {k: v for k, v in self.arguments().items() if k in ("comment", "schema")}
+        return [self.table_name, *self.columns, *self.constraints, *self.indexes], keywords
+
+    def all_constraints(self) -> List[TableConstraint]:
+        """Every constraint in the order CREATE TABLE holds them: the primary key (a column's or
+        a part), the columns' unique constraints, then the constraint parts in their order."""
+        flagged: List[TableConstraint] = [PrimaryKey([c.name]) for c in self.columns if c.primary_key]
+        flagged += [Unique([c.name]) for c in self.columns if c.unique]
+        for column in self.columns:
+            if column.references is not None:
+                table, referred = column.references.rsplit(".", 1)
+                flagged.append(ForeignKey([column.name], table, [referred]))
+        keys = [c for c in self.constraints if isinstance(c, PrimaryKey)]
+        return [*keys, *flagged, *(c for c in self.constraints if not isinstance(c, PrimaryKey))]
+
     def steps(self) -> List[Operation]:
         """The same work as one operation a step (`add_table`, `add_column`, `add_primary_key`, ...,
         each with `new_table=True`), in the order CREATE TABLE does it: for tools and tests that
@@ -265,7 +417,7 @@ class CreateTable(Operation):
         if self.comment is not None:
             steps.append(SetTableComment(table_name=self.table_name, comment=self.comment, schema=self.schema))
         table = {"table_name": self.table_name, "schema": self.schema}
-        for part in (*self.columns, *self.constraints, *self.indexes):
+        for part in (*self.columns, *self.all_constraints(), *self.indexes):
             name = next(n for n, (cls, _) in _AS_PART.items() if isinstance(part, cls))
             operation_class = lookup(name)
             arguments = {field: getattr(part, attribute) for field, attribute in _AS_PART[name][1].items()}
@@ -309,10 +461,11 @@ class CreateTable(Operation):
         objects (4 a constraint); an index and its share lock (3); a serial or identity
         column's sequence and its objects (3). Measured by tests/test_lock_budget.py."""
         sequences = sum(1 for column in self.columns if column.autoincrement or column.identity)
-        return 6 + len(self.columns) + 4 * len(self.constraints) + 3 * len(self.indexes) + 3 * sequences
+        constraints = len(self.all_constraints())
+        return 6 + len(self.columns) + 4 * constraints + 3 * len(self.indexes) + 3 * sequences
 
     def statements(self) -> List[str]:
-        parts = [part.sql(self.schema) for part in (*self.columns, *self.constraints)]
+        parts = [part.sql(self.schema) for part in (*self.columns, *self.all_constraints())]
         body = "".join(f"\n    {part}," for part in parts).rstrip(",") + ("\n" if parts else "")
         statements = [f"CREATE TABLE {qualified(self.schema, self.table_name)} ({body})"]
         if self.comment is not None:
@@ -513,7 +666,58 @@ def create_table_with(
             rest.append(op)
     # The primary key first, as create_all writes it; the others keep their order (see CreateTable).
     constraints.sort(key=lambda part: not isinstance(part, PrimaryKey))
+    columns, constraints = _on_columns(columns, constraints)
     table = CreateTable(
         table_name=table_name, columns=columns, constraints=constraints, indexes=indexes, comment=comment, schema=schema
     )
     return [table, *rest]
+
+
+def _on_columns(
+    columns: List[Column], constraints: List[TableConstraint]
+) -> Tuple[List[Column], List[TableConstraint]]:
+    """`columns` with `primary_key`/`unique`/`references` set for the constraints a column
+    constraint says as well (on that column alone, named by Postgres, without options; a
+    foreign key to a table of the same schema, neither name holding a dot), and the other
+    constraints.
+
+    A constraint stays a part when another unnamed one of its kind has the
+    same columns: Postgres numbers their names in the order it meets them.
+    """
+    by_name = {column.name: column for column in columns}
+    unnamed = [(type(c), tuple(c.columns)) for c in constraints if not isinstance(c, Check) and c.name is None]
+    rest: List[TableConstraint] = []
+    for constraint in constraints:
+        column = _one_plain_column(constraint, by_name, unnamed)
+        if column is None:
+            rest.append(constraint)
+        elif isinstance(constraint, PrimaryKey):
+            by_name[column] = replace(by_name[column], primary_key=True)
+        elif isinstance(constraint, Unique):
+            by_name[column] = replace(by_name[column], unique=True)
+        elif isinstance(constraint, ForeignKey):
+            referred = f"{constraint.referred_table}.{constraint.referred_columns[0]}"
+            by_name[column] = replace(by_name[column], references=referred)
+    return list(by_name.values()), rest
+
+
+def _one_plain_column(
+    constraint: TableConstraint, columns: Dict[str, Column], unnamed: List[Tuple[type, Tuple[str, ...]]]
+) -> Optional[str]:
+    """The column a constraint can be said on (see `_on_columns`), or None."""
+    if isinstance(constraint, Check) or constraint.name is not None or len(constraint.columns) != 1:
+        return None
+    if constraint.columns[0] not in columns or unnamed.count((type(constraint), tuple(constraint.columns))) != 1:
+        return None
+    if constraint.deferrable:
+        return None
+    if isinstance(constraint, (PrimaryKey, Unique)):
+        plain = not constraint.include and not (isinstance(constraint, Unique) and constraint.nulls_not_distinct)
+        return constraint.columns[0] if plain else None
+    plain = (
+        constraint.referred_schema is None
+        and (constraint.on_delete, constraint.on_update, constraint.match) == ("NO ACTION", "NO ACTION", "SIMPLE")
+        and "." not in constraint.referred_table
+        and "." not in constraint.referred_columns[0]
+    )
+    return constraint.columns[0] if plain else None

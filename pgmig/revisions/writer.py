@@ -15,7 +15,6 @@ import os
 import secrets
 import shlex
 import subprocess
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Type
 
@@ -23,7 +22,7 @@ from pgmig.errors import ConfigError, Hint, RevisionError, UsageError
 from pgmig.files import write_new_file
 from pgmig.ops.base import Hazard, Operation
 from pgmig.ops.table import TablePart
-from pgmig.revisions.files import DownRevision, parent_ids
+from pgmig.revisions.files import DownRevision
 
 LINE_LIMIT = 88
 """ruff's and black's default line length: the writer's own layout, before `formatted` runs ruff."""
@@ -154,9 +153,11 @@ def render_call(op: Operation, comment: bool = True) -> List[str]:
     """
     note = hazard_comment(op) if comment else None
     lines = [note] if note else []
-    items = [(f"{name}=", value) for name, value in op.arguments().items()]
     if is_builtin(type(op)):
-        return lines + _bracketed(f"await migrator.actor.{op.name}(", items, ")", INDENT, "")
+        positional, keywords = op.call_arguments()
+        called = [("", value) for value in positional] + [(f"{name}=", value) for name, value in keywords.items()]
+        return lines + _bracketed(f"await migrator.actor.{op.name}(", called, ")", INDENT, "")
+    items = [(f"{name}=", value) for name, value in op.arguments().items()]
     inner = _bracketed(f"{type(op).__name__}(", items, ")", INDENT + "    ", "")
     if len(inner) == 1 and len(INDENT) + len("await migrator.actor.run()") + len(inner[0].strip()) <= LINE_LIMIT:
         return lines + [f"{INDENT}await migrator.actor.run({inner[0].strip()})"]
@@ -218,7 +219,6 @@ def render_revision(
     message: str,
     up: Sequence[Operation],
     down: Sequence[Operation],
-    created: datetime,
     down_extra: Sequence[str] = (),
     transactional: bool = True,
     up_preamble: Sequence[str] = (),
@@ -230,16 +230,10 @@ def render_revision(
     can carry (a lone surrogate: invalid UTF-8 read from argv or a file).
     """
     refuse_invalid_text(message, [*up, *down])
+    # The message alone: the id (which holds the time it was made, to the second) and what it
+    # revises are the class's first lines.
     title = docstring_text(message.strip()) or "Revision"
-    header = [
-        f'"""{title}',
-        "",
-        f"Revision: {revision_id}",
-        f"Revises: {', '.join(parent_ids(down_revision)) or '(first revision)'}",
-        f"Created: {created:%Y-%m-%d %H:%M:%S %Z}".rstrip(),
-        '"""',
-        "",
-    ]
+    header = [f'"""{title}"""' if "\n" not in title else f'"""{title}\n"""', ""]
     # One sorted block, as isort (ruff's I001) orders third-party imports.
     pgmig_names = sorted({"MigrationRevisionBase", "Migrator", *part_names([*up, *down])})
     header.extend(sorted([f"from pgmig import {', '.join(pgmig_names)}", *plugin_imports([*up, *down])]))

@@ -108,7 +108,6 @@ async def baseline(project: Project, options: BaselineOptions) -> BaselineResult
             options.message,
             up.operations,
             down.operations,
-            created,
             transactional=all(op.transactional for op in [*up.operations, *down.operations]),
         )
     if options.verify:

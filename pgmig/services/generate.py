@@ -191,7 +191,6 @@ async def generate(
                 options.message,
                 work.up,
                 work.down,
-                created,
                 transactional=transactional,
                 up_preamble=preamble,
             )

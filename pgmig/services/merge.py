@@ -64,5 +64,5 @@ def merge(project: Project, options: MergeOptions) -> Path:
     joined = [r.id for r in chain.ordered(joined)]
     created = datetime.now(timezone.utc)
     revision_id = new_revision_id(created)
-    text = render_revision(revision_id, tuple(joined), options.message, [], [], created)
+    text = render_revision(revision_id, tuple(joined), options.message, [], [])
     return project.write_revision(f"{revision_id}_{slugify(options.message)}.py", text)  # with post_write
