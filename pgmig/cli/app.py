@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional, TypeVar
 import typer
 
 from pgmig import __version__
-from pgmig.cli import baseline, check, diff, generate, graph, init, plugins, run, server
+from pgmig.cli import baseline, check, diff, fleet, generate, graph, init, plugins, run, server
 from pgmig.cli.context import CliState, word_hint
 from pgmig.cli.output import err, out, shown
 from pgmig.errors import PgmigError
@@ -134,6 +134,14 @@ def main_options(
         "other tools' version tables such as alembic_version) [env PGMIG_EXCLUDE, comma-separated]",
         show_default=False,
     ),
+    targets: Optional[List[str]] = typer.Option(
+        None,
+        "--targets",
+        metavar="TARGET",
+        help="pgmig fleet's targets: URL, URL#schema, #schema (of --database-url), file:PATH or sql:QUERY "
+        "(repeatable) [env PGMIG_TARGETS, comma-separated]",
+        show_default=False,
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
@@ -148,6 +156,7 @@ def main_options(
             "schema": schema,
             "dev_url": dev_url,
             "exclude": exclude,
+            "targets": targets,
         },
         debug=debug,
     )
@@ -174,6 +183,9 @@ for _command in COMMANDS:
 for _command in server.COMMANDS:
     server.app.command()(edge(_command))
 app.add_typer(server.app)
+for _command in fleet.COMMANDS:
+    fleet.app.command()(edge(_command))
+app.add_typer(fleet.app)
 
 
 def main() -> None:

@@ -129,17 +129,29 @@ class Project:
         return write_revision(settings.migrations_path, file_name, text, settings.post_write, settings.project_root)
 
     def runner(
-        self, url: Optional[str] = None, progress: Optional[Progress] = None, chain: Optional[Chain] = None
+        self,
+        url: Optional[str] = None,
+        progress: Optional[Progress] = None,
+        chain: Optional[Chain] = None,
+        schema: Optional[str] = None,
     ) -> Runner:
-        """A runner with this project's version table and timeouts (the configured database by default)."""
+        """A runner with this project's version table and timeouts (the configured database by default).
+
+        `schema` other than the first managed one runs the revisions in it instead (a fleet's
+        schema-per-tenant target): its own version table there, and each step's schema renamed
+        (`Runner.schema_map`).
+        """
+        home = self.settings.schema_name
+        versions = self.versions if schema in (None, home) else VersionTable(schema, self.settings.version_table)
         return Runner(
             url or self.database_url,
             chain if chain is not None else self.chain(),
-            self.versions,
+            versions,
             self.notice,
             progress,
             lock_timeout=self.settings.lock_timeout,
             statement_timeout=self.settings.statement_timeout,
+            schema_map={home: schema} if schema not in (None, home) else None,
         )
 
     async def diff_one_way(self, conn: Any, url: str) -> "Plan":
