@@ -78,7 +78,14 @@ def fleet(tmp_path: Path, pgmig_server: ScratchServer) -> Iterator[Dict[str, Any
     run_sql(shared, *(f"CREATE SCHEMA {name}" for name in schemas))
     targets = databases[:3] + [f"{shared}#{name}" for name in schemas]
     try:
-        yield {"root": root, "databases": databases, "shared": shared, "schemas": schemas, "targets": targets}
+        yield {
+            "root": root,
+            "databases": databases,
+            "shared": shared,
+            "schemas": schemas,
+            "targets": targets,
+            "server": pgmig_server.admin_url,
+        }
     finally:
         for url in databases:
             pgmig_server.drop_database(url)
@@ -187,6 +194,19 @@ def test_fleet_up_one_target_fails_the_others_reach_head_and_a_rerun_resumes(fle
     assert "tenant_2: applied r2" in resumed.stdout and "tenant_0: applied" not in resumed.stdout
     assert applied(shared, "tenant_2") == ["r1", "r2", "r3"]
     assert "all 7 targets at head" in cli(fleet, "fleet", "check").stdout
+
+    # Drift: each target against its revisions replayed on a scratch database, in its own schema.
+    run_sql(shared, "ALTER TABLE tenant_1.account ADD COLUMN extra int")
+    run_sql(databases[2], "DROP INDEX public.account_email")
+    drift = json.loads(cli(fleet, "fleet", "status", "--json", "--drift", "--dev-url", fleet["server"]).stdout)
+    found = {t["schema"] or t["target"]: t["drift"] for t in drift["targets"]}
+    assert found["tenant_1"] == ["column tenant_1.account.extra is there but should not be"], found
+    assert [line for line in found[Target(databases[2]).label] if "account_email" in line], found
+    assert sum(1 for lines in found.values() if lines == []) == 5, found
+    checked = cli(fleet, "fleet", "check", "--drift", "--dev-url", fleet["server"], ok=False)
+    assert checked.returncode == 1 and "extra is there but should not be" in checked.stdout
+    run_sql(shared, "ALTER TABLE tenant_1.account DROP COLUMN extra")
+    run_sql(databases[2], "CREATE INDEX account_email ON public.account (email)")
 
     # down: one revision on each target, then back to base; every schema emptied but its version table.
     cli(fleet, "fleet", "down")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional
 
 import typer
 
-from pgmig.cli.context import CliState, run
+from pgmig.cli.context import DEV_URL, CliState, run
 from pgmig.cli.output import err, out, print_json, printable, shown
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -138,13 +138,24 @@ def _summary(report: "FleetReport", verb: str) -> None:
         err.print("fix the failed targets, then rerun: each target resumes where it stands", markup=False)
 
 
+DRIFT = typer.Option(
+    None,
+    "--drift/--no-drift",
+    help="Replay each target's applied revisions on a scratch database (once per revision and schema) and "
+    "compare (default: when dev_url is set, or the database is the embedded one).",
+    show_default=False,
+)
+
+
 def status(
     ctx: typer.Context,
     concurrency: int = CONCURRENCY,
     as_json: bool = typer.Option(False, "--json", help="Print JSON (with a version field) instead of a table."),
+    measure: Optional[bool] = DRIFT,
+    dev_url: Optional[str] = DEV_URL,
 ) -> None:
-    """Each target's revision, pending count, and what is wrong (partly applied, edited files)."""
-    statuses, heads = _statuses(ctx, concurrency)
+    """Each target's revision, pending count, drift, and what is wrong (partly applied, edited files)."""
+    statuses, heads = _statuses(ctx, concurrency, measure, dev_url)
     if as_json:
         from pgmig.services.fleet import json_report
 
@@ -153,9 +164,15 @@ def status(
     _status_table(statuses, heads)
 
 
-def check(ctx: typer.Context, concurrency: int = CONCURRENCY) -> None:
-    """Exit 1 unless every target is at head with nothing partly applied and no applied file edited."""
-    statuses, heads = _statuses(ctx, concurrency)
+def check(
+    ctx: typer.Context,
+    concurrency: int = CONCURRENCY,
+    measure: Optional[bool] = DRIFT,
+    dev_url: Optional[str] = DEV_URL,
+) -> None:
+    """Exit 1 unless every target is at head with nothing partly applied, no applied file edited, and
+    (when measured) no drift."""
+    statuses, heads = _statuses(ctx, concurrency, measure, dev_url)
     _status_table(statuses, heads)
     bad = [s for s in statuses if not s.ok]
     if bad:
@@ -164,12 +181,17 @@ def check(ctx: typer.Context, concurrency: int = CONCURRENCY) -> None:
     out.print(f"all {len(statuses)} targets at head", markup=False)
 
 
-def _statuses(ctx: typer.Context, concurrency: int) -> "tuple[List[TargetStatus], List[str]]":
-    from pgmig.services.fleet import fleet_status
+def _statuses(
+    ctx: typer.Context, concurrency: int, measure: Optional[bool], dev_url: Optional[str]
+) -> "tuple[List[TargetStatus], List[str]]":
+    from pgmig.services.check import drift_at_hand
+    from pgmig.services.fleet import fleet_status, measure_drift
 
     state: CliState = ctx.obj
-    project = state.project()
+    project = state.project(dev_url=dev_url)
     statuses = run(fleet_status(project, concurrency))
+    if measure if measure is not None else drift_at_hand(project):
+        run(measure_drift(project, statuses, dev_url))
     return statuses, list(project.chain().heads)
 
 
@@ -177,7 +199,7 @@ def _status_table(statuses: "List[TargetStatus]", heads: List[str]) -> None:
     from rich.table import Table
 
     table = Table(title=f"fleet: {len(statuses)} targets; head {' + '.join(heads) or 'base'}", title_justify="left")
-    for column in ("target", "current", "pending", "problems"):
+    for column in ("target", "current", "pending", "drift", "problems"):
         table.add_column(column, overflow="fold")
     for s in statuses:
         current = s.status
@@ -192,9 +214,21 @@ def _status_table(statuses: "List[TargetStatus]", heads: List[str]) -> None:
             printable(s.target.label, one_line=True),
             printable(current.current, one_line=True) if current is not None else "?",
             str(len(current.pending)) if current is not None else "?",
+            _drift_cell(s),
             shown("; ".join(problems), one_line=True),
         )
     _print_table(table)
+
+
+def _drift_cell(status: "TargetStatus") -> str:
+    """`none`, the differences (up to three, then how many more), or why it was not measured."""
+    if status.drift is None:
+        return shown(status.drift_note or "not measured", one_line=True)
+    if not status.drift:
+        return "none"
+    shown_lines = [shown(line, one_line=True) for line in status.drift[:3]]
+    more = len(status.drift) - len(shown_lines)
+    return "; ".join(shown_lines) + (f"; {more} more" if more else "")
 
 
 def _print_table(table: "Table") -> None:

@@ -296,12 +296,16 @@ class TargetStatus:
     target: Target
     status: Optional[Status] = None
     error: Optional[str] = None
+    drift: Optional[List[str]] = None
+    """What differs from what its applied revisions build (empty: none); None: not measured."""
+    drift_note: Optional[str] = None
+    """Why drift was not measured, when it was asked for."""
 
     @property
     def ok(self) -> bool:
         """At every head, nothing partly applied, no applied file edited, the version table consistent."""
         s = self.status
-        return s is not None and not (s.pending or s.partial or s.edited or s.problems)
+        return s is not None and not (s.pending or s.partial or s.edited or s.problems or self.drift)
 
     def to_json(self) -> Dict[str, Any]:
         s = self.status
@@ -313,6 +317,8 @@ class TargetStatus:
             "partial": [p.revision_id for p in s.partial] if s is not None else [],
             "edited": [r.id for r in s.edited] if s is not None else [],
             "problems": list(s.problems) if s is not None else [],
+            "drift": self.drift,
+            "drift_note": self.drift_note,
             "ok": self.ok,
             "error": self.error,
         }
@@ -338,6 +344,64 @@ async def fleet_status(
                 return TargetStatus(target, error=_error_text(exc, project))
 
     return list(await asyncio.gather(*(one(t) for t in targets)))
+
+
+async def measure_drift(project: Project, statuses: Sequence[TargetStatus], dev_url: Optional[str] = None) -> None:
+    """Fill each readable target's `drift`: its objects against what its applied revisions build.
+
+    One scratch database (on `dev_url`, else the project's scratch server) per distinct set of
+    applied heads, in which the revisions are run once per schema the targets use (a schema
+    target's in its own schema, as `fleet up` runs them there), then each target is compared in
+    that schema. A revision that fails on the scratch database, or a target partly applied or
+    unreadable, gets a `drift_note` instead. Targets are read one at a time.
+    """
+    from pgmig.db.connect import connection
+    from pgmig.db.quoting import quote_ident
+    from pgmig.db.scratch import scratch_database
+    from pgmig.services.check import Checker, describe_differences
+
+    groups: Dict[Any, List[TargetStatus]] = {}
+    for item in statuses:
+        if item.status is None:
+            item.drift_note = "not measured (the target could not be read)"
+        elif item.status.partial:
+            item.drift_note = "not measured (a revision is partly applied: finish it first)"
+        else:
+            groups.setdefault(item.status.heads, []).append(item)
+    if not groups:
+        return
+    chain = next(iter(groups.values()))[0].status.chain  # type: ignore[union-attr]
+    server = project.scratch_server("fleet status's drift", dev_url)
+    home = project.settings.schema_name
+    for heads, members in groups.items():
+        async with scratch_database(project.settings.embedded_data_dir, server) as url:
+            built: Dict[str, Any] = {}
+            for item in members:
+                schema = item.target.schema or home
+                if schema not in built:
+                    try:
+                        if schema != home:
+                            async with connection(url) as conn:
+                                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+                        await project.runner(url, chain=chain, schema=schema).run("up", list(heads))
+                        built[schema] = await Checker(project, url).state(schemas=_read_schemas(project, item.target))
+                    except PgmigError as exc:
+                        built[schema] = f"not measured (the revisions do not build on a scratch database: {exc})"
+                expected = built[schema]
+                if isinstance(expected, str):
+                    item.drift_note = expected
+                    continue
+                try:
+                    actual = await Checker(project, item.target.url).state(schemas=_read_schemas(project, item.target))
+                except Exception as exc:  # noqa: BLE001 - reported per target
+                    item.drift_note = f"not measured ({_error_text(exc, project)})"
+                    continue
+                item.drift = describe_differences(expected, actual)
+
+
+def _read_schemas(project: Project, target: Target) -> Sequence[str]:
+    """The schemas drift reads on `target`: its own, or the managed ones for a database target."""
+    return (target.schema,) if target.schema else project.settings.schema_names
 
 
 def json_report(statuses: Sequence[TargetStatus], chain_heads: Sequence[str]) -> Dict[str, Any]:
