@@ -28,14 +28,16 @@ FAILED = 3
 """Exit code when some targets failed or were not started (DESIGN.md: a database or revision error)."""
 
 CONCURRENCY = typer.Option(4, "--concurrency", "-j", min=1, help="Targets of one server worked on at once.")
+CANARY = typer.Option(0, "--canary", min=0, help="Run the first N targets first; start no other if one fails.")
+FAIL_FAST = typer.Option(False, "--fail-fast", help="Start no more targets after one fails.")
 
 
 def up(
     ctx: typer.Context,
     target: str = typer.Argument("heads", help="Revision to stop at (id or unique prefix); default every head."),
     concurrency: int = CONCURRENCY,
-    canary: int = typer.Option(0, "--canary", min=0, help="Run the first N targets first; stop if any fails."),
-    fail_fast: bool = typer.Option(False, "--fail-fast", help="Start no more targets after one fails."),
+    canary: int = CANARY,
+    fail_fast: bool = FAIL_FAST,
 ) -> None:
     """Apply pending revisions on every target, each from where it stands."""
     _run_fleet(ctx, "up", target, concurrency, canary, fail_fast)
@@ -47,8 +49,8 @@ def down(
         None, help="Revision to roll back to; 'base' rolls back everything. Default: one revision a target."
     ),
     concurrency: int = CONCURRENCY,
-    canary: int = typer.Option(0, "--canary", min=0, help="Run the first N targets first; stop if any fails."),
-    fail_fast: bool = typer.Option(False, "--fail-fast", help="Start no more targets after one fails."),
+    canary: int = CANARY,
+    fail_fast: bool = FAIL_FAST,
 ) -> None:
     """Roll back on every target (one revision each, or what follows TARGET)."""
     _run_fleet(ctx, "down", target, concurrency, canary, fail_fast)

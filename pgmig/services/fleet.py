@@ -174,12 +174,6 @@ class FleetReport:
         return [r for r in self.results if r.state == "failed"]
 
 
-class FleetFailedError(PgmigError):
-    """Some targets failed (or were not started); raised by callers that want an exception (exit 3)."""
-
-    exit_code = 3
-
-
 Event = Callable[[str, TargetResult, Optional[Revision]], None]
 """What a caller is told while a fleet runs: ("start"|"revision"|"done"|"failed", the target's
 result so far, the revision just run for "revision")."""
@@ -274,9 +268,7 @@ async def _run_one(project: Project, chain: Chain, options: FleetOptions, result
             await runner.run(options.direction, options.target)
             result.after = await _current(runner, conn)
         result.state = "done"
-    except (PgmigError, OSError, asyncio.TimeoutError) as exc:
-        result.state, result.error = "failed", _error_text(exc, project)
-    except Exception as exc:  # noqa: BLE001 - asyncpg's errors, a revision's own: this target's failure
+    except Exception as exc:  # noqa: BLE001 - pgmig's, asyncpg's, the network's, a revision's: this target's failure
         result.state, result.error = "failed", _error_text(exc, project)
     result.seconds = time.monotonic() - started
     tell(result.state, result, None)
