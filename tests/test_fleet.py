@@ -299,4 +299,16 @@ def test_sessions_per_server_never_exceed_the_concurrency(tmp_path: Path, pgmig_
 def test_no_targets_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
     done = pgmig_cli("--database-url", "postgresql://localhost/x", "fleet", "status", cwd=tmp_path)
-    assert done.returncode == 2 and "no fleet targets" in done.stderr
+    assert done.returncode == 2 and "no fleet targets" in done.stderr and "--targets" in done.stderr
+
+
+def test_targets_setting_splits_on_commas_except_a_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PGMIG_TARGETS is comma-separated, but a `sql:` query keeps its commas."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    monkeypatch.setenv("PGMIG_TARGETS", "postgresql://h/a, postgresql://h/b#t1")
+    assert load_settings(cwd=tmp_path).targets == ["postgresql://h/a", "postgresql://h/b#t1"]
+    monkeypatch.setenv("PGMIG_TARGETS", "sql:SELECT url FROM tenants WHERE region IN ('eu', 'us')")
+    assert load_settings(cwd=tmp_path).targets == ["sql:SELECT url FROM tenants WHERE region IN ('eu', 'us')"]
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.pgmig]\ntargets = "file:t.txt"\n')
+    monkeypatch.delenv("PGMIG_TARGETS")
+    assert load_settings(cwd=tmp_path).targets == ["file:t.txt"]

@@ -42,6 +42,7 @@ FLAGS = {
     "message": "-m",
     "dev_url": "--dev-url",
     "yes": "--yes",
+    "targets": "--targets (repeatable) or PGMIG_TARGETS",
 }
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Literal, Optional, Sequence
 
-from pgmig.errors import DatabaseError, PgmigError, UsageError
+from pgmig.errors import DatabaseError, Hint, PgmigError, UsageError
 from pgmig.revisions.files import Chain, Revision
 from pgmig.revisions.runner import Direction, Runner, Status, read_status
 from pgmig.services.project import Project
@@ -37,6 +37,8 @@ JSON_VERSION = 1
 """The `version` field of `pgmig fleet status --json`; raised when a field changes meaning."""
 
 DEFAULT_CONCURRENCY = 4
+
+TARGETS_HINT = Hint("give the targets", "targets")
 
 _SCHEMA_NAME = re.compile(r"[^\s#/?@:]+")
 
@@ -104,8 +106,8 @@ async def resolve_targets(project: Project, entries: Optional[Sequence[str]] = N
     given = list(project.settings.targets if entries is None else entries)
     if not given:
         raise UsageError(
-            "no fleet targets: give --targets URL[#schema] (repeatable), PGMIG_TARGETS, or targets in "
-            "[tool.pgmig] (a list, file:PATH or sql:QUERY)"
+            "no fleet targets: name them in the targets setting (URL, URL#schema or #schema; file:PATH; sql:QUERY)",
+            hint=TARGETS_HINT,
         )
     texts: List[str] = []
     for entry in given:
@@ -123,10 +125,12 @@ async def resolve_targets(project: Project, entries: Optional[Sequence[str]] = N
     # `#schema` targets are schemas of the configured database (the embedded server's when none is).
     base = project.database_url if any(text.strip().startswith("#") for text in texts) else None
     targets: List[Target] = []
+    seen = set()
     for text in texts:
         target = parse_target(text, base)
-        if target in targets:
+        if target in seen:
             raise UsageError(f"target {target.label} is named twice")
+        seen.add(target)
         targets.append(target)
     return targets
 
@@ -184,7 +188,7 @@ class FleetOptions:
     """One fleet run: `direction` and `target` as `RunOptions` takes them (None: every head for up,
     one revision for down); at most `concurrency` targets of one server at once; `canary` targets
     first (in order), the rest not started if any fails; `fail_fast` starts no target after a failure.
-    Raises UsageError for a concurrency below 1 or a negative canary."""
+    Raises UsageError for another direction, a concurrency below 1 or a negative canary."""
 
     direction: Direction
     target: Optional[str] = None
@@ -193,10 +197,12 @@ class FleetOptions:
     fail_fast: bool = False
 
     def __post_init__(self) -> None:
+        if self.direction not in ("up", "down"):
+            raise UsageError(f"a fleet run goes up or down, not {self.direction!r}")
         if self.concurrency < 1:
-            raise UsageError("--concurrency must be at least 1")
+            raise UsageError("the concurrency must be at least 1")
         if self.canary < 0:
-            raise UsageError("--canary must be 0 or more")
+            raise UsageError("the canary count must be 0 or more")
 
 
 class _Pool:
@@ -322,7 +328,7 @@ async def fleet_status(
     """Every target's status (revision, pending, partly applied, edited files), read `concurrency`
     at a time per server, the revision files read once; an unreachable target has its error."""
     if concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
+        raise UsageError("the concurrency must be at least 1")
     chain = project.chain()
     targets = await resolve_targets(project) if targets is None else targets
     pool = _Pool(concurrency)
