@@ -144,7 +144,7 @@ DRIFT = typer.Option(
     None,
     "--drift/--no-drift",
     help="Replay each target's applied revisions on a scratch database (once per revision and schema) and "
-    "compare (default: when dev_url is set, or the database is the embedded one).",
+    "compare (default: when dev_url is set; --drift without it uses the embedded server).",
     show_default=False,
 )
 
@@ -186,13 +186,13 @@ def check(
 def _statuses(
     ctx: typer.Context, concurrency: int, measure: Optional[bool], dev_url: Optional[str]
 ) -> "tuple[List[TargetStatus], List[str]]":
-    from pgmig.services.check import drift_at_hand
     from pgmig.services.fleet import fleet_status, measure_drift
 
     state: CliState = ctx.obj
     project = state.project(dev_url=dev_url)
     statuses = run(fleet_status(project, concurrency))
-    if measure if measure is not None else drift_at_hand(project):
+    # Unasked, only with a scratch server named: the targets are never the embedded database.
+    if measure if measure is not None else bool(project.settings.dev_url):
         run(measure_drift(project, statuses, dev_url))
     return statuses, list(project.chain().heads)
 
