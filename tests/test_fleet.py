@@ -312,3 +312,25 @@ def test_targets_setting_splits_on_commas_except_a_query(tmp_path: Path, monkeyp
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.pgmig]\ntargets = "file:t.txt"\n')
     monkeypatch.delenv("PGMIG_TARGETS")
     assert load_settings(cwd=tmp_path).targets == ["file:t.txt"]
+
+
+def test_revision_files_are_read_once_for_the_whole_fleet(
+    fleet: Dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library service: seven targets brought to head, each revision file loaded once."""
+    import pgmig.revisions.files as files
+    from pgmig.services.fleet import FleetOptions, run_fleet
+
+    loaded: List[str] = []
+    original = files.load_revision_file
+
+    def counting(path: Path) -> Any:
+        loaded.append(path.name)
+        return original(path)
+
+    monkeypatch.setattr(files, "load_revision_file", counting)
+    settings = load_settings({"database_url": fleet["shared"], "targets": fleet["targets"]}, cwd=fleet["root"])
+    report = asyncio.run(run_fleet(Project(settings), FleetOptions("up", concurrency=3)))
+    assert [r.state for r in report.results] == ["done"] * 7 and report.stopped is None
+    assert all(r.before == "base" and r.after == "r3" and r.revisions == ["r1", "r2", "r3"] for r in report.results)
+    assert sorted(loaded) == ["0001_r1.py", "0002_r2.py", "0003_r3.py"]

@@ -194,7 +194,9 @@ def _statuses(
     # Unasked, only with a scratch server named: the targets are never the embedded database.
     if measure if measure is not None else bool(project.settings.dev_url):
         run(measure_drift(project, statuses, dev_url))
-    return statuses, list(project.chain().heads)
+    # The chain the statuses were read against: the revision files are read once a command.
+    chain = next((s.status.chain for s in statuses if s.status is not None), None)
+    return statuses, list((chain if chain is not None else project.chain()).heads)
 
 
 def _status_table(statuses: "List[TargetStatus]", heads: List[str]) -> None:
