@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - an older Typer, on Click itself
     from click.exceptions import NoSuchOption  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from pgmig import __version__
-from pgmig.cli import baseline, check, diff, generate, graph, init, plugins, run, server
+from pgmig.cli import baseline, check, diff, fleet, generate, graph, init, plugins, run, server
 from pgmig.cli.context import CliState, word_hint
 from pgmig.cli.output import err, out, shown
 from pgmig.errors import PgmigError
@@ -169,6 +169,14 @@ def main_options(
         "other tools' version tables such as alembic_version) [env PGMIG_EXCLUDE, comma-separated]",
         show_default=False,
     ),
+    targets: Optional[List[str]] = typer.Option(
+        None,
+        "--targets",
+        metavar="TARGET",
+        help="pgmig fleet's targets: URL, URL#schema, #schema (of --database-url), file:PATH or sql:QUERY "
+        "(repeatable) [env PGMIG_TARGETS, comma-separated]",
+        show_default=False,
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
     version: bool = typer.Option(
         False, "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
@@ -183,6 +191,7 @@ def main_options(
             "schema": schema,
             "dev_url": dev_url,
             "exclude": exclude,
+            "targets": targets,
         },
         debug=debug,
     )
@@ -214,6 +223,9 @@ for _command in COMMANDS:
 for _command in server.COMMANDS:
     server.app.command()(edge(_command))
 app.add_typer(server.app)
+for _command in fleet.COMMANDS:
+    fleet.app.command()(edge(_command))
+app.add_typer(fleet.app)
 
 
 def main() -> None:

@@ -50,6 +50,7 @@ FLAGS = {
     "renames": "--rename",
     "renames.enum_values": "--rename-enum-value",
     "start": "--from",
+    "targets": "--targets (repeatable) or PGMIG_TARGETS",
 }
 
 

@@ -81,6 +81,9 @@ class Settings(_SchemaField):
     statement_timeout: str = "0"
     # A command run on each revision file pgmig writes, `{path}` replaced (e.g. "ruff format {path}").
     post_write: Optional[str] = None
+    # `pgmig fleet`'s targets: URLs (`URL#schema` for a schema of that database, `#schema` for one of
+    # database_url's), `file:PATH` (one a line) or `sql:QUERY` (run on database_url); see pgmig.services.fleet.
+    targets: Annotated[List[str], NoDecode] = Field(default_factory=list)
 
     # Filled in by load_settings, never read from a source.
     project_root: Path = Field(default_factory=Path.cwd, exclude=True)
@@ -101,6 +104,16 @@ class Settings(_SchemaField):
         # a choice: falling back to the embedded server would migrate a database nobody meant.
         if value is not None and not value.strip():
             raise ValueError("is empty: give a postgresql:// URL, or unset it to use the embedded server")
+        return value
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _split_targets(cls, value: Any) -> Any:
+        # PGMIG_TARGETS is comma-separated, except a `sql:` query, whose commas are its own.
+        if isinstance(value, str):
+            if value.strip().startswith("sql:"):
+                return [value.strip()]
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("lock_timeout", "statement_timeout", mode="before")

@@ -73,7 +73,8 @@ class DatabaseActions(OperationMethods):
     done is told the ones after it). `kept` lists the steps committed on their
     own, which stay applied whatever happens to the revision's transaction.
     `before(index, step)` is awaited before each step runs (a revision committing in parts
-    ends a part there); True skips the step (committed by an earlier run).
+    ends a part there); True skips the step (committed by an earlier run). `translate` rewrites
+    each step before it is recorded or run (a fleet's schema-per-tenant target: `translate_schemas`).
     """
 
     def __init__(
@@ -83,8 +84,10 @@ class DatabaseActions(OperationMethods):
         side: Optional[SideSteps] = None,
         planned: Optional[Sequence[Operation]] = None,
         before: Optional[Callable[[int, Operation], Awaitable[bool]]] = None,
+        translate: Optional[Callable[[Operation], Operation]] = None,
     ) -> None:
         self.connection = connection
+        self._translate = translate
         self._planned = planned
         self.recorded: List[Operation] = []
         self.kept: List[Operation] = []
@@ -106,6 +109,8 @@ class DatabaseActions(OperationMethods):
         transaction, so the rest of the revision can use it while staying in
         one transaction. Raises `DatabaseError` naming the statement Postgres refused.
         """
+        if self._translate is not None:
+            operation = self._translate(operation)
         index = len(self.recorded)
         self.recorded.append(operation)
         if self.connection is None:

@@ -334,3 +334,39 @@ def build(operation_class: Type[Op], **arguments: Any) -> Op:
         return operation_class(**arguments)
     except TypeError as exc:
         raise TypeError(f"actor.{operation_class.name}(): {exc}") from None
+
+
+def is_schema_field(name: str) -> bool:
+    """Whether a field called `name` holds a schema name: `schema`, `schema_name`, `referred_schema`,
+    `sequence_schema` and every other `*_schema` of built-in and plugin operations and their parts."""
+    return name in ("schema", "schema_name") or name.endswith("_schema")
+
+
+T = TypeVar("T")
+
+
+def translate_schemas(value: T, mapping: Mapping[str, str]) -> T:
+    """`value` (an operation, a part of one, or a tuple of them) with every schema field naming a key of
+    `mapping` (`is_schema_field`) renamed to its value, at any depth; the rest unchanged.
+
+    The same revision then lands in another schema (schema-per-tenant fleets: the revision written for
+    `public` creates `tenant_a.users`, its foreign keys point at `tenant_a`). Names inside SQL text
+    (a column type `"public"."mood"`, `execute("...")`) are not rewritten: a session running translated
+    steps puts the target schema first on its search_path instead (`pgmig.revisions.runner.Runner`).
+    """
+    if isinstance(value, tuple) and type(value) is tuple:
+        return tuple(translate_schemas(item, mapping) for item in value)  # type: ignore[return-value]
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return value
+    changes: Dict[str, Any] = {}
+    for f in dataclasses.fields(value):
+        if not f.init:
+            continue
+        current = getattr(value, f.name)
+        if is_schema_field(f.name) and isinstance(current, str) and current in mapping:
+            changes[f.name] = mapping[current]
+        elif isinstance(current, tuple) or dataclasses.is_dataclass(current):
+            translated = translate_schemas(current, mapping)
+            if translated != current:
+                changes[f.name] = translated
+    return dataclasses.replace(value, **changes) if changes else value

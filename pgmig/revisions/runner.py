@@ -27,6 +27,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 from typing import (
     Any,
     AsyncContextManager,
@@ -36,16 +37,17 @@ from typing import (
     Iterator,
     List,
     Literal,
+    Mapping,
     Optional,
     Protocol,
     Sequence,
     Tuple,
 )
 
-from pgmig.db.quoting import sql_comment
+from pgmig.db.quoting import quote_ident, sql_comment
 from pgmig.errors import ConnectionLostError, DatabaseError, PgmigError, RevisionError
 from pgmig.ops.actor import DatabaseActions, SideSteps, side_steps
-from pgmig.ops.base import Operation, UnknownOperationError, safe_to_rerun
+from pgmig.ops.base import Operation, UnknownOperationError, safe_to_rerun, translate_schemas
 from pgmig.revisions.files import BASE, HEADS, Chain, Revision, Target, described_exit, foreign_exit
 from pgmig.revisions.migrator import Migrator, NoConnectionError
 from pgmig.revisions.parts import (
@@ -333,8 +335,15 @@ class Runner:
         progress: Optional[Callable[[str, Revision, float], None]] = None,
         lock_timeout: str = "5s",
         statement_timeout: str = "0",
+        schema_map: Optional[Mapping[str, str]] = None,
     ) -> None:
-        """`lock_timeout` and `statement_timeout` are Postgres durations ("200ms", "5s"); "0" means none."""
+        """`lock_timeout` and `statement_timeout` are Postgres durations ("200ms", "5s"); "0" means none.
+
+        `schema_map` runs the revisions in other schemas than they were written for (a fleet's
+        schema-per-tenant target, `{"public": "tenant_a"}`): every step's schema fields are renamed
+        (`pgmig.ops.base.translate_schemas`), and the run's sessions put the new schemas first on
+        their search_path, so SQL text naming no schema (`execute`, data steps) finds them too.
+        """
         from pgmig.db.connect import check_duration
 
         self.url = url
@@ -348,6 +357,20 @@ class Runner:
         self._held: Any = None
         self.parts_table = ProgressTable(versions.schema, versions.name)
         self._lock_table: Optional[LockTable] = None
+        self.schema_map: Dict[str, str] = dict(schema_map or {})
+        self.translate: Optional[Callable[[Operation], Operation]] = (
+            partial(translate_schemas, mapping=self.schema_map) if self.schema_map else None
+        )
+
+    async def _enter_schemas(self, conn: Any) -> None:
+        """Put the mapped schemas first on `conn`'s search_path (for the session; see `schema_map`)."""
+        if self.schema_map:
+            first = ", ".join(quote_ident(name) for name in dict.fromkeys(self.schema_map.values()))
+            await conn.execute(
+                "SELECT pg_catalog.set_config('search_path', $1 || ', ' || "
+                "pg_catalog.current_setting('search_path'), false)",
+                first,
+            )
 
     async def lock_table(self, conn: Any) -> LockTable:
         """The server's lock-table settings, read once a runner."""
@@ -378,11 +401,13 @@ class Runner:
                     self.notice("waiting for another pgmig run on this database to finish...")
                     await conn.execute("SELECT pg_advisory_lock($1)", key)
             timeouts = self.timeouts
+            await self._enter_schemas(conn)
 
             async def committed() -> Any:
                 if not side:
                     side.append(await connect(self.url))
                     await set_timeouts(side[0], **timeouts)
+                    await self._enter_schemas(side[0])
                 return side[0]
 
             self._committed = committed
@@ -411,7 +436,8 @@ class Runner:
             status = read_status(self.chain, await self.versions.applied(conn), strict=False)
             for row in await self.parts_table.rows(conn):
                 revision = next((r for r in self.chain.revisions if r.id == row.revision_id), None)
-                steps = await _recorded(revision, UP if row.direction == UP else DOWN) if revision else None
+                direction = UP if row.direction == UP else DOWN
+                steps = await _recorded(revision, direction, self.translate) if revision else None
                 status.partial.append(replace(row, total=len(steps) if steps is not None else None))
             return status
 
@@ -500,6 +526,7 @@ class Runner:
                 plan = plan_run(read_status(self.chain, await self.versions.applied(conn)), direction, target)
                 table = await self.lock_table(conn)
             record = _Record(self.versions, create_version_table=not has_table, lock_table=table)
+        record.translate = self.translate
         await self._walk(plan, record)
         for name in record.unshown:
             self.notice(
@@ -563,10 +590,13 @@ class Runner:
             return accepted
 
 
-async def _recorded(revision: Revision, direction: Direction) -> Optional[List[Operation]]:
-    """The steps a revision's `direction` takes, recorded without a database; None when it cannot
-    be recorded (it reads `migrator.connection`, or raises): the real run then reports it."""
-    actor = DatabaseActions(None)
+async def _recorded(
+    revision: Revision, direction: Direction, translate: Optional[Callable[[Operation], Operation]] = None
+) -> Optional[List[Operation]]:
+    """The steps a revision's `direction` takes (each through `translate`: `Runner.schema_map`),
+    recorded without a database; None when it cannot be recorded (it reads `migrator.connection`,
+    or raises): the real run then reports it."""
+    actor = DatabaseActions(None, translate=translate)
     try:
         await getattr(revision.instance(), direction)(Migrator(None, actor))
     except Exception:  # noqa: BLE001 - the real run reports the revision's own errors
@@ -739,7 +769,7 @@ class _Execute:
         from pgmig.db.connect import set_timeouts
 
         conn = self.conn
-        steps = await _recorded(revision, direction)
+        steps = await _recorded(revision, direction, self.runner.translate)
         # The revision's statements (its preflight reads its tables) wait and run within the
         # configured timeouts; set outside its transaction, so they stay set if it rolls back.
         await set_timeouts(conn, **self.runner.timeouts)
@@ -755,7 +785,9 @@ class _Execute:
         side = _side_steps(steps) if revision.transactional and parts is None else None
         committed = self.runner._committed if parts is None else None
         before = parts.before if parts is not None else None
-        actor = DatabaseActions(conn, committed=committed, side=side, planned=steps, before=before)
+        actor = DatabaseActions(
+            conn, committed=committed, side=side, planned=steps, before=before, translate=self.runner.translate
+        )
         migrator = Migrator(conn, actor)
         name = f"revision {revision.path.name} ({direction})"
         try:
@@ -966,6 +998,7 @@ class _Record:
         # after the revision's steps, which may create the schema the table lives in.
         self._create_version_table = create_version_table
         self._bookkeeping: List[str] = []
+        self.translate: Optional[Callable[[Operation], Operation]] = None
 
     @property
     def stopped(self) -> bool:
@@ -973,7 +1006,7 @@ class _Record:
 
     @asynccontextmanager
     async def revision(self, revision: Revision, direction: Direction) -> AsyncIterator[Migrator]:
-        actor = DatabaseActions(None)
+        actor = DatabaseActions(None, translate=self.translate)
         self._bookkeeping = []
         try:
             yield Migrator(None, actor)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Collection, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Collection, Dict, List, Optional, Sequence
 
 from pgmig.errors import ConnectionLostError, DatabaseError, PgmigError
 from pgmig.plan.diff import Plan, diff_states
@@ -118,11 +118,14 @@ class Checker:
         self.notice = notice or (lambda message: None)
         self.progress = progress or (lambda item, seconds: None)
 
-    async def state(self, conn: Any = None, exclude: Optional[Exclusions] = None) -> SchemaState:
+    async def state(
+        self, conn: Any = None, exclude: Optional[Exclusions] = None, schemas: Optional[Sequence[str]] = None
+    ) -> SchemaState:
         """The database's objects: on `conn` alone (the replay's session), else read as a diff reads them,
         on two connections sharing a snapshot (drift reads a whole production schema).
 
-        `exclude`: what is left out (default: the project's exclusions; the version table always is).
+        `exclude`: what is left out (default: the project's exclusions; the version table always is);
+        `schemas`: the schemas read (default: the managed ones; a fleet's schema target: its own).
         """
         from functools import partial
 
@@ -131,7 +134,7 @@ class Checker:
         settings = self.project.settings
         context = partial(
             DatabaseContext,
-            schemas=settings.schema_names,
+            schemas=settings.schema_names if schemas is None else tuple(schemas),
             version_table=settings.version_table,
             exclude=settings.exclusions if exclude is None else exclude,
         )

@@ -134,18 +134,26 @@ class Project:
         progress: Optional[Progress] = None,
         chain: Optional[Chain] = None,
         offline: bool = False,
+        schema: Optional[str] = None,
     ) -> Runner:
-        """A runner with this project's version table and timeouts (the configured database by default);
+        """A runner with this project's version table and timeouts (the configured database by default).
+
         `offline`: one that only writes SQL (`Runner.sql` with a start), so no URL is resolved and the
-        embedded server is not started."""
+        embedded server is not started. `schema` other than the first managed one runs the revisions in
+        it instead (a fleet's schema-per-tenant target): its own version table there, and each step's
+        schema renamed (`Runner.schema_map`).
+        """
+        home = self.settings.schema_name
+        versions = self.versions if schema in (None, home) else VersionTable(schema, self.settings.version_table)
         return Runner(
             "" if offline else url or self.database_url,
             chain if chain is not None else self.chain(),
-            self.versions,
+            versions,
             self.notice,
             progress,
             lock_timeout=self.settings.lock_timeout,
             statement_timeout=self.settings.statement_timeout,
+            schema_map={home: schema} if schema not in (None, home) else None,
         )
 
     async def diff_one_way(self, conn: Any, url: str) -> "Plan":

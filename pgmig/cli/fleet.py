@@ -1,0 +1,249 @@
+"""`pgmig fleet up|down|status|check`: the revisions on every target (`pgmig.services.fleet`)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional
+
+import typer
+
+from pgmig.cli.context import DEV_URL, CliState, run
+from pgmig.cli.output import err, out, print_json, printable, shown
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.table import Table
+
+    from pgmig.revisions.files import Revision
+    from pgmig.services.fleet import Event, FleetReport, TargetResult, TargetStatus
+
+app = typer.Typer(
+    name="fleet",
+    help="Run the revisions on many targets (databases, or schemas of one) at once: --targets, PGMIG_TARGETS "
+    "or targets in [tool.pgmig].",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+FAILED = 3
+"""Exit code when some targets failed or were not started (DESIGN.md: a database or revision error)."""
+
+CONCURRENCY = typer.Option(4, "--concurrency", "-j", min=1, help="Targets of one server worked on at once.")
+CANARY = typer.Option(0, "--canary", min=0, help="Run the first N targets first; start no other if one fails.")
+FAIL_FAST = typer.Option(False, "--fail-fast", help="Start no more targets after one fails.")
+
+
+def up(
+    ctx: typer.Context,
+    target: str = typer.Argument("heads", help="Revision to stop at (id or unique prefix); default every head."),
+    concurrency: int = CONCURRENCY,
+    canary: int = CANARY,
+    fail_fast: bool = FAIL_FAST,
+) -> None:
+    """Apply pending revisions on every target, each from where it stands."""
+    _run_fleet(ctx, "up", target, concurrency, canary, fail_fast)
+
+
+def down(
+    ctx: typer.Context,
+    target: Optional[str] = typer.Argument(
+        None, help="Revision to roll back to; 'base' rolls back everything. Default: one revision a target."
+    ),
+    concurrency: int = CONCURRENCY,
+    canary: int = CANARY,
+    fail_fast: bool = FAIL_FAST,
+) -> None:
+    """Roll back on every target (one revision each, or what follows TARGET)."""
+    _run_fleet(ctx, "down", target, concurrency, canary, fail_fast)
+
+
+def _run_fleet(
+    ctx: typer.Context, direction: str, target: Optional[str], concurrency: int, canary: int, fail_fast: bool
+) -> None:
+    from pgmig.services.fleet import FleetOptions, run_fleet
+
+    state: CliState = ctx.obj
+    project = state.project()
+    options = FleetOptions(direction, target, concurrency, canary, fail_fast)  # type: ignore[arg-type]
+    verb = "applied" if direction == "up" else "rolled back"
+    with _events(verb) as on_event:
+        report = run(run_fleet(project, options, on_event=on_event))
+    _summary(report, verb)
+    if report.failed or report.stopped:
+        raise typer.Exit(FAILED)
+
+
+@contextmanager
+def _events(verb: str) -> "Iterator[Event]":
+    """Per-target lines when piped; a Rich bar over the targets at a terminal, failures printed above it."""
+
+    def line(kind: str, result: "TargetResult", revision: Optional["Revision"]) -> Optional[str]:
+        name = printable(result.target.label, one_line=True)
+        if kind == "revision" and revision is not None:
+            return f"{name}: {verb} {printable(revision.id, one_line=True)}"
+        if kind == "done":
+            return f"{name}: done at {printable(result.after or 'base', one_line=True)} ({result.seconds:.2f}s)"
+        if kind == "failed":
+            return f"{name}: FAILED: {shown(result.error or '', one_line=True)}"
+        return None
+
+    if not out.is_terminal:
+
+        def plain(kind: str, result: "TargetResult", revision: Optional["Revision"]) -> None:
+            text = line(kind, result, revision)
+            if text is not None:
+                out.print(text, markup=False)
+
+        yield plain
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out
+    ) as bar:
+        task = bar.add_task("targets", total=None)
+        finished = [0]
+
+        def rich(kind: str, result: "TargetResult", revision: Optional["Revision"]) -> None:
+            if kind in ("done", "failed"):
+                finished[0] += 1
+                bar.update(task, completed=finished[0])
+            if kind == "failed":
+                bar.console.print(line(kind, result, revision), markup=False, style="red")
+            elif kind == "start":
+                bar.update(task, description=f"targets ({printable(result.target.label, one_line=True)})")
+
+        yield rich
+
+
+def _summary(report: "FleetReport", verb: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"fleet: {len(report.results)} targets", title_justify="left")
+    for column in ("target", "result", "before", "after", verb, "seconds", "error"):
+        table.add_column(column, overflow="fold")
+    for r in report.results:
+        table.add_row(
+            printable(r.target.label, one_line=True),
+            r.state,
+            printable(r.before or "", one_line=True),
+            printable(r.after or "", one_line=True),
+            str(len(r.revisions)),
+            f"{r.seconds:.2f}",
+            shown(r.error or "", one_line=True),
+        )
+    _print_table(table)
+    counts = {state: sum(1 for r in report.results if r.state == state) for state in ("done", "failed", "skipped")}
+    out.print(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} not started", markup=False)
+    if report.stopped:
+        err.print(f"stopped: {shown(report.stopped, one_line=True)}", markup=False, style="yellow")
+    if report.failed or report.stopped:
+        err.print("fix the failed targets, then rerun: each target resumes where it stands", markup=False)
+
+
+DRIFT = typer.Option(
+    None,
+    "--drift/--no-drift",
+    help="Replay each target's applied revisions on a scratch database (once per revision and schema) and "
+    "compare (default: when dev_url is set; --drift without it uses the embedded server).",
+    show_default=False,
+)
+
+
+def status(
+    ctx: typer.Context,
+    concurrency: int = CONCURRENCY,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (with a version field) instead of a table."),
+    measure: Optional[bool] = DRIFT,
+    dev_url: Optional[str] = DEV_URL,
+) -> None:
+    """Each target's revision, pending count, drift, and what is wrong (partly applied, edited files)."""
+    statuses, heads = _statuses(ctx, concurrency, measure, dev_url)
+    if as_json:
+        from pgmig.services.fleet import json_report
+
+        print_json(json_report(statuses, heads))
+        return
+    _status_table(statuses, heads)
+
+
+def check(
+    ctx: typer.Context,
+    concurrency: int = CONCURRENCY,
+    measure: Optional[bool] = DRIFT,
+    dev_url: Optional[str] = DEV_URL,
+) -> None:
+    """Exit 1 unless every target is at head with nothing partly applied, no applied file edited, and
+    (when measured) no drift."""
+    statuses, heads = _statuses(ctx, concurrency, measure, dev_url)
+    _status_table(statuses, heads)
+    bad = [s for s in statuses if not s.ok]
+    if bad:
+        err.print(f"{len(bad)} of {len(statuses)} targets are not at head: pgmig fleet up", markup=False)
+        raise typer.Exit(1)
+    out.print(f"all {len(statuses)} targets at head", markup=False)
+
+
+def _statuses(
+    ctx: typer.Context, concurrency: int, measure: Optional[bool], dev_url: Optional[str]
+) -> "tuple[List[TargetStatus], List[str]]":
+    from pgmig.services.fleet import fleet_status, measure_drift
+
+    state: CliState = ctx.obj
+    project = state.project(dev_url=dev_url)
+    statuses = run(fleet_status(project, concurrency))
+    # Unasked, only with a scratch server named: the targets are never the embedded database.
+    if measure if measure is not None else bool(project.settings.dev_url):
+        run(measure_drift(project, statuses, dev_url))
+    # The chain the statuses were read against: the revision files are read once a command.
+    chain = next((s.status.chain for s in statuses if s.status is not None), None)
+    return statuses, list((chain if chain is not None else project.chain()).heads)
+
+
+def _status_table(statuses: "List[TargetStatus]", heads: List[str]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"fleet: {len(statuses)} targets; head {' + '.join(heads) or 'base'}", title_justify="left")
+    for column in ("target", "current", "pending", "drift", "problems"):
+        table.add_column(column, overflow="fold")
+    for s in statuses:
+        current = s.status
+        problems: List[str] = []
+        if s.error:
+            problems.append(s.error)
+        if current is not None:
+            problems += [f"partly applied: {p.revision_id}" for p in current.partial]
+            problems += [f"edited: {r.path.name}" for r in current.edited]
+            problems += current.problems
+        table.add_row(
+            printable(s.target.label, one_line=True),
+            printable(current.current, one_line=True) if current is not None else "?",
+            str(len(current.pending)) if current is not None else "?",
+            _drift_cell(s),
+            shown("; ".join(problems), one_line=True),
+        )
+    _print_table(table)
+
+
+def _drift_cell(status: "TargetStatus") -> str:
+    """`none`, the differences (up to three, then how many more), or why it was not measured."""
+    if status.drift is None:
+        return shown(status.drift_note or "not measured", one_line=True)
+    if not status.drift:
+        return "none"
+    shown_lines = [shown(line, one_line=True) for line in status.drift[:3]]
+    more = len(status.drift) - len(shown_lines)
+    return "; ".join(shown_lines) + (f"; {more} more" if more else "")
+
+
+def _print_table(table: "Table") -> None:
+    """At a terminal, as wide as it is; piped, each row on one line however long (URLs are not folded),
+    so logs can be searched for a target."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    from rich.console import Console
+
+    Console(file=out.file, width=100_000, highlight=False, color_system=None).print(table)
+
+
+COMMANDS: List[Callable[..., Any]] = [up, down, status, check]

@@ -1,0 +1,336 @@
+"""`pgmig fleet`: the same revisions on databases and on schemas of one database, through the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+from pgmig.config.settings import load_settings
+from pgmig.ops.base import translate_schemas
+from pgmig.ops.table import Column, CreateTable, ForeignKey
+from pgmig.services.fleet import Target, parse_target, resolve_targets
+from pgmig.services.project import Project
+from pgmig.testing import ScratchServer
+from tests.helpers import fetch, pgmig_cli, run_sql
+
+HEADER = "from pgmig import Column, ForeignKey, MigrationRevisionBase, Migrator, PrimaryKey\n"
+
+# Three revisions: a table, a second table with a foreign key to it, a column and an index.
+REVISIONS: List[Tuple[str, str, str]] = [
+    (
+        "r1",
+        """await migrator.actor.create_table(
+            table_name="account",
+            columns=[Column("id", "integer", nullable=False), Column("name", "text")],
+            constraints=[PrimaryKey(["id"])],
+        )""",
+        'await migrator.actor.drop_table(table_name="account")',
+    ),
+    (
+        "r2",
+        """await migrator.actor.create_table(
+            table_name="invoice",
+            columns=[Column("id", "integer", nullable=False), Column("account_id", "integer")],
+            constraints=[PrimaryKey(["id"]), ForeignKey(["account_id"], "account", ["id"])],
+        )""",
+        'await migrator.actor.drop_table(table_name="invoice")',
+    ),
+    (
+        "r3",
+        """await migrator.actor.add_column(table_name="account", column_name="email", data_type="text")
+        await migrator.actor.add_index(table_name="account", index_name="account_email", columns=["email"])""",
+        """await migrator.actor.drop_index(index_name="account_email")
+        await migrator.actor.drop_column(table_name="account", column_name="email")""",
+    ),
+]
+
+
+def write_revisions(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = None
+    for number, (rid, up, down) in enumerate(REVISIONS, 1):
+        (folder / f"{number:04d}_{rid}.py").write_text(
+            f"{HEADER}\n\nclass MigrationRevision(MigrationRevisionBase):\n"
+            f"    up_revision = {rid!r}\n    down_revision = {previous!r}\n\n"
+            f"    async def up(self, migrator: Migrator) -> None:\n        {up}\n\n"
+            f"    async def down(self, migrator: Migrator) -> None:\n        {down}\n"
+        )
+        previous = rid
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, pgmig_server: ScratchServer) -> Iterator[Dict[str, Any]]:
+    """A project with three revisions; targets: 3 databases and 4 schemas of a fourth (7 in all)."""
+    root = tmp_path / "project"
+    write_revisions(root / "migrations")
+    (root / "pyproject.toml").write_text('[project]\nname = "fleet"\n')
+    databases = [pgmig_server.create_database() for _ in range(4)]
+    shared = databases[3]
+    schemas = [f"tenant_{n}" for n in range(4)]
+    run_sql(shared, *(f"CREATE SCHEMA {name}" for name in schemas))
+    targets = databases[:3] + [f"{shared}#{name}" for name in schemas]
+    try:
+        yield {
+            "root": root,
+            "databases": databases,
+            "shared": shared,
+            "schemas": schemas,
+            "targets": targets,
+            "server": pgmig_server.admin_url,
+        }
+    finally:
+        for url in databases:
+            pgmig_server.drop_database(url)
+
+
+def cli(fleet: Dict[str, Any], *args: str, ok: bool = True) -> Any:
+    env = {"PGMIG_TARGETS": ",".join(fleet["targets"]), "PGMIG_DATABASE_URL": fleet["shared"]}
+    done = pgmig_cli(*args, cwd=fleet["root"], env=env)
+    if ok:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def tables(url: str, schema: str = "public") -> List[str]:
+    rows = fetch(url, "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1", schema)
+    return [row["table_name"] for row in rows]
+
+
+def applied(url: str, schema: str = "public") -> List[str]:
+    rows = fetch(url, f"SELECT id FROM {schema}.pgmig_revisions ORDER BY id")  # noqa: S608 - test names
+    return [row["id"] for row in rows]
+
+
+def test_targets_notation() -> None:
+    """`URL#schema` keeps the schema apart from the URL; `#schema` is a schema of the configured database."""
+    assert parse_target("postgresql://u:p@h:5433/app#tenant_a", None) == Target(
+        "postgresql://u:p@h:5433/app", "tenant_a"
+    )
+    assert parse_target("#t1", "postgresql://h/app") == Target("postgresql://h/app", "t1")
+    assert parse_target("postgresql://h/app?sslmode=disable", None) == Target("postgresql://h/app?sslmode=disable")
+    assert Target("postgresql://u:secret@h:5433/app", "t").label == "postgresql://u:***@h:5433/app#t"
+    assert Target("postgresql://u@h1:5433,h2/app").server == Target("postgresql://h1:5433,h2/other").server
+    from pgmig.errors import UsageError
+
+    for bad in ("postgresql://u:p#w@h/db", "app#t", "#t"):
+        with pytest.raises(UsageError):
+            parse_target(bad, None)
+
+
+def test_schema_translation_reaches_nested_parts() -> None:
+    """A create_table for `public` lands in the tenant's schema, its foreign key's referred schema too."""
+    op = CreateTable(
+        table_name="invoice",
+        columns=(Column("id", "integer"),),
+        constraints=(ForeignKey(["account_id"], "account", ["id"], referred_schema="public"),),
+    )
+    moved = translate_schemas(op, {"public": "tenant_a"})
+    assert moved.schema == "tenant_a" and moved.constraints[0].referred_schema == "tenant_a"  # type: ignore[attr-defined]
+    assert 'CREATE TABLE "tenant_a"."invoice"' in moved.statements()[0]
+    assert translate_schemas(op, {"other": "x"}) is op
+
+
+def test_targets_from_a_file_and_a_query(fleet: Dict[str, Any]) -> None:
+    """`file:PATH` reads one target a line; `sql:QUERY` takes each row's first column (a tenant registry)."""
+    root, shared = fleet["root"], fleet["shared"]
+    (root / "tenants.txt").write_text("\n".join(fleet["targets"][:2]) + "\n\n")
+    run_sql(shared, "CREATE TABLE public.tenants (name text)", "INSERT INTO public.tenants VALUES ('tenant_0'), ('x')")
+    settings = load_settings(
+        {"database_url": shared, "targets": ["file:tenants.txt", "sql:SELECT '#' || name FROM public.tenants"]},
+        cwd=root,
+    )
+    found = asyncio.run(resolve_targets(Project(settings)))
+    assert [t.label for t in found][:2] == [Target(u).label for u in fleet["targets"][:2]]
+    assert found[2:] == [Target(shared, "tenant_0"), Target(shared, "x")]
+
+
+def test_fleet_up_one_target_fails_the_others_reach_head_and_a_rerun_resumes(fleet: Dict[str, Any]) -> None:
+    """A conflicting table in one target fails that target (exit 3, its error in the summary); every
+    other target reaches head; targets at different revisions are normal; fixed, a rerun resumes it."""
+    databases, shared, schemas = fleet["databases"], fleet["shared"], fleet["schemas"]
+    cli(fleet, "--targets", databases[0], "fleet", "up", "r1")  # one target ahead of the others
+    assert applied(databases[0]) == ["r1"]
+    run_sql(shared, "CREATE TABLE tenant_2.invoice (x int)")  # r2 cannot create it there
+
+    failed = cli(fleet, "fleet", "up", "--concurrency", "3", ok=False)
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    assert "tenant_2: FAILED" in failed.stdout and 'relation "invoice" already exists' in failed.stdout
+    assert "6 done, 1 failed, 0 not started" in failed.stdout
+    for url in databases[:3]:
+        assert applied(url) == ["r1", "r2", "r3"]
+        assert tables(url) == ["account", "invoice", "pgmig_revisions"]
+    for name in schemas:
+        expected = ["r1"] if name == "tenant_2" else ["r1", "r2", "r3"]
+        assert applied(shared, name) == expected, name
+    # The revisions landed in the tenants' schemas, foreign keys included, nothing in public.
+    assert tables(shared, "tenant_0") == ["account", "invoice", "pgmig_revisions"]
+    assert tables(shared) == []
+    fk = fetch(
+        shared, "SELECT confrelid::regclass::text AS target FROM pg_constraint WHERE conname LIKE 'invoice%fkey'"
+    )
+    assert sorted(row["target"] for row in fk) == [f"tenant_{n}.account" for n in (0, 1, 3)]
+
+    status = json.loads(cli(fleet, "fleet", "status", "--json").stdout)
+    assert status["version"] == 1 and status["heads"] == ["r3"]
+    by_target = {t["target"]: t for t in status["targets"]}
+    stuck = next(t for t in status["targets"] if t["schema"] == "tenant_2")
+    assert stuck["current"] == ["r1"] and stuck["pending"] == ["r2", "r3"] and not stuck["ok"]
+    assert sum(t["ok"] for t in by_target.values()) == 6
+    table = cli(fleet, "fleet", "status").stdout
+    assert "tenant_2" in table and "7 targets; head r3" in table
+    assert cli(fleet, "fleet", "check", ok=False).returncode == 1
+
+    run_sql(shared, "DROP TABLE tenant_2.invoice")
+    resumed = cli(fleet, "fleet", "up")
+    assert "7 done, 0 failed" in resumed.stdout
+    assert "tenant_2: applied r2" in resumed.stdout and "tenant_0: applied" not in resumed.stdout
+    assert applied(shared, "tenant_2") == ["r1", "r2", "r3"]
+    assert "all 7 targets at head" in cli(fleet, "fleet", "check").stdout
+
+    # Drift: each target against its revisions replayed on a scratch database, in its own schema.
+    run_sql(shared, "ALTER TABLE tenant_1.account ADD COLUMN extra int")
+    run_sql(databases[2], "DROP INDEX public.account_email")
+    drift = json.loads(cli(fleet, "fleet", "status", "--json", "--drift", "--dev-url", fleet["server"]).stdout)
+    found = {t["schema"] or t["target"]: t["drift"] for t in drift["targets"]}
+    assert found["tenant_1"] == ["column tenant_1.account.extra is there but should not be"], found
+    assert [line for line in found[Target(databases[2]).label] if "account_email" in line], found
+    assert sum(1 for lines in found.values() if lines == []) == 5, found
+    checked = cli(fleet, "fleet", "check", "--drift", "--dev-url", fleet["server"], ok=False)
+    assert checked.returncode == 1 and "extra is there but should not be" in checked.stdout
+    run_sql(shared, "ALTER TABLE tenant_1.account DROP COLUMN extra")
+    run_sql(databases[2], "CREATE INDEX account_email ON public.account (email)")
+
+    # down: one revision on each target, then back to base; every schema emptied but its version table.
+    cli(fleet, "fleet", "down")
+    assert all(applied(shared, name) == ["r1", "r2"] for name in schemas)
+    cli(fleet, "fleet", "down", "base")
+    assert all(tables(shared, name) == ["pgmig_revisions"] for name in schemas)
+    assert all(tables(url) == ["pgmig_revisions"] for url in databases[:3])
+
+
+def test_canary_failure_starts_no_other_target(fleet: Dict[str, Any]) -> None:
+    """`--canary 2`: the first two run first; one fails, so none of the others is started."""
+    databases = fleet["databases"]
+    run_sql(databases[1], "CREATE TABLE public.account (x int)")
+    stopped = cli(fleet, "fleet", "up", "--canary", "2", ok=False)
+    assert stopped.returncode == 3
+    assert "2 done" not in stopped.stdout and "1 done, 1 failed, 5 not started" in stopped.stdout
+    assert "canary" in stopped.stderr
+    assert applied(databases[0]) == ["r1", "r2", "r3"]
+    assert tables(databases[2]) == [] and tables(fleet["shared"], "tenant_0") == []
+
+    # --fail-fast with one at a time: the failing second target stops the rest.
+    fast = cli(fleet, "fleet", "up", "--concurrency", "1", "--fail-fast", ok=False)
+    assert fast.returncode == 3 and "1 done, 1 failed, 5 not started" in fast.stdout
+    assert tables(databases[2]) == []
+
+
+def test_sessions_per_server_never_exceed_the_concurrency(tmp_path: Path, pgmig_server: ScratchServer) -> None:
+    """Ten schema targets with `--concurrency 2`: pg_stat_activity, sampled all along, never shows more
+    than two pgmig sessions (the sampler's own is not counted)."""
+    root = tmp_path / "project"
+    # A slow revision keeps each target's session open long enough to be seen.
+    write_revisions(root / "migrations")
+    slow = root / "migrations" / "0004_r4.py"
+    slow.write_text(
+        "from pgmig import MigrationRevisionBase, Migrator\n\n\nclass MigrationRevision(MigrationRevisionBase):\n"
+        "    up_revision = 'r4'\n    down_revision = 'r3'\n\n"
+        "    async def up(self, migrator: Migrator) -> None:\n"
+        "        await migrator.actor.execute('SELECT pg_sleep(0.3)')\n\n"
+        "    async def down(self, migrator: Migrator) -> None:\n        pass\n"
+    )
+    (root / "pyproject.toml").write_text('[project]\nname = "fleet"\n')
+    url = pgmig_server.create_database()
+    try:
+        names = [f"t{n}" for n in range(10)]
+        run_sql(url, *(f"CREATE SCHEMA {name}" for name in names))
+        database = urlsplit(url).path.lstrip("/")
+        peak = [0]
+        stop = threading.Event()
+
+        async def sample() -> None:
+            conn = await asyncpg.connect(pgmig_server.admin_url)
+            try:
+                while not stop.is_set():
+                    count = await conn.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                        database,
+                    )
+                    peak[0] = max(peak[0], count)
+                    await asyncio.sleep(0.02)
+            finally:
+                await conn.close()
+
+        sampler = threading.Thread(target=lambda: asyncio.run(sample()))
+        sampler.start()
+        started = time.monotonic()
+        try:
+            done = pgmig_cli(
+                "--database-url",
+                url,
+                *(arg for name in names for arg in ("--targets", f"#{name}")),
+                "fleet",
+                "up",
+                "--concurrency",
+                "2",
+                cwd=root,
+            )
+        finally:
+            stop.set()
+            sampler.join()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "10 done, 0 failed" in done.stdout
+        assert peak[0] == 2, peak[0]  # two at once, never more
+        # Two at a time, 0.3 s each: at least five rounds.
+        assert time.monotonic() - started >= 1.5
+        assert all(applied(url, name) == ["r1", "r2", "r3", "r4"] for name in names)
+    finally:
+        pgmig_server.drop_database(url)
+
+
+def test_no_targets_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    done = pgmig_cli("--database-url", "postgresql://localhost/x", "fleet", "status", cwd=tmp_path)
+    assert done.returncode == 2 and "no fleet targets" in done.stderr and "--targets" in done.stderr
+
+
+def test_targets_setting_splits_on_commas_except_a_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PGMIG_TARGETS is comma-separated, but a `sql:` query keeps its commas."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    monkeypatch.setenv("PGMIG_TARGETS", "postgresql://h/a, postgresql://h/b#t1")
+    assert load_settings(cwd=tmp_path).targets == ["postgresql://h/a", "postgresql://h/b#t1"]
+    monkeypatch.setenv("PGMIG_TARGETS", "sql:SELECT url FROM tenants WHERE region IN ('eu', 'us')")
+    assert load_settings(cwd=tmp_path).targets == ["sql:SELECT url FROM tenants WHERE region IN ('eu', 'us')"]
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.pgmig]\ntargets = "file:t.txt"\n')
+    monkeypatch.delenv("PGMIG_TARGETS")
+    assert load_settings(cwd=tmp_path).targets == ["file:t.txt"]
+
+
+def test_revision_files_are_read_once_for_the_whole_fleet(
+    fleet: Dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library service: seven targets brought to head, each revision file loaded once."""
+    import pgmig.revisions.files as files
+    from pgmig.services.fleet import FleetOptions, run_fleet
+
+    loaded: List[str] = []
+    original = files.load_revision_file
+
+    def counting(path: Path) -> Any:
+        loaded.append(path.name)
+        return original(path)
+
+    monkeypatch.setattr(files, "load_revision_file", counting)
+    settings = load_settings({"database_url": fleet["shared"], "targets": fleet["targets"]}, cwd=fleet["root"])
+    report = asyncio.run(run_fleet(Project(settings), FleetOptions("up", concurrency=3)))
+    assert [r.state for r in report.results] == ["done"] * 7 and report.stopped is None
+    assert all(r.before == "base" and r.after == "r3" and r.revisions == ["r1", "r2", "r3"] for r in report.results)
+    assert sorted(loaded) == ["0001_r1.py", "0002_r2.py", "0003_r3.py"]
