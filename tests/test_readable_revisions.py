@@ -244,7 +244,7 @@ def test_the_initial_revision_of_nine_tables_is_no_longer_than_alembics(project:
     assert 'PrimaryKey(["task_id", "tag_id"])' in text, text
     project.cli("up")
     assert project.cli("diff", "--exit-code").returncode == 0
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     assert [
         r["tablename"] for r in fetch(project.url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     ] == ["pgmig_revisions"]
@@ -284,7 +284,7 @@ def test_odd_names_another_schema_and_every_column_kind_round_trip_through_the_f
     finally:
         pgmig_server.drop_database(scratch)
     assert reached["crm"] == built["crm"]
-    project.cli("down", "base")
+    project.cli("down", "base", "--yes")
     assert {schema: snapshot(project.url, schema) for schema in ("public", "crm")}["crm"] == before["crm"]
 
 
