@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from pgmig.config.settings import load_settings
-from pgmig.ops.base import translate_schemas
+from pgmig.ops.base import translate_expression, translate_schemas, translate_type
 from pgmig.ops.table import Column, CreateTable, ForeignKey
 from pgmig.services.fleet import Target, parse_target, resolve_targets
 from pgmig.services.project import Project
@@ -136,6 +136,25 @@ def test_schema_translation_reaches_nested_parts() -> None:
     assert moved.schema == "tenant_a" and moved.constraints[0].referred_schema == "tenant_a"  # type: ignore[attr-defined]
     assert 'CREATE TABLE "tenant_a"."invoice"' in moved.statements()[0]
     assert translate_schemas(op, {"other": "x"}) is op
+
+
+def test_schema_translation_reads_type_names_and_expressions() -> None:
+    """Types qualified by the mapped schema, quoted or not, arrays too, and the casts and sequence names
+    of defaults are renamed; other schemas, built-in types and text inside string literals are not."""
+    m = {"public": "t1"}
+    assert translate_type('"public"."mood"[]', m) == 't1."mood"[]'
+    assert [translate_type(t, m) for t in ("public.mood", "other.mood", "double precision", "numeric(10,2)")] == [
+        "t1.mood",
+        "other.mood",
+        "double precision",
+        "numeric(10,2)",
+    ]
+    assert translate_expression("nextval('public.s'::regclass)", m) == "nextval('t1.s'::regclass)"
+    assert translate_expression("NEXTVAL( 'public.s')", m) == "NEXTVAL( 't1.s')"
+    assert translate_expression("ARRAY['a'::public.mood]::public.mood[]", m) == "ARRAY['a'::t1.mood]::t1.mood[]"
+    assert translate_expression("'x::public.mood'::text", m) == "'x::public.mood'::text"
+    column = translate_schemas(Column("m", "public.mood", default="'a'::public.mood"), m)
+    assert (column.data_type, column.default) == ("t1.mood", "'a'::t1.mood")
 
 
 def test_targets_from_a_file_and_a_query(fleet: Dict[str, Any]) -> None:
@@ -334,3 +353,90 @@ def test_revision_files_are_read_once_for_the_whole_fleet(
     assert [r.state for r in report.results] == ["done"] * 7 and report.stopped is None
     assert all(r.before == "base" and r.after == "r3" and r.revisions == ["r1", "r2", "r3"] for r in report.results)
     assert sorted(loaded) == ["0001_r1.py", "0002_r2.py", "0003_r3.py"]
+
+
+TENANT_MODELS = """
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData()
+
+
+class Mood(enum.Enum):
+    happy = "happy"
+    sad = "sad"
+
+
+mood = sa.Enum(Mood, name="mood")
+ticket_seq = sa.Sequence("ticket_seq", start=1000)
+sa.Table(
+    "person",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("mood", mood, nullable=False, server_default="happy"),
+    sa.Column("moods", postgresql.ARRAY(mood)),
+    sa.Column("ticket", sa.Integer, ticket_seq, server_default=ticket_seq.next_value(), nullable=False),
+)
+"""
+
+
+def test_schema_targets_get_their_own_types_and_sequences(tmp_path: Path, pgmig_server: ScratchServer) -> None:
+    """A generated revision names its enum and sequence by schema (`public.mood`, `public.mood[]`,
+    `'happy'::public.mood`, `nextval('public.ticket_seq'::regclass)`): run in two tenant schemas of a
+    database whose public holds none of them, each tenant gets its own, nothing refers to public, drift
+    is clean, and down to base removes them."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "t"\n\n[tool.pgmig]\nmodels = ["models.py"]\n')
+    (root / "models.py").write_text(TENANT_MODELS)
+    blank, shared = pgmig_server.create_database(), pgmig_server.create_database()
+    try:
+        env = {"PGMIG_DATABASE_URL": blank, "PGMIG_DEV_URL": pgmig_server.admin_url}
+        generated = pgmig_cli("generate", "-m", "people", cwd=root, env=env)
+        assert generated.returncode == 0, generated.stdout + generated.stderr
+        source = next((root / "migrations").glob("*.py")).read_text()
+        assert "public.mood" in source and "public.ticket_seq" in source, source  # what the fix must translate
+
+        run_sql(shared, "CREATE SCHEMA t1", "CREATE SCHEMA t2")
+        fleet_env = {**env, "PGMIG_DATABASE_URL": shared, "PGMIG_TARGETS": "#t1,#t2"}
+        up = pgmig_cli("fleet", "up", cwd=root, env=fleet_env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "2 done, 0 failed" in up.stdout
+        types = fetch(
+            shared,
+            "SELECT n.nspname AS schema, t.typname AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+            "WHERE t.typtype = 'e' ORDER BY 1",
+        )
+        assert [(r["schema"], r["name"]) for r in types] == [("t1", "mood"), ("t2", "mood")]
+        sequences = fetch(
+            shared, "SELECT schemaname AS schema FROM pg_sequences WHERE sequencename = 'ticket_seq' ORDER BY 1"
+        )
+        assert [r["schema"] for r in sequences] == ["t1", "t2"]
+        for schema in ("t1", "t2"):
+            columns = fetch(
+                shared,
+                "SELECT a.attname AS name, a.atttypid::regtype::text AS type, "
+                "pg_get_expr(d.adbin, d.adrelid) AS default FROM pg_attribute a "
+                "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+                "WHERE a.attrelid = $1::regclass AND a.attnum > 0 ORDER BY a.attnum",
+                f"{schema}.person",
+            )
+            found = {r["name"]: (r["type"], r["default"]) for r in columns}
+            # regtype and pg_get_expr print a schema only for what the search_path (public) cannot see.
+            assert found["mood"] == (f"{schema}.mood", f"'happy'::{schema}.mood"), found
+            assert found["moods"][0] == f"{schema}.mood[]", found
+            assert found["ticket"][1] == f"nextval('{schema}.ticket_seq'::regclass)", found
+        status = json.loads(pgmig_cli("fleet", "status", "--json", "--drift", cwd=root, env=fleet_env).stdout)
+        assert [t["drift"] for t in status["targets"]] == [[], []], status
+        assert all(t["ok"] for t in status["targets"]), status
+
+        down = pgmig_cli("fleet", "down", cwd=root, env=fleet_env)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert fetch(shared, "SELECT typname FROM pg_type WHERE typtype = 'e'") == []
+        assert fetch(shared, "SELECT sequencename FROM pg_sequences") == []
+        assert tables(shared, "t1") == ["pgmig_revisions"] and tables(shared) == []
+    finally:
+        pgmig_server.drop_database(blank)
+        pgmig_server.drop_database(shared)
