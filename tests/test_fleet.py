@@ -120,7 +120,7 @@ def test_targets_notation() -> None:
     assert Target("postgresql://u@h1:5433,h2/app").server == Target("postgresql://h1:5433,h2/other").server
     from pgmig.errors import UsageError
 
-    for bad in ("postgresql://u:p#w@h/db", "app#t", "#t"):
+    for bad in ("postgresql://u:p#w@h/db", "app#t", "#t", "postgresql://h/app#s0#1"):
         with pytest.raises(UsageError):
             parse_target(bad, None)
 
@@ -183,6 +183,9 @@ def test_fleet_up_one_target_fails_the_others_reach_head_and_a_rerun_resumes(fle
     assert failed.returncode == 3, failed.stdout + failed.stderr
     assert "tenant_2: FAILED" in failed.stdout and 'relation "invoice" already exists' in failed.stdout
     assert "6 done, 1 failed, 0 not started" in failed.stdout
+    # The failed target's row says where it stands: r1 committed before r2 failed.
+    row = next(line for line in failed.stdout.splitlines() if "#tenant_2" in line and "│ failed" in line)
+    assert [cell.strip() for cell in row.split("│")[2:6]] == ["failed", "base", "r1", "1"], row
     for url in databases[:3]:
         assert applied(url) == ["r1", "r2", "r3"]
         assert tables(url) == ["account", "invoice", "pgmig_revisions"]
@@ -230,7 +233,7 @@ def test_fleet_up_one_target_fails_the_others_reach_head_and_a_rerun_resumes(fle
     # down: one revision on each target, then back to base; every schema emptied but its version table.
     cli(fleet, "fleet", "down")
     assert all(applied(shared, name) == ["r1", "r2"] for name in schemas)
-    cli(fleet, "fleet", "down", "base")
+    cli(fleet, "fleet", "down", "base", "--yes")
     assert all(tables(shared, name) == ["pgmig_revisions"] for name in schemas)
     assert all(tables(url) == ["pgmig_revisions"] for url in databases[:3])
 
@@ -440,3 +443,113 @@ def test_schema_targets_get_their_own_types_and_sequences(tmp_path: Path, pgmig_
     finally:
         pgmig_server.drop_database(blank)
         pgmig_server.drop_database(shared)
+
+
+def test_fleet_down_base_asks_and_needs_yes_without_a_terminal(fleet: Dict[str, Any]) -> None:
+    """`fleet down base` rolls back every target: like `pgmig down base`, refused without a terminal
+    unless `--yes` (exit 2, nothing rolled back)."""
+    cli(fleet, "fleet", "up")
+    refused = pgmig_cli(
+        "fleet", "down", "base", cwd=fleet["root"], env={"PGMIG_TARGETS": ",".join(fleet["targets"])}, input=""
+    )
+    assert refused.returncode == 2 and "--yes" in refused.stderr, refused.stdout + refused.stderr
+    assert applied(fleet["databases"][0]) == ["r1", "r2", "r3"]
+    assert all(applied(fleet["shared"], name) == ["r1", "r2", "r3"] for name in fleet["schemas"])
+    cli(fleet, "fleet", "down", "base", "-y")
+    assert applied(fleet["databases"][0]) == [] and applied(fleet["shared"], "tenant_0") == []
+
+
+def test_a_new_tenant_schema_is_created_and_left_by_down_base(fleet: Dict[str, Any]) -> None:
+    """`URL#fresh` where no schema `fresh` exists: `fleet up` creates it before its first revision;
+    `fleet down base` removes what the revisions made and leaves the schema (with its version table)."""
+    fleet["targets"] = [f"{fleet['shared']}#fresh"]
+    up = cli(fleet, "fleet", "up")
+    assert "1 done, 0 failed" in up.stdout and "fleet: 1 target\n" in up.stdout, up.stdout
+    assert not [line for line in up.stdout.splitlines() if line != line.rstrip()], "a piped line ends in spaces"
+    assert tables(fleet["shared"], "fresh") == ["account", "invoice", "pgmig_revisions"]
+    cli(fleet, "fleet", "down", "base", "--yes")
+    assert tables(fleet["shared"], "fresh") == ["pgmig_revisions"]
+    assert fetch(fleet["shared"], "SELECT 1 FROM pg_namespace WHERE nspname = 'fresh'") == [{"?column?": 1}]
+
+
+def test_relative_targets_move_each_target_from_where_it_stands(fleet: Dict[str, Any]) -> None:
+    """`fleet up +1` / `fleet down -1` as `pgmig up/down` take them, each target from its own position; the
+    wrong sign is refused before any target runs; a down to a revision a target has not reached is
+    nothing to roll back there, not a failure."""
+    databases, shared = fleet["databases"], fleet["shared"]
+    cli(fleet, "--targets", databases[0], "fleet", "up", "r1")
+    cli(fleet, "fleet", "up", "+1")
+    assert applied(databases[0]) == ["r1", "r2"] and applied(databases[1]) == ["r1"]
+    assert applied(shared, "tenant_3") == ["r1"]
+    cli(fleet, "fleet", "down", "-1")
+    assert applied(databases[0]) == ["r1"] and applied(databases[1]) == [] and applied(shared, "tenant_0") == []
+    wrong = cli(fleet, "fleet", "up", "-1", ok=False)
+    assert wrong.returncode == 2 and "goes the other way" in wrong.stderr, wrong.stdout + wrong.stderr
+    below = cli(fleet, "fleet", "down", "r2")
+    assert "7 done, 0 failed" in below.stdout and applied(databases[0]) == ["r1"]
+
+
+def test_fleet_cli_small_things(fleet: Dict[str, Any]) -> None:
+    """`-h` names the argument TARGET; a targets query with no rows says so and exits 0."""
+    assert "TARGET" in cli(fleet, "fleet", "up", "-h").stdout
+    assert "TARGET" in cli(fleet, "fleet", "down", "-h").stdout
+    fleet["targets"] = ["sql:SELECT 1 WHERE false"]
+    for args in (("fleet", "up"), ("fleet", "check")):
+        empty = cli(fleet, *args)
+        assert "no targets" in empty.stderr and "done" not in empty.stdout, empty.stdout + empty.stderr
+
+
+def test_ctrl_c_during_fleet_up_cancels_cleanly(tmp_path: Path, pgmig_server: ScratchServer) -> None:
+    """SIGINT while targets run: each target's task is cancelled and awaited (no "Future exception was
+    never retrieved"), the summary shows what finished, exit 130; a rerun resumes."""
+    import signal
+    import subprocess
+    import sys
+
+    root = tmp_path / "project"
+    write_revisions(root / "migrations")
+    (root / "migrations" / "0004_r4.py").write_text(
+        "from pgmig import MigrationRevisionBase, Migrator\n\n\nclass MigrationRevision(MigrationRevisionBase):\n"
+        "    up_revision = 'r4'\n    down_revision = 'r3'\n\n"
+        "    async def up(self, migrator: Migrator) -> None:\n"
+        "        await migrator.actor.execute('SELECT pg_sleep(30)')\n\n"
+        "    async def down(self, migrator: Migrator) -> None:\n        pass\n"
+    )
+    (root / "pyproject.toml").write_text('[project]\nname = "fleet"\n')
+    url = pgmig_server.create_database()
+    try:
+        run_sql(url, "CREATE SCHEMA t0", "CREATE SCHEMA t1")
+        env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PGMIG_")}
+        env.update({"PGMIG_DATABASE_URL": url, "PGMIG_TARGETS": "#t0,#t1"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pgmig", "fleet", "up"],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                sleeping = fetch(
+                    url, "SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'"
+                )
+                if sleeping[0]["n"] == 2:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("the slow revision never started")
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130, stdout + stderr
+        assert "never retrieved" not in stderr and "Traceback" not in stderr, stderr
+        assert "interrupted" in stderr and "fleet: 2 targets" in stdout, stdout + stderr
+        assert applied(url, "t0") == ["r1", "r2", "r3"]  # r4's transaction was rolled back
+    finally:
+        pgmig_server.drop_database(url)
