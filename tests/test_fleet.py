@@ -550,6 +550,7 @@ def test_ctrl_c_during_fleet_up_cancels_cleanly(tmp_path: Path, pgmig_server: Sc
         assert proc.returncode == 130, stdout + stderr
         assert "never retrieved" not in stderr and "Traceback" not in stderr, stderr
         assert "interrupted" in stderr and "fleet: 2 targets" in stdout, stdout + stderr
+        assert "0 done, 2 failed, 0 not started" in stdout and "running revision was rolled back" in stdout, stdout
         assert applied(url, "t0") == ["r1", "r2", "r3"]  # r4's transaction was rolled back
     finally:
         pgmig_server.drop_database(url)

@@ -91,14 +91,17 @@ def _run_fleet(
         _no_targets()
         return
     verb = "applied" if direction == "up" else "rolled back"
-    # What each target did so far, kept here too: after Ctrl-C the summary shows what finished.
-    seen = {t: TargetResult(t) for t in targets}
+    # The targets started so far, kept here too: after Ctrl-C the summary shows what finished.
+    seen: "Dict[Target, TargetResult]" = {}
     try:
         with _events(verb, len(targets), seen) as on_event:
             report = run(run_fleet(project, options, targets, on_event=on_event))
     except KeyboardInterrupt:
-        report = FleetReport(list(seen.values()), "interrupted (Ctrl-C)")
-        _summary(report, verb)
+        results = [seen.get(t) or TargetResult(t) for t in targets]
+        for result in results:
+            if result.target in seen and result.state == "skipped":  # started, not finished
+                result.state, result.error = "failed", "interrupted (Ctrl-C): its running revision was rolled back"
+        _summary(FleetReport(results, "interrupted (Ctrl-C)"), verb)
         raise typer.Exit(INTERRUPTED) from None
     _summary(report, verb)
     if report.failed or report.stopped:

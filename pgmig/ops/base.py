@@ -390,7 +390,10 @@ def translate_expression(sql: str, mapping: Mapping[str, str]) -> str:
     """`sql` with the type of each `::` cast (`'a'::public.mood`), each regclass literal
     (`'public.seq'::regclass`) and each sequence named to `nextval`/`currval`/`setval`
     (`nextval('public.seq')`) renamed by `mapping` (`translate_type`); string literals and quoted
-    names are read as tokens, so a `::` or a schema name inside them is left alone."""
+    names are read as tokens, so a `::` or a schema name inside them is left alone.
+    String literals are read as `pg_get_expr` prints them (standard-conforming: a quote doubled,
+    never backslash-escaped). Functions called by schema (`public.make_id()`) are left alone: one
+    may come from an extension installed in that schema, which the tenant does not have again."""
     parts: List[str] = []
     i = 0
     while i < len(sql):
