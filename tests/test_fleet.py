@@ -374,6 +374,7 @@ class Mood(enum.Enum):
 
 mood = sa.Enum(Mood, name="mood")
 ticket_seq = sa.Sequence("ticket_seq", start=1000)
+score = postgresql.DOMAIN("score", sa.Integer, check="VALUE >= 0")
 sa.Table(
     "person",
     metadata,
@@ -381,8 +382,15 @@ sa.Table(
     sa.Column("mood", mood, nullable=False, server_default="happy"),
     sa.Column("moods", postgresql.ARRAY(mood)),
     sa.Column("ticket", sa.Integer, ticket_seq, server_default=ticket_seq.next_value(), nullable=False),
+    sa.Column("score", score),
 )
 """
+
+
+OWN_TYPES = (
+    "SELECT n.nspname AS schema, t.typname AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+    "WHERE t.typtype IN ('e', 'd') AND n.nspname IN ('public', 't1', 't2') ORDER BY 1, 2"
+)
 
 
 def test_schema_targets_get_their_own_types_and_sequences(tmp_path: Path, pgmig_server: ScratchServer) -> None:
@@ -400,19 +408,16 @@ def test_schema_targets_get_their_own_types_and_sequences(tmp_path: Path, pgmig_
         generated = pgmig_cli("generate", "-m", "people", cwd=root, env=env)
         assert generated.returncode == 0, generated.stdout + generated.stderr
         source = next((root / "migrations").glob("*.py")).read_text()
-        assert "public.mood" in source and "public.ticket_seq" in source, source  # what the fix must translate
+        for name in ("public.mood", "public.ticket_seq", "public.score"):  # what the fix must translate
+            assert name in source, source
 
         run_sql(shared, "CREATE SCHEMA t1", "CREATE SCHEMA t2")
         fleet_env = {**env, "PGMIG_DATABASE_URL": shared, "PGMIG_TARGETS": "#t1,#t2"}
         up = pgmig_cli("fleet", "up", cwd=root, env=fleet_env)
         assert up.returncode == 0, up.stdout + up.stderr
         assert "2 done, 0 failed" in up.stdout
-        types = fetch(
-            shared,
-            "SELECT n.nspname AS schema, t.typname AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
-            "WHERE t.typtype = 'e' ORDER BY 1",
-        )
-        assert [(r["schema"], r["name"]) for r in types] == [("t1", "mood"), ("t2", "mood")]
+        types = [(r["schema"], r["name"]) for r in fetch(shared, OWN_TYPES)]
+        assert types == [("t1", "mood"), ("t1", "score"), ("t2", "mood"), ("t2", "score")], types
         sequences = fetch(
             shared, "SELECT schemaname AS schema FROM pg_sequences WHERE sequencename = 'ticket_seq' ORDER BY 1"
         )
@@ -431,13 +436,14 @@ def test_schema_targets_get_their_own_types_and_sequences(tmp_path: Path, pgmig_
             assert found["mood"] == (f"{schema}.mood", f"'happy'::{schema}.mood"), found
             assert found["moods"][0] == f"{schema}.mood[]", found
             assert found["ticket"][1] == f"nextval('{schema}.ticket_seq'::regclass)", found
+            assert found["score"][0] == f"{schema}.score", found
         status = json.loads(pgmig_cli("fleet", "status", "--json", "--drift", cwd=root, env=fleet_env).stdout)
         assert [t["drift"] for t in status["targets"]] == [[], []], status
         assert all(t["ok"] for t in status["targets"]), status
 
         down = pgmig_cli("fleet", "down", cwd=root, env=fleet_env)
         assert down.returncode == 0, down.stdout + down.stderr
-        assert fetch(shared, "SELECT typname FROM pg_type WHERE typtype = 'e'") == []
+        assert fetch(shared, OWN_TYPES) == []
         assert fetch(shared, "SELECT sequencename FROM pg_sequences") == []
         assert tables(shared, "t1") == ["pgmig_revisions"] and tables(shared) == []
     finally:
