@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from pgmig.config.settings import load_settings
-from pgmig.ops.base import translate_schemas
+from pgmig.ops.base import translate_expression, translate_schemas, translate_type
 from pgmig.ops.table import Column, CreateTable, ForeignKey
 from pgmig.services.fleet import Target, parse_target, resolve_targets
 from pgmig.services.project import Project
@@ -120,7 +120,7 @@ def test_targets_notation() -> None:
     assert Target("postgresql://u@h1:5433,h2/app").server == Target("postgresql://h1:5433,h2/other").server
     from pgmig.errors import UsageError
 
-    for bad in ("postgresql://u:p#w@h/db", "app#t", "#t"):
+    for bad in ("postgresql://u:p#w@h/db", "app#t", "#t", "postgresql://h/app#s0#1"):
         with pytest.raises(UsageError):
             parse_target(bad, None)
 
@@ -136,6 +136,25 @@ def test_schema_translation_reaches_nested_parts() -> None:
     assert moved.schema == "tenant_a" and moved.constraints[0].referred_schema == "tenant_a"  # type: ignore[attr-defined]
     assert 'CREATE TABLE "tenant_a"."invoice"' in moved.statements()[0]
     assert translate_schemas(op, {"other": "x"}) is op
+
+
+def test_schema_translation_reads_type_names_and_expressions() -> None:
+    """Types qualified by the mapped schema, quoted or not, arrays too, and the casts and sequence names
+    of defaults are renamed; other schemas, built-in types and text inside string literals are not."""
+    m = {"public": "t1"}
+    assert translate_type('"public"."mood"[]', m) == 't1."mood"[]'
+    assert [translate_type(t, m) for t in ("public.mood", "other.mood", "double precision", "numeric(10,2)")] == [
+        "t1.mood",
+        "other.mood",
+        "double precision",
+        "numeric(10,2)",
+    ]
+    assert translate_expression("nextval('public.s'::regclass)", m) == "nextval('t1.s'::regclass)"
+    assert translate_expression("NEXTVAL( 'public.s')", m) == "NEXTVAL( 't1.s')"
+    assert translate_expression("ARRAY['a'::public.mood]::public.mood[]", m) == "ARRAY['a'::t1.mood]::t1.mood[]"
+    assert translate_expression("'x::public.mood'::text", m) == "'x::public.mood'::text"
+    column = translate_schemas(Column("m", "public.mood", default="'a'::public.mood"), m)
+    assert (column.data_type, column.default) == ("t1.mood", "'a'::t1.mood")
 
 
 def test_targets_from_a_file_and_a_query(fleet: Dict[str, Any]) -> None:
@@ -164,6 +183,9 @@ def test_fleet_up_one_target_fails_the_others_reach_head_and_a_rerun_resumes(fle
     assert failed.returncode == 3, failed.stdout + failed.stderr
     assert "tenant_2: FAILED" in failed.stdout and 'relation "invoice" already exists' in failed.stdout
     assert "6 done, 1 failed, 0 not started" in failed.stdout
+    # The failed target's row says where it stands: r1 committed before r2 failed.
+    row = next(line for line in failed.stdout.splitlines() if "#tenant_2" in line and "│ failed" in line)
+    assert [cell.strip() for cell in row.split("│")[2:6]] == ["failed", "base", "r1", "1"], row
     for url in databases[:3]:
         assert applied(url) == ["r1", "r2", "r3"]
         assert tables(url) == ["account", "invoice", "pgmig_revisions"]
@@ -211,7 +233,7 @@ def test_fleet_up_one_target_fails_the_others_reach_head_and_a_rerun_resumes(fle
     # down: one revision on each target, then back to base; every schema emptied but its version table.
     cli(fleet, "fleet", "down")
     assert all(applied(shared, name) == ["r1", "r2"] for name in schemas)
-    cli(fleet, "fleet", "down", "base")
+    cli(fleet, "fleet", "down", "base", "--yes")
     assert all(tables(shared, name) == ["pgmig_revisions"] for name in schemas)
     assert all(tables(url) == ["pgmig_revisions"] for url in databases[:3])
 
@@ -334,3 +356,207 @@ def test_revision_files_are_read_once_for_the_whole_fleet(
     assert [r.state for r in report.results] == ["done"] * 7 and report.stopped is None
     assert all(r.before == "base" and r.after == "r3" and r.revisions == ["r1", "r2", "r3"] for r in report.results)
     assert sorted(loaded) == ["0001_r1.py", "0002_r2.py", "0003_r3.py"]
+
+
+TENANT_MODELS = """
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData()
+
+
+class Mood(enum.Enum):
+    happy = "happy"
+    sad = "sad"
+
+
+mood = sa.Enum(Mood, name="mood")
+ticket_seq = sa.Sequence("ticket_seq", start=1000)
+score = postgresql.DOMAIN("score", sa.Integer, check="VALUE >= 0")
+sa.Table(
+    "person",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("mood", mood, nullable=False, server_default="happy"),
+    sa.Column("moods", postgresql.ARRAY(mood)),
+    sa.Column("ticket", sa.Integer, ticket_seq, server_default=ticket_seq.next_value(), nullable=False),
+    sa.Column("score", score),
+)
+"""
+
+
+OWN_TYPES = (
+    "SELECT n.nspname AS schema, t.typname AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+    "WHERE t.typtype IN ('e', 'd') AND n.nspname IN ('public', 't1', 't2') ORDER BY 1, 2"
+)
+
+
+def test_schema_targets_get_their_own_types_and_sequences(tmp_path: Path, pgmig_server: ScratchServer) -> None:
+    """A generated revision names its enum and sequence by schema (`public.mood`, `public.mood[]`,
+    `'happy'::public.mood`, `nextval('public.ticket_seq'::regclass)`): run in two tenant schemas of a
+    database whose public holds none of them, each tenant gets its own, nothing refers to public, drift
+    is clean, and down to base removes them."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "t"\n\n[tool.pgmig]\nmodels = ["models.py"]\n')
+    (root / "models.py").write_text(TENANT_MODELS)
+    blank, shared = pgmig_server.create_database(), pgmig_server.create_database()
+    try:
+        env = {"PGMIG_DATABASE_URL": blank, "PGMIG_DEV_URL": pgmig_server.admin_url}
+        generated = pgmig_cli("generate", "-m", "people", cwd=root, env=env)
+        assert generated.returncode == 0, generated.stdout + generated.stderr
+        source = next((root / "migrations").glob("*.py")).read_text()
+        for name in ("public.mood", "public.ticket_seq", "public.score"):  # what the fix must translate
+            assert name in source, source
+
+        run_sql(shared, "CREATE SCHEMA t1", "CREATE SCHEMA t2")
+        fleet_env = {**env, "PGMIG_DATABASE_URL": shared, "PGMIG_TARGETS": "#t1,#t2"}
+        up = pgmig_cli("fleet", "up", cwd=root, env=fleet_env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "2 done, 0 failed" in up.stdout
+        types = [(r["schema"], r["name"]) for r in fetch(shared, OWN_TYPES)]
+        assert types == [("t1", "mood"), ("t1", "score"), ("t2", "mood"), ("t2", "score")], types
+        sequences = fetch(
+            shared, "SELECT schemaname AS schema FROM pg_sequences WHERE sequencename = 'ticket_seq' ORDER BY 1"
+        )
+        assert [r["schema"] for r in sequences] == ["t1", "t2"]
+        for schema in ("t1", "t2"):
+            columns = fetch(
+                shared,
+                "SELECT a.attname AS name, a.atttypid::regtype::text AS type, "
+                "pg_get_expr(d.adbin, d.adrelid) AS default FROM pg_attribute a "
+                "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+                "WHERE a.attrelid = $1::regclass AND a.attnum > 0 ORDER BY a.attnum",
+                f"{schema}.person",
+            )
+            found = {r["name"]: (r["type"], r["default"]) for r in columns}
+            # regtype and pg_get_expr print a schema only for what the search_path (public) cannot see.
+            assert found["mood"] == (f"{schema}.mood", f"'happy'::{schema}.mood"), found
+            assert found["moods"][0] == f"{schema}.mood[]", found
+            assert found["ticket"][1] == f"nextval('{schema}.ticket_seq'::regclass)", found
+            assert found["score"][0] == f"{schema}.score", found
+        status = json.loads(pgmig_cli("fleet", "status", "--json", "--drift", cwd=root, env=fleet_env).stdout)
+        assert [t["drift"] for t in status["targets"]] == [[], []], status
+        assert all(t["ok"] for t in status["targets"]), status
+
+        down = pgmig_cli("fleet", "down", cwd=root, env=fleet_env)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert fetch(shared, OWN_TYPES) == []
+        assert fetch(shared, "SELECT sequencename FROM pg_sequences") == []
+        assert tables(shared, "t1") == ["pgmig_revisions"] and tables(shared) == []
+    finally:
+        pgmig_server.drop_database(blank)
+        pgmig_server.drop_database(shared)
+
+
+def test_fleet_down_base_asks_and_needs_yes_without_a_terminal(fleet: Dict[str, Any]) -> None:
+    """`fleet down base` rolls back every target: like `pgmig down base`, refused without a terminal
+    unless `--yes` (exit 2, nothing rolled back)."""
+    cli(fleet, "fleet", "up")
+    refused = pgmig_cli(
+        "fleet", "down", "base", cwd=fleet["root"], env={"PGMIG_TARGETS": ",".join(fleet["targets"])}, input=""
+    )
+    assert refused.returncode == 2 and "--yes" in refused.stderr, refused.stdout + refused.stderr
+    assert applied(fleet["databases"][0]) == ["r1", "r2", "r3"]
+    assert all(applied(fleet["shared"], name) == ["r1", "r2", "r3"] for name in fleet["schemas"])
+    cli(fleet, "fleet", "down", "base", "-y")
+    assert applied(fleet["databases"][0]) == [] and applied(fleet["shared"], "tenant_0") == []
+
+
+def test_a_new_tenant_schema_is_created_and_left_by_down_base(fleet: Dict[str, Any]) -> None:
+    """`URL#fresh` where no schema `fresh` exists: `fleet up` creates it before its first revision;
+    `fleet down base` removes what the revisions made and leaves the schema (with its version table)."""
+    fleet["targets"] = [f"{fleet['shared']}#fresh"]
+    up = cli(fleet, "fleet", "up")
+    assert "1 done, 0 failed" in up.stdout and "fleet: 1 target\n" in up.stdout, up.stdout
+    assert not [line for line in up.stdout.splitlines() if line != line.rstrip()], "a piped line ends in spaces"
+    assert tables(fleet["shared"], "fresh") == ["account", "invoice", "pgmig_revisions"]
+    cli(fleet, "fleet", "down", "base", "--yes")
+    assert tables(fleet["shared"], "fresh") == ["pgmig_revisions"]
+    assert fetch(fleet["shared"], "SELECT 1 FROM pg_namespace WHERE nspname = 'fresh'") == [{"?column?": 1}]
+
+
+def test_relative_targets_move_each_target_from_where_it_stands(fleet: Dict[str, Any]) -> None:
+    """`fleet up +1` / `fleet down -1` as `pgmig up/down` take them, each target from its own position; the
+    wrong sign is refused before any target runs; a down to a revision a target has not reached is
+    nothing to roll back there, not a failure."""
+    databases, shared = fleet["databases"], fleet["shared"]
+    cli(fleet, "--targets", databases[0], "fleet", "up", "r1")
+    cli(fleet, "fleet", "up", "+1")
+    assert applied(databases[0]) == ["r1", "r2"] and applied(databases[1]) == ["r1"]
+    assert applied(shared, "tenant_3") == ["r1"]
+    cli(fleet, "fleet", "down", "-1")
+    assert applied(databases[0]) == ["r1"] and applied(databases[1]) == [] and applied(shared, "tenant_0") == []
+    wrong = cli(fleet, "fleet", "up", "-1", ok=False)
+    assert wrong.returncode == 2 and "goes the other way" in wrong.stderr, wrong.stdout + wrong.stderr
+    below = cli(fleet, "fleet", "down", "r2")
+    assert "7 done, 0 failed" in below.stdout and applied(databases[0]) == ["r1"]
+
+
+def test_fleet_cli_small_things(fleet: Dict[str, Any]) -> None:
+    """`-h` names the argument TARGET; a targets query with no rows says so and exits 0."""
+    assert "TARGET" in cli(fleet, "fleet", "up", "-h").stdout
+    assert "TARGET" in cli(fleet, "fleet", "down", "-h").stdout
+    fleet["targets"] = ["sql:SELECT 1 WHERE false"]
+    for args in (("fleet", "up"), ("fleet", "check")):
+        empty = cli(fleet, *args)
+        assert "no targets" in empty.stderr and "done" not in empty.stdout, empty.stdout + empty.stderr
+
+
+def test_ctrl_c_during_fleet_up_cancels_cleanly(tmp_path: Path, pgmig_server: ScratchServer) -> None:
+    """SIGINT while targets run: each target's task is cancelled and awaited (no "Future exception was
+    never retrieved"), the summary shows what finished, exit 130; a rerun resumes."""
+    import signal
+    import subprocess
+    import sys
+
+    root = tmp_path / "project"
+    write_revisions(root / "migrations")
+    (root / "migrations" / "0004_r4.py").write_text(
+        "from pgmig import MigrationRevisionBase, Migrator\n\n\nclass MigrationRevision(MigrationRevisionBase):\n"
+        "    up_revision = 'r4'\n    down_revision = 'r3'\n\n"
+        "    async def up(self, migrator: Migrator) -> None:\n"
+        "        await migrator.actor.execute('SELECT pg_sleep(30)')\n\n"
+        "    async def down(self, migrator: Migrator) -> None:\n        pass\n"
+    )
+    (root / "pyproject.toml").write_text('[project]\nname = "fleet"\n')
+    url = pgmig_server.create_database()
+    try:
+        run_sql(url, "CREATE SCHEMA t0", "CREATE SCHEMA t1")
+        env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PGMIG_")}
+        env.update({"PGMIG_DATABASE_URL": url, "PGMIG_TARGETS": "#t0,#t1"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pgmig", "fleet", "up"],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                sleeping = fetch(
+                    url, "SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'"
+                )
+                if sleeping[0]["n"] == 2:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("the slow revision never started")
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130, stdout + stderr
+        assert "never retrieved" not in stderr and "Traceback" not in stderr, stderr
+        assert "interrupted" in stderr and "fleet: 2 targets" in stdout, stdout + stderr
+        assert "0 done, 2 failed, 0 not started" in stdout and "running revision was rolled back" in stdout, stdout
+        assert applied(url, "t0") == ["r1", "r2", "r3"]  # r4's transaction was rolled back
+    finally:
+        pgmig_server.drop_database(url)

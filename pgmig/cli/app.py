@@ -213,10 +213,12 @@ COMMANDS: List[Callable[..., Any]] = [
     baseline.baseline,
     plugins.plugins,
 ]
-# `pgmig down -2`: a relative target that Click would otherwise read as an unknown option.
+# `pgmig down -2`, `pgmig fleet down -2`: a relative target that Click would otherwise read as an unknown option.
 CONTEXT_SETTINGS: Dict[Callable[..., Any], Dict[str, Any]] = {
     run.up: {"ignore_unknown_options": True},
     run.down: {"ignore_unknown_options": True},
+    fleet.up: {"ignore_unknown_options": True},
+    fleet.down: {"ignore_unknown_options": True},
 }
 for _command in COMMANDS:
     app.command(context_settings=CONTEXT_SETTINGS.get(_command))(edge(_command))
@@ -224,7 +226,7 @@ for _command in server.COMMANDS:
     server.app.command()(edge(_command))
 app.add_typer(server.app)
 for _command in fleet.COMMANDS:
-    fleet.app.command()(edge(_command))
+    fleet.app.command(context_settings=CONTEXT_SETTINGS.get(_command))(edge(_command))
 app.add_typer(fleet.app)
 
 

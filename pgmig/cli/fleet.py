@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import io
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
 
 import typer
 
 from pgmig.cli.context import DEV_URL, CliState, run
 from pgmig.cli.output import err, out, print_json, printable, shown
+from pgmig.errors import plural
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
 
     from pgmig.revisions.files import Revision
-    from pgmig.services.fleet import Event, FleetReport, TargetResult, TargetStatus
+    from pgmig.services.fleet import Event, FleetReport, Target, TargetResult, TargetStatus
 
 app = typer.Typer(
     name="fleet",
@@ -34,46 +36,90 @@ FAIL_FAST = typer.Option(False, "--fail-fast", help="Start no more targets after
 
 def up(
     ctx: typer.Context,
-    target: str = typer.Argument("heads", help="Revision to stop at (id or unique prefix); default every head."),
+    target: str = typer.Argument(
+        "heads",
+        metavar="TARGET",
+        help="Revision to stop at (id or unique prefix), or +N for each target's next N pending revisions; "
+        "default every head.",
+    ),
     concurrency: int = CONCURRENCY,
     canary: int = CANARY,
     fail_fast: bool = FAIL_FAST,
 ) -> None:
-    """Apply pending revisions on every target, each from where it stands."""
+    """Apply pending revisions on every target, each from where it stands (a new tenant schema is created)."""
     _run_fleet(ctx, "up", target, concurrency, canary, fail_fast)
 
 
 def down(
     ctx: typer.Context,
     target: Optional[str] = typer.Argument(
-        None, help="Revision to roll back to; 'base' rolls back everything. Default: one revision a target."
+        None,
+        metavar="TARGET",
+        help="Revision to roll back to, or -N for each target's last N revisions; 'base' rolls back "
+        "everything. Default: one revision a target.",
+        show_default=False,
     ),
     concurrency: int = CONCURRENCY,
     canary: int = CANARY,
     fail_fast: bool = FAIL_FAST,
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="With TARGET base: roll back everything on every target without asking."
+    ),
 ) -> None:
     """Roll back on every target (one revision each, or what follows TARGET)."""
+    if target == "base" and not yes:
+        from pgmig.cli.run import confirm_base
+
+        confirm_base("pgmig fleet down base", "every applied revision on every target")
     _run_fleet(ctx, "down", target, concurrency, canary, fail_fast)
+
+
+INTERRUPTED = 130
+"""Exit code after Ctrl-C (128 + SIGINT), as the CLI's edge uses for an interruption."""
 
 
 def _run_fleet(
     ctx: typer.Context, direction: str, target: Optional[str], concurrency: int, canary: int, fail_fast: bool
 ) -> None:
-    from pgmig.services.fleet import FleetOptions, run_fleet
+    from pgmig.services.fleet import FleetOptions, FleetReport, TargetResult, resolve_targets, run_fleet
 
     state: CliState = ctx.obj
     project = state.project()
     options = FleetOptions(direction, target, concurrency, canary, fail_fast)  # type: ignore[arg-type]
+    targets = run(resolve_targets(project))
+    if not targets:
+        _no_targets()
+        return
     verb = "applied" if direction == "up" else "rolled back"
-    with _events(verb) as on_event:
-        report = run(run_fleet(project, options, on_event=on_event))
+    # The targets started so far, kept here too: after Ctrl-C the summary shows what finished.
+    seen: "Dict[Target, TargetResult]" = {}
+    try:
+        with _events(verb, len(targets), seen) as on_event:
+            report = run(run_fleet(project, options, targets, on_event=on_event))
+    except KeyboardInterrupt:
+        results = [seen.get(t) or TargetResult(t) for t in targets]
+        for result in results:
+            if result.target in seen and result.state == "skipped":  # started, not finished
+                result.state, result.error = "failed", "interrupted (Ctrl-C): its running revision was rolled back"
+        _summary(FleetReport(results, "interrupted (Ctrl-C)"), verb)
+        raise typer.Exit(INTERRUPTED) from None
     _summary(report, verb)
     if report.failed or report.stopped:
         raise typer.Exit(FAILED)
 
 
+def _no_targets() -> None:
+    """Targets that name none (a query with no rows, an empty file): said, and exit 0, since a tenant
+    registry with no tenant yet is a normal state, not a mistake."""
+    err.print(
+        "no targets: the targets setting names none (a query returned no rows, or a file is empty); nothing to do",
+        markup=False,
+        style="yellow",
+    )
+
+
 @contextmanager
-def _events(verb: str) -> "Iterator[Event]":
+def _events(verb: str, total: int, seen: "Dict[Target, TargetResult]") -> "Iterator[Event]":
     """Per-target lines when piped; a Rich bar over the targets at a terminal, failures printed above it."""
 
     def line(kind: str, result: "TargetResult", revision: Optional["Revision"]) -> Optional[str]:
@@ -89,6 +135,7 @@ def _events(verb: str) -> "Iterator[Event]":
     if not out.is_terminal:
 
         def plain(kind: str, result: "TargetResult", revision: Optional["Revision"]) -> None:
+            seen[result.target] = result
             text = line(kind, result, revision)
             if text is not None:
                 out.print(text, markup=False)
@@ -100,10 +147,11 @@ def _events(verb: str) -> "Iterator[Event]":
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=out
     ) as bar:
-        task = bar.add_task("targets", total=None)
+        task = bar.add_task("targets", total=total)
         finished = [0]
 
         def rich(kind: str, result: "TargetResult", revision: Optional["Revision"]) -> None:
+            seen[result.target] = result
             if kind in ("done", "failed"):
                 finished[0] += 1
                 bar.update(task, completed=finished[0])
@@ -118,7 +166,7 @@ def _events(verb: str) -> "Iterator[Event]":
 def _summary(report: "FleetReport", verb: str) -> None:
     from rich.table import Table
 
-    table = Table(title=f"fleet: {len(report.results)} targets", title_justify="left")
+    table = Table(title=f"fleet: {plural(len(report.results), 'target')}", title_justify="left")
     for column in ("target", "result", "before", "after", verb, "seconds", "error"):
         table.add_column(column, overflow="fold")
     for r in report.results:
@@ -178,9 +226,12 @@ def check(
     _status_table(statuses, heads)
     bad = [s for s in statuses if not s.ok]
     if bad:
-        err.print(f"{len(bad)} of {len(statuses)} targets are not at head: pgmig fleet up", markup=False)
+        err.print(f"{len(bad)} of {plural(len(statuses), 'target')} not at head: pgmig fleet up", markup=False)
         raise typer.Exit(1)
-    out.print(f"all {len(statuses)} targets at head", markup=False)
+    if not statuses:
+        _no_targets()
+        return
+    out.print(f"all {plural(len(statuses), 'target')} at head", markup=False)
 
 
 def _statuses(
@@ -202,7 +253,9 @@ def _statuses(
 def _status_table(statuses: "List[TargetStatus]", heads: List[str]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"fleet: {len(statuses)} targets; head {' + '.join(heads) or 'base'}", title_justify="left")
+    table = Table(
+        title=f"fleet: {plural(len(statuses), 'target')}; head {' + '.join(heads) or 'base'}", title_justify="left"
+    )
     for column in ("target", "current", "pending", "drift", "problems"):
         table.add_column(column, overflow="fold")
     for s in statuses:
@@ -243,7 +296,11 @@ def _print_table(table: "Table") -> None:
         return
     from rich.console import Console
 
-    Console(file=out.file, width=100_000, highlight=False, color_system=None).print(table)
+    # Rich pads every line to the table's width: the padding is cut, so no line ends in spaces.
+    console = Console(file=io.StringIO(), width=100_000, highlight=False, color_system=None)
+    console.print(table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    out.file.write("".join(line.rstrip() + "\n" for line in text.splitlines()))
 
 
 COMMANDS: List[Callable[..., Any]] = [up, down, status, check]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
@@ -74,10 +73,6 @@ def down(
     _run_revisions(ctx, "down", target, sql, "rolled back", "Nothing to roll back.", start, yes=yes)
 
 
-RELATIVE = re.compile(r"([+-])([0-9]+)")
-"""A relative target: `+N` (up: the next N pending revisions), `-N` (down: the last N applied)."""
-
-
 def _run_revisions(
     ctx: typer.Context,
     direction: "Direction",
@@ -90,6 +85,7 @@ def _run_revisions(
 ) -> None:
     """`up` and `down`: print the SQL, or run with progress and say when there was nothing to do."""
     from pgmig.revisions.files import BASE
+    from pgmig.revisions.runner import RELATIVE, relative_target
     from pgmig.services.run import RunOptions
     from pgmig.services.run import run as run_service
     from pgmig.services.run import status as status_service
@@ -99,7 +95,7 @@ def _run_revisions(
     if target is not None and RELATIVE.fullmatch(target):
         target = relative_target(run(status_service(project)), direction, target)
     if direction == "down" and target == BASE and not sql and not yes and run(status_service(project)).applied:
-        _confirm_base()
+        confirm_base()
     options = RunOptions(direction, target, as_sql=sql, start=start)
     if sql:
         write_sql(run(run_service(project, options)).sql or [])
@@ -112,55 +108,15 @@ def _run_revisions(
         out.print(printable(nothing, one_line=True), markup=False)
 
 
-def relative_target(current: "Status", direction: "Direction", spec: str) -> str:
-    """The revision id (or `base`) that `+N` (up) or `-N` (down) names from where the database stands:
-    the N-th pending revision in the order up applies them, or the applied revision N before the
-    current one. Only where the history runs in a line: the run must cover exactly N revisions.
-
-    Raises UsageError for a sign that goes the other way, N = 0, N beyond what is pending or applied,
-    and a range where the history branches or merges (a revision id says which branch)."""
-    from pgmig.errors import UsageError
-    from pgmig.revisions.files import BASE
-    from pgmig.revisions.runner import plan_run
-
-    found = RELATIVE.fullmatch(spec)
-    assert found is not None  # the caller matched it
-    sign, steps = found.group(1), int(found.group(2))
-    wanted = "+" if direction == "up" else "-"
-    if sign != wanted:
-        other = "down -" if direction == "up" else "up +"
-        raise UsageError(
-            f"pgmig {direction} {spec}: {direction} takes {wanted}N ({'forward' if direction == 'up' else 'back'}); "
-            f"pgmig {other}{steps} goes the other way"
-        )
-    if steps == 0:
-        raise UsageError(f"pgmig {direction} {spec}: give a number of revisions of at least 1")
-    if direction == "up":
-        pending = current.pending
-        if steps > len(pending):
-            raise UsageError(f"pgmig up {spec}: only {len(pending)} revision(s) are pending")
-        target = pending[steps - 1].id
-    else:
-        applied = current.chain.ordered(set(current.applied))
-        if steps > len(applied):
-            raise UsageError(f"pgmig down {spec}: only {len(applied)} revision(s) are applied")
-        target = BASE if steps == len(applied) else applied[-steps - 1].id
-    if len(plan_run(current, direction, target).revisions) != steps:
-        raise UsageError(
-            f"pgmig {direction} {spec}: the history branches or merges within {steps} revision(s) of the "
-            "current one; name the revision to stop at (pgmig history lists them)"
-        )
-    return target
-
-
-def _confirm_base() -> None:
-    """`pgmig down base` rolls back every revision: asked at a terminal, `--yes` without one."""
+def confirm_base(command: str = "pgmig down base", what: str = "every applied revision") -> None:
+    """`command` (`pgmig down base`, `pgmig fleet down base`) rolls back `what`: asked at a terminal,
+    `--yes` without one. Raises UsageError with no terminal, typer.Exit(1) when the answer is no."""
     from pgmig.cli.prompts import confirm
     from pgmig.errors import UsageError
 
     if not sys.stdin.isatty():
-        raise UsageError("pgmig down base rolls back every revision: confirm with --yes (no terminal to ask)")
-    if not confirm("Roll back every applied revision (pgmig down base)?"):
+        raise UsageError(f"{command} rolls back {what}: confirm with --yes (no terminal to ask)")
+    if not confirm(f"Roll back {what} ({command})?"):
         err.print("Nothing rolled back.", markup=False)
         raise typer.Exit(1)
 

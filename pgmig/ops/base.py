@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
@@ -342,6 +343,98 @@ def is_schema_field(name: str) -> bool:
     return name in ("schema", "schema_name") or name.endswith("_schema")
 
 
+def is_type_field(name: str) -> bool:
+    """Whether a field called `name` holds a type as SQL names it (`data_type`, `old_data_type`)."""
+    return name == "data_type" or name.endswith("_data_type")
+
+
+def is_expression_field(name: str) -> bool:
+    """Whether a field called `name` holds an SQL expression that may name a type or a sequence:
+    a column's or domain's `default`, a type change's `using`, a generated column's `generated`."""
+    return name in ("default", "using", "generated") or name.endswith("_default")
+
+
+# A name as SQL writes it: double-quoted (`""` inside is one `"`), or plain.
+_NAME = re.compile(r'"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*')
+
+
+def _unquoted(token: str) -> str:
+    """The name an identifier token stands for: quoted kept as is, plain folded to lower case
+    (PostgreSQL docs, "Identifiers and Key Words", sql-syntax-lexical)."""
+    return token[1:-1].replace('""', '"') if token.startswith('"') else token.lower()
+
+
+def translate_type(data_type: str, mapping: Mapping[str, str]) -> str:
+    """`data_type` (`public.mood`, `"public"."mood"[]`, `integer`) with its schema renamed when
+    `mapping` has it; a type without a schema, or of another schema, unchanged.
+
+    Only a leading `schema.` is read: the rest (the name, modifiers, `[]`) is kept as written.
+    """
+    from pgmig.schema.types import server_quoted
+
+    text = data_type.lstrip()
+    found = _NAME.match(text)
+    if found is None or not text[found.end() :].startswith("."):
+        return data_type
+    schema = _unquoted(found.group())
+    if schema not in mapping:
+        return data_type
+    return data_type[: len(data_type) - len(text)] + server_quoted(mapping[schema]) + text[found.end() :]
+
+
+# A sequence function's opening, whose first argument is a sequence's name as text (its regclass).
+_SEQUENCE_CALL = re.compile(r"\b(?:nextval|currval|setval)\s*\(\s*\Z", re.IGNORECASE)
+
+
+def translate_expression(sql: str, mapping: Mapping[str, str]) -> str:
+    """`sql` with the type of each `::` cast (`'a'::public.mood`), each regclass literal
+    (`'public.seq'::regclass`) and each sequence named to `nextval`/`currval`/`setval`
+    (`nextval('public.seq')`) renamed by `mapping` (`translate_type`); string literals and quoted
+    names are read as tokens, so a `::` or a schema name inside them is left alone.
+    String literals are read as `pg_get_expr` prints them (standard-conforming: a quote doubled,
+    never backslash-escaped). Functions called by schema (`public.make_id()`) are left alone: one
+    may come from an extension installed in that schema, which the tenant does not have again."""
+    parts: List[str] = []
+    i = 0
+    while i < len(sql):
+        char = sql[i]
+        if char == "'":
+            end = i + 1
+            while end < len(sql):
+                if sql[end] == "'" and sql[end + 1 : end + 2] == "'":
+                    end += 2
+                elif sql[end] == "'":
+                    break
+                else:
+                    end += 1
+            literal = sql[i : end + 1]
+            if _SEQUENCE_CALL.search("".join(parts)) or re.match(r"::\s*regclass\b", sql[end + 1 :], re.I):
+                name = literal[1:-1].replace("''", "'")
+                literal = "'" + translate_type(name, mapping).replace("'", "''") + "'"
+            parts.append(literal)
+            i = end + 1
+        elif char == '"':
+            found = _NAME.match(sql, i)
+            end = found.end() if found else len(sql)
+            parts.append(sql[i:end])
+            i = end
+        elif sql.startswith("::", i):
+            j = i + 2
+            while j < len(sql) and sql[j].isspace():
+                j += 1
+            found = _NAME.match(sql, j)
+            end = found.end() if found else j
+            while found is not None and sql.startswith(".", end):
+                found = _NAME.match(sql, end + 1)
+                end = found.end() if found else end
+            parts.append(sql[i:j] + translate_type(sql[j:end], mapping))
+            i = end
+        else:
+            parts.append(char)
+            i += 1
+    return "".join(parts)
+
+
 T = TypeVar("T")
 
 
@@ -350,9 +443,15 @@ def translate_schemas(value: T, mapping: Mapping[str, str]) -> T:
     `mapping` (`is_schema_field`) renamed to its value, at any depth; the rest unchanged.
 
     The same revision then lands in another schema (schema-per-tenant fleets: the revision written for
-    `public` creates `tenant_a.users`, its foreign keys point at `tenant_a`). Names inside SQL text
-    (a column type `"public"."mood"`, `execute("...")`) are not rewritten: a session running translated
-    steps puts the target schema first on its search_path instead (`pgmig.revisions.runner.Runner`).
+    `public` creates `tenant_a.users`, its foreign keys point at `tenant_a`). Type references are
+    renamed too: a type field (`is_type_field`: `data_type`, `old_data_type`) whose type is qualified by
+    a mapped schema (`public.mood`, `"public"."mood"[]`), and inside expression fields
+    (`is_expression_field`: defaults, `using`, `generated`) the types of `::` casts
+    (`'happy'::public.mood`) and the sequences of regclass literals and sequence functions
+    (`nextval('public.seq'::regclass)`, `nextval('public.seq')`), as `pg_get_expr` and models write
+    them (`translate_type`, `translate_expression`). Other SQL text
+    (`execute("...")`, check expressions) is not rewritten: a session running translated steps puts the
+    target schema first on its search_path instead (`pgmig.revisions.runner.Runner`).
     """
     if isinstance(value, tuple) and type(value) is tuple:
         return tuple(translate_schemas(item, mapping) for item in value)  # type: ignore[return-value]
@@ -365,6 +464,12 @@ def translate_schemas(value: T, mapping: Mapping[str, str]) -> T:
         current = getattr(value, f.name)
         if is_schema_field(f.name) and isinstance(current, str) and current in mapping:
             changes[f.name] = mapping[current]
+        elif is_type_field(f.name) and isinstance(current, str):
+            if translate_type(current, mapping) != current:
+                changes[f.name] = translate_type(current, mapping)
+        elif is_expression_field(f.name) and isinstance(current, str):
+            if translate_expression(current, mapping) != current:
+                changes[f.name] = translate_expression(current, mapping)
         elif isinstance(current, tuple) or dataclasses.is_dataclass(current):
             translated = translate_schemas(current, mapping)
             if translated != current:

@@ -23,6 +23,7 @@ the SQL it would run, with its transaction boundaries (Alembic's `as_sql`).
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -45,7 +46,7 @@ from typing import (
 )
 
 from pgmig.db.quoting import quote_ident, sql_comment
-from pgmig.errors import ConnectionLostError, DatabaseError, PgmigError, RevisionError
+from pgmig.errors import ConnectionLostError, DatabaseError, PgmigError, RevisionError, UsageError
 from pgmig.ops.actor import DatabaseActions, SideSteps, side_steps
 from pgmig.ops.base import Operation, UnknownOperationError, safe_to_rerun, translate_schemas
 from pgmig.revisions.files import BASE, HEADS, Chain, Revision, Target, described_exit, foreign_exit
@@ -206,6 +207,56 @@ def plan_run(status: Status, direction: Direction, target: Target = None) -> Run
             raise RevisionError(f"{target} is ahead of the current revision {status.current}; use pgmig up")
         undo = {rid for name in chain.tips(keep) for rid in chain.descendants(name)} & applied - keep
     return RunPlan(direction, chain.ordered(undo)[::-1])
+
+
+RELATIVE = re.compile(r"([+-])([0-9]+)")
+"""A relative target: `+N` (up: the next N pending revisions), `-N` (down: the last N applied)."""
+
+
+def relative_steps(direction: Direction, spec: str) -> int:
+    """N of a relative target `spec` (`+N` for up, `-N` for down; `RELATIVE` must match it).
+
+    Raises UsageError for a sign that goes the other way and for N = 0: checkable before any
+    database is read (a fleet refuses it before any target runs)."""
+    found = RELATIVE.fullmatch(spec)
+    assert found is not None  # the caller matched it
+    sign, steps = found.group(1), int(found.group(2))
+    wanted = "+" if direction == "up" else "-"
+    if sign != wanted:
+        other = "down -" if direction == "up" else "up +"
+        raise UsageError(
+            f"pgmig {direction} {spec}: {direction} takes {wanted}N ({'forward' if direction == 'up' else 'back'}); "
+            f"pgmig {other}{steps} goes the other way"
+        )
+    if steps == 0:
+        raise UsageError(f"pgmig {direction} {spec}: give a number of revisions of at least 1")
+    return steps
+
+
+def relative_target(current: Status, direction: Direction, spec: str) -> str:
+    """The revision id (or `base`) that `+N` (up) or `-N` (down) names from where the database stands:
+    the N-th pending revision in the order up applies them, or the applied revision N before the
+    current one. Only where the history runs in a line: the run must cover exactly N revisions.
+
+    Raises UsageError for a sign that goes the other way, N = 0, N beyond what is pending or applied,
+    and a range where the history branches or merges (a revision id says which branch)."""
+    steps = relative_steps(direction, spec)
+    if direction == "up":
+        pending = current.pending
+        if steps > len(pending):
+            raise UsageError(f"pgmig up {spec}: only {len(pending)} revision(s) are pending")
+        target = pending[steps - 1].id
+    else:
+        applied = current.chain.ordered(set(current.applied))
+        if steps > len(applied):
+            raise UsageError(f"pgmig down {spec}: only {len(applied)} revision(s) are applied")
+        target = BASE if steps == len(applied) else applied[-steps - 1].id
+    if len(plan_run(current, direction, target).revisions) != steps:
+        raise UsageError(
+            f"pgmig {direction} {spec}: the history branches or merges within {steps} revision(s) of the "
+            "current one; name the revision to stop at (pgmig history lists them)"
+        )
+    return target
 
 
 _OFFLINE_APPLIED_AT = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -26,11 +26,11 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Literal, Optional, Sequence
+from typing import Any, Callable, Coroutine, Dict, Iterable, List, Literal, Optional, Sequence
 
 from pgmig.errors import DatabaseError, Hint, PgmigError, UsageError
-from pgmig.revisions.files import Chain, Revision
-from pgmig.revisions.runner import Direction, Runner, Status, read_status
+from pgmig.revisions.files import BASE, Chain, Revision
+from pgmig.revisions.runner import RELATIVE, Direction, Runner, Status, read_status, relative_steps, relative_target
 from pgmig.services.project import Project
 
 JSON_VERSION = 1
@@ -70,11 +70,12 @@ class Target:
 def parse_target(text: str, database_url: Optional[str]) -> Target:
     """`URL`, `URL#schema`, or `#schema` (a schema of `database_url`) as a Target.
 
-    Raises UsageError for an empty schema, a schema name holding spaces, `/`, `?`, `@` or `:`
-    (a `#` that belongs to a password: write it `%23`), or `#schema` with no `database_url`.
+    Raises UsageError for an empty schema, a schema name holding spaces, `#`, `/`, `?`, `@` or `:`
+    (a second `#`; a `#` that belongs to a password: write it `%23`), or `#schema` with no `database_url`.
     """
     text = text.strip()
-    url, mark, schema = text.rpartition("#") if "#" in text else (text, "", "")
+    # At the first '#': a second one is not part of a schema name (`URL#s0#1` is refused, not schema `1`).
+    url, mark, schema = text.partition("#")
     if mark:
         if not _SCHEMA_NAME.fullmatch(schema):
             raise UsageError(
@@ -100,8 +101,10 @@ async def resolve_targets(project: Project, entries: Optional[Sequence[str]] = N
 
     Each entry is a target (`parse_target`), `file:PATH` (one target a line, blank lines skipped;
     PATH relative to the project root), or `sql:QUERY`, run on the configured database, each row's
-    first column a target (`SELECT '#' || schema_name FROM tenants`). Raises UsageError for no
-    targets, a target named twice, a missing file; DatabaseError when the query fails.
+    first column a target (`SELECT '#' || schema_name FROM tenants`). A query that returns no rows
+    or an empty file gives no targets (an empty list: a registry with no tenant yet is not an error).
+    Raises UsageError when the setting names nothing, for a target named twice, a missing file;
+    DatabaseError when the query fails.
     """
     given = list(project.settings.targets if entries is None else entries)
     if not given:
@@ -186,9 +189,10 @@ result so far, the revision just run for "revision")."""
 @dataclass(frozen=True)
 class FleetOptions:
     """One fleet run: `direction` and `target` as `RunOptions` takes them (None: every head for up,
-    one revision for down); at most `concurrency` targets of one server at once; `canary` targets
+    one revision for down), or relative (`+N` up, `-N` down: from where each target stands); at most `concurrency` targets of one server at once; `canary` targets
     first (in order), the rest not started if any fails; `fail_fast` starts no target after a failure.
-    Raises UsageError for another direction, a concurrency below 1 or a negative canary."""
+    Raises UsageError for another direction, a concurrency below 1, a negative canary, or a relative
+    target going the other way or of 0 revisions."""
 
     direction: Direction
     target: Optional[str] = None
@@ -203,6 +207,13 @@ class FleetOptions:
             raise UsageError("the concurrency must be at least 1")
         if self.canary < 0:
             raise UsageError("the canary count must be 0 or more")
+        if self.relative:
+            relative_steps(self.direction, self.target or "")
+
+    @property
+    def relative(self) -> bool:
+        """Whether `target` is `+N`/`-N`: each target resolves it from where it stands."""
+        return self.target is not None and RELATIVE.fullmatch(self.target) is not None
 
 
 class _Pool:
@@ -233,7 +244,8 @@ async def run_fleet(
     stands. Raises UsageError for no targets or an unknown target revision (before any runs).
     """
     chain = project.chain()
-    chain.closure(options.target)  # an unknown revision is refused before any target runs
+    if not options.relative:
+        chain.closure(options.target)  # an unknown revision is refused before any target runs
     targets = await resolve_targets(project) if targets is None else targets
     tell: Event = on_event or (lambda kind, result, revision: None)
     results = [TargetResult(target) for target in targets]
@@ -249,13 +261,27 @@ async def run_fleet(
                 stop.append(f"--fail-fast: {result.target.label} failed")
 
     canaries, rest = results[: options.canary], results[options.canary :]
-    await asyncio.gather(*(one(r) for r in canaries))
+    await _all(one(r) for r in canaries)
     failed = [r for r in canaries if r.state == "failed"]
     if failed and not stop:
         stop.append(f"canary {failed[0].target.label} failed; the other targets were not started")
     if not stop:
-        await asyncio.gather(*(one(r) for r in rest))
+        await _all(one(r) for r in rest)
     return FleetReport(results, stop[0] if stop else None)
+
+
+async def _all(jobs: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run `jobs` at once. Cancelled (Ctrl-C), every job is cancelled and awaited before the
+    cancellation goes on: each target's session is closed (its transaction rolled back by the
+    server) and no job's exception is left unretrieved."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        await asyncio.gather(*tasks)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def _run_one(project: Project, chain: Chain, options: FleetOptions, result: TargetResult, tell: Event) -> None:
@@ -270,18 +296,58 @@ async def _run_one(project: Project, chain: Chain, options: FleetOptions, result
     try:
         # Where it stands, read on the run's own session: a target never takes a second one.
         async with runner.session() as conn:
-            result.before = await _current(runner, conn)
-            await runner.run(options.direction, options.target)
-            result.after = await _current(runner, conn)
+            if options.direction == "up" and result.target.schema:
+                await _create_schema(conn, result.target.schema)
+            standing = await _standing(runner, conn)
+            result.before = standing.current
+            if not _below(options, standing):
+                await runner.run(options.direction, _own_target(options, standing))
+            result.after = (await _standing(runner, conn)).current
         result.state = "done"
     except Exception as exc:  # noqa: BLE001 - pgmig's, asyncpg's, the network's, a revision's: this target's failure
         result.state, result.error = "failed", _error_text(exc, project)
+        if result.before is not None:
+            result.after = await _stands_at(runner)
     result.seconds = time.monotonic() - started
     tell(result.state, result, None)
 
 
-async def _current(runner: Runner, conn: Any) -> str:
-    return read_status(runner.chain, await runner.versions.applied(conn), strict=False).current
+def _own_target(options: FleetOptions, standing: Status) -> Optional[str]:
+    """The revision this target runs to: a relative target resolved from where it stands
+    (`relative_target`: `-2` is two revisions back on each target), else `options.target`."""
+    if options.relative:
+        return relative_target(standing, options.direction, options.target or "")
+    return options.target
+
+
+def _below(options: FleetOptions, standing: Status) -> bool:
+    """Whether a down to a revision stops at one this target has not reached (it stands at or below
+    it): nothing to roll back there, as `pgmig down` to the current revision does nothing."""
+    if options.direction != "down" or options.relative or options.target in (None, BASE):
+        return False
+    return not standing.chain.closure(options.target) <= set(standing.applied)
+
+
+async def _create_schema(conn: Any, schema: str) -> None:
+    """A schema target's schema, made if missing before its first revision (a new tenant); left by
+    `fleet down base`, which removes what the revisions made (the schema holds the version table)."""
+    from pgmig.db.quoting import quote_ident
+
+    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+
+
+async def _standing(runner: Runner, conn: Any) -> Status:
+    return read_status(runner.chain, await runner.versions.applied(conn), strict=False)
+
+
+async def _stands_at(runner: Runner) -> Optional[str]:
+    """Where a failed target stands now (its revisions before the failing one are committed), read on
+    a new session (the run's is closed); None when that cannot be read either."""
+    try:
+        async with runner.session() as conn:
+            return (await _standing(runner, conn)).current
+    except Exception:  # noqa: BLE001 - the failure itself is already the target's error
+        return None
 
 
 # -- status and check --------------------------------------------------------------------------
