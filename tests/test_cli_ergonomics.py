@@ -42,6 +42,11 @@ def test_shell_completion_is_offered() -> None:
         (("diff", "--database-url=postgresql://localhost/x"), "diff", "--database-url"),
         (("status", "--debug"), "status", "--debug"),
         (("server", "status", "--schema", "app"), "server status", "--schema"),
+        # up and down read `-N` as their TARGET; a global option is still one.
+        (("up", "--models", "models.py"), "up", "--models"),
+        (("up", "--models"), "up", "--models"),
+        (("down", "--debug"), "down", "--debug"),
+        (("down", "-2", "--database-url", "postgresql://localhost/x"), "down", "--database-url"),
     ],
 )
 def test_global_option_after_the_command_names_its_place(
@@ -55,10 +60,24 @@ def test_global_option_after_the_command_names_its_place(
     assert not (tmp_path / "pyproject.toml").exists()
 
 
-def test_unknown_option_keeps_clicks_words(tmp_path: Path) -> None:
-    result = pgmig_cli("init", "--modles", "x", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "No such option: --modles" in result.stderr and "global option" not in result.stderr
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (("init", "--modles", "x"), "--modles"),
+        # Not a TARGET of up or down: only `-N` (digits) is.
+        (("up", "--sqll"), "--sqll"),
+        (("up", "-x"), "-x"),
+        (("down", "-2x"), "-2"),
+        (("down", "--yes", "-1", "--force"), "--force"),
+    ],
+)
+def test_unknown_option_keeps_clicks_words(tmp_path: Path, args: Tuple[str, ...], option: str) -> None:
+    result = pgmig_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"No such option: {option}" in result.stderr and "global option" not in result.stderr, result.stderr
+    assert "not a known revision" not in result.stderr
+    # Refused while parsing: no database was asked (nor the embedded server started).
+    assert not (tmp_path / ".pgmig").exists()
 
 
 def test_plugins_lists_the_models_of_pyproject(tmp_path: Path) -> None:

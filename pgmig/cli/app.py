@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import functools
 import traceback
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Type, TypeVar
 
 import typer
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 try:  # Typer vendors Click in its recent versions
     from typer._click.core import Context
     from typer._click.exceptions import NoSuchOption
+    from typer._click.parser import _OptionParser as OptionParser
+    from typer._click.parser import _ParsingState as ParsingState
 except ImportError:  # pragma: no cover - an older Typer, on Click itself
     from click.core import Context  # type: ignore[no-redef,import-not-found,unused-ignore]
     from click.exceptions import NoSuchOption  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from click.parser import OptionParser, ParsingState  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from pgmig import __version__
 from pgmig.cli import baseline, check, diff, fleet, generate, graph, init, plugins, run, server
 from pgmig.cli.context import CliState, word_hint
 from pgmig.cli.output import err, out, shown
+from pgmig.cli.run import RELATIVE
 from pgmig.errors import PgmigError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,6 +49,29 @@ class PgmigGroup(TyperGroup):
                 command = path[1] if len(path) > 1 else "COMMAND"
                 exc.message = f"{name} is a global option: give it before the command (pgmig {name} ... {command} ...)"
             raise
+
+
+class RelativeTargetParser(OptionParser):
+    """Click's option parser that reads `-N` (`pgmig down -2`) as the TARGET argument, where Click
+    would read an unknown short option; every other unknown option stays Click's usage error (and a
+    global option given after the command gets PgmigGroup's hint)."""
+
+    def _process_opts(self, arg: str, state: ParsingState) -> None:
+        # Called only for a token in an option's place: never an option's value, nor after `--`.
+        if RELATIVE.fullmatch(arg):
+            state.largs.append(arg)
+            return
+        super()._process_opts(arg, state)
+
+
+class RelativeTargetCommand(TyperCommand):
+    """`up` and `down`: a command whose TARGET may be `-N`."""
+
+    def make_parser(self, ctx: Context) -> OptionParser:
+        parser = RelativeTargetParser(ctx)
+        for param in self.get_params(ctx):
+            param.add_to_parser(parser, ctx)
+        return parser
 
 
 def global_option_names(group: TyperGroup) -> List[str]:
@@ -214,12 +241,12 @@ COMMANDS: List[Callable[..., Any]] = [
     plugins.plugins,
 ]
 # `pgmig down -2`: a relative target that Click would otherwise read as an unknown option.
-CONTEXT_SETTINGS: Dict[Callable[..., Any], Dict[str, Any]] = {
-    run.up: {"ignore_unknown_options": True},
-    run.down: {"ignore_unknown_options": True},
+COMMAND_CLASSES: Dict[Callable[..., Any], Type[TyperCommand]] = {
+    run.up: RelativeTargetCommand,
+    run.down: RelativeTargetCommand,
 }
 for _command in COMMANDS:
-    app.command(context_settings=CONTEXT_SETTINGS.get(_command))(edge(_command))
+    app.command(cls=COMMAND_CLASSES.get(_command, TyperCommand))(edge(_command))
 for _command in server.COMMANDS:
     server.app.command()(edge(_command))
 app.add_typer(server.app)
