@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
+import typer
+from typer.core import TyperGroup
 
+from pgmig.cli.app import app
 from tests.helpers import pgmig_cli
 from tests.sample_project import V1, Project
 
@@ -91,20 +94,35 @@ def test_plugins_lists_the_models_of_pyproject(tmp_path: Path) -> None:
     assert "app.models" not in flagged.stdout
 
 
+def command_paths(group: TyperGroup, prefix: Tuple[str, ...] = ()) -> List[Tuple[str, ...]]:
+    """Every command of `group` as the words that name it (`("fleet", "up")`), groups included."""
+    paths: List[Tuple[str, ...]] = []
+    for name, command in group.commands.items():
+        paths.append((*prefix, name))
+        if isinstance(command, TyperGroup):
+            paths.extend(command_paths(command, (*prefix, name)))
+    return paths
+
+
 def test_arguments_share_one_notation() -> None:
-    """Every command's usage line names its arguments in capitals, as the help texts do (TARGET, REV),
-    and so do its options' values."""
-    commands = ["init", "diff", "generate", "up", "down", "status", "check", "history", "heads", "merge"]
-    commands += ["stamp", "baseline", "plugins"]
-    for command in commands:
-        text = pgmig_cli(command, "--help", env={"COLUMNS": "200"}).stdout
+    """Every command's help (server's and fleet's subcommands too) names its arguments and its options'
+    values one way, in capitals, as its usage line does (TARGET, REV, -m MESSAGE): never Typer's
+    `TARGET <str>`, `REV <list[str]>` or `--canary <int range>`."""
+    paths = command_paths(typer.main.get_command(app))  # type: ignore[arg-type]
+    assert ("fleet", "up") in paths and ("server", "stop") in paths and ("merge",) in paths
+    for path in paths:
+        text = pgmig_cli(*path, "--help", env={"COLUMNS": "200"}).stdout
         usage = text.splitlines()[0]
-        arguments = re.sub(r"^Usage: pgmig \w+ \[OPTIONS\]", "", usage)
-        assert arguments == arguments.upper(), f"pgmig {command}: {usage}"
-        # An option's value named in capitals too (-m MESSAGE), never Typer's `<str>`; no `<phase>` placeholder.
-        assert not re.search(r"-[\w-]+ <|<phase>", text), f"pgmig {command} --help:\n{text}"
+        arguments = re.sub(r"^Usage: pgmig [\w ]+ \[OPTIONS\]( COMMAND \[ARGS\]\.\.\.)?", "", usage)
+        assert arguments == arguments.upper(), f"pgmig {' '.join(path)}: {usage}"
+        assert not re.search(r"<[\w\[\], ]+>", text), f"pgmig {' '.join(path)} --help:\n{text}"
+        section = re.search(r"^Arguments:\n((?:  .*\n)+)", text + "\n", re.MULTILINE)
+        for line in section.group(1).splitlines() if section else []:
+            name = line.split()[0]
+            assert line.startswith("   ") or name == name.upper(), f"pgmig {' '.join(path)}: {line}"
     assert pgmig_cli("down", "--help").stdout.startswith("Usage: pgmig down [OPTIONS] [TARGET]")
     assert pgmig_cli("merge", "--help").stdout.startswith("Usage: pgmig merge [OPTIONS] [REV]...")
+    assert re.search(r"^  REV  Heads to join", pgmig_cli("merge", "--help").stdout, re.MULTILINE)
 
 
 # -- relative targets and `down base` ----------------------------------------------------------

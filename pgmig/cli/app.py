@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Type, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
 
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 try:  # Typer vendors Click in its recent versions
     from typer._click.core import Context
@@ -64,7 +64,37 @@ class RelativeTargetParser(OptionParser):
         super()._process_opts(arg, state)
 
 
-class RelativeTargetCommand(TyperCommand):
+class PgmigCommand(TyperCommand):
+    """A command whose help names every value one way: in capitals (TARGET, REV, -m MESSAGE), as its
+    usage line does. Recent Typer versions print an argument's Python type after its metavar in the
+    Arguments section (`TARGET <str>`, `REV <list[str]>`), and a value without a metavar as its type
+    (`--canary <int range>`, usage `[target]`): a parameter declared without one is named after itself."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            takes_value = isinstance(param, TyperArgument) or not getattr(param, "is_flag", True)
+            if param.metavar is None and takes_value and param.name is not None:
+                param.metavar = param.name.upper()
+
+    def format_options(self, ctx: Context, formatter: Any) -> None:
+        arguments: List[Tuple[str, str]] = []
+        options: List[Tuple[str, str]] = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if isinstance(param, TyperArgument):
+                arguments.append((str(param.metavar), record[1]))
+            else:
+                options.append(record)
+        for title, records in (("Arguments", arguments), ("Options", options)):
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
+class RelativeTargetCommand(PgmigCommand):
     """`up` and `down`: a command whose TARGET may be `-N`."""
 
     def make_parser(self, ctx: Context) -> OptionParser:
@@ -246,12 +276,12 @@ COMMAND_CLASSES: Dict[Callable[..., Any], Type[TyperCommand]] = {
     run.down: RelativeTargetCommand,
 }
 for _command in COMMANDS:
-    app.command(cls=COMMAND_CLASSES.get(_command, TyperCommand))(edge(_command))
+    app.command(cls=COMMAND_CLASSES.get(_command, PgmigCommand))(edge(_command))
 for _command in server.COMMANDS:
-    server.app.command()(edge(_command))
+    server.app.command(cls=PgmigCommand)(edge(_command))
 app.add_typer(server.app)
 for _command in fleet.COMMANDS:
-    fleet.app.command()(edge(_command))
+    fleet.app.command(cls=PgmigCommand)(edge(_command))
 app.add_typer(fleet.app)
 
 
