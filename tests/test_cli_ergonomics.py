@@ -170,8 +170,8 @@ def test_relative_targets_up_and_down(project: Project) -> None:
     [
         (("up", "-1"), "up takes +N (forward); pgmig down -1 goes the other way"),
         (("down", "+1"), "down takes -N (back); pgmig up +1 goes the other way"),
-        (("up", "+3"), "only 2 revision(s) are pending"),
-        (("down", "-2"), "only 1 revision(s) are applied"),
+        (("up", "+3"), "only 2 revisions are pending"),
+        (("down", "-2"), "only 1 revision is applied"),
         (("up", "+0"), "give a number of revisions of at least 1"),
     ],
 )

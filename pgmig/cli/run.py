@@ -119,7 +119,7 @@ def relative_target(current: "Status", direction: "Direction", spec: str) -> str
 
     Raises UsageError for a sign that goes the other way, N = 0, N beyond what is pending or applied,
     and a range where the history branches or merges (a revision id says which branch)."""
-    from pgmig.errors import UsageError
+    from pgmig.errors import UsageError, agree, plural
     from pgmig.revisions.files import BASE
     from pgmig.revisions.runner import plan_run
 
@@ -138,16 +138,20 @@ def relative_target(current: "Status", direction: "Direction", spec: str) -> str
     if direction == "up":
         pending = current.pending
         if steps > len(pending):
-            raise UsageError(f"pgmig up {spec}: only {len(pending)} revision(s) are pending")
+            raise UsageError(
+                f"pgmig up {spec}: only {plural(len(pending), 'revision')} {agree(len(pending), 'is', 'are')} pending"
+            )
         target = pending[steps - 1].id
     else:
         applied = current.chain.ordered(set(current.applied))
         if steps > len(applied):
-            raise UsageError(f"pgmig down {spec}: only {len(applied)} revision(s) are applied")
+            raise UsageError(
+                f"pgmig down {spec}: only {plural(len(applied), 'revision')} {agree(len(applied), 'is', 'are')} applied"
+            )
         target = BASE if steps == len(applied) else applied[-steps - 1].id
     if len(plan_run(current, direction, target).revisions) != steps:
         raise UsageError(
-            f"pgmig {direction} {spec}: the history branches or merges within {steps} revision(s) of the "
+            f"pgmig {direction} {spec}: the history branches or merges within {plural(steps, 'revision')} of the "
             "current one; name the revision to stop at (pgmig history lists them)"
         )
     return target
@@ -355,7 +359,7 @@ def stamp(
     target: Optional[List[str]] = typer.Argument(
         None,
         metavar="TARGET",
-        help="Revision(s) to record as applied, with all they follow ('base' clears; several for "
+        help="Revisions to record as applied, with all they follow ('base' clears; several for "
         "a database on several branches, 'heads' for all). With --accept-edits: only this revision's file.",
         show_default=False,
     ),
@@ -382,7 +386,7 @@ def stamp(
     if yes:
         raise UsageError("--yes goes with --accept-edits")
     if not targets:
-        raise UsageError("name the revision(s) to stamp (an id, head, heads or base), or give --accept-edits")
+        raise UsageError("name the revisions to stamp (an id, head, heads or base), or give --accept-edits")
     run(stamp_service(state.project(), targets))
     out.print(f"Stamped {printable(' + '.join(targets), one_line=True)}.", markup=False)
 
