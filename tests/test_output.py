@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from pgmig.errors import plural
 from pgmig.testing import ScratchServer
 from tests.helpers import pgmig_cli, run_sql
 from tests.sample_project import V1, V2, Project, rid
@@ -223,6 +224,11 @@ def test_check_shows_progress_at_a_terminal(project: Project) -> None:
     # Under a live line counting them, drawn from the start (the spinner, then the count).
     assert "checked: 0 revisions" in screen, screen
     assert screen.index("checked: 0 revisions") < screen.index(oks[0]), screen
+    # The line redrawn under each verdict counts it.
+    for count, ok in enumerate(oks, start=1):
+        after = screen[screen.index(ok) + len(ok) :]
+        counter = re.search(r"checked: \d+ revisions?", after)
+        assert counter is not None and counter.group() == f"checked: {plural(count, 'revision')}", screen
     assert "check passed (2 revisions)" in screen
 
 

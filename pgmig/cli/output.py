@@ -214,9 +214,11 @@ def live_lines(verb: str) -> "Iterator[Callable[[Sequence[Text]], None]]":
 
         def report(lines: Sequence[Text]) -> None:
             count[0] += 1
+            # Counted (and the live line re-rendered) before printing: a print redraws under it the
+            # line as last rendered, which would otherwise lag a step behind the lines above it.
+            bar.update(task, description=f"{verb}: {plural(count[0], 'revision')}", refresh=True)
             for line in lines:
                 bar.console.print(line)
-            bar.update(task, description=f"{verb}: {plural(count[0], 'revision')}")
 
         _live.append(bar.console)
         try:
