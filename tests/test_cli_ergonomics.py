@@ -256,7 +256,7 @@ def at_terminal(args: List[str], cwd: Path, env: Dict[str, str], answers: bytes)
     return code, output.decode("utf-8", "replace")
 
 
-@pytest.mark.parametrize("answer, code, applied", [(b"\x04", 1, 3), (b"n\n", 1, 3), (b"y\n", 0, 0)])
+@pytest.mark.parametrize("answer, code, applied", [(b"\x04", 0, 3), (b"n\n", 0, 3), (b"y\n", 0, 0)])
 def test_down_base_asks_at_a_terminal(project: Project, answer: bytes, code: int, applied: int) -> None:
     three_revisions(project)
     project.cli("up")
@@ -265,7 +265,27 @@ def test_down_base_asks_at_a_terminal(project: Project, answer: bytes, code: int
     assert "Roll back every applied revision (pgmig down base)? [y/N]" in printed, printed
     assert exit_code == code, printed
     assert "Abort" not in printed and "Traceback" not in printed, printed
+    assert ("Nothing rolled back." in printed) == (applied == 3), printed
     assert len(project.applied()) == applied
+
+
+def test_declining_server_stop_delete_deletes_nothing(tmp_path: Path) -> None:
+    """`server stop --delete` answered no (or the end of input) says so and exits 0, as `down base`
+    does: the server keeps running with its data."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
+    started = pgmig_cli("server", "start", cwd=tmp_path, timeout=180)
+    assert started.returncode == 0, started.stderr
+    try:
+        for answer in (b"n\n", b"\x04"):
+            code, printed = at_terminal(["server", "stop", "--delete"], tmp_path, {}, answer)
+            assert "(every database in it)? [y/N]" in printed, printed
+            assert code == 0 and "Nothing deleted." in printed, printed
+            assert "Abort" not in printed and "stopped" not in printed, printed
+            status = pgmig_cli("server", "status", cwd=tmp_path).stdout
+            assert "embedded server: running" in status, status
+    finally:
+        deleted = pgmig_cli("server", "stop", "--delete", "--yes", cwd=tmp_path)
+    assert "deleted" in deleted.stdout, deleted.stdout + deleted.stderr
 
 
 def test_end_of_input_at_write_it_anyway_is_a_no(project: Project) -> None:

@@ -159,14 +159,12 @@ def relative_target(current: "Status", direction: "Direction", spec: str) -> str
 
 def _confirm_base() -> None:
     """`pgmig down base` rolls back every revision: asked at a terminal, `--yes` without one."""
-    from pgmig.cli.prompts import confirm
+    from pgmig.cli.prompts import confirm_or_stop
     from pgmig.errors import UsageError
 
     if not sys.stdin.isatty():
         raise UsageError("pgmig down base rolls back every revision: confirm with --yes (no terminal to ask)")
-    if not confirm("Roll back every applied revision (pgmig down base)?"):
-        err.print("Nothing rolled back.", markup=False)
-        raise typer.Exit(1)
+    confirm_or_stop("Roll back every applied revision (pgmig down base)?", "Nothing rolled back.")
 
 
 def status(
