@@ -21,8 +21,9 @@ from typing import Dict, Iterator, NamedTuple, Optional
 
 import pytest
 
+from pgmig.db import libpq
 from pgmig.db.connect import connect
-from pgmig.db.libpq import PasswordFileWarning, connect_args
+from pgmig.db.libpq import PasswordFileWarning, connect_args, service_files
 from pgmig.db.urls import normalize_url, redact_text
 from pgmig.errors import ConfigError, DatabaseError
 from tests.helpers import pgmig_cli
@@ -188,9 +189,37 @@ def test_service_file(server: Server, env: Dict[str, str], monkeypatch: pytest.M
     assert where("postgresql://") == by_socket(server)
 
 
-def test_unknown_service_is_a_configuration_error(env: Dict[str, str], tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match='definition of service "missing" not found'):
+def test_system_service_file_without_pgsysconfdir(
+    server: Server, env: Dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """PGSYSCONFDIR unset: libpq reads the service file of the folder it was built with, Debian's
+    /etc/postgresql-common (the folder is moved here, not /etc written to); PGSYSCONFDIR wins."""
+    assert service_files({})[1] == Path("/etc/postgresql-common/pg_service.conf")
+    system = tmp_path / "etc"
+    system.mkdir()
+    (system / "pg_service.conf").write_text(
+        f"[app]\nhost={server.socket}\nport={server.port}\nuser=postgres\ndbname={DATABASE}\npassword={PASSWORD}\n"
+    )
+    monkeypatch.setattr(libpq, "SYSTEM_SERVICE_FOLDER", system)
+    assert where("postgresql://?service=app") == by_socket(server)
+    monkeypatch.setenv("PGSYSCONFDIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(ConfigError, match=f"searched {Path(env['HOME'])}/.pg_service.conf, {tmp_path}/elsewhere/"):
+        connect_args(normalize_url("postgresql://?service=app"))
+
+
+def test_unknown_service_is_a_configuration_error(
+    env: Dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError) as raised:
         connect_args(normalize_url("postgresql://?service=missing"))
+    assert str(raised.value) == (
+        f'definition of service "missing" not found (searched {env["HOME"]}/.pg_service.conf, '
+        "/etc/postgresql-common/pg_service.conf; set PGSERVICEFILE or PGSYSCONFDIR to look elsewhere)"
+    )
+    monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "services.conf"))
+    with pytest.raises(ConfigError) as raised:
+        connect_args(normalize_url("postgresql://?service=missing"))
+    assert str(raised.value).endswith("/etc/postgresql-common/pg_service.conf; set PGSYSCONFDIR to look elsewhere)")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
     result = pgmig_cli("status", cwd=tmp_path, env={**env, "PGMIG_DATABASE_URL": "postgresql://", "PGSERVICE": "nope"})
     assert result.returncode == 2, result.stdout + result.stderr

@@ -9,8 +9,9 @@ and hands asyncpg explicit arguments, which win over its own reading:
   connects through that socket): libpq stores each in turn, the query last
   (libpq docs, 34.1.1.2 "Connection URIs"); asyncpg keeps the first;
 - a `service` (the URL's, else PGSERVICE, which asyncpg 0.30 reads too late to use) is
-  looked up in PGSERVICEFILE or `~/.pg_service.conf`, then in `$PGSYSCONFDIR/pg_service.conf`
-  (34.17 "The Connection Service File"); its values fill what the URL leaves out, before
+  looked up in PGSERVICEFILE or `~/.pg_service.conf`, then in `$PGSYSCONFDIR/pg_service.conf`,
+  PGSYSCONFDIR unset: in the folder libpq was built with, Debian's and Ubuntu's
+  `/etc/postgresql-common` (`SYSTEM_SERVICE_FOLDER`; 34.17 "The Connection Service File"); its values fill what the URL leaves out, before
   the environment does; a service no file defines is an error, as in libpq;
 - `.pgpass` (`passfile`, PGPASSFILE, `~/.pgpass`; 34.16 "The Password File") matches a
   Unix-socket connection by its folder, as libpq does, and also by `localhost`, as libpq
@@ -140,12 +141,19 @@ def _ports(spec: str) -> List[int]:
         raise ConfigError(f"invalid port {spec!r} in the database URL or its service: give a number") from None
 
 
+SYSTEM_SERVICE_FOLDER = Path("/etc/postgresql-common")
+"""The system-wide service file's folder when PGSYSCONFDIR is unset. libpq uses the `sysconfdir`
+it was compiled with (`pg_config --sysconfdir`); Debian's and Ubuntu's libpq (the psql of
+`apt install postgresql-client`) is built with this one. Another build's folder is named with
+PGSYSCONFDIR, as for psql."""
+
+
 def service_files(env: Dict[str, str]) -> List[Path]:
     """Where libpq looks a service up, in order: the user's file (PGSERVICEFILE, else
-    `~/.pg_service.conf`), then the system's (`$PGSYSCONFDIR/pg_service.conf`)."""
+    `~/.pg_service.conf`), then the system's (`pg_service.conf` in PGSYSCONFDIR, else in
+    SYSTEM_SERVICE_FOLDER)."""
     files = [Path(env["PGSERVICEFILE"]) if env.get("PGSERVICEFILE") else Path.home() / ".pg_service.conf"]
-    if env.get("PGSYSCONFDIR"):
-        files.append(Path(env["PGSYSCONFDIR"]) / "pg_service.conf")
+    files.append(Path(env.get("PGSYSCONFDIR") or SYSTEM_SERVICE_FOLDER) / "pg_service.conf")
     return files
 
 
@@ -164,7 +172,9 @@ def _service(name: str, env: Dict[str, str]) -> Dict[str, str]:
         if parser.has_section(name):
             return {key.strip(): value.strip() for key, value in parser.items(name)}
     where = ", ".join(str(path) for path in searched)
-    raise ConfigError(f'definition of service "{name}" not found (searched {where}; PGSERVICEFILE names another file)')
+    unset = [variable for variable in ("PGSERVICEFILE", "PGSYSCONFDIR") if not env.get(variable)]
+    other = f"; set {' or '.join(unset)} to look elsewhere" if unset else ""
+    raise ConfigError(f'definition of service "{name}" not found (searched {where}{other})')
 
 
 _WARNED: Set[Path] = set()
