@@ -35,7 +35,33 @@ def test_shell_completion_is_offered() -> None:
     script = pgmig_cli("--show-completion", "bash")
     assert script.returncode == 0, script.stderr
     # The bash function that asks pgmig itself for the words to complete.
-    assert "_pgmig_completion" in script.stdout and "complete " in script.stdout
+    assert "_pgmig_completion" in script.stdout and "complete -o default -F _pgmig_completion pgmig" in script.stdout
+
+
+@pytest.mark.parametrize(
+    "args, first_words",
+    [
+        (("--show-completion", "zsh"), "#compdef pgmig"),
+        (("--show-completion=fish",), "complete --command pgmig"),
+        (("--debug", "--show-completion", "pwsh"), "Import-Module PSReadLine"),
+    ],
+)
+def test_show_completion_for_the_shell_named(args: Tuple[str, ...], first_words: str) -> None:
+    """The shell named after the flag, not the one detected (Typer's flag takes no value: bash here)."""
+    script = pgmig_cli(*args)
+    assert script.returncode == 0, script.stderr
+    assert script.stdout.startswith(first_words), script.stdout
+    assert "complete -o default -F" not in script.stdout
+
+
+def test_install_completion_for_the_shell_named(tmp_path: Path) -> None:
+    result = pgmig_cli("--install-completion", "zsh", env={"HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "zsh completion installed in" in result.stdout, result.stdout
+    assert "compinit" in (tmp_path / ".zshrc").read_text()
+    unknown = pgmig_cli("--show-completion", "tcsh")
+    assert unknown.returncode == 1 and "Shell tcsh not supported" in unknown.stderr, unknown.stderr
+    assert unknown.stdout == ""
 
 
 @pytest.mark.parametrize(

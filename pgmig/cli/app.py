@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 import typer
+from typer._completion_shared import Shells
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 try:  # Typer vendors Click in its recent versions
@@ -36,7 +37,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class PgmigGroup(TyperGroup):
-    """The command group: a global option given after the command gets a hint naming its place."""
+    """The command group: a global option given after the command gets a hint naming its place, and
+    `--show-completion SHELL` / `--install-completion SHELL` work for the shell named."""
+
+    def parse_args(self, ctx: Context, args: List[str]) -> List[str]:
+        named = named_shell(args, self.commands)
+        if named is not None:
+            flag, shell = named
+            param = next(p for p in self.params if flag in p.opts)
+            # Typer's own callbacks take a shell name (what they do without shell detection);
+            # they print or install the script and exit.
+            assert param.callback is not None
+            param.callback(ctx, param, shell)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Context) -> Any:
         try:
@@ -102,6 +115,32 @@ class RelativeTargetCommand(PgmigCommand):
         for param in self.get_params(ctx):
             param.add_to_parser(parser, ctx)
         return parser
+
+
+COMPLETION_FLAGS = ("--show-completion", "--install-completion")
+COMPLETION_HELP = {
+    "--install-completion": "Install completion for the current shell, or for SHELL given after it "
+    f"({', '.join(shell.value for shell in Shells)}).",
+    "--show-completion": "Show completion for the current shell, or for SHELL given after it, to copy it "
+    "or customize the installation.",
+}
+
+
+def named_shell(args: Sequence[str], commands: Mapping[str, Any]) -> Optional[Tuple[str, str]]:
+    """(flag, shell) when `args` give `--show-completion` or `--install-completion` a shell before the
+    command (`--show-completion zsh`, `--show-completion=zsh`; a name Typer has no script for too,
+    which it refuses); None otherwise. Typer's flags take no value: they detect the shell pgmig runs
+    under (with shellingham, else bash) and would leave `zsh` to be read as a command."""
+    for index, token in enumerate(args):
+        if token in commands:
+            return None
+        flag, equals, value = token.partition("=")
+        if flag in COMPLETION_FLAGS:
+            after = args[index + 1] if index + 1 < len(args) else ""
+            shell = value if equals else ("" if after in commands or after.startswith("-") else after)
+            if shell:
+                return flag, shell
+    return None
 
 
 def global_option_names(group: TyperGroup) -> List[str]:
@@ -286,8 +325,12 @@ app.add_typer(fleet.app)
 
 
 def main() -> None:
+    command = typer.main.get_command(app)
+    for param in command.params:
+        for flag in set(param.opts) & set(COMPLETION_HELP):
+            param.help = COMPLETION_HELP[flag]  # type: ignore[attr-defined]
     # One name however pgmig was started (`python -m pgmig` too): the completion script completes `pgmig`.
-    app(prog_name="pgmig")
+    command(prog_name="pgmig")
 
 
 if __name__ == "__main__":  # pragma: no cover
