@@ -13,7 +13,12 @@ from typing import Callable, Optional, Tuple
 
 def plural(count: int, noun: str) -> str:
     """`1 revision`, `2 revisions`: a count with its noun, for messages (a regular English plural)."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+    return f"{count} {agree(count, noun, noun + 's')}"
+
+
+def agree(count: int, one: str, many: str) -> str:
+    """`one` when `count` is 1, else `many`: a noun or verb agreeing with a count (`holds`/`hold`)."""
+    return one if count == 1 else many
 
 
 @dataclass(frozen=True)

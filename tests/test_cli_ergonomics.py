@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
+import typer
+from typer.core import TyperGroup
 
+from pgmig.cli.app import app
 from tests.helpers import pgmig_cli
 from tests.sample_project import V1, Project
 
@@ -32,7 +35,33 @@ def test_shell_completion_is_offered() -> None:
     script = pgmig_cli("--show-completion", "bash")
     assert script.returncode == 0, script.stderr
     # The bash function that asks pgmig itself for the words to complete.
-    assert "_pgmig_completion" in script.stdout and "complete " in script.stdout
+    assert "_pgmig_completion" in script.stdout and "complete -o default -F _pgmig_completion pgmig" in script.stdout
+
+
+@pytest.mark.parametrize(
+    "args, first_words",
+    [
+        (("--show-completion", "zsh"), "#compdef pgmig"),
+        (("--show-completion=fish",), "complete --command pgmig"),
+        (("--debug", "--show-completion", "pwsh"), "Import-Module PSReadLine"),
+    ],
+)
+def test_show_completion_for_the_shell_named(args: Tuple[str, ...], first_words: str) -> None:
+    """The shell named after the flag, not the one detected (Typer's flag takes no value: bash here)."""
+    script = pgmig_cli(*args)
+    assert script.returncode == 0, script.stderr
+    assert script.stdout.startswith(first_words), script.stdout
+    assert "complete -o default -F" not in script.stdout
+
+
+def test_install_completion_for_the_shell_named(tmp_path: Path) -> None:
+    result = pgmig_cli("--install-completion", "zsh", env={"HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "zsh completion installed in" in result.stdout, result.stdout
+    assert "compinit" in (tmp_path / ".zshrc").read_text()
+    unknown = pgmig_cli("--show-completion", "tcsh")
+    assert unknown.returncode == 1 and "Shell tcsh not supported" in unknown.stderr, unknown.stderr
+    assert unknown.stdout == ""
 
 
 @pytest.mark.parametrize(
@@ -42,6 +71,11 @@ def test_shell_completion_is_offered() -> None:
         (("diff", "--database-url=postgresql://localhost/x"), "diff", "--database-url"),
         (("status", "--debug"), "status", "--debug"),
         (("server", "status", "--schema", "app"), "server status", "--schema"),
+        # up and down read `-N` as their TARGET; a global option is still one.
+        (("up", "--models", "models.py"), "up", "--models"),
+        (("up", "--models"), "up", "--models"),
+        (("down", "--debug"), "down", "--debug"),
+        (("down", "-2", "--database-url", "postgresql://localhost/x"), "down", "--database-url"),
     ],
 )
 def test_global_option_after_the_command_names_its_place(
@@ -55,10 +89,24 @@ def test_global_option_after_the_command_names_its_place(
     assert not (tmp_path / "pyproject.toml").exists()
 
 
-def test_unknown_option_keeps_clicks_words(tmp_path: Path) -> None:
-    result = pgmig_cli("init", "--modles", "x", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "No such option: --modles" in result.stderr and "global option" not in result.stderr
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (("init", "--modles", "x"), "--modles"),
+        # Not a TARGET of up or down: only `-N` (digits) is.
+        (("up", "--sqll"), "--sqll"),
+        (("up", "-x"), "-x"),
+        (("down", "-2x"), "-2"),
+        (("down", "--yes", "-1", "--force"), "--force"),
+    ],
+)
+def test_unknown_option_keeps_clicks_words(tmp_path: Path, args: Tuple[str, ...], option: str) -> None:
+    result = pgmig_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"No such option: {option}" in result.stderr and "global option" not in result.stderr, result.stderr
+    assert "not a known revision" not in result.stderr
+    # Refused while parsing: no database was asked (nor the embedded server started).
+    assert not (tmp_path / ".pgmig").exists()
 
 
 def test_plugins_lists_the_models_of_pyproject(tmp_path: Path) -> None:
@@ -72,20 +120,35 @@ def test_plugins_lists_the_models_of_pyproject(tmp_path: Path) -> None:
     assert "app.models" not in flagged.stdout
 
 
+def command_paths(group: TyperGroup, prefix: Tuple[str, ...] = ()) -> List[Tuple[str, ...]]:
+    """Every command of `group` as the words that name it (`("fleet", "up")`), groups included."""
+    paths: List[Tuple[str, ...]] = []
+    for name, command in group.commands.items():
+        paths.append((*prefix, name))
+        if isinstance(command, TyperGroup):
+            paths.extend(command_paths(command, (*prefix, name)))
+    return paths
+
+
 def test_arguments_share_one_notation() -> None:
-    """Every command's usage line names its arguments in capitals, as the help texts do (TARGET, REV),
-    and so do its options' values."""
-    commands = ["init", "diff", "generate", "up", "down", "status", "check", "history", "heads", "merge"]
-    commands += ["stamp", "baseline", "plugins"]
-    for command in commands:
-        text = pgmig_cli(command, "--help", env={"COLUMNS": "200"}).stdout
+    """Every command's help (server's and fleet's subcommands too) names its arguments and its options'
+    values one way, in capitals, as its usage line does (TARGET, REV, -m MESSAGE): never Typer's
+    `TARGET <str>`, `REV <list[str]>` or `--canary <int range>`."""
+    paths = command_paths(typer.main.get_command(app))  # type: ignore[arg-type]
+    assert ("fleet", "up") in paths and ("server", "stop") in paths and ("merge",) in paths
+    for path in paths:
+        text = pgmig_cli(*path, "--help", env={"COLUMNS": "200"}).stdout
         usage = text.splitlines()[0]
-        arguments = re.sub(r"^Usage: pgmig \w+ \[OPTIONS\]", "", usage)
-        assert arguments == arguments.upper(), f"pgmig {command}: {usage}"
-        # An option's value named in capitals too (-m MESSAGE), never Typer's `<str>`; no `<phase>` placeholder.
-        assert not re.search(r"-[\w-]+ <|<phase>", text), f"pgmig {command} --help:\n{text}"
+        arguments = re.sub(r"^Usage: pgmig [\w ]+ \[OPTIONS\]( COMMAND \[ARGS\]\.\.\.)?", "", usage)
+        assert arguments == arguments.upper(), f"pgmig {' '.join(path)}: {usage}"
+        assert not re.search(r"<[\w\[\], ]+>", text), f"pgmig {' '.join(path)} --help:\n{text}"
+        section = re.search(r"^Arguments:\n((?:  .*\n)+)", text + "\n", re.MULTILINE)
+        for line in section.group(1).splitlines() if section else []:
+            name = line.split()[0]
+            assert line.startswith("   ") or name == name.upper(), f"pgmig {' '.join(path)}: {line}"
     assert pgmig_cli("down", "--help").stdout.startswith("Usage: pgmig down [OPTIONS] [TARGET]")
     assert pgmig_cli("merge", "--help").stdout.startswith("Usage: pgmig merge [OPTIONS] [REV]...")
+    assert re.search(r"^  REV  Heads to join", pgmig_cli("merge", "--help").stdout, re.MULTILINE)
 
 
 # -- relative targets and `down base` ----------------------------------------------------------
@@ -133,8 +196,8 @@ def test_relative_targets_up_and_down(project: Project) -> None:
     [
         (("up", "-1"), "up takes +N (forward); pgmig down -1 goes the other way"),
         (("down", "+1"), "down takes -N (back); pgmig up +1 goes the other way"),
-        (("up", "+3"), "only 2 revision(s) are pending"),
-        (("down", "-2"), "only 1 revision(s) are applied"),
+        (("up", "+3"), "only 2 revisions are pending"),
+        (("down", "-2"), "only 1 revision is applied"),
         (("up", "+0"), "give a number of revisions of at least 1"),
     ],
 )
@@ -219,7 +282,7 @@ def at_terminal(args: List[str], cwd: Path, env: Dict[str, str], answers: bytes)
     return code, output.decode("utf-8", "replace")
 
 
-@pytest.mark.parametrize("answer, code, applied", [(b"\x04", 1, 3), (b"n\n", 1, 3), (b"y\n", 0, 0)])
+@pytest.mark.parametrize("answer, code, applied", [(b"\x04", 0, 3), (b"n\n", 0, 3), (b"y\n", 0, 0)])
 def test_down_base_asks_at_a_terminal(project: Project, answer: bytes, code: int, applied: int) -> None:
     three_revisions(project)
     project.cli("up")
@@ -228,7 +291,27 @@ def test_down_base_asks_at_a_terminal(project: Project, answer: bytes, code: int
     assert "Roll back every applied revision (pgmig down base)? [y/N]" in printed, printed
     assert exit_code == code, printed
     assert "Abort" not in printed and "Traceback" not in printed, printed
+    assert ("Nothing rolled back." in printed) == (applied == 3), printed
     assert len(project.applied()) == applied
+
+
+def test_declining_server_stop_delete_deletes_nothing(tmp_path: Path) -> None:
+    """`server stop --delete` answered no (or the end of input) says so and exits 0, as `down base`
+    does: the server keeps running with its data."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
+    started = pgmig_cli("server", "start", cwd=tmp_path, timeout=180)
+    assert started.returncode == 0, started.stderr
+    try:
+        for answer in (b"n\n", b"\x04"):
+            code, printed = at_terminal(["server", "stop", "--delete"], tmp_path, {}, answer)
+            assert "(every database in it)? [y/N]" in printed, printed
+            assert code == 0 and "Nothing deleted." in printed, printed
+            assert "Abort" not in printed and "stopped" not in printed, printed
+            status = pgmig_cli("server", "status", cwd=tmp_path).stdout
+            assert "embedded server: running" in status, status
+    finally:
+        deleted = pgmig_cli("server", "stop", "--delete", "--yes", cwd=tmp_path)
+    assert "deleted" in deleted.stdout, deleted.stdout + deleted.stderr
 
 
 def test_end_of_input_at_write_it_anyway_is_a_no(project: Project) -> None:

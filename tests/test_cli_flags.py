@@ -48,7 +48,7 @@ def test_library_errors_carry_hints_the_cli_words_with_flags() -> None:
     unmapped = UnmappedLabelsError("color", {"BLUE": 1, "TEAL": 2})
     assert unmapped.rows == {"BLUE": 1, "TEAL": 2} and "--" not in str(unmapped)
     assert unmapped.describe(word_hint).endswith(
-        "(1 row(s) hold 'BLUE', 2 row(s) hold 'TEAL'); "
+        "(1 row holds 'BLUE', 2 rows hold 'TEAL'); "
         "move them with --map-enum-value color.BLUE=OTHER --map-enum-value color.TEAL=OTHER"
     )
     need = NotNullNeed("public", "article", "published", True)

@@ -297,7 +297,7 @@ def test_accept_edits_of_one_revision(project: Project) -> None:
     status = project.cli("status").stderr
     assert first.name not in status and f"{second.name} was edited" in status
     assert project.cli("stamp", "--yes", ok=False).returncode == 2
-    assert "name the revision(s) to stamp" in project.cli("stamp", ok=False).stderr
+    assert "name the revisions to stamp" in project.cli("stamp", ok=False).stderr
 
 
 def test_accept_edits_asks_with_the_edited_revisions(project: Project) -> None:

@@ -21,8 +21,9 @@ from typing import Dict, Iterator, NamedTuple, Optional
 
 import pytest
 
+from pgmig.db import libpq
 from pgmig.db.connect import connect
-from pgmig.db.libpq import connect_args
+from pgmig.db.libpq import PasswordFileWarning, connect_args, service_files
 from pgmig.db.urls import normalize_url, redact_text
 from pgmig.errors import ConfigError, DatabaseError
 from tests.helpers import pgmig_cli
@@ -188,9 +189,37 @@ def test_service_file(server: Server, env: Dict[str, str], monkeypatch: pytest.M
     assert where("postgresql://") == by_socket(server)
 
 
-def test_unknown_service_is_a_configuration_error(env: Dict[str, str], tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match='definition of service "missing" not found'):
+def test_system_service_file_without_pgsysconfdir(
+    server: Server, env: Dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """PGSYSCONFDIR unset: libpq reads the service file of the folder it was built with, Debian's
+    /etc/postgresql-common (the folder is moved here, not /etc written to); PGSYSCONFDIR wins."""
+    assert service_files({})[1] == Path("/etc/postgresql-common/pg_service.conf")
+    system = tmp_path / "etc"
+    system.mkdir()
+    (system / "pg_service.conf").write_text(
+        f"[app]\nhost={server.socket}\nport={server.port}\nuser=postgres\ndbname={DATABASE}\npassword={PASSWORD}\n"
+    )
+    monkeypatch.setattr(libpq, "SYSTEM_SERVICE_FOLDER", system)
+    assert where("postgresql://?service=app") == by_socket(server)
+    monkeypatch.setenv("PGSYSCONFDIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(ConfigError, match=f"searched {Path(env['HOME'])}/.pg_service.conf, {tmp_path}/elsewhere/"):
+        connect_args(normalize_url("postgresql://?service=app"))
+
+
+def test_unknown_service_is_a_configuration_error(
+    env: Dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError) as raised:
         connect_args(normalize_url("postgresql://?service=missing"))
+    assert str(raised.value) == (
+        f'definition of service "missing" not found (searched {env["HOME"]}/.pg_service.conf, '
+        "/etc/postgresql-common/pg_service.conf; set PGSERVICEFILE or PGSYSCONFDIR to look elsewhere)"
+    )
+    monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "services.conf"))
+    with pytest.raises(ConfigError) as raised:
+        connect_args(normalize_url("postgresql://?service=missing"))
+    assert str(raised.value).endswith("/etc/postgresql-common/pg_service.conf; set PGSYSCONFDIR to look elsewhere)")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
     result = pgmig_cli("status", cwd=tmp_path, env={**env, "PGMIG_DATABASE_URL": "postgresql://", "PGSERVICE": "nope"})
     assert result.returncode == 2, result.stdout + result.stderr
@@ -222,8 +251,9 @@ def test_pgpass(server: Server, env: Dict[str, str], monkeypatch: pytest.MonkeyP
     home_pass.chmod(0o600)
     assert where(socket_url) == by_socket(server)
     home_pass.chmod(0o644)
-    with pytest.raises(DatabaseError, match="refused the password|password authentication failed|password"):
-        where(socket_url)
+    with pytest.warns(PasswordFileWarning, match="has group or world access, so it is ignored"):
+        with pytest.raises(DatabaseError, match="asks for a password and none was supplied"):
+            where(socket_url)
 
 
 def test_cli_against_the_password_server(server: Server, env: Dict[str, str], tmp_path: Path) -> None:
@@ -249,6 +279,48 @@ def test_cli_against_the_password_server(server: Server, env: Dict[str, str], tm
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert "refused the password" in refused.stderr
     assert "Not-The-SECRET-pw" not in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize("passfile", [None, "other-line", "readable"])
+def test_no_password_says_where_pgmig_looks(
+    server: Server, env: Dict[str, str], tmp_path: Path, passfile: Optional[str]
+) -> None:
+    """A server asking for a password pgmig has none for: not "refused the password", but that none
+    was supplied and where pgmig looks; what the password file said; a file others may read is one
+    pgmig warning line, never Python's warning text."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "p"\n\n[tool.pgmig]\nmodels = []\n')
+    home_pass = Path(env["HOME"]) / ".pgpass"
+    if passfile is not None:
+        # A line for the database only: a scratch database (another name) would not match it either.
+        home_pass.write_text(f"127.0.0.1:{server.port}:postgres:postgres:{PASSWORD}\n")
+        home_pass.chmod(0o644 if passfile == "readable" else 0o600)
+    url = f"postgresql://postgres@/{DATABASE}?host={server.socket}&port={server.port}"
+    result = pgmig_cli("status", "--no-drift", cwd=root, env={**env, "PGMIG_DATABASE_URL": url})
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "asks for a password and none was supplied" in result.stderr, result.stderr
+    assert "refused the password" not in result.stderr
+    looked = (
+        "pgmig looks in the URL (the password after its user name, or its password parameter), its service's "
+        "password, PGPASSWORD, and the password file (the URL's passfile parameter, PGPASSFILE, else ~/.pgpass)"
+    )
+    assert looked in result.stderr and "***" not in result.stderr, result.stderr
+    assert "UserWarning" not in result.stderr and "permissions should be" not in result.stderr, result.stderr
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning: password file")]
+    if passfile == "readable":
+        assert warned == [
+            f"warning: password file {home_pass} has group or world access, so it is ignored (as libpq ignores "
+            f"it); make it private: chmod 0600 {home_pass}"
+        ], result.stderr
+        assert f"the password file {home_pass} is ignored: it has group or world access" in result.stderr
+    else:
+        assert warned == [], result.stderr
+    if passfile == "other-line":
+        wanted = f"{server.socket}:{server.port}:{DATABASE}:postgres"
+        assert f"no line of the password file {home_pass} matches {wanted}" in result.stderr, result.stderr
+        assert "needs * as its database" in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
 
 
 def test_connect_args_of_host_lists_and_other_parameters(env: Dict[str, str]) -> None:

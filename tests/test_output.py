@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from pgmig.errors import plural
 from pgmig.testing import ScratchServer
 from tests.helpers import pgmig_cli, run_sql
-from tests.sample_project import V1, V2, Project
+from tests.sample_project import V1, V2, Project, rid
 
 LABELS = [f"label_{n:02d}_{'x' * 24}" for n in range(12)]
 LONG_COLUMN = "a_column_whose_name_alone_is_longer_than_half_a_terminal_line"
@@ -184,6 +185,10 @@ def test_diff_says_revisions_are_pending(project: Project) -> None:
     document = json.loads(project.cli("diff", "--json").stdout)
     assert document["version"] == 1 and len(document["pending_revisions"]) == 1
     assert "pending: " in project.cli("diff", "--sql").stderr  # stdout stays SQL
+    second = project.generate("second", "--empty")
+    note = next(line for line in project.cli("diff").stdout.splitlines() if line.startswith("pending: "))
+    assert f"2 revisions not applied to this database ({rid(first)}, {rid(second)})" in note, note
+    assert note.endswith("what they would do is part of this diff: pgmig up applies them"), note
     project.cli("up")
     assert "pending" not in project.cli("diff").stdout
     assert json.loads(project.cli("diff", "--json").stdout)["pending_revisions"] == []
@@ -219,6 +224,11 @@ def test_check_shows_progress_at_a_terminal(project: Project) -> None:
     # Under a live line counting them, drawn from the start (the spinner, then the count).
     assert "checked: 0 revisions" in screen, screen
     assert screen.index("checked: 0 revisions") < screen.index(oks[0]), screen
+    # The line redrawn under each verdict counts it.
+    for count, ok in enumerate(oks, start=1):
+        after = screen[screen.index(ok) + len(ok) :]
+        counter = re.search(r"checked: \d+ revisions?", after)
+        assert counter is not None and counter.group() == f"checked: {plural(count, 'revision')}", screen
     assert "check passed (2 revisions)" in screen
 
 
@@ -252,8 +262,10 @@ def test_generate_prints_what_the_revision_does(project: Project) -> None:
     second = project.cli("generate", "-m", "shorter", "--allow-destructive")
     lines = second.stderr.splitlines()
     assert "  0 to create, 1 to change, 0 to drop" in lines, second.stderr
-    hazard = next(line for line in lines if "column author.name" in line or "column name" in line)
-    assert "character varying(80) → character varying(60)" in hazard and "[deletes_data]" in hazard, hazard
+    # Outside the preview's tree, the line names the column's table.
+    hazard = next(line for line in lines if "[deletes_data]" in line)
+    assert hazard.startswith("  ~ column name of author: "), hazard
+    assert "character varying(80) → character varying(60)" in hazard, hazard
 
 
 def test_history_and_status_say_when_and_as_json(project: Project) -> None:

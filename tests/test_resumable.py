@@ -521,7 +521,7 @@ def test_cli_exits_as_a_revision_failure(database_url: str, tmp_path: Path, kind
         (
             "CREATE TABLE pgmig_revisions (id text PRIMARY KEY, checksum text NOT NULL, "
             "applied_at timestamptz NOT NULL DEFAULT now(), duration float8 NOT NULL DEFAULT 0, owner text NOT NULL)",
-            "its column(s) owner are NOT NULL without a default",
+            "its column owner is NOT NULL without a default",
         ),
         ("CREATE VIEW pgmig_revisions AS SELECT 'x'::text AS id", "it is not a table"),
     ],

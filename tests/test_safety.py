@@ -132,8 +132,8 @@ def test_enum_label_removal_with_rows(project: Project) -> None:
     project.models(models(colors=("RED", "GREEN")))
     refused = project.cli("generate", "-m", "no blue", "--allow-destructive", ok=False)
     assert refused.returncode == 2
-    assert "1 row(s) hold 'BLUE'" in refused.stderr and "--map-enum-value color.BLUE=" in refused.stderr
-    assert "1 row(s) hold label 'BLUE'" in project.cli("diff").stderr
+    assert "1 row holds 'BLUE'" in refused.stderr and "--map-enum-value color.BLUE=" in refused.stderr
+    assert "1 row holds label 'BLUE'" in project.cli("diff").stderr
     path = project.generate("no blue", "--allow-destructive", "--map-enum-value", "color.BLUE=GREEN")
     text = path.read_text()
     assert text.index("remap_type_values") < text.index("swap_type_values")
@@ -208,7 +208,7 @@ def test_nullable_column_made_not_null_with_backfill(project: Project) -> None:
         SEED + ["UPDATE article SET note = 'kept' WHERE id = 1"],
     )
     project.models(models(extra='    sa.Column("note", sa.Text, nullable=False),\n'))
-    assert "2 row(s) of article hold NULL in note" in project.cli("diff").stderr
+    assert "2 rows of article hold NULL in note" in project.cli("diff").stderr
     path = project.generate("note required", "--default", "article.note='(none)'")
     text = path.read_text()
     assert text.index("backfill_column") < text.index("add_not_null")

@@ -143,7 +143,7 @@ def test_rows_are_read_under_their_current_names(project: Project) -> None:
     seeded(project, models(), SEED)
     project.models(models(table="post", colors=("RED", "GREEN")))
     refused = project.cli("generate", "-m", "no blue", "--rename", "article=post", "--allow-destructive", ok=False)
-    assert refused.returncode == 2 and "1 row(s) hold 'BLUE'" in refused.stderr, refused.stderr
+    assert refused.returncode == 2 and "1 row holds 'BLUE'" in refused.stderr, refused.stderr
     project.models(models(table="post", extra='    sa.Column("words", sa.Integer, nullable=False),'))
     result = project.cli("generate", "-m", "words", "--rename", "article=post")
     assert "table post has rows" in result.stderr, result.stderr

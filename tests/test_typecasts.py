@@ -243,7 +243,7 @@ def test_type_change_counts_the_rows_it_changes(database_url: str) -> None:
     )
     [problem] = preflight(database_url, [modify("numeric(10,2)", "integer", schema="my app")])
     assert not problem.fails
-    assert problem.message.startswith("2 of 4 row(s) change under numeric(10,2) -> integer of my app.t.c (e.g. ")
+    assert problem.message.startswith("2 of 4 rows change under numeric(10,2) -> integer of my app.t.c (e.g. ")
     assert "becomes" in problem.message
     assert preflight(database_url, [modify("numeric(10,2)", "numeric(12,2)", schema="my app")]) == []
 
@@ -279,7 +279,7 @@ def test_type_change_after_a_step_that_may_change_the_rows_says_nothing(database
 def test_not_null_on_null_rows_fails(database_url: str) -> None:
     run_sql(database_url, "CREATE TABLE t (c int)", "INSERT INTO t VALUES (1), (NULL), (NULL)")
     [problem] = preflight(database_url, [AddNotNull(table_name="t", column_name="c")])
-    assert problem.fails and problem.message.startswith("2 row(s) of public.t hold NULL in c")
+    assert problem.fails and problem.message.startswith("2 rows of public.t hold NULL in c")
     backfill = BackfillColumn(table_name="t", column_name="c", expression="0")
     assert preflight(database_url, [backfill, AddNotNull(table_name="t", column_name="c")]) == []
 
@@ -292,18 +292,18 @@ def test_shorter_string_without_using_is_refused_beyond_blanks(database_url: str
         table_name="t", column_name="c", data_type="character varying(4)", old_data_type="character varying(20)"
     )
     [problem] = preflight(database_url, [step])
-    assert problem.fails and problem.message.startswith("1 of 3 row(s) hold strings too long for character varying(20)")
+    assert problem.fails and problem.message.startswith("1 of 3 rows hold strings too long for character varying(20)")
     assert "(e.g. 'abcdefgh')" in problem.message and "becomes" not in problem.message
     run_sql(database_url, "DELETE FROM t WHERE c = 'abcdefgh'")
     [problem] = preflight(database_url, [step])  # the blanks go: a change, which Postgres makes
-    assert not problem.fails and problem.message.startswith("1 of 2 row(s) change under")
+    assert not problem.fails and problem.message.startswith("1 of 2 rows change under")
 
 
 def test_not_null_column_added_to_a_table_with_rows_fails(database_url: str) -> None:
     run_sql(database_url, "CREATE TABLE t (a int)", "INSERT INTO t VALUES (1), (2)")
     step = AddColumn(table_name="t", column_name="b", data_type="integer", nullable=False)
     [problem] = preflight(database_url, [step])
-    assert problem.fails and problem.message.startswith("table public.t has 2 row(s)")
+    assert problem.fails and problem.message.startswith("table public.t has 2 rows")
     assert (
         preflight(
             database_url, [AddColumn(table_name="t", column_name="b", data_type="integer", nullable=False, default="0")]
@@ -326,9 +326,9 @@ def test_enum_swap_counts_rows_holding_removed_labels(database_url: str) -> None
     messages = [p.message for p in preflight(database_url, [swap])]
     assert all(p.fails for p in preflight(database_url, [swap]))
     assert [m.split(",")[0] for m in messages] == [
-        "2 row(s) of public.t.c hold label 'gone' of enum mood",
-        "1 row(s) of public.t.cs hold label 'gone' of enum mood",
-        "1 row(s) of public.t.cs hold label 'also' of enum mood",
+        "2 rows of public.t.c hold label 'gone' of enum mood",
+        "1 row of public.t.cs holds label 'gone' of enum mood",
+        "1 row of public.t.cs holds label 'also' of enum mood",
     ]
     assert "remap_type_values(type_name='mood', mapping={'gone': 'OTHER'}" in messages[0]
     remap = RemapTypeValues(

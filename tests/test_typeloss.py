@@ -63,13 +63,13 @@ def seeded(project: Project, sa_type: str, rows: List[str]) -> None:
 
 LOSSY = [
     # old model type, new model type, rows, the count the refusal names, a value before and after `up`
-    ("sa.Numeric(10, 2)", "sa.Integer", ["19.99", "20", "NULL"], "1 of 3 row(s) change", ("19.99", "20")),
-    ("sa.Double", "sa.Numeric(3, 1)", ["1.25", "2.5", "NULL"], "1 of 3 row(s) change", ("1.25", "1.3")),
+    ("sa.Numeric(10, 2)", "sa.Integer", ["19.99", "20", "NULL"], "1 of 3 rows change", ("19.99", "20")),
+    ("sa.Double", "sa.Numeric(3, 1)", ["1.25", "2.5", "NULL"], "1 of 3 rows change", ("1.25", "1.3")),
     (
         "sa.DateTime",
         "sa.Date",
         ["'2024-01-01 13:45:10'", "'2024-01-02 00:00:00'"],
-        "1 of 2 row(s) change",
+        "1 of 2 rows change",
         ("2024-01-01 13:45:10", "2024-01-01"),
     ),
 ]
@@ -165,7 +165,7 @@ def test_down_removing_an_enum_label_that_rows_hold_stops_before_anything_runs(p
     assert failed.returncode == 3, failed.stderr
     assert "invalid input value for enum" in failed.stderr  # named, but not Postgres's raw failure
     assert "nothing of it ran" in failed.stderr
-    assert "2 row(s) of public.line item.mood hold label 'gone' of enum mood state" in failed.stderr
+    assert "2 rows of public.line item.mood hold label 'gone' of enum mood state" in failed.stderr
     assert "remap_type_values(" in failed.stderr
     assert len(project.applied()) == 2
     labels = fetch(project.url, 'SELECT enum_range(NULL::"mood state")::text AS r')[0]["r"]

@@ -10,29 +10,46 @@ from __future__ import annotations
 
 import functools
 import traceback
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
 import typer
-from typer.core import TyperGroup, TyperOption
+from typer._completion_shared import Shells
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 try:  # Typer vendors Click in its recent versions
     from typer._click.core import Context
     from typer._click.exceptions import NoSuchOption
+    from typer._click.parser import _OptionParser as OptionParser
+    from typer._click.parser import _ParsingState as ParsingState
 except ImportError:  # pragma: no cover - an older Typer, on Click itself
     from click.core import Context  # type: ignore[no-redef,import-not-found,unused-ignore]
     from click.exceptions import NoSuchOption  # type: ignore[no-redef,import-not-found,unused-ignore]
+    from click.parser import OptionParser, ParsingState  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from pgmig import __version__
 from pgmig.cli import baseline, check, diff, fleet, generate, graph, init, plugins, run, server
 from pgmig.cli.context import CliState, word_hint
 from pgmig.cli.output import err, out, shown
 from pgmig.errors import PgmigError
+from pgmig.revisions.runner import RELATIVE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class PgmigGroup(TyperGroup):
-    """The command group: a global option given after the command gets a hint naming its place."""
+    """The command group: a global option given after the command gets a hint naming its place, and
+    `--show-completion SHELL` / `--install-completion SHELL` work for the shell named."""
+
+    def parse_args(self, ctx: Context, args: List[str]) -> List[str]:
+        named = named_shell(args, self.commands)
+        if named is not None:
+            flag, shell = named
+            param = next(p for p in self.params if flag in p.opts)
+            # Typer's own callbacks take a shell name (what they do without shell detection);
+            # they print or install the script and exit.
+            assert param.callback is not None
+            param.callback(ctx, param, shell)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Context) -> Any:
         try:
@@ -45,6 +62,85 @@ class PgmigGroup(TyperGroup):
                 command = path[1] if len(path) > 1 else "COMMAND"
                 exc.message = f"{name} is a global option: give it before the command (pgmig {name} ... {command} ...)"
             raise
+
+
+class RelativeTargetParser(OptionParser):
+    """Click's option parser that reads `-N` (`pgmig down -2`) as the TARGET argument, where Click
+    would read an unknown short option; every other unknown option stays Click's usage error (and a
+    global option given after the command gets PgmigGroup's hint)."""
+
+    def _process_opts(self, arg: str, state: ParsingState) -> None:
+        # Called only for a token in an option's place: never an option's value, nor after `--`.
+        if RELATIVE.fullmatch(arg):
+            state.largs.append(arg)
+            return
+        super()._process_opts(arg, state)
+
+
+class PgmigCommand(TyperCommand):
+    """A command whose help names every value one way: in capitals (TARGET, REV, -m MESSAGE), as its
+    usage line does. Recent Typer versions print an argument's Python type after its metavar in the
+    Arguments section (`TARGET <str>`, `REV <list[str]>`), and a value without a metavar as its type
+    (`--canary <int range>`, usage `[target]`): a parameter declared without one is named after itself."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            takes_value = isinstance(param, TyperArgument) or not getattr(param, "is_flag", True)
+            if param.metavar is None and takes_value and param.name is not None:
+                param.metavar = param.name.upper()
+
+    def format_options(self, ctx: Context, formatter: Any) -> None:
+        arguments: List[Tuple[str, str]] = []
+        options: List[Tuple[str, str]] = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if isinstance(param, TyperArgument):
+                arguments.append((str(param.metavar), record[1]))
+            else:
+                options.append(record)
+        for title, records in (("Arguments", arguments), ("Options", options)):
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
+class RelativeTargetCommand(PgmigCommand):
+    """`up` and `down`: a command whose TARGET may be `-N`."""
+
+    def make_parser(self, ctx: Context) -> OptionParser:
+        parser = RelativeTargetParser(ctx)
+        for param in self.get_params(ctx):
+            param.add_to_parser(parser, ctx)
+        return parser
+
+
+COMPLETION_FLAGS = ("--show-completion", "--install-completion")
+COMPLETION_HELP = {
+    "--install-completion": "Install completion for the current shell, or for SHELL given after it "
+    f"({', '.join(shell.value for shell in Shells)}).",
+    "--show-completion": "Show completion for the current shell, or for SHELL given after it, to copy it "
+    "or customize the installation.",
+}
+
+
+def named_shell(args: Sequence[str], commands: Mapping[str, Any]) -> Optional[Tuple[str, str]]:
+    """(flag, shell) when `args` give `--show-completion` or `--install-completion` a shell before the
+    command (`--show-completion zsh`, `--show-completion=zsh`; a name Typer has no script for too,
+    which it refuses); None otherwise. Typer's flags take no value: they detect the shell pgmig runs
+    under (with shellingham, else bash) and would leave `zsh` to be read as a command."""
+    for index, token in enumerate(args):
+        if token in commands:
+            return None
+        flag, equals, value = token.partition("=")
+        if flag in COMPLETION_FLAGS:
+            after = args[index + 1] if index + 1 < len(args) else ""
+            shell = value if equals else ("" if after in commands or after.startswith("-") else after)
+            if shell:
+                return flag, shell
+    return None
 
 
 def global_option_names(group: TyperGroup) -> List[str]:
@@ -214,25 +310,29 @@ COMMANDS: List[Callable[..., Any]] = [
     plugins.plugins,
 ]
 # `pgmig down -2`, `pgmig fleet down -2`: a relative target that Click would otherwise read as an unknown option.
-CONTEXT_SETTINGS: Dict[Callable[..., Any], Dict[str, Any]] = {
-    run.up: {"ignore_unknown_options": True},
-    run.down: {"ignore_unknown_options": True},
-    fleet.up: {"ignore_unknown_options": True},
-    fleet.down: {"ignore_unknown_options": True},
+COMMAND_CLASSES: Dict[Callable[..., Any], Type[TyperCommand]] = {
+    run.up: RelativeTargetCommand,
+    run.down: RelativeTargetCommand,
+    fleet.up: RelativeTargetCommand,
+    fleet.down: RelativeTargetCommand,
 }
 for _command in COMMANDS:
-    app.command(context_settings=CONTEXT_SETTINGS.get(_command))(edge(_command))
+    app.command(cls=COMMAND_CLASSES.get(_command, PgmigCommand))(edge(_command))
 for _command in server.COMMANDS:
-    server.app.command()(edge(_command))
+    server.app.command(cls=PgmigCommand)(edge(_command))
 app.add_typer(server.app)
 for _command in fleet.COMMANDS:
-    fleet.app.command(context_settings=CONTEXT_SETTINGS.get(_command))(edge(_command))
+    fleet.app.command(cls=COMMAND_CLASSES.get(_command, PgmigCommand))(edge(_command))
 app.add_typer(fleet.app)
 
 
 def main() -> None:
+    command = typer.main.get_command(app)
+    for param in command.params:
+        for flag in set(param.opts) & set(COMPLETION_HELP):
+            param.help = COMPLETION_HELP[flag]  # type: ignore[attr-defined]
     # One name however pgmig was started (`python -m pgmig` too): the completion script completes `pgmig`.
-    app(prog_name="pgmig")
+    command(prog_name="pgmig")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -174,10 +174,10 @@ def pending_note(pending: "Sequence[Revision]") -> str:
     few), that the diff includes what they would do, and what to run."""
     names = ", ".join(printable(revision.id, one_line=True) for revision in pending[:3])
     more = f" and {len(pending) - 3} more" if len(pending) > 3 else ""
-    them = "it" if len(pending) == 1 else "them"
+    they, them = ("it", "it") if len(pending) == 1 else ("they", "them")
     return (
         f"pending: {plural(len(pending), 'revision')} not applied to this database ({names}{more}); "
-        f"what {them} would do is part of this diff: pgmig up applies {them}"
+        f"what {they} would do is part of this diff: pgmig up applies {them}"
     )
 
 
@@ -214,9 +214,11 @@ def live_lines(verb: str) -> "Iterator[Callable[[Sequence[Text]], None]]":
 
         def report(lines: Sequence[Text]) -> None:
             count[0] += 1
+            # Counted (and the live line re-rendered) before printing: a print redraws under it the
+            # line as last rendered, which would otherwise lag a step behind the lines above it.
+            bar.update(task, description=f"{verb}: {plural(count[0], 'revision')}", refresh=True)
             for line in lines:
                 bar.console.print(line)
-            bar.update(task, description=f"{verb}: {plural(count[0], 'revision')}")
 
         _live.append(bar.console)
         try:
@@ -253,21 +255,24 @@ def _value(name: str, value: Any) -> str:
     return str(value)
 
 
-def change_line(change: Change) -> Text:
-    """`~ column title of post: type: varchar(100) → varchar(200) [rewrites_table]`."""
+def change_line(change: Change, owner: bool = False) -> Text:
+    """`~ column title: type: varchar(100) → varchar(200) [rewrites_table]`, as the preview's tree
+    shows it under its table; with `owner`, for a line outside the tree, the table it belongs to
+    named as prompts and errors name it (`~ column title of post: type: ...`)."""
     from pgmig.plan.diff import CREATE, DESTROY, MIGRATE, SYMBOLS
 
     styles = {CREATE: "green", MIGRATE: "yellow", DESTROY: "red"}
     obj = change.obj
+    of = f" of {obj.group[-1]}" if owner and obj.group != change.key else ""
     line = Text(f"{SYMBOLS[change.action]} ", style=styles[change.action])
     if change.action == MIGRATE:
-        line.append(printable(obj.label, one_line=True))
+        line.append(printable(obj.label + of, one_line=True))
         diffs = change.differences()
         parts = [f"{name}: {_value(name, old)} → {_value(name, new)}" for name, (old, new) in diffs.items()]
         if parts:
             line.append(printable(": " + "; ".join(parts), one_line=True))
     else:
-        line.append(printable(obj.describe(), one_line=True))
+        line.append(printable(obj.describe() + of, one_line=True))
     if change.implicit:  # a part its table's CREATE TABLE or DROP TABLE carries
         line.append(
             " (created with its table)" if change.action == CREATE else " (dropped with its table)", style="dim"
@@ -341,11 +346,11 @@ def summary_counts(plan: Plan, renamed: int = 0) -> str:
 
 def print_summary(console: Console, summary: "Summary") -> None:
     """What a written revision does: the preview's counts, then each change that carries a hazard,
-    as the preview shows it (`~ column post.title: type: ... [rewrites_table]`)."""
+    as the preview shows it with its table named (`~ column title of post: type: ... [rewrites_table]`)."""
     console.print(Text(f"  {summary_counts(summary.plan, summary.renamed)}", style="bold"))
     for change in summary.plan.changes:
         if change.hazards:
-            console.print(Text("  ") + change_line(change))
+            console.print(Text("  ") + change_line(change, owner=True))
 
 
 def print_plan(console: Console, plan: Plan, title: str) -> None:

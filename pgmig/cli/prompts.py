@@ -40,6 +40,16 @@ def confirm(question: str) -> bool:
     return answered(lambda: typer.confirm(question, default=False, err=True), False)
 
 
+def confirm_or_stop(question: str, nothing: str) -> None:
+    """Ask `question` before a command deletes what was asked for (`down base`, `server stop
+    --delete`); a no, or the end of input, says `nothing` (what was left alone) on stderr and ends
+    the command with exit 0: declining is an answer, not a failure (exit 1 means "differences
+    found" to CI, DESIGN.md section 1)."""
+    if not confirm(question):
+        err.print(nothing, markup=False)
+        raise typer.Exit(0)
+
+
 class TerminalQuestioner(Questioner):
     """Django-style questions on stderr."""
 

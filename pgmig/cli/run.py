@@ -110,15 +110,14 @@ def _run_revisions(
 
 def confirm_base(command: str = "pgmig down base", what: str = "every applied revision") -> None:
     """`command` (`pgmig down base`, `pgmig fleet down base`) rolls back `what`: asked at a terminal,
-    `--yes` without one. Raises UsageError with no terminal, typer.Exit(1) when the answer is no."""
-    from pgmig.cli.prompts import confirm
+    `--yes` without one. Raises UsageError with no terminal; a no ends the command (exit 0,
+    `confirm_or_stop`)."""
+    from pgmig.cli.prompts import confirm_or_stop
     from pgmig.errors import UsageError
 
     if not sys.stdin.isatty():
         raise UsageError(f"{command} rolls back {what}: confirm with --yes (no terminal to ask)")
-    if not confirm(f"Roll back {what} ({command})?"):
-        err.print("Nothing rolled back.", markup=False)
-        raise typer.Exit(1)
+    confirm_or_stop(f"Roll back {what} ({command})?", "Nothing rolled back.")
 
 
 def status(
@@ -311,7 +310,7 @@ def stamp(
     target: Optional[List[str]] = typer.Argument(
         None,
         metavar="TARGET",
-        help="Revision(s) to record as applied, with all they follow ('base' clears; several for "
+        help="Revisions to record as applied, with all they follow ('base' clears; several for "
         "a database on several branches, 'heads' for all). With --accept-edits: only this revision's file.",
         show_default=False,
     ),
@@ -338,7 +337,7 @@ def stamp(
     if yes:
         raise UsageError("--yes goes with --accept-edits")
     if not targets:
-        raise UsageError("name the revision(s) to stamp (an id, head, heads or base), or give --accept-edits")
+        raise UsageError("name the revisions to stamp (an id, head, heads or base), or give --accept-edits")
     run(stamp_service(state.project(), targets))
     out.print(f"Stamped {printable(' + '.join(targets), one_line=True)}.", markup=False)
 

@@ -84,7 +84,7 @@ def stop(
     ),
 ) -> None:
     """Stop the project's embedded server; the next command that needs it starts it again."""
-    from pgmig.cli.prompts import confirm
+    from pgmig.cli.prompts import confirm_or_stop
     from pgmig.errors import UsageError
     from pgmig.services.server import project_server, stop_all
     from pgmig.services.server import stop as stop_service
@@ -104,8 +104,7 @@ def stop(
         where = printable(str(project_server(project).data), one_line=True)
         if not sys.stdin.isatty():  # deleting every database needs a yes, as other destructive commands do
             raise UsageError(f"--delete deletes every database in {where}: confirm with --yes (no terminal to ask)")
-        if not confirm(f"Delete the embedded server's data in {where} (every database in it)?"):
-            raise typer.Exit(1)
+        confirm_or_stop(f"Delete the embedded server's data in {where} (every database in it)?", "Nothing deleted.")
     before = stop_service(project, delete=delete)
     out.print(
         f"embedded server: {'stopped' if before.running else 'was not running'}"

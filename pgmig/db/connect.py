@@ -5,12 +5,25 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import warnings
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, AsyncIterator, Callable, Dict, Iterable, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
 from pgmig.db.urls import normalize_url, redact_url, remember_password, scrub
 from pgmig.errors import ConfigError, DatabaseError
+
+
+def _quiet_password_file_warnings() -> None:
+    """pgmig reads the password file first (pgmig.db.libpq) and says once, as one `warning:` line,
+    that it ignores a file others may read; asyncpg, given no password, reads the file again and
+    would warn in Python's words at every connection. Set at each connection, not once: a
+    `warnings.catch_warnings` block (the CLI's) drops filters added inside it when it ends; adding
+    the same filter again replaces it."""
+    warnings.filterwarnings(
+        "ignore", message=r"password file .* (has group or world access|is not a plain file)", module=r"asyncpg\."
+    )
+
 
 if TYPE_CHECKING:  # pragma: no cover
     import asyncpg
@@ -92,6 +105,19 @@ def _setting_value(value: str) -> str:
 _AFTER_STARTUP = "; ".join(session_sql(name for name in SESSION_SETTINGS if name not in STARTUP_SETTINGS))
 
 
+def no_password_message(where: str, password_file: str) -> str:
+    """The error of a server at `where` (a redacted URL) asking for a password pgmig had none for:
+    where pgmig looks (libpq's order: the URL, its service, PGPASSWORD, the password file), and
+    `password_file`, what the file said (`ConnectArgs.no_password`)."""
+    # Named in words: `password=` in a message is hidden as a secret (pgmig.db.urls.redact_text).
+    looked = (
+        "the URL (the password after its user name, or its password parameter), its service's password, "
+        "PGPASSWORD, and the password file (the URL's passfile parameter, PGPASSFILE, else ~/.pgpass)"
+    )
+    found = f"; {password_file}" if password_file else ""
+    return f"the server at {where} asks for a password and none was supplied: pgmig looks in {looked}{found}"
+
+
 async def connect(url: str, timeout: float = 10.0) -> "asyncpg.Connection":
     """A session on what `url` names for libpq (`pgmig.db.libpq`: its query, service, PG* variables
     and .pgpass), with pgmig's session settings and timeouts (`timeout`: seconds to connect).
@@ -106,6 +132,7 @@ async def connect(url: str, timeout: float = 10.0) -> "asyncpg.Connection":
     url = normalize_url(url)
     args = connect_args(url)
     remember_password(args.password)
+    _quiet_password_file_warnings()
     try:
         conn = await asyncpg.connect(
             args.dsn,
@@ -118,6 +145,8 @@ async def connect(url: str, timeout: float = 10.0) -> "asyncpg.Connection":
             server_settings=server_settings(args.dsn),
         )
     except asyncpg.InvalidPasswordError as exc:
+        if args.password is None:
+            raise DatabaseError(no_password_message(redact_url(url), args.no_password)) from None
         raise DatabaseError(f"the server at {redact_url(url)} refused the password: {scrub(str(exc), url)}") from None
     except asyncpg.InvalidAuthorizationSpecificationError as exc:
         raise DatabaseError(f"the server at {redact_url(url)} refused the login: {scrub(str(exc), url)}") from None

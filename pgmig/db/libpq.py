@@ -9,13 +9,16 @@ and hands asyncpg explicit arguments, which win over its own reading:
   connects through that socket): libpq stores each in turn, the query last
   (libpq docs, 34.1.1.2 "Connection URIs"); asyncpg keeps the first;
 - a `service` (the URL's, else PGSERVICE, which asyncpg 0.30 reads too late to use) is
-  looked up in PGSERVICEFILE or `~/.pg_service.conf`, then in `$PGSYSCONFDIR/pg_service.conf`
-  (34.17 "The Connection Service File"); its values fill what the URL leaves out, before
+  looked up in PGSERVICEFILE or `~/.pg_service.conf`, then in `$PGSYSCONFDIR/pg_service.conf`,
+  PGSYSCONFDIR unset: in the folder libpq was built with, Debian's and Ubuntu's
+  `/etc/postgresql-common` (`SYSTEM_SERVICE_FOLDER`; 34.17 "The Connection Service File"); its values fill what the URL leaves out, before
   the environment does; a service no file defines is an error, as in libpq;
 - `.pgpass` (`passfile`, PGPASSFILE, `~/.pgpass`; 34.16 "The Password File") matches a
   Unix-socket connection by its folder, as libpq does, and also by `localhost`, as libpq
   does for its default socket folder and asyncpg for every one; `\\:` and `\\\\` are read
-  as escapes. A file that others may read is skipped, as libpq skips it.
+  as escapes. A file that others may read is skipped, as libpq skips it, with one
+  `PasswordFileWarning` (libpq prints a WARNING; asyncpg's own UserWarning for the file it
+  then reads again is silenced in pgmig.db.connect).
 
 The URL is read with `urllib.parse` once `pgmig.db.urls.normalize_url` has made it
 unambiguous (a raw `@` in a password percent-encoded).
@@ -28,12 +31,13 @@ import getpass
 import os
 import re
 import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from pgmig.errors import ConfigError
+from pgmig.errors import ConfigError, PgmigWarning
 
 # The keywords pgmig resolves; every other query parameter is left to asyncpg.
 _RESOLVED = ("host", "port", "user", "password", "dbname")
@@ -52,6 +56,15 @@ class ConnectArgs:
     user: Optional[str] = None
     password: Optional[str] = None
     database: Optional[str] = None
+    no_password: str = ""
+    """When `password` is None: what the password file said, for the error a server asking for a
+    password gets (`""`: no password file, or the password came from elsewhere)."""
+
+
+class PasswordFileWarning(PgmigWarning):
+    """The password file is ignored: others may read it, or it is not a plain file. libpq ignores
+    it with a WARNING (34.16 "The Password File": "the permissions on .pgpass must disallow any
+    access to world or group"), and so does asyncpg."""
 
 
 def connect_args(url: str, environ: Optional[Dict[str, str]] = None) -> ConnectArgs:
@@ -86,7 +99,9 @@ def connect_args(url: str, environ: Optional[Dict[str, str]] = None) -> ConnectA
         args.port = _ports(values["port"])
     args.user = values.get("user")
     args.database = values.get("dbname")
-    args.password = values.get("password") or env.get("PGPASSWORD") or _pgpass(values, env)
+    args.password = values.get("password") or env.get("PGPASSWORD")
+    if args.password is None:
+        args.password, args.no_password = _pgpass(values, env)
     return args
 
 
@@ -126,12 +141,19 @@ def _ports(spec: str) -> List[int]:
         raise ConfigError(f"invalid port {spec!r} in the database URL or its service: give a number") from None
 
 
+SYSTEM_SERVICE_FOLDER = Path("/etc/postgresql-common")
+"""The system-wide service file's folder when PGSYSCONFDIR is unset. libpq uses the `sysconfdir`
+it was compiled with (`pg_config --sysconfdir`); Debian's and Ubuntu's libpq (the psql of
+`apt install postgresql-client`) is built with this one. Another build's folder is named with
+PGSYSCONFDIR, as for psql."""
+
+
 def service_files(env: Dict[str, str]) -> List[Path]:
     """Where libpq looks a service up, in order: the user's file (PGSERVICEFILE, else
-    `~/.pg_service.conf`), then the system's (`$PGSYSCONFDIR/pg_service.conf`)."""
+    `~/.pg_service.conf`), then the system's (`pg_service.conf` in PGSYSCONFDIR, else in
+    SYSTEM_SERVICE_FOLDER)."""
     files = [Path(env["PGSERVICEFILE"]) if env.get("PGSERVICEFILE") else Path.home() / ".pg_service.conf"]
-    if env.get("PGSYSCONFDIR"):
-        files.append(Path(env["PGSYSCONFDIR"]) / "pg_service.conf")
+    files.append(Path(env.get("PGSYSCONFDIR") or SYSTEM_SERVICE_FOLDER) / "pg_service.conf")
     return files
 
 
@@ -150,19 +172,42 @@ def _service(name: str, env: Dict[str, str]) -> Dict[str, str]:
         if parser.has_section(name):
             return {key.strip(): value.strip() for key, value in parser.items(name)}
     where = ", ".join(str(path) for path in searched)
-    raise ConfigError(f'definition of service "{name}" not found (searched {where}; PGSERVICEFILE names another file)')
+    unset = [variable for variable in ("PGSERVICEFILE", "PGSYSCONFDIR") if not env.get(variable)]
+    other = f"; set {' or '.join(unset)} to look elsewhere" if unset else ""
+    raise ConfigError(f'definition of service "{name}" not found (searched {where}{other})')
 
 
-def _pgpass(values: Dict[str, str], env: Dict[str, str]) -> Optional[str]:
+_WARNED: Set[Path] = set()
+"""Password files already said to be ignored: once a process, though every connection reads it."""
+
+
+def _pgpass(values: Dict[str, str], env: Dict[str, str]) -> Tuple[Optional[str], str]:
     """The password `.pgpass` gives the connection `values` describes (the first host that has
-    one: asyncpg takes one password for all), or None."""
+    one: asyncpg takes one password for all), or None and why: which file was ignored, or which
+    `host:port:database:user` no line of it matched (`""` when there is no file)."""
     path = Path(values.get("passfile") or env.get("PGPASSFILE") or Path.home() / ".pgpass")
     try:
         info = path.stat()
     except OSError:
-        return None
-    if not stat.S_ISREG(info.st_mode) or info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return None  # libpq: "password file has group or world access"; skipped
+        return None, ""
+    problem = (
+        "is not a plain file"
+        if not stat.S_ISREG(info.st_mode)
+        else "has group or world access"
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+        else None
+    )
+    if problem is not None:
+        if path not in _WARNED:
+            _WARNED.add(path)
+            warnings.warn(
+                PasswordFileWarning(
+                    f"password file {path} {problem}, so it is ignored (as libpq ignores it); "
+                    f"make it private: chmod 0600 {path}"
+                ),
+                stacklevel=2,
+            )
+        return None, f"the password file {path} is ignored: it {problem}"
     user = values.get("user") or env.get("PGUSER") or getpass.getuser()
     database = values.get("dbname") or env.get("PGDATABASE") or user
     hosts = (values.get("host") or env.get("PGHOST") or "localhost").split(",")
@@ -178,8 +223,13 @@ def _pgpass(values: Dict[str, str], env: Dict[str, str]) -> Optional[str]:
                 and entry_database in ("*", database)
                 and entry_user in ("*", user)
             ):
-                return password
-    return None
+                return password, ""
+    wanted = ", ".join(f"{host}:{port}:{database}:{user}" for host, port in zip(hosts, ports))
+    return None, (
+        f"no line of the password file {path} matches {wanted} (host:port:database:user; the scratch "
+        "databases pgmig makes on dev_url's server have names of their own: a line for them needs * "
+        "as its database)"
+    )
 
 
 def _pgpass_entries(path: Path) -> List[Tuple[str, str, str, str, str]]:

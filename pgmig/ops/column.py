@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import clip_bytes, object_name, qualified, quote_ident, quote_literal
-from pgmig.errors import RevisionError
+from pgmig.errors import RevisionError, agree, plural
 from pgmig.ops.base import Hazard, Operation, RowProblem, countable, may_change, probe, read_rolled_back, register
 from pgmig.ops.typecasts import is_lossless, parse_type
 
@@ -302,7 +302,7 @@ class AddColumn(Operation):
             return []
         return [
             RowProblem(
-                f"table {schema}.{table} has {count} row(s), and this step adds NOT NULL column {self.column_name} "
+                f"table {schema}.{table} has {plural(count, 'row')}, and this step adds NOT NULL column {self.column_name} "
                 "without a default (give it one, or add it nullable and fill it before making it NOT NULL)",
                 fails=True,
             )
@@ -417,7 +417,7 @@ _LENGTH_CHECKED = frozenset({"character varying", "character"})
 async def _rows_where(
     connection: Any, target: str, condition: str, column: str, new_value: Optional[str]
 ) -> Optional[Tuple[str, str]]:
-    """(`2 of 4 row(s)`, ` (e.g. '19.99' becomes '20')`): how many rows of `target` meet
+    """(`2 of 4 rows`, ` (e.g. '19.99' becomes '20')`): how many rows of `target` meet
     `condition`, and one of their values with what `new_value` makes of it (the value alone
     when `new_value` is None: rows the change refuses become nothing); None when none does
     (or the server cannot tell)."""
@@ -437,7 +437,7 @@ async def _rows_where(
         sample = f" (e.g. {example[0]!r})"
     else:
         sample = f" (e.g. {example[0]!r} becomes {example[1]!r})"
-    return f"{count} of {total} row(s)", sample
+    return f"{count} of {plural(total, 'row')}", sample
 
 
 def not_null_check_name(column: str) -> str:
@@ -507,7 +507,7 @@ class AddNotNull(Operation):
             return []
         return [
             RowProblem(
-                f"{count} row(s) of {schema}.{table} hold NULL in {column}, which this step makes NOT NULL "
+                f"{plural(count, 'row')} of {schema}.{table} {agree(count, 'holds', 'hold')} NULL in {column}, which this step makes NOT NULL "
                 "(give them a value first: a backfill_column step before it)",
                 fails=True,
             )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pgmig.db.quoting import qualified, quote_ident, quote_literal, standard_literal
+from pgmig.errors import agree, plural
 from pgmig.ops.base import Hazard, Operation, RowProblem, countable, may_change, probe, register
 
 SwapColumn = Tuple[str, str, str, bool, Optional[str]]
@@ -292,7 +293,7 @@ class SwapTypeValues(_EnumOperation):
                 call = ", ".join(f"{name}={value!r}" for name, value in remap.arguments().items())
                 problems.append(
                     RowProblem(
-                        f"{count} row(s) of {schema}.{table}.{column} hold label {label!r} of enum {self.type_name}, "
+                        f"{plural(count, 'row')} of {schema}.{table}.{column} {agree(count, 'holds', 'hold')} label {label!r} of enum {self.type_name}, "
                         f"which this step removes (Postgres would refuse them: invalid input value for enum); "
                         f"move them first with `await migrator.actor.remap_type_values({call})` "
                         f"before swap_type_values, OTHER a label it keeps",

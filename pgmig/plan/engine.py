@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, 
 
 from pgmig.config.discovery import HandlerSet
 from pgmig.db.quoting import NulCharacterError
-from pgmig.errors import ModelsError
+from pgmig.errors import ModelsError, plural
 from pgmig.plan.diff import Plan, build_plan
 from pgmig.plan.normalize import NormalForms, NormalizationWarning, normal_forms, reconcile_unverified
 from pgmig.plan.rebuilds import note_unmodeled_dependents
@@ -249,7 +249,7 @@ async def _plans(
     service: Optional[NormalForms] = None,
     exclude: Exclusions = NOTHING,
 ) -> "tuple[Plan, Optional[Plan]]":
-    """Both sides, kind by kind, then the plan(s).
+    """Both sides, kind by kind, then the plan (or plans).
 
     Building the model objects is Python work and reading the catalog is
     mostly the server's, so the models are built on a worker thread while
@@ -339,7 +339,7 @@ async def _plans(
         pairs, unverified = reconcile_unverified(pairs, dict(current.items()))
         if unverified:
             warnings.warn(
-                f"{unverified} model object(s) could not be normalized by the server (see the warning "
+                f"{plural(unverified, 'model object')} could not be normalized by the server (see the warning "
                 "before) and match the database's but for case, spaces, parentheses and casts: taken as "
                 "unchanged",
                 NormalizationWarning,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import qualified, quote_ident
-from pgmig.errors import Hint, WordHint
+from pgmig.errors import Hint, WordHint, agree, plural
 from pgmig.ops.base import Operation
 from pgmig.ops.column import AddColumn, AddNotNull, ModifyColumnType, SetColumnDefault
 from pgmig.ops.data import BackfillColumn
@@ -118,7 +118,9 @@ async def unmet_not_null(
         else:
             count = await null_count(connection, where.schema, where.table, where.column)
             if count:
-                problems.append(f"{count} row(s) of {need.table} hold NULL in {need.column}: {need.describe()}")
+                problems.append(
+                    f"{plural(count, 'row')} of {need.table} {agree(count, 'holds', 'hold')} NULL in {need.column}: {need.describe()}"
+                )
     return problems
 
 
@@ -249,7 +251,7 @@ async def preflight(connection: Any, ops: Sequence[Operation], word: WordHint = 
                 enum = op.type_name
                 hint = Hint("move them", "enum_maps", (f"{enum}.{label}=OTHER",))
                 warnings.append(
-                    f"{count} row(s) hold label {label!r} of enum {enum}, which the models remove; {word(hint)}"
+                    f"{plural(count, 'row')} {agree(count, 'holds', 'hold')} label {label!r} of enum {enum}, which the models remove; {word(hint)}"
                 )
     destructive = word(Hint("agree to it", "allow_destructive"))
     warnings += [

@@ -46,7 +46,7 @@ from typing import (
 )
 
 from pgmig.db.quoting import quote_ident, sql_comment
-from pgmig.errors import ConnectionLostError, DatabaseError, PgmigError, RevisionError, UsageError
+from pgmig.errors import ConnectionLostError, DatabaseError, PgmigError, RevisionError, UsageError, agree, plural
 from pgmig.ops.actor import DatabaseActions, SideSteps, side_steps
 from pgmig.ops.base import Operation, UnknownOperationError, safe_to_rerun, translate_schemas
 from pgmig.revisions.files import BASE, HEADS, Chain, Revision, Target, described_exit, foreign_exit
@@ -139,7 +139,7 @@ def read_status(chain: Chain, applied: Dict[str, AppliedRevision], strict: bool 
     unknown = [rid for rid in applied if rid not in chain.by_id]
     if unknown:
         problems.append(
-            f"the database has applied revision(s) {', '.join(unknown)} that no file in the migrations folder "
+            f"the database has applied {agree(len(unknown), 'revision', 'revisions')} {', '.join(unknown)} that no file in the migrations folder "
             "defines (a missing file, or a database from another branch?)"
         )
     for revision in chain.revisions:
@@ -244,16 +244,20 @@ def relative_target(current: Status, direction: Direction, spec: str) -> str:
     if direction == "up":
         pending = current.pending
         if steps > len(pending):
-            raise UsageError(f"pgmig up {spec}: only {len(pending)} revision(s) are pending")
+            raise UsageError(
+                f"pgmig up {spec}: only {plural(len(pending), 'revision')} {agree(len(pending), 'is', 'are')} pending"
+            )
         target = pending[steps - 1].id
     else:
         applied = current.chain.ordered(set(current.applied))
         if steps > len(applied):
-            raise UsageError(f"pgmig down {spec}: only {len(applied)} revision(s) are applied")
+            raise UsageError(
+                f"pgmig down {spec}: only {plural(len(applied), 'revision')} {agree(len(applied), 'is', 'are')} applied"
+            )
         target = BASE if steps == len(applied) else applied[-steps - 1].id
     if len(plan_run(current, direction, target).revisions) != steps:
         raise UsageError(
-            f"pgmig {direction} {spec}: the history branches or merges within {steps} revision(s) of the "
+            f"pgmig {direction} {spec}: the history branches or merges within {plural(steps, 'revision')} of the "
             "current one; name the revision to stop at (pgmig history lists them)"
         )
     return target
@@ -760,7 +764,7 @@ class _Parts:
         (with the version-table row written inside it), or the current one rolled back."""
         self.ends = part_ends(self.steps, budget, self.done)
         self.runner.notice(
-            f"revision {self.revision.path.name} ({self.direction}) commits in parts: {len(self.ends)} part(s) "
+            f"revision {self.revision.path.name} ({self.direction}) commits in parts: {plural(len(self.ends), 'part')} "
             f"for steps {self.done + 1}-{len(self.steps)}, each within {budget} locks of the server's lock table"
         )
         self._transaction = self.conn.transaction()
@@ -1137,7 +1141,7 @@ class _Record:
         server = "a server with default settings" if self.offline else "this server"
         self.lines.append(
             sql_comment(
-                f"commit_in_parts: {len(ends)} part(s) of at most {budget} locks (a quarter of {server}'s lock "
+                f"commit_in_parts: {plural(len(ends), 'part')} of at most {budget} locks (a quarter of {server}'s lock "
                 f"table, {self.lock_table.described()}); pgmig records each part's progress and resumes after "
                 "the last one committed"
             )

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple
 
 from pgmig.db.quoting import qualified
-from pgmig.errors import DatabaseError, RevisionError
+from pgmig.errors import DatabaseError, RevisionError, agree
 from pgmig.ops.actor import execute
 
 
@@ -205,7 +205,8 @@ class VersionTable:
         extra = [name for name in row["required"] if name not in _COLUMNS]
         if extra:
             problems.append(
-                f"its column(s) {', '.join(extra)} are NOT NULL without a default, which pgmig does not fill"
+                f"its {agree(len(extra), 'column', 'columns')} {', '.join(extra)} {agree(len(extra), 'is', 'are')} NOT NULL "
+                "without a default, which pgmig does not fill"
             )
         if not problems:
             return

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pgmig.errors import PgmigError, RevisionError, UsageError, plural
+from pgmig.errors import PgmigError, RevisionError, UsageError, agree, plural
 from pgmig.services.project import Project
 
 
@@ -92,8 +92,8 @@ async def baseline(project: Project, options: BaselineOptions) -> BaselineResult
     up = build_plan(SchemaState(), state, project.handlers)
     if up.is_empty:
         raise UsageError(
-            "the database holds nothing pgmig manages (in schema(s) "
-            f"{', '.join(settings.schema_names)}, excluded objects left out): nothing to baseline; "
+            "the database holds nothing pgmig manages (in "
+            f"{agree(len(settings.schema_names), 'schema', 'schemas')} {', '.join(settings.schema_names)}, excluded objects left out): nothing to baseline; "
             "run `pgmig generate` to start from the models"
         )
     down = build_plan(state, SchemaState(), project.handlers)

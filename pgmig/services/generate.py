@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from pgmig.errors import DatabaseError, Hint, UsageError, WordHint
+from pgmig.errors import DatabaseError, Hint, UsageError, WordHint, agree, plural
 from pgmig.ops.base import Operation
 from pgmig.plan.renames import Candidate, Renames
 from pgmig.plan.safety import NotNullNeed
@@ -71,7 +71,7 @@ class Questioner:
     def confirm_destructive(self, changes: List[str]) -> bool:
         """Consent to write a revision that makes these `changes` (in words), which delete data.
 
-        Each reads e.g. `change column price of item: 1 of 3 row(s) change under
+        Each reads e.g. `change column price of item: 1 of 3 rows change under
         numeric(10,2) -> integer of public.item.price (e.g. '19.99' becomes '20')`
         when the configured database holds the rows (see `Operation.preflight`).
         """
@@ -110,7 +110,7 @@ class UnmappedLabelsError(UsageError):
     """
 
     def __init__(self, type_name: str, rows: Mapping[str, int]) -> None:
-        counts = ", ".join(f"{n} row(s) hold {label!r}" for label, n in rows.items())
+        counts = ", ".join(f"{plural(n, 'row')} {agree(n, 'holds', 'hold')} {label!r}" for label, n in rows.items())
         super().__init__(
             f"enum {type_name} loses labels that rows still use ({counts})",
             hint=Hint("move them", "enum_maps", tuple(f"{type_name}.{label}=OTHER" for label in rows)),
@@ -340,7 +340,7 @@ async def _rows_said(
     conn: Any, renames: Renames, schema: str, ops: Sequence[Operation], changes: Sequence["Change"]
 ) -> Dict[int, str]:
     """For each of `changes` (by id) whose steps would change or refuse rows the database holds:
-    `: 2 of 4 row(s) change under ...` (see `Operation.preflight`).
+    `: 2 of 4 rows change under ...` (see `Operation.preflight`).
 
     Steps on a table or enum the renames change say nothing: their rows are
     under other names until the revision runs (renaming them here would lock

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from pgmig.config.discovery import HandlerSet, handler_set, load_handlers
+from pgmig.errors import agree
 from pgmig.ops.base import Operation, lookup
 from pgmig.plan.diff import CREATE, DESTROY, Plan
 from pgmig.plan.engine import apply_plan, current_state, desired_state, diff_database, model_context
@@ -240,7 +241,9 @@ def check_conformance(
     found = resolve_handlers(handlers)
     absent = [kind for kind in kinds if kind not in {h.kind for h in found.handlers}]
     if absent:
-        raise ConformanceError(f"no handler for kind(s) {', '.join(absent)} in the handler set")
+        raise ConformanceError(
+            f"no handler for {agree(len(absent), 'kind', 'kinds')} {', '.join(absent)} in the handler set"
+        )
     models = {name: states[name]() for name in STATES}
     plans: Dict[str, Plan] = {}
     catalogs: Dict[str, Catalog] = {}
