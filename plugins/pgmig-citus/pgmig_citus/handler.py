@@ -116,6 +116,20 @@ class Distribution(SchemaObject):
         return (_primary_key((self.schema, self.table)),)
 
     def drops_along(self, new: SchemaObject, dependent: SchemaObject) -> bool:
+        return self._linked_by(dependent)
+
+    def displaces(self, dependent: SchemaObject) -> bool:
+        """Citus refuses to distribute a table, or to undistribute it, while a foreign key that
+        stays links it to another table (undistribute_table: "cannot complete operation because
+        table is referenced by a foreign key"; create_distributed_table on a table that a foreign
+        key to a reference table made a Citus local table). The planner drops those keys before
+        and adds them after, so `down` restores them exactly. Citus's own way,
+        `cascade_via_foreign_keys`, would also undistribute every table the keys reach, which
+        the models may keep distributed (Citus docs, "undistribute_table")."""
+        return self._linked_by(dependent)
+
+    def _linked_by(self, dependent: SchemaObject) -> bool:
+        """Whether `dependent` is a foreign key on this table or to it."""
         if not self.precedes(dependent):
             return False
         mine = (self.schema, self.table)

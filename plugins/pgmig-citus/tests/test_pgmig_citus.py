@@ -50,8 +50,10 @@ def shop(
     tag: Optional[str] = None,
     orders_shard_count: int = 4,
     tag_id: Any = sa.Integer,
+    local: Tuple[str, ...] = (),
 ) -> sa.MetaData:
-    """Orders and their lines, distributed by tenant; countries as a reference table."""
+    """Orders and their lines, distributed by tenant; countries as a reference table. The tables
+    named in `local` are declared nothing (plain PostgreSQL tables)."""
     md = sa.MetaData()
     country = sa.Table(
         "country", md, sa.Column("code", sa.String(2), primary_key=True), sa.Column("name", sa.Text, nullable=False)
@@ -84,15 +86,17 @@ def shop(
     lines = sa.Table("order_line", md, *line_columns)
     if sku_index:
         sa.Index("ix_order_line_sku", lines.c.sku)
-    reference(country)
-    distributed(orders, "tenant_id", shard_count=orders_shard_count)
+    if "country" not in local:
+        reference(country)
+    if "orders" not in local:
+        distributed(orders, "tenant_id", shard_count=orders_shard_count)
     if tag is not None:
         tags = sa.Table("tag", md, sa.Column("id", tag_id, primary_key=True), sa.Column("label", sa.Text))
         if tag == "reference":
             reference(tags)
         else:
             distributed(tags, "id", shard_count=2)
-    if distribute_lines:
+    if distribute_lines and "order_line" not in local:
         if colocate_lines:
             distributed(lines, "tenant_id", colocate_with=orders)
         else:
@@ -361,6 +365,33 @@ def test_undistributing_drops_the_foreign_keys_first(citus_url: str, citus_schem
     _apply(citus_url, _plans(citus_url, shop(), citus_schema)[0])
     statements = _sql(_step(citus_url, citus_schema, shop(distribute_lines=False, fk=False)))
     assert _position(statements, "DROP CONSTRAINT") < _position(statements, "undistribute_table")
+
+
+@pytest.mark.parametrize(
+    "local", [("country", "orders", "order_line"), ("orders", "order_line")], ids=["all", "keeping-reference"]
+)
+def test_undistributing_tables_whose_foreign_keys_stay(
+    citus_url: str, citus_schema: str, local: Tuple[str, ...]
+) -> None:
+    """Citus refuses undistribute_table while a foreign key links the table (and distributing a
+    table with keys to others): the keys go before and come back after, in up and in down."""
+    _apply(citus_url, _plans(citus_url, shop(), citus_schema)[0])
+    up = _step(citus_url, citus_schema, shop(local=local))
+    statements = _sql(up)
+    undone = [s for s in statements if "undistribute_table" in s]
+    assert len(undone) == len(local), statements
+    for table in ("order_line", "orders"):  # each table's one foreign key
+        dropped = _position(statements, f'"{table}" DROP CONSTRAINT')
+        added = _position(statements, f'"{table}" ADD')
+        assert dropped < _position(statements, "undistribute_table")
+        assert _position(statements, undone[-1]) < added
+    # And back: distributing tables that have foreign keys between them.
+    down = _plans(citus_url, shop(), citus_schema)[0]
+    statements = _sql(down)
+    assert _position(statements, "DROP CONSTRAINT") < _position(statements, "create_distributed_table")
+    _apply(citus_url, down)
+    assert plan_for(citus_url, shop(), HANDLERS, citus_schema).is_empty
+    _assert_workers_consistent(citus_url, citus_schema)
 
 
 def test_reference_to_distributed_and_back(citus_url: str, citus_schema: str) -> None:
