@@ -394,6 +394,39 @@ def test_undistributing_tables_whose_foreign_keys_stay(
     _assert_workers_consistent(citus_url, citus_schema)
 
 
+def _pair(first: Any, second: Any) -> sa.MetaData:
+    """Table b colocated with table a, their distribution columns of the two types."""
+    md = sa.MetaData()
+    a = sa.Table("a", md, sa.Column("tenant_id", first, primary_key=True))
+    b = sa.Table("b", md, sa.Column("tenant_id", second, primary_key=True))
+    distributed(a, "tenant_id")
+    distributed(b, "tenant_id", colocate_with=a)
+    return md
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "said"),
+    [
+        (sa.BigInteger, sa.Integer, ".b.tenant_id is integer, {schema}.a.tenant_id is bigint"),
+        (sa.Text, sa.Text(collation="C"), 'is text COLLATE "C", {schema}.a.tenant_id is text COLLATE "default"'),
+    ],
+    ids=["type", "collation"],
+)
+def test_colocating_distribution_columns_of_different_types_is_refused_at_diff(
+    citus_url: str, citus_schema: str, first: Any, second: Any, said: str
+) -> None:
+    """Citus refuses to colocate them at up ("cannot colocate tables"): the diff says so first."""
+    with pytest.raises(DeclarationError, match="same type|same collation") as caught:
+        _plans(citus_url, _pair(first, second), citus_schema)
+    assert said.format(schema=citus_schema) in str(caught.value)
+    assert f"colocate_with='{citus_schema}.a'" in str(caught.value)
+
+
+def test_distribution_columns_differing_only_in_length_colocate(citus_url: str, citus_schema: str) -> None:
+    """Citus compares the type, not its modifier: varchar(20) and varchar(30) colocate."""
+    _step(citus_url, citus_schema, _pair(sa.String(20), sa.String(30)))
+
+
 def test_reference_to_distributed_and_back(citus_url: str, citus_schema: str) -> None:
     _apply(citus_url, _plans(citus_url, shop(tag="reference"), citus_schema)[0])
     statements = _sql(_step(citus_url, citus_schema, shop(tag="hash")))
