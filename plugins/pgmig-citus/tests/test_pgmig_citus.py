@@ -8,7 +8,10 @@ in that database, dropped after it.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -475,6 +478,69 @@ def test_a_group_changes_its_shard_count_together(citus_url: str, citus_schema: 
     ]
     assert _position(statements, "DROP CONSTRAINT") < _position(statements, "alter_distributed_table")
     assert _position(statements, '"order_line"\', colocate_with') < _position(statements, "ADD CONSTRAINT")
+
+
+CITUS_MODELS = """
+import sqlalchemy as sa
+from pgmig_citus import distributed, reference
+
+metadata = sa.MetaData()
+country = sa.Table("country", metadata, sa.Column("code", sa.String(2), primary_key=True))
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("tenant_id", sa.Integer, primary_key=True),
+    sa.Column("country", sa.String(2), sa.ForeignKey("country.code")),
+)
+reference(country)
+distributed(orders, "tenant_id")
+"""
+
+
+def _cli(root: Path, url: str, scratch_url: str, *args: str) -> "subprocess.CompletedProcess[str]":
+    """The pgmig CLI as a user runs it, on `url`, with scratch databases on `scratch_url`'s server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
+    env.update(PGMIG_DATABASE_URL=url, PGMIG_DEV_URL=scratch_url)
+    code = "import sys; from pgmig.cli import main; sys.argv[0] = 'pgmig'; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_scratch_server_without_citus_is_named_with_what_to_do(
+    tmp_path: Path, citus_url: str, citus_schema: str, database_url: str
+) -> None:
+    """generate's proof and check run the revision on a scratch database: on a server without Citus
+    the error says so and names --no-verify and dev_url, not only `function ... does not exist`."""
+    (tmp_path / "pyproject.toml").write_text(
+        f'[project]\nname = "shop"\n\n[tool.pgmig]\nmodels = ["models.py"]\nschema = "{citus_schema}"\n'
+    )
+    (tmp_path / "models.py").write_text(CITUS_MODELS)
+    proved = _cli(tmp_path, citus_url, database_url, "generate", "-m", "shop")
+    assert proved.returncode == 3, proved.stdout + proved.stderr
+    said = " ".join(proved.stderr.split())
+    for words in ("has no citus extension", "--no-verify", "dev_url", "create_reference_table("):
+        assert words in said, said
+    assert not list((tmp_path / "migrations").glob("*.py"))
+
+    written = _cli(tmp_path, citus_url, database_url, "generate", "-m", "shop", "--no-verify")
+    assert written.returncode == 0, written.stdout + written.stderr
+    checked = _cli(tmp_path, citus_url, database_url, "check")
+    assert checked.returncode != 0
+    said = " ".join((checked.stdout + checked.stderr).split())
+    assert "has no citus extension" in said and "--no-verify" in said, said
+    # On the coordinator itself the revision runs.
+    up = _cli(tmp_path, citus_url, database_url, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert plan_for(citus_url, _models_of(tmp_path), HANDLERS, citus_schema).is_empty
+
+
+def _models_of(root: Path) -> sa.MetaData:
+    """The metadata of the project's models file."""
+    namespace: Dict[str, Any] = {}
+    exec(compile((root / "models.py").read_text(), "models.py", "exec"), namespace)
+    metadata: sa.MetaData = namespace["metadata"]
+    return metadata
 
 
 def test_citus_own_views_are_left_alone(citus_url: str) -> None:
