@@ -21,6 +21,7 @@ from pgmig_citus.handler import model_distributions
 from pgmig_citus.ops import AlterDistributedTable, CreateDistributedTable, UndistributeTable
 
 from pgmig.api import DeclarationError, Hazard
+from pgmig.cli.output import change_line
 from pgmig.plan.diff import Plan
 from pgmig.plan.engine import apply_plan, diff_both_ways, model_context
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
@@ -440,6 +441,15 @@ def test_a_table_leaves_its_group_with_a_shard_count_of_its_own(citus_url: str, 
     _apply(citus_url, _plans(citus_url, shop(), citus_schema)[0])
     up = _step(citus_url, citus_schema, shop(colocate_lines=False, orders_shard_count=6, fk=False))
     # orders leaves (order_line, first by name, stays), with 6 shards; order_line keeps its 4.
+    lines = {change.key[2]: change_line(change).plain for change in up.changes}
+    assert lines["orders"] == (
+        f"~ distribution of orders: shard_count: 4 → 6; colocation: {citus_schema}.order_line → ∅ "
+        "[rewrites_table] [access_exclusive_lock]"
+    ), lines
+    # order_line leaves the group too, by orders' move: its change runs no statement of its own.
+    assert lines["order_line"] == (
+        f"~ distribution of order_line: colocation: {citus_schema}.orders → ∅ (no statement of its own)"
+    )
     assert [s for s in _sql(up) if "alter_distributed_table" in s] == [
         f'SELECT pg_catalog.alter_distributed_table(\'"{citus_schema}"."orders"\', shard_count => 6, '
         "colocate_with => 'none', cascade_to_colocated => false)"
@@ -543,15 +553,34 @@ def _models_of(root: Path) -> sa.MetaData:
     return metadata
 
 
+CITUS_VIEWS = """
+SELECT c.relname::text AS name FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_class c ON c.oid = d.objid AND d.classid = 'pg_catalog.pg_class'::regclass
+JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'citus'
+WHERE d.deptype = 'e' AND c.relkind = 'v' AND c.relnamespace = 'public'::regnamespace
+"""
+
+
 def test_citus_own_views_are_left_alone(citus_url: str) -> None:
     """Citus puts views of its own in public (citus_tables, citus_schemas): they are the extension's,
-    so a diff of public never drops them."""
+    so a diff of public never drops them, whatever else public holds."""
     from pgmig_views import ViewHandler
 
-    assert _run(citus_url, lambda conn: conn.fetchval("SELECT to_regclass('public.citus_tables') IS NOT NULL"))
-    seen = catalog(citus_url, [*HANDLERS, ViewHandler], "public")
-    assert ("view", "public", "citus_tables") not in seen
-    assert plan_for(citus_url, sa.MetaData(), [*HANDLERS, ViewHandler], "public").is_empty
+    views = _run(citus_url, lambda conn: conn.fetch(CITUS_VIEWS))
+    names = {row["name"] for row in views}
+    assert "citus_tables" in names
+    # Something else in public, as other tests and users leave there: the diff drops it, not Citus's views.
+    other = f"other_{uuid.uuid4().hex[:10]}"
+    _run(citus_url, lambda conn: conn.execute(f'CREATE VIEW public."{other}" AS SELECT 1 AS one'))
+    try:
+        seen = catalog(citus_url, [*HANDLERS, ViewHandler], "public")
+        assert ("view", "public", other) in seen
+        assert not [key for key in seen if key[0] == "view" and key[-1] in names]
+        plan = plan_for(citus_url, sa.MetaData(), [*HANDLERS, ViewHandler], "public")
+        assert ("view", "public", other) in [change.key for change in plan.changes]
+        assert not [change.key for change in plan.changes if change.key[-1] in names]
+    finally:
+        _run(citus_url, lambda conn: conn.execute(f'DROP VIEW public."{other}"'))
 
 
 class TestDistributionConformance(ConformanceSuite):
