@@ -59,10 +59,8 @@ def carry_dependents(changes: List[Change], current: SchemaState, desired: Schem
             rebuilt = change.old.rebuilds(change.new)
             if rebuilt:
                 rebuilding.append((change, change, rebuilt, False, True, None))
-        else:
-            made = change.new if change.action == CREATE else change.old
-            if made is not None and made.precedes_users_of:
-                rebuilding.append((change, change, made.precedes_users_of, False, True, made))
+    scanned = {id(change) for change in changes}
+    rebuilding += _displacing(changes)
     for key, pair in by_key.items():
         if len(pair) == 2:  # replaced (must_replace): whatever depends on it goes and comes back with it
             drop, create = sorted(pair, key=lambda c: c.action != DESTROY)
@@ -81,11 +79,29 @@ def carry_dependents(changes: List[Change], current: SchemaState, desired: Schem
             if change.action == MIGRATE and change.old is not None and change.old.key not in by_key:
                 by_key[change.old.key] = by_key[change.key]
         dependents = _dependents(current, desired)
+        # The list grows as it is walked: a create or drop carried around a rebuild (a Citus table
+        # undistributed around a new type of its distribution column) may displace others in turn.
         for drop, create, rebuilt, replaced, split, displacing in rebuilding:
             edges += _carry(
                 drop, create, rebuilt, replaced, split, changes, by_key, dependents, current, desired, displacing
             )
+            added = [change for change in changes if id(change) not in scanned]
+            scanned.update(id(change) for change in added)
+            rebuilding += _displacing(added)
     return edges + _through_unchanged(changes, by_key, desired)
+
+
+def _displacing(
+    changes: Sequence[Change],
+) -> List[Tuple[Change, Change, Tuple[Key, ...], bool, bool, Optional[SchemaObject]]]:
+    """A `rebuilding` entry (see carry_dependents) for each create or drop of an object that goes
+    before users not naming it (`precedes_users_of`): those it `displaces` are carried around it."""
+    out: List[Tuple[Change, Change, Tuple[Key, ...], bool, bool, Optional[SchemaObject]]] = []
+    for change in changes:
+        made = change.new if change.action == CREATE else change.old if change.action == DESTROY else None
+        if made is not None and made.precedes_users_of:
+            out.append((change, change, made.precedes_users_of, False, True, made))
+    return out
 
 
 def _carry(

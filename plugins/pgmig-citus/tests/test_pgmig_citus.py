@@ -467,6 +467,33 @@ def test_a_new_type_of_the_distribution_column(citus_url: str, citus_schema: str
     )
 
 
+def _keyed_pair(tenant_type: Any) -> sa.MetaData:
+    """b colocated with a, and a foreign key from b to a, both distributed by a `tenant_type` column."""
+    md = sa.MetaData()
+    a = sa.Table(
+        "a", md, sa.Column("tenant_id", tenant_type, primary_key=True), sa.Column("id", sa.Integer, primary_key=True)
+    )
+    b = sa.Table(
+        "b",
+        md,
+        sa.Column("tenant_id", tenant_type, primary_key=True),
+        sa.Column("a_id", sa.Integer),
+        sa.ForeignKeyConstraint(["tenant_id", "a_id"], ["a.tenant_id", "a.id"], name="b_a_fkey"),
+    )
+    distributed(a, "tenant_id")
+    distributed(b, "tenant_id", colocate_with=a)
+    return md
+
+
+def test_a_new_type_of_distribution_columns_that_a_foreign_key_joins(citus_url: str, citus_schema: str) -> None:
+    """Both tables are undistributed around the type change, and the key between them, which Citus
+    would not let them leave with, goes first and comes back last."""
+    _apply(citus_url, _plans(citus_url, _keyed_pair(sa.Integer), citus_schema)[0])
+    statements = _sql(_step(citus_url, citus_schema, _keyed_pair(sa.BigInteger)))
+    assert _position(statements, "DROP CONSTRAINT") < _position(statements, "undistribute_table")
+    assert _position(statements, "\"b\"', 'tenant_id', colocate_with") < _position(statements, "ADD CONSTRAINT")
+
+
 def test_a_group_changes_its_shard_count_together(citus_url: str, citus_schema: str) -> None:
     md = shop()
     _apply(citus_url, _plans(citus_url, md, citus_schema)[0])
