@@ -29,7 +29,7 @@ Anything not exported here is internal and may change without notice.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator, List, Type, TypeVar
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple, Type, TypeVar
 
 from pgmig.db.quoting import NulCharacterError, ident_list, qualified, quote_ident, quote_literal
 from pgmig.errors import PgmigError
@@ -73,6 +73,7 @@ __all__ = [
     "key_scope",
     "key_text",
     "metadata_of",
+    "model_column_type",
     "normal_types",
     "qualified",
     "quote_ident",
@@ -135,6 +136,15 @@ def declared(models: ModelContext, of_type: Type[D]) -> Iterator[D]:
         for item in metadata.info.get(INFO_KEY, ()):
             if isinstance(item, of_type):
                 yield item
+
+
+def model_column_type(models: ModelContext, table: Any, column: str) -> Tuple[str, Optional[str]]:
+    """(type as `format_type()` prints it, collation name or None for the type's default) of the
+    column named `column` of the model table `table` (a SQLAlchemy Table of `models`), as the
+    column handler compares it. Raises KeyError for a column the table lacks."""
+    from pgmig.schema.handlers.column import model_columns, split_collation
+
+    return split_collation(dict(model_columns(models).table_types(table))[column])
 
 
 def dollar_quote(body: str, tag: str = "pgmig") -> str:

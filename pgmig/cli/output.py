@@ -245,9 +245,14 @@ def check_progress() -> "Iterator[Callable[[RevisionCheck, float], None]]":
 
 
 def _value(name: str, value: Any) -> str:
-    """A field's value in a `~` line: `∅` for none, a comment quoted as its `COMMENT ON` statement has it."""
-    if value is None:
+    """A field's value in a `~` line: `∅` for none (or an empty list), a list as its items joined by
+    commas (`public.orders, public.tag`, never Python's `('public.orders',)`), a comment quoted as
+    its `COMMENT ON` statement has it."""
+    if value is None or (isinstance(value, (tuple, list, frozenset, set)) and not value):
         return "∅"
+    if isinstance(value, (tuple, list, frozenset, set)):
+        items = sorted(value, key=str) if isinstance(value, (frozenset, set)) else value
+        return ", ".join(_value(name, item) for item in items)
     if name == "comment" and isinstance(value, str):
         from pgmig.db.quoting import quote_literal
 
@@ -273,6 +278,10 @@ def change_line(change: Change, owner: bool = False) -> Text:
             line.append(printable(": " + "; ".join(parts), one_line=True))
     else:
         line.append(printable(obj.describe() + of, one_line=True))
+    if change.action == MIGRATE and not change.operations and not change.implicit:
+        # Another change does it (a Citus table leaving a group when its partner moves): counted, as
+        # the object changes, and said, as no statement of its own shows under it.
+        line.append(" (no statement of its own)", style="dim")
     if change.implicit:  # a part its table's CREATE TABLE or DROP TABLE carries
         line.append(
             " (created with its table)" if change.action == CREATE else " (dropped with its table)", style="dim"

@@ -156,7 +156,14 @@ class DatabaseActions(OperationMethods):
 
     async def _execute(self, connection: Any, operation: Operation) -> None:
         for statement, parameters in operation.bound_statements():
-            await execute(connection, statement, *parameters)
+            try:
+                await execute(connection, statement, *parameters)
+            except DatabaseError as exc:
+                cause = exc.__cause__
+                why = operation.explain_failure(cause) if isinstance(cause, Exception) else None
+                if why is None:
+                    raise
+                raise DatabaseError(f"{exc}: {why}") from cause
 
     async def execute(self, sql: str, *args: Any) -> None:
         """Run one SQL statement of the revision's own (a data step), `$1`, `$2`... bound to `args`.

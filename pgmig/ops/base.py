@@ -125,6 +125,16 @@ class Operation:
     def hazards(self) -> Tuple[Hazard, ...]:
         return ()
 
+    def explain_failure(self, error: Exception) -> Optional[str]:
+        """Why Postgres refused this step and what to do, in words, when its error alone does not say
+        (an asyncpg `PostgresError` raised by one of `statements`); None (the default) adds nothing.
+
+        A plugin's function missing from the database means its extension is not installed there:
+        pgmig-citus names Citus, and what to do when that database is a scratch one (`generate`'s
+        proof, `check`), where Postgres would only say `function ... does not exist`.
+        """
+        return None
+
     async def preflight(self, connection: Any, earlier: Sequence["Operation"]) -> List["RowProblem"]:
         """What this step would do to the rows the database holds now, before anything of its
         revision runs (the runner refuses a revision with a failing problem); default none.

@@ -49,25 +49,28 @@ def carry_dependents(changes: List[Change], current: SchemaState, desired: Schem
     """
     by_key: Dict[Key, List[Change]] = {}
     # (the change's drop side, its create side, the keys it rebuilds, whether it replaces them,
-    # whether dependents that change anyway are split around it too)
-    rebuilding: List[Tuple[Change, Change, Tuple[Key, ...], bool, bool]] = []
+    # whether dependents that change anyway are split around it too, and the object whose create
+    # or drop displaces the dependents it names: only those are carried)
+    rebuilding: List[Tuple[Change, Change, Tuple[Key, ...], bool, bool, Optional[SchemaObject]]] = []
     for change in changes:
         by_key.setdefault(change.key, []).append(change)
         if change.action == MIGRATE:
             assert change.old is not None and change.new is not None
             rebuilt = change.old.rebuilds(change.new)
             if rebuilt:
-                rebuilding.append((change, change, rebuilt, False, True))
+                rebuilding.append((change, change, rebuilt, False, True, None))
+    scanned = {id(change) for change in changes}
+    rebuilding += _displacing(changes)
     for key, pair in by_key.items():
         if len(pair) == 2:  # replaced (must_replace): whatever depends on it goes and comes back with it
             drop, create = sorted(pair, key=lambda c: c.action != DESTROY)
-            rebuilding.append((drop, create, (key,), True, True))
+            rebuilding.append((drop, create, (key,), True, True, None))
         elif pair[0].action == DESTROY:
             # Dropped for good while an object that stays still depends on it (a foreign key on a
             # unique index that becomes a constraint): Postgres refuses the drop, so the dependent
             # goes first and comes back after, over what it depends on now. One that changes
             # anyway stops depending on it, and the graph already puts its change first.
-            rebuilding.append((pair[0], pair[0], (key,), True, False))
+            rebuilding.append((pair[0], pair[0], (key,), True, False, None))
     edges: List[Edge] = []
     if rebuilding:
         # A renamed object (the diff pairs a drop and a create of one definition) is one change
@@ -76,9 +79,29 @@ def carry_dependents(changes: List[Change], current: SchemaState, desired: Schem
             if change.action == MIGRATE and change.old is not None and change.old.key not in by_key:
                 by_key[change.old.key] = by_key[change.key]
         dependents = _dependents(current, desired)
-        for drop, create, rebuilt, replaced, split in rebuilding:
-            edges += _carry(drop, create, rebuilt, replaced, split, changes, by_key, dependents, current, desired)
+        # The list grows as it is walked: a create or drop carried around a rebuild (a Citus table
+        # undistributed around a new type of its distribution column) may displace others in turn.
+        for drop, create, rebuilt, replaced, split, displacing in rebuilding:
+            edges += _carry(
+                drop, create, rebuilt, replaced, split, changes, by_key, dependents, current, desired, displacing
+            )
+            added = [change for change in changes if id(change) not in scanned]
+            scanned.update(id(change) for change in added)
+            rebuilding += _displacing(added)
     return edges + _through_unchanged(changes, by_key, desired)
+
+
+def _displacing(
+    changes: Sequence[Change],
+) -> List[Tuple[Change, Change, Tuple[Key, ...], bool, bool, Optional[SchemaObject]]]:
+    """A `rebuilding` entry (see carry_dependents) for each create or drop of an object that goes
+    before users not naming it (`precedes_users_of`): those it `displaces` are carried around it."""
+    out: List[Tuple[Change, Change, Tuple[Key, ...], bool, bool, Optional[SchemaObject]]] = []
+    for change in changes:
+        made = change.new if change.action == CREATE else change.old if change.action == DESTROY else None
+        if made is not None and made.precedes_users_of:
+            out.append((change, change, made.precedes_users_of, False, True, made))
+    return out
 
 
 def _carry(
@@ -92,10 +115,13 @@ def _carry(
     dependents: Dict[Key, List[Key]],
     current: SchemaState,
     desired: SchemaState,
+    displacing: Optional[SchemaObject] = None,
 ) -> List[Edge]:
     """The dependents of `rebuilt`: drops before `first`, creates after `then` (the same
     change for a rebuild in place; the drop and the create of a replacement).
-    Dependents that change anyway are split into a drop and a create only when `split_changed`."""
+    Dependents that change anyway are split into a drop and a create only when `split_changed`.
+    With `displacing` (an object `first` creates or drops), only the dependents it `displaces`
+    are carried; those the plan creates or drops anyway are ordered by the graph."""
     edges: List[Edge] = []
     # (key, whether its dependents are carried whatever they say: it is replaced itself)
     pending: List[Tuple[Key, bool]] = [(key, replacing) for key in rebuilt]
@@ -106,9 +132,11 @@ def _carry(
             if dependent in seen or dependent == first.key or _holds_rows(dependent, current, desired):
                 continue
             mine = by_key.get(dependent)
+            if displacing is not None and not _displaced(displacing, dependent, mine, current, desired):
+                continue
             if mine is None:
                 old, new = _unchanged(dependent, current, desired)
-                if not replaced and old.rebuilt_with(key) and not _dropped_along(first, old):
+                if displacing is None and not replaced and old.rebuilt_with(key) and not _dropped_along(first, old):
                     continue
                 mine = by_key[dependent] = by_key[old.key] = by_key[new.key] = [
                     Change(DESTROY, old, None),
@@ -133,6 +161,22 @@ def _carry(
             if any(c.action == CREATE for c in mine) and any(c.action == DESTROY for c in mine):
                 pending.append((dependent, True))
     return edges
+
+
+def _displaced(
+    by: SchemaObject, key: Key, changes: Optional[List[Change]], current: SchemaState, desired: SchemaState
+) -> bool:
+    """Whether creating or dropping `by` displaces the object under `key`, which the plan keeps
+    (`changes` None), changes in place, or drops and creates again (replaced, or carried around
+    another change already) (`SchemaObject.displaces`). One the plan only creates or only drops
+    is ordered by the graph (`SchemaObject.precedes_users_of`)."""
+    if changes is None:
+        old = current.get(key) or desired.get(key)
+    elif {c.action for c in changes} in ({MIGRATE}, {DESTROY, CREATE}):
+        old = next(c.old for c in changes if c.old is not None)
+    else:
+        return False
+    return old is not None and by.displaces(old)
 
 
 def _dropped_along(change: Change, dependent: SchemaObject) -> bool:

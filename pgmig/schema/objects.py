@@ -195,6 +195,17 @@ class SchemaObject:
         """
         return False
 
+    def displaces(self, dependent: "SchemaObject") -> bool:
+        """True when creating or dropping this object (on objects that stay) cannot be done while
+        `dependent` exists: an object that depends on one of `precedes_users_of` and is kept or
+        changed by the plan. The planner then drops `dependent` before this object's create or
+        drop and creates it again after (see pgmig.plan.rebuilds). Default False.
+
+        Citus refuses create_distributed_table and undistribute_table while foreign keys link the
+        table to others (pgmig-citus).
+        """
+        return False
+
     def rebuilt_with(self, key: Key) -> bool:
         """True when Postgres carries this object through a rebuild of `key` (one of its
         dependencies) by itself, with the same result as creating it afresh.

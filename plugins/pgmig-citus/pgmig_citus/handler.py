@@ -20,6 +20,7 @@ in either direction.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -32,6 +33,7 @@ from pgmig.api import (
     Operation,
     SchemaObject,
     declared,
+    model_column_type,
     qualified,
 )
 
@@ -116,6 +118,20 @@ class Distribution(SchemaObject):
         return (_primary_key((self.schema, self.table)),)
 
     def drops_along(self, new: SchemaObject, dependent: SchemaObject) -> bool:
+        return self._linked_by(dependent)
+
+    def displaces(self, dependent: SchemaObject) -> bool:
+        """Citus refuses to distribute a table, or to undistribute it, while a foreign key that
+        stays links it to another table (undistribute_table: "cannot complete operation because
+        table is referenced by a foreign key"; create_distributed_table on a table that a foreign
+        key to a reference table made a Citus local table). The planner drops those keys before
+        and adds them after, so `down` restores them exactly. Citus's own way,
+        `cascade_via_foreign_keys`, would also undistribute every table the keys reach, which
+        the models may keep distributed (Citus docs, "undistribute_table")."""
+        return self._linked_by(dependent)
+
+    def _linked_by(self, dependent: SchemaObject) -> bool:
+        """Whether `dependent` is a foreign key on this table or to it."""
         if not self.precedes(dependent):
             return False
         mine = (self.schema, self.table)
@@ -284,12 +300,50 @@ def _check_foreign_keys(models: ModelContext, decls: Dict[Name, TableDistributio
                 raise DeclarationError(f"{label}: {why}")
 
 
+def _check_column_types(
+    models: ModelContext, tables: Dict[Name, Any], decls: Dict[Name, TableDistribution], resolve: Any
+) -> None:
+    """Raise DeclarationError for a table colocated with one whose distribution column has another
+    type or collation, naming both tables, columns and types. Citus refuses to colocate them
+    ("cannot colocate tables ...: Distribution column types don't match", citus
+    colocation_utils.c, EnsureColumnTypeEquality); it compares the type itself, not its
+    modifier (varchar(20) and varchar(30) colocate)."""
+
+    def spelled(name: Name, column: str) -> Tuple[str, Optional[str]]:
+        data_type, collation = model_column_type(models, tables[name], column)
+        return re.sub(r"\([^)]*\)", "", data_type).strip(), collation
+
+    for name, decl in decls.items():
+        if decl.method != HASH or decl.colocate_with is None or decl.column is None:
+            continue
+        target = resolve(decl.colocate_with)
+        other = decls[target].column
+        assert other is not None  # _groups checked that it is hash-distributed
+        mine, theirs = spelled(name, decl.column), spelled(target, other)
+        if mine == theirs:
+            continue
+        if mine[0] != theirs[0]:
+            what, shown = "type", (mine[0], theirs[0])
+        else:
+            what, shown = (
+                "collation",
+                (f'{mine[0]} COLLATE "{mine[1] or "default"}"', f'{theirs[0]} COLLATE "{theirs[1] or "default"}"'),
+            )
+        raise DeclarationError(
+            f"distributed({_text(name)!r}, {decl.column!r}, colocate_with={_text(target)!r}): Citus colocates "
+            f"tables only when their distribution columns have the same {what}: "
+            f"{_text(name)}.{decl.column} is {shown[0]}, {_text(target)}.{other} is {shown[1]}; "
+            f"give both columns one {what}, or colocate the table with none"
+        )
+
+
 def model_distributions(models: ModelContext) -> List[Distribution]:
     """The declared distributions of the managed schemas' model tables.
 
     Raises DeclarationError for a declaration on a table the models lack, a
     colocation link to a table not hash-distributed, a shard count given to
-    a table that colocates with another, and a foreign key Citus refuses.
+    a table that colocates with another, a colocation of distribution columns
+    of different types, and a foreign key Citus refuses.
     """
     tables = {(models.table_schema(t), t.name): t for t in models.tables}
     decls: Dict[Name, TableDistribution] = {}
@@ -310,6 +364,7 @@ def model_distributions(models: ModelContext) -> List[Distribution]:
         return (target[0] or models.schema, target[1])
 
     roots = _groups(decls, resolve)
+    _check_column_types(models, tables, decls, resolve)
     members: Dict[Name, List[Name]] = {}
     for name, root in roots.items():
         members.setdefault(root, []).append(name)

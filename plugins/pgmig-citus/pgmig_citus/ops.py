@@ -34,9 +34,31 @@ def _copies_rows(table_exists: bool) -> Tuple[Hazard, ...]:
     return (Hazard.FULL_SCAN, Hazard.BLOCKS_WRITES) if table_exists else ()
 
 
+# SQLSTATE undefined_function (PostgreSQL docs, Appendix A): how a database without Citus answers.
+UNDEFINED_FUNCTION = "42883"
+
+NO_CITUS = (
+    "the database has no citus extension, and distributing tables runs only on a Citus coordinator. "
+    "generate's proof, check and status drift run the revisions on a scratch database made on dev_url's "
+    "server (the embedded PostgreSQL, without Citus, when dev_url is unset): set dev_url to a Citus "
+    "coordinator whose new databases get the extension on every node and the workers registered "
+    '(pgmig-citus README, "Scratch databases"), or generate with --no-verify and run `pgmig up` on the coordinator'
+)
+
+
+class _CitusFunction(Operation):
+    """A call of one of Citus's functions (`name` is the function's)."""
+
+    def explain_failure(self, error: Exception) -> Optional[str]:
+        """A database without the citus extension has none of its functions: say so, and what to do."""
+        if getattr(error, "sqlstate", None) == UNDEFINED_FUNCTION and f"{self.name}(" in str(error):
+            return NO_CITUS
+        return None
+
+
 @register
 @dataclass(frozen=True)
-class CreateDistributedTable(Operation):
+class CreateDistributedTable(_CitusFunction):
     """SELECT create_distributed_table(table, column, colocate_with => ..., shard_count => ...).
 
     `colocate_with` is "schema.table" (quoted where needed) of a distributed
@@ -66,7 +88,7 @@ class CreateDistributedTable(Operation):
 
 @register
 @dataclass(frozen=True)
-class CreateReferenceTable(Operation):
+class CreateReferenceTable(_CitusFunction):
     """SELECT create_reference_table(table): a copy of the table on every node."""
 
     name = "create_reference_table"
@@ -83,7 +105,7 @@ class CreateReferenceTable(Operation):
 
 @register
 @dataclass(frozen=True)
-class UndistributeTable(Operation):
+class UndistributeTable(_CitusFunction):
     """SELECT undistribute_table(table): the rows come back into one local table on the coordinator.
 
     Citus refuses while a foreign key references the table or leaves it
@@ -104,7 +126,7 @@ class UndistributeTable(Operation):
 
 @register
 @dataclass(frozen=True)
-class AlterDistributedTable(Operation):
+class AlterDistributedTable(_CitusFunction):
     """SELECT alter_distributed_table(table, distribution_column => ..., shard_count => ...,
     colocate_with => ..., cascade_to_colocated => ...): a new distribution column, shard count or
     colocation group. The table is rewritten and its shards moved.

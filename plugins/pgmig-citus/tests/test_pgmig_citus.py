@@ -8,7 +8,10 @@ in that database, dropped after it.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
@@ -18,6 +21,7 @@ from pgmig_citus.handler import model_distributions
 from pgmig_citus.ops import AlterDistributedTable, CreateDistributedTable, UndistributeTable
 
 from pgmig.api import DeclarationError, Hazard
+from pgmig.cli.output import change_line
 from pgmig.plan.diff import Plan
 from pgmig.plan.engine import apply_plan, diff_both_ways, model_context
 from pgmig.testing import database_url, pgmig_server  # noqa: F401  (fixtures)
@@ -50,8 +54,10 @@ def shop(
     tag: Optional[str] = None,
     orders_shard_count: int = 4,
     tag_id: Any = sa.Integer,
+    local: Tuple[str, ...] = (),
 ) -> sa.MetaData:
-    """Orders and their lines, distributed by tenant; countries as a reference table."""
+    """Orders and their lines, distributed by tenant; countries as a reference table. The tables
+    named in `local` are declared nothing (plain PostgreSQL tables)."""
     md = sa.MetaData()
     country = sa.Table(
         "country", md, sa.Column("code", sa.String(2), primary_key=True), sa.Column("name", sa.Text, nullable=False)
@@ -84,15 +90,17 @@ def shop(
     lines = sa.Table("order_line", md, *line_columns)
     if sku_index:
         sa.Index("ix_order_line_sku", lines.c.sku)
-    reference(country)
-    distributed(orders, "tenant_id", shard_count=orders_shard_count)
+    if "country" not in local:
+        reference(country)
+    if "orders" not in local:
+        distributed(orders, "tenant_id", shard_count=orders_shard_count)
     if tag is not None:
         tags = sa.Table("tag", md, sa.Column("id", tag_id, primary_key=True), sa.Column("label", sa.Text))
         if tag == "reference":
             reference(tags)
         else:
             distributed(tags, "id", shard_count=2)
-    if distribute_lines:
+    if distribute_lines and "order_line" not in local:
         if colocate_lines:
             distributed(lines, "tenant_id", colocate_with=orders)
         else:
@@ -363,6 +371,66 @@ def test_undistributing_drops_the_foreign_keys_first(citus_url: str, citus_schem
     assert _position(statements, "DROP CONSTRAINT") < _position(statements, "undistribute_table")
 
 
+@pytest.mark.parametrize(
+    "local", [("country", "orders", "order_line"), ("orders", "order_line")], ids=["all", "keeping-reference"]
+)
+def test_undistributing_tables_whose_foreign_keys_stay(
+    citus_url: str, citus_schema: str, local: Tuple[str, ...]
+) -> None:
+    """Citus refuses undistribute_table while a foreign key links the table (and distributing a
+    table with keys to others): the keys go before and come back after, in up and in down."""
+    _apply(citus_url, _plans(citus_url, shop(), citus_schema)[0])
+    up = _step(citus_url, citus_schema, shop(local=local))
+    statements = _sql(up)
+    undone = [s for s in statements if "undistribute_table" in s]
+    assert len(undone) == len(local), statements
+    for table in ("order_line", "orders"):  # each table's one foreign key
+        dropped = _position(statements, f'"{table}" DROP CONSTRAINT')
+        added = _position(statements, f'"{table}" ADD')
+        assert dropped < _position(statements, "undistribute_table")
+        assert _position(statements, undone[-1]) < added
+    # And back: distributing tables that have foreign keys between them.
+    down = _plans(citus_url, shop(), citus_schema)[0]
+    statements = _sql(down)
+    assert _position(statements, "DROP CONSTRAINT") < _position(statements, "create_distributed_table")
+    _apply(citus_url, down)
+    assert plan_for(citus_url, shop(), HANDLERS, citus_schema).is_empty
+    _assert_workers_consistent(citus_url, citus_schema)
+
+
+def _pair(first: Any, second: Any) -> sa.MetaData:
+    """Table b colocated with table a, their distribution columns of the two types."""
+    md = sa.MetaData()
+    a = sa.Table("a", md, sa.Column("tenant_id", first, primary_key=True))
+    b = sa.Table("b", md, sa.Column("tenant_id", second, primary_key=True))
+    distributed(a, "tenant_id")
+    distributed(b, "tenant_id", colocate_with=a)
+    return md
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "said"),
+    [
+        (sa.BigInteger, sa.Integer, ".b.tenant_id is integer, {schema}.a.tenant_id is bigint"),
+        (sa.Text, sa.Text(collation="C"), 'is text COLLATE "C", {schema}.a.tenant_id is text COLLATE "default"'),
+    ],
+    ids=["type", "collation"],
+)
+def test_colocating_distribution_columns_of_different_types_is_refused_at_diff(
+    citus_url: str, citus_schema: str, first: Any, second: Any, said: str
+) -> None:
+    """Citus refuses to colocate them at up ("cannot colocate tables"): the diff says so first."""
+    with pytest.raises(DeclarationError, match="same type|same collation") as caught:
+        _plans(citus_url, _pair(first, second), citus_schema)
+    assert said.format(schema=citus_schema) in str(caught.value)
+    assert f"colocate_with='{citus_schema}.a'" in str(caught.value)
+
+
+def test_distribution_columns_differing_only_in_length_colocate(citus_url: str, citus_schema: str) -> None:
+    """Citus compares the type, not its modifier: varchar(20) and varchar(30) colocate."""
+    _step(citus_url, citus_schema, _pair(sa.String(20), sa.String(30)))
+
+
 def test_reference_to_distributed_and_back(citus_url: str, citus_schema: str) -> None:
     _apply(citus_url, _plans(citus_url, shop(tag="reference"), citus_schema)[0])
     statements = _sql(_step(citus_url, citus_schema, shop(tag="hash")))
@@ -373,6 +441,15 @@ def test_a_table_leaves_its_group_with_a_shard_count_of_its_own(citus_url: str, 
     _apply(citus_url, _plans(citus_url, shop(), citus_schema)[0])
     up = _step(citus_url, citus_schema, shop(colocate_lines=False, orders_shard_count=6, fk=False))
     # orders leaves (order_line, first by name, stays), with 6 shards; order_line keeps its 4.
+    lines = {change.key[2]: change_line(change).plain for change in up.changes}
+    assert lines["orders"] == (
+        f"~ distribution of orders: shard_count: 4 → 6; colocation: {citus_schema}.order_line → ∅ "
+        "[rewrites_table] [access_exclusive_lock]"
+    ), lines
+    # order_line leaves the group too, by orders' move: its change runs no statement of its own.
+    assert lines["order_line"] == (
+        f"~ distribution of order_line: colocation: {citus_schema}.orders → ∅ (no statement of its own)"
+    )
     assert [s for s in _sql(up) if "alter_distributed_table" in s] == [
         f'SELECT pg_catalog.alter_distributed_table(\'"{citus_schema}"."orders"\', shard_count => 6, '
         "colocate_with => 'none', cascade_to_colocated => false)"
@@ -388,6 +465,33 @@ def test_a_new_type_of_the_distribution_column(citus_url: str, citus_schema: str
         < _position(statements, "TYPE bigint")
         < _position(statements, "create_distributed_table")
     )
+
+
+def _keyed_pair(tenant_type: Any) -> sa.MetaData:
+    """b colocated with a, and a foreign key from b to a, both distributed by a `tenant_type` column."""
+    md = sa.MetaData()
+    a = sa.Table(
+        "a", md, sa.Column("tenant_id", tenant_type, primary_key=True), sa.Column("id", sa.Integer, primary_key=True)
+    )
+    b = sa.Table(
+        "b",
+        md,
+        sa.Column("tenant_id", tenant_type, primary_key=True),
+        sa.Column("a_id", sa.Integer),
+        sa.ForeignKeyConstraint(["tenant_id", "a_id"], ["a.tenant_id", "a.id"], name="b_a_fkey"),
+    )
+    distributed(a, "tenant_id")
+    distributed(b, "tenant_id", colocate_with=a)
+    return md
+
+
+def test_a_new_type_of_distribution_columns_that_a_foreign_key_joins(citus_url: str, citus_schema: str) -> None:
+    """Both tables are undistributed around the type change, and the key between them, which Citus
+    would not let them leave with, goes first and comes back last."""
+    _apply(citus_url, _plans(citus_url, _keyed_pair(sa.Integer), citus_schema)[0])
+    statements = _sql(_step(citus_url, citus_schema, _keyed_pair(sa.BigInteger)))
+    assert _position(statements, "DROP CONSTRAINT") < _position(statements, "undistribute_table")
+    assert _position(statements, "\"b\"', 'tenant_id', colocate_with") < _position(statements, "ADD CONSTRAINT")
 
 
 def test_a_group_changes_its_shard_count_together(citus_url: str, citus_schema: str) -> None:
@@ -413,15 +517,97 @@ def test_a_group_changes_its_shard_count_together(citus_url: str, citus_schema: 
     assert _position(statements, '"order_line"\', colocate_with') < _position(statements, "ADD CONSTRAINT")
 
 
+CITUS_MODELS = """
+import sqlalchemy as sa
+from pgmig_citus import distributed, reference
+
+metadata = sa.MetaData()
+country = sa.Table("country", metadata, sa.Column("code", sa.String(2), primary_key=True))
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("tenant_id", sa.Integer, primary_key=True),
+    sa.Column("country", sa.String(2), sa.ForeignKey("country.code")),
+)
+reference(country)
+distributed(orders, "tenant_id")
+"""
+
+
+def _cli(root: Path, url: str, scratch_url: str, *args: str) -> "subprocess.CompletedProcess[str]":
+    """The pgmig CLI as a user runs it, on `url`, with scratch databases on `scratch_url`'s server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGMIG_")}
+    env.update(PGMIG_DATABASE_URL=url, PGMIG_DEV_URL=scratch_url)
+    code = "import sys; from pgmig.cli import main; sys.argv[0] = 'pgmig'; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_scratch_server_without_citus_is_named_with_what_to_do(
+    tmp_path: Path, citus_url: str, citus_schema: str, database_url: str
+) -> None:
+    """generate's proof and check run the revision on a scratch database: on a server without Citus
+    the error says so and names --no-verify and dev_url, not only `function ... does not exist`."""
+    (tmp_path / "pyproject.toml").write_text(
+        f'[project]\nname = "shop"\n\n[tool.pgmig]\nmodels = ["models.py"]\nschema = "{citus_schema}"\n'
+    )
+    (tmp_path / "models.py").write_text(CITUS_MODELS)
+    proved = _cli(tmp_path, citus_url, database_url, "generate", "-m", "shop")
+    assert proved.returncode == 3, proved.stdout + proved.stderr
+    said = " ".join(proved.stderr.split())
+    for words in ("has no citus extension", "--no-verify", "dev_url", "create_reference_table("):
+        assert words in said, said
+    assert not list((tmp_path / "migrations").glob("*.py"))
+
+    written = _cli(tmp_path, citus_url, database_url, "generate", "-m", "shop", "--no-verify")
+    assert written.returncode == 0, written.stdout + written.stderr
+    checked = _cli(tmp_path, citus_url, database_url, "check")
+    assert checked.returncode != 0
+    said = " ".join((checked.stdout + checked.stderr).split())
+    assert "has no citus extension" in said and "--no-verify" in said, said
+    # On the coordinator itself the revision runs.
+    up = _cli(tmp_path, citus_url, database_url, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert plan_for(citus_url, _models_of(tmp_path), HANDLERS, citus_schema).is_empty
+
+
+def _models_of(root: Path) -> sa.MetaData:
+    """The metadata of the project's models file."""
+    namespace: Dict[str, Any] = {}
+    exec(compile((root / "models.py").read_text(), "models.py", "exec"), namespace)
+    metadata: sa.MetaData = namespace["metadata"]
+    return metadata
+
+
+CITUS_VIEWS = """
+SELECT c.relname::text AS name FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_class c ON c.oid = d.objid AND d.classid = 'pg_catalog.pg_class'::regclass
+JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'citus'
+WHERE d.deptype = 'e' AND c.relkind = 'v' AND c.relnamespace = 'public'::regnamespace
+"""
+
+
 def test_citus_own_views_are_left_alone(citus_url: str) -> None:
     """Citus puts views of its own in public (citus_tables, citus_schemas): they are the extension's,
-    so a diff of public never drops them."""
+    so a diff of public never drops them, whatever else public holds."""
     from pgmig_views import ViewHandler
 
-    assert _run(citus_url, lambda conn: conn.fetchval("SELECT to_regclass('public.citus_tables') IS NOT NULL"))
-    seen = catalog(citus_url, [*HANDLERS, ViewHandler], "public")
-    assert ("view", "public", "citus_tables") not in seen
-    assert plan_for(citus_url, sa.MetaData(), [*HANDLERS, ViewHandler], "public").is_empty
+    views = _run(citus_url, lambda conn: conn.fetch(CITUS_VIEWS))
+    names = {row["name"] for row in views}
+    assert "citus_tables" in names
+    # Something else in public, as other tests and users leave there: the diff drops it, not Citus's views.
+    other = f"other_{uuid.uuid4().hex[:10]}"
+    _run(citus_url, lambda conn: conn.execute(f'CREATE VIEW public."{other}" AS SELECT 1 AS one'))
+    try:
+        seen = catalog(citus_url, [*HANDLERS, ViewHandler], "public")
+        assert ("view", "public", other) in seen
+        assert not [key for key in seen if key[0] == "view" and key[-1] in names]
+        plan = plan_for(citus_url, sa.MetaData(), [*HANDLERS, ViewHandler], "public")
+        assert ("view", "public", other) in [change.key for change in plan.changes]
+        assert not [change.key for change in plan.changes if change.key[-1] in names]
+    finally:
+        _run(citus_url, lambda conn: conn.execute(f'DROP VIEW public."{other}"'))
 
 
 class TestDistributionConformance(ConformanceSuite):
