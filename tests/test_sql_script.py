@@ -188,3 +188,74 @@ def test_a_new_enum_label_used_in_its_revision_makes_a_script_safe_to_rerun(proj
     assert project.applied() == [rid(p) for p in project.files()]
     assert fetch(project.url, "SELECT status::text FROM post") == [{"status": "archived"}]
     assert "No changes" in project.cli("diff").stdout
+
+
+ROLE_MODELS = """
+import enum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class Role(enum.Enum):
+    guest = "guest"
+    admin = "admin"
+
+
+class Person(SQLModel, table=True):
+    name: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    role: Role = Field(sa_column=sa.Column(sa.Enum(Role, name="role"), nullable=False, server_default="guest"))
+"""
+
+
+def enum_data_revisions(project: Project) -> None:
+    """r1 makes an enum column, r2 adds a label and sets a row to it (a bound parameter of the enum's
+    type), r3 swaps the enum (a label removed: the type dropped and made again) and sets the row again
+    with the same statement text, which a connection caching the first one's plan would run stale."""
+    folder = project.root / "migrations"
+    project.models(ROLE_MODELS)
+    columns = "[['public', 'person', 'role', False, \"'guest'::role\"]]"
+    update = "await migrator.actor.execute('UPDATE person SET role = $1 WHERE name = $2', {!r}, 'root')"
+    revision(
+        folder,
+        "a.py",
+        "r1",
+        up="await migrator.actor.execute(\"CREATE TYPE role AS ENUM ('guest', 'member')\"); "
+        "await migrator.actor.execute(\"CREATE TABLE person (name text PRIMARY KEY, role role NOT NULL DEFAULT 'guest')\"); "
+        "await migrator.actor.execute(\"INSERT INTO person VALUES ('root', 'guest')\")",
+        undo="await migrator.actor.execute('DROP TABLE person'); await migrator.actor.execute('DROP TYPE role')",
+    )
+    revision(
+        folder,
+        "b.py",
+        "r2",
+        '"r1"',
+        up="await migrator.actor.add_type_values(type_name='role', values=['admin']); " + update.format("admin"),
+        undo=update.format("guest") + "; await migrator.actor.swap_type_values(type_name='role', "
+        f"values=['guest', 'member'], columns={columns}, removed_values=['admin'])",
+    )
+    revision(
+        folder,
+        "c.py",
+        "r3",
+        '"r2"',
+        up="await migrator.actor.swap_type_values(type_name='role', values=['guest', 'admin'], "
+        f"columns={columns}, removed_values=['member']); " + update.format("guest"),
+        undo="await migrator.actor.swap_type_values(type_name='role', values=['guest', 'member', 'admin'], "
+        f"columns={columns}); " + update.format("admin"),
+    )
+
+
+def test_bound_parameters_of_a_type_made_again_run_after_ddl_on_every_connection(project: Project) -> None:
+    """A statement bound to an enum's old type (asyncpg caches statements and type codecs on a
+    connection) runs again after the type was dropped and made anew, in one run and in check's replays."""
+    enum_data_revisions(project)
+    checked = project.cli("check", ok=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    project.cli("up")
+    assert project.applied() == ["r1", "r2", "r3"]
+    assert fetch(project.url, "SELECT role::text FROM person") == [{"role": "guest"}]
+    project.cli("down", "r1")
+    assert fetch(project.url, "SELECT role::text FROM person") == [{"role": "guest"}]
+    project.cli("up")
+    assert fetch(project.url, "SELECT enum_range(NULL::role)::text AS r") == [{"r": "{guest,admin}"}]

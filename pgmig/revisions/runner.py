@@ -46,7 +46,7 @@ from typing import (
 
 from pgmig.db.quoting import quote_ident, sql_comment
 from pgmig.errors import ConnectionLostError, DatabaseError, PgmigError, RevisionError
-from pgmig.ops.actor import DatabaseActions, SideSteps, side_steps
+from pgmig.ops.actor import DatabaseActions, SideSteps, forget_schema, side_steps
 from pgmig.ops.base import Operation, UnknownOperationError, safe_to_rerun, translate_schemas
 from pgmig.revisions.files import BASE, HEADS, Chain, Revision, Target, described_exit, foreign_exit
 from pgmig.revisions.migrator import Migrator, NoConnectionError
@@ -769,6 +769,9 @@ class _Execute:
         from pgmig.db.connect import set_timeouts
 
         conn = self.conn
+        # The revision's own statements (migrator.connection) must not run prepared against types an
+        # earlier revision dropped and made again (see `forget_schema`).
+        await forget_schema(conn)
         steps = await _recorded(revision, direction, self.runner.translate)
         # The revision's statements (its preflight reads its tables) wait and run within the
         # configured timeouts; set outside its transaction, so they stay set if it rolls back.
