@@ -259,3 +259,19 @@ def test_bound_parameters_of_a_type_made_again_run_after_ddl_on_every_connection
     assert fetch(project.url, "SELECT role::text FROM person") == [{"role": "guest"}]
     project.cli("up")
     assert fetch(project.url, "SELECT enum_range(NULL::role)::text AS r") == [{"r": "{guest,admin}"}]
+
+
+def test_relative_targets_with_from_are_counted_offline(project: Project) -> None:
+    """`up --sql --from base +1` and `down --sql --from REV -2` count from REV, connecting to nothing."""
+    three_revisions(project)
+    env = {"PGMIG_DATABASE_URL": UNREACHABLE}
+    one = offline(project, "up", "--sql", "--from", "base", "+1", env=env).stdout
+    assert "-- up: r1" in one and "-- up: r2" not in one
+    two = offline(project, "up", "--sql", "--from", "r1", "+2", env=env).stdout
+    assert "-- up: r1" not in two and "-- up: r2" in two and "-- up: r3" in two
+    back = offline(project, "down", "--sql", "--from", "r3", "-2", env=env).stdout
+    assert "-- down: r3" in back and "-- down: r2" in back and "-- down: r1" not in back
+    beyond = pgmig_cli("down", "--sql", "--from", "r1", "-2", cwd=project.root, env=env)
+    assert beyond.returncode == 2 and "only 1 revision(s) are applied" in beyond.stderr, beyond.stderr
+    alone = pgmig_cli("up", "--from", "r1", "+1", cwd=project.root, env=env)
+    assert alone.returncode == 2 and "--sql" in alone.stderr, alone.stderr
