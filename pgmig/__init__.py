@@ -27,6 +27,8 @@ _LAZY = {
     "Check": "pgmig.ops.table",
     "ForeignKey": "pgmig.ops.table",
     "Index": "pgmig.ops.table",
+    # The columns of `swap_type_values(...)` / `remap_type_values(...)`.
+    "EnumColumn": "pgmig.ops.enum",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -36,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pgmig.ops.actor import DatabaseActions as DatabaseActions
     from pgmig.ops.base import Hazard as Hazard
     from pgmig.ops.base import Operation as Operation
+    from pgmig.ops.enum import EnumColumn as EnumColumn
     from pgmig.ops.table import Check as Check
     from pgmig.ops.table import Column as Column
     from pgmig.ops.table import ForeignKey as ForeignKey

@@ -14,7 +14,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from pgmig.errors import DatabaseError, SchemaError
-from pgmig.ops.enum import AddType, AddTypeValues, DropType, RenameTypeValue, SwapTypeValues
+from pgmig.ops.enum import AddType, AddTypeValues, DropType, EnumColumn, RenameTypeValue, SwapTypeValues
 from pgmig.schema.handlers.enum import Enum, EnumHandler, insertions
 
 from .helpers import create_all, diff, fetch, migrate, run_sql, snapshot
@@ -362,7 +362,7 @@ def test_removing_an_unused_label_swaps_the_type(database_url: str, other_url: s
     assert swap.arguments() == {
         "type_name": "status",
         "values": ["open", "closed", "archived"],
-        "columns": [["public", "ticket", "status", False, None]],
+        "columns": [EnumColumn("ticket", "status")],
         "removed_values": ["pending"],
     }
     assert enum_labels(database_url) == {"status": ["open", "closed", "archived"]}
@@ -587,10 +587,16 @@ def test_swap_operation_sql_and_arguments() -> None:
     assert op.arguments() == {
         "type_name": 'Mo"od',
         "values": ["a", "it's"],
-        "columns": [["app", "t", "c", True, '\'{a}\'::"Mo""od"[]'], ["app", "u", "d", False, None]],
+        "columns": [
+            EnumColumn("t", "c", schema="app", array=True, default='\'{a}\'::"Mo""od"[]'),
+            EnumColumn("u", "d", schema="app"),
+        ],
         "schema": "app",
     }
     assert hash(op) == hash(SwapTypeValues(**op.arguments()))
+    # The positional lists earlier pgmig wrote read as the same step.
+    legacy = [["app", "t", "c", True, '\'{a}\'::"Mo""od"[]'], ["app", "u", "d", False, None]]
+    assert SwapTypeValues(**{**op.arguments(), "columns": legacy}) == op
     assert SwapTypeValues(type_name="m", values=["a"], removed_values=["b"]).hazards() == ("deletes_data",)
     with pytest.raises(TypeError):
         SwapTypeValues(type_name="m", values=["a"], columns=[["public", "t"]])

@@ -37,6 +37,7 @@ from pgmig.services.proof import load_text
 from tests import test_baseline as baseline
 from tests.helpers import ROOT, create_all, fetch, run_sql, snapshot
 from tests.sample_project import Project
+from tests.test_sql_script import ROLE_MODELS
 
 NINE_TABLES = """
 import enum
@@ -422,3 +423,61 @@ def test_a_column_that_references_another_table_is_a_foreign_key_of_the_table() 
         assert "references='other' is not 'table.column'" in str(exc)
     else:
         raise AssertionError("a reference without a column was taken")
+
+
+# test_sql_script's people with roles, one label more and an array of the enum.
+ROLES = (
+    ROLE_MODELS.replace("import enum\n", "import enum\nfrom typing import List\n")
+    .replace("from sqlmodel import", "from sqlalchemy.dialects import postgresql\nfrom sqlmodel import")
+    .replace('    guest = "guest"\n', '    guest = "guest"\n    member = "member"\n')
+    + "    roles: List[Role] = Field(\n"
+    + "        sa_column=sa.Column(postgresql.ARRAY(sa.Enum(Role, name='role')), nullable=True)\n"
+    + "    )\n"
+)
+
+
+def test_enum_swaps_and_remaps_name_their_columns_by_keyword(project: Project) -> None:
+    """A label removed and its rows moved: the revision names each column as `EnumColumn(table, column,
+    ...)`, not a positional list, runs, and a file in the earlier list form runs the same steps."""
+    project.models(ROLES)
+    project.generate("one")
+    project.cli("up")
+    run_sql(project.url, "INSERT INTO person VALUES ('root', 'member', '{member,admin}')")
+    project.models(ROLES.replace('    member = "member"\n', ""))
+    path = project.generate("two", "--allow-destructive", "--map-enum-value", "role.member=guest")
+    text = path.read_text()
+    assert 'EnumColumn("person", "role", default="\'guest\'::role")' in text, text
+    assert 'EnumColumn("person", "roles", array=True)' in text, text
+    assert '["public"' not in text and "[['public'" not in text, text
+    project.cli("up")
+    assert fetch(project.url, "SELECT role::text, roles::text FROM person") == [
+        {"role": "guest", "roles": "{guest,admin}"}
+    ]
+    assert fetch(project.url, "SELECT enum_range(NULL::role)::text AS r") == [{"r": "{guest,admin}"}]
+
+    # The list form earlier pgmig wrote is read as the same steps.
+    legacy = re.sub(
+        r'EnumColumn\("person", "(\w+)"(?:, default="([^"]*)")?(, array=True)?\)',
+        lambda m: f"['public', 'person', '{m[1]}', {bool(m[3])}" + (f", {m[2]!r}]" if m[2] else "]"),
+        text,
+    )
+    assert "EnumColumn(" not in legacy.split("class MigrationRevision")[1], legacy
+    assert replayed(legacy) == replayed(text)
+
+
+def test_a_domains_checks_are_written_as_check_parts(database_url: str) -> None:
+    """`add_domain(checks=[Check("VALUE > 0", name="positive")])`, read back as the planned step and run;
+    the earlier `[name, expression]` pairs still read as the same step."""
+    from pgmig.ops.domain import AddDomain
+
+    planned = [AddDomain(domain_name="qty", data_type="integer", checks=(("positive", "VALUE > 0"),))]
+    text = formatted(render_revision("20260101_000000_abcdef", None, "qty", planned, []))
+    assert 'checks=[Check("VALUE > 0", name="positive")]' in text, text
+    assert "from pgmig import Check, " in text, text
+    assert replayed(text) == planned
+    legacy = text.replace('[Check("VALUE > 0", name="positive")]', '[["positive", "VALUE > 0"]]')
+    assert replayed(legacy) == planned
+    run_sql(database_url, *planned[0].statements())
+    assert fetch(database_url, "SELECT conname FROM pg_constraint WHERE contypid = 'qty'::regtype") == [
+        {"conname": "positive"}
+    ]

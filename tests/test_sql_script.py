@@ -54,17 +54,23 @@ def offline(project: Project, *args: str, env: Dict[str, str]) -> subprocess.Com
     return result
 
 
-def three_revisions(project: Project) -> None:
-    """r1 creates a table, r2 fills it with a data step (bind parameters), r3 adds a column."""
+def table_revision(project: Project, table: str, columns: str) -> Path:
+    """The project's models (V1) and a first revision r1 making `table` with `columns`; the folder."""
     folder = project.root / "migrations"
     project.models(V1)
     revision(
         folder,
         "a.py",
         "r1",
-        up="await migrator.actor.execute('CREATE TABLE note (id int, body text)')",
-        undo="await migrator.actor.execute('DROP TABLE note')",
+        up=f"await migrator.actor.execute({f'CREATE TABLE {table} ({columns})'!r})",
+        undo=f"await migrator.actor.execute('DROP TABLE {table}')",
     )
+    return folder
+
+
+def three_revisions(project: Project) -> None:
+    """r1 creates a table, r2 fills it with a data step (bind parameters), r3 adds a column."""
+    folder = table_revision(project, "note", "id int, body text")
     revision(
         folder,
         "b.py",
@@ -176,7 +182,7 @@ def test_a_new_enum_label_used_in_its_revision_makes_a_script_safe_to_rerun(proj
     committed, _, rest = script.partition("BEGIN;")
     assert "ADD VALUE IF NOT EXISTS 'archived'" in committed
     assert "committed on their own, before this revision's transaction" in committed
-    assert "IF NOT EXISTS makes rerunning this script from the start safe" in committed
+    assert "the database stands at " + rid(project.files()[0]) + " with these labels added" in committed
     assert rest.count("COMMIT;") == 1 and rest.index("UPDATE post") < rest.index("INSERT INTO") < rest.index("COMMIT;")
     # Stopped after the label committed (a lost session, a failing statement): the rerun from the start works.
     assert psql(project.url, committed).returncode == 0
@@ -188,3 +194,171 @@ def test_a_new_enum_label_used_in_its_revision_makes_a_script_safe_to_rerun(proj
     assert project.applied() == [rid(p) for p in project.files()]
     assert fetch(project.url, "SELECT status::text FROM post") == [{"status": "archived"}]
     assert "No changes" in project.cli("diff").stdout
+
+
+ROLE_MODELS = """
+import enum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class Role(enum.Enum):
+    guest = "guest"
+    admin = "admin"
+
+
+class Person(SQLModel, table=True):
+    name: str = Field(sa_column=sa.Column(sa.Text, primary_key=True))
+    role: Role = Field(sa_column=sa.Column(sa.Enum(Role, name="role"), nullable=False, server_default="guest"))
+"""
+
+
+def enum_data_revisions(project: Project) -> None:
+    """r1 makes an enum column, r2 adds a label and sets a row to it (a bound parameter of the enum's
+    type), r3 swaps the enum (a label removed: the type dropped and made again) and sets the row again
+    with the same statement text, which a connection caching the first one's plan would run stale."""
+    folder = project.root / "migrations"
+    project.models(ROLE_MODELS)
+    columns = "[['public', 'person', 'role', False, \"'guest'::role\"]]"
+    update = "await migrator.actor.execute('UPDATE person SET role = $1 WHERE name = $2', {!r}, 'root')"
+    revision(
+        folder,
+        "a.py",
+        "r1",
+        up="await migrator.actor.execute(\"CREATE TYPE role AS ENUM ('guest', 'member')\"); "
+        "await migrator.actor.execute(\"CREATE TABLE person (name text PRIMARY KEY, role role NOT NULL DEFAULT 'guest')\"); "
+        "await migrator.actor.execute(\"INSERT INTO person VALUES ('root', 'guest')\")",
+        undo="await migrator.actor.execute('DROP TABLE person'); await migrator.actor.execute('DROP TYPE role')",
+    )
+    revision(
+        folder,
+        "b.py",
+        "r2",
+        '"r1"',
+        up="await migrator.actor.add_type_values(type_name='role', values=['admin']); " + update.format("admin"),
+        undo=update.format("guest") + "; await migrator.actor.swap_type_values(type_name='role', "
+        f"values=['guest', 'member'], columns={columns}, removed_values=['admin'])",
+    )
+    revision(
+        folder,
+        "c.py",
+        "r3",
+        '"r2"',
+        up="await migrator.actor.swap_type_values(type_name='role', values=['guest', 'admin'], "
+        f"columns={columns}, removed_values=['member']); " + update.format("guest"),
+        undo="await migrator.actor.swap_type_values(type_name='role', values=['guest', 'member', 'admin'], "
+        f"columns={columns}); " + update.format("admin"),
+    )
+
+
+def test_bound_parameters_of_a_type_made_again_run_after_ddl_on_every_connection(project: Project) -> None:
+    """A statement bound to an enum's old type (asyncpg caches statements and type codecs on a
+    connection) runs again after the type was dropped and made anew, in one run and in check's replays."""
+    enum_data_revisions(project)
+    checked = project.cli("check", ok=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    project.cli("up")
+    assert project.applied() == ["r1", "r2", "r3"]
+    assert fetch(project.url, "SELECT role::text FROM person") == [{"role": "guest"}]
+    project.cli("down", "r1")
+    assert fetch(project.url, "SELECT role::text FROM person") == [{"role": "guest"}]
+    project.cli("up")
+    assert fetch(project.url, "SELECT enum_range(NULL::role)::text AS r") == [{"r": "{guest,admin}"}]
+
+
+def test_relative_targets_with_from_are_counted_offline(project: Project) -> None:
+    """`up --sql --from base +1` and `down --sql --from REV -2` count from REV, connecting to nothing."""
+    three_revisions(project)
+    env = {"PGMIG_DATABASE_URL": UNREACHABLE}
+    one = offline(project, "up", "--sql", "--from", "base", "+1", env=env).stdout
+    assert "-- up: r1" in one and "-- up: r2" not in one
+    two = offline(project, "up", "--sql", "--from", "r1", "+2", env=env).stdout
+    assert "-- up: r1" not in two and "-- up: r2" in two and "-- up: r3" in two
+    back = offline(project, "down", "--sql", "--from", "r3", "-2", env=env).stdout
+    assert "-- down: r3" in back and "-- down: r2" in back and "-- down: r1" not in back
+    beyond = pgmig_cli("down", "--sql", "--from", "r1", "-2", cwd=project.root, env=env)
+    assert beyond.returncode == 2 and "only 1 revision(s) are applied" in beyond.stderr, beyond.stderr
+    alone = pgmig_cli("up", "--from", "r1", "+1", cwd=project.root, env=env)
+    assert alone.returncode == 2 and "--sql" in alone.stderr, alone.stderr
+
+
+def test_parameters_are_written_only_in_code_and_statements_end_outside_comments(project: Project) -> None:
+    """`$n` in quotes, dollar quotes, quoted names and comments stays as written, a statement ending in a
+    `--` comment gets its `;` on a line of its own, and the script stores what `pgmig up` stores."""
+    folder = table_revision(project, "probe", 'k int, v text, "$1" text')
+    insert = (
+        "INSERT INTO probe (k, v, \"$1\") VALUES ($1, $t$ $1 $t$ || $$'$2'$$ || '$1' || E'\\' $1' "
+        "/* $1 /* $2 */ */ || $2, $3) -- $2 here"
+    )
+    revision(
+        folder,
+        "b.py",
+        "r2",
+        '"r1"',
+        up=f"await migrator.actor.execute({insert!r}, 1, 'x', 'q'); "
+        "await migrator.actor.execute(\"UPDATE probe SET v = v || '!' WHERE k = $1 -- $2 comment\", 1)",
+    )
+    script = project.cli("up", "--sql").stdout
+    assert "WHERE k = 1 -- $2 comment\n;" in script, script
+    assert (
+        "VALUES (1, $t$ $1 $t$ || $$'$2'$$ || '$1' || E'\\' $1' /* $1 /* $2 */ */ || 'x', 'q') -- $2 here\n;" in script
+    )
+    assert psql(project.url, script).returncode == 0
+    by_script = fetch(project.url, 'SELECT k, v, "$1" FROM probe')
+    project.cli("down", "base", "--yes")
+    project.cli("up")
+    assert (
+        fetch(project.url, 'SELECT k, v, "$1" FROM probe')
+        == by_script
+        == [{"k": 1, "v": " $1 '$2'$1' $1x!", "$1": "q"}]
+    )
+
+
+@pytest.mark.parametrize(
+    "call, refused",
+    [
+        ("execute('UPDATE probe SET v = $1', 'a', 'b')", "given 2 value(s) and its SQL expects 1"),
+        ("execute(\"UPDATE probe SET v = '$2' WHERE k = $1\", 1, 2)", "given 2 value(s) and its SQL expects 1"),
+        ("execute('UPDATE probe SET v = $1', {'a': 1})", "json.dumps(value)"),
+    ],
+)
+def test_data_step_values_that_do_not_fit_are_refused_with_sql_as_when_run(
+    project: Project, call: str, refused: str
+) -> None:
+    folder = table_revision(project, "probe", "k int, v text")
+    revision(folder, "b.py", "r2", '"r1"', up=f"await migrator.actor.{call}")
+    for args in (("up", "--sql"), ("up",)):
+        result = project.cli(*args, ok=False)
+        assert result.returncode == 3 and "revision b.py (up)" in result.stderr and refused in result.stderr, (
+            result.stderr
+        )
+
+
+def test_a_script_stopped_after_a_revisions_labels_is_rerun_from_where_it_says(project: Project) -> None:
+    """A --from base script stopped after the labels of its 2nd revision committed: the script names where
+    the database stands and from where to rerun, and both ways it advises finish the run."""
+    enum_data_revisions(project)
+    env = {"PGMIG_DATABASE_URL": UNREACHABLE}
+    script = offline(project, "up", "--sql", "--from", "base", env=env).stdout
+    second = script.index("-- up: r2")
+    stopped = script[: script.index("BEGIN;", second)]  # r1 committed, r2's label committed on its own
+    assert "the database stands at r1 with these labels added" in stopped[second:]
+    assert "pgmig up --sql --from r1" in stopped[second:]
+    assert psql(project.url, stopped).returncode == 0
+    assert project.applied() == ["r1"]
+    assert psql(project.url, script).returncode != 0  # from the start: r1's CREATE TYPE exists already
+    assert project.applied() == ["r1"]
+    # Rerun from the 2nd revision's first line on, as advised (the preamble of SETs kept).
+    preamble = script[: script.index("\n\n") + 2]
+    rerun = psql(project.url, preamble + script[second:])
+    assert rerun.returncode == 0, rerun.stderr
+    assert project.applied() == ["r1", "r2", "r3"]
+    assert fetch(project.url, "SELECT role::text FROM person") == [{"role": "guest"}]
+    # The other advice, the rest written anew from r1, after stopping there again.
+    project.cli("down", "r1")
+    run_sql(project.url, "ALTER TYPE role ADD VALUE IF NOT EXISTS 'admin'")
+    rest = psql(project.url, offline(project, "up", "--sql", "--from", "r1", env=env).stdout)
+    assert rest.returncode == 0, rest.stderr
+    assert project.applied() == ["r1", "r2", "r3"]
+    assert fetch(project.url, "SELECT enum_range(NULL::role)::text AS r") == [{"r": "{guest,admin}"}]

@@ -238,3 +238,40 @@ def test_sqlalchemy_url_keeps_everything_but_the_scheme() -> None:
         "postgresql+asyncpg://app:s3cret@db:5433/shop?sslmode=disable"
     )
     assert sqlalchemy_url("postgres://app@db/shop", driver="psycopg") == "postgresql+psycopg://app@db/shop"
+
+
+SEEDED = """
+import pytest
+import pytest_asyncio
+
+{header}
+
+
+@pytest_asyncio.fixture{declared}
+async def seeded(pgmig_connection):
+    await pgmig_connection.execute("INSERT INTO author (name) VALUES ('seeded')")
+    yield pgmig_connection
+
+
+async def test_seeded(seeded):
+    assert await seeded.fetchval("SELECT count(*) FROM author") == 1
+"""
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_a_users_async_fixture_on_another_loop_than_the_test_is_told_what_to_set(
+    app: Project, pgmig_server: ScratchServer, mode: str
+) -> None:
+    """A fixture of the user's own wrapping pgmig_connection, run on the session loop (the ini's fixture
+    loop scope) while the test runs on its function loop: the connection cannot serve both, so the test
+    fails at setup naming what to set, and with it set the fixture works."""
+    header = "pytestmark = pytest.mark.asyncio" if mode == "strict" else ""
+    options = ["-o", f"asyncio_mode={mode}", "-o", "asyncio_default_fixture_loop_scope=session"]
+    output = run_app_tests(app, pgmig_server, SEEDED.format(header=header, declared=""), options)
+    assert output.startswith("exit 1\n"), output
+    assert "fixture seeded uses pgmig_connection on the session-scoped event loop" in output, output
+    assert '@pytest_asyncio.fixture(loop_scope="function")' in output, output
+    assert "asyncio_default_fixture_loop_scope" in output and "different loop" not in output, output
+    assert "2 passed, 1 error" in output, output
+    advised = SEEDED.format(header=header, declared='(loop_scope="function")')
+    assert_clean(run_app_tests(app, pgmig_server, advised, options), passed=3)

@@ -166,7 +166,7 @@ def test_down_removing_an_enum_label_that_rows_hold_stops_before_anything_runs(p
     assert "invalid input value for enum" in failed.stderr  # named, but not Postgres's raw failure
     assert "nothing of it ran" in failed.stderr
     assert "2 rows of public.line item.mood hold label 'gone' of enum mood state" in failed.stderr
-    assert "remap_type_values(" in failed.stderr
+    assert "remap_type_values(" in failed.stderr and "columns=[EnumColumn('line item', 'mood')]" in failed.stderr
     assert len(project.applied()) == 2
     labels = fetch(project.url, 'SELECT enum_range(NULL::"mood state")::text AS r')[0]["r"]
     assert labels == "{ok,meh,gone}"
@@ -177,7 +177,7 @@ def test_down_removing_an_enum_label_that_rows_hold_stops_before_anything_runs(p
     swap_at = text.index("await migrator.actor.swap_type_values(", down_at)
     remap = (
         "await migrator.actor.remap_type_values(type_name='mood state', mapping={'gone': 'ok'}, "
-        "columns=[['public', 'line item', 'mood', False]])\n        "
+        "columns=[EnumColumn('line item', 'mood')])\n        "
     )
     path.write_text(text[:swap_at] + remap + text[swap_at:])
     project.cli("down")

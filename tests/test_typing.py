@@ -272,8 +272,8 @@ def test_execute_runs_with_bound_parameters_and_shows_in_sql(project: Project) -
 
 
 def test_execute_sql_literals() -> None:
-    op = ExecuteSQL(sql="SELECT $1, $2, $3, $4, $10, '$2', \"$1\"", parameters=(True, 2.5, b"\x01", ["a", None]))
-    assert op.statements() == ["SELECT TRUE, 2.5, E'\\\\x01'::bytea, ARRAY['a', NULL], $10, '$2', \"$1\""]
+    op = ExecuteSQL(sql="SELECT $1, $2, $3, $4, '$2', \"$1\"", parameters=(True, 2.5, b"\x01", ["a", None]))
+    assert op.statements() == ["SELECT TRUE, 2.5, E'\\\\x01'::bytea, ARRAY['a', NULL], '$2', \"$1\""]
     assert op.bound_statements() == [(op.sql, (True, 2.5, b"\x01", ["a", None]))]
     assert asyncio.run(_recorded_execute()) == [ExecuteSQL(sql="SELECT $1", parameters=(1,))]
 

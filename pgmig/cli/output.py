@@ -370,7 +370,9 @@ def print_plan(console: Console, plan: Plan, title: str) -> None:
 
 def print_sql(statements: Sequence[str]) -> None:
     """`statements`, each ended by `;`, as `write_sql` prints them."""
-    write_sql([statement.rstrip(";") + ";" for statement in statements])
+    from pgmig.db.quoting import terminated
+
+    write_sql([terminated(statement) for statement in statements])
 
 
 def write_sql(lines: Sequence[str]) -> None:
@@ -385,8 +387,9 @@ def write_sql(lines: Sequence[str]) -> None:
     if not any(line.strip() for line in lines):
         return
     from pgmig.db.connect import session_sql
+    from pgmig.db.quoting import terminated
 
-    preamble = [statement + ";" for statement in session_sql()]
+    preamble = [terminated(statement) for statement in session_sql()]
     _write("\n".join([*preamble, "", *lines]) + "\n")
 
 

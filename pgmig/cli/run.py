@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 import typer
@@ -92,11 +93,13 @@ def _run_revisions(
 
     state: CliState = ctx.obj
     project = state.project()
+    options = RunOptions(direction, target, as_sql=sql, start=start)  # refuses --from without --sql
     if target is not None and RELATIVE.fullmatch(target):
-        target = relative_target(run(status_service(project)), direction, target)
+        # With --from, counted from where the script starts, offline: the database is not read.
+        target = relative_target(run(status_service(project, start)), direction, target)
+        options = replace(options, target=target)
     if direction == "down" and target == BASE and not sql and not yes and run(status_service(project)).applied:
         confirm_base()
-    options = RunOptions(direction, target, as_sql=sql, start=start)
     if sql:
         write_sql(run(run_service(project, options)).sql or [])
         return

@@ -7,7 +7,8 @@ change the meaning of a statement.
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+import re
+from typing import Iterable, List, Optional, Tuple
 
 NAMEDATALEN = 64
 """Postgres's NAMEDATALEN: a name keeps at most NAMEDATALEN - 1 bytes (pg_config_manual.h)."""
@@ -103,3 +104,77 @@ def sql_comment(text: str) -> str:
 
 def ident_list(names: Iterable[str]) -> str:
     return ", ".join(quote_ident(n) for n in names)
+
+
+# Where a lexeme that is not plain code starts (scan.l): a line comment, a block comment, an escape
+# string E'...' (a backslash escapes a quote in it), a string, a quoted identifier, a dollar quote's
+# opening delimiter, or a `$n` parameter. Neither of the last two continues an identifier (`a$1`).
+_LEXEME = re.compile(
+    r"(?P<line>--[^\n\r]*)"
+    r"|(?P<block>/\*)"
+    r"|(?P<escape>(?<![\w$])[Ee]'(?:[^'\\]|''|\\.)*'?)"
+    r"|(?P<string>'(?:[^']|'')*'?)"
+    r"|(?P<ident>\"(?:[^\"]|\"\")*\"?)"
+    r"|(?P<dollar>(?<![\w$])\$(?:[^\W\d]\w*)?\$)"
+    r"|(?P<param>(?<![\w$])\$(?P<number>\d+))",
+    re.S,
+)
+
+SqlPart = Tuple[str, str]
+"""A piece of SQL text: ("code" | "comment" | "quoted" | "param", its text)."""
+
+
+def sql_parts(sql: str) -> List[SqlPart]:
+    """`sql` cut into code, comments (`-- ...`, nested `/* ... */`), quoted text (strings, E'...',
+    quoted identifiers, dollar-quoted bodies) and `$n` parameters, in order; their texts join back
+    into `sql`. An unterminated quote or comment runs to the end (Postgres would refuse it).
+
+    Follows the server's lexer (src/backend/parser/scan.l, "Lexical Structure" in the docs), with
+    standard_conforming_strings on, as pgmig's sessions and scripts set it.
+    """
+    parts: List[SqlPart] = []
+    position = 0
+    while True:
+        found = _LEXEME.search(sql, position)
+        if found is None:
+            break
+        if found.start() > position:
+            parts.append(("code", sql[position : found.start()]))
+        kind = found.lastgroup
+        end = found.end()
+        if kind == "block":
+            depth = 1
+            while depth and end < len(sql):
+                if sql.startswith("/*", end):
+                    depth, end = depth + 1, end + 2
+                elif sql.startswith("*/", end):
+                    depth, end = depth - 1, end + 2
+                else:
+                    end += 1
+        elif kind == "dollar":
+            close = sql.find(found.group(0), end)
+            end = len(sql) if close < 0 else close + len(found.group(0))
+        label = {"line": "comment", "block": "comment", "param": "param"}.get(kind or "", "quoted")
+        parts.append((label, sql[found.start() : end]))
+        position = end
+    if position < len(sql):
+        parts.append(("code", sql[position:]))
+    return parts
+
+
+def highest_parameter(sql: str) -> int:
+    """The highest `$n` in `sql`'s code (not in quotes or comments): how many values the server
+    expects bound to it (a gap is an error of its own: "could not determine data type"); 0 for none."""
+    return max((int(text[1:]) for kind, text in sql_parts(sql) if kind == "param"), default=0)
+
+
+def terminated(statement: str) -> str:
+    """`statement` ended by `;` for a script: on a line of its own when its last line ends in a
+    `--` comment (which would swallow the `;` and run the statement into the next line's), kept
+    as it is when it ends in a `;` already."""
+    parts = sql_parts(statement)
+    if parts and parts[-1][0] == "code" and parts[-1][1].rstrip().endswith(";"):
+        return statement
+    if parts and parts[-1][0] == "comment" and parts[-1][1].startswith("--"):
+        return statement + "\n;"
+    return statement + ";"

@@ -156,6 +156,9 @@ class DatabaseActions(OperationMethods):
 
     async def _execute(self, connection: Any, operation: Operation) -> None:
         for statement, parameters in operation.bound_statements():
+            if parameters:
+                # A step of the revision's own (migrator.connection) may have changed a type since.
+                await forget_schema(connection)
             try:
                 await execute(connection, statement, *parameters)
             except DatabaseError as exc:
@@ -164,6 +167,11 @@ class DatabaseActions(OperationMethods):
                 if why is None:
                     raise
                 raise DatabaseError(f"{exc}: {why}") from cause
+        # Whatever the step changed (a type dropped and made again by an enum swap, a domain, a
+        # table's row type), statements prepared before it must not run with the old types.
+        await forget_schema(connection)
+        if self.connection is not None and self.connection is not connection:
+            await forget_schema(self.connection)
 
     async def execute(self, sql: str, *args: Any) -> None:
         """Run one SQL statement of the revision's own (a data step), `$1`, `$2`... bound to `args`.
@@ -186,6 +194,22 @@ class DatabaseActions(OperationMethods):
             call.__name__ = name
             call.__doc__ = op_class.__doc__
             return call
+
+
+async def forget_schema(connection: Any) -> None:
+    """Drop what `connection` cached of the schema: its prepared statements and type codecs.
+
+    asyncpg prepares each statement once per connection and keeps the
+    parameter types the server gave it (and the codecs of those types). A
+    statement prepared before DDL that dropped and made a type again (an enum
+    swap, `down` then `up` in check's replays) is then bound to a type OID
+    that no longer exists, and the server refuses it with "cache lookup
+    failed for type NNN" (XX000) when it plans it again. asyncpg's
+    `Connection.reload_schema_state()` (documented there for schema changes)
+    clears both caches, without a round trip; the next statement is prepared
+    again. Connections of a pool clear the pool's caches.
+    """
+    await connection.reload_schema_state()
 
 
 async def execute(connection: Any, statement: str, *args: Any) -> Optional[str]:

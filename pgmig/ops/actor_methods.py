@@ -39,7 +39,15 @@ from pgmig.ops.domain import (
     SetDomainDefault,
     SetDomainNotNull,
 )
-from pgmig.ops.enum import AddType, AddTypeValues, DropType, RemapTypeValues, RenameTypeValue, SwapTypeValues
+from pgmig.ops.enum import (
+    AddType,
+    AddTypeValues,
+    DropType,
+    EnumColumn,
+    RemapTypeValues,
+    RenameTypeValue,
+    SwapTypeValues,
+)
 from pgmig.ops.index import AddIndex, DropIndex, RenameIndex
 from pgmig.ops.schema import AddSchema, DropSchema
 from pgmig.ops.sequence import AddSequence, AlterSequence, DropSequence
@@ -191,11 +199,12 @@ class OperationMethods:
         collation: Optional[str] = None,
         default: Optional[str] = None,
         not_null: bool = False,
-        checks: Sequence[Sequence[str]] = (),
+        checks: Sequence[Union[Check, Sequence[str]]] = (),
         schema: str = "public",
     ) -> None:
         """CREATE DOMAIN with its base type (as format_type spells it), collation, default,
-        NOT NULL and named CHECK constraints (`checks`: (name, expression over VALUE)).
+        NOT NULL and named CHECK constraints (`checks`: `Check("VALUE > 0", name="positive")`, an
+        expression over VALUE; the `[name, expression]` pairs earlier pgmig wrote are read too).
         """
         await self.run(
             build(
@@ -902,7 +911,7 @@ class OperationMethods:
         *,
         type_name: str,
         mapping: Union[Mapping[str, str], Sequence[Sequence[str]]],
-        columns: Sequence[Sequence[Union[str, bool]]] = (),
+        columns: Sequence[Union[EnumColumn, Sequence[Optional[Union[str, bool]]]]] = (),
         schema: str = "public",
     ) -> None:
         """Move rows off labels that are going away: `mapping` is {old label: new label}.
@@ -1207,7 +1216,7 @@ class OperationMethods:
         *,
         type_name: str,
         values: Sequence[str],
-        columns: Sequence[Sequence[Optional[Union[str, bool]]]] = (),
+        columns: Sequence[Union[EnumColumn, Sequence[Optional[Union[str, bool]]]]] = (),
         removed_values: Sequence[str] = (),
         schema: str = "public",
     ) -> None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, List, Tuple
+from typing import Any, List, Mapping, Tuple
 
-from pgmig.db.quoting import qualified, quote_ident, quote_literal
+from pgmig.db.quoting import highest_parameter, qualified, quote_ident, quote_literal, sql_parts
+from pgmig.errors import RevisionError
 from pgmig.ops.base import Hazard, Operation, register
+
+
+class StepArgumentError(RevisionError):
+    """A data step's values do not fit its SQL (a count other than its highest `$n`, a dict)."""
 
 
 @register
@@ -35,14 +39,10 @@ class BackfillColumn(Operation):
         return (Hazard.FULL_SCAN, Hazard.BLOCKS_WRITES)
 
 
-# A quoted string (an escape string E'...' too, where \' does not end it) or identifier, skipped
-# whole, or a `$n` parameter outside them.
-_PARAMETER = re.compile(r"(?<![\w$])[Ee]'(?:[^'\\]|''|\\.)*'|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$(\d+)", re.S)
-
-
 def sql_literal(value: Any) -> str:
     """`value` written as SQL, for showing a parameterized statement in `--sql`.
 
+    Raises StepArgumentError for a dict (neither asyncpg nor SQL takes one as such).
     Numbers and booleans as themselves (negative ones in parentheses, NaN and
     infinities quoted), bytes as a bytea literal, lists as
     ARRAY[...] ('{}' when empty), anything else (text, dates, UUIDs) as a string literal of its
@@ -61,6 +61,12 @@ def sql_literal(value: Any) -> str:
         return f"({text})" if text.startswith("-") else text
     if isinstance(value, (bytes, bytearray)):
         return quote_literal("\\x" + bytes(value).hex()) + "::bytea"
+    if isinstance(value, Mapping):
+        # Not what the server would bind either (asyncpg takes JSON as text): json.dumps(value) is.
+        raise StepArgumentError(
+            f"a dict ({value!r}) cannot be a bound parameter: pass it as JSON text, json.dumps(value), "
+            "cast in the SQL where needed ($1::jsonb)"
+        )
     if isinstance(value, (list, tuple)):
         if not value:  # ARRAY[] has no type to take; '{}' is cast by context, as the parameter would be
             return "'{}'"
@@ -85,18 +91,27 @@ class ExecuteSQL(Operation):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parameters", tuple(self.parameters))
+        if not self.parameters:
+            return  # sent as is (the simple protocol): a `$1` of PREPARE or a function body is left alone
+        expected = highest_parameter(self.sql)
+        if expected != len(self.parameters):
+            # The server expects as many values as the highest $n; asyncpg refuses any other count at run time.
+            raise StepArgumentError(
+                f"execute({self.sql!r}, ...) was given {len(self.parameters)} value(s) and its SQL expects "
+                f"{expected} (its highest $n outside quotes and comments): give one value for each of $1..${expected}"
+            )
+        for value in self.parameters:
+            sql_literal(value)  # refused as it would be by --sql, before anything runs
 
     def statements(self) -> List[str]:
         if not self.parameters:
             return [self.sql]
-
-        def literal(found: "re.Match[str]") -> str:
-            number = found.group(1)
-            if number is None or not 1 <= int(number) <= len(self.parameters):
-                return found.group(0)
-            return sql_literal(self.parameters[int(number) - 1])
-
-        return [_PARAMETER.sub(literal, self.sql)]
+        return [
+            "".join(
+                sql_literal(self.parameters[int(text[1:]) - 1]) if kind == "param" else text
+                for kind, text in sql_parts(self.sql)
+            )
+        ]
 
     def bound_statements(self) -> List[Tuple[str, Tuple[Any, ...]]]:
         return [(self.sql, self.parameters)]

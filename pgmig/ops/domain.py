@@ -8,10 +8,22 @@ refuses such a change rather than dropping a type its columns use.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from pgmig.db.quoting import qualified, quote_ident
 from pgmig.ops.base import Hazard, Operation, register
+from pgmig.ops.table import Check
+
+
+def _domain_check(check: Any) -> Tuple[str, str]:
+    """A revision file's `Check(expression, name=...)` (or earlier pgmig's `[name, expression]`) as
+    (name, expression); TypeError for a check without a name (a domain's are named in the catalog)."""
+    if isinstance(check, Check):
+        if check.name is None:
+            raise TypeError(f"a domain's Check({check.expression!r}) needs name=")
+        return (check.name, check.expression)
+    name, expression = check
+    return (str(name), str(expression))
 
 
 def _alter(schema: str, domain_name: str) -> str:
@@ -22,9 +34,11 @@ def _alter(schema: str, domain_name: str) -> str:
 @dataclass(frozen=True)
 class AddDomain(Operation):
     """CREATE DOMAIN with its base type (as format_type spells it), collation, default,
-    NOT NULL and named CHECK constraints (`checks`: (name, expression over VALUE))."""
+    NOT NULL and named CHECK constraints (`checks`: `Check("VALUE > 0", name="positive")`, an
+    expression over VALUE; the `[name, expression]` pairs earlier pgmig wrote are read too)."""
 
     name = "add_domain"
+    argument_types = {"checks": Sequence[Union[Check, Sequence[str]]]}
     locks = 4
     domain_name: str
     data_type: str
@@ -37,8 +51,14 @@ class AddDomain(Operation):
     def __post_init__(self) -> None:
         # A revision file writes the checks as lists: the operation keeps (name, expression) tuples.
         if isinstance(self.checks, str):
-            raise TypeError("checks must be a list of (name, expression) pairs, not a string")
-        object.__setattr__(self, "checks", tuple((str(name), str(text)) for name, text in self.checks))
+            raise TypeError("checks must be a list of Check(expression, name=...), not a string")
+        object.__setattr__(self, "checks", tuple(_domain_check(check) for check in self.checks))
+
+    def arguments(self) -> Dict[str, Any]:
+        args = super().arguments()
+        if "checks" in args:
+            args["checks"] = [Check(expression, name=name) for name, expression in self.checks]
+        return args
 
     def statements(self) -> List[str]:
         sql = f"CREATE DOMAIN {qualified(self.schema, self.domain_name)} AS {self.data_type}"

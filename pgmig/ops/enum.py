@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from pgmig.db.quoting import qualified, quote_ident, quote_literal, standard_literal
 from pgmig.errors import agree, plural
 from pgmig.ops.base import Hazard, Operation, RowProblem, countable, may_change, probe, register
+from pgmig.ops.table import TablePart
 
 SwapColumn = Tuple[str, str, str, bool, Optional[str]]
 """(table schema, table, column, is an array of the type, default expression or None)."""
@@ -158,8 +159,45 @@ class RenameTypeValue(Operation):
         ]
 
 
-def _swap_column(item: Sequence[Any]) -> SwapColumn:
-    """A revision file's `[schema, table, column(, is_array(, default))]` as a hashable tuple."""
+@dataclass(frozen=True, repr=False)
+class EnumColumn(TablePart):
+    """A column of an enum type that `swap_type_values` moves to the new type, or `remap_type_values`
+    moves off old labels: `EnumColumn("person", "role", default="'guest'::role")`.
+
+    `array=True`: the column is an array of the type. `default`: its default expression as
+    Postgres prints it (`pg_get_expr`), which the swap drops before the cast and restores after;
+    None when it has none (and always for `remap_type_values`, which does not touch defaults).
+    """
+
+    positional = 2
+    part_kind = "enum_column"
+
+    table: str
+    column: str
+    schema: str = "public"
+    array: bool = False
+    default: Optional[str] = None
+
+    def __repr__(self) -> str:
+        return self.call_text()
+
+    def sql(self, schema: str) -> str:
+        raise TypeError("an EnumColumn names a column of a swap or remap; it is no part of a CREATE TABLE")
+
+
+EnumColumns = Sequence[Union[EnumColumn, Sequence[Optional[Union[str, bool]]]]]
+"""What a revision file gives as `columns`: `EnumColumn(...)`s, or the lists earlier pgmig wrote."""
+
+
+def _enum_column(schema: str, table: str, column: str, is_array: bool, default: Optional[str] = None) -> EnumColumn:
+    return EnumColumn(table, column, schema=schema, array=is_array, default=default)
+
+
+def _swap_column(item: Any) -> SwapColumn:
+    """A revision file's `EnumColumn(...)`, or `[schema, table, column(, is_array(, default))]` as
+    earlier pgmig wrote it, as a hashable tuple."""
+    if isinstance(item, EnumColumn):
+        return (item.schema, item.table, item.column, bool(item.array), item.default)
     if isinstance(item, str) or not 3 <= len(item) <= 5:
         raise TypeError(f"each column must be [table schema, table, column, is_array, default], not {item!r}")
     schema, table, column, *rest = item
@@ -196,6 +234,7 @@ class SwapTypeValues(_EnumOperation):
     """
 
     name = "swap_type_values"
+    argument_types = {"columns": EnumColumns}
     type_name: str
     values: Tuple[str, ...]
     columns: Tuple[SwapColumn, ...] = ()
@@ -219,7 +258,7 @@ class SwapTypeValues(_EnumOperation):
     def arguments(self) -> Dict[str, Any]:
         args = super().arguments()
         if "columns" in args:
-            args["columns"] = [list(column) for column in self.columns]
+            args["columns"] = [_enum_column(*column) for column in self.columns]
         return args
 
     def statements(self) -> List[str]:
@@ -321,7 +360,7 @@ class RemapTypeValues(Operation):
     """
 
     name = "remap_type_values"
-    argument_types = {"mapping": Union[Mapping[str, str], Sequence[Tuple[str, str]]]}
+    argument_types = {"mapping": Union[Mapping[str, str], Sequence[Tuple[str, str]]], "columns": EnumColumns}
     type_name: str
     mapping: Tuple[Tuple[str, str], ...]
     columns: Tuple[Tuple[str, str, str, bool], ...] = ()
@@ -335,13 +374,13 @@ class RemapTypeValues(Operation):
     def __post_init__(self) -> None:
         mapping = self.mapping.items() if isinstance(self.mapping, dict) else self.mapping
         object.__setattr__(self, "mapping", tuple((str(a), str(b)) for a, b in mapping))
-        object.__setattr__(self, "columns", tuple((c[0], c[1], c[2], bool(c[3])) for c in self.columns))
+        object.__setattr__(self, "columns", tuple(_swap_column(c)[:4] for c in self.columns))
 
     def arguments(self) -> Dict[str, Any]:
         args = super().arguments()
         args["mapping"] = dict(self.mapping)
         if "columns" in args:
-            args["columns"] = [list(column) for column in self.columns]
+            args["columns"] = [_enum_column(*column) for column in self.columns]
         return args
 
     def statements(self) -> List[str]:

@@ -59,6 +59,12 @@ class TablePart:
                 keywords[f.name] = value
         return positional, keywords
 
+    def call_text(self) -> str:
+        """The part as Python calls it (`EnumColumn('t', 'c', array=True)`): what a message tells to paste."""
+        positional, keywords = self.call_arguments()
+        arguments = [repr(value) for value in positional] + [f"{name}={value!r}" for name, value in keywords.items()]
+        return f"{type(self).__name__}({', '.join(arguments)})"
+
     def to_json(self) -> Dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         return {"part": self.part_kind, **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}

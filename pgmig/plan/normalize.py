@@ -100,7 +100,7 @@ from typing import (
 )
 
 from pgmig.db.connect import rolled_back
-from pgmig.db.quoting import qualified, quote_ident
+from pgmig.db.quoting import qualified, quote_ident, terminated
 from pgmig.errors import PgmigWarning
 from pgmig.schema.protocol import DatabaseContext
 from pgmig.schema.types import TYPE_JOINS, TYPE_SQL
@@ -362,7 +362,7 @@ class NormalForms:
         import asyncpg
 
         async def attempt(group: List[Tuple[int, W]]) -> bool:
-            script = ";\n".join(renderer.statements(group, scratch))
+            script = "\n".join(terminated(statement) for statement in renderer.statements(group, scratch))
             if not script:
                 return True
             self.scratch_statements.append(script)

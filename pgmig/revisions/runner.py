@@ -45,10 +45,11 @@ from typing import (
     Tuple,
 )
 
-from pgmig.db.quoting import quote_ident, sql_comment
+from pgmig.db.quoting import quote_ident, sql_comment, terminated
 from pgmig.errors import ConnectionLostError, DatabaseError, PgmigError, RevisionError, UsageError, agree, plural
-from pgmig.ops.actor import DatabaseActions, SideSteps, side_steps
+from pgmig.ops.actor import DatabaseActions, SideSteps, forget_schema, side_steps
 from pgmig.ops.base import Operation, UnknownOperationError, safe_to_rerun, translate_schemas
+from pgmig.ops.data import StepArgumentError
 from pgmig.revisions.files import BASE, HEADS, Chain, Revision, Target, described_exit, foreign_exit
 from pgmig.revisions.migrator import Migrator, NoConnectionError
 from pgmig.revisions.parts import (
@@ -824,6 +825,9 @@ class _Execute:
         from pgmig.db.connect import set_timeouts
 
         conn = self.conn
+        # The revision's own statements (migrator.connection) must not run prepared against types an
+        # earlier revision dropped and made again (see `forget_schema`).
+        await forget_schema(conn)
         steps = await _recorded(revision, direction, self.runner.translate)
         # The revision's statements (its preflight reads its tables) wait and run within the
         # configured timeouts; set outside its transaction, so they stay set if it rolls back.
@@ -1029,6 +1033,30 @@ class _Execute:
         )
 
 
+def _committed_first(revision: Revision, direction: Direction) -> str:
+    """What a script says of a revision's steps committed before its transaction (new enum labels):
+    where the database stands when the script stops after them, and from which point to rerun it.
+
+    Each revision above commits at its own COMMIT, so rerunning a script from its start fails at the
+    first of those already applied (a CREATE TYPE that exists); these statements alone may run again.
+    """
+    # up: the revision's parents are applied; down: the revision itself still is.
+    stand = (" + ".join(revision.parents) or BASE) if direction == UP else revision.id
+    rest = (
+        f", or write the rest anew with pgmig {direction} --sql --from {stand} (and this script's target)"
+        if direction == DOWN or len(revision.parents) < 2
+        else ""
+    )
+    return (
+        "committed on their own, before this revision's transaction: a new enum label cannot be used in the "
+        "transaction that adds it (Postgres 55P04), so they stay if that transaction fails. The revisions above "
+        f"this one are committed. If the script stops after these statements and before this revision's COMMIT, "
+        f"the database stands at {stand} with these labels added: rerun the script from this revision's first "
+        f"line on (IF NOT EXISTS lets these statements run again; the revisions above must not){rest}. The "
+        "revision's other steps and its version-table row commit together at its COMMIT."
+    )
+
+
 class _Record:
     """Records each revision as SQL text (Alembic's `as_sql`): what `_Execute` would send, in its transactions.
 
@@ -1068,7 +1096,7 @@ class _Record:
         except NoConnectionError:
             self._unshown(revision, direction, actor.recorded)
             return
-        except UnknownOperationError as exc:
+        except (UnknownOperationError, StepArgumentError) as exc:
             raise RevisionError(f"revision {revision.path.name} ({direction}) failed: {exc}") from exc
         except Exception as exc:  # the revision's own code: reported as its failure, as when it runs
             if isinstance(exc, PgmigError):
@@ -1093,18 +1121,13 @@ class _Record:
             )
         side = side_steps(actor.recorded) if revision.transactional else None
         if side is not None and side.first:
-            lines.append(
-                "-- committed on their own, before this revision's transaction: a new enum label cannot be used "
-                "in the transaction that adds it (Postgres 55P04). They stay if the transaction below fails; "
-                "IF NOT EXISTS makes rerunning this script from the start safe. The revision's other steps and its "
-                "version-table row commit together at its COMMIT."
-            )
-            lines.extend(s + ";" for op in side.first for s in op.statements())
+            lines.append(sql_comment(_committed_first(revision, direction)))
+            lines.extend(terminated(s) for op in side.first for s in op.statements())
         if revision.transactional:
             lines.append("BEGIN;")
         for index, op in enumerate(actor.recorded):
             if side is None or index not in side.hoisted:
-                lines.extend(s + ";" for s in op.statements())
+                lines.extend(terminated(s) for s in op.statements())
         lines.extend(self._bookkeeping)
         if revision.transactional:
             lines.append("COMMIT;")
@@ -1149,7 +1172,7 @@ class _Record:
         start = 0
         for number, end in enumerate(ends, 1):
             self.lines.append("BEGIN;")
-            self.lines.extend(statement + ";" for op in steps[start:end] for statement in op.statements())
+            self.lines.extend(terminated(statement) for op in steps[start:end] for statement in op.statements())
             if number < len(ends):
                 self.lines.append(f"COMMIT;  -- part {number} of {len(ends)}: steps {start + 1}-{end} of {len(steps)}")
             start = end
@@ -1157,12 +1180,12 @@ class _Record:
     async def bookkeep(self, revision: Revision, direction: Direction, seconds: float) -> None:
         versions = self.versions
         if direction == UP and self._create_version_table:
-            self._bookkeeping.append(versions.create_sql() + ";")
+            self._bookkeeping.append(terminated(versions.create_sql()))
             self._create_version_table = False
         sql = (
             versions.insert_sql(revision.id, revision.checksum) if direction == UP else versions.delete_sql(revision.id)
         )
-        self._bookkeeping.append(sql + ";")
+        self._bookkeeping.append(terminated(sql))
 
     def done(self, revision: Revision, direction: Direction, seconds: float) -> None:
         pass

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Iterable, List, Optional, Set
 
+from pgmig.db.quoting import terminated
 from pgmig.errors import ConnectionLostError, Hint, PgmigError, RevisionError
 from pgmig.revisions.files import BASE, Chain, Revision, Target, load_revision_file
 from pgmig.services.project import Project
@@ -192,7 +193,7 @@ async def _run_script(conn: Any, script: List[str]) -> None:
         return
     try:
         async with conn.transaction():  # a savepoint: a failed chunk is retried statement by statement
-            await conn.execute(";\n".join(statements))
+            await conn.execute("\n".join(terminated(statement) for statement in statements))
         return
     except Exception:  # noqa: BLE001 - the statement at fault is named below
         pass

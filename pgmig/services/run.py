@@ -63,8 +63,18 @@ async def run(project: Project, options: RunOptions, progress: Optional[Progress
     return RunResult(revisions=await runner.run(options.direction, options.target))
 
 
-async def status(project: Project) -> Status:
-    """The current revision, the pending ones, and applied files edited since."""
+async def status(project: Project, start: Optional[str] = None) -> Status:
+    """The current revision, the pending ones, and applied files edited since.
+
+    `start` (a revision id or prefix, or "base"): the status of a database standing there, as
+    `pgmig up` would have left it, worked out offline (what `--sql --from` plans from): nothing
+    connects. Raises RevisionError for a `start` that names no revision.
+    """
+    if start is not None:
+        from pgmig.revisions.runner import offline_applied, read_status
+
+        chain = project.chain()
+        return read_status(chain, offline_applied(chain, start))
     return await project.runner().status()
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, AsyncIterator, Awaitable, Callable, Generator, Iterator, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Generator, Iterator, Optional, TypeVar
 
 import pytest
 
@@ -156,6 +156,54 @@ def _test_loop_scope(request: pytest.FixtureRequest) -> str:
     return str(scope or "function")
 
 
+def _fixture_loop_scope(fixturedef: Any, config: pytest.Config) -> Optional[str]:
+    """The loop scope pytest-asyncio runs an async fixture on (its fixture's `loop_scope`, else
+    `asyncio_default_fixture_loop_scope`, "match" or unset meaning the fixture's own scope: its
+    docs, "Concepts: event loop scope"); None for a fixture it does not run (sync, or unmarked in
+    strict mode)."""
+    function = getattr(fixturedef.func, "__func__", fixturedef.func)
+    marked = getattr(function, "_force_asyncio_fixture", False)
+    mode = config.getoption("asyncio_mode", None) or config.getini("asyncio_mode")
+    is_async = inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+    if not marked and not (mode == "auto" and is_async):
+        return None
+    default = config.getini("asyncio_default_fixture_loop_scope")
+    return str(
+        getattr(function, "_loop_scope", None)
+        or (default if default not in (None, "match") else None)
+        or fixturedef.scope
+    )
+
+
+def _refuse_other_loops(name: str, request: pytest.FixtureRequest, loop_scope: str) -> None:
+    """Fail the test at setup when an async fixture of its own that takes `name` (directly or through
+    other fixtures) runs on another loop than the test: the connection serves both, and asyncpg's
+    connection works on one loop only ("attached to a different loop" at its first await)."""
+    item = getattr(request, "_pyfuncitem", None)
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    reaching = {name}
+    while True:
+        more = {
+            other
+            for other, defs in definitions.items()
+            if other not in reaching and defs and reaching & set(defs[-1].argnames)
+        }
+        if not more:
+            break
+        reaching |= more
+    for other in sorted(reaching - {name}):
+        scope = _fixture_loop_scope(definitions[other][-1], request.config)
+        if scope is not None and scope != loop_scope:
+            pytest.fail(
+                f"fixture {other} uses {name} on the {scope}-scoped event loop, but the test runs on the "
+                f"{loop_scope}-scoped one, and a connection works on one loop only: declare it "
+                f'@pytest_asyncio.fixture(loop_scope="{loop_scope}"), or set asyncio_default_fixture_loop_scope = '
+                f'"{loop_scope}" in the pytest configuration (or run the test on the {scope}-scoped loop: '
+                f'@pytest.mark.asyncio(loop_scope="{scope}") or asyncio_default_test_loop_scope)',
+                pytrace=False,
+            )
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Generator[None, Any, Any]:
     """Run pgmig's async fixtures on the requesting test's event loop.
@@ -185,7 +233,9 @@ def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Gen
             )
         import pytest_asyncio
 
-        pytest_asyncio.fixture(on_the_tests_loop, loop_scope=_test_loop_scope(request))  # type: ignore[call-overload]
+        loop_scope = _test_loop_scope(request)
+        _refuse_other_loops(fixturedef.argname, request, loop_scope)
+        pytest_asyncio.fixture(on_the_tests_loop, loop_scope=loop_scope)  # type: ignore[call-overload]
     fixturedef.func = on_the_tests_loop
     try:
         return (yield)
