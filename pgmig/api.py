@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple, Type, Ty
 from pgmig.db.quoting import NulCharacterError, ident_list, qualified, quote_ident, quote_literal
 from pgmig.errors import PgmigError
 from pgmig.ops.actor import DatabaseActions
-from pgmig.ops.base import Hazard, Operation, register
+from pgmig.ops.base import Hazard, Operation, register, translate_type
 from pgmig.plan.normalize import Reads, Renderer, Scratch, normal_types, render
 from pgmig.schema.expressions import FUNCTION_CALL, functions_called
 from pgmig.schema.objects import Key, SchemaObject, key_kind, key_name, key_schema, key_scope, key_text
@@ -80,6 +80,7 @@ __all__ = [
     "quote_literal",
     "register",
     "render",
+    "translate_type",
 ]
 
 INFO_KEY = "pgmig"

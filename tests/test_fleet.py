@@ -441,6 +441,22 @@ def test_schema_targets_get_their_own_types_and_sequences(tmp_path: Path, pgmig_
         assert [t["drift"] for t in status["targets"]] == [[], []], status
         assert all(t["ok"] for t in status["targets"]), status
 
+        # A label removed again: the down of a revision adding one swaps the type on each tenant's columns.
+        (root / "models.py").write_text(
+            TENANT_MODELS.replace('    sad = "sad"\n', '    sad = "sad"\n    meh = "meh"\n')
+        )
+        assert pgmig_cli("generate", "-m", "meh", cwd=root, env=env).returncode == 0
+        assert "swap_type_values" in max((root / "migrations").glob("*.py")).read_text()
+        up = pgmig_cli("fleet", "up", cwd=root, env=fleet_env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        run_sql(shared, "INSERT INTO t1.person (mood, moods) VALUES ('sad', '{happy,sad}')")
+        down = pgmig_cli("fleet", "down", cwd=root, env=fleet_env)
+        assert down.returncode == 0, down.stdout + down.stderr
+        labels = fetch(shared, "SELECT enum_range(NULL::t1.mood)::text AS labels")
+        assert labels[0]["labels"] == "{happy,sad}", labels
+        assert [r["mood"] for r in fetch(shared, "SELECT mood::text AS mood FROM t1.person")] == ["sad"]
+        run_sql(shared, "DELETE FROM t1.person")
+
         down = pgmig_cli("fleet", "down", cwd=root, env=fleet_env)
         assert down.returncode == 0, down.stdout + down.stderr
         assert fetch(shared, OWN_TYPES) == []
@@ -449,6 +465,19 @@ def test_schema_targets_get_their_own_types_and_sequences(tmp_path: Path, pgmig_
     finally:
         pgmig_server.drop_database(blank)
         pgmig_server.drop_database(shared)
+
+
+def test_schema_translation_reaches_an_enum_swaps_columns() -> None:
+    """Columns an enum swap or remap lists as tuples (schema first, default last) land in the tenant."""
+    from pgmig.ops.enum import RemapTypeValues, SwapTypeValues
+
+    swap = SwapTypeValues(type_name="mood", values=("a",), columns=[("public", "t", "m", False, "'a'::public.mood")])
+    moved = translate_schemas(swap, {"public": "t1"})
+    assert moved.schema == "t1" and moved.columns == (("t1", "t", "m", False, "'a'::t1.mood"),)
+    remap = translate_schemas(
+        RemapTypeValues(type_name="mood", mapping={"b": "a"}, columns=[("public", "t", "m", True)]), {"public": "t1"}
+    )
+    assert remap.columns == (("t1", "t", "m", True),)
 
 
 def test_fleet_down_base_asks_and_needs_yes_without_a_terminal(fleet: Dict[str, Any]) -> None:

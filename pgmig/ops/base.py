@@ -461,7 +461,8 @@ def translate_schemas(value: T, mapping: Mapping[str, str]) -> T:
     (`nextval('public.seq'::regclass)`, `nextval('public.seq')`), as `pg_get_expr` and models write
     them (`translate_type`, `translate_expression`). Other SQL text
     (`execute("...")`, check expressions) is not rewritten: a session running translated steps puts the
-    target schema first on its search_path instead (`pgmig.revisions.runner.Runner`).
+    target schema first on its search_path instead (`pgmig.revisions.runner.Runner`). An operation
+    holding schema names in other shapes renames them in `schemas_translated(mapping)`, called last.
     """
     if isinstance(value, tuple) and type(value) is tuple:
         return tuple(translate_schemas(item, mapping) for item in value)  # type: ignore[return-value]
@@ -484,4 +485,8 @@ def translate_schemas(value: T, mapping: Mapping[str, str]) -> T:
             translated = translate_schemas(current, mapping)
             if translated != current:
                 changes[f.name] = translated
-    return dataclasses.replace(value, **changes) if changes else value
+    translated = dataclasses.replace(value, **changes) if changes else value
+    # Fields that are not parts of their own (an enum swap's columns as tuples, a Citus group named
+    # by "schema.table") are renamed by the operation itself.
+    own = getattr(translated, "schemas_translated", None)
+    return own(mapping) if callable(own) else translated

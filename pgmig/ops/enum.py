@@ -193,6 +193,21 @@ def _enum_column(schema: str, table: str, column: str, is_array: bool, default: 
     return EnumColumn(table, column, schema=schema, array=is_array, default=default)
 
 
+def _columns_translated(
+    columns: Tuple[Tuple[Any, ...], ...], mapping: Mapping[str, str]
+) -> Tuple[Tuple[Any, ...], ...]:
+    """`columns` ((schema, table, column, is_array[, default]) tuples) with each table's schema, and the
+    types and sequences its default names, renamed by `mapping` (`pgmig.ops.base.translate_schemas`)."""
+    from pgmig.ops.base import translate_expression
+
+    renamed = []
+    for schema, *rest in columns:
+        if len(rest) == 4 and isinstance(rest[3], str):
+            rest[3] = translate_expression(rest[3], mapping)
+        renamed.append((mapping.get(schema, schema), *rest))
+    return tuple(renamed)
+
+
 def _swap_column(item: Any) -> SwapColumn:
     """A revision file's `EnumColumn(...)`, or `[schema, table, column(, is_array(, default))]` as
     earlier pgmig wrote it, as a hashable tuple."""
@@ -254,6 +269,10 @@ class SwapTypeValues(_EnumOperation):
             raise TypeError("removed_values must be a list of labels, not a single string")
         object.__setattr__(self, "removed_values", tuple(self.removed_values))
         object.__setattr__(self, "columns", tuple(_swap_column(c) for c in self.columns))
+
+    def schemas_translated(self, mapping: Mapping[str, str]) -> "SwapTypeValues":
+        """Its columns' schemas renamed too (a tenant's tables, not `public`'s): see `translate_schemas`."""
+        return replace(self, columns=_columns_translated(self.columns, mapping))
 
     def arguments(self) -> Dict[str, Any]:
         args = super().arguments()
@@ -375,6 +394,10 @@ class RemapTypeValues(Operation):
         mapping = self.mapping.items() if isinstance(self.mapping, dict) else self.mapping
         object.__setattr__(self, "mapping", tuple((str(a), str(b)) for a, b in mapping))
         object.__setattr__(self, "columns", tuple(_swap_column(c)[:4] for c in self.columns))
+
+    def schemas_translated(self, mapping: Mapping[str, str]) -> "RemapTypeValues":
+        """Its columns' schemas renamed too (a tenant's tables, not `public`'s): see `translate_schemas`."""
+        return replace(self, columns=_columns_translated(self.columns, mapping))
 
     def arguments(self) -> Dict[str, Any]:
         args = super().arguments()

@@ -12,10 +12,10 @@ README: the setting goes into the database URL).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from dataclasses import dataclass, replace
+from typing import List, Mapping, Optional, Tuple
 
-from pgmig.api import Hazard, Operation, qualified, quote_literal, register
+from pgmig.api import Hazard, Operation, qualified, quote_literal, register, translate_type
 
 
 def _relation(schema: str, table: str) -> str:
@@ -54,6 +54,14 @@ class _CitusFunction(Operation):
         if getattr(error, "sqlstate", None) == UNDEFINED_FUNCTION and f"{self.name}(" in str(error):
             return NO_CITUS
         return None
+
+    def schemas_translated(self, mapping: Mapping[str, str]) -> "_CitusFunction":
+        """The group it joins (`colocate_with`, "schema.table") in the target's schema too, for
+        schema-per-tenant fleets (`pgmig.ops.base.translate_schemas`)."""
+        group = getattr(self, "colocate_with", None)
+        if not isinstance(group, str) or group == "none":
+            return self
+        return replace(self, colocate_with=translate_type(group, mapping))  # type: ignore[call-arg]
 
 
 @register

@@ -660,3 +660,16 @@ def test_a_group_recounts_while_one_table_leaves_it(citus_url: str, citus_schema
         "b_second": (8, ("a_first", "b_second")),
         "c_third": (4, ("c_third",)),
     }
+
+
+def test_a_group_named_by_schema_moves_with_a_schema_target() -> None:
+    """A fleet's schema target (`URL#tenant`) joins the tenant's own group, not `public`'s."""
+    from pgmig.ops.base import translate_schemas
+
+    join = CreateDistributedTable(table_name="orderline", column_name="tenant_id", colocate_with='"public"."order"')
+    moved = translate_schemas(join, {"public": "t1"})
+    assert (moved.schema, moved.colocate_with) == ("t1", 't1."order"')
+    alone = CreateDistributedTable(table_name="orderline", column_name="tenant_id", colocate_with="none")
+    assert translate_schemas(alone, {"public": "t1"}).colocate_with == "none"
+    regroup = AlterDistributedTable(table_name="orderline", colocate_with="public.order")
+    assert translate_schemas(regroup, {"public": "t1"}).colocate_with == "t1.order"
