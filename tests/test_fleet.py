@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from pgmig.config.settings import load_settings
+from pgmig.errors import UsageError
 from pgmig.ops.base import translate_expression, translate_schemas, translate_type
 from pgmig.ops.table import Column, CreateTable, ForeignKey
 from pgmig.services.fleet import Target, parse_target, resolve_targets
@@ -169,6 +170,14 @@ def test_targets_from_a_file_and_a_query(fleet: Dict[str, Any]) -> None:
     found = asyncio.run(resolve_targets(Project(settings)))
     assert [t.label for t in found][:2] == [Target(u).label for u in fleet["targets"][:2]]
     assert found[2:] == [Target(shared, "tenant_0"), Target(shared, "x")]
+    # A registry row without its schema is an error, not a tenant skipped without a word.
+    run_sql(shared, "INSERT INTO public.tenants VALUES (NULL)")
+    with pytest.raises(UsageError, match="returned NULL in 1 of its rows"):
+        asyncio.run(resolve_targets(Project(settings)))
+    # Schema targets stand for one schema: revisions managing two would share the second among tenants.
+    two = load_settings({"database_url": shared, "targets": ["#a"], "schemas": ["public", "audit"]}, cwd=root)
+    with pytest.raises(UsageError, match="need revisions of one schema; these manage public, audit"):
+        asyncio.run(resolve_targets(Project(two)))
 
 
 def test_fleet_up_one_target_fails_the_others_reach_head_and_a_rerun_resumes(fleet: Dict[str, Any]) -> None:

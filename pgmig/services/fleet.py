@@ -135,6 +135,14 @@ async def resolve_targets(project: Project, entries: Optional[Sequence[str]] = N
             raise UsageError(f"target {target.label} is named twice")
         seen.add(target)
         targets.append(target)
+    managed = project.settings.schema_names
+    if len(managed) > 1 and any(target.schema for target in targets):
+        # The revisions' other schemas would be shared by every tenant (created by the first, dropped by
+        # any one's down): a schema target stands for exactly one schema.
+        raise UsageError(
+            f"schema targets (URL#schema) need revisions of one schema; these manage {', '.join(managed)}: "
+            "give each tenant a database of its own (URL targets), or manage one schema"
+        )
     return targets
 
 
@@ -146,7 +154,10 @@ async def _query_targets(url: str, query: str) -> List[str]:
             rows = await conn.fetch(query)
         except Exception as exc:  # noqa: BLE001 - asyncpg's many error classes, one message
             raise DatabaseError(f"the targets query failed: {exc}") from None
-    return [str(row[0]) for row in rows if row[0] is not None]
+    if any(row[0] is None for row in rows):
+        # A tenant whose registry row lacks its schema or URL would be skipped without a word.
+        raise UsageError(f"the targets query returned NULL in {sum(row[0] is None for row in rows)} of its rows")
+    return [str(row[0]) for row in rows]
 
 
 # -- running ---------------------------------------------------------------------------------
