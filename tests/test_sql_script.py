@@ -278,7 +278,7 @@ def test_relative_targets_with_from_are_counted_offline(project: Project) -> Non
     back = offline(project, "down", "--sql", "--from", "r3", "-2", env=env).stdout
     assert "-- down: r3" in back and "-- down: r2" in back and "-- down: r1" not in back
     beyond = pgmig_cli("down", "--sql", "--from", "r1", "-2", cwd=project.root, env=env)
-    assert beyond.returncode == 2 and "only 1 revision(s) are applied" in beyond.stderr, beyond.stderr
+    assert beyond.returncode == 2 and "only 1 revision is applied" in beyond.stderr, beyond.stderr
     alone = pgmig_cli("up", "--from", "r1", "+1", cwd=project.root, env=env)
     assert alone.returncode == 2 and "--sql" in alone.stderr, alone.stderr
 
