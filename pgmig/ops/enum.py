@@ -8,7 +8,16 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pgmig.db.quoting import qualified, quote_ident, quote_literal, standard_literal
 from pgmig.errors import agree, plural
-from pgmig.ops.base import Hazard, Operation, RowProblem, countable, may_change, probe, register
+from pgmig.ops.base import (
+    Hazard,
+    Operation,
+    RowProblem,
+    countable,
+    may_change,
+    probe,
+    register,
+    translate_expression,
+)
 from pgmig.ops.table import TablePart
 
 SwapColumn = Tuple[str, str, str, bool, Optional[str]]
@@ -198,8 +207,6 @@ def _columns_translated(
 ) -> Tuple[Tuple[Any, ...], ...]:
     """`columns` ((schema, table, column, is_array[, default]) tuples) with each table's schema, and the
     types and sequences its default names, renamed by `mapping` (`pgmig.ops.base.translate_schemas`)."""
-    from pgmig.ops.base import translate_expression
-
     renamed = []
     for schema, *rest in columns:
         if len(rest) == 4 and isinstance(rest[3], str):
