@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List
@@ -55,6 +56,9 @@ def two_branches(project: Project) -> Branches:
     text = alpha.read_text()
     alpha.unlink()  # the other branch has not seen it
     project.models(V1 + BETA)
+    # An id is its second plus random hex: beta sorts after alpha only when written in a later second.
+    while time.strftime("%Y%m%d_%H%M%S", time.gmtime()) <= rid(alpha)[:15]:
+        time.sleep(0.05)
     beta = project.generate("add beta", "--no-verify")
     alpha.write_text(text)  # git merges both branches
     project.models(V1 + ALPHA + BETA)
