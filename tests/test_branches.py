@@ -97,7 +97,9 @@ def test_two_heads_apply_merge_and_roll_back(project: Project) -> None:
     history = project.cli("history").stdout
     assert "branch point: 2 revisions follow it" in history
     assert f"(follows {base}; head)" in history and history.count("head)") == 2
-    heads = json.loads(project.cli("heads", "--json").stdout)
+    document = json.loads(project.cli("heads", "--json").stdout)
+    heads = document["heads"]
+    assert document["version"] == 1
     assert [(h["revision"], h["file"], h["message"]) for h in heads] == [
         (alpha, b.alpha.name, "add alpha"),
         (beta, b.beta.name, "add beta"),
@@ -124,7 +126,7 @@ def test_two_heads_apply_merge_and_roll_back(project: Project) -> None:
     merge = merge_id(project)
     text = next(p for p in project.files() if rid(p) == merge).read_text()
     assert f'down_revision = ("{alpha}", "{beta}")' in text
-    assert [h["revision"] for h in json.loads(project.cli("heads", "--json").stdout)] == [merge]
+    assert [h["revision"] for h in json.loads(project.cli("heads", "--json").stdout)["heads"]] == [merge]
     assert f"(merges {alpha}, {beta})" in project.cli("history").stdout
     sql = project.cli("up", "--sql").stdout
     assert f"-- up: {merge}" in sql and alpha not in sql.replace(f"({alpha}", "")
@@ -270,7 +272,7 @@ def test_merge_joins_named_heads_and_refuses_what_is_no_merge(project: Project) 
     assert len(project.files()) == 4
 
     first = merge_id(project, "r3", "r2")
-    assert {h["revision"] for h in json.loads(project.cli("heads", "--json").stdout)} == {first, "r4"}
+    assert {h["revision"] for h in json.loads(project.cli("heads", "--json").stdout)["heads"]} == {first, "r4"}
     second = merge_id(project)
     written = next(p for p in project.files() if rid(p) == second).read_text()
     assert f'down_revision = ("{first}", "r4")' in written  # graph order: the merge's file name sorts first

@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from pgmig.cli.context import CliState
-from pgmig.cli.output import out, print_json, printable, revision_entry
+from pgmig.cli.output import out, print_document, printable, revision_entry
 
 
 def heads(
@@ -20,7 +20,7 @@ def heads(
     state: CliState = ctx.obj
     found = heads_service(state.project())
     if as_json:
-        print_json([{"revision": r.id, "file": r.path.name, "message": r.message} for r in found])
+        print_document({"heads": [{"revision": r.id, "file": r.path.name, "message": r.message} for r in found]})
         return
     if not found:
         out.print("No revisions yet: pgmig generate -m MESSAGE writes the first.")

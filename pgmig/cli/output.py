@@ -146,7 +146,7 @@ def print_json(data: Any) -> None:
 
 
 JSON_VERSION = 1
-"""The version of the shape of `--json` documents (diff, check, status, history: README's command
+"""The version of the shape of `--json` documents (diff, check, status, history, heads: README's command
 reference); raised when a field changes meaning or goes away, not when one is added."""
 
 

@@ -62,11 +62,14 @@ class VersionTable:
         self.qualified = qualified(schema, name)
 
     def create_sql(self) -> str:
+        """The table's DDL, one column a line as scripts show the revisions' own tables."""
         return (
-            f"CREATE TABLE IF NOT EXISTS {self.qualified} ("
-            "id text PRIMARY KEY, checksum text NOT NULL, "
-            "applied_at timestamp with time zone NOT NULL DEFAULT now(), "
-            "duration double precision NOT NULL DEFAULT 0)"
+            f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n"
+            "    id text PRIMARY KEY,\n"
+            "    checksum text NOT NULL,\n"
+            "    applied_at timestamp with time zone NOT NULL DEFAULT now(),\n"
+            "    duration double precision NOT NULL DEFAULT 0\n"
+            ")"
         )
 
     def insert_sql(self, revision_id: str, checksum: str, duration: Optional[float] = None) -> str:
