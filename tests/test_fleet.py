@@ -124,6 +124,21 @@ def test_targets_notation() -> None:
     for bad in ("postgresql://u:p#w@h/db", "app#t", "#t", "postgresql://h/app#s0#1"):
         with pytest.raises(UsageError):
             parse_target(bad, None)
+    # A URL pgmig cannot connect with is refused with the others, before any target runs.
+    for bad in ("mysql://u@h/db", "sqlite:///tmp/x.db#t", "postgresql://h:99999/db"):
+        with pytest.raises(UsageError, match="^target "):
+            parse_target(bad, None)
+    assert parse_target("postgresql+asyncpg://h/app#t", None).schema == "t"  # SQLAlchemy's spelling is read
+
+
+def test_the_progress_label_names_only_running_targets() -> None:
+    """A finished or failed target leaves the live line: two running ones named, then a count."""
+    from pgmig.cli.fleet import running_label
+
+    targets = [Target(f"postgresql://h/db{n}") for n in range(4)]
+    assert running_label([]) == "targets"
+    assert running_label(targets[:1]) == "targets (running: postgresql://h/db0)"
+    assert running_label(targets) == "targets (running: postgresql://h/db0, postgresql://h/db1, 2 more)"
 
 
 def test_schema_translation_reaches_nested_parts() -> None:
@@ -534,6 +549,12 @@ def test_relative_targets_move_each_target_from_where_it_stands(fleet: Dict[str,
     assert wrong.returncode == 2 and "goes the other way" in wrong.stderr, wrong.stdout + wrong.stderr
     below = cli(fleet, "fleet", "down", "r2")
     assert "7 done, 0 failed" in below.stdout and applied(databases[0]) == ["r1"]
+    # Six targets stand at base: one revision down each is nothing to roll back there.
+    at_base = cli(fleet, "fleet", "down")
+    assert "7 done, 0 failed" in at_base.stdout, at_base.stdout + at_base.stderr
+    assert all(applied(url) == [] for url in databases[:3])
+    at_base = cli(fleet, "fleet", "down", "-1")
+    assert "7 done, 0 failed" in at_base.stdout, at_base.stdout + at_base.stderr
 
 
 def test_fleet_cli_small_things(fleet: Dict[str, Any]) -> None:

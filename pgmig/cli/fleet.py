@@ -149,18 +149,31 @@ def _events(verb: str, total: int, seen: "Dict[Target, TargetResult]") -> "Itera
     ) as bar:
         task = bar.add_task("targets", total=total)
         finished = [0]
+        running: "Dict[Target, None]" = {}  # in start order
 
         def rich(kind: str, result: "TargetResult", revision: Optional["Revision"]) -> None:
             seen[result.target] = result
-            if kind in ("done", "failed"):
+            if kind == "start":
+                running[result.target] = None
+            elif kind in ("done", "failed"):
+                running.pop(result.target, None)
                 finished[0] += 1
                 bar.update(task, completed=finished[0])
             if kind == "failed":
                 bar.console.print(line(kind, result, revision), markup=False, style="red")
-            elif kind == "start":
-                bar.update(task, description=f"targets ({printable(result.target.label, one_line=True)})")
+            bar.update(task, description=running_label(list(running)))
 
         yield rich
+
+
+def running_label(running: "List[Target]") -> str:
+    """The progress line's label: the targets being worked on now, the oldest first (two named,
+    then how many more), so a finished or failed target never stays on it."""
+    if not running:
+        return "targets"
+    names = [printable(t.label, one_line=True) for t in running[:2]]
+    more = f", {len(running) - 2} more" if len(running) > 2 else ""
+    return f"targets (running: {', '.join(names)}{more})"
 
 
 def _summary(report: "FleetReport", verb: str) -> None:

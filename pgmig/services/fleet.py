@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Coroutine, Dict, Iterable, List, Literal, Optional, Sequence
 
-from pgmig.errors import DatabaseError, Hint, PgmigError, UsageError
+from pgmig.errors import ConfigError, DatabaseError, Hint, PgmigError, UsageError
 from pgmig.revisions.files import BASE, Chain, Revision
 from pgmig.revisions.runner import RELATIVE, Direction, Runner, Status, read_status, relative_steps, relative_target
 from pgmig.services.project import Project
@@ -71,7 +71,9 @@ def parse_target(text: str, database_url: Optional[str]) -> Target:
     """`URL`, `URL#schema`, or `#schema` (a schema of `database_url`) as a Target.
 
     Raises UsageError for an empty schema, a schema name holding spaces, `#`, `/`, `?`, `@` or `:`
-    (a second `#`; a `#` that belongs to a password: write it `%23`), or `#schema` with no `database_url`.
+    (a second `#`; a `#` that belongs to a password: write it `%23`), or `#schema` with no `database_url`;
+    ConfigError for a URL pgmig cannot connect with (`normalize_url`: another scheme than postgresql://,
+    a bad port).
     """
     text = text.strip()
     # At the first '#': a second one is not part of a schema name (`URL#s0#1` is refused, not schema `1`).
@@ -87,6 +89,13 @@ def parse_target(text: str, database_url: Optional[str]) -> Target:
             url = database_url
     if "://" not in url:
         raise UsageError(f"target {_shown(text)} is not a postgresql:// URL, URL#schema or #schema")
+    from pgmig.db.urls import normalize_url
+
+    try:
+        # Checked here, with the others, so a bad one is refused before any target runs.
+        normalize_url(url)
+    except ConfigError as exc:
+        raise ConfigError(f"target {_shown(text)}: {exc}") from None
     return Target(url, schema or None)
 
 
@@ -332,9 +341,14 @@ def _own_target(options: FleetOptions, standing: Status) -> Optional[str]:
 
 
 def _below(options: FleetOptions, standing: Status) -> bool:
-    """Whether a down to a revision stops at one this target has not reached (it stands at or below
-    it): nothing to roll back there, as `pgmig down` to the current revision does nothing."""
-    if options.direction != "down" or options.relative or options.target in (None, BASE):
+    """Whether a down has nothing to roll back on this target: it stands at base, or a down to a
+    revision stops at one it has not reached (it stands at or below it), as `pgmig down` to the
+    current revision does nothing."""
+    if options.direction != "down":
+        return False
+    if not standing.applied:
+        return True  # at base: `pgmig down` would refuse, a fleet's targets need not all have revisions
+    if options.relative or options.target in (None, BASE):
         return False
     return not standing.chain.closure(options.target) <= set(standing.applied)
 
