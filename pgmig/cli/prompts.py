@@ -61,7 +61,7 @@ class TerminalQuestioner(Questioner):
             err.print(printable(f"{need.describe()}."), markup=False)
         else:
             err.print(
-                printable(f"The server refuses it: {problem} (SQL: a string goes in quotes, 'UTC')"),
+                printable(f"The server refuses it: {problem} (the answer is SQL: text in quotes, 'UTC'; a number, true or now() as is)"),
                 markup=False,
                 style="yellow",
             )
