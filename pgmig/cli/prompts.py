@@ -61,7 +61,9 @@ class TerminalQuestioner(Questioner):
             err.print(printable(f"{need.describe()}."), markup=False)
         else:
             err.print(
-                printable(f"The server refuses it: {problem} (the answer is SQL: text in quotes, 'UTC'; a number, true or now() as is)"),
+                printable(
+                    f"The server refuses it: {problem} (the answer is SQL: text in quotes, 'UTC'; a number, true or now() as is)"
+                ),
                 markup=False,
                 style="yellow",
             )

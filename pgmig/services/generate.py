@@ -396,7 +396,11 @@ async def _refuse_value(
     if problem is not None:
         raise RefusedValueError(
             f"the value given for the existing rows of {need.name} ({expression}) is refused by the server: {problem}",
-            hint=Hint("give a SQL value it takes (text in quotes, 'UTC'; a number, true or now() as is)", "defaults", (f"{need.name}=EXPR",)),
+            hint=Hint(
+                "give a SQL value it takes (text in quotes, 'UTC'; a number, true or now() as is)",
+                "defaults",
+                (f"{need.name}=EXPR",),
+            ),
         )
 
 
